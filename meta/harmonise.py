@@ -1,0 +1,310 @@
+"""Harmonise transcribed rows into effects ``yi`` with standard errors ``sei`` (stage 2).
+
+Each input row of ``estimates.csv`` is turned into an effect on its outcome's
+harmonised unit (percentage points for shares, scale points for survey
+indices) with a standard error and the method that produced it:
+
+==============================  ==============================================
+``se_method``                   how ``sei`` was obtained
+==============================  ==============================================
+``reported_se``                 printed standard error
+``from_ci``                     (ci_high − ci_low) / (2 z_{(1+level)/2})
+``from_p``                      |estimate| / z_{1−p/2} (exact two-sided p)
+``from_shares_binomial``        √(p₁(1−p₁)/n₁ + p₀(1−p₀)/n₀), unadjusted
+``from_significance_marks``     the bracket the printed mark implies (below)
+==============================  ==============================================
+
+Significance marks bound |estimate|/SE. A mark meaning p ∈ [p_at_least, p_below)
+for a two-sided z test gives
+
+    (|e| − h) / z_{1−p_at_least/2}  ≤  SE  <  (|e| + h) / z_{1−p_below/2},
+
+where h is half a unit of the last printed decimal (the estimate was rounded).
+``*`` (p below a threshold) bounds SE from above, no mark from below, ``~``
+both. Two further constraints narrow the bracket:
+
+* **Range bound.** For an outcome bounded on [a, b] the variance of one person's
+  outcome is at most (b − a)²/4 (Popoviciu's inequality; 1/4 for a share), so
+  the unadjusted difference of two arm means has SE ≤ (b − a)/2 · √(1/n₁ + 1/n₀).
+  When the analysed N per arm is not printed but the randomised N per arm and
+  the table's total N are, the worst case is used: every lost participant taken
+  from the arm in question. Covariate adjustment (LOEP models) does not make SEs
+  larger in practice; that is the assumption behind using this for adjusted
+  estimates, stated in ``inputs/README.md``.
+* **Common SE.** Rows of one table that share municipality, outcome, horizon,
+  model and population come from one regression on one sample, so their SEs are
+  σ·√(1/n_a + 1/n_b) for a common σ (with equal factors where arm sizes are
+  unknown). The σ brackets of the rows are intersected and mapped back.
+
+The value used is a setting: ``central`` takes the midpoint of the bracket
+when it has a positive lower bound and the upper bound otherwise (never more
+precision than the marks support); ``conservative`` always takes the upper
+bound. Both bounds are kept as ``sei_low`` and ``sei_high``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+SE_METHODS = (
+    "reported_se", "from_ci", "from_p", "from_shares_binomial", "from_significance_marks",
+)
+#: Factor from a row's printed unit to the harmonised unit of a share outcome.
+TO_PERCENTAGE_POINTS = {"proportion": 100.0, "percent": 1.0, "percentage_points": 1.0}
+
+_NUMBER = re.compile(r"[-+]?\d+(?:[.,](\d+))?")
+
+
+def half_unit(printed: str) -> float:
+    """Half a unit of the last decimal printed in ``printed`` (0.005 for ``-0,11*``; 0.5 for ``12``).
+
+    Returns NaN when ``printed`` holds no number.
+    """
+    m = _NUMBER.search(str(printed))
+    if not m:
+        return math.nan
+    decimals = len(m.group(1) or "")
+    return 0.5 * 10.0 ** (-decimals)
+
+
+def z_crit(p: float, two_sided: bool = True) -> float:
+    """The z value whose (two-sided) tail probability is ``p``."""
+    return float(stats.norm.isf(p / 2 if two_sided else p))
+
+
+def mark_bracket(abs_est: float, h: float, p_below: float, p_at_least: float, two_sided: bool = True):
+    """SE bracket implied by p ∈ [p_at_least, p_below) for an estimate printed as ``abs_est`` ± ``h``.
+
+    Returns (sei_low, sei_high); 0 and inf where the mark gives no bound.
+    """
+    lo, hi = 0.0, math.inf
+    if not math.isnan(p_below) and p_below < 1:
+        hi = (abs_est + h) / z_crit(p_below, two_sided)
+    if not math.isnan(p_at_least) and p_at_least > 0:
+        lo = max(0.0, abs_est - h) / z_crit(p_at_least, two_sided)
+    return lo, hi
+
+
+def range_bound(range_width: float, n_arm: float, n_control: float) -> float:
+    """Largest possible SE of an unadjusted difference of means of an outcome bounded on a range of ``range_width``.
+
+    SE ≤ (width/2)·√(1/n₁ + 1/n₀) (Popoviciu: Var ≤ width²/4). inf when an N is unknown.
+    """
+    if not (range_width > 0) or not (n_arm > 0) or not (n_control > 0):
+        return math.inf
+    return range_width / 2 * math.sqrt(1 / n_arm + 1 / n_control)
+
+
+def central_value(lo: float, hi: float, policy: str) -> float:
+    """The SE used from a bracket: ``conservative`` → hi; ``central`` → midpoint if lo > 0 else hi."""
+    if not math.isfinite(hi):
+        return math.nan
+    if policy == "conservative" or not lo > 0:
+        return hi
+    return 0.5 * (lo + hi)
+
+
+def _worst_case_n(arms: pd.DataFrame) -> dict:
+    """{(municipality, arm): n_randomised} for arms with a known randomised N."""
+    known = arms.dropna(subset=["n_randomised"])
+    return {(m, a): int(n) for m, a, n in zip(known["municipality"], known["arm"], known["n_randomised"])}
+
+
+def _analysis_n(row, side: str, n_rand: dict, rand_arms_of: dict) -> float:
+    """Analysed N of one side of a contrast: printed, else the worst case from randomised N and the table's N."""
+    printed = row["n_arm"] if side == "arm" else row["n_control"]
+    if not pd.isna(printed):
+        return float(printed)
+    code = row["arm"] if side == "arm" else row["comparator"]
+    n = n_rand.get((row["municipality"], code))
+    n_table = row.get("n_table")
+    if n is None or n_table is None or pd.isna(n_table):
+        return math.nan
+    total = sum(n_rand[(row["municipality"], a)] for a in rand_arms_of[row["municipality"]])
+    lost = max(0, total - int(n_table))
+    return float(n - lost) if n - lost > 0 else math.nan
+
+
+def harmonise(estimates: pd.DataFrame, outcomes: pd.DataFrame, arms: pd.DataFrame, legends: pd.DataFrame,
+              se_policy: str = "central") -> pd.DataFrame:
+    """Add ``yi, sei, sei_low, sei_high, se_method, unit_h, arm_class, arm_components, eligible, reason``.
+
+    Parameters
+    ----------
+    estimates : DataFrame
+        Validated rows of ``estimates.csv`` (with ``input_row``).
+    outcomes, arms, legends : DataFrame
+        The registers.
+    se_policy : {"central", "conservative"}
+        Which value of a significance-mark bracket is used as ``sei``.
+
+    Returns
+    -------
+    DataFrame
+        One row per input row, in input order. ``eligible`` is true for rows that
+        are randomised arm-versus-control effects with a usable SE; otherwise
+        ``reason`` says why the row cannot be pooled.
+    """
+    if se_policy not in ("central", "conservative"):
+        raise ValueError(f"se_policy must be 'central' or 'conservative', not {se_policy!r}")
+    out = estimates.copy()
+    out_meta = outcomes.set_index("outcome")
+    arm_meta = arms.set_index(["municipality", "arm"])
+    legend = {(f, t, m): (pb, pa, str(ts).lower() != "false")
+              for f, t, m, pb, pa, ts in zip(legends["source_file"], legends["source_table"], legends["mark"],
+                                             legends["p_below"], legends["p_at_least"], legends["two_sided"])}
+    n_rand = _worst_case_n(arms)
+    rand_arms_of = {
+        m: [a for (mm, a) in n_rand if mm == m and bool(arm_meta.loc[(mm, a), "randomised"])
+            and arm_meta.loc[(mm, a), "arm_class"] not in ("pooled_arms", "reference")]
+        for m in set(arms["municipality"])
+    }
+
+    n = len(out)
+    yi = np.full(n, np.nan)
+    sei = np.full(n, np.nan)
+    lo_b = np.full(n, np.nan)
+    hi_b = np.full(n, np.nan)
+    method = [""] * n
+    unit_h = [""] * n
+    eligible = np.zeros(n, dtype=bool)
+    reason = [""] * n
+    factor = np.full(n, np.nan)  # √(1/n_a + 1/n_b) for the common-SE constraint (1 if unknown)
+    range_hi = np.full(n, np.inf)
+
+    for i, (_, r) in enumerate(out.iterrows()):
+        o = out_meta.loc[r["outcome"]]
+        target = o["unit"]
+        if target == "percentage_points":
+            f = TO_PERCENTAGE_POINTS.get(r["unit"])
+        else:
+            f = 1.0 if r["unit"] == target else None
+        if f is None:
+            reason[i] = f"unit {r['unit']!r} cannot be converted to the outcome's unit {target!r}"
+            continue
+        unit_h[i] = target
+        if r["comparator"] == "none":
+            reason[i] = "level of one group, not an effect"
+            continue
+        yi[i] = r["estimate"] * f
+        h = half_unit(r["printed"]) * f
+        # analysed N per side (for the range bound and the common-SE factor)
+        n_a = _analysis_n(r, "arm", n_rand, rand_arms_of)
+        n_b = _analysis_n(r, "comparator", n_rand, rand_arms_of)
+        ra = n_rand.get((r["municipality"], r["arm"]))
+        rb = n_rand.get((r["municipality"], r["comparator"]))
+        factor[i] = math.sqrt(1 / ra + 1 / rb) if (ra and rb) else 1.0
+        width = _range_width(o) * (f if target == "percentage_points" else 1.0)
+        range_hi[i] = range_bound(width, n_a, n_b)
+
+        if not pd.isna(r["se"]):
+            sei[i] = lo_b[i] = hi_b[i] = r["se"] * f
+            method[i] = "reported_se"
+        elif not (pd.isna(r["ci_low"]) or pd.isna(r["ci_high"])):
+            s = (r["ci_high"] - r["ci_low"]) * f / (2 * z_crit(1 - r["ci_level"] / 100))
+            sei[i] = lo_b[i] = hi_b[i] = s
+            method[i] = "from_ci"
+        elif not pd.isna(r["p_value"]) and 0 < r["p_value"] < 1 and r["estimate"] != 0:
+            s = abs(yi[i]) / z_crit(r["p_value"])
+            sei[i] = lo_b[i] = hi_b[i] = s
+            method[i] = "from_p"
+        elif not any(pd.isna(r[c]) for c in ("share_arm", "share_control", "n_arm", "n_control")):
+            p1, p0 = r["share_arm"], r["share_control"]
+            s = 100 * math.sqrt(p1 * (1 - p1) / r["n_arm"] + p0 * (1 - p0) / r["n_control"])
+            sei[i] = lo_b[i] = hi_b[i] = s
+            method[i] = "from_shares_binomial"
+        else:
+            key = (r["source_file"], r["source_table"], r["significance"])
+            if key not in legend:
+                reason[i] = f"no legend for mark {r['significance']!r} in {r['source_table']}"
+                continue
+            p_below, p_at_least, two_sided = legend[key]
+            lo, hi = mark_bracket(abs(yi[i]), h, p_below, p_at_least, two_sided)
+            lo_b[i], hi_b[i] = lo, min(hi, range_hi[i])
+            method[i] = "from_significance_marks"
+
+    # common-SE constraint within (municipality, table, outcome, horizon, model, population)
+    marks = np.array([m == "from_significance_marks" for m in method])
+    group_cols = ["municipality", "source_table", "outcome", "horizon_months", "model", "population"]
+    keys = out[group_cols].astype(str).agg("|".join, axis=1).to_numpy()
+    contrast = out["comparator"].to_numpy() != "none"
+    for key in pd.unique(keys[marks]):
+        idx = np.nonzero((keys == key) & contrast & ~np.isnan(lo_b))[0]
+        if len(idx) < 2:
+            continue
+        s_lo = np.max(lo_b[idx] / factor[idx])
+        s_hi = np.min(hi_b[idx] / factor[idx])
+        if s_lo <= s_hi:
+            for j in idx:
+                if marks[j]:
+                    lo_b[j] = max(lo_b[j], s_lo * factor[j])
+                    hi_b[j] = min(hi_b[j], s_hi * factor[j])
+
+    for i in np.nonzero(marks)[0]:
+        sei[i] = central_value(lo_b[i], hi_b[i], se_policy)
+
+    # eligibility for pooling
+    for i, (_, r) in enumerate(out.iterrows()):
+        if reason[i]:
+            continue
+        arm = arm_meta.loc[(r["municipality"], r["arm"])]
+        comp = r["comparator"]
+        if comp != "control" and arm_meta.loc[(r["municipality"], comp), "arm_class"] == "reference":
+            reason[i] = "comparison with a non-randomised reference group (never pooled as an effect)"
+        elif comp != "control":
+            reason[i] = f"between-arm contrast ({r['arm']} vs {comp}), not against the control group"
+        elif arm["arm_class"] == "pooled_arms":
+            reason[i] = "contrast of several arms pooled together, not one arm"
+        elif not bool(arm["randomised"]):
+            reason[i] = "arm is not randomised"
+        elif not (sei[i] > 0):
+            reason[i] = ("no standard error can be derived: the significance mark bounds SE only from below "
+                         "and no sample sizes bound it from above")
+        else:
+            eligible[i] = True
+
+    out["yi"] = yi
+    out["sei"] = sei
+    out["sei_low"] = lo_b
+    out["sei_high"] = hi_b
+    out["se_method"] = method
+    out["unit_h"] = unit_h
+    out["arm_class"] = [arm_meta.loc[(m, a), "arm_class"] for m, a in zip(out["municipality"], out["arm"])]
+    out["arm_components"] = [arm_components(arm_meta.loc[(m, a)]) for m, a in zip(out["municipality"], out["arm"])]
+    out["eligible"] = eligible
+    out["reason"] = reason
+    return out
+
+
+def _range_width(outcome_row) -> float:
+    """Width of the outcome's possible range in its harmonised unit (1 for shares as proportions)."""
+    lo, hi = outcome_row.get("scale_min", ""), outcome_row.get("scale_max", "")
+    try:
+        lo, hi = float(lo), float(hi)
+    except (TypeError, ValueError):
+        return math.nan
+    width = hi - lo
+    if outcome_row["unit"] == "percentage_points":
+        width = width / 100.0  # range given in percent: the factor to pp is applied by the caller
+    return width
+
+
+def arm_components(arm) -> str:
+    """Describe an arm by its components, e.g. ``exemption + release 50% ≤ €200/month``."""
+    parts = []
+    for comp in ("exemption", "intensive", "release", "fulltime_bonus", "free_choice"):
+        if int(arm[comp]) == 1:
+            text = comp.replace("_", " ")
+            if comp == "release":
+                pct, cap = arm.get("release_pct", ""), arm.get("release_cap_eur_month", "")
+                detail = " ".join(x for x in (f"{pct}%" if pct else "", f"≤ €{cap}/month" if cap else "") if x)
+                text = f"release {detail}".strip()
+            parts.append(text)
+    if not parts:
+        return "control (usual regime)" if int(arm["control"]) == 1 else "reference (not randomised)"
+    return " + ".join(parts)
