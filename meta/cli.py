@@ -16,8 +16,7 @@ from pathlib import Path
 EXIT_BAD_INPUT = 2
 
 
-class InputError(Exception):
-    """Bad input: the message names file, row, column and what to do. Exit status 2."""
+from meta.load import InputError  # noqa: E402  (one error type for all bad input)
 
 
 def _jsonable(value):
@@ -114,12 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--level", default=95.0, type=float, help="confidence level in percent (default 95)")
     p.set_defaults(func=cmd_pool)
 
-    try:
-        from meta import pipeline
-    except ImportError:  # pragma: no cover - during bootstrapping
-        pipeline = None
-    if pipeline is not None:
-        pipeline.add_subcommands(sub)
+    from meta import pipeline
+
+    pipeline.add_subcommands(sub)
     return parser
 
 

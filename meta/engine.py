@@ -159,8 +159,13 @@ def _check_choice(method: str, test: str) -> tuple[str, str]:
 # building blocks (all (m, K) -> (m,))
 # --------------------------------------------------------------------------- #
 def _wmean(y, w):
-    """Weighted mean Σ wᵢyᵢ / Σ wᵢ per row."""
-    return (w * y).sum(axis=1) / w.sum(axis=1)
+    """Weighted mean Σ wᵢyᵢ / Σ wᵢ per row.
+
+    Computed as y₀ + Σwᵢ(yᵢ − y₀)/Σwᵢ with y₀ the row's first study (weights are
+    zero on padding), so identical effects give their value exactly and Q = 0.
+    """
+    y0 = y[np.arange(len(y)), np.argmax(w > 0, axis=1)]
+    return y0 + (w * (y - y0[:, None])).sum(axis=1) / w.sum(axis=1)
 
 
 def _q_gen(y, v, mask, tau2):
@@ -261,19 +266,21 @@ def _tau2_fisher_scoring(method, y, v, mask, k, scale):
     truncated at zero, until |Δτ²| ≤ TOL·scale (Viechtbauer 2005).
     """
     tau2 = _tau2_closed_form("HE", y, v, mask, k)
-    converged = np.zeros(tau2.shape, dtype=bool)
+    multi = k > 1
+    converged = ~multi  # k = 1: nothing to estimate
     for _ in range(MAX_ITER):
         w = mask / (v + tau2[:, None])
         sw, sw2, sw3 = w.sum(axis=1), (w**2).sum(axis=1), (w**3).sum(axis=1)
         r2 = (y - _wmean(y, w)[:, None]) ** 2
         score = (w * w * r2).sum(axis=1)
-        if method == "ML":
-            new = tau2 + (score - sw) / sw2
-        else:
-            tr_p = sw - sw2 / sw
-            tr_pp = sw2 - 2 * sw3 / sw + sw2**2 / sw**2
-            new = tau2 + (score - tr_p) / tr_pp
-        new = np.maximum(new, 0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if method == "ML":
+                new = tau2 + (score - sw) / sw2
+            else:
+                tr_p = sw - sw2 / sw
+                tr_pp = sw2 - 2 * sw3 / sw + sw2**2 / sw**2
+                new = tau2 + (score - tr_p) / tr_pp
+        new = np.where(multi, np.maximum(new, 0.0), 0.0)
         step = np.abs(new - tau2)
         tau2 = np.where(converged, tau2, new)
         converged |= step <= TOL * scale
@@ -448,7 +455,7 @@ def pool_batch(yi, vi, mask=None, method: str = "REML", test: str = "knha", leve
         "pi_low": pi_low,
         "pi_high": pi_high,
         "df": df,
-        "converged": converged & ci_ok,
+        "converged": np.where(multi, converged & ci_ok, True),
         "single_study": single,
     }
     return out
@@ -501,3 +508,34 @@ def pad_cells(groups: list[tuple[np.ndarray, np.ndarray]]):
         n = len(gy)
         y[j, :n], v[j, :n], mask[j, :n] = gy, gv, True
     return y, v, mask
+
+
+def pool_cells(studies, cell_columns, method: str = "REML", test: str = "knha", level: float = 95.0):
+    """Pool every cell of a studies table in one batch.
+
+    Parameters
+    ----------
+    studies : pandas.DataFrame
+        One row per study with ``yi`` and ``sei`` and the ``cell_columns``.
+    cell_columns : sequence of str
+        Columns whose combination defines a cell (one meta-analysis).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per cell (sorted by the cell columns) with the cell columns and
+        every output of :func:`pool_batch`, plus ``method``, ``test`` and ``level``.
+    """
+    import pandas as pd
+
+    cell_columns = list(cell_columns)
+    if len(studies) == 0:
+        return pd.DataFrame(columns=[*cell_columns, "k"])
+    groups = list(studies.groupby(cell_columns, sort=True, dropna=False))
+    y, v, mask = pad_cells([(g["yi"].to_numpy(float), g["sei"].to_numpy(float) ** 2) for _, g in groups])
+    res = pool_batch(y, v, mask, method=method, test=test, level=level)
+    table = pd.DataFrame([dict(zip(cell_columns, key if isinstance(key, tuple) else (key,))) for key, _ in groups])
+    for name, values in res.items():
+        table[name] = values
+    table["method"], table["test"], table["level"] = method.upper(), test.lower(), float(level)
+    return table

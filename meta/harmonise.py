@@ -10,7 +10,9 @@ indices) with a standard error and the method that produced it:
 ``reported_se``                 printed standard error
 ``from_ci``                     (ci_high − ci_low) / (2 z_{(1+level)/2})
 ``from_p``                      |estimate| / z_{1−p/2} (exact two-sided p)
-``from_shares_binomial``        √(p₁(1−p₁)/n₁ + p₀(1−p₀)/n₀), unadjusted
+``from_shares_binomial``        √(p₁(1−p₁)/n₁ + p₀(1−p₀)/n₀), unadjusted; also used
+                                for arm shares printed as levels, differenced
+                                against the control share of the same column
 ``from_significance_marks``     the bracket the printed mark implies (below)
 ==============================  ==============================================
 
@@ -165,6 +167,15 @@ def harmonise(estimates: pd.DataFrame, outcomes: pd.DataFrame, arms: pd.DataFram
         for m in set(arms["municipality"])
     }
 
+    # levels (comparator "none"): arm shares with N can be differenced against the control share of the same column
+    control_level = {_level_key(r): r for _, r in out.iterrows()
+                     if r["comparator"] == "none" and r["arm"] == "control"}
+    level_users: dict = {}
+    for _, r in out.iterrows():
+        if r["comparator"] == "none" and r["arm"] != "control" and _level_key(r) in control_level:
+            level_users.setdefault(_level_key(r), []).append(int(r["input_row"]))
+    derived_from = [None] * len(out)
+
     n = len(out)
     yi = np.full(n, np.nan)
     sei = np.full(n, np.nan)
@@ -189,7 +200,26 @@ def harmonise(estimates: pd.DataFrame, outcomes: pd.DataFrame, arms: pd.DataFram
             continue
         unit_h[i] = target
         if r["comparator"] == "none":
-            reason[i] = "level of one group, not an effect"
+            ctrl = control_level.get(_level_key(r))
+            arm_row = arm_meta.loc[(r["municipality"], r["arm"])]
+            if r["arm"] == "control":
+                users = level_users.get(_level_key(r), [])
+                reason[i] = ("level of the control group; used as the comparator share of derived differences "
+                             f"(input rows {', '.join(map(str, users))})" if users
+                             else "level of the control group, not an effect")
+            elif (ctrl is not None and target == "percentage_points" and _has_share_n(r) and _has_share_n(ctrl)
+                  and bool(arm_row["randomised"]) and arm_row["arm_class"] not in ("reference", "pooled_arms")):
+                p1, p0 = r["share_arm"], ctrl["share_arm"]
+                n1, n0 = r["n_arm"], ctrl["n_arm"]
+                yi[i] = 100 * (p1 - p0)
+                s = 100 * math.sqrt(p1 * (1 - p1) / n1 + p0 * (1 - p0) / n0)
+                sei[i] = lo_b[i] = hi_b[i] = s
+                method[i] = "from_shares_binomial"
+                derived_from[i] = int(ctrl["input_row"])
+            else:
+                reason[i] = ("level of a non-randomised reference group, not an effect"
+                             if arm_row["arm_class"] == "reference" else
+                             "level of one group without a control level and N to difference it against")
             continue
         yi[i] = r["estimate"] * f
         h = half_unit(r["printed"]) * f
@@ -199,8 +229,7 @@ def harmonise(estimates: pd.DataFrame, outcomes: pd.DataFrame, arms: pd.DataFram
         ra = n_rand.get((r["municipality"], r["arm"]))
         rb = n_rand.get((r["municipality"], r["comparator"]))
         factor[i] = math.sqrt(1 / ra + 1 / rb) if (ra and rb) else 1.0
-        width = _range_width(o) * (f if target == "percentage_points" else 1.0)
-        range_hi[i] = range_bound(width, n_a, n_b)
+        range_hi[i] = range_bound(_range_width(o), n_a, n_b)
 
         if not pd.isna(r["se"]):
             sei[i] = lo_b[i] = hi_b[i] = r["se"] * f
@@ -231,7 +260,7 @@ def harmonise(estimates: pd.DataFrame, outcomes: pd.DataFrame, arms: pd.DataFram
     # common-SE constraint within (municipality, table, outcome, horizon, model, population)
     marks = np.array([m == "from_significance_marks" for m in method])
     group_cols = ["municipality", "source_table", "outcome", "horizon_months", "model", "population"]
-    keys = out[group_cols].astype(str).agg("|".join, axis=1).to_numpy()
+    keys = np.array(["|".join(map(str, t)) for t in out[group_cols].itertuples(index=False)], dtype=object)
     contrast = out["comparator"].to_numpy() != "none"
     for key in pd.unique(keys[marks]):
         idx = np.nonzero((keys == key) & contrast & ~np.isnan(lo_b))[0]
@@ -253,8 +282,10 @@ def harmonise(estimates: pd.DataFrame, outcomes: pd.DataFrame, arms: pd.DataFram
         if reason[i]:
             continue
         arm = arm_meta.loc[(r["municipality"], r["arm"])]
-        comp = r["comparator"]
-        if comp != "control" and arm_meta.loc[(r["municipality"], comp), "arm_class"] == "reference":
+        comp = "control" if derived_from[i] is not None else r["comparator"]
+        if r["arm"] == comp:
+            reason[i] = "change over time within one group, not a contrast between arms"
+        elif comp != "control" and arm_meta.loc[(r["municipality"], comp), "arm_class"] == "reference":
             reason[i] = "comparison with a non-randomised reference group (never pooled as an effect)"
         elif comp != "control":
             reason[i] = f"between-arm contrast ({r['arm']} vs {comp}), not against the control group"
@@ -268,6 +299,8 @@ def harmonise(estimates: pd.DataFrame, outcomes: pd.DataFrame, arms: pd.DataFram
         else:
             eligible[i] = True
 
+    out["effective_comparator"] = ["control" if d is not None else c for d, c in zip(derived_from, out["comparator"])]
+    out["comparator_row"] = pd.array(derived_from, dtype="Int64")
     out["yi"] = yi
     out["sei"] = sei
     out["sei_low"] = lo_b
@@ -281,17 +314,24 @@ def harmonise(estimates: pd.DataFrame, outcomes: pd.DataFrame, arms: pd.DataFram
     return out
 
 
+def _level_key(r) -> tuple:
+    """Rows printed in one column of one table: a share per arm there can be differenced against control."""
+    return (r["municipality"], r["outcome"], r["horizon_months"], r["model"], r["population"], r["source_table"])
+
+
+def _has_share_n(r) -> bool:
+    return not (pd.isna(r["share_arm"]) or pd.isna(r["n_arm"]))
+
+
 def _range_width(outcome_row) -> float:
-    """Width of the outcome's possible range in its harmonised unit (1 for shares as proportions)."""
-    lo, hi = outcome_row.get("scale_min", ""), outcome_row.get("scale_max", "")
+    """Width of the range a person's outcome can take, in the harmonised unit (100 for a share in pp).
+
+    From the register's ``scale_min`` and ``scale_max``; NaN when the outcome is unbounded or they are blank.
+    """
     try:
-        lo, hi = float(lo), float(hi)
+        return float(outcome_row.get("scale_max", "")) - float(outcome_row.get("scale_min", ""))
     except (TypeError, ValueError):
         return math.nan
-    width = hi - lo
-    if outcome_row["unit"] == "percentage_points":
-        width = width / 100.0  # range given in percent: the factor to pp is applied by the caller
-    return width
 
 
 def arm_components(arm) -> str:
@@ -306,5 +346,5 @@ def arm_components(arm) -> str:
                 text = f"release {detail}".strip()
             parts.append(text)
     if not parts:
-        return "control (usual regime)" if int(arm["control"]) == 1 else "reference (not randomised)"
+        return "reference group (not randomised)" if arm["arm_class"] == "reference" else "control (usual regime)"
     return " + ".join(parts)

@@ -18,7 +18,9 @@ import pandas as pd
 
 MUNICIPALITIES = ("groningen", "nijmegen", "tilburg", "utrecht", "deventer", "wageningen")
 COMPONENTS = ("exemption", "intensive", "release", "fulltime_bonus", "free_choice", "control")
-SIGNIFICANCE_MARKS = ("", "~", "*", "**", "***", "1)")
+SIGNIFICANCE_MARKS = ("", "~", "*", "**", "***")
+#: Footnote-style marks some reports use (``1)`` = p<0.15 in Wageningen); allowed only where the table's legend defines them.
+_FOOTNOTE_MARK = re.compile(r"^\*{0,3}\d\)$")
 
 ESTIMATE_COLUMNS = (
     "municipality", "arm", "comparator", "outcome", "horizon_months", "model", "population",
@@ -28,7 +30,9 @@ ESTIMATE_COLUMNS = (
 )
 ESTIMATE_FLOATS = ("estimate", "se", "ci_low", "ci_high", "ci_level", "p_value", "share_arm", "share_control")
 ESTIMATE_INTS = ("horizon_months", "n_arm", "n_control", "source_line")
-ESTIMATE_KEY = ("municipality", "arm", "comparator", "outcome", "horizon_months", "model", "population")
+#: Optional columns (blank allowed, may be absent): the total N a table prints.
+ESTIMATE_OPTIONAL_INTS = ("n_table",)
+ESTIMATE_KEY = ("municipality", "arm", "comparator", "outcome", "horizon_months", "model", "population", "source_table")
 #: Units an estimate may be printed in, with the range a *difference* in that unit can take.
 ESTIMATE_UNITS = {
     "proportion": (-1.0, 1.0),
@@ -202,8 +206,10 @@ def load_outcomes(path: Path) -> pd.DataFrame:
 
 def load_legends(path: Path) -> pd.DataFrame:
     frame = read_csv_strict(path, LEGEND_COLUMNS)
-    _check_codes(frame, path, "mark", SIGNIFICANCE_MARKS, "significance mark",
-                 "use one of ~ * ** *** 1) or leave blank for 'no mark'")
+    for mark, row in zip(frame["mark"], frame["input_row"]):
+        if mark not in SIGNIFICANCE_MARKS and not _FOOTNOTE_MARK.match(mark):
+            raise InputError(f"{_where(path, row, 'mark')}: unknown significance mark {mark!r}; "
+                             "use one of ~ * ** *** (or a footnote mark such as 1)), blank for 'no mark'")
     frame = _convert(frame, path, floats=("p_below", "p_at_least"), ints=("legend_line",))
     _check_unique(frame, path, ("source_file", "source_table", "mark"), "keep one row per table and mark")
     return frame
@@ -212,7 +218,10 @@ def load_legends(path: Path) -> pd.DataFrame:
 def load_estimates(path: Path, municipalities, arms, outcomes, legends) -> pd.DataFrame:
     """Load ``estimates.csv`` and check it against the registers."""
     frame = read_csv_strict(path, ESTIMATE_COLUMNS)
-    frame = _convert(frame, path, floats=ESTIMATE_FLOATS, ints=ESTIMATE_INTS)
+    for col in ESTIMATE_OPTIONAL_INTS:
+        if col not in frame.columns:
+            frame[col] = ""
+    frame = _convert(frame, path, floats=ESTIMATE_FLOATS, ints=ESTIMATE_INTS + ESTIMATE_OPTIONAL_INTS)
     _check_codes(frame, path, "municipality", set(municipalities["municipality"]), "municipality",
                  f"use one of {', '.join(MUNICIPALITIES)}")
     pending = set(municipalities.loc[municipalities["status"] == "pending", "municipality"])
@@ -263,10 +272,11 @@ def load_estimates(path: Path, municipalities, arms, outcomes, legends) -> pd.Da
             raise InputError(f"{where('ci_level')}: {r.ci_level} must be a percentage between 0 and 100, e.g. 95")
         if not math.isnan(r.p_value) and not (0 <= r.p_value <= 1):
             raise InputError(f"{where('p_value')}: p-value {r.p_value} must lie between 0 and 1")
-        if r.significance not in SIGNIFICANCE_MARKS:
+        if r.significance not in SIGNIFICANCE_MARKS and (r.source_file, r.source_table, r.significance) not in legend_keys:
             raise InputError(
-                f"{where('significance')}: significance mark {r.significance!r} is not one of ~ * ** *** 1); "
-                "copy the mark as printed or leave it blank"
+                f"{where('significance')}: significance mark {r.significance!r} is not one of ~ * ** *** and no legend "
+                f"of {r.source_table} defines it; copy the mark as printed and add the table's legend to "
+                "significance_legends.csv, or leave it blank"
             )
         for col in ("share_arm", "share_control"):
             val = getattr(r, col)
@@ -276,7 +286,7 @@ def load_estimates(path: Path, municipalities, arms, outcomes, legends) -> pd.Da
             val = getattr(r, col)
             if not pd.isna(val) and val <= 0:
                 raise InputError(f"{where(col)}: sample size {val} must be a positive whole number")
-        if r.comparator != "none" and (r.source_file, r.source_table, r.significance) not in legend_keys:
+        if r.significance and (r.source_file, r.source_table, r.significance) not in legend_keys:
             raise InputError(
                 f"{where('significance')}: no legend for mark {r.significance!r} in {r.source_file} {r.source_table}; "
                 "add the table's legend to significance_legends.csv"

@@ -1,0 +1,195 @@
+"""Forest plots (stage 5), drawn with ``forestplot`` plus what it lacks.
+
+``forestplot`` 0.4.1 silences every Python warning and numpy floating-point
+error for the whole process when imported. It is imported lazily, only inside
+:func:`_contained`, which restores both states afterwards. What it lacks is
+drawn on the axes it returns: weight-sized markers, the pooled diamond, the
+prediction-interval bar and the heterogeneity line. Row labels are made
+unique because ``forestplot`` merges rows with identical labels.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from meta.select import CELL_COLUMNS
+
+ZWSP = "\u200b"  # appended to make otherwise identical labels unique
+
+
+@contextlib.contextmanager
+def _contained():
+    """Import/use ``forestplot`` and restore warning filters and numpy error state afterwards."""
+    filters = list(warnings.filters)
+    err = np.geterr()
+    try:
+        import forestplot  # noqa: F401  (lazy on purpose: import-time side effects)
+
+        yield forestplot
+    finally:
+        warnings.filters[:] = filters
+        warnings._filters_mutated()  # type: ignore[attr-defined]
+        np.seterr(**err)
+
+
+def unique_labels(labels: list[str]) -> list[str]:
+    """Make labels unique by appending zero-width spaces to repeats (invisible, but distinct)."""
+    seen: dict[str, int] = {}
+    out = []
+    for lab in labels:
+        n = seen.get(lab, 0)
+        out.append(lab + ZWSP * n)
+        seen[lab] = n + 1
+    return out
+
+
+def _fmt(x, d=1):
+    return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{d}f}"
+
+
+def _unit_label(unit: str) -> str:
+    return {"percentage_points": "percentage points"}.get(unit, unit.replace("_", " ").replace("scale", "scale points,"))
+
+
+def forest_rows(results, outcome_key: str, horizon: int, unit: str) -> pd.DataFrame:
+    """The rows of one forest plot: per arm class a header, its studies, pooled row, PI row and stats line."""
+    plan = results.plan
+    studies = results.studies
+    pooled = results.pooled
+    z = float(__import__("scipy").stats.norm.ppf(0.5 + plan.level / 200))
+    munis = results.inputs.municipalities
+    pending = [n for n, s in zip(munis["name"], munis["status"]) if s == "pending"]
+    names = dict(zip(munis["municipality"], munis["name"]))
+    rows = []
+    for arm_class in plan.arm_classes:
+        s = studies[(studies["outcome_key"] == outcome_key) & (studies["horizon_months"] == horizon)
+                    & (studies["arm_class"] == arm_class) & (studies["unit_h"] == unit)]
+        if len(s) == 0:
+            continue
+        p = pooled[(pooled["outcome_key"] == outcome_key) & (pooled["horizon_months"] == horizon)
+                   & (pooled["arm_class"] == arm_class) & (pooled["unit_h"] == unit)].iloc[0]
+        tau2 = 0.0 if math.isnan(p["tau2"]) else p["tau2"]
+        w = 1 / (s["sei"].to_numpy() ** 2 + tau2)
+        w = w / w.sum()
+        rows.append(dict(kind="header", label=f"{arm_class.replace('_', ' ').capitalize()} arms"))
+        for (_, r), wi in zip(s.iterrows(), w):
+            lo, hi = r["yi"] - z * r["sei"], r["yi"] + z * r["sei"]
+            tag = {"from_significance_marks": " †", "from_shares_binomial": " ‡"}.get(r["se_method"], "")
+            rows.append(dict(kind="study", label=f"  {names[r['municipality']]}: {r['arm_components']}",
+                             est=r["yi"], ll=lo, hl=hi, weight=wi,
+                             ci=f"{_fmt(r['yi'])} [{_fmt(lo)}, {_fmt(hi)}]{tag}", w=f"{100 * wi:.0f}%"))
+        if pending:
+            rows.append(dict(kind="pending", label=f"  pending: {', '.join(pending)}", ci="not transcribed", w=""))
+        if int(p["k"]) >= 2:
+            rows.append(dict(kind="pooled", label=f"  Pooled ({p['method']}, {p['test']})", est=p["estimate"],
+                             ll=p["ci_low"], hl=p["ci_high"],
+                             ci=f"{_fmt(p['estimate'])} [{_fmt(p['ci_low'])}, {_fmt(p['ci_high'])}]", w="100%"))
+            rows.append(dict(kind="pi", label="  Prediction interval", est=np.nan, ll=p["pi_low"], hl=p["pi_high"],
+                             ci=f"[{_fmt(p['pi_low'])}, {_fmt(p['pi_high'])}]", w=""))
+            rows.append(dict(kind="stats", label=(f"  k = {int(p['k'])}, τ² = {p['tau2']:.3g}, I² = {p['I2']:.0f}%, "
+                                                   f"Q p = {p['Q_p']:.2f}"), ci="", w=""))
+        else:
+            rows.append(dict(kind="stats", label="  k = 1: single study, not pooled", ci="", w=""))
+    frame = pd.DataFrame(rows)
+    for col in ("est", "ll", "hl", "weight"):
+        if col not in frame:
+            frame[col] = np.nan
+    for col in ("ci", "w"):
+        frame[col] = frame[col].fillna("") if col in frame else ""
+    frame["label"] = unique_labels(list(frame["label"]))
+    return frame
+
+
+def draw_forest(results, outcome_key: str, horizon: int, unit: str, title: str):
+    """Draw one forest plot; returns the matplotlib Figure."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Polygon
+    from matplotlib.ticker import FixedLocator
+
+    rows = forest_rows(results, outcome_key, horizon, unit)
+    lows = pd.concat([rows["ll"], rows["est"], pd.Series([0.0])]).min()
+    highs = pd.concat([rows["hl"], rows["est"], pd.Series([0.0])]).max()
+    span = max(highs - lows, 1e-9)
+    xlim = (lows - 0.06 * span, max(highs + 0.06 * span, 0.1 * span))
+    # forestplot: studies only (summary rows get NaN so it draws labels but no marker/line)
+    fp_frame = rows.copy()
+    fp_frame.loc[fp_frame["kind"] != "study", ["est"]] = np.nan
+    fp_frame.loc[~fp_frame["kind"].isin(["study", "pi"]), ["ll", "hl"]] = np.nan
+    # keep the x range wide enough for every interval, diamond and PI
+    fp_frame.loc[fp_frame.index[0], ["ll", "hl"]] = xlim
+    height = 0.34 * len(rows) + 1.6
+    fig, ax = plt.subplots(figsize=(11, height), facecolor="white")
+    with _contained() as fp, warnings.catch_warnings():
+        # forestplot relabels categorical ticks itself; matplotlib warns about that, harmlessly
+        warnings.filterwarnings("ignore", message="set_ticklabels", category=UserWarning)
+        ax = fp.forestplot(
+            fp_frame, estimate="est", ll="ll", hl="hl", varlabel="label", ci_report=False,
+            rightannote=["ci", "w"], right_annoteheaders=[f"Effect [{results.plan.level:g}% CI]", "Weight"],
+            xlim=xlim, markeralpha=0, ax=ax, fontsize=10, flush=True,
+            xlabel=f"Effect versus control ({_unit_label(unit)})",
+        )
+    ypos = {t.get_text(): t.get_position()[1] for t in ax.get_yticklabels()}
+    for t in ax.get_yticklabels():
+        if t.get_text().startswith("Variable"):
+            t.set_text("Municipality: arm (its components)")
+        elif t.get_text().rstrip(ZWSP).endswith(" arms") and not t.get_text().startswith(" "):
+            t.set_fontweight("bold")
+    ax.yaxis.set_major_locator(FixedLocator(ax.get_yticks()))
+    ax.set_yticklabels([t.get_text() for t in ax.get_yticklabels()])
+    for _, r in rows.iterrows():
+        y = ypos.get(r["label"])
+        if y is None:
+            continue
+        if r["kind"] == "study":
+            ax.plot([r["ll"], r["hl"]], [y, y], color="0.35", lw=1.3, zorder=2)
+            ax.scatter([r["est"]], [y], s=30 + 250 * r["weight"], marker="s", color="#1f4e79", zorder=3)
+        elif r["kind"] == "pooled":
+            ax.add_patch(Polygon([[r["ll"], y], [r["est"], y + 0.3], [r["hl"], y], [r["est"], y - 0.3]],
+                                 closed=True, color="#b22222", zorder=3))
+        elif r["kind"] == "pi":
+            ax.plot([r["ll"], r["hl"]], [y, y], color="#b22222", lw=3, alpha=0.45, zorder=2, solid_capstyle="butt")
+    ax.axvline(0, color="black", lw=0.8, zorder=1)
+    ax.set_xlim(*xlim)
+    fig.suptitle(title, x=0.02, ha="left", fontsize=12, fontweight="bold")
+    fig.text(0.02, 0.0, "Squares sized by random-effects weight. † SE reconstructed from significance marks; "
+             "‡ SE from shares and N (binomial, unadjusted). Diamond: pooled estimate and CI; bar: prediction interval.",
+             fontsize=8, ha="left", va="top", color="0.3")
+    return fig
+
+
+def figure_cells(results) -> list[tuple[str, int, str]]:
+    """(outcome_key, horizon, unit) of every figure, in a stable order."""
+    if len(results.studies) == 0:
+        return []
+    keys = results.studies[["outcome_key", "horizon_months", "unit_h"]].drop_duplicates()
+    keys = keys.sort_values(["outcome_key", "horizon_months", "unit_h"], kind="mergesort")
+    return [(o, int(h), u) for o, h, u in keys.itertuples(index=False)]
+
+
+def write_forest_plots(results, folder) -> dict:
+    """Write one PNG and one SVG per outcome × horizon; returns {name: {"png": path, "svg": path, "title": str}}."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    label = dict(zip(results.inputs.outcomes["outcome"], results.inputs.outcomes["label_en"]))
+    out = {}
+    for outcome_key, horizon, unit in figure_cells(results):
+        name = f"forest_{outcome_key}_{horizon}m"
+        title = f"{label.get(outcome_key, outcome_key.replace('_', ' '))} — {horizon} months"
+        fig = draw_forest(results, outcome_key, horizon, unit, title)
+        png, svg = folder / f"{name}.png", folder / f"{name}.svg"
+        fig.savefig(png, dpi=110, bbox_inches="tight", metadata={"Software": None})
+        fig.savefig(svg, bbox_inches="tight", metadata={"Date": None, "Creator": None})
+        plt.close(fig)
+        out[name] = {"png": png, "svg": svg, "title": title}
+    return out

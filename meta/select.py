@@ -1,0 +1,88 @@
+"""Select the study rows of every pooled cell (stage 3).
+
+A *cell* is outcome × horizon × arm class (× harmonised unit). Within a cell each
+municipality's arm contributes one row: the row of the plan's preferred model
+column and population. Every harmonised row leaves this stage either as a
+study of exactly one cell or as an excluded row with its reason.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from meta.load import Plan
+
+CELL_COLUMNS = ("outcome_key", "horizon_months", "arm_class", "unit_h")
+
+
+def _rank(value: str, preference: tuple[str, ...]) -> tuple[int, str]:
+    """Position in the preference list; unlisted values after all listed ones, alphabetically."""
+    return (preference.index(value), "") if value in preference else (len(preference), value)
+
+
+def select_studies(harmonised: pd.DataFrame, outcomes: pd.DataFrame, plan: Plan):
+    """Split harmonised rows into the studies of each cell and the excluded rows.
+
+    Parameters
+    ----------
+    harmonised : DataFrame
+        Output of :func:`meta.harmonise.harmonise`.
+    outcomes : DataFrame
+        The outcome register (for concepts and order).
+    plan : Plan
+        Outcomes (strict codes or concepts), horizons, arm classes, model and
+        population preferences, and whether SEs derived from significance
+        marks may be used.
+
+    Returns
+    -------
+    studies : DataFrame
+        The rows used, with ``outcome_key`` (the outcome code, or its concept
+        when ``plan.outcome_level == "concept"``) and the other cell columns.
+    excluded : DataFrame
+        Every other input row with ``reason``.
+    """
+    h = harmonised.copy()
+    concept = dict(zip(outcomes["outcome"], outcomes["concept"]))
+    outcome_order = list(outcomes["outcome"])
+    h["outcome_key"] = h["outcome"] if plan.outcome_level == "strict" else h["outcome"].map(concept)
+    reason = h["reason"].copy()
+
+    def exclude(mask, text):
+        nonlocal reason
+        reason = reason.where(~(mask & (reason == "")), text)
+
+    exclude(~h["outcome_key"].isin(plan.outcomes),
+            f"outcome not in the plan's outcomes ({plan.outcome_level} level)")
+    exclude(~h["horizon_months"].isin(plan.horizons), "horizon not in the plan's horizons")
+    exclude(~h["arm_class"].isin(plan.arm_classes), "arm class not in the plan's arm classes")
+    exclude(~h["model"].isin(plan.model_preference), "model column not in the plan's model_preference")
+    if not plan.include_derived_from_marks:
+        exclude(h["se_method"] == "from_significance_marks",
+                "SE derived from significance marks, excluded by the plan")
+
+    candidates = h[reason == ""].copy()
+    candidates["_model_rank"] = [_rank(m, plan.model_preference) for m in candidates["model"]]
+    candidates["_pop_rank"] = [_rank(p, plan.population_preference) for p in candidates["population"]]
+    candidates["_outcome_rank"] = [outcome_order.index(o) for o in candidates["outcome"]]
+    # a printed effect is preferred over one this tool derived from two printed levels
+    candidates["_derived"] = candidates["comparator_row"].notna() if "comparator_row" in candidates else False
+    candidates = candidates.sort_values(
+        ["_outcome_rank", "_model_rank", "_pop_rank", "_derived", "input_row"], kind="mergesort"
+    )
+    slot = ["municipality", "arm", *CELL_COLUMNS]
+    first = ~candidates.duplicated(slot, keep="first")
+    chosen = candidates[first]
+    winner = {tuple(k): r for k, r in zip(chosen[slot].itertuples(index=False), chosen["input_row"])}
+    for idx, row in candidates[~first].iterrows():
+        kept = winner[tuple(row[slot])]
+        reason.loc[idx] = (f"another row represents {row['municipality']} {row['arm']} in this cell "
+                           f"(input row {kept}: preferred model, population, outcome or printed effect)")
+
+    studies = h.loc[reason == ""].copy()
+    studies["cell"] = [" | ".join(map(str, t)) for t in studies[list(CELL_COLUMNS)].itertuples(index=False)]
+    studies = studies.sort_values([*CELL_COLUMNS, "municipality", "arm"], kind="mergesort").reset_index(drop=True)
+    excluded = h.loc[reason != ""].copy()
+    excluded["reason"] = reason[reason != ""]
+    excluded = excluded.sort_values("input_row", kind="mergesort").reset_index(drop=True)
+    return studies, excluded

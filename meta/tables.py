@@ -1,0 +1,143 @@
+"""Tables for analysts: pooled rows, the side-by-side table and the coverage matrix (stage 5).
+
+Pure functions on DataFrames; writing happens in :mod:`meta.pipeline`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from meta.load import Plan
+from meta.select import CELL_COLUMNS
+
+#: SE methods that rest on assumptions beyond the printed numbers; pooled rows using them are flagged.
+DERIVED_SE_METHODS = ("from_significance_marks", "from_shares_binomial")
+
+POOLED_COLUMNS = (
+    "outcome_key", "outcome_label", "horizon_months", "arm_class", "unit_h", "k", "municipalities", "arms",
+    "estimate", "se", "ci_low", "ci_high", "pval", "pi_low", "pi_high",
+    "tau2", "tau2_ci_low", "tau2_ci_high", "I2", "I2_ci_low", "I2_ci_high", "H2", "H2_ci_low", "H2_ci_high",
+    "I2_Q", "Q", "Q_df", "Q_p", "method", "test", "level", "df",
+    "se_methods", "flag_derived_se", "single_study", "converged", "note",
+)
+
+
+def pooled_table(pooled: pd.DataFrame, studies: pd.DataFrame, outcomes: pd.DataFrame, plan: Plan) -> pd.DataFrame:
+    """Annotate the engine's per-cell output with who went in and how their SEs were obtained."""
+    if len(pooled) == 0:
+        return pd.DataFrame(columns=POOLED_COLUMNS)
+    label = dict(zip(outcomes["outcome"], outcomes["label_en"]))
+    concept_label = {c: c.replace("_", " ") for c in outcomes["concept"]}
+    rows = []
+    for _, cell in pooled.iterrows():
+        sel = (studies[list(CELL_COLUMNS)].astype(str) == cell[list(CELL_COLUMNS)].astype(str).to_numpy()).all(axis=1)
+        s = studies[sel]
+        methods = sorted(set(s["se_method"]))
+        extra = {
+            "outcome_label": label.get(cell["outcome_key"], concept_label.get(cell["outcome_key"], cell["outcome_key"])),
+            "municipalities": ";".join(s["municipality"]),
+            "arms": ";".join(f"{m}:{a}" for m, a in zip(s["municipality"], s["arm"])),
+            "se_methods": ";".join(methods),
+            "flag_derived_se": bool(set(methods) & set(DERIVED_SE_METHODS)),
+            "note": ("single study: not pooled, shown as reported" if bool(cell["single_study"]) else "")
+            + ("" if bool(cell["converged"]) else "; estimator did not converge"),
+        }
+        rows.append({**cell.to_dict(), **extra})
+    table = pd.DataFrame(rows)
+    return table[list(POOLED_COLUMNS)].sort_values(list(CELL_COLUMNS), kind="mergesort").reset_index(drop=True)
+
+
+def _fmt(x: float, digits: int = 1) -> str:
+    return "" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
+
+
+def side_by_side(studies: pd.DataFrame, municipalities: pd.DataFrame, level: float = 95.0) -> pd.DataFrame:
+    """Every municipality's harmonised estimate per outcome, horizon and arm class, side by side.
+
+    A cell reads ``-10.0 [-19.1, -0.9] (marks)``: yi and its Wald interval from sei,
+    and the SE method when the SE was not printed. Pending municipalities read
+    ``pending``; a transcribed municipality without a number reads ``—``.
+    """
+    z = float(__import__("scipy").stats.norm.ppf(0.5 + level / 200))
+    short = {"reported_se": "", "from_ci": "", "from_p": "p", "from_shares_binomial": "shares",
+             "from_significance_marks": "marks"}
+    muni = list(municipalities["municipality"])
+    status = dict(zip(municipalities["municipality"], municipalities["status"]))
+    keys = studies[list(CELL_COLUMNS)].drop_duplicates().sort_values(list(CELL_COLUMNS), kind="mergesort")
+    rows = []
+    for _, key in keys.iterrows():
+        sel = (studies[list(CELL_COLUMNS)] == key.to_numpy()).all(axis=1)
+        s = studies[sel]
+        row = key.to_dict()
+        for m in muni:
+            sm = s[s["municipality"] == m]
+            if status[m] == "pending":
+                row[m] = "pending"
+            elif len(sm) == 0:
+                row[m] = "—"
+            else:
+                cells = []
+                for _, r in sm.iterrows():
+                    tag = short.get(r["se_method"], r["se_method"])
+                    mark = r["significance"]
+                    cells.append(
+                        f"{_fmt(r['yi'])}{mark} [{_fmt(r['yi'] - z * r['sei'])}, {_fmt(r['yi'] + z * r['sei'])}]"
+                        + (f" ({tag})" if tag else "")
+                    )
+                row[m] = "; ".join(cells)
+        rows.append(row)
+    return pd.DataFrame(rows, columns=[*CELL_COLUMNS, *muni])
+
+
+def coverage(harmonised: pd.DataFrame, studies: pd.DataFrame, municipalities: pd.DataFrame, arms: pd.DataFrame,
+             outcomes: pd.DataFrame, plan: Plan) -> pd.DataFrame:
+    """Coverage matrix: municipality × arm class × outcome × horizon with a status each.
+
+    Status: ``transcribed`` (a study row with a printed or exactly derived SE),
+    ``derived-SE`` (SE reconstructed from marks or shares), ``not reported``
+    (the municipality has that arm but its report prints no usable number for the
+    cell), ``pending`` (no transcription yet: ``where`` says where the numbers live),
+    ``not applicable`` (the municipality had no arm of that class).
+    """
+    status = dict(zip(municipalities["municipality"], municipalities["status"]))
+    where = dict(zip(municipalities["municipality"], municipalities["pending_where"]))
+    classes_of = arms.groupby("municipality")["arm_class"].apply(set).to_dict()
+    rows = []
+    for m in municipalities["municipality"]:
+        for arm_class in plan.arm_classes:
+            for outcome in plan.outcomes:
+                for horizon in plan.horizons:
+                    s = studies[(studies["municipality"] == m) & (studies["arm_class"] == arm_class)
+                                & (studies["outcome_key"] == outcome) & (studies["horizon_months"] == horizon)]
+                    if arm_class not in classes_of.get(m, set()):
+                        st, note = "not applicable", "no arm of this class"
+                    elif status[m] == "pending":
+                        st, note = "pending", where[m]
+                    elif len(s):
+                        derived = s["se_method"].isin(DERIVED_SE_METHODS).any()
+                        st = "derived-SE" if derived else "transcribed"
+                        note = ";".join(f"{r.source_file}:{r.source_line}" for r in s.itertuples())
+                    else:
+                        st, note = "not reported", "no usable number in the transcribed report"
+                    rows.append({"municipality": m, "arm_class": arm_class, "outcome_key": outcome,
+                                 "horizon_months": horizon, "status": st, "where": note})
+    return pd.DataFrame(rows)
+
+
+def coverage_matrix(cov: pd.DataFrame) -> pd.DataFrame:
+    """Wide view of :func:`coverage`: rows outcome × horizon, columns municipality/arm class."""
+    wide = cov.assign(col=cov["municipality"] + " / " + cov["arm_class"]).pivot_table(
+        index=["outcome_key", "horizon_months"], columns="col", values="status", aggfunc="first", sort=False)
+    return wide.reset_index()
+
+
+def round_for_output(frame: pd.DataFrame, digits: int = 12) -> pd.DataFrame:
+    """Round float columns so written tables are byte-identical across runs and platforms."""
+    out = frame.copy()
+    for col in out.columns:
+        if out[col].dtype.kind == "f":
+            out[col] = np.round(out[col].to_numpy(), digits)
+    return out
