@@ -1,0 +1,53 @@
+"""SYNTHETIC inputs for tests only: invented numbers for all six municipalities.
+
+Never used by the default run. The registers are the real ones, with every municipality set to 'transcribed'
+and the estimates replaced by made-up rows whose ``note`` says SYNTHETIC.
+"""
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tests.conftest import REPO
+
+S = dict(dtype=str, keep_default_na=False)
+ARMS = {  # municipality -> (exemption arm, intensive arm) codes in arms.csv
+    "groningen": ("exemption", "intensive"), "nijmegen": ("exemption_release", "intensive_release"),
+    "tilburg": ("exemption", "intensive"), "utrecht": ("exemption", "intensive"),
+    "deventer": ("exemption", "intensive"), "wageningen": ("exemption", "intensive"),
+}
+
+
+def make_synthetic_inputs(folder: Path, seed: int = 11) -> Path:
+    """Write a complete SYNTHETIC inputs folder and return it."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("arms.csv", "outcomes.csv", "significance_legends.csv", "plan.toml"):
+        shutil.copy(REPO / "inputs" / name, folder / name)
+    munis = pd.read_csv(REPO / "inputs" / "municipalities.csv", **S)
+    munis["status"] = "transcribed"
+    munis["note"] = "SYNTHETIC test register"
+    munis.to_csv(folder / "municipalities.csv", index=False)
+    rng = np.random.default_rng(seed)
+    rows = []
+    template = pd.read_csv(REPO / "inputs" / "estimates.csv", **S).iloc[0].to_dict()
+    for muni, arms in ARMS.items():
+        for arm in arms:
+            for outcome, horizon in (("income_gt70_wml", 16), ("hours_gt12", 16), ("income_gt70_wml", 24)):
+                est = round(float(rng.normal(-0.03, 0.04)), 3)
+                se = round(float(rng.uniform(0.02, 0.06)), 3)
+                row = {k: "" for k in template}
+                row.update(municipality=muni, arm=arm, comparator="control", outcome=outcome,
+                           horizon_months=str(horizon), model="loep", population="all", estimate=f"{est}",
+                           unit="proportion", se=f"{se}", printed=f"{est}", source_file="SYNTHETIC",
+                           source_table="SYNTHETIC", source_line="1", note="SYNTHETIC: invented for tests")
+                rows.append(row)
+    # one row whose SE must come from a significance mark, and one excluded (between-arm contrast)
+    row = dict(rows[0], estimate="-0.11", se="", significance="*", printed="-0,11*", source_file="002_7413e549cc2fe340.txt",
+               source_table="Tabel 3", horizon_months="24", outcome="hours_gt12", municipality="nijmegen",
+               arm="exemption_release", n_table="364")
+    rows.append(row)
+    rows.append(dict(rows[0], arm="intensive", comparator="exemption", estimate="0.01", se="0.03", printed="0.01"))
+    pd.DataFrame(rows, columns=list(template)).to_csv(folder / "estimates.csv", index=False)
+    return folder

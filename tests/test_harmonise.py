@@ -1,0 +1,147 @@
+"""Standard errors reconstructed from what reports print, tested where the true SE is known."""
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from meta.harmonise import central_value, half_unit, harmonise, mark_bracket, range_bound
+
+NIJMEGEN_LEGEND = {"*": (0.05, math.nan), "~": (0.10, 0.05), "": (math.nan, 0.10)}
+WAGENINGEN_LEGEND = {"***": (0.01, math.nan), "**": (0.05, 0.01), "*": (0.10, 0.05), "": (math.nan, 0.10)}
+
+
+def _mark(p, legend):
+    for mark, (below, at_least) in legend.items():
+        if (math.isnan(below) or p < below) and (math.isnan(at_least) or p >= at_least):
+            return mark
+    raise AssertionError(p)
+
+
+@pytest.mark.parametrize("legend", [NIJMEGEN_LEGEND, WAGENINGEN_LEGEND], ids=["nijmegen", "wageningen"])
+def test_mark_bracket_always_contains_the_true_se_of_rounded_printed_estimates(legend):
+    rng = np.random.default_rng(7)
+    n_arm, n_ctrl = rng.integers(60, 400, 4000), rng.integers(60, 400, 4000)
+    p0 = rng.uniform(0.05, 0.4, 4000)
+    delta = rng.normal(0, 0.06, 4000)
+    p1 = np.clip(p0 + delta, 0.01, 0.95)
+    true_se = np.sqrt(p1 * (1 - p1) / n_arm + p0 * (1 - p0) / n_ctrl)
+    est = rng.normal(p1 - p0, true_se)
+    printed = np.round(est, 2)  # the report prints two decimals
+    pval = 2 * stats.norm.sf(np.abs(est) / true_se)
+    for e_print, s, p, na, nc in zip(printed, true_se, pval, n_arm, n_ctrl):
+        below, at_least = legend[_mark(p, legend)]
+        lo, hi = mark_bracket(abs(e_print), 0.005, below, at_least, True)
+        hi = min(hi, range_bound(1.0, na, nc))
+        assert lo <= s * (1 + 1e-12) and s <= hi * (1 + 1e-12)
+        c = central_value(lo, hi, "central")
+        assert lo <= c <= hi
+        assert central_value(lo, hi, "conservative") == hi
+
+
+def test_central_se_from_tilde_mark_is_close_to_the_truth():
+    # p in [0.05, 0.10): |e|/SE in (1.645, 1.960]; the midpoint is within 10% of any SE in that range
+    e, s_true = 0.08, 0.08 / 1.8
+    lo, hi = mark_bracket(e, 0.0, 0.10, 0.05, True)
+    assert abs(central_value(lo, hi, "central") / s_true - 1) < 0.10
+
+
+def test_half_unit_reads_the_printed_decimals():
+    assert half_unit("-0,11*") == 0.005
+    assert half_unit("23,3%") == 0.05
+    assert half_unit("-1.45***") == 0.005
+    assert half_unit("12") == 0.5
+    assert math.isnan(half_unit("n.v.t."))
+
+
+def test_range_bound_is_the_largest_binomial_se():
+    assert math.isclose(range_bound(1.0, 100, 100), math.sqrt(0.25 / 100 + 0.25 / 100))
+    assert range_bound(1.0, math.nan, 100) == math.inf
+
+
+# --------------------------------------------------------------------------- whole-frame harmonisation
+def _registers():
+    outcomes = pd.DataFrame([dict(outcome="income_gt70_wml", label_en="x", unit="percentage_points", concept="exit",
+                                  scale_min="0", scale_max="100")])
+    arms = pd.DataFrame([
+        dict(municipality="m", arm=a, randomised=True, exemption=int(a == "ex"), intensive=int(a == "in"), release=0,
+             fulltime_bonus=0, free_choice=0, control=int(a == "control"), arm_class=c, n_randomised=n,
+             release_pct="", release_cap_eur_month="")
+        for a, c, n in (("ex", "exemption", 130), ("in", "intensive", 128), ("control", "control", 131))])
+    legends = pd.DataFrame([dict(source_file="f", source_table="T", mark=m, p_below=b, p_at_least=a, two_sided="true")
+                            for m, (b, a) in NIJMEGEN_LEGEND.items()])
+    return outcomes, arms, legends
+
+
+def _row(i, **kw):
+    base = dict(input_row=i, municipality="m", arm="ex", comparator="control", outcome="income_gt70_wml",
+                horizon_months=16, model="loep", population="all", estimate=math.nan, unit="proportion",
+                se=math.nan, ci_low=math.nan, ci_high=math.nan, ci_level=math.nan, p_value=math.nan, significance="",
+                n_arm=pd.NA, n_control=pd.NA, n_table=pd.NA, share_arm=math.nan, share_control=math.nan, printed="",
+                source_file="f", source_table="T", source_line=1)
+    base.update(kw)
+    return base
+
+
+def test_each_se_method_is_applied_and_named():
+    outcomes, arms, legends = _registers()
+    rows = pd.DataFrame([
+        _row(1, estimate=-0.05, se=0.02, printed="-0,05"),
+        _row(2, estimate=-0.05, ci_low=-0.09, ci_high=-0.01, ci_level=95.0, printed="-0,05"),
+        _row(3, estimate=-0.05, p_value=0.0124, printed="-0,05"),
+        _row(4, estimate=0.07, share_arm=0.25, share_control=0.18, n_arm=100, n_control=90, printed="7%",
+             unit="proportion"),
+        _row(5, estimate=-0.10, significance="~", printed="-0,10~", model="basis"),
+    ])
+    h = harmonise(rows, outcomes, arms, legends)
+    assert list(h["se_method"]) == ["reported_se", "from_ci", "from_p", "from_shares_binomial",
+                                    "from_significance_marks"]
+    assert math.isclose(h["yi"][0], -5.0) and math.isclose(h["sei"][0], 2.0)
+    assert math.isclose(h["sei"][1], 8.0 / (2 * stats.norm.ppf(0.975)))
+    assert math.isclose(h["sei"][2], 5.0 / stats.norm.isf(0.0124 / 2))
+    assert math.isclose(h["sei"][3], 100 * math.sqrt(0.25 * 0.75 / 100 + 0.18 * 0.82 / 90))
+    lo, hi = h["sei_low"][4], h["sei_high"][4]
+    assert math.isclose(lo, 9.5 / stats.norm.isf(0.025)) and math.isclose(hi, 10.5 / stats.norm.isf(0.05))
+    assert h["eligible"].all()
+
+
+def test_rows_of_one_regression_share_a_common_se_bracket():
+    outcomes, arms, legends = _registers()
+    # exemption -0,10* (SE < 0.105/1.96); intensive -0,02 without mark (SE >= 0.015/1.645), same table/model
+    rows = pd.DataFrame([_row(1, estimate=-0.10, significance="*", printed="-0,10*"),
+                         _row(2, arm="in", estimate=-0.02, significance="", printed="-0,02", n_table=364)])
+    h = harmonise(rows, outcomes, arms, legends)
+    f_ex, f_in = math.sqrt(1 / 130 + 1 / 131), math.sqrt(1 / 128 + 1 / 131)
+    assert math.isclose(h["sei_low"][0], (1.5 / stats.norm.isf(0.05)) / f_in * f_ex)
+    assert math.isclose(h["sei_high"][1], (10.5 / stats.norm.isf(0.025)) / f_ex * f_in)
+
+
+def test_comparisons_that_are_not_randomised_effects_are_never_eligible():
+    outcomes, arms, legends = _registers()
+    arms = pd.concat([arms, pd.DataFrame([dict(municipality="m", arm="ref", randomised=False, exemption=0, intensive=0,
+                                               release=0, fulltime_bonus=0, free_choice=0, control=1,
+                                               arm_class="reference", n_randomised=pd.NA, release_pct="",
+                                               release_cap_eur_month="")])], ignore_index=True)
+    rows = pd.DataFrame([_row(1, comparator="ref", estimate=0.1, se=0.02, printed="0,10"),
+                         _row(2, arm="in", comparator="ex", estimate=0.01, se=0.02, printed="0,01"),
+                         _row(3, arm="control", comparator="control", estimate=0.01, se=0.02, printed="0,01")])
+    h = harmonise(rows, outcomes, arms, legends)
+    assert not h["eligible"].any()
+    assert "non-randomised" in h["reason"][0]
+    assert "between-arm" in h["reason"][1]
+    assert "within one group" in h["reason"][2]
+
+
+def test_arm_share_levels_are_differenced_against_the_control_share_of_the_same_column():
+    outcomes, arms, legends = _registers()
+    rows = pd.DataFrame([
+        _row(1, comparator="none", estimate=23.3, unit="percent", share_arm=0.233, n_arm=103, printed="23,3%"),
+        _row(2, arm="control", comparator="none", estimate=14.8, unit="percent", share_arm=0.148, n_arm=88,
+             printed="14,8%")])
+    h = harmonise(rows, outcomes, arms, legends)
+    assert h["eligible"][0] and not h["eligible"][1]
+    assert math.isclose(h["yi"][0], 8.5)
+    assert math.isclose(h["sei"][0], 100 * math.sqrt(0.233 * 0.767 / 103 + 0.148 * 0.852 / 88))
+    assert h["comparator_row"][0] == 2
+    assert "comparator share" in h["reason"][1]
