@@ -188,8 +188,11 @@ def write_forest_plots(results, folder) -> dict:
         title = f"{label.get(outcome_key, outcome_key.replace('_', ' '))} — {horizon} months"
         fig = draw_forest(results, outcome_key, horizon, unit, title)
         png, svg = folder / f"{name}.png", folder / f"{name}.svg"
-        fig.savefig(png, dpi=110, bbox_inches="tight", metadata={"Software": None})
-        fig.savefig(svg, bbox_inches="tight", metadata={"Date": None, "Creator": None})
+        fig.canvas.draw()  # lay out once; both formats reuse the tight box instead of drawing twice each
+        box = fig.get_tightbbox(fig.canvas.get_renderer()).padded(0.1)
+        fig.savefig(png, dpi=110, bbox_inches=box, metadata={"Software": None})
+        with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "meta"}):  # text as text; stable ids
+            fig.savefig(svg, bbox_inches=box, metadata={"Date": None, "Creator": None})
         plt.close(fig)
         out[name] = {"png": png, "svg": svg, "title": title}
     return out

@@ -105,21 +105,23 @@ def coverage(harmonised: pd.DataFrame, studies: pd.DataFrame, municipalities: pd
     status = dict(zip(municipalities["municipality"], municipalities["status"]))
     where = dict(zip(municipalities["municipality"], municipalities["pending_where"]))
     classes_of = arms.groupby("municipality")["arm_class"].apply(set).to_dict()
+    by_cell: dict = {}
+    for r in studies.itertuples(index=False):
+        by_cell.setdefault((r.municipality, r.arm_class, r.outcome_key, int(r.horizon_months)), []).append(r)
     rows = []
     for m in municipalities["municipality"]:
         for arm_class in plan.arm_classes:
             for outcome in plan.outcomes:
                 for horizon in plan.horizons:
-                    s = studies[(studies["municipality"] == m) & (studies["arm_class"] == arm_class)
-                                & (studies["outcome_key"] == outcome) & (studies["horizon_months"] == horizon)]
+                    s = by_cell.get((m, arm_class, outcome, int(horizon)), [])
                     if arm_class not in classes_of.get(m, set()):
                         st, note = "not applicable", "no arm of this class"
                     elif status[m] == "pending":
                         st, note = "pending", where[m]
-                    elif len(s):
-                        derived = s["se_method"].isin(DERIVED_SE_METHODS).any()
+                    elif s:
+                        derived = any(r.se_method in DERIVED_SE_METHODS for r in s)
                         st = "derived-SE" if derived else "transcribed"
-                        note = ";".join(f"{r.source_file}:{r.source_line}" for r in s.itertuples())
+                        note = ";".join(f"{r.source_file}:{r.source_line}" for r in s)
                     else:
                         st, note = "not reported", "no usable number in the transcribed report"
                     rows.append({"municipality": m, "arm_class": arm_class, "outcome_key": outcome,
