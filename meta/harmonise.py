@@ -39,9 +39,9 @@ both. Two further constraints narrow the bracket:
   unknown). The σ brackets of the rows are intersected and mapped back.
 
 The value used is a setting: ``central`` takes the midpoint of the bracket
-when it has a positive lower bound and the upper bound otherwise (never more
-precision than the marks support); ``conservative`` always takes the upper
-bound. Both bounds are kept as ``sei_low`` and ``sei_high``.
+when it has a positive lower bound within a factor ``MAX_CENTRAL_RATIO`` of the
+upper bound, and the upper bound otherwise (never more precision than the marks
+support); ``conservative`` always takes the upper bound. Both bounds are kept as ``sei_low`` and ``sei_high``.
 """
 
 from __future__ import annotations
@@ -102,11 +102,20 @@ def range_bound(range_width: float, n_arm: float, n_control: float) -> float:
     return range_width / 2 * math.sqrt(1 / n_arm + 1 / n_control)
 
 
+#: ``central`` uses the bracket's midpoint only when the bracket is this tight (hi/lo); a wider bracket means one
+#: bound is weak (e.g. a lower bound from a small unmarked estimate) and the midpoint would be driven by it.
+MAX_CENTRAL_RATIO = 3.0
+
+
 def central_value(lo: float, hi: float, policy: str) -> float:
-    """The SE used from a bracket: ``conservative`` → hi; ``central`` → midpoint if lo > 0 else hi."""
+    """The SE used from a bracket [lo, hi].
+
+    ``conservative`` → hi. ``central`` → the midpoint (lo + hi)/2 when lo > 0 and hi/lo ≤ ``MAX_CENTRAL_RATIO``,
+    otherwise hi: never more precision than the marks support. NaN when hi is infinite (no SE derivable).
+    """
     if not math.isfinite(hi):
         return math.nan
-    if policy == "conservative" or not lo > 0:
+    if policy == "conservative" or not lo > 0 or hi / lo > MAX_CENTRAL_RATIO:
         return hi
     return 0.5 * (lo + hi)
 

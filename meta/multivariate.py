@@ -276,11 +276,14 @@ class _State:
 
     def __init__(self, y, V, X, Z, sigma2):
         M = V + sigma2 * (Z @ Z.T) if sigma2 != 0 else V
-        L = linalg.cholesky(M, lower=True)
-        solve = lambda A: linalg.solve_triangular(L, A, lower=True)  # noqa: E731
-        Xw, yw, Zw = solve(X), solve(y), solve(Z)
+        L = np.linalg.cholesky(M)
+        p = X.shape[1]
+        # one solve with L for [X y Z] (numpy's LAPACK solve: scipy's solve_triangular has a large
+        # per-call overhead on these tiny matrices)
+        W = np.linalg.solve(L, np.column_stack([X, y, Z]))
+        Xw, yw, Zw = W[:, :p], W[:, p], W[:, p + 1:]
         Q, R = np.linalg.qr(Xw)
-        Rinv = linalg.solve_triangular(R, np.eye(R.shape[0]))
+        Rinv = np.linalg.solve(R, np.eye(p))
         self.beta = Rinv @ (Q.T @ yw)
         self.vcov = Rinv @ Rinv.T
         r = yw - Q @ (Q.T @ yw)

@@ -101,11 +101,18 @@ def coverage_table(results) -> str:
            "not reported": "notreported"}
     out = ["<table><tr><th>Outcome</th><th>Horizon</th><th>Arm class</th>"
            + "".join(f"<th>{_e(names[m])}</th>" for m in munis) + "</tr>"]
+    n_hidden = 0
     for (o, h, a), g in cov.groupby(["outcome_key", "horizon_months", "arm_class"], sort=False):
         st = dict(zip(g["municipality"], g["status"]))
+        if not set(st.values()) & {"transcribed", "derived-SE"}:
+            n_hidden += 1
+            continue
         out.append(f"<tr><td>{_e(o)}</td><td class='num'>{h} m</td><td>{_e(a)}</td>"
                    + "".join(f"<td class='{css.get(st[m], '')}'>{_e(st[m])}</td>" for m in munis) + "</tr>")
     out.append("</table>")
+    out.append(f"<p class='small'>Shown: the {len(out) - 2} outcome × horizon × arm-class cells in which at least one "
+               f"municipality has a number. In the other {n_hidden} cells no municipality has one (pending, not "
+               "reported or not applicable); <code>coverage.csv</code> lists every cell.</p>")
     pend = results.inputs.municipalities
     pend = pend[pend["status"] == "pending"]
     items = "".join(f"<li><b>{_e(r['name'])}</b>: {_e(r['pending_where'])}</li>" for _, r in pend.iterrows())
@@ -173,8 +180,8 @@ transcribed but never pooled. When a report prints several model columns the pla
 <p>Where a report prints only significance marks, a mark bounds |estimate|/SE: a mark for p below a threshold gives an
 upper bound on the SE, no mark a lower bound, a mark for p between two thresholds both. The rounding of the printed
 estimate widens the bracket; the outcome's range and the arm sizes give a further upper bound; rows of one regression
-share a common SE. The <b>central</b> policy uses the midpoint of the bracket when it has a lower bound and its upper
-bound otherwise; the <b>conservative</b> policy always uses the upper bound. Pooled rows with such SEs are marked ⚠;
+share a common SE. The <b>central</b> policy uses the midpoint of the bracket when the bracket is tight (upper bound at
+most three times the lower) and its upper bound otherwise; the <b>conservative</b> policy always uses the upper bound. Pooled rows with such SEs are marked ⚠;
 their intervals rest on this reconstruction, not on printed standard errors.</p>
 <div class='note warn'><b>Few studies.</b> With two municipalities a between-municipality variance cannot be estimated
 with any precision and Hartung-Knapp intervals use a t distribution with one degree of freedom: such intervals are very

@@ -13,19 +13,7 @@ from meta.engine import pool
 from tests.conftest import REPO
 from tests.synthetic import make_synthetic_inputs
 
-META = [sys.executable, "-m", "meta.cli"]
-
-
-def _run(*args, cwd=REPO):
-    return subprocess.run([*META, *args], capture_output=True, text=True, cwd=cwd, timeout=600)
-
-
-@pytest.fixture(scope="module")
-def real_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("real") / "outputs"
-    res = _run("run", "--out", str(out))
-    assert res.returncode == 0, res.stderr
-    return out, res
+from tests.conftest import run_meta as _run
 
 
 @pytest.fixture(scope="module")

@@ -145,3 +145,11 @@ def test_arm_share_levels_are_differenced_against_the_control_share_of_the_same_
     assert math.isclose(h["sei"][0], 100 * math.sqrt(0.233 * 0.767 / 103 + 0.148 * 0.852 / 88))
     assert h["comparator_row"][0] == 2
     assert "comparator share" in h["reason"][1]
+
+
+def test_central_value_uses_the_upper_bound_when_the_bracket_is_wide():
+    # a weak lower bound (small unmarked estimate elsewhere in the regression) must not pull the SE down
+    assert central_value(0.021, 0.205, "central") == 0.205
+    assert central_value(0.0, 0.2, "central") == 0.2
+    assert central_value(0.10, 0.12, "central") == pytest.approx(0.11)
+    assert math.isnan(central_value(0.1, math.inf, "central"))

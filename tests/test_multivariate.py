@@ -203,27 +203,45 @@ def test_groups_default_to_one_group_per_estimate():
     assert a.sigma2 == b.sigma2 and np.array_equal(a.coef, b.coef)
 
 
-def test_ml_sigma2_is_the_maximum_of_an_independently_computed_likelihood():
-    case = next(c for c in USABLE if c["id"] == "gleser2009_RD/RE_intercept_study")
-    d = case["data"]
-    y, V = np.asarray(d["yi"]), np.asarray(d["V"])
-    Z = (np.asarray(d["study"])[:, None] == np.unique(d["study"])[None, :]).astype(float)
+def _ml_problems():
+    rd = next(c for c in USABLE if c["id"] == "gleser2009_RD/RE_intercept_study")["data"]
+    pairs = np.repeat(np.arange(7), 2)[: len(BCG_MV["yi"])]  # bcg trials grouped in pairs: groups of 2 share u
+    return {
+        "gleser_RD_intercept": (np.asarray(rd["yi"]), np.asarray(rd["V"]), np.asarray(rd["study"])),
+        "bcg_in_pairs": (np.asarray(BCG_MV["yi"]), np.diag(BCG_MV["vi"]), pairs),
+    }
+
+
+@pytest.mark.parametrize("name", list(_ml_problems()))
+def test_ml_and_reml_sigma2_maximise_independently_computed_likelihoods(name):
+    y, V, groups = _ml_problems()[name]
+    Z = (groups[:, None] == np.unique(groups)[None, :]).astype(float)
     X = np.ones((len(y), 1))
 
-    def ml_loglik(s2):
+    def loglik(s2, reml):
         M = V + s2 * Z @ Z.T
         Mi = np.linalg.inv(M)
-        b = np.linalg.solve(X.T @ Mi @ X, X.T @ Mi @ y)
+        XtMiX = X.T @ Mi @ X
+        b = np.linalg.solve(XtMiX, X.T @ Mi @ y)
         r = y - X @ b
-        return -0.5 * len(y) * np.log(2 * np.pi) - 0.5 * np.linalg.slogdet(M)[1] - 0.5 * r @ Mi @ r
+        ll = -0.5 * np.linalg.slogdet(M)[1] - 0.5 * r @ Mi @ r
+        if reml:
+            return ll - 0.5 * (len(y) - 1) * np.log(2 * np.pi) - 0.5 * np.linalg.slogdet(XtMiX)[1] \
+                + 0.5 * np.linalg.slogdet(X.T @ X)[1]
+        return ll - 0.5 * len(y) * np.log(2 * np.pi)
 
-    res = fit_mv(y, V, groups=d["study"], method="ML")
-    assert res.converged and res.sigma2 > 0
-    assert math.isclose(res.logLik_ML, ml_loglik(res.sigma2), rel_tol=1e-10)
-    grid = np.linspace(0, 5 * res.sigma2, 2001)
-    best = grid[np.argmax([ml_loglik(s) for s in grid])]
-    assert abs(best - res.sigma2) <= grid[1]
-    assert res.sigma2 < _fit(case).sigma2  # ML shrinks the variance relative to REML
+    ml = fit_mv(y, V, groups=groups, method="ML")
+    reml = fit_mv(y, V, groups=groups, method="REML")
+    assert ml.converged and reml.converged
+    assert math.isclose(ml.logLik_ML, loglik(ml.sigma2, False), rel_tol=1e-10)
+    assert math.isclose(reml.logLik, loglik(reml.sigma2, True), rel_tol=1e-10)
+    grid = np.linspace(0.0, 5.0 * reml.sigma2, 2001)
+    for res, reml_flag in ((ml, False), (reml, True)):
+        best = grid[np.argmax([loglik(s, reml_flag) for s in grid])]
+        assert abs(best - res.sigma2) <= grid[1]
+    assert reml.sigma2 > 0 and ml.sigma2 < reml.sigma2  # ML shrinks sigma2 (here to the boundary 0 for RD)
+    if name == "gleser_RD_intercept":
+        assert ml.sigma2 == 0.0
 
 
 # --------------------------------------------------------------------------- #

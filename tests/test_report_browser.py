@@ -1,0 +1,34 @@
+"""The report reads in a real browser: headless Chromium renders it, with every figure embedded (no network)."""
+import re
+import shutil
+import subprocess
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def test_report_is_self_contained(real_run):
+    out, _ = real_run
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert not re.search(r"(src|href)=['\"](https?:|//)", html), "report must not load anything from the network"
+    n_png = len(list((out / "figures").glob("*.png")))
+    assert html.count("data:image/png;base64,") == n_png > 0
+    for section in ("headline", "coverage", "forest", "side", "methods", "sources"):
+        assert f'id="{section}"' in html
+    assert "REML" in html and "Hartung-Knapp" in html and "from_significance_marks" in html
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium not installed (apt-get install chromium)")
+def test_report_renders_in_headless_chromium(real_run, tmp_path):
+    out, _ = real_run
+    shot = tmp_path / "report.png"
+    res = subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1300,3000",
+                          f"--screenshot={shot}", (out / "report.html").as_uri()],
+                         capture_output=True, text=True, timeout=180)
+    assert shot.is_file() and shot.stat().st_size > 50_000, res.stderr[-2000:]
+    dom = subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'profile2'}", "--dump-dom",
+                          (out / "report.html").as_uri()], capture_output=True, text=True, timeout=180).stdout
+    assert "Headline table" in dom and dom.count("<img") >= 1
