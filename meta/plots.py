@@ -17,7 +17,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from meta.select import CELL_COLUMNS
+from meta.i18n import arm_class_label, components_label, t
+from meta.selection import CELL_COLUMNS
 
 ZWSP = "\u200b"  # appended to make otherwise identical labels unique
 
@@ -52,11 +53,16 @@ def _fmt(x, d=1):
     return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{d}f}"
 
 
-def _unit_label(unit: str) -> str:
-    return {"percentage_points": "percentage points"}.get(unit, unit.replace("_", " ").replace("scale", "scale points,"))
+def _unit_label(unit: str, lang: str = "en") -> str:
+    if unit == "percentage_points":
+        return t("unit_pp", lang)
+    if unit.startswith("scale_"):
+        lo, _, hi = unit.removeprefix("scale_").partition("_")
+        return f"{t('unit_scale', lang)}, {lo}–{hi}"
+    return unit.replace("_", " ")
 
 
-def forest_rows(results, outcome_key: str, horizon: int, unit: str) -> pd.DataFrame:
+def forest_rows(results, outcome_key: str, horizon: int, unit: str, lang: str = "en") -> pd.DataFrame:
     """The rows of one forest plot: per arm class a header, its studies, pooled row, PI row and stats line."""
     plan = results.plan
     studies = results.studies
@@ -65,6 +71,7 @@ def forest_rows(results, outcome_key: str, horizon: int, unit: str) -> pd.DataFr
     munis = results.inputs.municipalities
     pending = [n for n, s in zip(munis["name"], munis["status"]) if s == "pending"]
     names = dict(zip(munis["municipality"], munis["name"]))
+    d = 1 if unit == "percentage_points" else 2  # pp to one decimal, scale points to two
     rows = []
     for arm_class in plan.arm_classes:
         s = studies[(studies["outcome_key"] == outcome_key) & (studies["horizon_months"] == horizon)
@@ -76,25 +83,29 @@ def forest_rows(results, outcome_key: str, horizon: int, unit: str) -> pd.DataFr
         tau2 = 0.0 if math.isnan(p["tau2"]) else p["tau2"]
         w = 1 / (s["sei"].to_numpy() ** 2 + tau2)
         w = w / w.sum()
-        rows.append(dict(kind="header", label=f"{arm_class.replace('_', ' ').capitalize()} arms"))
+        rows.append(dict(kind="header", label=t("fig_arms", lang, cls=arm_class_label(arm_class, lang)).capitalize()
+                         if lang == "en" else t("fig_arms", lang, cls=arm_class_label(arm_class, lang))))
         for (_, r), wi in zip(s.iterrows(), w):
             lo, hi = r["yi"] - z * r["sei"], r["yi"] + z * r["sei"]
             tag = {"from_significance_marks": " †", "from_shares_binomial": " ‡"}.get(r["se_method"], "")
-            rows.append(dict(kind="study", label=f"  {names[r['municipality']]}: {r['arm_components']}",
+            rows.append(dict(kind="study", label=f"  {names[r['municipality']]}: "
+                                                 f"{components_label(r['arm_components'], lang)}",
                              est=r["yi"], ll=lo, hl=hi, weight=wi,
-                             ci=f"{_fmt(r['yi'])} [{_fmt(lo)}, {_fmt(hi)}]{tag}", w=f"{100 * wi:.0f}%"))
+                             ci=f"{_fmt(r['yi'], d)} [{_fmt(lo, d)}, {_fmt(hi, d)}]{tag}", w=f"{100 * wi:.0f}%"))
         if pending:
-            rows.append(dict(kind="pending", label=f"  pending: {', '.join(pending)}", ci="not transcribed", w=""))
+            rows.append(dict(kind="pending", label="  " + t("fig_pending", lang, names=", ".join(pending)),
+                             ci=t("fig_not_transcribed", lang), w=""))
         if int(p["k"]) >= 2:
-            rows.append(dict(kind="pooled", label=f"  Pooled ({p['method']}, {p['test']})", est=p["estimate"],
+            rows.append(dict(kind="pooled", label="  " + t("fig_pooled", lang, method=p["method"], test=p["test"]),
+                             est=p["estimate"],
                              ll=p["ci_low"], hl=p["ci_high"],
-                             ci=f"{_fmt(p['estimate'])} [{_fmt(p['ci_low'])}, {_fmt(p['ci_high'])}]", w="100%"))
-            rows.append(dict(kind="pi", label="  Prediction interval", est=np.nan, ll=p["pi_low"], hl=p["pi_high"],
-                             ci=f"[{_fmt(p['pi_low'])}, {_fmt(p['pi_high'])}]", w=""))
+                             ci=f"{_fmt(p['estimate'], d)} [{_fmt(p['ci_low'], d)}, {_fmt(p['ci_high'], d)}]", w="100%"))
+            rows.append(dict(kind="pi", label="  " + t("fig_pi", lang), est=np.nan, ll=p["pi_low"], hl=p["pi_high"],
+                             ci=f"[{_fmt(p['pi_low'], d)}, {_fmt(p['pi_high'], d)}]", w=""))
             rows.append(dict(kind="stats", label=(f"  k = {int(p['k'])}, τ² = {p['tau2']:.3g}, I² = {p['I2']:.0f}%, "
                                                    f"Q p = {p['Q_p']:.2f}"), ci="", w=""))
         else:
-            rows.append(dict(kind="stats", label="  k = 1: single study, not pooled", ci="", w=""))
+            rows.append(dict(kind="stats", label="  " + t("fig_single", lang), ci="", w=""))
     frame = pd.DataFrame(rows)
     for col in ("est", "ll", "hl", "weight"):
         if col not in frame:
@@ -105,7 +116,7 @@ def forest_rows(results, outcome_key: str, horizon: int, unit: str) -> pd.DataFr
     return frame
 
 
-def draw_forest(results, outcome_key: str, horizon: int, unit: str, title: str):
+def draw_forest(results, outcome_key: str, horizon: int, unit: str, title: str, lang: str = "en"):
     """Draw one forest plot; returns the matplotlib Figure."""
     import matplotlib
 
@@ -114,7 +125,7 @@ def draw_forest(results, outcome_key: str, horizon: int, unit: str, title: str):
     from matplotlib.patches import Polygon
     from matplotlib.ticker import FixedLocator
 
-    rows = forest_rows(results, outcome_key, horizon, unit)
+    rows = forest_rows(results, outcome_key, horizon, unit, lang)
     lows = pd.concat([rows["ll"], rows["est"], pd.Series([0.0])]).min()
     highs = pd.concat([rows["hl"], rows["est"], pd.Series([0.0])]).max()
     span = max(highs - lows, 1e-9)
@@ -132,18 +143,19 @@ def draw_forest(results, outcome_key: str, horizon: int, unit: str, title: str):
         warnings.filterwarnings("ignore", message="set_ticklabels", category=UserWarning)
         ax = fp.forestplot(
             fp_frame, estimate="est", ll="ll", hl="hl", varlabel="label", ci_report=False,
-            rightannote=["ci", "w"], right_annoteheaders=[f"Effect [{results.plan.level:g}% CI]", "Weight"],
+            rightannote=["ci", "w"],
+            right_annoteheaders=[t("fig_effect", lang, level=f"{results.plan.level:g}"), t("fig_weight", lang)],
             xlim=xlim, markeralpha=0, ax=ax, fontsize=10, flush=True,
-            xlabel=f"Effect versus control ({_unit_label(unit)})",
+            xlabel=t("fig_xlabel", lang, unit=_unit_label(unit, lang)),
         )
-    ypos = {t.get_text(): t.get_position()[1] for t in ax.get_yticklabels()}
-    for t in ax.get_yticklabels():
-        if t.get_text().startswith("Variable"):
-            t.set_text("Municipality: arm (its components)")
-        elif t.get_text().rstrip(ZWSP).endswith(" arms") and not t.get_text().startswith(" "):
-            t.set_fontweight("bold")
+    ypos = {tick.get_text(): tick.get_position()[1] for tick in ax.get_yticklabels()}
+    for tick in ax.get_yticklabels():
+        if tick.get_text().startswith("Variable"):
+            tick.set_text(t("fig_ylabel", lang))
+        elif not tick.get_text().startswith(" "):
+            tick.set_fontweight("bold")
     ax.yaxis.set_major_locator(FixedLocator(ax.get_yticks()))
-    ax.set_yticklabels([t.get_text() for t in ax.get_yticklabels()])
+    ax.set_yticklabels([tick.get_text() for tick in ax.get_yticklabels()])
     for _, r in rows.iterrows():
         y = ypos.get(r["label"])
         if y is None:
@@ -159,9 +171,7 @@ def draw_forest(results, outcome_key: str, horizon: int, unit: str, title: str):
     ax.axvline(0, color="black", lw=0.8, zorder=1)
     ax.set_xlim(*xlim)
     fig.suptitle(title, x=0.02, ha="left", fontsize=12, fontweight="bold")
-    fig.text(0.02, 0.0, "Squares sized by random-effects weight. † SE reconstructed from significance marks; "
-             "‡ SE from shares and N (binomial, unadjusted). Diamond: pooled estimate and CI; bar: prediction interval.",
-             fontsize=8, ha="left", va="top", color="0.3")
+    fig.text(0.02, 0.0, t("fig_footnote", lang), fontsize=8, ha="left", va="top", color="0.3")
     return fig
 
 
@@ -174,19 +184,20 @@ def figure_cells(results) -> list[tuple[str, int, str]]:
     return [(o, int(h), u) for o, h, u in keys.itertuples(index=False)]
 
 
-def write_forest_plots(results, folder) -> dict:
+def write_forest_plots(results, folder, lang: str = "en") -> dict:
     """Write one PNG and one SVG per outcome × horizon; returns {name: {"png": path, "svg": path, "title": str}}."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    label = dict(zip(results.inputs.outcomes["outcome"], results.inputs.outcomes["label_en"]))
+    o = results.inputs.outcomes
+    label = dict(zip(o["outcome"], o["label_nl"] if lang == "nl" else o["label_en"]))
     out = {}
     for outcome_key, horizon, unit in figure_cells(results):
         name = f"forest_{outcome_key}_{horizon}m"
-        title = f"{label.get(outcome_key, outcome_key.replace('_', ' '))} — {horizon} months"
-        fig = draw_forest(results, outcome_key, horizon, unit, title)
+        title = f"{label.get(outcome_key) or outcome_key.replace('_', ' ')} — {horizon} {t('fig_months', lang)}"
+        fig = draw_forest(results, outcome_key, horizon, unit, title, lang)
         png, svg = folder / f"{name}.png", folder / f"{name}.svg"
         fig.canvas.draw()  # lay out once; both formats reuse the tight box instead of drawing twice each
         box = fig.get_tightbbox(fig.canvas.get_renderer()).padded(0.1)

@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from meta.harmonise import SE_METHODS
+from meta.i18n import arm_class_label, components_label, t, word
 
 SE_METHOD_TEXT = {
     "reported_se": "standard error printed in the report",
@@ -60,27 +61,31 @@ def _p(x) -> str:
     return "&lt;0.001" if x < 0.001 else f"{x:.3f}"
 
 
-def headline_table(results) -> str:
+def headline_table(results, lang: str = "en") -> str:
     p = results.pooled
     if len(p) == 0:
         return "<p>No cell could be pooled.</p>"
     p = p.sort_values(["k", "outcome_key", "horizon_months", "arm_class"], ascending=[False, True, True, True],
                       kind="mergesort")
-    head = ("<tr><th>Outcome</th><th>Horizon</th><th>Arm class</th><th>k</th><th>Municipalities</th>"
-            f"<th>Estimate</th><th>{results.plan.level:g}% CI</th><th>p</th><th>Prediction interval</th>"
-            "<th>τ² [CI]</th><th>I² [CI]</th><th>Q p</th><th>SE methods</th></tr>")
+    label = _outcome_labels(results, lang)
+    head = (f"<tr><th>{t('col_outcome', lang)}</th><th>{t('col_horizon', lang)}</th><th>{t('col_arm_class', lang)}</th>"
+            f"<th>k</th><th>{t('col_munis', lang)}</th><th>{t('col_estimate', lang)}</th>"
+            f"<th>{results.plan.level:g}% CI</th><th>p</th><th>{t('col_pi', lang)}</th>"
+            f"<th>τ² [CI]</th><th>I² [CI]</th><th>Q p</th><th>{t('col_se_methods', lang)}</th></tr>")
+    mo = t("months", lang)
     body = []
     for _, r in p.iterrows():
         single = bool(r["single_study"])
         flag = " ⚠" if r["flag_derived_se"] else ""
+        d = 1 if r["unit_h"] == "percentage_points" else 2
         body.append(
-            f"<tr class='{'single' if single else ''}'><td>{_e(r['outcome_label'])}</td>"
-            f"<td class='num'>{int(r['horizon_months'])} m</td><td>{_e(r['arm_class'])}</td>"
+            f"<tr class='{'single' if single else ''}'><td>{_e(label.get(r['outcome_key'], r['outcome_label']))}</td>"
+            f"<td class='num'>{int(r['horizon_months'])} {mo}</td><td>{_e(arm_class_label(r['arm_class'], lang))}</td>"
             f"<td class='num'>{int(r['k'])}</td><td>{_e(r['municipalities'].replace(';', ', '))}</td>"
-            f"<td class='num'>{_num(r['estimate'])} {_e(_unit_short(r['unit_h']))}</td>"
-            f"<td class='num'>[{_num(r['ci_low'])}, {_num(r['ci_high'])}]</td><td class='num'>{_p(r['pval'])}</td>"
-            + ("<td>single study, not pooled</td><td>—</td><td>—</td><td>—</td>" if single else
-               f"<td class='num'>[{_num(r['pi_low'])}, {_num(r['pi_high'])}]</td>"
+            f"<td class='num'>{_num(r['estimate'], d)} {_e(_unit_short(r['unit_h']))}</td>"
+            f"<td class='num'>[{_num(r['ci_low'], d)}, {_num(r['ci_high'], d)}]</td><td class='num'>{_p(r['pval'])}</td>"
+            + (f"<td>{t('single', lang)}</td><td>—</td><td>—</td><td>—</td>" if single else
+               f"<td class='num'>[{_num(r['pi_low'], d)}, {_num(r['pi_high'], d)}]</td>"
                f"<td class='num'>{_num(r['tau2'], 2)} [{_num(r['tau2_ci_low'], 2)}, {_num(r['tau2_ci_high'], 2)}]</td>"
                f"<td class='num'>{_num(r['I2'], 0)}% [{_num(r['I2_ci_low'], 0)}, {_num(r['I2_ci_high'], 0)}]</td>"
                f"<td class='num'>{_p(r['Q_p'])}</td>")
@@ -93,48 +98,58 @@ def _unit_short(unit: str) -> str:
     return {"percentage_points": "pp"}.get(unit, "pts")
 
 
-def coverage_table(results) -> str:
+def _outcome_labels(results, lang: str) -> dict:
+    o = results.inputs.outcomes
+    col = "label_nl" if lang == "nl" else "label_en"
+    return {code: (nl or en) for code, nl, en in zip(o["outcome"], o[col], o["label_en"])}
+
+
+def coverage_table(results, lang: str = "en") -> str:
     cov = results.coverage
     munis = list(results.inputs.municipalities["municipality"])
     names = dict(zip(results.inputs.municipalities["municipality"], results.inputs.municipalities["name"]))
     css = {"transcribed": "ok", "derived-SE": "derived", "pending": "pending", "not applicable": "na",
            "not reported": "notreported"}
-    out = ["<table><tr><th>Outcome</th><th>Horizon</th><th>Arm class</th>"
-           + "".join(f"<th>{_e(names[m])}</th>" for m in munis) + "</tr>"]
+    out = [f"<table><tr><th>{t('col_outcome', lang)}</th><th>{t('col_horizon', lang)}</th>"
+           f"<th>{t('col_arm_class', lang)}</th>" + "".join(f"<th>{_e(names[m])}</th>" for m in munis) + "</tr>"]
+    mo = t("months", lang)
     n_hidden = 0
     for (o, h, a), g in cov.groupby(["outcome_key", "horizon_months", "arm_class"], sort=False):
         st = dict(zip(g["municipality"], g["status"]))
         if not set(st.values()) & {"transcribed", "derived-SE"}:
             n_hidden += 1
             continue
-        out.append(f"<tr><td>{_e(o)}</td><td class='num'>{h} m</td><td>{_e(a)}</td>"
-                   + "".join(f"<td class='{css.get(st[m], '')}'>{_e(st[m])}</td>" for m in munis) + "</tr>")
+        out.append(f"<tr><td>{_e(o)}</td><td class='num'>{h} {mo}</td><td>{_e(arm_class_label(a, lang))}</td>"
+                   + "".join(f"<td class='{css.get(st[m], '')}'>{_e(word('status', st[m], lang))}</td>" for m in munis)
+                   + "</tr>")
     out.append("</table>")
-    out.append(f"<p class='small'>Shown: the {len(out) - 2} outcome × horizon × arm-class cells in which at least one "
-               f"municipality has a number. In the other {n_hidden} cells no municipality has one (pending, not "
-               "reported or not applicable); <code>coverage.csv</code> lists every cell.</p>")
+    out.append(f"<p class='small'>{t('coverage_shown', lang, shown=len(out) - 2, hidden=n_hidden)}</p>")
     pend = results.inputs.municipalities
     pend = pend[pend["status"] == "pending"]
     items = "".join(f"<li><b>{_e(r['name'])}</b>: {_e(r['pending_where'])}</li>" for _, r in pend.iterrows())
-    return "".join(out) + (f"<p>Pending municipalities and where their numbers live:</p><ul>{items}</ul>" if items else "")
+    return "".join(out) + (f"<p>{t('pending_where', lang)}</p><ul>{items}</ul>" if items else "")
 
 
-def side_by_side_table(results) -> str:
+def side_by_side_table(results, lang: str = "en") -> str:
     sbs = results.side_by_side
     munis = list(results.inputs.municipalities["municipality"])
     names = dict(zip(results.inputs.municipalities["municipality"], results.inputs.municipalities["name"]))
-    out = ["<table><tr><th>Outcome</th><th>Horizon</th><th>Arm class</th><th>Unit</th>"
+    out = [f"<table><tr><th>{t('col_outcome', lang)}</th><th>{t('col_horizon', lang)}</th>"
+           f"<th>{t('col_arm_class', lang)}</th><th>{t('col_unit', lang)}</th>"
            + "".join(f"<th>{_e(names[m])}</th>" for m in munis) + "</tr>"]
+    mo = t("months", lang)
     for _, r in sbs.iterrows():
         cells = "".join(
-            f"<td class='{'pending' if r[m] == 'pending' else 'num'}'>{_e(r[m])}</td>" for m in munis)
-        out.append(f"<tr><td>{_e(r['outcome_key'])}</td><td class='num'>{int(r['horizon_months'])} m</td>"
-                   f"<td>{_e(r['arm_class'])}</td><td>{_e(_unit_short(r['unit_h']))}</td>{cells}</tr>")
+            f"<td class='{'pending' if r[m] == 'pending' else 'num'}'>{_e(word('status', r[m], lang))}</td>"
+            for m in munis)
+        out.append(f"<tr><td>{_e(r['outcome_key'])}</td><td class='num'>{int(r['horizon_months'])} {mo}</td>"
+                   f"<td>{_e(arm_class_label(r['arm_class'], lang))}</td><td>{_e(_unit_short(r['unit_h']))}</td>"
+                   f"{cells}</tr>")
     out.append("</table>")
     return "".join(out)
 
 
-def sources_table(results) -> str:
+def sources_table(results, lang: str = "en") -> str:
     s = results.studies
     out = ["<table><tr><th>#</th><th>Municipality</th><th>Arm (components)</th><th>Outcome</th><th>Horizon</th>"
            "<th>Model</th><th>As printed</th><th>yi</th><th>sei [bracket]</th><th>SE method</th><th>Source</th></tr>"]
@@ -143,7 +158,7 @@ def sources_table(results) -> str:
                    else f" [{_num(r['sei_low'], 2)}, {_num(r['sei_high'], 2)}]")
         out.append(
             f"<tr id='src-{int(r['input_row'])}'><td class='num'>{int(r['input_row'])}</td><td>{_e(r['municipality'])}</td>"
-            f"<td>{_e(r['arm'])} ({_e(r['arm_components'])})</td><td>{_e(r['outcome'])}</td>"
+            f"<td>{_e(r['arm'])} ({_e(components_label(r['arm_components'], lang))})</td><td>{_e(r['outcome'])}</td>"
             f"<td class='num'>{int(r['horizon_months'])} m</td><td>{_e(r['model'])}</td>"
             f"<td class='num'><code>{_e(r['printed'])}</code></td><td class='num'>{_num(r['yi'], 2)}</td>"
             f"<td class='num'>{_num(r['sei'], 2)}{bracket}</td><td>{_e(r['se_method'])}</td>"
@@ -152,13 +167,27 @@ def sources_table(results) -> str:
     return "".join(out)
 
 
-def methods_section(results) -> str:
+SE_METHOD_TEXT_NL = {
+    "reported_se": "standaardfout gedrukt in het rapport",
+    "from_ci": "uit het gedrukte betrouwbaarheidsinterval en zijn niveau",
+    "from_p": "uit een exacte p-waarde (tweezijdig, z)",
+    "from_shares_binomial": "uit de aandelen en N van arm en controlegroep (binomiaal, niet gecorrigeerd voor covariaten)",
+    "from_significance_marks": "gereconstrueerd uit significantietekens (interval; zie hieronder)",
+}
+
+
+def methods_section(results, lang: str = "en") -> str:
     plan = results.plan
     s = results.studies
     shares = s["se_method"].value_counts() if len(s) else pd.Series(dtype=int)
+    texts = SE_METHOD_TEXT_NL if lang == "nl" else SE_METHOD_TEXT
+    of = "van" if lang == "nl" else "of"
+    rows_word = "studierijen" if lang == "nl" else "study rows"
     items = "".join(
-        f"<li><b>{_e(m)}</b> ({_e(SE_METHOD_TEXT[m])}): {int(shares.get(m, 0))} of {len(s)} study rows "
+        f"<li><b>{_e(m)}</b> ({_e(texts[m])}): {int(shares.get(m, 0))} {of} {len(s)} {rows_word} "
         f"({100 * shares.get(m, 0) / max(len(s), 1):.0f}%)</li>" for m in SE_METHODS)
+    if lang == "nl":
+        return _methods_nl(plan, items)
     test_text = {
         "z": "Wald-type z intervals",
         "knha": "the Hartung-Knapp-Sidik-Jonkman method (t distribution with k−1 degrees of freedom, "
@@ -181,11 +210,43 @@ transcribed but never pooled. When a report prints several model columns the pla
 upper bound on the SE, no mark a lower bound, a mark for p between two thresholds both. The rounding of the printed
 estimate widens the bracket; the outcome's range and the arm sizes give a further upper bound; rows of one regression
 share a common SE. The <b>central</b> policy uses the midpoint of the bracket when the bracket is tight (upper bound at
-most three times the lower) and its upper bound otherwise; the <b>conservative</b> policy always uses the upper bound. Pooled rows with such SEs are marked ⚠;
-their intervals rest on this reconstruction, not on printed standard errors.</p>
+most three times the lower) and its upper bound otherwise; the <b>conservative</b> policy always uses the upper bound.
+Pooled rows with such SEs are marked ⚠; their intervals rest on this reconstruction, not on printed standard errors.</p>
 <div class='note warn'><b>Few studies.</b> With two municipalities a between-municipality variance cannot be estimated
 with any precision and Hartung-Knapp intervals use a t distribution with one degree of freedom: such intervals are very
 wide and that is the honest answer. Cells with one municipality are shown as reported, not pooled.</div>
+"""
+
+
+def _methods_nl(plan, items: str) -> str:
+    test_text = {
+        "z": "Wald-intervallen (z)",
+        "knha": "de methode van Hartung-Knapp-Sidik-Jonkman (t-verdeling met k−1 vrijheidsgraden, variantie geschaald "
+                "met het gewogen gemiddelde residukwadraat)",
+        "adhoc": "de methode van Hartung-Knapp-Sidik-Jonkman met de schaalfactor naar onderen begrensd op 1 (ad hoc)",
+    }[plan.test.lower()]
+    return f"""
+<p>Elke cel (uitkomst × horizon × armklasse) is een random-effects meta-analyse over de gemeenten die er een cijfer voor
+hebben, met τ² geschat met <b>{_e(plan.method)}</b> en inferentie voor het gepoolde effect volgens {test_text}, op
+{plan.level:g}%-niveau. Het interval voor τ² is het Q-profielinterval (Viechtbauer 2007); I² en H² volgen de
+τ²-definities van metafor. Het predictie-interval is dat van metafor: schatting ± t<sub>k−1</sub>·√(τ² + SE²)
+(z bij Wald). De rekenkern reproduceert R's metafor voor elke schatter en toets; de referentiewaarden en de exacte
+R-aanroepen staan in <code>tests/reference/</code>.</p>
+<p>Effecten zijn intention-to-treat-verschillen met de gerandomiseerde controlegroep, in procentpunten voor aandelen en
+in schaalpunten voor survey-indices. Vergelijkingen met niet-gerandomiseerde referentiegroepen en verschillen tussen
+armen zijn overgenomen maar worden nooit gepoold. Als een rapport meerdere modelkolommen drukt, kiest het plan
+<b>{_e(', '.join(plan.model_preference))}</b>, in die volgorde.</p>
+<p>Standaardfouten (beleid: {_e(plan.se_policy)}):</p><ul>{items}</ul>
+<p>Waar een rapport alleen significantietekens drukt, begrenst een teken |schatting|/SE: een teken voor p onder een
+drempel geeft een bovengrens voor de SE, geen teken een ondergrens, een teken voor p tussen twee drempels beide. De
+afronding van de gedrukte schatting verruimt het interval; het bereik van de uitkomst en de armgroottes geven een
+verdere bovengrens; rijen uit één regressie delen een gemeenschappelijke SE. Het beleid <b>central</b> neemt het midden
+van het interval als dat smal is (bovengrens hoogstens drie keer de ondergrens) en anders de bovengrens; het beleid
+<b>conservative</b> neemt altijd de bovengrens. Gepoolde rijen met zulke SE's zijn gemarkeerd met ⚠; hun intervallen
+rusten op deze reconstructie, niet op gedrukte standaardfouten.</p>
+<div class='note warn'><b>Weinig studies.</b> Met twee gemeenten is de variantie tussen gemeenten nauwelijks te schatten
+en gebruiken Hartung-Knapp-intervallen een t-verdeling met één vrijheidsgraad: zulke intervallen zijn erg breed, en dat
+is het eerlijke antwoord. Cellen met één gemeente worden getoond zoals gerapporteerd, niet gepoold.</div>
 """
 
 
@@ -194,43 +255,40 @@ def _img(path: Path) -> str:
     return f"data:image/png;base64,{data}"
 
 
-def render_report(results, figures: dict) -> str:
+def render_report(results, figures: dict, lang: str = "nl") -> str:
     munis = results.inputs.municipalities
     transcribed = ", ".join(munis.loc[munis["status"] == "transcribed", "name"])
     pending = ", ".join(munis.loc[munis["status"] == "pending", "name"])
     n_in, n_used, n_ex = len(results.inputs.estimates), len(results.studies), len(results.excluded)
-    reasons = results.excluded["reason"].str.replace(r"\(input row \d+.*\)", "(…)", regex=True).value_counts()
+    reasons = results.excluded["reason"].str.replace(r"\(input rows? [\d, ]+.*\)", "(…)", regex=True).value_counts()
     reason_items = "".join(f"<li>{_e(r)}: {int(n)}</li>" for r, n in reasons.items())
     figs = "".join(
         f"<h3 id='{_e(name)}'>{_e(f['title'])}</h3><img alt='Forest plot: {_e(f['title'])}' src='{_img(f['png'])}'>"
         for name, f in figures.items())
+    plan = results.plan
+    nav = "".join(f'<a href="#{a}">{label}</a>' for a, label in
+                  zip(("headline", "coverage", "forest", "side", "methods", "sources"), t("nav", lang)))
     return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>Experimenten Participatiewet — pooled results</title>
+<html lang="{lang}"><head><meta charset="utf-8"><title>{t('title', lang)}</title>
 <style>{CSS}</style></head><body>
-<h1>Experimenten Participatiewet: pooled effects across municipalities</h1>
-<p class='small'>Generated by <code>meta run</code>. Estimator {_e(results.plan.method)}, test {_e(results.plan.test)},
-level {results.plan.level:g}%, SE policy {_e(results.plan.se_policy)}, outcomes at {_e(results.plan.outcome_level)} level.</p>
-<nav><a href="#headline">Headline</a><a href="#coverage">Coverage</a><a href="#forest">Forest plots</a>
-<a href="#side">Side by side</a><a href="#methods">Methods</a><a href="#sources">Sources</a></nav>
-<div class='note warn'><b>Read this first.</b> Numbers are transcribed for <b>{_e(transcribed)}</b> only.
-<b>{_e(pending)}</b> are pending: their reports are not available here and their cells are empty, not zero.
-Any pooled figure therefore speaks for the transcribed municipalities only.</div>
-<h2 id="headline">Headline table</h2>{headline_table(results)}
-<p class='small'>⚠: at least one study's standard error was reconstructed from significance marks or shares (see methods).
-Grey rows: one municipality only, shown as reported.</p>
-<h2 id="coverage">Coverage</h2>{coverage_table(results)}
-<h2 id="forest">Forest plots</h2>{figs or '<p>No figures.</p>'}
-<h2 id="side">Side by side</h2>
-<p>Each municipality's harmonised estimate [{results.plan.level:g}% Wald interval from the SE used]; the mark as printed;
-(marks) or (shares) where the SE was reconstructed.</p>{side_by_side_table(results)}
-<h2 id="methods">Methods</h2>{methods_section(results)}
-<h3>Row accounting</h3><p>{n_in} transcribed rows: {n_used} used as studies, {n_ex} excluded
-(<code>excluded.csv</code> lists each with its reason):</p><ul>{reason_items}</ul>
-<h2 id="sources">Sources of every study row</h2>{sources_table(results)}
+<h1>{t('title', lang)}</h1>
+<p class='small'>{t('generated', lang)} {t('settings', lang, method=_e(plan.method), test=_e(plan.test),
+    level=f"{plan.level:g}", policy=_e(plan.se_policy), olevel=_e(plan.outcome_level))}</p>
+<nav>{nav}</nav>
+<div class='note warn'>{t('read_first', lang, done=_e(transcribed), pending=_e(pending))}</div>
+<h2 id="headline">{t('h_headline', lang)}</h2>{headline_table(results, lang)}
+<p class='small'>{t('legend_headline', lang)}</p>
+<h2 id="coverage">{t('h_coverage', lang)}</h2>{coverage_table(results, lang)}
+<h2 id="forest">{t('h_forest', lang)}</h2>{figs or f"<p>{t('no_figures', lang)}</p>"}
+<h2 id="side">{t('h_side', lang)}</h2>
+<p>{t('side_intro', lang, level=f"{plan.level:g}")}</p>{side_by_side_table(results, lang)}
+<h2 id="methods">{t('h_methods', lang)}</h2>{methods_section(results, lang)}
+<h3>{t('h_accounting', lang)}</h3><p>{t('accounting', lang, n_in=n_in, n_used=n_used, n_ex=n_ex)}</p><ul>{reason_items}</ul>
+<h2 id="sources">{t('h_sources', lang)}</h2>{sources_table(results, lang)}
 </body></html>
 """
 
 
-def write_report(results, path: Path, figures: dict) -> Path:
-    Path(path).write_text(render_report(results, figures), encoding="utf-8")
+def write_report(results, path: Path, figures: dict, lang: str = "nl") -> Path:
+    Path(path).write_text(render_report(results, figures, lang), encoding="utf-8")
     return Path(path)

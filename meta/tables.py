@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from meta.load import Plan
-from meta.select import CELL_COLUMNS
+from meta.selection import CELL_COLUMNS
 
 #: SE methods that rest on assumptions beyond the printed numbers; pooled rows using them are flagged.
 DERIVED_SE_METHODS = ("from_significance_marks", "from_shares_binomial")
@@ -80,11 +80,12 @@ def side_by_side(studies: pd.DataFrame, municipalities: pd.DataFrame, level: flo
                 row[m] = "—"
             else:
                 cells = []
+                d = 1 if key["unit_h"] == "percentage_points" else 2
                 for _, r in sm.iterrows():
                     tag = short.get(r["se_method"], r["se_method"])
                     mark = r["significance"]
                     cells.append(
-                        f"{_fmt(r['yi'])}{mark} [{_fmt(r['yi'] - z * r['sei'])}, {_fmt(r['yi'] + z * r['sei'])}]"
+                        f"{_fmt(r['yi'], d)}{mark} [{_fmt(r['yi'] - z * r['sei'], d)}, {_fmt(r['yi'] + z * r['sei'], d)}]"
                         + (f" ({tag})" if tag else "")
                     )
                 row[m] = "; ".join(cells)

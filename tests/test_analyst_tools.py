@@ -1,0 +1,95 @@
+"""Tools for the analysts: templates for pending cells, checking them, the notebook API, Excel, Dutch."""
+import re
+
+import pandas as pd
+import pytest
+
+from tests.conftest import REPO, run_meta
+
+
+def test_template_lists_exactly_the_pending_cells_of_a_municipality(tmp_path):
+    out = tmp_path / "groningen.csv"
+    res = run_meta("template", "--municipality", "groningen", "--out", str(out))
+    assert res.returncode == 0, res.stderr
+    t = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert list(t.columns) == list(pd.read_csv(REPO / "inputs" / "estimates.csv", nrows=0).columns)
+    arms = pd.read_csv(REPO / "inputs" / "arms.csv", dtype=str, keep_default_na=False)
+    g = arms[(arms["municipality"] == "groningen") & (arms["randomised"] == "true")
+             & arms["arm_class"].isin(["exemption", "intensive", "release", "free_choice"])]
+    core = ["income_gt70_wml", "hours_gt12", "hours_gt27", "hours_gt8", "permanent_contract", "exit_to_work_fulltime"]
+    assert len(t) == len(g) * len(core) * 3
+    assert set(t["arm"]) == set(g["arm"]) and set(t["outcome"]) == set(core)
+    assert (t["estimate"] == "").all()
+
+
+def test_template_refuses_a_transcribed_municipality():
+    res = run_meta("template", "--municipality", "nijmegen")
+    assert res.returncode == 2 and "already transcribed" in res.stderr
+
+
+def test_check_lists_empty_cells_and_accepts_filled_rows(tmp_path):
+    out = tmp_path / "g.csv"
+    assert run_meta("template", "--municipality", "groningen", "--out", str(out)).returncode == 0
+    t = pd.read_csv(out, dtype=str, keep_default_na=False)
+    t.loc[0, ["estimate", "unit", "printed", "source_file", "source_table", "source_line", "se"]] = \
+        ["-0.05", "proportion", "-0,05", "groningen_report.pdf", "Tabel 3", "12", "0.02"]
+    t.to_csv(out, index=False)
+    res = run_meta("check", str(out))
+    assert res.returncode == 1
+    assert "1 rows complete and valid" in res.stdout and f"{len(t) - 1} rows still have empty cells" in res.stdout
+    assert "row 2 (line 3): still empty: estimate" in res.stdout
+    t.loc[0, "se"] = "-0.02"
+    t.to_csv(out, index=False)
+    bad = run_meta("check", str(out))
+    assert bad.returncode == 2 and "row 1 (line 2), column se" in bad.stderr
+
+
+def test_readme_notebook_example_runs():
+    block = re.search(r"```python\n(.*?)```", (REPO / "README.md").read_text(), re.S).group(1)
+    lines = [ln for ln in block.splitlines() if "out=" not in ln]  # the example that writes files is not run here
+    namespace = {}
+    exec("\n".join(lines), namespace)  # noqa: S102 - executing our own README example
+    res = namespace["res"]
+    assert len(res.pooled) > 0 and len(res.studies) > 0 and len(res.coverage) > 0
+    import matplotlib.figure
+
+    assert isinstance(namespace["fig"], matplotlib.figure.Figure)
+
+
+def test_api_writes_nothing_unless_asked(tmp_path, monkeypatch):
+    import meta
+
+    monkeypatch.chdir(tmp_path)
+    res = meta.run(figures=False)
+    assert res.figures == {} and list(tmp_path.iterdir()) == []
+    meta.run(figures=False, out=tmp_path / "o")
+    assert (tmp_path / "o" / "pooled.csv").is_file()
+
+
+def test_workbook_has_the_four_sheets_with_readable_headers_and_one_decimal(real_run):
+    from openpyxl import load_workbook
+
+    out, _ = real_run
+    wb = load_workbook(out / "meta.xlsx")
+    assert wb.sheetnames == ["Pooled", "Side by side", "Coverage", "Excluded"]
+    ws = wb["Pooled"]
+    headers = [c.value for c in ws[1]]
+    assert "Estimate" in headers and "CI low" in headers and "Horizon (months)" in headers
+    col = headers.index("Estimate") + 1
+    assert ws.cell(row=2, column=col).number_format == "0.0"
+
+
+def test_report_and_figures_are_dutch_by_default_and_english_on_request(real_run, tmp_path):
+    out, _ = real_run
+    nl = (out / "report.html").read_text(encoding="utf-8")
+    assert '<html lang="nl">' in nl and "Kerntabel" in nl and "Openstaande gemeenten" in nl
+    en_out = tmp_path / "en"
+    assert run_meta("run", "--out", str(en_out), "--lang", "en").returncode == 0
+    en = (en_out / "report.html").read_text(encoding="utf-8")
+    assert '<html lang="en">' in en and "Headline table" in en and "Kerntabel" not in en
+
+
+@pytest.mark.parametrize("cmd", [[], ["pool"], ["run"], ["coverage"], ["template"], ["check"]])
+def test_every_help_says_what_it_does_with_an_example(cmd):
+    res = run_meta(*cmd, "--help")
+    assert res.returncode == 0 and "Example: meta" in res.stdout
