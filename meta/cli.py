@@ -2,18 +2,26 @@
 
 I/O lives here and in the writers; every other module is pure.
 Bad input ends with one line on stderr naming file, row, column and the fix,
-and exit status 2.
+and exit status 2; ``run`` and ``coverage`` check the plan, the inputs and the
+output folder before any work (:func:`preflight`). Warnings (a conversion
+applied to an input, an ignored column, a plan entry nobody reports) are one
+line each on stderr. Ctrl-C ends with status 130 and the outputs untouched.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
+import os
+import shutil
 import sys
 from pathlib import Path
 
 EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
+log = logging.getLogger("meta.cli")
 
 
 from meta.load import InputError  # noqa: E402  (one error type for all bad input)
@@ -119,19 +127,139 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# --------------------------------------------------------------------------- #
+# warnings, and checks before any work is done
+# --------------------------------------------------------------------------- #
+class _Stderr(logging.Handler):
+    """Prints each warning of the ``meta`` loggers once per command, as one line on stderr."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.seen: set[str] = set()
+
+    def emit(self, record):
+        message = " ".join(record.getMessage().splitlines())
+        if message not in self.seen:  # the inputs are read twice (preflight, then the run): say things once
+            self.seen.add(message)
+            print(f"meta: warning: {message}", file=sys.stderr)
+
+
+def _stderr_warnings() -> None:
+    logger = logging.getLogger("meta")
+    handler = next((h for h in logger.handlers if isinstance(h, _Stderr)), None)
+    if handler is None:
+        handler = _Stderr()
+        logger.addHandler(handler)
+        logger.setLevel(logging.WARNING)
+    handler.seen.clear()
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True
+    return True
+
+
+def _recover_interrupted(out: Path) -> None:
+    """Undo what a killed run left next to ``out``: a previous outputs folder parked as ``.NAME.old-PID``.
+
+    A run replaces ``out`` by renaming it to ``.NAME.old-PID`` and the finished temporary folder to ``out``; a
+    kill between the two renames leaves no ``out``: the parked folder is put back. A parked folder whose run is
+    gone and whose ``out`` exists is an old copy and is removed. Unfinished ``.NAME.tmp-*`` folders are never
+    used as outputs; they are named so the user can delete them.
+    """
+    parent = out.parent
+    if not parent.is_dir():
+        return
+    for parked in sorted(parent.glob(f".{out.name}.old-*")):
+        pid = parked.name.rsplit("-", 1)[-1]
+        if not pid.isdigit() or _pid_alive(int(pid)) or not parked.is_dir():
+            continue
+        if not out.exists():
+            os.replace(parked, out)
+            log.warning(f"{out}: restored the previous outputs from {parked.name} (a run was interrupted while "
+                        "replacing them)")
+        else:
+            shutil.rmtree(parked, ignore_errors=True)
+    strays = sorted(p.name for p in parent.glob(f".{out.name}.tmp-*") if p.is_dir())
+    if strays:
+        log.warning(f"{parent}: {', '.join(strays)}: unfinished outputs of an interrupted run, never used; "
+                    "delete them when no other run is writing")
+
+
+def _is_outputs_folder(folder: Path) -> bool:
+    """A folder meta wrote (or the repository's ``outputs/`` with only its README)."""
+    if (folder / "manifest.json").is_file():
+        return True
+    readme = folder / "README.md"
+    try:
+        return readme.is_file() and readme.read_text(encoding="utf-8").startswith("# outputs/")
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def check_out_dir(out: Path, inputs: Path | None = None) -> None:
+    """Refuse an ``--out`` that cannot be written, or whose replacement would destroy something not made by meta."""
+    out = Path(os.path.abspath(out))
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: --out is a file, not a folder; give --out a folder (it is replaced whole)")
+    if inputs is not None:
+        inputs = Path(os.path.abspath(inputs))
+        if inputs == out or out in inputs.parents:
+            raise InputError(f"{out}: --out holds the inputs ({inputs}) and is replaced whole; give --out another folder")
+    if out.is_dir() and any(out.iterdir()) and not _is_outputs_folder(out):
+        raise InputError(f"{out}: --out is a folder meta did not write (no manifest.json) and it would be replaced "
+                         "whole; give a new or empty folder, or move its contents away")
+    existing = out.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise InputError(f"{out}: cannot be created: {existing} is a file, not a folder; choose another --out")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(f"{out}: no permission to write in {existing}; choose another --out or fix its permissions")
+
+
+def preflight(args) -> None:
+    """Everything ``run`` and ``coverage`` can refuse, checked before any work: plan, inputs, plan against the
+    inputs, and (``run``) the output folder. Warnings go to stderr once."""
+    from meta import load, pipeline
+
+    plan_path = Path(args.plan) if args.plan else (pipeline.DEFAULT_PLAN if pipeline.DEFAULT_PLAN.exists() else None)
+    plan = load.load_plan(plan_path)
+    inputs = load.load_inputs(Path(args.inputs))
+    for message in load.check_plan(plan, inputs, plan_path):
+        log.warning(message)
+    if getattr(args, "out", None) is not None and args.command == "run":
+        out = Path(os.path.abspath(args.out))
+        check_out_dir(out, Path(args.inputs))
+        _recover_interrupted(out)
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    _stderr_warnings()
     try:
+        if args.command in ("run", "coverage"):
+            preflight(args)
         return args.func(args)
     except InputError as exc:
-        print(f"meta: error: {exc}", file=sys.stderr)
+        print(f"meta: error: {' '.join(str(exc).splitlines())}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("meta: interrupted; outputs not replaced (a previous outputs folder is as it was)", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except Exception as exc:  # noqa: BLE001
         from meta.engine import PoolingError
 
         if isinstance(exc, PoolingError):
-            print(f"meta: error: {exc}", file=sys.stderr)
+            print(f"meta: error: {' '.join(str(exc).splitlines())}", file=sys.stderr)
             return EXIT_BAD_INPUT
         raise
 

@@ -164,23 +164,24 @@ def harmonise(estimates: pd.DataFrame, outcomes: pd.DataFrame, arms: pd.DataFram
     if se_policy not in ("central", "conservative"):
         raise ValueError(f"se_policy must be 'central' or 'conservative', not {se_policy!r}")
     out = estimates.copy()
-    out_meta = outcomes.set_index("outcome")
-    arm_meta = arms.set_index(["municipality", "arm"])
+    # registers as plain dicts: row-wise .loc lookups on DataFrames dominate the run time otherwise
+    out_meta = {r["outcome"]: r for r in outcomes.to_dict("records")}
+    arm_meta = {(r["municipality"], r["arm"]): r for r in arms.to_dict("records")}
+    records = out.to_dict("records")
     legend = {(f, t, m): (pb, pa, str(ts).lower() != "false")
               for f, t, m, pb, pa, ts in zip(legends["source_file"], legends["source_table"], legends["mark"],
                                              legends["p_below"], legends["p_at_least"], legends["two_sided"])}
     n_rand = _worst_case_n(arms)
     rand_arms_of = {
-        m: [a for (mm, a) in n_rand if mm == m and bool(arm_meta.loc[(mm, a), "randomised"])
-            and arm_meta.loc[(mm, a), "arm_class"] not in ("pooled_arms", "reference")]
+        m: [a for (mm, a) in n_rand if mm == m and bool(arm_meta[(mm, a)]["randomised"])
+            and arm_meta[(mm, a)]["arm_class"] not in ("pooled_arms", "reference")]
         for m in set(arms["municipality"])
     }
 
     # levels (comparator "none"): arm shares with N can be differenced against the control share of the same column
-    control_level = {_level_key(r): r for _, r in out.iterrows()
-                     if r["comparator"] == "none" and r["arm"] == "control"}
+    control_level = {_level_key(r): r for r in records if r["comparator"] == "none" and r["arm"] == "control"}
     level_users: dict = {}
-    for _, r in out.iterrows():
+    for r in records:
         if r["comparator"] == "none" and r["arm"] != "control" and _level_key(r) in control_level:
             level_users.setdefault(_level_key(r), []).append(int(r["input_row"]))
     derived_from = [None] * len(out)
@@ -197,8 +198,8 @@ def harmonise(estimates: pd.DataFrame, outcomes: pd.DataFrame, arms: pd.DataFram
     factor = np.full(n, np.nan)  # √(1/n_a + 1/n_b) for the common-SE constraint (1 if unknown)
     range_hi = np.full(n, np.inf)
 
-    for i, (_, r) in enumerate(out.iterrows()):
-        o = out_meta.loc[r["outcome"]]
+    for i, r in enumerate(records):
+        o = out_meta[r["outcome"]]
         target = o["unit"]
         if target == "percentage_points":
             f = TO_PERCENTAGE_POINTS.get(r["unit"])
@@ -210,7 +211,7 @@ def harmonise(estimates: pd.DataFrame, outcomes: pd.DataFrame, arms: pd.DataFram
         unit_h[i] = target
         if r["comparator"] == "none":
             ctrl = control_level.get(_level_key(r))
-            arm_row = arm_meta.loc[(r["municipality"], r["arm"])]
+            arm_row = arm_meta[(r["municipality"], r["arm"])]
             if r["arm"] == "control":
                 users = level_users.get(_level_key(r), [])
                 reason[i] = ("level of the control group; used as the comparator share of derived differences "
@@ -287,14 +288,14 @@ def harmonise(estimates: pd.DataFrame, outcomes: pd.DataFrame, arms: pd.DataFram
         sei[i] = central_value(lo_b[i], hi_b[i], se_policy)
 
     # eligibility for pooling
-    for i, (_, r) in enumerate(out.iterrows()):
+    for i, r in enumerate(records):
         if reason[i]:
             continue
-        arm = arm_meta.loc[(r["municipality"], r["arm"])]
+        arm = arm_meta[(r["municipality"], r["arm"])]
         comp = "control" if derived_from[i] is not None else r["comparator"]
         if r["arm"] == comp:
             reason[i] = "change over time within one group, not a contrast between arms"
-        elif comp != "control" and arm_meta.loc[(r["municipality"], comp), "arm_class"] == "reference":
+        elif comp != "control" and arm_meta[(r["municipality"], comp)]["arm_class"] == "reference":
             reason[i] = "comparison with a non-randomised reference group (never pooled as an effect)"
         elif comp != "control":
             reason[i] = f"between-arm contrast ({r['arm']} vs {comp}), not against the control group"
@@ -316,8 +317,8 @@ def harmonise(estimates: pd.DataFrame, outcomes: pd.DataFrame, arms: pd.DataFram
     out["sei_high"] = hi_b
     out["se_method"] = method
     out["unit_h"] = unit_h
-    out["arm_class"] = [arm_meta.loc[(m, a), "arm_class"] for m, a in zip(out["municipality"], out["arm"])]
-    out["arm_components"] = [arm_components(arm_meta.loc[(m, a)]) for m, a in zip(out["municipality"], out["arm"])]
+    out["arm_class"] = [arm_meta[(m, a)]["arm_class"] for m, a in zip(out["municipality"], out["arm"])]
+    out["arm_components"] = [arm_components(arm_meta[(m, a)]) for m, a in zip(out["municipality"], out["arm"])]
     out["eligible"] = eligible
     out["reason"] = reason
     return out

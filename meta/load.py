@@ -8,6 +8,9 @@ line is row + 1), the column and what to do about it.
 
 from __future__ import annotations
 
+import csv
+import io
+import logging
 import math
 import re
 import tomllib
@@ -47,8 +50,33 @@ ARM_COLUMNS = ("municipality", "arm", "name_nl", "name_en", "randomised", *COMPO
 OUTCOME_COLUMNS = ("outcome", "label_en", "label_nl", "definition", "unit", "direction", "data_source", "concept")
 LEGEND_COLUMNS = ("source_file", "source_table", "mark", "p_below", "p_at_least", "two_sided", "legend_line", "legend_text")
 
+#: Columns a file may have besides its required ones (anything else is warned about and ignored).
+KNOWN_OPTIONAL = {
+    MUNICIPALITY_COLUMNS: ("period_start", "period_end", "intake_start", "intake_end", "n_randomised_total",
+                           "n_control", "n_per_arm_note", "source_lines", "note"),
+    ARM_COLUMNS: ("release_pct", "release_cap_eur_month", "release_months", "n_source", "verified", "source", "note"),
+    OUTCOME_COLUMNS: ("scale_min", "scale_max"),
+    LEGEND_COLUMNS: (),
+    ESTIMATE_COLUMNS: ESTIMATE_OPTIONAL_INTS,
+}
+#: Whole-number columns of any input file.
+INT_COLUMNS = frozenset((*ESTIMATE_INTS, *ESTIMATE_OPTIONAL_INTS, "n_randomised", "release_months", "legend_line",
+                         "n_randomised_total", "n_control"))
+#: Numeric columns of any input file: in a semicolon-separated file their decimal commas are read as decimals.
+NUMERIC_COLUMNS = frozenset((*ESTIMATE_FLOATS, *INT_COLUMNS, "release_pct", "release_cap_eur_month", "scale_min",
+                             "scale_max", "p_below", "p_at_least"))
+#: Largest plausible horizon (months since the start); the experiments ran about two years.
+MAX_HORIZON_MONTHS = 120
+
 _DECIMAL_COMMA = re.compile(r"^[-+]?\d+,\d+$")
 _THOUSANDS = re.compile(r"^[-+]?\d{1,3}([.,]\d{3})+$")
+_COMMA_NUMBER = re.compile(r"^[-+]?\d*,\d+([eE][-+]?\d+)?$")
+_DOT_NUMBER = re.compile(r"^[-+]?\d*\.\d+([eE][-+]?\d+)?$")
+_DOT_THOUSANDS = re.compile(r"^[-+]?\d{1,3}(\.\d{3})+$")
+_BOM = b"\xef\xbb\xbf"
+
+#: Warnings (a conversion applied, a column ignored) go to this logger; ``meta.cli`` prints them on stderr.
+log = logging.getLogger("meta.load")
 
 
 class InputError(Exception):
@@ -65,6 +93,7 @@ class Inputs:
     legends: pd.DataFrame
     estimates: pd.DataFrame
     files: dict = field(default_factory=dict)  # name -> Path of every input read
+    notices: tuple = ()  # every warning given while reading (conversions applied, columns ignored)
 
 
 def _where(path: Path, row: int | None = None, column: str | None = None) -> str:
@@ -76,31 +105,160 @@ def _where(path: Path, row: int | None = None, column: str | None = None) -> str
     return ": ".join([parts[0], ", ".join(parts[1:])]) if len(parts) > 1 else parts[0]
 
 
-def read_csv_strict(path: Path, required: tuple[str, ...], name: str | None = None) -> pd.DataFrame:
-    """Read a CSV as strings; check it exists, is non-empty and has ``required`` columns."""
+def _refuse(message: str):
+    raise InputError(message)
+
+
+def _decode(path: Path, raw: bytes) -> tuple[str, list[str]]:
+    """Bytes → text; a UTF-8 byte-order mark is dropped (and said), anything not UTF-8 is refused."""
+    notes = []
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        _refuse(f"{path}: the file is UTF-16 (Excel's 'Unicode text'); save it as 'CSV UTF-8 (comma delimited)'")
+    if raw.startswith(_BOM):
+        raw = raw[len(_BOM):]
+        notes.append("UTF-8 byte-order mark ignored")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        row = raw.count(b"\n", 0, exc.start)
+        header = raw.split(b"\n", 1)[0].decode("utf-8", "replace").strip()
+        delimiter = ";" if ";" in header and "," not in header else ","
+        line_start = raw.rfind(b"\n", 0, exc.start) + 1
+        prefix = raw[line_start:exc.start].decode("utf-8", "replace")
+        position = len(next(csv.reader([prefix], delimiter=delimiter), [""]))
+        names = next(csv.reader([header], delimiter=delimiter), [])
+        column = names[position - 1].strip() if 0 < position <= len(names) else None
+        _refuse(f"{_where(path, row, column)}: byte 0x{raw[exc.start]:02x} is not UTF-8 (the file was probably "
+                "saved as ANSI/Windows-1252); save it as 'CSV UTF-8 (comma delimited)'")
+    if "\r\n" in text:
+        notes.append("Windows line endings")
+    return text, notes
+
+
+def _delimiter(path: Path, text: str) -> str:
+    """The delimiter, read from the header alone (column names contain neither ``,`` nor ``;``)."""
+    header = re.split(r"\r\n|\r|\n", text, maxsplit=1)[0]
+    has_comma, has_semicolon = "," in header, ";" in header
+    if has_comma and has_semicolon:
+        _refuse(f"{_where(path, 0)}: the header mixes commas and semicolons; separate all columns with commas "
+                "(or all with semicolons)")
+    if has_semicolon:
+        return ";"
+    if "\t" in header and not has_comma:
+        _refuse(f"{_where(path, 0)}: the header is separated by tabs; save the file as 'CSV UTF-8 (comma delimited)'")
+    return ","
+
+
+def _split_decimal_comma(path, row, header, cells):
+    """In a comma-separated row with too many cells: the first number split by a decimal comma, as a message."""
+    for j in range(min(len(header), len(cells) - 1)):
+        a, b = cells[j].strip(), cells[j + 1].strip()
+        if header[j] in NUMERIC_COLUMNS and re.fullmatch(r"[-+]?\d+", a) and re.fullmatch(r"\d+", b):
+            return (f"{_where(path, row, header[j])}: {a},{b} is a number with a decimal comma, which splits the cell "
+                    f"in a comma-separated file; write {a}.{b}")
+    return None
+
+
+def _normalise_decimals(frame: pd.DataFrame, path: Path) -> bool:
+    """Semicolon-separated file: decimal commas in numeric columns become dots; a mix of both is refused.
+
+    Returns True when decimal commas were converted.
+    """
+    columns = [c for c in frame.columns if c in NUMERIC_COLUMNS]
+    first_comma = first_dot = None
+    for i in range(len(frame)):
+        for col in columns:
+            value = frame[col].iat[i]
+            if first_comma is None and _COMMA_NUMBER.match(value):
+                first_comma = (i + 1, col, value)
+            elif (first_dot is None and _DOT_NUMBER.match(value)
+                  and not (col in INT_COLUMNS and _DOT_THOUSANDS.match(value))):
+                first_dot = (i + 1, col, value)
+    if first_comma and first_dot:
+        row, col, value = first_dot
+        crow, ccol, cvalue = first_comma
+        _refuse(f"{_where(path, row, col)}: {value!r} has a decimal point, but this semicolon-separated file writes "
+                f"decimals with a comma (row {crow}, column {ccol}: {cvalue!r}); write {value.replace('.', ',')!r}")
+    if first_comma is None:
+        return False
+    for col in columns:
+        frame[col] = [v.replace(",", ".") if _COMMA_NUMBER.match(v) else v for v in frame[col]]
+    return True
+
+
+def read_csv_strict(path: Path, required: tuple[str, ...], name: str | None = None,
+                    optional: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """Read a CSV as strings; check it exists, is non-empty and has ``required`` columns.
+
+    Read without guessing, and said on the ``meta.load`` logger when applied: a UTF-8 byte-order mark, Windows
+    line endings, and a semicolon-separated file as Excel saves it in a Dutch locale (the header decides the
+    delimiter; in such a file the numeric columns may use decimal commas, consistently). Refused with file, row,
+    column and the fix: not UTF-8, a header mixing delimiters, a row with more or fewer cells than the header
+    (e.g. a decimal comma in a comma-separated file), an empty line, a duplicated column name. Columns that are
+    neither ``required`` nor ``optional`` (default: the file's :data:`KNOWN_OPTIONAL`) are warned about and
+    otherwise ignored.
+    """
     path = Path(path)
     if not path.exists():
-        raise InputError(f"{path}: file not found; restore it from git or give --inputs the folder that holds it")
-    text = path.read_bytes()
-    if not text.strip():
-        raise InputError(f"{path}: the file is empty; it needs a header row with {', '.join(required[:4])}, ...")
+        _refuse(f"{path}: file not found; restore it from git or give --inputs the folder that holds it")
+    if path.is_dir():
+        _refuse(f"{path}: is a folder, not a file; restore the CSV file from git")
+    raw = path.read_bytes()
+    if not raw.replace(_BOM, b"", 1).strip():
+        _refuse(f"{path}: the file is empty; it needs a header row with {', '.join(required[:4])}, ... "
+                "(restore it from git)")
+    text, notes = _decode(path, raw)
+    delimiter = _delimiter(path, text)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    rows: list[list[str]] = []
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not UTF-8 ({exc.reason} at byte {exc.start}); save the file as UTF-8 CSV")
-    except pd.errors.ParserError as exc:
-        raise InputError(f"{path}: cannot be parsed as comma-separated CSV ({exc}); save it as CSV with commas")
-    frame.columns = [str(c).strip() for c in frame.columns]
-    if len(frame.columns) == 1 and ";" in frame.columns[0]:
-        raise InputError(
-            f"{_where(path, 0)}: the header is separated by semicolons; save the file as comma-separated CSV"
-        )
-    missing = [c for c in required if c not in frame.columns]
+        for cells in reader:
+            rows.append(cells)
+    except csv.Error as exc:
+        _refuse(f"{_where(path, len(rows))}: cannot be read ({exc}); a cell that starts with a quote must end with "
+                "one, and a quote inside a quoted cell is written twice (\"\")")
+    while rows and all(c.strip() == "" for c in rows[-1]):
+        rows.pop()  # trailing empty rows (Excel writes them for formatted but empty cells)
+    if not rows:
+        _refuse(f"{path}: the file has no header, only empty cells; restore it from git")
+    header = [c.strip() for c in rows[0]]
+    seen = set()
+    for j, col in enumerate(header):
+        if col and col in seen:
+            _refuse(f"{_where(path, 0, col)}: column name {col!r} appears twice in the header; keep one of them")
+        seen.add(col)
+    for i, cells in enumerate(rows[1:], start=1):
+        if not cells:
+            _refuse(f"{_where(path, i)}: the line is empty; delete it (rows are numbered, and every row after it "
+                    "would be named wrongly)")
+        if len(cells) != len(header):
+            message = _split_decimal_comma(path, i, header, cells) if delimiter == "," else None
+            sep = "comma" if delimiter == "," else "semicolon"
+            _refuse(message or f"{_where(path, i)}: {len(cells)} cells where the header has {len(header)}; put "
+                               f"quotes around a text cell that contains a {sep}, or add the missing cells")
+    missing = [c for c in required if c not in header]
     if missing:
-        raise InputError(f"{_where(path, 0, missing[0])}: required column is missing; add a column named {missing[0]!r}")
-    if len(frame) == 0:
-        raise InputError(f"{path}: header only, no rows; add the rows or restore the file from git")
-    frame = frame.map(lambda s: s.strip() if isinstance(s, str) else s)
+        if len(header) == 1 and delimiter == "," and ";" not in header[0]:
+            _refuse(f"{_where(path, 0, missing[0])}: the header has a single column; save the file as "
+                    "comma-separated CSV with the columns of inputs/README.md")
+        _refuse(f"{_where(path, 0, missing[0])}: required column is missing; add a column named {missing[0]!r}")
+    if len(rows) == 1:
+        _refuse(f"{path}: header only, no rows; add the rows or restore the file from git")
+    frame = pd.DataFrame([[c.strip() for c in cells] for cells in rows[1:]], columns=header)
+    if optional is None:
+        optional = KNOWN_OPTIONAL.get(tuple(required))
+    if optional is not None:
+        unknown = [c or f"(unnamed column {j + 1})" for j, c in enumerate(header)
+                   if c not in required and c not in optional]
+        if unknown:
+            log.warning(f"{_where(path, 0, unknown[0])}: unknown column{'s' if len(unknown) > 1 else ''} "
+                        f"{', '.join(map(repr, unknown))} ignored; check the name against inputs/README.md, "
+                        "or delete the column")
+    if delimiter == ";":
+        notes.insert(0, "semicolon-separated with decimal commas (as Excel saves CSV in a Dutch locale)"
+                     if _normalise_decimals(frame, path) else "semicolon-separated")
+    if notes:
+        log.warning(f"{path}: read as {'; '.join(notes)}")
     frame.insert(0, "input_row", range(1, len(frame) + 1))
     return frame
 
@@ -142,6 +300,18 @@ def _convert(frame: pd.DataFrame, path: Path, floats=(), ints=()) -> pd.DataFram
     return out
 
 
+def _check_numbers(frame, path, columns, integer=False, low=None, high=None, what="value"):
+    """Validate numeric cells that stay strings (register columns read downstream); blank allowed."""
+    for col in columns:
+        if col not in frame.columns:
+            continue
+        for text, row in zip(frame[col], frame["input_row"]):
+            value = parse_number(text, path, row, col, integer=integer)
+            if not math.isnan(value) and ((low is not None and value < low) or (high is not None and value > high)):
+                bounds = f"between {low:g} and {high:g}" if high is not None else f"at least {low:g}"
+                raise InputError(f"{_where(path, row, col)}: {what} {text} must be {bounds}")
+
+
 def _check_codes(frame, path, column, allowed, what, fix):
     for value, row in zip(frame[column], frame["input_row"]):
         if value not in allowed:
@@ -169,6 +339,7 @@ def load_municipalities(path: Path) -> pd.DataFrame:
     for name in MUNICIPALITIES:
         if name not in set(frame["municipality"]):
             raise InputError(f"{path}: municipality {name!r} is missing; all six need a row (status 'pending' if no numbers yet)")
+    _check_numbers(frame, path, ("n_randomised_total", "n_control"), integer=True, low=1, what="number of people")
     return frame
 
 
@@ -180,18 +351,20 @@ def load_arms(path: Path, municipalities: pd.DataFrame) -> pd.DataFrame:
         _check_codes(frame, path, col, ("0", "1"), f"value in component {col}", "write 1 (has it) or 0")
     _check_codes(frame, path, "randomised", ("true", "false"), "value", "write true or false")
     _check_unique(frame, path, ("municipality", "arm"), "keep one row per municipality and arm")
+    _check_numbers(frame, path, ("release_pct",), low=0, high=100, what="percentage")
+    _check_numbers(frame, path, ("release_cap_eur_month",), low=0, what="amount")
+    _check_numbers(frame, path, ("release_months", "n_randomised"), integer=True, low=1, what="number")
     frame = _convert(frame, path, ints=("n_randomised",))
     for col in COMPONENTS:
         frame[col] = frame[col].astype(int)
     frame["randomised"] = frame["randomised"] == "true"
-    no_component = frame[list(COMPONENTS)].sum(axis=1) == 0
+    no_component = (frame[list(COMPONENTS)].sum(axis=1) == 0) & (frame["arm_class"] != "reference")
     if no_component.any():
         row = int(frame.loc[no_component, "input_row"].iloc[0])
-        if frame.loc[no_component, "arm_class"].iloc[0] != "reference":
-            raise InputError(
-                f"{_where(path, row, 'exemption')}: arm has no components; set at least one of "
-                f"{', '.join(COMPONENTS)} to 1"
-            )
+        raise InputError(
+            f"{_where(path, row, 'exemption')}: arm has no components; set at least one of "
+            f"{', '.join(COMPONENTS)} to 1"
+        )
     return frame
 
 
@@ -201,6 +374,15 @@ def load_outcomes(path: Path) -> pd.DataFrame:
     _check_codes(frame, path, "direction", ("higher_better", "lower_better", "neutral"), "direction",
                  "use higher_better, lower_better or neutral")
     _check_codes(frame, path, "data_source", ("registers", "survey"), "data source", "use registers or survey")
+    _check_numbers(frame, path, ("scale_min", "scale_max"))
+    if {"scale_min", "scale_max"} <= set(frame.columns):
+        for lo, hi, row in zip(frame["scale_min"], frame["scale_max"], frame["input_row"]):
+            if (lo == "") != (hi == ""):
+                col = "scale_min" if lo == "" else "scale_max"
+                raise InputError(f"{_where(path, row, col)}: give both scale_min and scale_max, or neither "
+                                 "(blank for an unbounded outcome)")
+            if lo != "" and float(lo) >= float(hi):
+                raise InputError(f"{_where(path, row, 'scale_max')}: scale_max {hi} must be above scale_min {lo}")
     return frame
 
 
@@ -210,6 +392,7 @@ def load_legends(path: Path) -> pd.DataFrame:
         if mark not in SIGNIFICANCE_MARKS and not _FOOTNOTE_MARK.match(mark):
             raise InputError(f"{_where(path, row, 'mark')}: unknown significance mark {mark!r}; "
                              "use one of ~ * ** *** (or a footnote mark such as 1)), blank for 'no mark'")
+    _check_numbers(frame, path, ("p_below", "p_at_least"), low=0, high=1, what="p-value")
     frame = _convert(frame, path, floats=("p_below", "p_at_least"), ints=("legend_line",))
     _check_unique(frame, path, ("source_file", "source_table", "mark"), "keep one row per table and mark")
     return frame
@@ -247,6 +430,11 @@ def load_estimates(path: Path, municipalities, arms, outcomes, legends) -> pd.Da
         where = lambda col: _where(path, r.input_row, col)  # noqa: E731
         if math.isnan(r.estimate):
             raise InputError(f"{where('estimate')}: estimate is blank; every row holds one printed number")
+        if not pd.isna(r.horizon_months) and not (0 <= r.horizon_months <= MAX_HORIZON_MONTHS):
+            raise InputError(
+                f"{where('horizon_months')}: horizon {r.horizon_months} is not a number of months between 0 and "
+                f"{MAX_HORIZON_MONTHS} since the start of the experiment; check the number (blank if the table has no horizon)"
+            )
         if r.comparator == "none":
             rng = SHARE_UNITS.get(r.unit)
         else:
@@ -270,6 +458,10 @@ def load_estimates(path: Path, municipalities, arms, outcomes, legends) -> pd.Da
                 raise InputError(f"{where('ci_level')}: a CI is given without its level; write e.g. 95")
         if not math.isnan(r.ci_level) and not (0 < r.ci_level < 100):
             raise InputError(f"{where('ci_level')}: {r.ci_level} must be a percentage between 0 and 100, e.g. 95")
+        if not math.isnan(r.ci_level) and r.ci_level < 50 and math.isnan(r.se) and not math.isnan(r.ci_low):
+            # the SE will come from this interval: a level of 0.95 would be read as a 0.95% interval
+            raise InputError(f"{where('ci_level')}: confidence level {r.ci_level:g} is read as a percentage (the SE "
+                             "is derived from this interval); write 95 for a 95% interval, not 0.95")
         if not math.isnan(r.p_value) and not (0 <= r.p_value <= 1):
             raise InputError(f"{where('p_value')}: p-value {r.p_value} must lie between 0 and 1")
         if r.significance not in SIGNIFICANCE_MARKS and (r.source_file, r.source_table, r.significance) not in legend_keys:
@@ -304,12 +496,28 @@ def load_inputs(folder: Path) -> Inputs:
         "legends": folder / "significance_legends.csv",
         "estimates": folder / "estimates.csv",
     }
-    municipalities = load_municipalities(files["municipalities"])
-    arms = load_arms(files["arms"], municipalities)
-    outcomes = load_outcomes(files["outcomes"])
-    legends = load_legends(files["legends"])
-    estimates = load_estimates(files["estimates"], municipalities, arms, outcomes, legends)
-    return Inputs(municipalities, arms, outcomes, legends, estimates, files)
+    collector = _Collect()
+    log.addHandler(collector)
+    try:
+        municipalities = load_municipalities(files["municipalities"])
+        arms = load_arms(files["arms"], municipalities)
+        outcomes = load_outcomes(files["outcomes"])
+        legends = load_legends(files["legends"])
+        estimates = load_estimates(files["estimates"], municipalities, arms, outcomes, legends)
+    finally:
+        log.removeHandler(collector)
+    return Inputs(municipalities, arms, outcomes, legends, estimates, files, tuple(collector.messages))
+
+
+class _Collect(logging.Handler):
+    """Keeps the warnings of one :func:`load_inputs` call for ``Inputs.notices``."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
 
 
 # --------------------------------------------------------------------------- #
@@ -331,6 +539,12 @@ class Plan:
     level: float = 95.0
     se_policy: str = "central"  # or "conservative"
     include_derived_from_marks: bool = True
+    #: scale of the half-normal prior on τ in the Bayesian sensitivity model: for shares (pp) and for scale points
+    bayes_tau_scale_pp: float = 5.0
+    bayes_tau_scale_points: float = 0.5
+    #: assumed correlation of two arms' effects through their shared control group when the control's own
+    #: variance is not known (component meta-regression)
+    shared_control_correlation: float = 0.5
 
     def to_dict(self) -> dict:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
@@ -339,7 +553,8 @@ class Plan:
 PLAN_FIELDS = {
     "outcomes": list, "outcome_level": str, "horizons": list, "model_preference": list,
     "population_preference": list, "arm_classes": list, "method": str, "test": str, "level": (int, float),
-    "se_policy": str, "include_derived_from_marks": bool,
+    "se_policy": str, "include_derived_from_marks": bool, "bayes_tau_scale_pp": (int, float),
+    "bayes_tau_scale_points": (int, float), "shared_control_correlation": (int, float),
 }
 
 
@@ -373,6 +588,84 @@ def load_plan(path: Path | None) -> Plan:
         raise InputError(f"{path}: key 'se_policy': {plan.se_policy!r}; use 'central' or 'conservative'")
     if plan.outcome_level not in ("strict", "concept"):
         raise InputError(f"{path}: key 'outcome_level': {plan.outcome_level!r}; use 'strict' or 'concept'")
+    for key in ("bayes_tau_scale_pp", "bayes_tau_scale_points"):
+        if not float(getattr(plan, key)) > 0:
+            raise InputError(f"{path}: key {key!r}: {getattr(plan, key)!r} must be a positive prior scale")
+    if not (0 <= float(plan.shared_control_correlation) < 1):
+        raise InputError(f"{path}: key 'shared_control_correlation': {plan.shared_control_correlation!r} must be in [0, 1)")
     if not (0 < float(plan.level) < 100):
         raise InputError(f"{path}: key 'level': {plan.level!r} must be between 0 and 100")
+    for key in ("outcomes", "horizons", "model_preference", "population_preference", "arm_classes"):
+        values = getattr(plan, key)
+        if not values:
+            raise InputError(f"{path}: key {key!r}: the list is empty, so nothing would be pooled; list at least one "
+                             "value or leave the key out for the default")
+        kind = int if key == "horizons" else str
+        for val in values:
+            if not isinstance(val, kind) or isinstance(val, bool):
+                example = "[12, 16, 24] (months, no quotes)" if kind is int else '["a", "b"] (quoted)'
+                raise InputError(f"{path}: key {key!r}: {val!r} has the wrong type; write the list as {example}")
     return plan
+
+
+def check_plan(plan: Plan, inputs: Inputs, path: Path | str | None = None) -> list[str]:
+    """Check the plan against the inputs: refuse what cannot be meant, return warnings for what pools nothing.
+
+    Refused (:class:`InputError` naming the plan file and key): an outcome that is not a code (``outcome_level =
+    "strict"``) or concept (``"concept"``) of ``outcomes.csv``; an arm class no arm of ``arms.csv`` has; a plan
+    that selects no row of ``estimates.csv`` at all. Returned as warnings (the run goes on and the cells stay
+    visibly empty in the coverage table): a listed outcome or horizon that no row reports (a plan may list what
+    the pending municipalities will report).
+    """
+    where = str(path) if path is not None else "plan"
+    outcomes, est = inputs.outcomes, inputs.estimates
+    outcomes_file = inputs.files.get("outcomes", "outcomes.csv")
+    estimates_file = inputs.files.get("estimates", "estimates.csv")
+    strict = plan.outcome_level == "strict"
+    concept_of = dict(zip(outcomes["outcome"], outcomes["concept"]))
+    vocabulary = set(concept_of) if strict else set(concept_of.values())
+    for o in plan.outcomes:
+        if o not in vocabulary:
+            if strict and o in set(concept_of.values()):
+                fix = f"{o!r} is a concept: set outcome_level = \"concept\" or list its outcome codes"
+            elif not strict and o in concept_of:
+                fix = f"{o!r} is an outcome code: list its concept {concept_of[o]!r} or set outcome_level = \"strict\""
+            else:
+                fix = f"add it to {outcomes_file} or fix the {'code' if strict else 'concept'}"
+            raise InputError(f"{where}: key 'outcomes': {o!r} is no outcome {'code' if strict else 'concept'} of "
+                             f"{outcomes_file}; {fix}")
+    arm_classes = set(inputs.arms["arm_class"])
+    for c in plan.arm_classes:
+        if c not in arm_classes:
+            raise InputError(f"{where}: key 'arm_classes': {c!r} is the arm_class of no arm in "
+                             f"{inputs.files.get('arms', 'arms.csv')}; use one of {', '.join(sorted(arm_classes))}")
+
+    key = est["outcome"] if strict else est["outcome"].map(concept_of)
+    horizon = est["horizon_months"]
+    arm_class = [dict(zip(zip(inputs.arms["municipality"], inputs.arms["arm"]), inputs.arms["arm_class"])).get(k)
+                 for k in zip(est["municipality"], est["arm"])]
+    selected = key.isin(plan.outcomes).to_numpy()
+    for name, mask, what in (
+        ("outcomes", selected, "reports none of the plan's outcomes"),
+        ("horizons", horizon.isin(plan.horizons).fillna(False).to_numpy(dtype=bool),
+         "of the plan's outcomes has one of the plan's horizons"),
+        ("model_preference", est["model"].isin(plan.model_preference).to_numpy(),
+         "of the plan's outcomes and horizons comes from a model the plan lists"),
+        ("arm_classes", pd.Series(arm_class).isin(plan.arm_classes).to_numpy(),
+         "of the plan's outcomes, horizons and models belongs to an arm class the plan lists"),
+    ):
+        selected = selected & mask
+        if not selected.any():
+            raise InputError(f"{where}: key {name!r}: the plan selects no row of {estimates_file}: no row "
+                             f"{what}; check {name} against the rows of {estimates_file}")
+    warnings = []
+    for name, values, reported in (
+        ("outcomes", plan.outcomes, set(key)),
+        ("horizons", plan.horizons, set(horizon.dropna().astype(int))),
+    ):
+        missing = [v for v in values if v not in reported]
+        if missing:
+            warnings.append(f"{where}: key {name!r}: {', '.join(map(repr, missing))} reported by no row of "
+                            f"{estimates_file}; {'it stays' if len(missing) == 1 else 'they stay'} empty (remove "
+                            f"{'it' if len(missing) == 1 else 'them'} from the plan, or add the rows)")
+    return warnings

@@ -207,3 +207,87 @@ def write_forest_plots(results, folder, lang: str = "en") -> dict:
         plt.close(fig)
         out[name] = {"png": png, "svg": svg, "title": title}
     return out
+
+
+SPEC_COLORS = {"negative": "#b22222", "positive": "#1f7a1f", "no significant effect": "#555555", "no estimate": "#bbbbbb"}
+
+
+def draw_spec_curve(sens: pd.DataFrame, outcome_key: str, title: str, lang: str = "en"):
+    """Specification curve for one outcome: a panel per (horizon, arm class), specifications sorted by estimate.
+
+    Each point is one specification's pooled estimate with its interval, coloured by its verdict; the plan's
+    main specification is the large black-edged marker; the strip under each panel names the specification group.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    s = sens[sens["outcome_key"] == outcome_key]
+    cells = s[["horizon_months", "arm_class", "unit_h"]].drop_duplicates().sort_values(
+        ["horizon_months", "arm_class"], kind="mergesort")
+    fig, axes = plt.subplots(len(cells), 1, figsize=(11, 3.1 * len(cells) + 0.8), squeeze=False)
+    for ax, (_, cell) in zip(axes[:, 0], cells.iterrows()):
+        c = s[(s["horizon_months"] == cell["horizon_months"]) & (s["arm_class"] == cell["arm_class"])]
+        c = c.sort_values(["estimate", "spec_group", "spec"], kind="mergesort").reset_index(drop=True)
+        x = np.arange(len(c))
+        for i, r in c.iterrows():
+            col = SPEC_COLORS.get(r["verdict"], "#555555")
+            ax.plot([i, i], [r["ci_low"], r["ci_high"]], color=col, lw=1.4, alpha=0.8)
+            main = r["spec_group"] == "main"
+            ax.scatter([i], [r["estimate"]], s=70 if main else 22, color=col, edgecolor="black" if main else col,
+                       linewidth=1.5 if main else 0, zorder=3)
+        ax.axhline(0, color="black", lw=0.8)
+        ax.set_xticks(x)
+        ax.set_xticklabels([f"{g}: {sp}" for g, sp in zip(c["spec_group"], c["spec"])], rotation=60, ha="right",
+                           fontsize=7)
+        ax.set_xlim(-0.6, len(c) - 0.4)
+        ax.set_title(f"{int(cell['horizon_months'])} {t('fig_months', lang)} · {arm_class_label(cell['arm_class'], lang)}"
+                     f" · {_unit_label(cell['unit_h'], lang)}", fontsize=10, loc="left")
+        ax.grid(axis="y", color="0.9")
+    handles = [plt.Line2D([], [], marker="o", ls="", color=col, label=v) for v, col in SPEC_COLORS.items()
+               if v != "no estimate"]
+    fig.legend(handles=handles, loc="upper right", fontsize=8, frameon=False, ncol=3)
+    fig.suptitle(title, x=0.01, ha="left", fontsize=12, fontweight="bold")
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
+    return fig
+
+
+def write_spec_curves(sens: pd.DataFrame, outcomes: pd.DataFrame, folder, lang: str = "en") -> dict:
+    """One specification-curve figure (PNG) per outcome; returns {name: {"png", "title"}}."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    label = dict(zip(outcomes["outcome"], outcomes["label_nl"] if lang == "nl" else outcomes["label_en"]))
+    out = {}
+    for outcome_key in sorted(set(sens["outcome_key"])):
+        name = f"specification_curve_{outcome_key}"
+        title = f"{label.get(outcome_key) or outcome_key}: " + ("specificatiecurve" if lang == "nl"
+                                                                 else "specification curve")
+        fig = draw_spec_curve(sens, outcome_key, title, lang)
+        png = folder / f"{name}.png"  # PNG only: these are read in the report; the data are in sensitivity.csv
+        fig.savefig(png, dpi=90, metadata={"Software": None})
+        plt.close(fig)
+        out[name] = {"png": png, "title": title}
+    return out
+
+
+def write_components_figure(table: pd.DataFrame, folder, lang: str = "en") -> dict:
+    """The component meta-regression figure (PNG and SVG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from meta.components import draw_components
+
+    title = ("Componentenmodel: effect per onderdeel" if lang == "nl" else "Component model: effect of each component")
+    fig = draw_components(table, title)
+    png, svg = folder / "components.png", folder / "components.svg"
+    fig.savefig(png, dpi=100, metadata={"Software": None})
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "meta"}):
+        fig.savefig(svg, metadata={"Date": None, "Creator": None})
+    plt.close(fig)
+    return {"components": {"png": png, "svg": svg, "title": title}}

@@ -255,7 +255,75 @@ def _img(path: Path) -> str:
     return f"data:image/png;base64,{data}"
 
 
-def render_report(results, figures: dict, lang: str = "nl") -> str:
+def robustness_section(results, extra: dict, lang: str = "en") -> str:
+    rob = results.robustness
+    if rob is None or len(rob) == 0:
+        return ""
+    nl = lang == "nl"
+    label = _outcome_labels(results, lang)
+    survive = rob[rob["survives_all"]]
+    verdict_nl = {"negative": "negatief", "positive": "positief", "no significant effect": "geen significant effect"}
+    vw = (lambda v: verdict_nl.get(v, v)) if nl else (lambda v: v)
+    head = (f"<tr><th>{t('col_outcome', lang)}</th><th>{t('col_horizon', lang)}</th><th>{t('col_arm_class', lang)}</th>"
+            + ("<th>Conclusie (hoofdanalyse)</th><th>Specificaties</th><th>Overeind in alle?</th><th>Bereik schatting</th>"
+               "<th>Veranderd door</th></tr>" if nl else
+               "<th>Conclusion (main)</th><th>Specifications</th><th>Survives all?</th><th>Estimate range</th>"
+               "<th>Changed by</th></tr>"))
+    body = "".join(
+        f"<tr><td>{_e(label.get(r['outcome_key'], r['outcome_key']))}</td><td class='num'>{int(r['horizon_months'])}</td>"
+        f"<td>{_e(arm_class_label(r['arm_class'], lang))}</td><td>{_e(vw(r['verdict']))}</td>"
+        f"<td class='num'>{int(r['n_specs'])}</td><td>{('ja' if nl else 'yes') if r['survives_all'] else ('nee' if nl else 'no')}</td>"
+        f"<td class='num'>[{_num(r['estimate_min'], 2)}, {_num(r['estimate_max'], 2)}]</td>"
+        f"<td>{_e(r['changed_by'].replace(';', '; '))}</td></tr>" for _, r in rob.iterrows())
+    groups = sorted(set(results.sensitivity["spec_group"]) - {"main"})
+    intro = (f"<p>Elke rij van de hoofdanalyse is opnieuw berekend onder elke redelijke alternatieve keuze "
+             f"({_e(', '.join(groups))}). <b>{len(survive)} van de {len(rob)}</b> conclusies blijven in alle "
+             f"specificaties overeind. Het Bayesiaanse model gebruikt een half-normale prior op τ met schaal "
+             f"{results.plan.bayes_tau_scale_pp:g} procentpunt (aandelen) en {results.plan.bayes_tau_scale_points:g} "
+             "schaalpunt (indices).</p>" if nl else
+             f"<p>Every row of the main analysis was recomputed under every reasonable alternative choice "
+             f"({_e(', '.join(groups))}). <b>{len(survive)} of {len(rob)}</b> conclusions survive all specifications. "
+             f"The Bayesian model uses a half-normal prior on τ with scale {results.plan.bayes_tau_scale_pp:g} "
+             f"percentage points (shares) and {results.plan.bayes_tau_scale_points:g} scale points (indices).</p>")
+    figs = "".join(f"<h3>{_e(f['title'])}</h3><img alt='{_e(f['title'])}' src='{_img(f['png'])}'>"
+                   for name, f in extra.items() if name.startswith("specification_curve"))
+    return f"{intro}<table>{head}{body}</table>{figs}"
+
+
+def components_section(results, extra: dict, lang: str = "en") -> str:
+    comp = results.components
+    if comp is None or len(comp) == 0:
+        return ""
+    nl = lang == "nl"
+    intro = ("<p>Het effect van elke arm t.o.v. de controlegroep is gemodelleerd als de som van de effecten van zijn "
+             "onderdelen (additief componentenmodel), met de correlatie tussen armen die één controlegroep delen "
+             f"(ρ = {results.plan.shared_control_correlation:g} waar de variantie van de controlegroep onbekend is), "
+             "geschat met gegeneraliseerde kleinste kwadraten en een random effect per gemeente (gecontroleerd tegen "
+             "metafor's <code>rma.mv</code>).</p>" if nl else
+             "<p>Each arm's effect against its control group is modelled as the sum of the effects of its components "
+             "(additive component model), with the correlation of arms that share one control group "
+             f"(ρ = {results.plan.shared_control_correlation:g} where the control's variance is unknown), fitted by "
+             "generalised least squares with a random effect per municipality (checked against metafor's "
+             "<code>rma.mv</code>).</p>")
+    rows = []
+    for key, g in comp.groupby(["outcome_key", "horizon_months"], sort=True):
+        fitted = g[g["component"].fillna("") != ""]
+        if len(fitted):
+            parts = "; ".join(f"{_e(word('component', r['component'].replace('_', ' '), lang))} {_num(r['estimate'], 2)} "
+                              f"[{_num(r['ci_low'], 2)}, {_num(r['ci_high'], 2)}]" for _, r in fitted.iterrows())
+            rows.append(f"<tr><td>{_e(key[0])}</td><td class='num'>{int(key[1])}</td><td>{parts}</td>"
+                        f"<td>{_e(fitted['statement'].iloc[0])}</td></tr>")
+        else:
+            rows.append(f"<tr><td>{_e(key[0])}</td><td class='num'>{int(key[1])}</td><td>—</td>"
+                        f"<td>{_e(g['statement'].iloc[0])}</td></tr>")
+    head = (f"<tr><th>{t('col_outcome', lang)}</th><th>{t('col_horizon', lang)}</th>"
+            + ("<th>Onderdelen [BI]</th><th>Opmerking</th></tr>" if nl else "<th>Components [CI]</th><th>Note</th></tr>"))
+    fig = extra.get("components")
+    img = f"<img alt='{_e(fig['title'])}' src='{_img(fig['png'])}'>" if fig else ""
+    return f"{intro}<table>{head}{''.join(rows)}</table>{img}"
+
+
+def render_report(results, figures: dict, lang: str = "nl", extra: dict | None = None) -> str:
     munis = results.inputs.municipalities
     transcribed = ", ".join(munis.loc[munis["status"] == "transcribed", "name"])
     pending = ", ".join(munis.loc[munis["status"] == "pending", "name"])
@@ -267,7 +335,8 @@ def render_report(results, figures: dict, lang: str = "nl") -> str:
         for name, f in figures.items())
     plan = results.plan
     nav = "".join(f'<a href="#{a}">{label}</a>' for a, label in
-                  zip(("headline", "coverage", "forest", "side", "methods", "sources"), t("nav", lang)))
+                  zip(("headline", "coverage", "forest", "side", "sensitivity", "components", "methods", "sources"),
+                      t("nav", lang)))
     return f"""<!DOCTYPE html>
 <html lang="{lang}"><head><meta charset="utf-8"><title>{t('title', lang)}</title>
 <style>{CSS}</style></head><body>
@@ -282,6 +351,9 @@ def render_report(results, figures: dict, lang: str = "nl") -> str:
 <h2 id="forest">{t('h_forest', lang)}</h2>{figs or f"<p>{t('no_figures', lang)}</p>"}
 <h2 id="side">{t('h_side', lang)}</h2>
 <p>{t('side_intro', lang, level=f"{plan.level:g}")}</p>{side_by_side_table(results, lang)}
+<h2 id="sensitivity">{'Gevoeligheid' if lang == 'nl' else 'Sensitivity'}</h2>{robustness_section(results, extra or {}, lang)}
+<h2 id="components">{'Onderdelen van de interventies' if lang == 'nl' else 'Components of the interventions'}</h2>
+{components_section(results, extra or {}, lang)}
 <h2 id="methods">{t('h_methods', lang)}</h2>{methods_section(results, lang)}
 <h3>{t('h_accounting', lang)}</h3><p>{t('accounting', lang, n_in=n_in, n_used=n_used, n_ex=n_ex)}</p><ul>{reason_items}</ul>
 <h2 id="sources">{t('h_sources', lang)}</h2>{sources_table(results, lang)}
@@ -289,6 +361,6 @@ def render_report(results, figures: dict, lang: str = "nl") -> str:
 """
 
 
-def write_report(results, path: Path, figures: dict, lang: str = "nl") -> Path:
-    Path(path).write_text(render_report(results, figures, lang), encoding="utf-8")
+def write_report(results, path: Path, figures: dict, lang: str = "nl", extra: dict | None = None) -> Path:
+    Path(path).write_text(render_report(results, figures, lang, extra), encoding="utf-8")
     return Path(path)

@@ -1,0 +1,126 @@
+"""Additive component meta-regression with shared control groups (a pooling stage beside ``engine``).
+
+Each arm's effect against its control group is modelled as the sum of the effects
+of its components (exemption, intensive guidance, earnings release, full-time
+bonus, free choice), so that bundled arms (Nijmegen gives release in both arms)
+still inform the components. Arms of one municipality share its control group, so
+their effects are correlated: the sampling covariance is block-diagonal across
+municipalities with, within one,
+
+    Cov(ŷ_a, ŷ_b) = p₀(1 − p₀)/n₀           for differences in shares with a known control share and N,
+    Cov(ŷ_a, ŷ_b) = ρ · se_a · se_b          otherwise, ρ the plan's ``shared_control_correlation``
+
+(Gleser & Olkin 2009). The model ``y = Xβ + u_municipality + ε`` is fitted by
+generalised least squares with a REML random effect per municipality
+(:func:`meta.multivariate.fit_mv`, checked against metafor's ``rma.mv``). When the
+available arms cannot separate the components, the model is not fitted and a plain
+statement says which combinations are estimable.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from meta.multivariate import block_diag_cov, component_design, fit_mv, identifiability
+
+COMPONENTS = ("exemption", "intensive", "release", "fulltime_bonus", "free_choice")
+MODEL_KEYS = ("outcome_key", "horizon_months", "unit_h")
+COMPONENT_COLUMNS = (*MODEL_KEYS, "component", "estimate", "se", "ci_low", "ci_high", "pval", "k", "municipalities",
+                     "method", "sigma2", "QE", "QE_df", "QE_p", "identifiable", "statement")
+
+
+def sampling_cov(cell: pd.DataFrame, rho: float) -> np.ndarray:
+    """Block-diagonal sampling covariance of the arm-versus-control effects in ``cell`` (sorted by municipality)."""
+    blocks = []
+    for _, g in cell.groupby("municipality", sort=False):
+        se = g["sei"].to_numpy(float)
+        block = np.outer(se, se) * rho
+        p0 = g["share_control"].to_numpy(float)
+        n0 = pd.to_numeric(g["n_control"], errors="coerce").to_numpy(float)
+        if np.all(np.isfinite(p0)) and np.all(np.isfinite(n0)) and len(set(np.round(p0, 9))) == 1:
+            block = np.full_like(block, 100.0**2 * p0[0] * (1 - p0[0]) / n0[0])
+        np.fill_diagonal(block, se**2)
+        blocks.append(block)
+    return block_diag_cov(blocks)
+
+
+def component_models(studies: pd.DataFrame, arms: pd.DataFrame, rho: float, level: float = 95.0) -> pd.DataFrame:
+    """Fit the additive component model per outcome × horizon × unit; one row per component (or a statement).
+
+    Parameters
+    ----------
+    studies : DataFrame
+        Harmonised study rows of the main analysis (``yi``, ``sei``, municipality, arm, ...).
+    arms : DataFrame
+        The arm register (component columns 0/1).
+    rho : float
+        Correlation of two arms' effects through a shared control when the control's variance is unknown.
+    """
+    comp = arms.set_index(["municipality", "arm"])[list(COMPONENTS)]
+    rows = []
+    for key, cell in studies.groupby(list(MODEL_KEYS), sort=True):
+        cell = cell.sort_values(["municipality", "arm"], kind="mergesort")
+        # one row per (municipality, arm): the same arm may appear once only in a model
+        cell = cell.drop_duplicates(["municipality", "arm"])
+        design = comp.loc[list(zip(cell["municipality"], cell["arm"]))].reset_index(drop=True)
+        used = [c for c in COMPONENTS if design[c].any()]
+        X = component_design(design[used].assign(municipality=list(cell["municipality"]), arm=list(cell["arm"])), used)
+        ident = identifiability(X.to_numpy(float), used)
+        base = {**dict(zip(MODEL_KEYS, key)), "k": len(cell), "municipalities": ";".join(sorted(set(cell["municipality"])))}
+        if ident.rank < len(used):
+            rows.append({**base, "component": "", "identifiable": False, "statement": ident.statement})
+            continue
+        V = sampling_cov(cell, rho)
+        n_groups = cell["municipality"].nunique()
+        method = "REML" if len(cell) > len(used) and n_groups >= 2 else "FE"
+        try:
+            fit = fit_mv(cell["yi"].to_numpy(float), V, X.to_numpy(float), groups=list(cell["municipality"]),
+                         method=method, level=level, names=used)
+        except ValueError as exc:
+            rows.append({**base, "component": "", "identifiable": True, "statement": f"not fitted: {exc}"})
+            continue
+        note = ("all components are identifiable" if len(cell) > len(used)
+                else "as many arms as components: the fit is exact and residual heterogeneity cannot be assessed")
+        if method == "FE":
+            note += "; between-municipality variance not estimable here (fixed at 0)"
+        for j, name in enumerate(used):
+            rows.append({**base, "component": name, "estimate": fit.coef[j], "se": fit.se[j], "ci_low": fit.ci_low[j],
+                         "ci_high": fit.ci_high[j], "pval": fit.pval[j], "method": method, "sigma2": fit.sigma2,
+                         "QE": fit.QE, "QE_df": fit.QE_df, "QE_p": fit.QE_p, "identifiable": True, "statement": note})
+    return pd.DataFrame(rows, columns=list(COMPONENT_COLUMNS))
+
+
+def draw_components(table: pd.DataFrame, title: str):
+    """Forest-style figure of the component estimates of every identifiable model (one row per component)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fitted = table[table["component"] != ""].reset_index(drop=True)
+    n = max(len(fitted), 1)
+    fig, ax = plt.subplots(figsize=(10, 0.45 * n + 1.6))
+    labels = []
+    for i, r in fitted.iterrows():
+        y = n - 1 - i
+        ax.plot([r["ci_low"], r["ci_high"]], [y, y], color="0.3", lw=1.4)
+        ax.scatter([r["estimate"]], [y], marker="s", color="#1f4e79", zorder=3)
+        labels.append(f"{r['outcome_key']} {int(r['horizon_months'])}m: {r['component'].replace('_', ' ')}"
+                      f"  ({r['municipalities'].replace(';', ', ')})")
+    ax.set_yticks([n - 1 - i for i in range(len(fitted))])
+    ax.set_yticklabels(labels, fontsize=9)
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_xlabel("Component effect (units of the outcome)")
+    if not len(fitted):
+        ax.text(0.5, 0.5, "no outcome has arms that identify the components", ha="center", va="center",
+                transform=ax.transAxes)
+    ax.set_title(title, loc="left", fontsize=11, fontweight="bold")
+    fig.tight_layout()
+    return fig
+
+
+def fmt(x: float) -> str:
+    return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.2f}"

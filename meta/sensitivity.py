@@ -1,0 +1,133 @@
+"""Sensitivity of every pooled row to the analyst's choices (a specification curve per outcome).
+
+For each cell of the main analysis the same question is answered under every
+reasonable alternative: leave one municipality out; every τ² estimator; Wald,
+HKSJ and ad hoc inference; each model column a report prints (basis, LOEP,
+extra); central versus conservative reconstructed SEs; without studies whose SE
+came from significance marks; strict versus concept-level outcome definitions;
+and the Bayesian model for few studies. A conclusion *survives* when every
+specification that has a number for the cell gives the same verdict (negative,
+positive, or no significant effect at the plan's level).
+
+Pure functions; the batch engine pools each family of specifications in one call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+
+from meta import engine, harmonise as hz, selection
+from meta.bayes import bayes_pool_table
+from meta.selection import CELL_COLUMNS
+
+SPEC_COLUMNS = ("outcome_key", "horizon_months", "arm_class", "unit_h", "spec_group", "spec", "k",
+                "municipalities", "estimate", "ci_low", "ci_high", "verdict")
+#: Model columns a report may print, tried one at a time in place of the plan's first choice.
+MODEL_COLUMNS = ("basis", "loep", "extra")
+
+
+def verdict(ci_low: float, ci_high: float) -> str:
+    """``negative`` / ``positive`` when the interval excludes zero, else ``no significant effect``."""
+    if not (np.isfinite(ci_low) and np.isfinite(ci_high)):
+        return "no estimate"
+    if ci_high < 0:
+        return "negative"
+    if ci_low > 0:
+        return "positive"
+    return "no significant effect"
+
+
+def _spec_rows(pooled: pd.DataFrame, group: str, spec: str, studies: pd.DataFrame) -> list[dict]:
+    munis = studies.groupby(list(CELL_COLUMNS))["municipality"].apply(lambda s: ";".join(sorted(s))).to_dict()
+    out = []
+    for _, r in pooled.iterrows():
+        key = tuple(r[c] for c in CELL_COLUMNS)
+        out.append({**{c: r[c] for c in CELL_COLUMNS}, "spec_group": group, "spec": spec, "k": int(r["k"]),
+                    "municipalities": munis.get(key, ""), "estimate": r["estimate"], "ci_low": r["ci_low"],
+                    "ci_high": r["ci_high"], "verdict": verdict(r["ci_low"], r["ci_high"])})
+    return out
+
+
+def _studies_for(inputs, plan) -> pd.DataFrame:
+    h = hz.harmonise(inputs.estimates, inputs.outcomes, inputs.arms, inputs.legends, plan.se_policy)
+    studies, _ = selection.select_studies(h, inputs.outcomes, plan)
+    return studies
+
+
+def sensitivity_table(results, tau_scale_pp: float = 5.0, tau_scale_points: float = 0.5) -> pd.DataFrame:
+    """Every specification for every cell of the main analysis, one row each (see module docstring)."""
+    plan, inputs, studies = results.plan, results.inputs, results.studies
+    rows: list[dict] = []
+    pool = lambda s, method=plan.method, test=plan.test: engine.pool_cells(  # noqa: E731
+        s, CELL_COLUMNS, method, test, plan.level)
+
+    rows += _spec_rows(pool(studies), "main", f"{plan.method} + {plan.test}", studies)
+    for method in engine.METHODS:
+        if method != plan.method.upper():
+            rows += _spec_rows(pool(studies, method=method), "estimator", method, studies)
+    for test in engine.TESTS:
+        if test != plan.test.lower():
+            rows += _spec_rows(pool(studies, test=test), "test", test, studies)
+    # leave one municipality out (cells with k >= 2 only)
+    for muni in sorted(set(studies["municipality"])):
+        keys = studies.loc[studies["municipality"] == muni, list(CELL_COLUMNS)].drop_duplicates()
+        multi = studies.merge(keys, on=list(CELL_COLUMNS))
+        multi = multi[multi.groupby(list(CELL_COLUMNS))["municipality"].transform("nunique") >= 2]
+        loo = multi[multi["municipality"] != muni]
+        if len(loo):
+            rows += _spec_rows(pool(loo), "leave one out", f"without {muni}", loo)
+    # choices made before pooling: re-harmonise and re-select
+    variants = []
+    first = plan.model_preference[0] if plan.model_preference else "loep"
+    for model in MODEL_COLUMNS:
+        if model != first:
+            prefs = (model,) + tuple(m for m in plan.model_preference if m != first and m != model)
+            variants.append(("model column", model, replace(plan, model_preference=prefs)))
+    other_policy = "conservative" if plan.se_policy == "central" else "central"
+    variants.append(("SE policy", other_policy, replace(plan, se_policy=other_policy)))
+    if plan.include_derived_from_marks:
+        variants.append(("SE from marks", "excluded", replace(plan, include_derived_from_marks=False)))
+    for group, spec, variant in variants:
+        s = _studies_for(inputs, variant)
+        if len(s):
+            rows += _spec_rows(pool(s), group, spec, s)
+    # concept-level outcomes: each strict cell is compared with the concept cell its outcome belongs to
+    if plan.outcome_level == "strict":
+        concept_of = dict(zip(inputs.outcomes["outcome"], inputs.outcomes["concept"]))
+        concepts = tuple(sorted({concept_of[o] for o in plan.outcomes if o in concept_of}))
+        s = _studies_for(inputs, replace(plan, outcome_level="concept", outcomes=concepts))
+        if len(s):
+            concept_rows = _spec_rows(pool(s), "outcome definition", "concept level", s)
+            for strict_outcome in plan.outcomes:
+                for r in concept_rows:
+                    if r["outcome_key"] == concept_of.get(strict_outcome) and concept_of[strict_outcome] != strict_outcome:
+                        rows.append({**r, "outcome_key": strict_outcome})
+    # Bayesian normal-normal model with a half-normal prior on τ
+    for unit_is_pp, scale in ((True, tau_scale_pp), (False, tau_scale_points)):
+        s = studies[(studies["unit_h"] == "percentage_points") == unit_is_pp]
+        if len(s):
+            b = bayes_pool_table(s, CELL_COLUMNS, scale, plan.level)
+            b["k"] = b["k"].astype(int)
+            rows += _spec_rows(b, "Bayesian", f"half-normal τ prior, scale {scale:g}", s)
+    table = pd.DataFrame(rows, columns=list(SPEC_COLUMNS))
+    # keep only cells of the main analysis
+    main_keys = table.loc[table["spec_group"] == "main", list(CELL_COLUMNS)].drop_duplicates()
+    table = table.merge(main_keys, on=list(CELL_COLUMNS))
+    return table.sort_values([*CELL_COLUMNS, "spec_group", "spec"], kind="mergesort").reset_index(drop=True)
+
+
+def robustness(sens: pd.DataFrame) -> pd.DataFrame:
+    """Per main cell: the main verdict, how many specifications, and whether every one agrees."""
+    rows = []
+    for key, g in sens.groupby(list(CELL_COLUMNS), sort=True):
+        main = g[g["spec_group"] == "main"].iloc[0]
+        others = g[g["verdict"] != "no estimate"]
+        disagree = others[others["verdict"] != main["verdict"]]
+        rows.append({**dict(zip(CELL_COLUMNS, key)), "verdict": main["verdict"], "n_specs": len(others),
+                     "survives_all": disagree.empty,
+                     "changed_by": ";".join(f"{a}: {b}" for a, b in zip(disagree["spec_group"], disagree["spec"])),
+                     "estimate_min": others["estimate"].min(), "estimate_max": others["estimate"].max()})
+    return pd.DataFrame(rows)
