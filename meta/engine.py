@@ -193,32 +193,38 @@ def _typical_v(v, mask, k):
 
 
 def _solve_decreasing(fun, target, lo, hi, scale):
-    """Vectorised root of a decreasing function ``fun(x) = target`` on [lo, hi].
+    """Vectorised root of decreasing functions ``fun(rows, x) = target`` on brackets [lo, hi].
 
-    Safeguarded Newton: a Newton step from the current point is taken when it
-    stays inside the bracket, a bisection step otherwise; stops when the
-    bracket or the step is below ``TOL * scale``. ``fun`` returns (f, df/dx).
-    Returns (root, converged).
+    Safeguarded Newton: a Newton step is taken when it stays inside the bracket
+    and at least halves it, a bisection step otherwise. Each iteration evaluates
+    only the rows not yet done (``fun`` receives their indices), so a few slow
+    rows do not make the whole batch iterate. A row is done when its step or its
+    bracket is below ``TOL * scale``. ``fun`` returns (f, df/dx). Returns (root, converged).
     """
-    lo = lo.copy()
-    hi = hi.copy()
+    lo = np.array(lo, dtype=float)
+    hi = np.array(hi, dtype=float)
+    target = np.broadcast_to(np.asarray(target, dtype=float), lo.shape)
     x = 0.5 * (lo + hi)
+    width = np.full(x.shape, np.inf)
     done = np.zeros(x.shape, dtype=bool)
+    rows = np.arange(len(x))
     for _ in range(MAX_ITER):
-        f, df = fun(x)
-        g = f - target
-        # decreasing: g > 0 means the root lies above x
-        lo = np.where(g > 0, x, lo)
-        hi = np.where(g > 0, hi, x)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            newton = x - g / df
-        ok = np.isfinite(newton) & (newton > lo) & (newton < hi)
-        x_new = np.where(ok, newton, 0.5 * (lo + hi))
-        step = np.abs(x_new - x)
-        x = np.where(done, x, x_new)
-        done |= (step <= TOL * scale) | ((hi - lo) <= TOL * scale)
-        if done.all():
+        if rows.size == 0:
             break
+        xr, lr, hr = x[rows], lo[rows], hi[rows]
+        f, df = fun(rows, xr)
+        g = f - target[rows]
+        lr = np.where(g > 0, xr, lr)  # decreasing: g > 0 means the root lies above x
+        hr = np.where(g > 0, hr, xr)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            newton = xr - g / df
+        ok = np.isfinite(newton) & (newton > lr) & (newton < hr) & (np.abs(newton - xr) <= 0.5 * width[rows])
+        x_new = np.where(ok, newton, 0.5 * (lr + hr))
+        width[rows] = hr - lr
+        finished = (np.abs(x_new - xr) <= TOL * scale[rows]) | ((hr - lr) <= TOL * scale[rows])
+        x[rows], lo[rows], hi[rows] = x_new, lr, hr
+        done[rows[finished]] = True
+        rows = rows[~finished]
     return x, done
 
 
@@ -256,63 +262,135 @@ def _tau2_closed_form(method, y, v, mask, k):
     return np.maximum(np.nan_to_num(tau2, nan=0.0), 0.0)
 
 
+def _score_parts(method, y, v, mask, tau2):
+    """Likelihood score U(τ²) of ML or REML, its Fisher information and its exact derivative.
+
+    With wᵢ = 1/(vᵢ + τ²), rᵢ = yᵢ − μ̂ and, for REML, P = W − wwᵀ/Σw:
+        ML:   U = Σwᵢ²rᵢ² − Σwᵢ,    information Σwᵢ²
+        REML: U = Σwᵢ²rᵢ² − tr P,   information tr PP,
+              tr P = Σwᵢ − Σwᵢ²/Σwᵢ,  tr PP = Σwᵢ² − 2Σwᵢ³/Σwᵢ + (Σwᵢ²)²/(Σwᵢ)²,
+    and dU/dτ² = information − 2[Σwᵢ³rᵢ² − (Σwᵢ²rᵢ)²/Σwᵢ] (Viechtbauer 2005).
+    """
+    w = mask / (v + tau2[:, None])
+    w2 = w * w
+    sw, sw2, sw3 = w.sum(axis=1), w2.sum(axis=1), (w2 * w).sum(axis=1)
+    r = y - _wmean(y, w)[:, None]
+    score = (w2 * r * r).sum(axis=1)
+    if method == "ML":
+        u, info = score - sw, sw2
+    else:
+        u, info = score - (sw - sw2 / sw), sw2 - 2 * sw3 / sw + sw2**2 / sw**2
+    curvature = (w2 * w * r * r).sum(axis=1) - (w2 * r).sum(axis=1) ** 2 / sw
+    return u, info, info - 2 * curvature
+
+
+def _loglik(method, y, v, mask, tau2):
+    """Log-likelihood of ML or REML up to a constant: −½[Σlog(vᵢ+τ²) (+ log Σwᵢ for REML) + Σwᵢrᵢ²]."""
+    w = mask / (v + tau2[:, None])
+    r = y - _wmean(y, w)[:, None]
+    ll = (mask * np.log(v + tau2[:, None])).sum(axis=1) + (w * r * r).sum(axis=1)
+    if method == "REML":
+        ll = ll + np.log(w.sum(axis=1))
+    return -0.5 * ll
+
+
+FISHER_ITER = 100
+
+
 def _tau2_fisher_scoring(method, y, v, mask, k, scale):
     """ML or REML τ² by Fisher scoring, started at the HE estimate (as metafor).
 
-    With wᵢ = 1/(vᵢ + τ²), rᵢ = yᵢ − μ̂ and, for REML, P = W − wwᵀ/Σw:
-        ML:   τ² ← τ² + [Σwᵢ²rᵢ² − Σwᵢ] / Σwᵢ²
-        REML: τ² ← τ² + [Σwᵢ²rᵢ² − tr P] / tr(PP),
-              tr P = Σwᵢ − Σwᵢ²/Σwᵢ,  tr PP = Σwᵢ² − 2Σwᵢ³/Σwᵢ + (Σwᵢ²)²/(Σwᵢ)²,
-    truncated at zero, until |Δτ²| ≤ TOL·scale (Viechtbauer 2005).
+    1. Fisher scoring τ² ← max(0, τ² + U/I) (see :func:`_score_parts`) on the rows not yet
+       converged, until |Δτ²| ≤ TOL·scale.
+    2. Rows still moving after ``FISHER_ITER`` steps (Fisher scoring can oscillate when
+       the information is a poor stand-in for the curvature) are solved as the root
+       of U on a bracket from their last two iterates, widened until it holds a
+       sign change, by Newton steps on the exact derivative safeguarded by bisection;
+       U ≤ 0 at τ² = 0 means the maximum is at the boundary.
+    3. As metafor: a positive τ² whose log-likelihood is below that at τ² = 0 (a local
+       maximum) is replaced by 0.
     """
-    tau2 = _tau2_closed_form("HE", y, v, mask, k)
     multi = k > 1
+    tau2 = np.where(multi, _tau2_closed_form("HE", y, v, mask, k), 0.0)
+    prev = tau2.copy()
     converged = ~multi  # k = 1: nothing to estimate
-    for _ in range(MAX_ITER):
-        w = mask / (v + tau2[:, None])
-        sw, sw2, sw3 = w.sum(axis=1), (w**2).sum(axis=1), (w**3).sum(axis=1)
-        r2 = (y - _wmean(y, w)[:, None]) ** 2
-        score = (w * w * r2).sum(axis=1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            if method == "ML":
-                new = tau2 + (score - sw) / sw2
-            else:
-                tr_p = sw - sw2 / sw
-                tr_pp = sw2 - 2 * sw3 / sw + sw2**2 / sw**2
-                new = tau2 + (score - tr_p) / tr_pp
-        new = np.where(multi, np.maximum(new, 0.0), 0.0)
-        step = np.abs(new - tau2)
-        tau2 = np.where(converged, tau2, new)
-        converged |= step <= TOL * scale
-        if converged.all():
+    rows = np.flatnonzero(multi)
+    for _ in range(FISHER_ITER):
+        if rows.size == 0:
             break
+        t = tau2[rows]
+        u, info, _ = _score_parts(method, y[rows], v[rows], mask[rows], t)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            new = np.maximum(t + u / info, 0.0)
+        finished = np.abs(new - t) <= TOL * scale[rows]
+        prev[rows], tau2[rows] = t, new
+        converged[rows[finished]] = True
+        rows = rows[~finished]
+    if rows.size:
+        yy, vv, mm, sc = y[rows], v[rows], mask[rows], scale[rows]
+        lo = np.minimum(prev[rows], tau2[rows])
+        hi = np.maximum(prev[rows], tau2[rows])
+        for _ in range(200):  # widen until U(lo) > 0 (or lo = 0) and U(hi) < 0
+            u_lo = _score_parts(method, yy, vv, mm, lo)[0]
+            u_hi = _score_parts(method, yy, vv, mm, hi)[0]
+            bracketed = ((u_lo > 0) | (lo == 0)) & (u_hi < 0)
+            if bracketed.all():
+                break
+            lo = np.where((u_lo > 0) | (lo == 0), lo, np.where(lo / 2 < TOL * sc, 0.0, lo / 2))
+            hi = np.where(u_hi < 0, hi, 2 * hi + sc)
+        u_lo = _score_parts(method, yy, vv, mm, lo)[0]
+        u_hi = _score_parts(method, yy, vv, mm, hi)[0]
+        bracketed = ((u_lo > 0) | (lo == 0)) & (u_hi < 0)
+
+        def score(sub, t):
+            u, _, du = _score_parts(method, yy[sub], vv[sub], mm[sub], t)
+            return u, du
+
+        root, ok = _solve_decreasing(score, 0.0, lo, hi, sc)
+        at_zero = (lo == 0) & (u_lo <= 0)
+        tau2[rows] = np.where(at_zero, 0.0, root)
+        converged[rows] = at_zero | (ok & bracketed)
+    positive = np.flatnonzero(multi & (tau2 > 0))
+    if positive.size:
+        args = (y[positive], v[positive], mask[positive])
+        worse = _loglik(method, *args, np.zeros(positive.size)) > _loglik(method, *args, tau2[positive])
+        tau2[positive[worse]] = 0.0
     return tau2, converged
+
+
+def _root_of_q(y, v, mask, k, target, scale):
+    """τ² at which the generalised Q equals ``target`` per row; 0 where Q(0) ≤ target.
+
+    Q(τ²) is decreasing; Q(τ²) ≤ Σ(yᵢ − ȳ)²/τ², so τ² = Σ(yᵢ − ȳ)²/target brackets the root.
+    Only rows with Q(0) > target are solved.
+    """
+    target = np.broadcast_to(np.asarray(target, dtype=float), k.shape)
+    q0, _ = _q_gen(y, v, mask, np.zeros(len(k)))
+    need = np.flatnonzero((q0 > target) & (k > 1))
+    root = np.zeros(len(k))
+    ok = np.ones(len(k), dtype=bool)
+    if need.size:
+        yy, vv, mm = y[need], v[need], mask[need]
+        ybar = (mm * yy).sum(axis=1) / k[need]
+        upper = (mm * (yy - ybar[:, None]) ** 2).sum(axis=1) / target[need] * 1.000001 + TOL * scale[need]
+        r, o = _solve_decreasing(lambda sub, t: _q_gen(yy[sub], vv[sub], mm[sub], t), target[need],
+                                 np.zeros(need.size), upper, scale[need])
+        root[need], ok[need] = r, o
+    return root, ok
 
 
 def _tau2_pm(y, v, mask, k, scale):
     """Paule-Mandel τ² (identical to Morris' empirical Bayes, metafor's EB).
 
     The root of Q(τ²) = k − 1 for the generalised Q statistic; zero when
-    Q(0) < k − 1 (Paule & Mandel 1982; Viechtbauer et al. 2015).
+    Q(0) ≤ k − 1 (Paule & Mandel 1982; Viechtbauer et al. 2015).
     """
-    km1 = (k - 1).astype(float)
-    q0, _ = _q_gen(y, v, mask, np.zeros(len(k)))
-    ybar = (mask * y).sum(axis=1) / k
-    upper = (mask * (y - ybar[:, None]) ** 2).sum(axis=1) / np.maximum(km1, 1) * 1.000001 + TOL * scale
-    root, ok = _solve_decreasing(lambda t: _q_gen(y, v, mask, t), km1, np.zeros_like(upper), upper, scale)
-    positive = (q0 > km1) & (k > 1)
-    return np.where(positive, root, 0.0), np.where(positive, ok, True)
+    return _root_of_q(y, v, mask, k, (k - 1).astype(float), scale)
 
 
 def _qprofile_bound(y, v, mask, k, target, scale):
-    """τ² at which the generalised Q equals ``target`` (0 when Q(0) < target)."""
-    q0, _ = _q_gen(y, v, mask, np.zeros(len(k)))
-    ybar = (mask * y).sum(axis=1) / k
-    with np.errstate(divide="ignore", invalid="ignore"):
-        upper = (mask * (y - ybar[:, None]) ** 2).sum(axis=1) / target * 1.000001 + TOL * scale
-    upper = np.where(np.isfinite(upper), upper, 0.0)
-    root, ok = _solve_decreasing(lambda t: _q_gen(y, v, mask, t), target, np.zeros_like(upper), upper, scale)
-    return np.where(q0 > target, root, 0.0), np.where(q0 > target, ok, True)
+    """τ² at which the generalised Q equals the χ² quantile ``target`` (0 when Q(0) ≤ target)."""
+    return _root_of_q(y, v, mask, k, target, scale)
 
 
 # --------------------------------------------------------------------------- #

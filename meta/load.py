@@ -646,7 +646,7 @@ def check_plan(plan: Plan, inputs: Inputs, path: Path | str | None = None) -> li
                  for k in zip(est["municipality"], est["arm"])]
     selected = key.isin(plan.outcomes).to_numpy()
     for name, mask, what in (
-        ("outcomes", selected, "reports none of the plan's outcomes"),
+        ("outcomes", selected, "reports one of the plan's outcomes"),
         ("horizons", horizon.isin(plan.horizons).fillna(False).to_numpy(dtype=bool),
          "of the plan's outcomes has one of the plan's horizons"),
         ("model_preference", est["model"].isin(plan.model_preference).to_numpy(),

@@ -461,79 +461,112 @@ def _tau_seed(seed: int, tau: float) -> np.random.SeedSequence:
 
 
 def run_simulation(settings: Settings) -> SimulationResult:
-    """Run the simulation study; see the module docstring for the design."""
+    """Run the simulation study; see the module docstring for the design.
+
+    Every (τ, k, SE policy) block of ``reps`` meta-analyses is stacked into one padded batch, so each
+    method × test is a single :func:`meta.engine.pool_batch` call over all of them.
+    """
     settings.check()
     t0 = time.perf_counter()
     kmax = max(settings.ks)
     design = settings.design[:kmax]
-    rows, reg_rows, rec_rows, bayes_tasks = [], [], [], []
+    R = settings.reps
+    reg_rows, rec_rows, blocks = [], [], []
     for tau in settings.taus:
         rngs = [np.random.default_rng(s) for s in _tau_seed(settings.seed, tau).spawn(len(design))]
         printed = []
         for rng, muni in zip(rngs, design):
-            tr = simulate_trials(rng, muni, settings.reps, settings.mu, tau, settings.rho, settings.base_rate,
+            tr = simulate_trials(rng, muni, R, settings.mu, tau, settings.rho, settings.base_rate,
                                  settings.regression_se)
             pr = print_municipality(tr, settings.policies)
             printed.append(pr)
-            err = tr.estimate - tr.theta
-            for j, arm in enumerate(muni.treatment_arms):
-                reg_rows.append({
-                    "tau": tau, "municipality": muni.name, "arm": arm, "n_arm": muni.n(arm),
-                    "n_control": muni.n_control, "reps": settings.reps,
-                    "sd_estimate": float(err[:, j].std(ddof=1)),
-                    "rms_se": float(np.sqrt((tr.se[:, j] ** 2).mean())),
-                    "mean_estimate_minus_theta": float(err[:, j].mean()),
-                    "share_p0_raised": float(tr.raised.mean()),
-                })
-            lo, hi = pr.bracket
-            true = pr.true_se
-            rec = {"tau": tau, "municipality": muni.name, "reps": settings.reps,
-                   "share_star": float((pr.mark == "*").mean()), "share_tilde": float((pr.mark == "~").mean()),
-                   "share_unmarked": float((pr.mark == "").mean()),
-                   "bracket_contains_true_se": float(((lo <= true) & (true <= hi)).mean())}
-            for policy in settings.policies:
-                if policy.startswith("marks-"):
-                    rec[f"{policy}_below_true_se"] = float((pr.sei[policy] < true).mean())
-                    rec[f"{policy}_ratio_median"] = float(np.median(pr.sei[policy] / true))
-            rec_rows.append(rec)
-
+            reg_rows += _regression_rows(tr, tau)
+            rec_rows.append(_reconstruction_row(tr, pr, tau, settings.policies))
         for k in settings.ks:
-            names = "+".join(m.name for m in design[:k])
             for policy in settings.policies:
-                Y = np.column_stack([p.yi[policy] for p in printed[:k]])
-                V = np.column_stack([p.sei[policy] for p in printed[:k]]) ** 2
-                for method in settings.methods:
-                    for test in settings.tests:
-                        res = pool_batch(Y, V, method=method, test=test, level=LEVEL)
-                        row = {"tau": tau, "k": k, "se_policy": policy, "method": method, "test": test}
-                        row.update(performance(res["estimate"], res["ci_low"], res["ci_high"],
-                                               res["pi_low"], res["pi_high"], settings.mu, tau))
-                        tau2 = np.nan_to_num(res["tau2"])
-                        row.update({"tau2_mean": float(tau2.mean()), "tau2_zero_share": float((tau2 <= 0).mean()),
-                                    "not_converged": int((~res["converged"].astype(bool)).sum()),
-                                    "municipalities": names})
-                        rows.append(row)
-                if settings.bayes_reps > 0:
-                    B = settings.bayes_reps
-                    bayes_tasks.append(((tau, k, policy, names), Y[:B], V[:B], settings.tau_prior_scale))
+                Y = np.zeros((R, kmax))
+                V = np.ones((R, kmax))
+                Y[:, :k] = np.column_stack([p.yi[policy] for p in printed[:k]])
+                V[:, :k] = np.column_stack([p.sei[policy] for p in printed[:k]]) ** 2
+                blocks.append(((tau, k, policy, "+".join(m.name for m in design[:k])), Y, V))
 
-    bayes = _run_bayes(bayes_tasks, settings.jobs)
-    for (tau, k, policy, names), out in bayes.items():
-        row = {"tau": tau, "k": k, "se_policy": policy, "method": BAYES_METHOD, "test": BAYES_TEST}
-        row.update(performance(out[:, 0], out[:, 1], out[:, 2], out[:, 3], out[:, 4], settings.mu, tau))
-        row.update({"tau2_mean": math.nan, "tau2_zero_share": math.nan, "not_converged": 0, "municipalities": names})
-        rows.append(row)
+    Y = np.concatenate([b[1] for b in blocks])
+    V = np.concatenate([b[2] for b in blocks])
+    mask = np.concatenate([np.broadcast_to(np.arange(kmax) < key[1], (R, kmax)) for key, _, _ in blocks])
+    rows = []
+    for method in settings.methods:
+        for test in settings.tests:
+            res = pool_batch(Y, V, mask, method=method, test=test, level=LEVEL)
+            for b, ((tau, k, policy, names), _, _) in enumerate(blocks):
+                sl = slice(b * R, (b + 1) * R)
+                row = {"tau": tau, "k": k, "se_policy": policy, "method": method, "test": test}
+                row.update(performance(res["estimate"][sl], res["ci_low"][sl], res["ci_high"][sl],
+                                       res["pi_low"][sl], res["pi_high"][sl], settings.mu, tau))
+                tau2 = np.nan_to_num(res["tau2"][sl])
+                row.update({"tau2_mean": float(tau2.mean()), "tau2_zero_share": float((tau2 <= 0).mean()),
+                            "not_converged": int((~res["converged"][sl].astype(bool)).sum()),
+                            "municipalities": names})
+                rows.append(row)
+
+    if settings.bayes_reps > 0:
+        B = settings.bayes_reps
+        tasks = [(key, Yb[:B, :key[1]], Vb[:B, :key[1]], settings.tau_prior_scale) for key, Yb, Vb in blocks]
+        for (tau, k, policy, names), out in _run_bayes(tasks, settings.jobs).items():
+            row = {"tau": tau, "k": k, "se_policy": policy, "method": BAYES_METHOD, "test": BAYES_TEST}
+            row.update(performance(out[:, 0], out[:, 1], out[:, 2], out[:, 3], out[:, 4], settings.mu, tau))
+            row.update({"tau2_mean": math.nan, "tau2_zero_share": math.nan, "not_converged": 0,
+                        "municipalities": names})
+            rows.append(row)
 
     table = pd.DataFrame(rows)
     table.insert(0, "mu", settings.mu)
     table["level"] = LEVEL
     table["tau_prior_scale"] = np.where(table["method"] == BAYES_METHOD, settings.tau_prior_scale, np.nan)
-    order = {m: i for i, m in enumerate([*settings.methods, BAYES_METHOD])}
-    table = (table.assign(_m=table["method"].map(order), _t=table["test"].map({t: i for i, t in enumerate(
-        [*settings.tests, BAYES_TEST])}), _p=table["se_policy"].map({p: i for i, p in enumerate(settings.policies)}))
-        .sort_values(["tau", "k", "_p", "_m", "_t"]).drop(columns=["_m", "_t", "_p"]).reset_index(drop=True))
+    rank = {
+        "method": {m: i for i, m in enumerate([*settings.methods, BAYES_METHOD])},
+        "test": {t: i for i, t in enumerate([*settings.tests, BAYES_TEST])},
+        "se_policy": {p: i for i, p in enumerate(settings.policies)},
+    }
+    table = table.sort_values(["tau", "k", "se_policy", "method", "test"],
+                              key=lambda col: col.map(rank[col.name]) if col.name in rank else col,
+                              kind="stable").reset_index(drop=True)
     return SimulationResult(table, pd.DataFrame(reg_rows), pd.DataFrame(rec_rows), settings,
                             time.perf_counter() - t0)
+
+
+def _regression_rows(tr: Trials, tau: float) -> list[dict]:
+    """Per arm: SD of (estimate − θ) across replications against the RMS of the regression SEs."""
+    muni = tr.municipality
+    err = tr.estimate - tr.theta
+    return [{
+        "tau": tau, "municipality": muni.name, "arm": arm, "n_arm": muni.n(arm), "n_control": muni.n_control,
+        "reps": len(err), "sd_estimate": float(err[:, j].std(ddof=1)),
+        "rms_se": float(np.sqrt((tr.se[:, j] ** 2).mean())), "mean_estimate_minus_theta": float(err[:, j].mean()),
+        "share_p0_raised": float(tr.raised.mean()),
+    } for j, arm in enumerate(muni.treatment_arms)]
+
+
+def _reconstruction_row(tr: Trials, pr: Printed, tau: float, policies) -> dict:
+    """How the SEs reconstructed from marks compare with the regression's own SE (pooled arm)."""
+    lo, hi = pr.bracket
+    true = pr.true_se
+    rec = {"tau": tau, "municipality": tr.municipality.name, "reps": len(true),
+           "share_star": float((pr.mark == "*").mean()), "share_tilde": float((pr.mark == "~").mean()),
+           "share_unmarked": float((pr.mark == "").mean()),
+           "bracket_contains_true_se": float(((lo <= true) & (true <= hi)).mean())}
+    for policy in policies:
+        if policy.startswith("marks-"):
+            rec[f"{policy}_below_true_se"] = float((pr.sei[policy] < true).mean())
+            rec[f"{policy}_below_90pct_true_se"] = float((pr.sei[policy] < 0.9 * true).mean())
+            rec[f"{policy}_ratio_median"] = float(np.median(pr.sei[policy] / true))
+    # the same without the common-SE constraint: does the constraint cause the misses?
+    m = tr.municipality
+    printed, marks, h = print_with_marks(tr.estimate, tr.pval)
+    s, _, _ = reconstruct_se(printed, marks, h, [m.n(a) for a in m.treatment_arms], m.n_control, "conservative",
+                             common_se=False)
+    j = m.treatment_arms.index(POOLED_ARM)
+    rec["conservative_without_common_se_below_true_se"] = float((s[:, j] < true).mean())
+    return rec
 
 
 # --------------------------------------------------------------------------- #

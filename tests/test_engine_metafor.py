@@ -70,3 +70,17 @@ def test_batch_matches_metafor_for_every_synthetic_set_at_once(method, test):
     for j, c in enumerate(cases):
         for key in ("estimate", "se", "tau2", "tau2_ci_high", "pi_low", "I2"):
             assert _close(float(out[key][j]), c["result"][key], method, key, c["result"]["s2"]), (c["id"], key)
+
+
+HARD = load_json("metafor_hard_cases.json")
+
+
+@pytest.mark.parametrize("case", HARD["cases"], ids=[c["id"] for c in HARD["cases"]])
+def test_reml_finds_the_global_maximum_where_fisher_scoring_oscillates_or_stalls(case):
+    """Rows of the benchmark data where plain Fisher scoring oscillates (metafor errors: 'did not converge') or stops
+    at a local maximum (metafor falls back to 0): the engine matches R's direct maximisation of the REML likelihood."""
+    r = pool(case["yi"], case["vi"], method="REML", test="z")
+    assert r.converged
+    assert math.isclose(r.tau2, case["reml_argmax_tau2"], rel_tol=1e-5, abs_tol=1e-12)
+    if case["metafor_tau2"] is not None:
+        assert math.isclose(r.tau2, case["metafor_tau2"], rel_tol=1e-5, abs_tol=1e-12)
