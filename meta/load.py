@@ -116,7 +116,7 @@ def _decode(path: Path, raw: bytes) -> tuple[str, list[str]]:
         _refuse(f"{path}: the file is UTF-16 (Excel's 'Unicode text'); save it as 'CSV UTF-8 (comma delimited)'")
     if raw.startswith(_BOM):
         raw = raw[len(_BOM):]
-        notes.append("UTF-8 byte-order mark ignored")
+        notes.append("UTF-8 with byte-order mark")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -255,10 +255,10 @@ def read_csv_strict(path: Path, required: tuple[str, ...], name: str | None = No
                         f"{', '.join(map(repr, unknown))} ignored; check the name against inputs/README.md, "
                         "or delete the column")
     if delimiter == ";":
-        notes.insert(0, "semicolon-separated with decimal commas (as Excel saves CSV in a Dutch locale)"
+        notes.insert(0, "semicolon-separated with decimal commas (Excel, Dutch locale)"
                      if _normalise_decimals(frame, path) else "semicolon-separated")
     if notes:
-        log.warning(f"{path}: read as {'; '.join(notes)}")
+        log.warning(f"{path}: read as {', '.join(notes)}")
     frame.insert(0, "input_row", range(1, len(frame) + 1))
     return frame
 

@@ -77,6 +77,15 @@ def analyse(inputs_dir: Path = DEFAULT_INPUTS, plan: Plan | None = None) -> Resu
     harmonised = hz.harmonise(inputs.estimates, inputs.outcomes, inputs.arms, inputs.legends, plan.se_policy)
     studies, excluded = selection.select_studies(harmonised, inputs.outcomes, plan)
     pooled_raw = engine.pool_cells(studies, selection.CELL_COLUMNS, plan.method, plan.test, plan.level)
+    if len(pooled_raw) and not pooled_raw["converged"].all():
+        # a cell whose estimator did not converge is not reported as pooled: its rows are excluded with the reason
+        failed = pooled_raw.loc[~pooled_raw["converged"].astype(bool), list(selection.CELL_COLUMNS)]
+        hit = studies.merge(failed, on=list(selection.CELL_COLUMNS), how="left", indicator=True)["_merge"] == "both"
+        moved = studies[hit.to_numpy()].assign(
+            reason=f"cell could not be pooled: the {plan.method} estimator did not converge")
+        excluded = pd.concat([excluded, moved], ignore_index=True).sort_values("input_row", kind="mergesort")
+        studies = studies[~hit.to_numpy()].reset_index(drop=True)
+        pooled_raw = pooled_raw[pooled_raw["converged"].astype(bool)].reset_index(drop=True)
     pooled = tables.pooled_table(pooled_raw, studies, inputs.outcomes, plan)
     sbs = tables.side_by_side(studies, inputs.municipalities, plan.level)
     cov = tables.coverage(harmonised, studies, inputs.municipalities, inputs.arms, inputs.outcomes, plan)
@@ -290,9 +299,9 @@ def cmd_run(args) -> int:
     print(f"meta: {len(pooled)} cells ({n_multi} with k >= 2) pooled with {plan.method} + {plan.test}, "
           f"level {plan.level:g}%")
     report = write_outputs(results, Path(args.out), plan_path, draw=not args.no_figures, lang=args.lang)
-    not_conv = int((~pooled["converged"].astype(bool)).sum()) if len(pooled) else 0
-    if not_conv:
-        print(f"meta: {not_conv} cells did not converge; see excluded.csv and the report")
+    failed = results.excluded["reason"].str.startswith("cell could not be pooled")
+    if failed.any():
+        print(f"meta: {int(failed.sum())} rows in cells that could not be pooled; see excluded.csv and the report")
     print(f"meta: report at {report}")
     return 0
 

@@ -171,3 +171,23 @@ def test_pool_command_refuses_bad_files_with_one_line_and_status_2(tmp_path, con
     res = _run("pool", str(f))
     assert res.returncode == 2
     assert len(res.stderr.strip().splitlines()) == 1 and needle in res.stderr and str(f) in res.stderr
+
+
+def test_a_cell_that_does_not_converge_is_excluded_with_its_reason_and_the_run_goes_on(monkeypatch):
+    from meta import engine, pipeline
+    from meta.load import load_plan
+
+    real = engine.pool_cells
+
+    def one_fails(*args, **kwargs):
+        out = real(*args, **kwargs)
+        out.loc[0, "converged"] = False
+        return out
+
+    monkeypatch.setattr(engine, "pool_cells", one_fails)
+    res = pipeline.analyse(REPO / "inputs", load_plan(REPO / "inputs" / "plan.toml"))
+    moved = res.excluded[res.excluded["reason"].str.startswith("cell could not be pooled")]
+    assert len(moved) >= 1
+    n_in = len(res.inputs.estimates)
+    assert len(res.studies) + len(res.excluded) == n_in
+    assert set(res.studies["input_row"]).isdisjoint(set(res.excluded["input_row"]))

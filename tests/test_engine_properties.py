@@ -118,3 +118,45 @@ def test_batch_with_ragged_cells_equals_one_by_one():
         one = pool(yi, vi, method="REML", test="knha")
         assert math.isclose(batch["estimate"][j], one.estimate, rel_tol=1e-12)
         assert math.isclose(batch["ci_high"][j], one.ci_high, rel_tol=1e-12)
+
+
+def _loglik_grid(yi, vi, method):
+    grid = np.concatenate([[0.0], np.geomspace(1e-8, 50 * (np.var(yi) + np.mean(vi)), 40001)])
+    w = 1 / (vi[None, :] + grid[:, None])
+    mu = (w * yi).sum(1) / w.sum(1)
+    ll = -0.5 * (np.log(vi[None, :] + grid[:, None]).sum(1) + (w * (yi - mu[:, None]) ** 2).sum(1))
+    if method == "REML":
+        ll -= 0.5 * np.log(w.sum(1))
+    return grid, ll
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=municipal_sets(), method=st.sampled_from(["ML", "REML"]))
+def test_ml_and_reml_tau2_is_the_global_maximum_of_the_likelihood(data, method):
+    yi, vi = data
+    r = pool(yi, vi, method=method, test="z")
+    _, ll = _loglik_grid(yi, vi, method)
+    w = 1 / (vi + r.tau2)
+    mu = (w * yi).sum() / w.sum()
+    ll_ours = -0.5 * (np.log(vi + r.tau2).sum() + (w * (yi - mu) ** 2).sum() + (np.log(w.sum()) if method == "REML" else 0))
+    assert r.converged
+    assert ll_ours >= ll.max() - 1e-9 * abs(ll.max()) - 1e-9
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=municipal_sets(), method=st.sampled_from(METHODS), test=st.sampled_from(TESTS),
+       scale=st.sampled_from([1e-8, 1e-4, 1.0, 1e3, 1e6]), tiny=st.booleans(), identical=st.booleans())
+def test_results_stay_finite_at_numerical_edges(data, method, test, scale, tiny, identical):
+    """Very small and very large effects, one variance a million times smaller, all estimates identical."""
+    yi, vi = data
+    yi, vi = yi * scale, vi * scale**2
+    if tiny:
+        vi = vi.copy()
+        vi[0] = vi[0] * 1e-6
+    if identical:
+        yi = np.full_like(yi, yi[0])
+    r = pool(yi, vi, method=method, test=test).to_dict()
+    for key in ("estimate", "se", "ci_low", "ci_high", "tau2", "I2", "H2", "Q", "pi_low", "pi_high"):
+        assert math.isfinite(r[key]), (key, r[key])
+    if identical:
+        assert r["tau2"] == 0 and r["Q"] == 0
