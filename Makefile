@@ -19,7 +19,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/bench_pool.py
+	$(BIN)/python tests/benchmarks/bench_pool.py
 
 clean:
 	rm -rf $(VENV)

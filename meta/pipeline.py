@@ -28,6 +28,7 @@ REPO = Path(__file__).resolve().parent.parent
 DEFAULT_INPUTS = REPO / "inputs"
 DEFAULT_PLAN = DEFAULT_INPUTS / "plan.toml"
 DEFAULT_OUT = REPO / "outputs"
+SIMULATION_SUMMARY = DEFAULT_INPUTS / "simulation" / "simulation_summary.md"
 
 OUTPUTS_README = """# outputs/
 
@@ -264,6 +265,8 @@ def write_outputs(results: Results, out_dir: Path, plan_path: Path | None, draw:
             "plan": results.plan.to_dict(),
             "lang": lang,
             "plan_file": None if plan_path is None else {"path": str(plan_path), "sha256": _sha256(plan_path)},
+            "simulation_summary": ({"path": os.path.relpath(SIMULATION_SUMMARY, REPO),
+                                    "sha256": _sha256(SIMULATION_SUMMARY)} if SIMULATION_SUMMARY.exists() else None),
             "versions": _versions(),
             "git_commit": _git_commit(),
             "counts": {"input_rows": int(len(results.inputs.estimates)), "studies": int(len(results.studies)),
@@ -385,3 +388,7 @@ def add_subcommands(sub) -> None:
     c.add_argument("--plan", help="plan TOML (default inputs/plan.toml)")
     c.add_argument("--inputs", default=str(DEFAULT_INPUTS), help="folder with the registers and estimates.csv")
     c.set_defaults(func=cmd_coverage)
+
+    from meta import simulate
+
+    simulate.add_subcommand(sub)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import html
 import math
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -250,6 +251,47 @@ is het eerlijke antwoord. Cellen met één gemeente worden getoond zoals gerappo
 """
 
 
+SIMULATION_SUMMARY = Path(__file__).resolve().parent.parent / "inputs" / "simulation" / "simulation_summary.md"
+
+
+def _markdown_inline(text: str) -> str:
+    text = _e(text)
+    text = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", text)
+    return re.sub(r"`(.+?)`", r"<code>\1</code>", text)
+
+
+def simulation_verdict(summary_path: Path = SIMULATION_SUMMARY, lang: str = "en") -> str:
+    """The 'Verdict' and 'What this means' bullets of the committed simulation study, as HTML.
+
+    The study is run by ``meta simulate`` (``inputs/simulation/``); the report quotes it, it does not rerun it.
+    """
+    if not Path(summary_path).exists():
+        return ("<p>Simulatiestudie niet gevonden: draai <code>meta simulate</code>.</p>" if lang == "nl" else
+                "<p>Simulation study not found: run <code>meta simulate</code>.</p>")
+    text = Path(summary_path).read_text(encoding="utf-8")
+    m = re.search(r"## Verdict\n(.*?)(?=\n## )", text, re.S)
+    body = m.group(1) if m else ""
+    items, paras = [], []
+    for line in body.splitlines():
+        if line.startswith("- "):
+            items.append(f"<li>{_markdown_inline(line[2:])}</li>")
+        elif line.strip() and not line.startswith("#"):
+            if items:
+                paras.append(f"<ul>{''.join(items)}</ul>")
+                items = []
+            paras.append(f"<p>{_markdown_inline(line)}</p>")
+    if items:
+        paras.append(f"<ul>{''.join(items)}</ul>")
+    lead = ("<p>Houdt de methode haar belofte? Een simulatiestudie (<code>meta simulate</code>; volledige tabellen in "
+            "<code>inputs/simulation/</code>, hieronder in het Engels) analyseert proeven op individueel niveau die "
+            "lijken op de zes experimenten, drukt de resultaten af zoals de rapporten dat doen en poolt ze met deze "
+            "software. Oordeel:</p>" if lang == "nl" else
+            "<p>Does the method keep its promise? A simulation study (<code>meta simulate</code>; full tables in "
+            "<code>inputs/simulation/</code>) analyses individual-level trials shaped like the six experiments, "
+            "prints the results the way the reports print them, and pools them with this software. Verdict:</p>")
+    return lead + "".join(paras)
+
+
 def _img(path: Path) -> str:
     data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
     return f"data:image/png;base64,{data}"
@@ -355,6 +397,7 @@ def render_report(results, figures: dict, lang: str = "nl", extra: dict | None =
 <h2 id="components">{'Onderdelen van de interventies' if lang == 'nl' else 'Components of the interventions'}</h2>
 {components_section(results, extra or {}, lang)}
 <h2 id="methods">{t('h_methods', lang)}</h2>{methods_section(results, lang)}
+<h3>{'Simulatiestudie' if lang == 'nl' else 'Simulation study'}</h3>{simulation_verdict(lang=lang)}
 <h3>{t('h_accounting', lang)}</h3><p>{t('accounting', lang, n_in=n_in, n_used=n_used, n_ex=n_ex)}</p><ul>{reason_items}</ul>
 <h2 id="sources">{t('h_sources', lang)}</h2>{sources_table(results, lang)}
 </body></html>

@@ -112,7 +112,7 @@ DECIMALS_WITH_MARKS = 2
 MIN_SHARE = 0.02
 #: Initial trapezoid grid of bayes_pool; it doubles the grid until converged, so this only saves time.
 BAYES_GRID = 64
-DEFAULT_OUT = "simulation"
+DEFAULT_OUT = "inputs/simulation"
 RESULTS_FILE = "simulation_results.csv"
 SUMMARY_FILE = "simulation_summary.md"
 
@@ -626,15 +626,18 @@ def verdict_sentences(t: pd.DataFrame, s: Settings) -> list[str]:
             parts.append(f"a 95% HKSJ interval from REML covers the true mean effect {_pct(hk.coverage)} of the time "
                          f"(median width {hk.ci_width_median:.0f} pp)")
         if wz is not None:
-            zs = f"Wald (z) intervals from REML only {_pct(wz.coverage)} (median width {wz.ci_width_median:.0f} pp)"
+            only = "only " if wz.coverage < 0.93 else ""
+            zs = (f"a Wald (z) interval from REML {only}{_pct(wz.coverage)} "
+                  f"(median width {wz.ci_width_median:.0f} pp)")
             if dz is not None:
                 zs += f", from DerSimonian-Laird {_pct(dz.coverage)}"
             parts.append(zs)
-        for policy, word in (("marks-central", "central"), ("marks-conservative", "conservative")):
-            c = _cell(t, tau, k0, "REML", "knha", policy)
-            if c is not None:
-                parts.append(f"HKSJ intervals from SEs reconstructed from significance marks ({word}) cover "
-                             f"{_pct(c.coverage)}")
+        marks = [(word, _cell(t, tau, k0, "REML", "knha", policy))
+                 for policy, word in (("marks-central", "central"), ("marks-conservative", "conservative"))]
+        marks = [(w, c) for w, c in marks if c is not None]
+        if marks:
+            parts.append("HKSJ intervals from SEs reconstructed from significance marks cover "
+                         + " and ".join(f"{_pct(c.coverage)} ({w})" for w, c in marks))
         b = _cell(t, tau, k0, BAYES_METHOD, BAYES_TEST, "reported")
         if b is not None:
             parts.append(f"the Bayesian interval (half-normal prior on tau, scale {s.tau_prior_scale:g} pp) covers "
@@ -656,6 +659,130 @@ def verdict_sentences(t: pd.DataFrame, s: Settings) -> list[str]:
     return out
 
 
+def _spec_values(t: pd.DataFrame, method, test, policy, col="coverage", taus=None, ks=None) -> np.ndarray:
+    sel = (t["method"] == method) & (t["test"] == test) & (t["se_policy"] == policy)
+    if taus is not None:
+        sel &= t["tau"].isin(list(taus))
+    if ks is not None:
+        sel &= t["k"].isin(list(ks))
+    return t.loc[sel, col].to_numpy(float)
+
+
+def _zero_share(t: pd.DataFrame, tau) -> np.ndarray:
+    """Share of REML pools (printed SEs) with τ̂² = 0, per k, at one τ."""
+    return _spec_values(t, "REML", "knha", "reported", "tau2_zero_share", taus=[tau])
+
+
+def _range_pct(x) -> str:
+    lo, hi = 100 * np.min(x), 100 * np.max(x)
+    return f"{lo:.0f}%" if round(lo) == round(hi) else f"{lo:.0f}-{hi:.0f}%"
+
+
+def plain_words(t: pd.DataFrame, rc: pd.DataFrame, s: Settings) -> list[str]:
+    """The lessons of a run in plain words, every number taken from the results (bullets)."""
+    out = []
+    k0, tmax, ks = min(s.ks), max(s.taus), list(s.ks)
+    hk = _spec_values(t, "REML", "knha", "reported")
+    if hk.size:
+        w0 = _spec_values(t, "REML", "knha", "reported", "ci_width_median", ks=[k0])
+        verdict = "keep their promise" if hk.min() >= 0.92 else "do not always keep their promise"
+        lo_w, hi_w = round(float(np.min(w0))), round(float(np.max(w0)))
+        widths = f"{lo_w}" if lo_w == hi_w else f"{lo_w}-{hi_w}"
+        out.append(f"- HKSJ (test knha) intervals from REML {verdict}: they cover {_range_pct(hk)} over every "
+                   f"tau and k simulated. The price is width: with k = {k0} the median 95% interval is "
+                   f"{widths} pp wide, because it uses a t distribution with k - 1 = {k0 - 1} degree(s) of "
+                   "freedom. Such an interval is honest but says little.")
+    wz = _spec_values(t, "REML", "z", "reported", taus=[tmax])
+    if wz.size and tmax > 0:
+        line = f"- Wald (z) intervals with tau = {tmax:g} pp cover {_range_pct(wz)} for k = {ks[0]}-{ks[-1]}"
+        if wz.max() < 0.93:
+            line += (": too narrow as soon as municipalities truly differ, and more municipalities (up to six) do "
+                     "not fix this. A Wald interval from a handful of municipalities should not be read as a 95% "
+                     "interval.")
+        else:
+            line += "."
+        out.append(line)
+    ad = _spec_values(t, "REML", "adhoc", "reported", ks=[k for k in ks if k <= 3])
+    if ad.size:
+        word = "over-covers" if ad.min() > 0.96 else "covers"
+        out.append(f"- The adhoc variant (HKSJ with its scale factor floored at 1) {word} with k <= 3 "
+                   f"({_range_pct(ad)}), with wider intervals than HKSJ.")
+    hc = _spec_values(t, "REML", "knha", "marks-central")
+    hv = _spec_values(t, "REML", "knha", "marks-conservative")
+    if hc.size and hk.size == hc.size:
+        diff = np.abs(hc - hk).max()
+        line = (f"- With SEs reconstructed from significance marks, HKSJ covers {_range_pct(hc)} (central) "
+                f"and {_range_pct(hv) if hv.size else 'n/a'} (conservative), at most {100 * diff:.1f} percentage "
+                "points from the same intervals built on printed SEs. ")
+        if not rc.empty and {"marks-central_ratio_median", "marks-conservative_ratio_median"} <= set(rc.columns):
+            line += (f"The reconstructed SEs are larger than the true ones on the whole (median ratio "
+                     f"{rc['marks-central_ratio_median'].median():.2f} central, "
+                     f"{rc['marks-conservative_ratio_median'].median():.2f} conservative)")
+            zc = _spec_values(t, "REML", "z", "marks-central")
+            zr = _spec_values(t, "REML", "z", "reported")
+            if zc.size and zc.size == zr.size:
+                d = 100 * (zc - zr).mean()
+                line += (f"; Wald intervals from them cover {abs(d):.1f} points {'more' if d >= 0 else 'less'} on "
+                         "average than Wald intervals from printed SEs, while HKSJ rescales by the observed spread")
+            line += "."
+        out.append(line)
+    bias_rep = _spec_values(t, "REML", "z", "reported", "bias")
+    bias_mk = _spec_values(t, "REML", "z", "marks-central", "bias")
+    if bias_rep.size:
+        rmse = _spec_values(t, "REML", "z", "reported", "rmse")
+        ratio = np.abs(bias_rep / rmse).max()
+        size = "small against" if ratio < 0.2 else "not negligible against"
+        line = (f"- Bias of the pooled REML estimate is {size} its uncertainty (at most {100 * ratio:.0f}% of the "
+                f"RMSE, which is {rmse.min():.1f}-{rmse.max():.1f} pp): at most {np.abs(bias_rep).max():.2f} pp with "
+                "printed SEs")
+        if bias_mk.size:
+            line += f", at most {np.abs(bias_mk).max():.2f} pp with SEs from marks"
+        line += (". What bias there is comes from weights that depend on the estimate: the SE of a difference in "
+                 "shares is smaller where a share is lower, and with marks an estimate that earned a mark gets a "
+                 "smaller reconstructed SE than an unmarked one, so the larger (here negative) effects weigh more")
+        out.append(line + ".")
+    pi = {tau: _spec_values(t, "REML", "knha", "reported", "pi_coverage", taus=[tau]) for tau in s.taus if tau > 0}
+    pi = {tau: v for tau, v in pi.items() if v.size}
+    if pi:
+        out.append("- The prediction interval for a new municipality's true effect (REML + HKSJ) covers "
+                   + "; ".join(f"{_range_pct(v)} at tau = {tau:g} pp" for tau, v in pi.items())
+                   + f" over k = {ks[0]}-{ks[-1]}. With few municipalities tau is often estimated as zero (REML: in "
+                   + "; ".join(f"{_range_pct(_zero_share(t, tau))} of the pools at tau = {tau:g} pp" for tau in pi)
+                   + "), and the prediction interval then shrinks to the confidence interval.")
+    same = []
+    if 2 in s.ks:
+        cols = ["coverage", "bias", "ci_width_median"]
+        rows = [t[(t["k"] == 2) & (t["method"] == m)].sort_values(["tau", "se_policy", "test"])[cols].to_numpy()
+                for m in s.methods]
+        same = len(rows) > 1 and all(r.shape == rows[0].shape and np.allclose(r, rows[0]) for r in rows[1:])
+    if same:
+        out.append(f"- With k = 2 the estimators {', '.join(s.methods)} give the same tau^2 (for two studies they "
+                   "coincide algebraically), so their rows are identical.")
+    by = _spec_values(t, BAYES_METHOD, BAYES_TEST, "reported")
+    if by.size:
+        reps = int(t.loc[t["method"] == BAYES_METHOD, "reps"].iloc[0])
+        lines = []
+        for tau in s.taus:
+            c = _spec_values(t, BAYES_METHOD, BAYES_TEST, "reported", taus=[tau])
+            w = _spec_values(t, BAYES_METHOD, BAYES_TEST, "reported", "ci_width_median", taus=[tau], ks=[k0])
+            lines.append(f"{_range_pct(c)} at tau = {tau:g} pp (median width at k = {k0}: {w[0]:.0f} pp)")
+        out.append(f"- The Bayesian interval (half-normal prior on tau with scale {s.tau_prior_scale:g} pp; "
+                   f"{reps} replications, Monte Carlo SE up to {100 * math.sqrt(0.25 / reps):.1f} points) covers "
+                   + "; ".join(lines) + ". Its coverage rests on the prior scale being about right for the true "
+                   "spread between municipalities.")
+    if not rc.empty and "marks-conservative_below_true_se" in rc:
+        worst = rc["marks-conservative_below_true_se"].max()
+        w90 = rc["marks-conservative_below_90pct_true_se"].max()
+        free = rc["conservative_without_common_se_below_true_se"].max()
+        se_word = "HC1-robust" if s.regression_se == "hc1" else "classical"
+        out.append(f"- The conservative SE (the upper bound of the bracket) is below the regression's own SE in at "
+                   f"most {_pct(worst)} of the rows (below 90% of it in at most {_pct(w90)}); without the "
+                   f"common-SE constraint this happens in {_pct(free)}. The constraint assumes equal outcome "
+                   f"variance in all arms of a regression (`inputs/README.md`, assumption iii), which {se_word} "
+                   "SEs of shares that differ between arms do not satisfy exactly.")
+    return out
+
+
 def summary_markdown(res: SimulationResult, out, command: str | None = None) -> str:
     """The short markdown summary: verdict, the main coverage table per tau, bias, settings, diagnostics."""
     s, t = res.settings, res.results
@@ -667,12 +794,9 @@ def summary_markdown(res: SimulationResult, out, command: str | None = None) -> 
           "95% interval for the mean effect mu actually contains it (coverage; 95% is the promise).", ""]
     L += ["## Verdict", ""]
     L += verdict_sentences(t, s)
-    L += ["", "In plain words: with two or three municipalities a Wald (z) interval is too narrow when the "
-          "municipalities truly differ, and should not be read as a 95% interval. HKSJ keeps its promise but is "
-          "very wide (it uses a t distribution with k - 1 degrees of freedom). Intervals from standard errors "
-          "reconstructed from significance marks are usable: the central policy stays close to the intervals from "
-          "printed SEs and the conservative policy errs on the wide side. Bias of the pooled estimate is "
-          "negligible against its uncertainty in every specification (table below).", ""]
+    L += ["", "What this means:", ""]
+    L += plain_words(t, res.reconstruction_check, s)
+    L += [""]
 
     for tau in s.taus:
         L += [f"## Coverage of the 95% interval for mu, tau = {tau:g} pp (Monte Carlo SE in brackets)", ""]
@@ -733,14 +857,18 @@ def summary_markdown(res: SimulationResult, out, command: str | None = None) -> 
                     cells += [_pct(r[f"{policy}_below_true_se"]), f"{r[f'{policy}_ratio_median']:.2f}"]
                 else:
                     cells += ["", ""]
+            cells.append(_pct(r["conservative_without_common_se_below_true_se"]))
             body.append(cells)
         L += _md_table(["municipality", "*", "~", "no mark", "bracket holds true SE", "central < true SE",
-                        "central / true (median)", "conservative < true SE", "conservative / true (median)"], body)
+                        "central / true (median)", "conservative < true SE", "conservative / true (median)",
+                        "conservative < true SE without the common-SE constraint"], body)
+        L += ["", "\"True SE\" is the SE the municipality's own regression computed (the one behind its mark). "
+              "Shares are averaged over the tau settings."]
 
     rg = res.regression_check
     if not rg.empty:
-        L += ["", "## Check: regression SEs against the spread of the estimates (pooled arm, tau = 0 or smallest)",
-              ""]
+        L += ["", "## Check: regression SEs against the spread of the estimates "
+              f"(pooled arm, tau = {min(s.taus):g} pp)", ""]
         sub = rg[(rg["tau"] == min(s.taus)) & (rg["arm"] == POOLED_ARM)]
         body = [[r.municipality, f"{r.n_arm}/{r.n_control}", f"{r.sd_estimate:.2f}", f"{r.rms_se:.2f}",
                  f"{r.mean_estimate_minus_theta:+.2f}"] for r in sub.itertuples()]
@@ -772,7 +900,11 @@ def summary_markdown(res: SimulationResult, out, command: str | None = None) -> 
           "posterior median and equal-tailed 95% intervals.",
           "- Not modelled: attrition (the range bound uses the full arm N), between-arm contrasts printed next to "
           "the arm columns, and Wageningen's different legend (every marks-only municipality uses Nijmegen's).",
-          f"- Full results: `{RESULTS_FILE}` (every method x test x SE policy x k x tau, with Monte Carlo SEs)."]
+          f"- Full results: `{RESULTS_FILE}`, one row per tau x k x SE policy x method x test: `coverage` of the "
+          "interval for mu, `pi_coverage` of the prediction interval for a new municipality's true effect, `bias` "
+          "and `rmse` of the pooled estimate (pp), median and mean interval width (pp), mean tau^2 estimate and share "
+          "of zero estimates, each with its Monte Carlo SE (`*_mcse`) where one applies; `reps` is the number of "
+          "replications behind the row."]
     if math.isfinite(res.seconds):
         L += [f"- Runtime: {res.seconds:.0f} s with {s.jobs} process(es) for the Bayesian part."]
     return "\n".join(L) + "\n"
@@ -836,7 +968,7 @@ DESCRIPTION = (
     "as meta.harmonise does, then pooling for k = 2..6 with DL/REML/PM x z/knha/adhoc and the Bayesian model.\n"
     "Writes simulation_results.csv (coverage, bias, prediction-interval coverage, Monte Carlo SEs) and\n"
     "simulation_summary.md (the verdict in plain words) into --out.\n"
-    "Example: meta simulate --reps 2000 --out simulation"
+    "Example: meta simulate --reps 2000 --out inputs/simulation"
 )
 
 
@@ -874,7 +1006,7 @@ def cmd_simulate(args) -> int:
 
 
 def main(argv=None) -> int:
-    """Stand-alone entry point: ``main(['--out', 'simulation'])`` is ``meta simulate --out simulation``."""
+    """Stand-alone entry point: ``main(['--out', 'inputs/simulation'])`` is ``meta simulate --out inputs/simulation``."""
     parser = argparse.ArgumentParser(prog="meta simulate", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_options(parser)

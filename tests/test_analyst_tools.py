@@ -89,7 +89,7 @@ def test_report_and_figures_are_dutch_by_default_and_english_on_request(real_run
     assert '<html lang="en">' in en and "Headline table" in en and "Kerntabel" not in en
 
 
-@pytest.mark.parametrize("cmd", [[], ["pool"], ["run"], ["coverage"], ["template"], ["check"]])
+@pytest.mark.parametrize("cmd", [[], ["pool"], ["run"], ["coverage"], ["template"], ["check"], ["simulate"]])
 def test_every_help_says_what_it_does_with_an_example(cmd):
     res = run_meta(*cmd, "--help")
     assert res.returncode == 0 and "Example: meta" in res.stdout

@@ -1,6 +1,6 @@
 """Throughput benchmark of the batch pooling engine against per-study loops.
 
-Run with ``make bench`` (or ``.venv/bin/python benchmarks/bench_pool.py``).
+Run with ``make bench`` (or ``.venv/bin/python tests/benchmarks/bench_pool.py``).
 
 What it does, in one run on the same synthetic data:
 
