@@ -136,8 +136,11 @@ def draw_forest(results, outcome_key: str, horizon: int, unit: str, title: str, 
     fp_frame.loc[~fp_frame["kind"].isin(["study", "pi"]), ["ll", "hl"]] = np.nan
     # keep the x range wide enough for every interval, diamond and PI
     fp_frame.loc[fp_frame.index[0], ["ll", "hl"]] = xlim
-    height = 0.34 * len(rows) + 1.6
+    # fixed margins in inches: the header row (drawn one row above the axes), the title, the x label, the footnote
+    row_in, top_in, bottom_in = 0.34, 1.15, 1.0
+    height = row_in * len(rows) + top_in + bottom_in
     fig, ax = plt.subplots(figsize=(11, height), facecolor="white")
+    fig.subplots_adjust(top=1 - top_in / height, bottom=bottom_in / height)
     with _contained() as fp, warnings.catch_warnings():
         # forestplot relabels categorical ticks itself; matplotlib warns about that, harmlessly
         warnings.filterwarnings("ignore", message="set_ticklabels", category=UserWarning)
@@ -145,14 +148,12 @@ def draw_forest(results, outcome_key: str, horizon: int, unit: str, title: str, 
             fp_frame, estimate="est", ll="ll", hl="hl", varlabel="label", ci_report=False,
             rightannote=["ci", "w"],
             right_annoteheaders=[t("fig_effect", lang, level=f"{results.plan.level:g}"), t("fig_weight", lang)],
-            xlim=xlim, markeralpha=0, ax=ax, fontsize=10, flush=True,
+            xlim=xlim, markeralpha=0, ax=ax, fontsize=10, flush=True, variable_header=t("fig_ylabel", lang),
             xlabel=t("fig_xlabel", lang, unit=_unit_label(unit, lang)),
         )
     ypos = {tick.get_text(): tick.get_position()[1] for tick in ax.get_yticklabels()}
     for tick in ax.get_yticklabels():
-        if tick.get_text().startswith("Variable"):
-            tick.set_text(t("fig_ylabel", lang))
-        elif not tick.get_text().startswith(" "):
+        if not tick.get_text().startswith(" "):
             tick.set_fontweight("bold")
     ax.yaxis.set_major_locator(FixedLocator(ax.get_yticks()))
     ax.set_yticklabels([tick.get_text() for tick in ax.get_yticklabels()])
@@ -170,8 +171,8 @@ def draw_forest(results, outcome_key: str, horizon: int, unit: str, title: str, 
             ax.plot([r["ll"], r["hl"]], [y, y], color="#b22222", lw=3, alpha=0.45, zorder=2, solid_capstyle="butt")
     ax.axvline(0, color="black", lw=0.8, zorder=1)
     ax.set_xlim(*xlim)
-    fig.suptitle(title, x=0.02, ha="left", fontsize=12, fontweight="bold")
-    fig.text(0.02, 0.0, t("fig_footnote", lang), fontsize=8, ha="left", va="top", color="0.3")
+    fig.text(0.01, 1 - 0.12 / height, title, ha="left", va="top", fontsize=12, fontweight="bold")
+    fig.text(0.01, 0.1 / height, t("fig_footnote", lang), fontsize=8, ha="left", va="bottom", color="0.3")
     return fig
 
 
