@@ -343,51 +343,47 @@ def cmd_check(args) -> int:
     return 1 if n_empty else 0
 
 
-def add_subcommands(sub) -> None:
+def _subcommand(sub, name: str, help: str, description: str, func, plan: bool = True, inputs: bool = True):
+    """One subcommand with its description (ending in an example) and the shared --plan/--inputs options."""
     import argparse
 
-    tp = sub.add_parser(
-        "template", help="write the pending cells of a municipality as a CSV to fill in",
-        description="Write every arm x core outcome x horizon of the plan that is pending for a municipality,\n"
-                    "with the columns of inputs/estimates.csv, ready to fill from its report and append.\n"
-                    "Example: meta template --municipality groningen --out groningen.csv",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(name, help=help, description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    if plan:
+        p.add_argument("--plan", help="plan TOML (default inputs/plan.toml)")
+    if inputs:
+        p.add_argument("--inputs", default=str(DEFAULT_INPUTS), help="folder with the registers and estimates.csv")
+    p.set_defaults(func=func)
+    return p
+
+
+def add_subcommands(sub) -> None:
+    tp = _subcommand(
+        sub, "template", "write the pending cells of a municipality as a CSV to fill in",
+        "Write every arm x core outcome x horizon of the plan that is pending for a municipality,\n"
+        "with the columns of inputs/estimates.csv, ready to fill from its report and append.\n"
+        "Example: meta template --municipality groningen --out groningen.csv", cmd_template)
     tp.add_argument("--municipality", required=True, help="municipality code, e.g. groningen")
     tp.add_argument("--out", help="CSV to write (default template_<municipality>.csv)")
-    tp.add_argument("--plan", help="plan TOML (default inputs/plan.toml)")
-    tp.add_argument("--inputs", default=str(DEFAULT_INPUTS), help="folder with the registers")
-    tp.set_defaults(func=cmd_template)
 
-    ck = sub.add_parser(
-        "check", help="validate a filled template on its own and say what is still empty",
-        description="Validate a filled template against the registers: wrong cells are refused with file, row,\n"
-                    "column and fix (exit 2); empty cells are listed (exit 1); all complete and valid: exit 0.\n"
-                    "Example: meta check groningen.csv",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+    ck = _subcommand(
+        sub, "check", "validate a filled template on its own and say what is still empty",
+        "Validate a filled template against the registers: wrong cells are refused with file, row,\n"
+        "column and fix (exit 2); empty cells are listed (exit 1); all complete and valid: exit 0.\n"
+        "Example: meta check groningen.csv", cmd_check, plan=False)
     ck.add_argument("file", help="the filled template CSV")
-    ck.add_argument("--inputs", default=str(DEFAULT_INPUTS), help="folder with the registers")
-    ck.set_defaults(func=cmd_check)
 
-    p = sub.add_parser(
-        "run", help="run the analysis plan: inputs/ -> outputs/ (tables, figures, report)",
-        description="Run the analysis plan on the inputs and write outputs atomically.\n"
-                    "Example: meta run --plan inputs/plan.toml --out outputs",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--plan", help="plan TOML (default inputs/plan.toml)")
-    p.add_argument("--inputs", default=str(DEFAULT_INPUTS), help="folder with the registers and estimates.csv")
+    p = _subcommand(
+        sub, "run", "run the analysis plan: inputs/ -> outputs/ (tables, figures, report)",
+        "Run the analysis plan on the inputs and write outputs atomically.\n"
+        "Example: meta run --plan inputs/plan.toml --out outputs", cmd_run)
     p.add_argument("--out", default=str(DEFAULT_OUT), help="output folder (replaced whole)")
     p.add_argument("--no-figures", action="store_true", help="skip figures and the report (tables only)")
     p.add_argument("--lang", default=DEFAULT_LANG, choices=LANGS, help="language of the report and figures (default nl)")
-    p.set_defaults(func=cmd_run)
 
-    c = sub.add_parser(
-        "coverage", help="print the coverage matrix (transcribed / derived-SE / pending / not applicable)",
-        description="Print which municipality x arm class x outcome x horizon cells have numbers.\n"
-                    "Example: meta coverage",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    c.add_argument("--plan", help="plan TOML (default inputs/plan.toml)")
-    c.add_argument("--inputs", default=str(DEFAULT_INPUTS), help="folder with the registers and estimates.csv")
-    c.set_defaults(func=cmd_coverage)
+    _subcommand(
+        sub, "coverage", "print the coverage matrix (transcribed / derived-SE / pending / not applicable)",
+        "Print which municipality x arm class x outcome x horizon cells have numbers.\n"
+        "Example: meta coverage", cmd_coverage)
 
     from meta import simulate
 
