@@ -5,7 +5,7 @@ Bad input ends with one line on stderr naming file, row, column and the fix,
 and exit status 2; ``run`` and ``coverage`` check the plan, the inputs and the
 output folder before any work (:func:`preflight`). Warnings (a conversion
 applied to an input, an ignored column, a plan entry nobody reports) are one
-line each on stderr. Ctrl-C ends with status 130 and the outputs untouched.
+line each on stderr. Ctrl-C ends with status 130, SIGTERM with 143, and the outputs untouched.
 """
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ import logging
 import math
 import os
 import shutil
+import signal
 import sys
+import threading
 from pathlib import Path
 
 EXIT_BAD_INPUT = 2
@@ -172,7 +174,8 @@ def _recover_interrupted(out: Path) -> None:
     A run replaces ``out`` by renaming it to ``.NAME.old-PID`` and the finished temporary folder to ``out``; a
     kill between the two renames leaves no ``out``: the parked folder is put back. A parked folder whose run is
     gone and whose ``out`` exists is an old copy and is removed. Unfinished ``.NAME.tmp-*`` folders are never
-    used as outputs; they are named so the user can delete them.
+    used as outputs: removed when their name carries the pid of a run that is gone (``.NAME.tmp-PID-…``),
+    otherwise named in a warning so the user can delete them.
     """
     parent = out.parent
     if not parent.is_dir():
@@ -187,7 +190,13 @@ def _recover_interrupted(out: Path) -> None:
                         "replacing them)")
         else:
             shutil.rmtree(parked, ignore_errors=True)
-    strays = sorted(p.name for p in parent.glob(f".{out.name}.tmp-*") if p.is_dir())
+    strays = []
+    for stray in sorted(p for p in parent.glob(f".{out.name}.tmp-*") if p.is_dir()):
+        parts = stray.name[len(f".{out.name}.tmp-"):].split("-", 1)  # mkdtemp's own suffix has no "-"
+        if len(parts) == 2 and parts[0].isdigit() and not _pid_alive(int(parts[0])):  # its run is gone
+            shutil.rmtree(stray, ignore_errors=True)
+        else:
+            strays.append(stray.name)
     if strays:
         log.warning(f"{parent}: {', '.join(strays)}: unfinished outputs of an interrupted run, never used; "
                     "delete them when no other run is writing")
@@ -241,10 +250,17 @@ def preflight(args) -> None:
         _recover_interrupted(out)
 
 
+def _terminated(signum, frame):
+    raise SystemExit(128 + signum)  # unwinds like Ctrl-C: a half-written temporary output folder is removed
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _stderr_warnings()
+    previous_sigterm = None
+    if threading.current_thread() is threading.main_thread():
+        previous_sigterm = signal.signal(signal.SIGTERM, _terminated)
     try:
         if args.command in ("run", "coverage"):
             preflight(args)
@@ -253,7 +269,8 @@ def main(argv=None) -> int:
         print(f"meta: error: {' '.join(str(exc).splitlines())}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        print("meta: interrupted; outputs not replaced (a previous outputs folder is as it was)", file=sys.stderr)
+        print("meta: interrupted; the outputs folder is as it was, unless this run had finished replacing it whole",
+              file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as exc:  # noqa: BLE001
         from meta.engine import PoolingError
@@ -262,6 +279,9 @@ def main(argv=None) -> int:
             print(f"meta: error: {' '.join(str(exc).splitlines())}", file=sys.stderr)
             return EXIT_BAD_INPUT
         raise
+    finally:
+        if previous_sigterm is not None:
+            signal.signal(signal.SIGTERM, previous_sigterm)
 
 
 if __name__ == "__main__":  # pragma: no cover

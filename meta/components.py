@@ -84,6 +84,10 @@ def component_models(studies: pd.DataFrame, arms: pd.DataFrame, rho: float, leve
             continue
         note = ("all components are identifiable" if len(cell) > len(used)
                 else "as many arms as components: the fit is exact and residual heterogeneity cannot be assessed")
+        single = [c for c in used if cell.loc[design[c].to_numpy() == 1, "municipality"].nunique() == 1]
+        if single and n_groups >= 2:
+            note += (f"; {', '.join(single)} occur(s) in one municipality only, so their estimate also carries "
+                     "that municipality's own difference from the others")
         if method == "FE":
             note += "; between-municipality variance not estimable here (fixed at 0)"
         for j, name in enumerate(used):
@@ -93,7 +97,7 @@ def component_models(studies: pd.DataFrame, arms: pd.DataFrame, rho: float, leve
     return pd.DataFrame(rows, columns=list(COMPONENT_COLUMNS))
 
 
-def draw_components(table: pd.DataFrame, title: str):
+def draw_components(table: pd.DataFrame, title: str, lang: str = "en"):
     """Forest-style figure of the component estimates of every identifiable model (one row per component)."""
     import matplotlib
 
@@ -113,7 +117,8 @@ def draw_components(table: pd.DataFrame, title: str):
     ax.set_yticks([n - 1 - i for i in range(len(fitted))])
     ax.set_yticklabels(labels, fontsize=9)
     ax.axvline(0, color="black", lw=0.8)
-    ax.set_xlabel("Component effect (units of the outcome)")
+    ax.set_xlabel("Effect van het onderdeel (eenheid van de uitkomst: procentpunten of schaalpunten)" if lang == "nl"
+                  else "Effect of the component (unit of the outcome: percentage points or scale points)")
     if not len(fitted):
         ax.text(0.5, 0.5, "no outcome has arms that identify the components", ha="center", va="center",
                 transform=ax.transAxes)

@@ -38,10 +38,10 @@ both. Two further constraints narrow the bracket:
   σ·√(1/n_a + 1/n_b) for a common σ (with equal factors where arm sizes are
   unknown). The σ brackets of the rows are intersected and mapped back.
 
-The value used is a setting: ``central`` takes the midpoint of the bracket
-when it has a positive lower bound within a factor ``MAX_CENTRAL_RATIO`` of the
-upper bound, and the upper bound otherwise (never more precision than the marks
-support); ``conservative`` always takes the upper bound. Both bounds are kept as ``sei_low`` and ``sei_high``.
+The value used is a setting: ``central`` (see :func:`central_value`) keeps a
+``*`` row significant as printed and otherwise takes the bracket's midpoint when
+it is tight and its upper bound when not; ``conservative`` always takes the upper
+bound. Both bounds are kept as ``sei_low`` and ``sei_high``.
 """
 
 from __future__ import annotations
@@ -102,20 +102,36 @@ def range_bound(range_width: float, n_arm: float, n_control: float) -> float:
     return range_width / 2 * math.sqrt(1 / n_arm + 1 / n_control)
 
 
-#: ``central`` uses the bracket's midpoint only when the bracket is this tight (hi/lo); a wider bracket means one
-#: bound is weak (e.g. a lower bound from a small unmarked estimate) and the midpoint would be driven by it.
+#: Fallback for ``central`` when the estimate is printed as zero: the bracket's midpoint is used only when the bracket
+#: is this tight (hi/lo); a wider bracket means one bound is weak and its midpoint would be driven by it.
 MAX_CENTRAL_RATIO = 3.0
 
 
-def central_value(lo: float, hi: float, policy: str) -> float:
-    """The SE used from a bracket [lo, hi].
+def central_value(lo: float, hi: float, policy: str, abs_est: float = math.nan, p_below: float = math.nan,
+                  p_at_least: float = math.nan, two_sided: bool = True) -> float:
+    """The SE used from a bracket [lo, hi] reconstructed from a significance mark.
 
-    ``conservative`` → hi. ``central`` → the midpoint (lo + hi)/2 when lo > 0 and hi/lo ≤ ``MAX_CENTRAL_RATIO``,
-    otherwise hi: never more precision than the marks support. NaN when hi is infinite (no SE derivable).
+    ``conservative`` → hi, the largest SE the mark and the range allow.
+
+    ``central`` → for a mark that only says "p below a threshold" (``*`` p<0.05), the SE at which the printed
+    estimate's p-value is half the threshold, SE = |e| / z_{1−p/4}, clipped into [lo, hi]: the row stays
+    significant, as printed. For other brackets (``~``, or no mark with an upper bound from the range or the
+    regression's other rows) the midpoint when the bracket is tight (hi/lo ≤ ``MAX_CENTRAL_RATIO``), else hi.
+    An SE that grows as |e| shrinks is avoided for unmarked rows on purpose: the simulation study
+    (``meta simulate``) showed it over-weights estimates near zero and breaks coverage.
+
+    NaN when hi is infinite: nothing bounds the SE from above, so no SE is derivable.
     """
     if not math.isfinite(hi):
         return math.nan
-    if policy == "conservative" or not lo > 0 or hi / lo > MAX_CENTRAL_RATIO:
+    if policy == "conservative":
+        return hi
+    upper_from_mark = not math.isnan(p_below) and p_below < 1
+    lower_from_mark = not math.isnan(p_at_least) and p_at_least > 0
+    if upper_from_mark and not lower_from_mark and abs_est > 0:
+        # a mark for "p below a threshold" ('*'): the SE at the middle of [0, threshold), within the bracket
+        return min(max(abs_est / z_crit(0.5 * p_below, two_sided), lo), hi)
+    if not lo > 0 or hi / lo > MAX_CENTRAL_RATIO:
         return hi
     return 0.5 * (lo + hi)
 
@@ -196,6 +212,7 @@ def harmonise(estimates: pd.DataFrame, outcomes: pd.DataFrame, arms: pd.DataFram
     eligible = np.zeros(n, dtype=bool)
     reason = [""] * n
     factor = np.full(n, np.nan)  # √(1/n_a + 1/n_b) for the common-SE constraint (1 if unknown)
+    mark_range = [None] * n  # (p_below, p_at_least, two_sided) of the row's significance mark
     range_hi = np.full(n, np.inf)
 
     for i, r in enumerate(records):
@@ -266,6 +283,7 @@ def harmonise(estimates: pd.DataFrame, outcomes: pd.DataFrame, arms: pd.DataFram
             lo, hi = mark_bracket(abs(yi[i]), h, p_below, p_at_least, two_sided)
             lo_b[i], hi_b[i] = lo, min(hi, range_hi[i])
             method[i] = "from_significance_marks"
+            mark_range[i] = (p_below, p_at_least, two_sided)
 
     # common-SE constraint within (municipality, table, outcome, horizon, model, population)
     marks = np.array([m == "from_significance_marks" for m in method])
@@ -285,7 +303,7 @@ def harmonise(estimates: pd.DataFrame, outcomes: pd.DataFrame, arms: pd.DataFram
                     hi_b[j] = min(hi_b[j], s_hi * factor[j])
 
     for i in np.nonzero(marks)[0]:
-        sei[i] = central_value(lo_b[i], hi_b[i], se_policy)
+        sei[i] = central_value(lo_b[i], hi_b[i], se_policy, abs(yi[i]), *mark_range[i])
 
     # eligibility for pooling
     for i, r in enumerate(records):

@@ -26,6 +26,14 @@ TEXT = {
         "nl": "<b>Lees dit eerst.</b> Alleen voor <b>{done}</b> zijn cijfers overgenomen. <b>{pending}</b> staan nog "
               "open: hun rapporten zijn hier niet beschikbaar en hun cellen zijn leeg, niet nul. Elk gepoold cijfer "
               "geldt dus alleen voor de overgenomen gemeenten."},
+    "read_first_all": {
+        "en": "<b>Read this first.</b> Numbers are transcribed for <b>{done}</b>.",
+        "nl": "<b>Lees dit eerst.</b> Cijfers zijn overgenomen voor <b>{done}</b>."},
+    "nothing_pooled": {
+        "en": "<b>Nothing is pooled yet:</b> no outcome, horizon and arm class has numbers from two or more "
+              "municipalities, so every row below is one municipality's own estimate, shown as reported.",
+        "nl": "<b>Nog niets gepoold:</b> geen enkele combinatie van uitkomst, horizon en armklasse heeft cijfers van "
+              "twee of meer gemeenten; elke rij hieronder is de eigen schatting van één gemeente, zoals gerapporteerd."},
     "h_headline": {"en": "Headline table", "nl": "Kerntabel"},
     "h_coverage": {"en": "Coverage", "nl": "Dekking"},
     "h_forest": {"en": "Forest plots", "nl": "Forest plots"},
@@ -72,7 +80,7 @@ TEXT = {
     # figures
     "fig_arms": {"en": "{cls} arms", "nl": "Armen: {cls}"},
     "fig_pending": {"en": "pending: {names}", "nl": "openstaand: {names}"},
-    "fig_not_transcribed": {"en": "not transcribed", "nl": "niet overgenomen"},
+    "fig_not_transcribed": {"en": "not yet transcribed", "nl": "nog niet verwerkt"},
     "fig_pooled": {"en": "Pooled ({method}, {test})", "nl": "Gepoold ({method}, {test})"},
     "fig_pi": {"en": "Prediction interval", "nl": "Predictie-interval"},
     "fig_single": {"en": "k = 1: single study, not pooled", "nl": "k = 1: één studie, niet gepoold"},
@@ -88,6 +96,14 @@ TEXT = {
               "aandelen en N (binomiaal, ongecorrigeerd). Ruit: gepoolde schatting en BI; balk: predictie-interval."},
     "unit_pp": {"en": "percentage points", "nl": "procentpunten"},
     "unit_scale": {"en": "scale points", "nl": "schaalpunten"},
+    "unit_unknown_scale": {"en": "scale points, scale not stated in the report",
+                           "nl": "schaalpunten, schaal niet vermeld in het rapport"},
+    "verdict": {"en": {}, "nl": {"negative": "negatief", "positive": "positief",
+                                "no significant effect": "geen significant effect", "no estimate": "geen schatting"}},
+    "spec_group": {"en": {}, "nl": {"main": "hoofdanalyse", "estimator": "schatter", "test": "toets",
+                                   "leave one out": "zonder één gemeente", "model column": "modelkolom",
+                                   "SE policy": "SE-beleid", "SE from marks": "SE uit tekens",
+                                   "outcome definition": "uitkomstdefinitie", "Bayesian": "Bayesiaans"}},
     "arm_class": {"en": {}, "nl": {"exemption": "ontheffing", "intensive": "intensivering", "release": "vrijlating",
                                   "free_choice": "vrije keuze"}},
     "component": {"en": {}, "nl": {"exemption": "ontheffing", "intensive": "intensieve begeleiding",

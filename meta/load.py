@@ -285,7 +285,8 @@ def parse_number(text: str, path: Path, row: int, column: str, integer: bool = F
         raise InputError(f"{_where(path, row, column)}: {text!r} is not a finite number; write a finite number or leave it blank")
     if integer:
         if value != int(value):
-            raise InputError(f"{_where(path, row, column)}: {text!r} must be a whole number")
+            raise InputError(f"{_where(path, row, column)}: {text!r} must be a whole number; write it without decimals, "
+                             "or leave the cell blank")
         return int(value)
     return value
 
@@ -309,7 +310,8 @@ def _check_numbers(frame, path, columns, integer=False, low=None, high=None, wha
             value = parse_number(text, path, row, col, integer=integer)
             if not math.isnan(value) and ((low is not None and value < low) or (high is not None and value > high)):
                 bounds = f"between {low:g} and {high:g}" if high is not None else f"at least {low:g}"
-                raise InputError(f"{_where(path, row, col)}: {what} {text} must be {bounds}")
+                raise InputError(f"{_where(path, row, col)}: {what} {text} must be {bounds}; check the number "
+                                 "against the source")
 
 
 def _check_codes(frame, path, column, allowed, what, fix):
@@ -382,7 +384,8 @@ def load_outcomes(path: Path) -> pd.DataFrame:
                 raise InputError(f"{_where(path, row, col)}: give both scale_min and scale_max, or neither "
                                  "(blank for an unbounded outcome)")
             if lo != "" and float(lo) >= float(hi):
-                raise InputError(f"{_where(path, row, 'scale_max')}: scale_max {hi} must be above scale_min {lo}")
+                raise InputError(f"{_where(path, row, 'scale_max')}: scale_max {hi} must be above scale_min {lo}; "
+                                 "give the lowest and highest value one person's outcome can take")
     return frame
 
 
@@ -451,7 +454,7 @@ def load_estimates(path: Path, municipalities, arms, outcomes, legends) -> pd.Da
                 raise InputError(f"{where('ci_low')}: ci_low {r.ci_low} > ci_high {r.ci_high}; swap them")
             if not (r.ci_low <= r.estimate <= r.ci_high):
                 raise InputError(
-                    f"{where('ci_low')}: the interval [{r.ci_low}, {r.ci_high}] does not contain the estimate {r.estimate}; "
+                    f"{where('ci_low' if r.estimate < r.ci_low else 'ci_high')}: the interval [{r.ci_low}, {r.ci_high}] does not contain the estimate {r.estimate}; "
                     "check the three numbers against the source line"
                 )
             if math.isnan(r.ci_level):
@@ -463,7 +466,8 @@ def load_estimates(path: Path, municipalities, arms, outcomes, legends) -> pd.Da
             raise InputError(f"{where('ci_level')}: confidence level {r.ci_level:g} is read as a percentage (the SE "
                              "is derived from this interval); write 95 for a 95% interval, not 0.95")
         if not math.isnan(r.p_value) and not (0 <= r.p_value <= 1):
-            raise InputError(f"{where('p_value')}: p-value {r.p_value} must lie between 0 and 1")
+            raise InputError(f"{where('p_value')}: p-value {r.p_value} must lie between 0 and 1; write it as printed "
+                             "(0.03, not 3%), or leave it blank")
         if r.significance not in SIGNIFICANCE_MARKS and (r.source_file, r.source_table, r.significance) not in legend_keys:
             raise InputError(
                 f"{where('significance')}: significance mark {r.significance!r} is not one of ~ * ** *** and no legend "
@@ -473,11 +477,13 @@ def load_estimates(path: Path, municipalities, arms, outcomes, legends) -> pd.Da
         for col in ("share_arm", "share_control"):
             val = getattr(r, col)
             if not math.isnan(val) and not (0 <= val <= 1):
-                raise InputError(f"{where(col)}: share {val} must be a proportion between 0 and 1 (write 0.233 for 23.3%)")
+                fix = f"write {val / 100:g} for {val:g}%" if 1 < val <= 100 else "check the number against the source"
+                raise InputError(f"{where(col)}: share {val} must be a proportion between 0 and 1; {fix}")
         for col in ("n_arm", "n_control"):
             val = getattr(r, col)
             if not pd.isna(val) and val <= 0:
-                raise InputError(f"{where(col)}: sample size {val} must be a positive whole number")
+                raise InputError(f"{where(col)}: sample size {val} must be a positive whole number; write the number "
+                                 "of people, or leave it blank if the table does not print it")
         if r.significance and (r.source_file, r.source_table, r.significance) not in legend_keys:
             raise InputError(
                 f"{where('significance')}: no legend for mark {r.significance!r} in {r.source_file} {r.source_table}; "
@@ -642,8 +648,8 @@ def check_plan(plan: Plan, inputs: Inputs, path: Path | str | None = None) -> li
 
     key = est["outcome"] if strict else est["outcome"].map(concept_of)
     horizon = est["horizon_months"]
-    arm_class = [dict(zip(zip(inputs.arms["municipality"], inputs.arms["arm"]), inputs.arms["arm_class"])).get(k)
-                 for k in zip(est["municipality"], est["arm"])]
+    class_of = dict(zip(zip(inputs.arms["municipality"], inputs.arms["arm"]), inputs.arms["arm_class"]))
+    arm_class = [class_of.get(k) for k in zip(est["municipality"], est["arm"])]
     selected = key.isin(plan.outcomes).to_numpy()
     for name, mask, what in (
         ("outcomes", selected, "reports one of the plan's outcomes"),

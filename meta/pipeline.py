@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -71,10 +72,7 @@ def analyse(inputs_dir: Path = DEFAULT_INPUTS, plan: Plan | None = None) -> Resu
     """Run every pure stage on the inputs in ``inputs_dir`` under ``plan``."""
     plan = plan or Plan()
     inputs = load.load_inputs(inputs_dir)
-    unknown = [o for o in plan.outcomes
-               if o not in set(inputs.outcomes["outcome"]) and o not in set(inputs.outcomes["concept"])]
-    if unknown:
-        raise InputError(f"plan: outcome {unknown[0]!r} is in no register; use a code or concept from inputs/outcomes.csv")
+    load.check_plan(plan, inputs)  # refuses a plan that cannot be meant; warnings are the CLI's to print
     harmonised = hz.harmonise(inputs.estimates, inputs.outcomes, inputs.arms, inputs.legends, plan.se_policy)
     studies, excluded = selection.select_studies(harmonised, inputs.outcomes, plan)
     pooled_raw = engine.pool_cells(studies, selection.CELL_COLUMNS, plan.method, plan.test, plan.level)
@@ -224,7 +222,24 @@ def write_workbook(results: Results, path: Path) -> Path:
         import datetime as _dt
 
         writer.book.properties.created = writer.book.properties.modified = _dt.datetime(2020, 1, 1)
+    _fix_zip_times(path)
     return path
+
+
+def _fix_zip_times(path: Path) -> None:
+    """Rewrite a zip (xlsx) with fixed member timestamps, so the same tables give the same bytes."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as z:
+        members = [(info, z.read(info)) for info in z.infolist()]
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        for info, data in members:
+            if info.filename == "docProps/core.xml":  # openpyxl stamps the save time as 'modified'
+                data = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*", rb"\g<1>2020-01-01T00:00:00Z", data)
+            fixed = zipfile.ZipInfo(info.filename, date_time=(2020, 1, 1, 0, 0, 0))
+            fixed.compress_type = zipfile.ZIP_DEFLATED
+            fixed.external_attr = info.external_attr
+            z.writestr(fixed, data)
 
 
 def write_outputs(results: Results, out_dir: Path, plan_path: Path | None, draw: bool = True,
@@ -234,9 +249,10 @@ def write_outputs(results: Results, out_dir: Path, plan_path: Path | None, draw:
     parent = out_dir.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=parent))
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-{os.getpid()}-", dir=parent))
     except OSError as exc:
         raise InputError(f"{out_dir}: output folder cannot be written ({exc.strerror}); choose another --out or fix its permissions")
+    backup = None
     try:
         (tmp / "README.md").write_text(OUTPUTS_README, encoding="utf-8")
         studies = results.studies.reindex(columns=list(STUDY_OUTPUT_COLUMNS))
@@ -264,6 +280,7 @@ def write_outputs(results: Results, out_dir: Path, plan_path: Path | None, draw:
                               "sha256": _sha256(p)} for name, p in sorted(results.inputs.files.items())},
             "plan": results.plan.to_dict(),
             "lang": lang,
+            "input_notices": list(getattr(results.inputs, "notices", [])),
             "plan_file": None if plan_path is None else {"path": str(plan_path), "sha256": _sha256(plan_path)},
             "simulation_summary": ({"path": os.path.relpath(SIMULATION_SUMMARY, REPO),
                                     "sha256": _sha256(SIMULATION_SUMMARY)} if SIMULATION_SUMMARY.exists() else None),
@@ -273,7 +290,6 @@ def write_outputs(results: Results, out_dir: Path, plan_path: Path | None, draw:
                        "excluded": int(len(results.excluded)), "pooled_cells": int(len(results.pooled))},
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        backup = None
         if out_dir.exists():
             backup = parent / f".{out_dir.name}.old-{os.getpid()}"
             os.replace(out_dir, backup)
@@ -281,6 +297,8 @@ def write_outputs(results: Results, out_dir: Path, plan_path: Path | None, draw:
         if backup is not None:
             shutil.rmtree(backup, ignore_errors=True)
     except BaseException:
+        if backup is not None and not out_dir.exists():  # interrupted between the two renames: put it back
+            os.replace(backup, out_dir)
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out_dir / "report.html"

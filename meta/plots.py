@@ -17,7 +17,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from meta.i18n import arm_class_label, components_label, t
+from meta.i18n import arm_class_label, components_label, t, word
 from meta.selection import CELL_COLUMNS
 
 ZWSP = "\u200b"  # appended to make otherwise identical labels unique
@@ -56,6 +56,8 @@ def _fmt(x, d=1):
 def _unit_label(unit: str, lang: str = "en") -> str:
     if unit == "percentage_points":
         return t("unit_pp", lang)
+    if unit == "scale_unknown":
+        return t("unit_unknown_scale", lang)
     if unit.startswith("scale_"):
         lo, _, hi = unit.removeprefix("scale_").partition("_")
         return f"{t('unit_scale', lang)}, {lo}–{hi}"
@@ -102,8 +104,10 @@ def forest_rows(results, outcome_key: str, horizon: int, unit: str, lang: str = 
                              ci=f"{_fmt(p['estimate'], d)} [{_fmt(p['ci_low'], d)}, {_fmt(p['ci_high'], d)}]", w="100%"))
             rows.append(dict(kind="pi", label="  " + t("fig_pi", lang), est=np.nan, ll=p["pi_low"], hl=p["pi_high"],
                              ci=f"[{_fmt(p['pi_low'], d)}, {_fmt(p['pi_high'], d)}]", w=""))
+            q_p = "< 0.001" if p["Q_p"] < 0.001 else f"= {p['Q_p']:.3f}"
+            zero = ("; τ² = 0: PI = BI" if lang == "nl" else "; τ² = 0: PI = CI") if p["tau2"] == 0 else ""
             rows.append(dict(kind="stats", label=(f"  k = {int(p['k'])}, τ² = {p['tau2']:.3g}, I² = {p['I2']:.0f}%, "
-                                                   f"Q p = {p['Q_p']:.2f}"), ci="", w=""))
+                                                   f"Q p {q_p}{zero}"), ci="", w=""))
         else:
             rows.append(dict(kind="stats", label="  " + t("fig_single", lang), ci="", w=""))
     frame = pd.DataFrame(rows)
@@ -240,14 +244,14 @@ def draw_spec_curve(sens: pd.DataFrame, outcome_key: str, title: str, lang: str 
                        linewidth=1.5 if main else 0, zorder=3)
         ax.axhline(0, color="black", lw=0.8)
         ax.set_xticks(x)
-        ax.set_xticklabels([f"{g}: {sp}" for g, sp in zip(c["spec_group"], c["spec"])], rotation=60, ha="right",
-                           fontsize=7)
+        ax.set_xticklabels([f"{word('spec_group', g, lang)}: {sp}" for g, sp in zip(c["spec_group"], c["spec"])],
+                           rotation=60, ha="right", fontsize=8)
         ax.set_xlim(-0.6, len(c) - 0.4)
         ax.set_title(f"{int(cell['horizon_months'])} {t('fig_months', lang)} · {arm_class_label(cell['arm_class'], lang)}"
                      f" · {_unit_label(cell['unit_h'], lang)}", fontsize=10, loc="left")
         ax.grid(axis="y", color="0.9")
-    handles = [plt.Line2D([], [], marker="o", ls="", color=col, label=v) for v, col in SPEC_COLORS.items()
-               if v != "no estimate"]
+    handles = [plt.Line2D([], [], marker="o", ls="", color=col, label=word("verdict", v, lang))
+               for v, col in SPEC_COLORS.items() if v != "no estimate"]
     fig.legend(handles=handles, loc="upper right", fontsize=8, frameon=False, ncol=3)
     fig.suptitle(title, x=0.01, ha="left", fontsize=12, fontweight="bold")
     fig.tight_layout(rect=(0, 0, 1, 0.97))
@@ -285,10 +289,10 @@ def write_components_figure(table: pd.DataFrame, folder, lang: str = "en") -> di
     from meta.components import draw_components
 
     title = ("Componentenmodel: effect per onderdeel" if lang == "nl" else "Component model: effect of each component")
-    fig = draw_components(table, title)
+    fig = draw_components(table, title, lang)
     png, svg = folder / "components.png", folder / "components.svg"
-    fig.savefig(png, dpi=100, metadata={"Software": None})
+    fig.savefig(png, dpi=100, bbox_inches="tight", metadata={"Software": None})
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "meta"}):
-        fig.savefig(svg, metadata={"Date": None, "Creator": None})
+        fig.savefig(svg, bbox_inches="tight", metadata={"Date": None, "Creator": None})
     plt.close(fig)
     return {"components": {"png": png, "svg": svg, "title": title}}

@@ -71,9 +71,15 @@ def headline_table(results, lang: str = "en") -> str:
     label = _outcome_labels(results, lang)
     head = (f"<tr><th>{t('col_outcome', lang)}</th><th>{t('col_horizon', lang)}</th><th>{t('col_arm_class', lang)}</th>"
             f"<th>k</th><th>{t('col_munis', lang)}</th><th>{t('col_estimate', lang)}</th>"
-            f"<th>{results.plan.level:g}% CI</th><th>p</th><th>{t('col_pi', lang)}</th>"
+            f"<th>{results.plan.level:g}% {'BI' if lang == 'nl' else 'CI'}</th><th>p</th><th>{t('col_pi', lang)}</th>"
             f"<th>τ² [CI]</th><th>I² [CI]</th><th>Q p</th><th>{t('col_se_methods', lang)}</th></tr>")
     mo = t("months", lang)
+    mark_p = _mark_p_texts(results)
+    names = dict(zip(results.inputs.municipalities["municipality"], results.inputs.municipalities["name"]))
+    arm_text = {}
+    for key, g in results.studies.groupby(["outcome_key", "horizon_months", "arm_class", "unit_h"]):
+        arm_text[(key[0], int(key[1]), key[2], key[3])] = "; ".join(
+            f"{names[m]}: {components_label(c, lang)}" for m, c in zip(g["municipality"], g["arm_components"]))
     body = []
     for _, r in p.iterrows():
         single = bool(r["single_study"])
@@ -82,9 +88,10 @@ def headline_table(results, lang: str = "en") -> str:
         body.append(
             f"<tr class='{'single' if single else ''}'><td>{_e(label.get(r['outcome_key'], r['outcome_label']))}</td>"
             f"<td class='num'>{int(r['horizon_months'])} {mo}</td><td>{_e(arm_class_label(r['arm_class'], lang))}</td>"
-            f"<td class='num'>{int(r['k'])}</td><td>{_e(r['municipalities'].replace(';', ', '))}</td>"
+            f"<td class='num'>{int(r['k'])}</td><td>{_e(arm_text.get(_cell_key(r), r['municipalities']))}</td>"
             f"<td class='num'>{_num(r['estimate'], d)} {_e(_unit_short(r['unit_h']))}</td>"
-            f"<td class='num'>[{_num(r['ci_low'], d)}, {_num(r['ci_high'], d)}]</td><td class='num'>{_p(r['pval'])}</td>"
+            f"<td class='num'>[{_num(r['ci_low'], d)}, {_num(r['ci_high'], d)}]</td>"
+            f"<td class='num'>{mark_p.get(_cell_key(r), _p(r['pval'])) if single else _p(r['pval'])}</td>"
             + (f"<td>{t('single', lang)}</td><td>—</td><td>—</td><td>—</td>" if single else
                f"<td class='num'>[{_num(r['pi_low'], d)}, {_num(r['pi_high'], d)}]</td>"
                f"<td class='num'>{_num(r['tau2'], 2)} [{_num(r['tau2_ci_low'], 2)}, {_num(r['tau2_ci_high'], 2)}]</td>"
@@ -93,6 +100,34 @@ def headline_table(results, lang: str = "en") -> str:
             + f"<td>{_e(r['se_methods'].replace(';', ', '))}{flag}</td></tr>"
         )
     return f"<table>{head}{''.join(body)}</table>"
+
+
+def _cell_key(r) -> tuple:
+    return (r["outcome_key"], int(r["horizon_months"]), r["arm_class"], r["unit_h"])
+
+
+def _mark_p_texts(results) -> dict:
+    """For single-study cells whose SE came from a significance mark: the p-value range the mark prints.
+
+    The p-value computed from a reconstructed SE is a construction; the report shows what the source says.
+    """
+    legends = results.inputs.legends
+    out = {}
+    for _, s in results.studies[results.studies["se_method"] == "from_significance_marks"].iterrows():
+        row = legends[(legends["source_file"] == s["source_file"]) & (legends["source_table"] == s["source_table"])
+                      & (legends["mark"] == s["significance"])]
+        if row.empty:
+            continue
+        below, at_least = row["p_below"].iloc[0], row["p_at_least"].iloc[0]
+        mark = f" ({s['significance']})" if s["significance"] else ""
+        if not math.isnan(below) and (math.isnan(at_least) or at_least == 0):
+            text = f"&lt;{below:g}{mark}"
+        elif not math.isnan(below):
+            text = f"{at_least:g}–{below:g}{mark}"
+        else:
+            text = f"≥{at_least:g}"
+        out[(s["outcome_key"], int(s["horizon_months"]), s["arm_class"], s["unit_h"])] = text
+    return out
 
 
 def _unit_short(unit: str) -> str:
@@ -210,9 +245,15 @@ transcribed but never pooled. When a report prints several model columns the pla
 <p>Where a report prints only significance marks, a mark bounds |estimate|/SE: a mark for p below a threshold gives an
 upper bound on the SE, no mark a lower bound, a mark for p between two thresholds both. The rounding of the printed
 estimate widens the bracket; the outcome's range and the arm sizes give a further upper bound; rows of one regression
-share a common SE. The <b>central</b> policy uses the midpoint of the bracket when the bracket is tight (upper bound at
-most three times the lower) and its upper bound otherwise; the <b>conservative</b> policy always uses the upper bound.
-Pooled rows with such SEs are marked ⚠; their intervals rest on this reconstruction, not on printed standard errors.</p>
+share a common SE. The <b>central</b> policy keeps a row marked significant (p below a threshold) significant, with its
+p-value at half the threshold, and otherwise uses the midpoint of a tight bracket (upper bound at most three times the
+lower) or its upper bound; the <b>conservative</b> policy always uses the upper bound.
+Pooled rows with such SEs are marked ⚠; their intervals rest on this reconstruction, not on printed standard errors.
+The p-value shown for a single study whose SE came from a mark is the range the mark prints, not a computed number.</p>
+<p>Hartung-Knapp intervals can be narrower than Wald intervals when the municipalities agree more closely than their
+standard errors imply (scale factor below 1); the ad hoc variant floors that factor at 1 and is part of the sensitivity
+analysis. When τ² is estimated as 0 the prediction interval equals the confidence interval: with few municipalities the
+spread between them is then not estimable, which is not the same as absent.</p>
 <div class='note warn'><b>Few studies.</b> With two municipalities a between-municipality variance cannot be estimated
 with any precision and Hartung-Knapp intervals use a t distribution with one degree of freedom: such intervals are very
 wide and that is the honest answer. Cells with one municipality are shown as reported, not pooled.</div>
@@ -241,10 +282,16 @@ armen zijn overgenomen maar worden nooit gepoold. Als een rapport meerdere model
 <p>Waar een rapport alleen significantietekens drukt, begrenst een teken |schatting|/SE: een teken voor p onder een
 drempel geeft een bovengrens voor de SE, geen teken een ondergrens, een teken voor p tussen twee drempels beide. De
 afronding van de gedrukte schatting verruimt het interval; het bereik van de uitkomst en de armgroottes geven een
-verdere bovengrens; rijen uit één regressie delen een gemeenschappelijke SE. Het beleid <b>central</b> neemt het midden
-van het interval als dat smal is (bovengrens hoogstens drie keer de ondergrens) en anders de bovengrens; het beleid
+verdere bovengrens; rijen uit één regressie delen een gemeenschappelijke SE. Het beleid <b>central</b> houdt een rij
+die als significant is gemarkeerd (p onder een drempel) significant, met p op de helft van de drempel, en neemt
+anders het midden van een smal interval (bovengrens hoogstens drie keer de ondergrens) of de bovengrens; het beleid
 <b>conservative</b> neemt altijd de bovengrens. Gepoolde rijen met zulke SE's zijn gemarkeerd met ⚠; hun intervallen
-rusten op deze reconstructie, niet op gedrukte standaardfouten.</p>
+rusten op deze reconstructie, niet op gedrukte standaardfouten. De p-waarde bij één studie met een SE uit een teken is
+het bereik dat het teken aangeeft, geen berekend getal.</p>
+<p>Hartung-Knapp-intervallen kunnen smaller zijn dan Wald-intervallen als de gemeenten meer overeenstemmen dan hun
+standaardfouten doen verwachten (schaalfactor onder 1); de ad-hocvariant begrenst die factor op 1 en zit in de
+gevoeligheidsanalyse. Als τ² op 0 wordt geschat, valt het predictie-interval samen met het betrouwbaarheidsinterval:
+met weinig gemeenten is de spreiding tussen gemeenten dan niet te schatten, wat iets anders is dan afwezig.</p>
 <div class='note warn'><b>Weinig studies.</b> Met twee gemeenten is de variantie tussen gemeenten nauwelijks te schatten
 en gebruiken Hartung-Knapp-intervallen een t-verdeling met één vrijheidsgraad: zulke intervallen zijn erg breed, en dat
 is het eerlijke antwoord. Cellen met één gemeente worden getoond zoals gerapporteerd, niet gepoold.</div>
@@ -386,7 +433,8 @@ def render_report(results, figures: dict, lang: str = "nl", extra: dict | None =
 <p class='small'>{t('generated', lang)} {t('settings', lang, method=_e(plan.method), test=_e(plan.test),
     level=f"{plan.level:g}", policy=_e(plan.se_policy), olevel=_e(plan.outcome_level))}</p>
 <nav>{nav}</nav>
-<div class='note warn'>{t('read_first', lang, done=_e(transcribed), pending=_e(pending))}</div>
+<div class='note warn'>{t('read_first', lang, done=_e(transcribed), pending=_e(pending)) if pending else
+    t('read_first_all', lang, done=_e(transcribed))}{'' if (results.pooled['k'] >= 2).any() else ' ' + t('nothing_pooled', lang)}</div>
 <h2 id="headline">{t('h_headline', lang)}</h2>{headline_table(results, lang)}
 <p class='small'>{t('legend_headline', lang)}</p>
 <h2 id="coverage">{t('h_coverage', lang)}</h2>{coverage_table(results, lang)}

@@ -359,7 +359,9 @@ def reconstruct_se(printed, marks, h: float, n_arm, n_control: int, policy: str,
         ok = s_lo <= s_hi
         lo = np.where(ok, np.maximum(lo, s_lo * f), lo)
         hi = np.where(ok, np.minimum(hi, s_hi * f), hi)
-    return _central(lo, hi, policy), lo, hi
+    p_below = np.vectorize(lambda m: NIJMEGEN_LEGEND[m][0], otypes=[float])(marks)
+    p_at_least = np.vectorize(lambda m: NIJMEGEN_LEGEND[m][1], otypes=[float])(marks)
+    return _central(lo, hi, policy, np.abs(printed), p_below, p_at_least), lo, hi
 
 
 @dataclass

@@ -35,16 +35,16 @@ def test_mark_bracket_always_contains_the_true_se_of_rounded_printed_estimates(l
         lo, hi = mark_bracket(abs(e_print), 0.005, below, at_least, True)
         hi = min(hi, range_bound(1.0, na, nc))
         assert lo <= s * (1 + 1e-12) and s <= hi * (1 + 1e-12)
-        c = central_value(lo, hi, "central")
+        c = central_value(lo, hi, "central", abs(e_print), below, at_least)
         assert lo <= c <= hi
         assert central_value(lo, hi, "conservative") == hi
 
 
 def test_central_se_from_tilde_mark_is_close_to_the_truth():
-    # p in [0.05, 0.10): |e|/SE in (1.645, 1.960]; the midpoint is within 10% of any SE in that range
+    # p in [0.05, 0.10): |e|/SE in (1.645, 1.960]; the central SE is within 10% of any SE in that range
     e, s_true = 0.08, 0.08 / 1.8
     lo, hi = mark_bracket(e, 0.0, 0.10, 0.05, True)
-    assert abs(central_value(lo, hi, "central") / s_true - 1) < 0.10
+    assert abs(central_value(lo, hi, "central", e, 0.10, 0.05) / s_true - 1) < 0.10
 
 
 def test_half_unit_reads_the_printed_decimals():
@@ -147,9 +147,31 @@ def test_arm_share_levels_are_differenced_against_the_control_share_of_the_same_
     assert "comparator share" in h["reason"][1]
 
 
-def test_central_value_uses_the_upper_bound_when_the_bracket_is_wide():
-    # a weak lower bound (small unmarked estimate elsewhere in the regression) must not pull the SE down
-    assert central_value(0.021, 0.205, "central") == 0.205
-    assert central_value(0.0, 0.2, "central") == 0.2
-    assert central_value(0.10, 0.12, "central") == pytest.approx(0.11)
-    assert math.isnan(central_value(0.1, math.inf, "central"))
+def test_central_se_keeps_a_star_row_significant_and_others_within_their_range():
+    """'*' (p < 0.05) stays significant, '~' lands in [0.05, 0.10], no mark stays non-significant."""
+    for e, mark, (below, at_least) in [(0.12, "*", (0.05, math.nan)), (0.09, "~", (0.10, 0.05)),
+                                       (0.05, "", (math.nan, 0.10))]:
+        lo, hi = mark_bracket(e, 0.005, below, at_least, True)
+        hi = min(hi, range_bound(1.0, 120, 120))
+        se = central_value(lo, hi, "central", e, below, at_least)
+        p = 2 * stats.norm.sf(e / se)
+        if mark == "*":
+            assert p < 0.05
+        elif mark == "~":
+            assert 0.045 <= p < 0.11  # rounding of the printed estimate widens the band slightly
+        else:
+            assert p >= 0.10
+        assert lo <= se <= hi
+
+
+def test_central_se_of_a_star_row_puts_its_p_value_at_half_the_threshold():
+    # Nijmegen hours > 12, LOEP: -0,12* -> SE = 0.12 / z_{1 - 0.025/2}
+    se = central_value(0.0, 0.0638, "central", 0.12, 0.05, math.nan)
+    assert math.isclose(se, 0.12 / stats.norm.isf(0.0125))
+
+
+def test_central_value_of_other_brackets_is_the_midpoint_if_tight_else_the_upper_bound():
+    assert central_value(0.021, 0.205, "central", 0.04, math.nan, 0.10) == 0.205
+    assert central_value(0.10, 0.12, "central", 0.15, 0.10, 0.05) == pytest.approx(0.11)
+    assert math.isnan(central_value(0.1, math.inf, "central", 0.3, math.nan, 0.10))
+    assert central_value(0.0, 0.2, "conservative", 0.3, 0.05, math.nan) == 0.2

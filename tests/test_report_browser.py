@@ -31,4 +31,4 @@ def test_report_renders_in_headless_chromium(real_run, tmp_path):
     assert shot.is_file() and shot.stat().st_size > 50_000, res.stderr[-2000:]
     dom = subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'profile2'}", "--dump-dom",
                           (out / "report.html").as_uri()], capture_output=True, text=True, timeout=180).stdout
-    assert "Headline table" in dom and dom.count("<img") >= 1
+    assert "Kerntabel" in dom and dom.count("<img") >= 1  # Dutch by default

@@ -213,7 +213,7 @@ def test_add_subcommand_registers_simulate_with_an_example():
     parser = argparse.ArgumentParser(prog="meta")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sim.add_subcommand(sub)
-    assert "Example: meta simulate --reps 2000 --out simulation" in p.description
+    assert "Example: meta simulate --reps 2000 --out inputs/simulation" in p.description
     args = parser.parse_args(["simulate", "--reps", "50", "--tau", "0", "4", "--k", "2", "3", "--out", "x"])
     assert args.func is sim.cmd_simulate
     s = sim.settings_from_args(args)
