@@ -483,7 +483,7 @@ def pool_batch(yi, vi, mask=None, method: str = "REML", test: str = "knha", leve
     # heterogeneity
     w_fe = mask / v
     Q = (w_fe * (y - _wmean(y, w_fe)[:, None]) ** 2).sum(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # Q → 0: (Q − df)/Q → −inf → 0
         Q_p = np.where(multi, stats.chi2.sf(Q, np.maximum(km1, 1)), np.nan)
         I2_Q = np.where(multi & (Q > 0), 100 * np.maximum(0.0, (Q - km1) / Q), 0.0)
         H2_Q = np.where(multi, Q / km1, np.nan)
