@@ -19,7 +19,6 @@ statement says which combinations are estimable.
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import pandas as pd
@@ -125,7 +124,3 @@ def draw_components(table: pd.DataFrame, title: str, lang: str = "en"):
     ax.set_title(title, loc="left", fontsize=11, fontweight="bold")
     fig.tight_layout()
     return fig
-
-
-def fmt(x: float) -> str:
-    return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.2f}"

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from meta.i18n import arm_class_label, components_label, t, word
-from meta.selection import CELL_COLUMNS
+from meta.tables import fmt_number
 
 ZWSP = "\u200b"  # appended to make otherwise identical labels unique
 
@@ -47,10 +47,6 @@ def unique_labels(labels: list[str]) -> list[str]:
         out.append(lab + ZWSP * n)
         seen[lab] = n + 1
     return out
-
-
-def _fmt(x, d=1):
-    return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{d}f}"
 
 
 def _unit_label(unit: str, lang: str = "en") -> str:
@@ -93,7 +89,7 @@ def forest_rows(results, outcome_key: str, horizon: int, unit: str, lang: str = 
             rows.append(dict(kind="study", label=f"  {names[r['municipality']]}: "
                                                  f"{components_label(r['arm_components'], lang)}",
                              est=r["yi"], ll=lo, hl=hi, weight=wi,
-                             ci=f"{_fmt(r['yi'], d)} [{_fmt(lo, d)}, {_fmt(hi, d)}]{tag}", w=f"{100 * wi:.0f}%"))
+                             ci=f"{fmt_number(r['yi'], d)} [{fmt_number(lo, d)}, {fmt_number(hi, d)}]{tag}", w=f"{100 * wi:.0f}%"))
         if pending:
             rows.append(dict(kind="pending", label="  " + t("fig_pending", lang, names=", ".join(pending)),
                              ci=t("fig_not_transcribed", lang), w=""))
@@ -101,9 +97,9 @@ def forest_rows(results, outcome_key: str, horizon: int, unit: str, lang: str = 
             rows.append(dict(kind="pooled", label="  " + t("fig_pooled", lang, method=p["method"], test=p["test"]),
                              est=p["estimate"],
                              ll=p["ci_low"], hl=p["ci_high"],
-                             ci=f"{_fmt(p['estimate'], d)} [{_fmt(p['ci_low'], d)}, {_fmt(p['ci_high'], d)}]", w="100%"))
+                             ci=f"{fmt_number(p['estimate'], d)} [{fmt_number(p['ci_low'], d)}, {fmt_number(p['ci_high'], d)}]", w="100%"))
             rows.append(dict(kind="pi", label="  " + t("fig_pi", lang), est=np.nan, ll=p["pi_low"], hl=p["pi_high"],
-                             ci=f"[{_fmt(p['pi_low'], d)}, {_fmt(p['pi_high'], d)}]", w=""))
+                             ci=f"[{fmt_number(p['pi_low'], d)}, {fmt_number(p['pi_high'], d)}]", w=""))
             q_p = "< 0.001" if p["Q_p"] < 0.001 else f"= {p['Q_p']:.3f}"
             zero = ("; τ² = 0: PI = BI" if lang == "nl" else "; τ² = 0: PI = CI") if p["tau2"] == 0 else ""
             rows.append(dict(kind="stats", label=(f"  k = {int(p['k'])}, τ² = {p['tau2']:.3g}, I² = {p['I2']:.0f}%, "

@@ -17,6 +17,7 @@ import pandas as pd
 
 from meta.harmonise import SE_METHODS
 from meta.i18n import arm_class_label, components_label, t, word
+from meta.tables import fmt_number
 
 SE_METHOD_TEXT = {
     "reported_se": "standard error printed in the report",
@@ -50,10 +51,7 @@ def _e(x) -> str:
     return html.escape("" if x is None else str(x))
 
 
-def _num(x, d=1) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "—"
-    return f"{x:.{d}f}"
+_num = fmt_number
 
 
 def _p(x) -> str:

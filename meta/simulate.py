@@ -896,7 +896,7 @@ def summary_markdown(res: SimulationResult, out, command: str | None = None) -> 
           "constraint across the arms of one regression, `central_value` (central or conservative).",
           f"- Pools: the exemption arm of the first k municipalities in the order "
           f"{', '.join(m.name for m in s.design)} (k = 2 is the pair transcribed today).",
-          f"- Arm sizes: " + "; ".join(f"{m.name} " + ", ".join(f"{a} {n}" for a, n in m.arms) + f" ({m.sizes})"
+          "- Arm sizes: " + "; ".join(f"{m.name} " + ", ".join(f"{a} {n}" for a, n in m.arms) + f" ({m.sizes})"
                                        for m in s.design[:max(s.ks)]) + ".",
           f"- Bayesian model: half-normal prior on tau with scale {s.tau_prior_scale:g} pp, flat prior on mu; "
           "posterior median and equal-tailed 95% intervals.",

@@ -50,8 +50,11 @@ def pooled_table(pooled: pd.DataFrame, studies: pd.DataFrame, outcomes: pd.DataF
     return table[list(POOLED_COLUMNS)].sort_values(list(CELL_COLUMNS), kind="mergesort").reset_index(drop=True)
 
 
-def _fmt(x: float, digits: int = 1) -> str:
-    return "" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
+def fmt_number(x, digits: int = 1, missing: str = "—") -> str:
+    """A number with ``digits`` decimals for tables, figures and the report; ``missing`` for None or NaN."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return missing
+    return f"{x:.{digits}f}"
 
 
 def side_by_side(studies: pd.DataFrame, municipalities: pd.DataFrame, level: float = 95.0) -> pd.DataFrame:
@@ -85,7 +88,7 @@ def side_by_side(studies: pd.DataFrame, municipalities: pd.DataFrame, level: flo
                     tag = short.get(r["se_method"], r["se_method"])
                     mark = r["significance"]
                     cells.append(
-                        f"{_fmt(r['yi'], d)}{mark} [{_fmt(r['yi'] - z * r['sei'], d)}, {_fmt(r['yi'] + z * r['sei'], d)}]"
+                        f"{fmt_number(r['yi'], d)}{mark} [{fmt_number(r['yi'] - z * r['sei'], d)}, {fmt_number(r['yi'] + z * r['sei'], d)}]"
                         + (f" ({tag})" if tag else "")
                     )
                 row[m] = "; ".join(cells)

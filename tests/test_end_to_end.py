@@ -2,8 +2,6 @@
 import filecmp
 import json
 import math
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd

@@ -1,6 +1,4 @@
 """Importing meta, and drawing with forestplot through meta.plots, leaves global state as it was."""
-import importlib
-import pkgutil
 import subprocess
 import sys
 import textwrap
