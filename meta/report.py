@@ -129,7 +129,7 @@ def _mark_p_texts(results) -> dict:
 
 
 def _unit_short(unit: str) -> str:
-    return {"percentage_points": "pp"}.get(unit, "pts")
+    return {"percentage_points": "pp"}.get(unit, "pt")
 
 
 def _outcome_labels(results, lang: str) -> dict:
@@ -147,13 +147,14 @@ def coverage_table(results, lang: str = "en") -> str:
     out = [f"<table><tr><th>{t('col_outcome', lang)}</th><th>{t('col_horizon', lang)}</th>"
            f"<th>{t('col_arm_class', lang)}</th>" + "".join(f"<th>{_e(names[m])}</th>" for m in munis) + "</tr>"]
     mo = t("months", lang)
+    label = _outcome_labels(results, lang)
     n_hidden = 0
     for (o, h, a), g in cov.groupby(["outcome_key", "horizon_months", "arm_class"], sort=False):
         st = dict(zip(g["municipality"], g["status"]))
         if not set(st.values()) & {"transcribed", "derived-SE"}:
             n_hidden += 1
             continue
-        out.append(f"<tr><td>{_e(o)}</td><td class='num'>{h} {mo}</td><td>{_e(arm_class_label(a, lang))}</td>"
+        out.append(f"<tr><td>{_e(label.get(o, o))}</td><td class='num'>{h} {mo}</td><td>{_e(arm_class_label(a, lang))}</td>"
                    + "".join(f"<td class='{css.get(st[m], '')}'>{_e(word('status', st[m], lang))}</td>" for m in munis)
                    + "</tr>")
     out.append("</table>")
@@ -172,11 +173,13 @@ def side_by_side_table(results, lang: str = "en") -> str:
            f"<th>{t('col_arm_class', lang)}</th><th>{t('col_unit', lang)}</th>"
            + "".join(f"<th>{_e(names[m])}</th>" for m in munis) + "</tr>"]
     mo = t("months", lang)
+    label = _outcome_labels(results, lang)
     for _, r in sbs.iterrows():
         cells = "".join(
             f"<td class='{'pending' if r[m] == 'pending' else 'num'}'>{_e(word('status', r[m], lang))}</td>"
             for m in munis)
-        out.append(f"<tr><td>{_e(r['outcome_key'])}</td><td class='num'>{int(r['horizon_months'])} {mo}</td>"
+        out.append(f"<tr><td>{_e(label.get(r['outcome_key'], r['outcome_key']))}</td>"
+                   f"<td class='num'>{int(r['horizon_months'])} {mo}</td>"
                    f"<td>{_e(arm_class_label(r['arm_class'], lang))}</td><td>{_e(_unit_short(r['unit_h']))}</td>"
                    f"{cells}</tr>")
     out.append("</table>")
