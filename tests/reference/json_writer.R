@@ -72,3 +72,16 @@ write_json_file <- function(x, path) {
   on.exit(close(con))
   writeLines(to_json(x), con, useBytes = FALSE)
 }
+
+## evaluate `expr_str` in `env`, collecting warnings (muffled) and errors (shared by the reference scripts)
+run_captured <- function(expr_str, env, tag) {
+  warns <- character(0)
+  val <- tryCatch(
+    withCallingHandlers(eval(parse(text = expr_str), envir = env),
+      warning = function(w) {
+        warns <<- c(warns, paste0(tag, ": ", conditionMessage(w)))
+        invokeRestart("muffleWarning")
+      }),
+    error = function(e) structure(list(msg = paste0(tag, ": ", conditionMessage(e))), class = "captured_error"))
+  list(value = val, warnings = warns)
+}

@@ -108,18 +108,6 @@ s2_formula <- function(vi) {
   (k - 1) * sum(wi) / (sum(wi)^2 - sum(wi^2))
 }
 
-## evaluate `expr_str` in `env`, collecting warnings (muffled) and errors
-run_captured <- function(expr_str, env, tag) {
-  warns <- character(0)
-  val <- tryCatch(
-    withCallingHandlers(eval(parse(text = expr_str), envir = env),
-      warning = function(w) {
-        warns <<- c(warns, paste0(tag, ": ", conditionMessage(w)))
-        invokeRestart("muffleWarning")
-      }),
-    error = function(e) structure(list(msg = paste0(tag, ": ", conditionMessage(e))), class = "captured_error"))
-  list(value = val, warnings = warns)
-}
 
 num <- function(x) if (is.null(x) || length(x) == 0L) NA_real_ else as.numeric(x)[1]
 

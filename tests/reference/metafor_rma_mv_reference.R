@@ -37,17 +37,6 @@ mvctrl <- list(optimizer = "nlm", gradtol = 1e-12, steptol = 1e-14, iterlim = 10
 ## ---------------------------------------------------------------------------
 ## helpers
 
-run_captured <- function(expr_str, env, tag) {
-  warns <- character(0)
-  val <- tryCatch(
-    withCallingHandlers(eval(parse(text = expr_str), envir = env),
-      warning = function(w) {
-        warns <<- c(warns, paste0(tag, ": ", conditionMessage(w)))
-        invokeRestart("muffleWarning")
-      }),
-    error = function(e) structure(list(msg = paste0(tag, ": ", conditionMessage(e))), class = "captured_error"))
-  list(value = val, warnings = warns)
-}
 
 num <- function(x) if (is.null(x) || length(x) == 0L) NA_real_ else as.numeric(x)
 
