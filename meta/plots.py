@@ -227,7 +227,12 @@ def draw_spec_curve(sens: pd.DataFrame, outcome_key: str, title: str, lang: str 
     s = sens[sens["outcome_key"] == outcome_key]
     cells = s[["horizon_months", "arm_class", "unit_h"]].drop_duplicates().sort_values(
         ["horizon_months", "arm_class"], kind="mergesort")
-    fig, axes = plt.subplots(len(cells), 1, figsize=(11, 3.1 * len(cells) + 0.8), squeeze=False)
+    # fixed layout in inches (tight_layout costs more than drawing): per panel the plot and its rotated labels
+    plot_in, labels_in, top_in = 1.5, 2.4, 0.9
+    height = len(cells) * (plot_in + labels_in) + top_in
+    fig, axes = plt.subplots(len(cells), 1, figsize=(11, height), squeeze=False)
+    fig.subplots_adjust(left=0.11, right=0.99, top=1 - top_in / height, bottom=labels_in / height,
+                        hspace=labels_in / plot_in)
     for ax, (_, cell) in zip(axes[:, 0], cells.iterrows()):
         c = s[(s["horizon_months"] == cell["horizon_months"]) & (s["arm_class"] == cell["arm_class"])]
         c = c.sort_values(["estimate", "spec_group", "spec"], kind="mergesort").reset_index(drop=True)
@@ -250,7 +255,6 @@ def draw_spec_curve(sens: pd.DataFrame, outcome_key: str, title: str, lang: str 
                for v, col in SPEC_COLORS.items() if v != "no estimate"]
     fig.legend(handles=handles, loc="upper right", fontsize=8, frameon=False, ncol=3)
     fig.suptitle(title, x=0.01, ha="left", fontsize=12, fontweight="bold")
-    fig.tight_layout(rect=(0, 0, 1, 0.97))
     return fig
 
 
