@@ -125,6 +125,12 @@ def word(group: str, value: str, lang: str) -> str:
     return TEXT[group][lang].get(value, value)
 
 
+def outcome_labels(outcomes, lang: str) -> dict:
+    """{outcome code: its label in ``lang``} from the outcome register (English where a Dutch label is blank)."""
+    col = "label_nl" if lang == "nl" else "label_en"
+    return {code: (label or en) for code, label, en in zip(outcomes["outcome"], outcomes[col], outcomes["label_en"])}
+
+
 def arm_class_label(arm_class: str, lang: str) -> str:
     return word("arm_class", arm_class, lang).replace("_", " ")
 

@@ -24,12 +24,12 @@ import pandas as pd
 from meta import components, engine, harmonise as hz, load, selection, sensitivity, tables
 from meta.i18n import DEFAULT_LANG, LANGS
 from meta.load import InputError, Plan
+from meta.report import SIMULATION_SUMMARY
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_INPUTS = REPO / "inputs"
 DEFAULT_PLAN = DEFAULT_INPUTS / "plan.toml"
 DEFAULT_OUT = REPO / "outputs"
-SIMULATION_SUMMARY = DEFAULT_INPUTS / "simulation" / "simulation_summary.md"
 
 OUTPUTS_README = """# outputs/
 
@@ -131,7 +131,7 @@ def run(plan=None, inputs=None, out=None, lang: str = DEFAULT_LANG, figures: boo
         drawn = {}
         for outcome_key, horizon, unit in plots.figure_cells(results):
             drawn[f"forest_{outcome_key}_{horizon}m"] = plots.draw_forest(
-                results, outcome_key, horizon, unit, f"{outcome_key} — {horizon}", lang)
+                results, outcome_key, horizon, unit, plots.forest_title(results, outcome_key, horizon, lang), lang)
         results = replace(results, figures=drawn)
     if out is not None:
         write_outputs(results, Path(out), plan_path, draw=True, lang=lang)

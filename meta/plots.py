@@ -17,7 +17,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from meta.i18n import arm_class_label, components_label, t, word
+from meta.i18n import arm_class_label, components_label, outcome_labels, t, word
 from meta.tables import fmt_number
 
 ZWSP = "\u200b"  # appended to make otherwise identical labels unique
@@ -185,6 +185,12 @@ def figure_cells(results) -> list[tuple[str, int, str]]:
     return [(o, int(h), u) for o, h, u in keys.itertuples(index=False)]
 
 
+def forest_title(results, outcome_key: str, horizon: int, lang: str = "en") -> str:
+    """The title of one forest plot: the outcome's label in ``lang`` and the horizon."""
+    label = outcome_labels(results.inputs.outcomes, lang).get(outcome_key) or outcome_key.replace("_", " ")
+    return f"{label} — {horizon} {t('fig_months', lang)}"
+
+
 def write_forest_plots(results, folder, lang: str = "en") -> dict:
     """Write one PNG and one SVG per outcome × horizon; returns {name: {"png": path, "svg": path, "title": str}}."""
     import matplotlib
@@ -192,12 +198,10 @@ def write_forest_plots(results, folder, lang: str = "en") -> dict:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    o = results.inputs.outcomes
-    label = dict(zip(o["outcome"], o["label_nl"] if lang == "nl" else o["label_en"]))
     out = {}
     for outcome_key, horizon, unit in figure_cells(results):
         name = f"forest_{outcome_key}_{horizon}m"
-        title = f"{label.get(outcome_key) or outcome_key.replace('_', ' ')} — {horizon} {t('fig_months', lang)}"
+        title = forest_title(results, outcome_key, horizon, lang)
         fig = draw_forest(results, outcome_key, horizon, unit, title, lang)
         png, svg = folder / f"{name}.png", folder / f"{name}.svg"
         fig.canvas.draw()  # lay out once; both formats reuse the tight box instead of drawing twice each
@@ -265,7 +269,7 @@ def write_spec_curves(sens: pd.DataFrame, outcomes: pd.DataFrame, folder, lang: 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    label = dict(zip(outcomes["outcome"], outcomes["label_nl"] if lang == "nl" else outcomes["label_en"]))
+    label = outcome_labels(outcomes, lang)
     out = {}
     for outcome_key in sorted(set(sens["outcome_key"])):
         name = f"specification_curve_{outcome_key}"

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from meta.harmonise import SE_METHODS
-from meta.i18n import arm_class_label, components_label, t, word
+from meta.i18n import arm_class_label, components_label, outcome_labels, t, word
 from meta.tables import fmt_number
 
 SE_METHOD_TEXT = {
@@ -133,9 +133,7 @@ def _unit_short(unit: str) -> str:
 
 
 def _outcome_labels(results, lang: str) -> dict:
-    o = results.inputs.outcomes
-    col = "label_nl" if lang == "nl" else "label_en"
-    return {code: (nl or en) for code, nl, en in zip(o["outcome"], o[col], o["label_en"])}
+    return outcome_labels(results.inputs.outcomes, lang)
 
 
 def coverage_table(results, lang: str = "en") -> str:
