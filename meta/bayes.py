@@ -5,6 +5,7 @@ The model is the one of Friede et al. (2017) and Röver's ``bayesmeta`` (2020)::
     yᵢ | θᵢ      ~ N(θᵢ, vᵢ)                    (i = 1..k, vᵢ known)
     θᵢ | μ, τ    ~ N(μ, τ²)
     τ            ~ half-normal(scale s)        p(τ) ∝ exp(−τ²/(2s²)), τ ≥ 0
+                   or half-Cauchy(scale s)     p(τ) ∝ 1/(1 + τ²/s²)   (sensitivity analysis)
     μ            ~ flat (improper uniform)     or N(0, σ_μ²)
 
 and it is computed without a sampler: the marginal posterior of τ is known in
@@ -48,8 +49,13 @@ of F = p (Brent's method, bracketed by Chebyshev's inequality). Quantiles of τ
 are roots of its CDF, integrated by 8-point Gauss-Legendre on every interval of
 the grid and on the partial interval up to the candidate root. The grid is
 doubled until the quantiles computed on the grid and on its every-other-node
-subgrid agree to ``REL_TOL`` times the posterior sd (so the returned values are
-well inside the target accuracy of 1e-4 sd).
+subgrid agree to ``REL_TOL`` times the smaller of the posterior sd and the
+interval's width (the half-Cauchy prior can leave μ without a finite sd), and the
+probabilities to ``REL_TOL`` (so the returned values are well inside the target
+accuracy of 1e-4 of the interval width).
+
+Decision probabilities are values of the same mixture CDF:
+P(μ > 0 | y) = Σⱼ ωⱼ Φ(μ̂ⱼ/√V_μⱼ), P(μ < −δ | y) = F_μ(−δ), P(|μ| < δ | y) = F_μ(δ) − F_μ(−δ).
 
 References
 ----------
@@ -80,7 +86,10 @@ TAIL_NATS = 50.0
 BAYES_KEYS = (
     "k", "estimate", "mean", "sd", "ci_low", "ci_high", "pi_low", "pi_high",
     "tau_median", "tau_ci_low", "tau_ci_high", "prior_tau_scale", "prior_mu_sd", "level",
+    "tau_prior", "delta", "p_gt_0", "p_lt_minus_delta", "p_within_delta",
 )
+#: Priors for τ: half-normal (the default, Friede et al. 2017) and half-Cauchy (a heavier-tailed alternative).
+TAU_PRIORS = ("halfnormal", "halfcauchy")
 
 
 @dataclass(frozen=True)
@@ -108,6 +117,14 @@ class BayesResult:
         Standard deviation of the N(0, σ_μ²) prior on μ; None for the flat prior.
     level : float
         Interval level in percent.
+    tau_prior : {"halfnormal", "halfcauchy"}
+        Family of the prior on τ (scale ``prior_tau_scale``).
+    delta : float
+        Threshold δ ≥ 0 of the decision probabilities (NaN when none was given).
+    p_gt_0 : float
+        P(μ > 0 | y).
+    p_lt_minus_delta, p_within_delta : float
+        P(μ < −δ | y) and P(|μ| < δ | y); NaN when no δ was given.
     """
 
     k: int
@@ -124,6 +141,11 @@ class BayesResult:
     prior_tau_scale: float
     prior_mu_sd: float | None
     level: float
+    tau_prior: str = "halfnormal"
+    delta: float = math.nan
+    p_gt_0: float = math.nan
+    p_lt_minus_delta: float = math.nan
+    p_within_delta: float = math.nan
 
     def to_dict(self, keys: Iterable[str] | None = None) -> dict:
         """The result as a plain dict, optionally restricted to ``keys``."""
@@ -134,7 +156,7 @@ class BayesResult:
 # --------------------------------------------------------------------------- #
 # input handling
 # --------------------------------------------------------------------------- #
-def _check_inputs(yi, vi, tau_prior_scale, level, mu_prior_sd, grid_size):
+def _check_inputs(yi, vi, tau_prior_scale, level, mu_prior_sd, grid_size, tau_prior="halfnormal", delta=None):
     y = np.asarray(yi, dtype=float)
     v = np.asarray(vi, dtype=float)
     if y.ndim > 1 or v.ndim > 1:
@@ -163,16 +185,29 @@ def _check_inputs(yi, vi, tau_prior_scale, level, mu_prior_sd, grid_size):
             raise ValueError(f"mu_prior_sd must be None (flat prior) or finite and > 0, got {mu_prior_sd!r}")
     if isinstance(grid_size, bool) or int(grid_size) != grid_size or not (8 <= grid_size <= MAX_GRID):
         raise ValueError(f"grid_size must be an integer between 8 and {MAX_GRID}, got {grid_size!r}")
-    return y, v, s, level, mu_prior_sd, int(grid_size)
+    if tau_prior not in TAU_PRIORS:
+        raise ValueError(f"tau_prior must be one of {', '.join(TAU_PRIORS)}, got {tau_prior!r}")
+    if delta is not None:
+        delta = float(delta)
+        if not (math.isfinite(delta) and delta >= 0):
+            raise ValueError(f"delta must be None or finite and >= 0, got {delta!r}")
+    return y, v, s, level, mu_prior_sd, int(grid_size), delta
 
 
 # --------------------------------------------------------------------------- #
 # conditional posterior given τ (vectorised over a grid of τ)
 # --------------------------------------------------------------------------- #
-def _conditional(tau, y, v, s, mu_prior_sd):
+def _log_prior(t2, s, tau_prior):
+    """log p(τ) + const from τ²: −τ²/(2s²) (half-normal) or −log(1 + τ²/s²) (half-Cauchy)."""
+    if tau_prior == "halfcauchy":
+        return -np.log1p(t2 / s**2)
+    return -0.5 * t2 / s**2
+
+
+def _conditional(tau, y, v, s, mu_prior_sd, tau_prior="halfnormal"):
     """log p(τ|y) + const, μ̂(τ) and V_μ(τ) for an array of τ.
 
-    log p(τ|y) = −τ²/(2s²) + ½ log V_μ − ½ Σ log(vᵢ + τ²) − ½ Σ wᵢ(yᵢ − μ̂)²
+    log p(τ|y) = log p(τ) + ½ log V_μ − ½ Σ log(vᵢ + τ²) − ½ Σ wᵢ(yᵢ − μ̂)²
     (plus, for the normal μ prior, the pseudo-observation 0 with variance σ_μ²).
     """
     t2 = np.asarray(tau, dtype=float)[:, None] ** 2
@@ -189,27 +224,27 @@ def _conditional(tau, y, v, s, mu_prior_sd):
     q = (w * (y - mu[:, None]) ** 2).sum(axis=1)
     if mu_prior_sd is not None:
         q = q + mu**2 / mu_prior_sd**2
-    logp = (-0.5 * t2[:, 0] / s**2 + 0.5 * np.log(V)
+    logp = (_log_prior(t2[:, 0], s, tau_prior) + 0.5 * np.log(V)
             - 0.5 * np.log(v + t2).sum(axis=1) - 0.5 * q)
     return logp, mu, V
 
 
-def _log_upper_bound(tau, v, s):
+def _log_upper_bound(tau, v, s, tau_prior="halfnormal"):
     """An upper bound of the unnormalised log p(τ|y) of :func:`_conditional`.
 
     V_μ ≤ (max v + τ²)/k and the quadratic forms are ≥ 0, so
-    log p ≤ −τ²/(2s²) + ½ log((max v + τ²)/k) − (k/2) log(min v + τ²);
-    the bound decreases for τ > s.
+    log p ≤ log p(τ) + ½ log((max v + τ²)/k) − (k/2) log(min v + τ²);
+    the bound decreases for τ > s (half-normal) and for every τ (half-Cauchy, where it falls like τ^−(k+1)).
     """
     t2 = np.asarray(tau, dtype=float) ** 2
     k = v.size
-    return -0.5 * t2 / s**2 + 0.5 * np.log((v.max() + t2) / k) - 0.5 * k * np.log(v.min() + t2)
+    return _log_prior(t2, s, tau_prior) + 0.5 * np.log((v.max() + t2) / k) - 0.5 * k * np.log(v.min() + t2)
 
 
-def _tau_cutoff(v, s, log_max):
+def _tau_cutoff(v, s, log_max, tau_prior="halfnormal"):
     """Smallest T ≥ s beyond which the upper bound is TAIL_NATS below ``log_max``."""
     target = log_max - TAIL_NATS
-    f = lambda t: _log_upper_bound(t, v, s) - target  # noqa: E731
+    f = lambda t: _log_upper_bound(t, v, s, tau_prior) - target  # noqa: E731
     lo = s
     if f(lo) <= 0:
         return lo
@@ -277,7 +312,18 @@ def _tau_quantiles(u, density, probs):
     return np.array(out)
 
 
-def _summaries(u, c, tau, dens, mu, V, probs, density):
+def _mixture_probabilities(weights, means, variances, delta):
+    """P(μ > 0), P(μ < −δ), P(|μ| < δ) under Σ ωⱼ N(mⱼ, Vⱼ), each summed without cancellation."""
+    sds = np.sqrt(variances)
+    p_gt_0 = float(weights @ special.ndtr(means / sds))
+    if delta is None:
+        return p_gt_0, math.nan, math.nan
+    p_lt = float(weights @ special.ndtr((-delta - means) / sds))
+    p_within = float(weights @ (special.ndtr((delta - means) / sds) - special.ndtr((-delta - means) / sds)))
+    return p_gt_0, p_lt, p_within
+
+
+def _summaries(u, c, tau, dens, mu, V, probs, density, delta=None):
     """Posterior summaries from trapezoid nodes u (step h, u₀ = 0), the density in u at
     the nodes (``dens``) and as a function (``density``, same scaling)."""
     h = u[1] - u[0]
@@ -291,15 +337,22 @@ def _summaries(u, c, tau, dens, mu, V, probs, density):
     tau_mean = float(weights @ tau)
     sd_tau = math.sqrt(max(float(weights @ (tau - tau_mean) ** 2), 0.0))
     return {"q_mu": q_mu, "mean": mean, "sd": sd, "q_new": q_new, "sd_new": sd_new,
-            "q_tau": q_tau, "sd_tau": sd_tau}
+            "q_tau": q_tau, "sd_tau": sd_tau, "probs": _mixture_probabilities(weights, mu, V, delta)}
 
 
 def _max_change(a, b):
-    """Largest change of any quantile relative to its posterior sd between two summaries."""
+    """Largest change between two summaries: of any quantile relative to the smaller of its posterior sd and
+    its interval's width, and of any probability."""
+    tiny = np.finfo(float).tiny
+
+    def scale(sd, q):
+        return max(min(sd, float(q[-1] - q[0])), tiny)
+
     return max(
-        float(np.max(np.abs(a["q_mu"] - b["q_mu"]))) / a["sd"],
-        float(np.max(np.abs(a["q_new"] - b["q_new"]))) / a["sd_new"],
-        float(np.max(np.abs(a["q_tau"] - b["q_tau"]))) / max(a["sd_tau"], np.finfo(float).tiny),
+        float(np.max(np.abs(a["q_mu"] - b["q_mu"]))) / scale(a["sd"], a["q_mu"]),
+        float(np.max(np.abs(a["q_new"] - b["q_new"]))) / scale(a["sd_new"], a["q_new"]),
+        float(np.max(np.abs(a["q_tau"] - b["q_tau"]))) / scale(a["sd_tau"], a["q_tau"]),
+        float(np.nanmax(np.abs(np.subtract(a["probs"], b["probs"])))),
     )
 
 
@@ -307,7 +360,7 @@ def _max_change(a, b):
 # public API
 # --------------------------------------------------------------------------- #
 def bayes_pool(yi, vi, tau_prior_scale, level: float = 95.0, mu_prior_sd: float | None = None,
-               grid_size: int = 1024) -> BayesResult:
+               grid_size: int = 1024, tau_prior: str = "halfnormal", delta: float | None = None) -> BayesResult:
     """Bayesian normal-normal random-effects meta-analysis by integration over τ.
 
     Parameters
@@ -316,9 +369,9 @@ def bayes_pool(yi, vi, tau_prior_scale, level: float = 95.0, mu_prior_sd: float 
         Effect estimates and their (known) sampling variances ``vi = sei**2``;
         k ≥ 1, all finite, ``vi > 0``.
     tau_prior_scale : float
-        Scale s > 0 of the half-normal prior on the heterogeneity τ, in the
-        units of ``yi`` (prior median of τ is 0.674·s). Friede et al. (2017)
-        recommend s of about half a "large" effect for few studies.
+        Scale s > 0 of the prior on the heterogeneity τ, in the units of
+        ``yi`` (half-normal: prior median of τ is 0.674·s). Friede et al.
+        (2017) recommend s of about half a "large" effect for few studies.
     level : float, default 95
         Level in percent of the equal-tailed credible and predictive intervals.
     mu_prior_sd : float or None, default None
@@ -326,6 +379,11 @@ def bayes_pool(yi, vi, tau_prior_scale, level: float = 95.0, mu_prior_sd: float 
     grid_size : int, default 1024
         Initial number of trapezoid intervals over u (τ = c·sinh u); doubled
         (up to ``MAX_GRID``) until the quantiles are stable to ``REL_TOL``·sd.
+    tau_prior : {"halfnormal", "halfcauchy"}, default "halfnormal"
+        Family of the prior on τ: p(τ) ∝ exp(−τ²/(2s²)) or ∝ 1/(1 + τ²/s²).
+    delta : float or None, default None
+        Threshold δ ≥ 0 of the decision probabilities P(μ < −δ | y) and
+        P(|μ| < δ | y); None leaves them NaN. P(μ > 0 | y) is always given.
 
     Returns
     -------
@@ -363,7 +421,8 @@ def bayes_pool(yi, vi, tau_prior_scale, level: float = 95.0, mu_prior_sd: float 
     >>> r.k, round(r.estimate, 2), r.ci_low < r.estimate < r.ci_high
     (3, -4.53, True)
     """
-    y, v, s, level, mu_prior_sd, n = _check_inputs(yi, vi, tau_prior_scale, level, mu_prior_sd, grid_size)
+    y, v, s, level, mu_prior_sd, n, delta = _check_inputs(yi, vi, tau_prior_scale, level, mu_prior_sd, grid_size,
+                                                          tau_prior, delta)
     alpha = 1.0 - level / 100.0
     probs = (alpha / 2.0, 0.5, 1.0 - alpha / 2.0)
 
@@ -372,8 +431,8 @@ def bayes_pool(yi, vi, tau_prior_scale, level: float = 95.0, mu_prior_sd: float 
     T = 10.0 * max(s, math.sqrt(v.max()), float(np.ptp(y)))
     for _ in range(100):
         coarse = c * np.sinh(np.linspace(0.0, math.asinh(T / c), 513))
-        log_max = float(np.max(_conditional(coarse, y, v, s, mu_prior_sd)[0]))
-        T_needed = _tau_cutoff(v, s, log_max)
+        log_max = float(np.max(_conditional(coarse, y, v, s, mu_prior_sd, tau_prior)[0]))
+        T_needed = _tau_cutoff(v, s, log_max, tau_prior)
         if T_needed <= T:
             T = T_needed  # the bulk (where log p is near log_max) lies below T_needed
             break
@@ -384,16 +443,17 @@ def bayes_pool(yi, vi, tau_prior_scale, level: float = 95.0, mu_prior_sd: float 
     while True:
         u = np.linspace(0.0, U, n + 1)
         tau = c * np.sinh(u)
-        logp, mu, V = _conditional(tau, y, v, s, mu_prior_sd)
+        logp, mu, V = _conditional(tau, y, v, s, mu_prior_sd, tau_prior)
         shift = float(logp.max())
         dens = np.exp(logp - shift) * c * np.cosh(u)
 
         def density(x, shift=shift):
             x = np.asarray(x, dtype=float)
-            return np.exp(_conditional(c * np.sinh(x), y, v, s, mu_prior_sd)[0] - shift) * c * np.cosh(x)
+            return (np.exp(_conditional(c * np.sinh(x), y, v, s, mu_prior_sd, tau_prior)[0] - shift)
+                    * c * np.cosh(x))
 
-        current = _summaries(u, c, tau, dens, mu, V, probs, density)
-        half = (_summaries(u[::2], c, tau[::2], dens[::2], mu[::2], V[::2], probs, density)
+        current = _summaries(u, c, tau, dens, mu, V, probs, density, delta)
+        half = (_summaries(u[::2], c, tau[::2], dens[::2], mu[::2], V[::2], probs, density, delta)
                 if previous is None else previous)
         if _max_change(current, half) <= REL_TOL:
             break
@@ -404,6 +464,7 @@ def bayes_pool(yi, vi, tau_prior_scale, level: float = 95.0, mu_prior_sd: float 
         previous, n = current, 2 * n
 
     q_mu, q_new, q_tau = current["q_mu"], current["q_new"], current["q_tau"]
+    p_gt_0, p_lt, p_within = current["probs"]
     return BayesResult(
         k=int(y.size),
         estimate=float(q_mu[1]),
@@ -419,11 +480,16 @@ def bayes_pool(yi, vi, tau_prior_scale, level: float = 95.0, mu_prior_sd: float 
         prior_tau_scale=s,
         prior_mu_sd=mu_prior_sd,
         level=level,
+        tau_prior=tau_prior,
+        delta=math.nan if delta is None else delta,
+        p_gt_0=p_gt_0,
+        p_lt_minus_delta=p_lt,
+        p_within_delta=p_within,
     )
 
 
 def bayes_pool_table(studies, cell_columns, tau_prior_scale, level: float = 95.0,
-                     mu_prior_sd: float | None = None):
+                     mu_prior_sd: float | None = None, tau_prior: str = "halfnormal", delta: float | None = None):
     """Apply :func:`bayes_pool` to every cell of a studies table.
 
     Parameters
@@ -438,6 +504,10 @@ def bayes_pool_table(studies, cell_columns, tau_prior_scale, level: float = 95.0
         Interval level in percent.
     mu_prior_sd : float or None, default None
         None for the flat prior on μ, else the sd of a N(0, mu_prior_sd²) prior.
+    tau_prior : {"halfnormal", "halfcauchy"}, default "halfnormal"
+        Family of the prior on τ.
+    delta : float or None, default None
+        Threshold of the decision probabilities (see :func:`bayes_pool`).
 
     Returns
     -------
@@ -459,7 +529,7 @@ def bayes_pool_table(studies, cell_columns, tau_prior_scale, level: float = 95.0
         key = key if isinstance(key, tuple) else (key,)
         try:
             res = bayes_pool(g["yi"].to_numpy(float), g["sei"].to_numpy(float) ** 2, tau_prior_scale,
-                             level=level, mu_prior_sd=mu_prior_sd)
+                             level=level, mu_prior_sd=mu_prior_sd, tau_prior=tau_prior, delta=delta)
         except ValueError as err:
             raise ValueError(f"cell {dict(zip(cell_columns, key))}: {err}") from err
         rows.append({**dict(zip(cell_columns, key)), **res.to_dict()})
