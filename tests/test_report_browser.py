@@ -3,6 +3,8 @@ import re
 import shutil
 import subprocess
 
+import os
+
 import pytest
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -21,7 +23,14 @@ def test_report_is_self_contained(real_run):
     assert "REML" in html and "Hartung-Knapp" in html and "from_significance_marks" in html
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Chromium not installed (apt-get install chromium)")
+REQUIRED = os.environ.get("META_REQUIRE_BROWSER") == "1"  # set by .ci/run, which installs Chromium
+
+
+def test_ci_has_chromium_when_it_requires_it():
+    assert CHROMIUM is not None or not REQUIRED, "META_REQUIRE_BROWSER=1 but no chromium on PATH"
+
+
+@pytest.mark.skipif(CHROMIUM is None and not REQUIRED, reason="Chromium not installed (apt-get install chromium)")
 def test_report_renders_in_headless_chromium(real_run, tmp_path):
     out, _ = real_run
     shot = tmp_path / "report.png"
