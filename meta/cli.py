@@ -40,39 +40,39 @@ def _jsonable(value):
 def read_pool_csv(path: Path):
     """Read a ``meta pool`` CSV: columns ``yi`` and ``vi`` or ``sei``; optional ``label``.
 
-    Returns (yi, vi) as lists of floats. Raises :class:`InputError` naming the
-    file, row (1-based data row, header is row 0) and column of the first problem.
+    Read by :func:`meta.load.read_csv_strict`, the reader of every input file: comma-separated with decimal
+    points, or semicolon-separated with decimal commas as Excel writes it in a Dutch locale (said on stderr);
+    UTF-8 with or without byte-order mark. Returns (yi, vi) as lists of floats. Raises :class:`InputError`
+    naming the file, row (1-based data row, header is row 0), column and the fix for the first problem.
     """
-    import pandas as pd
+    from meta import load
 
-    if not path.exists():
+    path = Path(path)
+    if not path.is_file():
         raise InputError(f"{path}: file not found; give the path of a CSV with columns yi and vi (or sei)")
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    except pd.errors.EmptyDataError:
+    if not path.read_bytes().replace(b"\xef\xbb\xbf", b"", 1).strip():
         raise InputError(f"{path}: the file is empty; it needs a header row 'yi,vi' (or 'yi,sei') and one row per study")
-    except Exception as exc:  # noqa: BLE001 - any parse failure is the user's file
-        raise InputError(f"{path}: cannot be read as CSV ({exc}); save it as comma-separated UTF-8")
-    frame.columns = [str(c).strip() for c in frame.columns]
-    if "yi" not in frame.columns or not ({"vi", "sei"} & set(frame.columns)):
+    frame = load.read_csv_strict(path, (), optional=("yi", "vi", "sei", "label"))
+    columns = [c for c in frame.columns if c != "input_row"]
+    if "yi" not in columns or not ({"vi", "sei"} & set(columns)):
         raise InputError(
-            f"{path}: row 0 (header): columns {list(frame.columns)} lack 'yi' and one of 'vi'/'sei'; "
+            f"{path}: row 0 (header): columns {columns} lack 'yi' and one of 'vi'/'sei'; "
             "name the effect column yi and its variance vi (or standard error sei)"
         )
-    if {"vi", "sei"} <= set(frame.columns):
+    if {"vi", "sei"} <= set(columns):
         raise InputError(f"{path}: row 0 (header): both 'vi' and 'sei' given; keep only one of them")
-    if len(frame) == 0:
-        raise InputError(f"{path}: header only, no studies; add one row per study")
-    var_col = "vi" if "vi" in frame.columns else "sei"
+    var_col = "vi" if "vi" in columns else "sei"
     yi, vi = [], []
-    for i, row in enumerate(frame.itertuples(index=False), start=1):
+    for i, y_text, v_text in zip(frame["input_row"], frame["yi"], frame[var_col]):
         values = {}
-        for col in ("yi", var_col):
-            text = str(getattr(row, col)).strip()
+        for col, text in (("yi", y_text), (var_col, v_text)):
             try:
                 x = float(text)
             except ValueError:
-                hint = " (use a dot as decimal separator)" if "," in text else ""
+                hint = ""
+                if "," in text:
+                    hint = (" (a decimal comma: use a dot as decimal separator in a comma-separated file, or save "
+                            "the file with semicolons between the columns)")
                 raise InputError(f"{path}: row {i}, column {col}: {text!r} is not a number{hint}")
             if not math.isfinite(x):
                 raise InputError(f"{path}: row {i}, column {col}: {text!r} is not a finite number")
@@ -160,7 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="pool one table of effects (CSV with yi and vi or sei) and print JSON",
         description=(
             "Pool the studies of one CSV (columns yi and vi or sei, optional label) with a\n"
-            "random-effects model and print one JSON object.\n"
+            "random-effects model and print one JSON object. Comma-separated with decimal points, or\n"
+            "semicolon-separated with decimal commas (Excel in a Dutch locale).\n"
             "With --bayes: the Bayesian normal-normal model (flat prior on mu, half-normal prior\n"
             "on tau with scale --tau-prior-scale), posterior medians, central credible intervals,\n"
             "the predictive interval for a new study's true effect and the probabilities\n"
@@ -300,7 +301,7 @@ def preflight(args) -> None:
     inputs, and (``run``) the output folder. Warnings go to stderr once."""
     from meta import load, pipeline
 
-    plan_path = Path(args.plan) if args.plan else (pipeline.DEFAULT_PLAN if pipeline.DEFAULT_PLAN.exists() else None)
+    plan_path = pipeline.plan_file(args.plan, args.inputs)
     plan = load.load_plan(plan_path)
     inputs = load.load_inputs(Path(args.inputs))
     for message in load.check_plan(plan, inputs, plan_path):

@@ -64,7 +64,7 @@ INT_COLUMNS = frozenset((*ESTIMATE_INTS, *ESTIMATE_OPTIONAL_INTS, "n_randomised"
                          "n_randomised_total", "n_control"))
 #: Numeric columns of any input file: in a semicolon-separated file their decimal commas are read as decimals.
 NUMERIC_COLUMNS = frozenset((*ESTIMATE_FLOATS, *INT_COLUMNS, "release_pct", "release_cap_eur_month", "scale_min",
-                             "scale_max", "p_below", "p_at_least"))
+                             "scale_max", "p_below", "p_at_least", "yi", "vi", "sei"))  # yi, vi, sei: `meta pool`
 #: Largest plausible horizon (months since the start); the experiments ran about two years.
 MAX_HORIZON_MONTHS = 120
 

@@ -140,6 +140,48 @@ def coverage_matrix(cov: pd.DataFrame) -> pd.DataFrame:
     return wide.reset_index()
 
 
+#: One character per coverage status in the compact console view (:func:`coverage_text`).
+COVERAGE_SYMBOLS = {"transcribed": "T", "derived-SE": "D", "not reported": ".", "pending": "p",
+                    "not applicable": "-"}
+
+
+def coverage_text(cov: pd.DataFrame) -> str:
+    """Compact coverage matrix for a console (about 90 columns for the six municipalities).
+
+    One row per outcome × horizon, one column per municipality, one character per arm class in that column
+    (:data:`COVERAGE_SYMBOLS`), with a legend above the table. ``meta coverage --wide`` prints the full names.
+    """
+    classes = list(dict.fromkeys(cov["arm_class"]))
+    letters = _arm_class_letters(classes)
+    munis = list(dict.fromkeys(cov["municipality"]))
+    status = {(r.municipality, r.arm_class, r.outcome_key, r.horizon_months): r.status
+              for r in cov.itertuples(index=False)}
+    rows = list(dict.fromkeys(zip(cov["outcome_key"], cov["horizon_months"])))
+    w_out = max([len("outcome"), *(len(str(o)) for o, _ in rows)])
+    widths = [max(len(m), len(classes)) for m in munis]
+    lines = [
+        "arm classes in each column: " + ", ".join(f"{letters[c]} {c}" for c in classes),
+        "status: " + ", ".join(f"{sym} {name}" for name, sym in COVERAGE_SYMBOLS.items()),
+        "",
+        f"{'outcome':<{w_out}} {'months':>6}  " + " ".join(f"{m:<{w}}" for m, w in zip(munis, widths)),
+        f"{'':<{w_out}} {'':>6}  " + " ".join(f"{''.join(letters[c] for c in classes):<{w}}" for w in widths),
+    ]
+    for outcome, horizon in rows:
+        cells = ["".join(COVERAGE_SYMBOLS.get(status.get((m, c, outcome, horizon), ""), "?") for c in classes)
+                 for m in munis]
+        lines.append(f"{outcome:<{w_out}} {horizon:>6}  " + " ".join(f"{x:<{w}}" for x, w in zip(cells, widths)))
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _arm_class_letters(classes: list[str]) -> dict[str, str]:
+    """A distinct capital letter per arm class: its first letter, or the first letter not yet taken."""
+    taken: dict[str, str] = {}
+    for c in classes:
+        letter = next((ch.upper() for ch in c if ch.isalpha() and ch.upper() not in taken.values()), "?")
+        taken[c] = letter
+    return taken
+
+
 def round_for_output(frame: pd.DataFrame, digits: int = 12) -> pd.DataFrame:
     """Round float columns so written tables are byte-identical across runs and platforms."""
     out = frame.copy()
