@@ -12,6 +12,15 @@ import pytest
 from tests.conftest import REPO, run_meta
 
 
+def _main(capsys, *args):
+    """The command line in-process (cheaper than a subprocess): (exit status, stdout, stderr)."""
+    from meta.cli import main
+
+    status = main(list(args))
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
 def test_python_dash_m_meta_is_the_meta_command():
     res = subprocess.run([sys.executable, "-m", "meta", "pool", "--help"], capture_output=True, text=True,
                          cwd=REPO, timeout=120)
@@ -29,19 +38,19 @@ def test_plan_file_is_the_one_in_the_inputs_folder_unless_plan_is_given(tmp_path
     assert plan_file("other.toml", tmp_path) == __import__("pathlib").Path("other.toml")
 
 
-def test_inputs_dir_plan_is_read_and_coverage_fits_100_columns(tmp_path):
+def test_inputs_dir_plan_is_read_and_coverage_fits_100_columns(tmp_path, capsys):
     inputs = tmp_path / "inputs"
     shutil.copytree(REPO / "inputs", inputs)
     plan = (inputs / "plan.toml").read_text(encoding="utf-8")
     (inputs / "plan.toml").write_text(plan.replace("horizons = [12, 16, 24]", "horizons = [16]"), encoding="utf-8")
-    res = run_meta("coverage", "--inputs", str(inputs))
-    assert res.returncode == 0, res.stderr
-    lines = res.stdout.splitlines()
+    status, out, err = _main(capsys, "coverage", "--inputs", str(inputs))
+    assert status == 0, err
+    lines = out.splitlines()
     assert max(len(line) for line in lines) <= 100
     table = [line.split() for line in lines if line.startswith(("income_gt70_wml ", "hours_gt12 "))]
     assert table and {row[1] for row in table} == {"16"}  # only the horizon of DIR/plan.toml
-    wide = run_meta("coverage", "--wide", "--inputs", str(inputs))
-    assert wide.returncode == 0 and "wageningen / release" in wide.stdout
+    status, out, _ = _main(capsys, "coverage", "--wide", "--inputs", str(inputs))
+    assert status == 0 and "wageningen / release" in out
 
 
 def test_coverage_text_has_one_symbol_per_arm_class_and_municipality():
@@ -62,23 +71,23 @@ def test_coverage_text_has_one_symbol_per_arm_class_and_municipality():
     "\ufefflabel;yi;sei\r\na;-0,10;0,03\r\nb;-0,04;0,05\r\nc;0,02;0,04\r\n",  # ... with BOM and CRLF
     "label;yi;sei\na;-0.10;0.03\nb;-0.04;0.05\nc;0.02;0.04\n",  # semicolons with decimal points
 ])
-def test_pool_reads_semicolon_files_like_the_comma_file(tmp_path, content):
+def test_pool_reads_semicolon_files_like_the_comma_file(tmp_path, capsys, content):
     comma = tmp_path / "comma.csv"
     comma.write_text("label,yi,sei\na,-0.10,0.03\nb,-0.04,0.05\nc,0.02,0.04\n")
     dutch = tmp_path / "dutch.csv"
     dutch.write_bytes(content.encode("utf-8"))
-    a, b = run_meta("pool", str(comma)), run_meta("pool", str(dutch))
-    assert a.returncode == 0 and b.returncode == 0, b.stderr
-    assert json.loads(a.stdout) == json.loads(b.stdout)
-    assert "semicolon-separated" in b.stderr  # the conversion is said
+    a, b = _main(capsys, "pool", str(comma)), _main(capsys, "pool", str(dutch))
+    assert a[0] == 0 and b[0] == 0, b[2]
+    assert json.loads(a[1]) == json.loads(b[1])
+    assert "semicolon-separated" in b[2]  # the conversion is said
 
 
-def test_pool_says_precisely_why_a_mixed_semicolon_file_is_refused(tmp_path):
+def test_pool_says_precisely_why_a_mixed_semicolon_file_is_refused(tmp_path, capsys):
     f = tmp_path / "mixed.csv"
     f.write_text("yi;sei\n-0,10;0.03\n0,02;0,04\n")
-    res = run_meta("pool", str(f))
-    assert res.returncode == 2
-    assert "row 1 (line 2), column sei" in res.stderr and "decimal point" in res.stderr and "'0,03'" in res.stderr
+    status, _, err = _main(capsys, "pool", str(f))
+    assert status == 2
+    assert "row 1 (line 2), column sei" in err and "decimal point" in err and "'0,03'" in err
 
 
 def test_pooled_cells_count_only_cells_with_two_or_more_studies(real_run):
