@@ -52,7 +52,7 @@ def read_pool_csv(path: Path):
         raise InputError(f"{path}: file not found; give the path of a CSV with columns yi and vi (or sei)")
     if not path.read_bytes().replace(b"\xef\xbb\xbf", b"", 1).strip():
         raise InputError(f"{path}: the file is empty; it needs a header row 'yi,vi' (or 'yi,sei') and one row per study")
-    frame = load.read_csv_strict(path, (), optional=("yi", "vi", "sei", "label"))
+    frame = load.read_csv_strict(path, ())  # no required columns: the messages below are pool's own
     columns = [c for c in frame.columns if c != "input_row"]
     if "yi" not in columns or not ({"vi", "sei"} & set(columns)):
         raise InputError(
@@ -61,6 +61,10 @@ def read_pool_csv(path: Path):
         )
     if {"vi", "sei"} <= set(columns):
         raise InputError(f"{path}: row 0 (header): both 'vi' and 'sei' given; keep only one of them")
+    unknown = [c or "(unnamed)" for c in columns if c not in ("yi", "vi", "sei", "label")]
+    if unknown:
+        log.warning(f"{path}: row 0 (header): column{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} "
+                    "ignored; meta pool reads yi, vi or sei, and label")
     var_col = "vi" if "vi" in columns else "sei"
     yi, vi = [], []
     for i, y_text, v_text in zip(frame["input_row"], frame["yi"], frame[var_col]):
