@@ -38,10 +38,12 @@ both. Two further constraints narrow the bracket:
   σ·√(1/n_a + 1/n_b) for a common σ (with equal factors where arm sizes are
   unknown). The σ brackets of the rows are intersected and mapped back.
 
-The value used is a setting: ``central`` (see :func:`central_value`) keeps a
-``*`` row significant as printed and otherwise takes the bracket's midpoint when
-it is tight and its upper bound when not; ``conservative`` always takes the upper
-bound. Both bounds are kept as ``sei_low`` and ``sei_high``.
+The value used is a setting (:func:`se_from_bracket`, the one place for the rule;
+``meta simulate`` uses it too): ``central`` keeps a ``*`` row significant as
+printed (its p-value at half the threshold) and otherwise takes the bracket's
+geometric centre √(max(lo, hi/3)·hi) (:func:`bracket_centre`), continuous and
+monotone in both bounds; ``conservative`` always takes the upper bound. Both
+bounds are kept as ``sei_low`` and ``sei_high``.
 """
 
 from __future__ import annotations
@@ -102,38 +104,90 @@ def range_bound(range_width: float, n_arm: float, n_control: float) -> float:
     return range_width / 2 * math.sqrt(1 / n_arm + 1 / n_control)
 
 
-#: Fallback for ``central`` when the estimate is printed as zero: the bracket's midpoint is used only when the bracket
-#: is this tight (hi/lo); a wider bracket means one bound is weak and its midpoint would be driven by it.
-MAX_CENTRAL_RATIO = 3.0
+#: How wide (hi/lo) a bracket may be before its lower bound is treated as uninformative by the ``central`` rule.
+CENTRAL_MAX_RATIO = 3.0
+
+
+def bracket_centre(lo, hi, max_ratio: float = CENTRAL_MAX_RATIO):
+    """Geometric centre of the SE bracket [lo, hi], with the lower bound floored at hi / ``max_ratio``.
+
+    centre = √(max(lo, hi/R) · hi),  R = ``max_ratio``.
+
+    An SE is a scale: the centre of [lo, hi] on the log scale (the median of a log-uniform distribution on the
+    bracket, the scale-invariant choice) is the geometric mean √(lo·hi). A lower bound far below hi (an unmarked
+    estimate near zero gives lo ≈ 0) says nearly nothing, and the geometric mean would follow it to zero; below
+    hi/R the lower bound is therefore replaced by hi/R, so such a bracket gets hi/√R (0.577·hi for R = 3). For the
+    range bound of a share this is the SE of a share of about 10% where the bound assumes 50%.
+
+    The centre is continuous and non-decreasing in lo and in hi (1-Lipschitz in each), and lies in [lo, hi] when
+    0 ≤ lo ≤ hi. Works element-wise on arrays.
+    """
+    lo, hi = np.asarray(lo, float), np.asarray(hi, float)
+    return np.sqrt(np.maximum(lo, hi / max_ratio) * hi)
+
+
+def se_from_bracket(lo, hi, policy: str, abs_est=math.nan, p_below=math.nan, p_at_least=math.nan,
+                    two_sided=True):
+    """The SE used from a bracket [lo, hi] reconstructed from a significance mark (element-wise on arrays).
+
+    ``conservative`` → hi, the largest SE the mark and the range allow.
+
+    ``central`` →
+
+    * a mark that only says "p below a threshold" (Nijmegen ``*`` p < 0.05, Wageningen ``***`` p < 0.01):
+      the SE at which the printed estimate's p-value is half the threshold, |e| / z_{1−p_below/4} (two-sided),
+      clipped into [lo, hi], so the row stays significant as printed;
+    * any other bracket (a band such as ``~`` or Wageningen ``*``/``**``, or no mark with an upper bound from
+      the range or the regression's other rows): :func:`bracket_centre`, √(max(lo, hi/3) · hi).
+
+    Both are continuous and non-decreasing in lo and hi. (The rule before 2026-12 took the midpoint when
+    hi/lo ≤ 3 and hi otherwise: it jumped at hi/lo = 3 and fell when lo rose, so a larger unmarked estimate
+    could get half the SE of a slightly smaller one.) NaN when hi is not finite: nothing bounds the SE from
+    above, so no SE is derivable.
+    """
+    lo, hi = np.asarray(lo, float), np.asarray(hi, float)
+    if policy not in ("central", "conservative"):
+        raise ValueError(f"policy must be 'central' or 'conservative', not {policy!r}")
+    finite = np.isfinite(hi)
+    if policy == "conservative":
+        return np.where(finite, hi, np.nan)
+    abs_est, p_below, p_at_least = (np.asarray(x, float) for x in (abs_est, p_below, p_at_least))
+    star = (p_below < 1) & ~(p_at_least > 0) & (abs_est > 0)  # NaN compares False: no bound from the mark
+    q = np.where(star, 0.5 * p_below, 0.5)
+    z = np.where(np.asarray(two_sided, bool), stats.norm.isf(q / 2), stats.norm.isf(q))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        star_se = np.minimum(np.maximum(abs_est / z, lo), hi)
+        se = np.where(star, star_se, bracket_centre(lo, hi))
+    return np.where(finite, se, np.nan)
 
 
 def central_value(lo: float, hi: float, policy: str, abs_est: float = math.nan, p_below: float = math.nan,
                   p_at_least: float = math.nan, two_sided: bool = True) -> float:
-    """The SE used from a bracket [lo, hi] reconstructed from a significance mark.
+    """:func:`se_from_bracket` for one row (a float)."""
+    return float(se_from_bracket(lo, hi, policy, abs_est, p_below, p_at_least, two_sided))
 
-    ``conservative`` → hi, the largest SE the mark and the range allow.
 
-    ``central`` → for a mark that only says "p below a threshold" (``*`` p<0.05), the SE at which the printed
-    estimate's p-value is half the threshold, SE = |e| / z_{1−p/4}, clipped into [lo, hi]: the row stays
-    significant, as printed. For other brackets (``~``, or no mark with an upper bound from the range or the
-    regression's other rows) the midpoint when the bracket is tight (hi/lo ≤ ``MAX_CENTRAL_RATIO``), else hi.
-    An SE that grows as |e| shrinks is avoided for unmarked rows on purpose: the simulation study
-    (``meta simulate``) showed it over-weights estimates near zero and breaks coverage.
+def common_se(lo, hi, factor):
+    """Intersect the σ-brackets of rows estimated in one regression and map them back (the common-SE constraint).
 
-    NaN when hi is infinite: nothing bounds the SE from above, so no SE is derivable.
+    Rows of one regression have SE_j = σ·f_j (f_j = √(1/n_j + 1/n_control), or 1 when N is unknown), so
+    σ ∈ [max_j lo_j/f_j, min_j hi_j/f_j]. When that interval is not empty every row's bracket becomes
+    [max(lo_j, σ_lo·f_j), min(hi_j, σ_hi·f_j)]; otherwise the rows keep their own brackets.
+
+    Parameters
+    ----------
+    lo, hi, factor : arrays whose last axis runs over the rows of one regression (leading axes: independent
+        regressions, e.g. simulation replications).
+
+    Returns
+    -------
+    lo, hi : the narrowed brackets, same shape.
     """
-    if not math.isfinite(hi):
-        return math.nan
-    if policy == "conservative":
-        return hi
-    upper_from_mark = not math.isnan(p_below) and p_below < 1
-    lower_from_mark = not math.isnan(p_at_least) and p_at_least > 0
-    if upper_from_mark and not lower_from_mark and abs_est > 0:
-        # a mark for "p below a threshold" ('*'): the SE at the middle of [0, threshold), within the bracket
-        return min(max(abs_est / z_crit(0.5 * p_below, two_sided), lo), hi)
-    if not lo > 0 or hi / lo > MAX_CENTRAL_RATIO:
-        return hi
-    return 0.5 * (lo + hi)
+    lo, hi, factor = np.asarray(lo, float), np.asarray(hi, float), np.asarray(factor, float)
+    s_lo = (lo / factor).max(axis=-1, keepdims=True)
+    s_hi = (hi / factor).min(axis=-1, keepdims=True)
+    ok = s_lo <= s_hi
+    return (np.where(ok, np.maximum(lo, s_lo * factor), lo), np.where(ok, np.minimum(hi, s_hi * factor), hi))
 
 
 def _worst_case_n(arms: pd.DataFrame) -> dict:
@@ -294,13 +348,9 @@ def harmonise(estimates: pd.DataFrame, outcomes: pd.DataFrame, arms: pd.DataFram
         idx = np.nonzero((keys == key) & contrast & ~np.isnan(lo_b))[0]
         if len(idx) < 2:
             continue
-        s_lo = np.max(lo_b[idx] / factor[idx])
-        s_hi = np.min(hi_b[idx] / factor[idx])
-        if s_lo <= s_hi:
-            for j in idx:
-                if marks[j]:
-                    lo_b[j] = max(lo_b[j], s_lo * factor[j])
-                    hi_b[j] = min(hi_b[j], s_hi * factor[j])
+        new_lo, new_hi = common_se(lo_b[idx], hi_b[idx], factor[idx])
+        sel = marks[idx]
+        lo_b[idx[sel]], hi_b[idx[sel]] = new_lo[sel], new_hi[sel]
 
     for i in np.nonzero(marks)[0]:
         sei[i] = central_value(lo_b[i], hi_b[i], se_policy, abs(yi[i]), *mark_range[i])

@@ -93,7 +93,8 @@ import pandas as pd
 from scipy import special, stats
 
 from meta.engine import pool_batch
-from meta.harmonise import central_value, half_unit, mark_bracket, range_bound
+from meta.harmonise import common_se as common_se_constraint
+from meta.harmonise import half_unit, mark_bracket, range_bound, se_from_bracket
 
 LEVEL = 95.0
 METHODS = ("DL", "REML", "PM")
@@ -324,18 +325,19 @@ def _bracket(abs_est: float, h: float, mark: str) -> tuple[float, float]:
     return mark_bracket(abs_est, h, p_below, p_at_least)
 
 
-_central = np.vectorize(central_value, otypes=[float])
-
-
 def reconstruct_se(printed, marks, h: float, n_arm, n_control: int, policy: str, common_se: bool = True):
     """Standard errors of one municipality's arm-versus-control rows reconstructed from their marks.
+
+    The same functions as :func:`meta.harmonise.harmonise`: :func:`~meta.harmonise.mark_bracket`,
+    :func:`~meta.harmonise.range_bound`, :func:`~meta.harmonise.common_se` and
+    :func:`~meta.harmonise.se_from_bracket`.
 
     Parameters
     ----------
     printed, marks : (R, a) arrays of printed estimates (pp) and marks of the a arms of one regression.
     h : half a unit of the last printed decimal (pp).
     n_arm : the a arm sizes; n_control : the control group's size.
-    policy : ``central`` or ``conservative`` (:func:`meta.harmonise.central_value`).
+    policy : ``central`` or ``conservative`` (:func:`meta.harmonise.se_from_bracket`).
     common_se : apply harmonise's common-SE constraint across the a rows of each replication.
 
     Returns
@@ -353,15 +355,10 @@ def reconstruct_se(printed, marks, h: float, n_arm, n_control: int, policy: str,
     cap = np.array([range_bound(SHARE_RANGE_PP, na, n_control) for na in n_arm])
     hi = np.minimum(hi, cap[None, :])
     if common_se and printed.shape[1] >= 2:
-        f = np.sqrt(1 / n_arm + 1 / n_control)[None, :]
-        s_lo = (lo / f).max(axis=1, keepdims=True)
-        s_hi = (hi / f).min(axis=1, keepdims=True)
-        ok = s_lo <= s_hi
-        lo = np.where(ok, np.maximum(lo, s_lo * f), lo)
-        hi = np.where(ok, np.minimum(hi, s_hi * f), hi)
+        lo, hi = common_se_constraint(lo, hi, np.sqrt(1 / n_arm + 1 / n_control)[None, :])
     p_below = np.vectorize(lambda m: NIJMEGEN_LEGEND[m][0], otypes=[float])(marks)
     p_at_least = np.vectorize(lambda m: NIJMEGEN_LEGEND[m][1], otypes=[float])(marks)
-    return _central(lo, hi, policy, np.abs(printed), p_below, p_at_least), lo, hi
+    return se_from_bracket(lo, hi, policy, np.abs(printed), p_below, p_at_least), lo, hi
 
 
 @dataclass

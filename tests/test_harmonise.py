@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from meta.harmonise import central_value, half_unit, harmonise, mark_bracket, range_bound
+from meta.harmonise import (central_value, common_se, half_unit, harmonise, mark_bracket, range_bound,
+                            se_from_bracket)
 
 NIJMEGEN_LEGEND = {"*": (0.05, math.nan), "~": (0.10, 0.05), "": (math.nan, 0.10)}
 WAGENINGEN_LEGEND = {"***": (0.01, math.nan), "**": (0.05, 0.01), "*": (0.10, 0.05), "": (math.nan, 0.10)}
@@ -170,8 +171,75 @@ def test_central_se_of_a_star_row_puts_its_p_value_at_half_the_threshold():
     assert math.isclose(se, 0.12 / stats.norm.isf(0.0125))
 
 
-def test_central_value_of_other_brackets_is_the_midpoint_if_tight_else_the_upper_bound():
-    assert central_value(0.021, 0.205, "central", 0.04, math.nan, 0.10) == 0.205
-    assert central_value(0.10, 0.12, "central", 0.15, 0.10, 0.05) == pytest.approx(0.11)
+def test_central_value_of_other_brackets_is_the_geometric_centre_with_the_lower_bound_floored_at_a_third():
+    # Nijmegen Tabel 3 (002:354-358), LOEP model, brackets as harmonise builds them (no mark: p >= 0.10, so
+    # lo = (|e| - 0.5)/z_0.95; hi = the range bound 50*sqrt(1/n_a + 1/n_c) with worst-case N):
+    # permanent contract 0,04 -> [2.1278, 6.8844]: hi/lo = 3.24 > 3, so lo is floored at hi/3 -> hi/sqrt(3);
+    # hours > 27 -0,05 -> [2.7358, 6.8844]: sqrt(2.7358 * 6.8844). The larger estimate now gets the larger SE
+    # (the old rule gave 6.88 and 4.81).
+    assert central_value(2.1278, 6.8844, "central", 4.0, math.nan, 0.10) == pytest.approx(6.8844 / math.sqrt(3))
+    assert central_value(2.7358, 6.8844, "central", 5.0, math.nan, 0.10) == pytest.approx(math.sqrt(2.7358 * 6.8844))
+    assert central_value(0.10, 0.12, "central", 0.15, 0.10, 0.05) == pytest.approx(math.sqrt(0.012))
+    assert central_value(0.0, 0.3, "central", 0.0, math.nan, 0.10) == pytest.approx(0.3 / math.sqrt(3))
     assert math.isnan(central_value(0.1, math.inf, "central", 0.3, math.nan, 0.10))
     assert central_value(0.0, 0.2, "conservative", 0.3, 0.05, math.nan) == 0.2
+
+
+# every kind of mark the legends contain: p below a threshold only ('*' Nijmegen, '***' Wageningen), a band
+# ('~' Nijmegen, '*'/'**' Wageningen), no mark (a lower bound only); |e| = 4 pp
+MARK_KINDS = {"star": (4.0, 0.05, math.nan), "band": (4.0, 0.10, 0.05), "none": (4.0, math.nan, 0.10),
+              "zero estimate": (0.0, math.nan, 0.10)}
+
+
+def _bracket_grid():
+    """Brackets 0 <= lo <= hi on a fine grid that crosses hi/lo = 3 (the old rule's jump) many times."""
+    lo = np.linspace(0.0, 8.0, 401)
+    hi = np.linspace(0.5, 9.0, 426)
+    L, H = np.meshgrid(lo, hi, indexing="ij")
+    return L, H
+
+
+@pytest.mark.parametrize("kind", list(MARK_KINDS))
+def test_central_se_never_falls_when_either_bound_rises(kind):
+    abs_est, below, at_least = MARK_KINDS[kind]
+    L, H = _bracket_grid()
+    se = se_from_bracket(L, H, "central", abs_est, below, at_least)
+    ok = L <= H
+    d_lo = np.diff(se, axis=0)[(ok[1:] & ok[:-1])]
+    d_hi = np.diff(se, axis=1)[(ok[:, 1:] & ok[:, :-1])]
+    assert d_lo.min() >= -1e-12 and d_hi.min() >= -1e-12
+
+
+@pytest.mark.parametrize("kind", list(MARK_KINDS))
+def test_central_se_is_continuous_in_both_bounds_with_no_step_larger_than_the_step_in_the_bound(kind):
+    """1-Lipschitz in lo and in hi: a change of a bound by d changes the SE by at most d (no jump anywhere)."""
+    abs_est, below, at_least = MARK_KINDS[kind]
+    L, H = _bracket_grid()
+    se = se_from_bracket(L, H, "central", abs_est, below, at_least)
+    ok = L <= H
+    step_lo, step_hi = L[1, 0] - L[0, 0], H[0, 1] - H[0, 0]
+    d_lo = np.abs(np.diff(se, axis=0))[(ok[1:] & ok[:-1])]
+    d_hi = np.abs(np.diff(se, axis=1))[(ok[:, 1:] & ok[:, :-1])]
+    assert d_lo.max() <= step_lo * (1 + 1e-9) and d_hi.max() <= step_hi * (1 + 1e-9)
+    assert np.all((L[ok] - 1e-12 <= se[ok]) & (se[ok] <= H[ok] + 1e-12))
+
+
+def test_the_old_midpoint_or_upper_bound_rule_fails_the_monotonicity_claim():
+    """The property test can fail: the rule replaced here (midpoint if hi/lo <= 3, else hi) falls as lo rises."""
+    def old(lo, hi):
+        return np.where((lo > 0) & (hi / np.where(lo > 0, lo, 1) <= 3), 0.5 * (lo + hi), hi)
+    L, H = _bracket_grid()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        se = old(L, H)
+    ok = L <= H
+    assert np.diff(se, axis=0)[(ok[1:] & ok[:-1])].min() < -1.0
+
+
+def test_the_common_se_constraint_intersects_sigma_brackets_and_leaves_disjoint_ones_alone():
+    f = np.array([1.0, 2.0])
+    lo, hi = common_se([1.0, 1.0], [3.0, 5.0], f)          # sigma in [1, 3] and [0.5, 2.5] -> [1, 2.5]
+    np.testing.assert_allclose(lo, [1.0, 2.0])
+    np.testing.assert_allclose(hi, [2.5, 5.0])
+    lo, hi = common_se([[4.0, 0.5]], [[5.0, 1.0]], f)      # sigma in [4, 5] and [0.25, 0.5]: disjoint
+    np.testing.assert_allclose(lo, [[4.0, 0.5]])
+    np.testing.assert_allclose(hi, [[5.0, 1.0]])
