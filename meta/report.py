@@ -245,8 +245,9 @@ transcribed but never pooled. When a report prints several model columns the pla
 upper bound on the SE, no mark a lower bound, a mark for p between two thresholds both. The rounding of the printed
 estimate widens the bracket; the outcome's range and the arm sizes give a further upper bound; rows of one regression
 share a common SE. The <b>central</b> policy keeps a row marked significant (p below a threshold) significant, with its
-p-value at half the threshold, and otherwise uses the midpoint of a tight bracket (upper bound at most three times the
-lower) or its upper bound; the <b>conservative</b> policy always uses the upper bound.
+p-value at half the threshold, and otherwise uses the geometric centre of the bracket, √(lower·upper), with the
+lower bound raised to a third of the upper bound where it is lower (so the value never jumps and never falls when a bound
+rises); the <b>conservative</b> policy always uses the upper bound.
 Pooled rows with such SEs are marked ⚠; their intervals rest on this reconstruction, not on printed standard errors.
 The p-value shown for a single study whose SE came from a mark is the range the mark prints, not a computed number.</p>
 <p>Hartung-Knapp intervals can be narrower than Wald intervals when the municipalities agree more closely than their
@@ -283,7 +284,8 @@ drempel geeft een bovengrens voor de SE, geen teken een ondergrens, een teken vo
 afronding van de gedrukte schatting verruimt het interval; het bereik van de uitkomst en de armgroottes geven een
 verdere bovengrens; rijen uit één regressie delen een gemeenschappelijke SE. Het beleid <b>central</b> houdt een rij
 die als significant is gemarkeerd (p onder een drempel) significant, met p op de helft van de drempel, en neemt
-anders het midden van een smal interval (bovengrens hoogstens drie keer de ondergrens) of de bovengrens; het beleid
+anders het meetkundige midden van het interval, √(ondergrens·bovengrens), met de ondergrens opgetrokken tot een derde
+van de bovengrens waar die lager ligt (zo springt de waarde nergens en daalt ze nooit als een grens stijgt); het beleid
 <b>conservative</b> neemt altijd de bovengrens. Gepoolde rijen met zulke SE's zijn gemarkeerd met ⚠; hun intervallen
 rusten op deze reconstructie, niet op gedrukte standaardfouten. De p-waarde bij één studie met een SE uit een teken is
 het bereik dat het teken aangeeft, geen berekend getal.</p>

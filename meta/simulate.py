@@ -51,10 +51,11 @@ How the results are printed
   reconstructed with :func:`meta.harmonise.mark_bracket` (half a unit of the
   last printed decimal, :func:`meta.harmonise.half_unit`), capped by
   :func:`meta.harmonise.range_bound` with the arm and control N, narrowed by the
-  common-SE constraint across the arms of the municipality's regression (exactly
-  as ``harmonise``: σ-brackets lo/f, hi/f with f = √(1/n_a + 1/n_c) intersected
-  and mapped back when they intersect) and turned into a value by
-  :func:`meta.harmonise.central_value` with the policy ``central`` or
+  common-SE constraint across the arms of the municipality's regression
+  (:func:`meta.harmonise.common_se`, the function ``harmonise`` uses: σ-brackets
+  lo/f, hi/f with f = √(1/n_a + 1/n_c) intersected and mapped back when they
+  intersect) and turned into a value by
+  :func:`meta.harmonise.se_from_bracket` with the policy ``central`` or
   ``conservative``. Every municipality in a pool is printed the same way.
 
 Pooling
@@ -737,8 +738,14 @@ def plain_words(t: pd.DataFrame, rc: pd.DataFrame, s: Settings) -> list[str]:
         if bias_mk.size:
             line += f", at most {np.abs(bias_mk).max():.2f} pp with SEs from marks"
         line += (". What bias there is comes from weights that depend on the estimate: the SE of a difference in "
-                 "shares is smaller where a share is lower, and with marks an estimate that earned a mark gets a "
-                 "smaller reconstructed SE than an unmarked one, so the larger (here negative) effects weigh more")
+                 "shares is smaller where a share is lower, so with printed SEs the effects that lower the share "
+                 "weigh more")
+        if bias_mk.size:
+            toward_zero = float(np.mean(bias_mk)) * math.copysign(1.0, s.mu) < 0
+            line += ("; with marks, an estimate that earned a mark gets a smaller reconstructed SE than an unmarked "
+                     "one (pulling the pooled estimate away from zero), while the central SE of an unmarked estimate "
+                     "grows with its size, because the mark's lower bound does (pulling it towards zero); on "
+                     f"average the net bias here points {'towards' if toward_zero else 'away from'} zero")
         out.append(line + ".")
     pi = {tau: _spec_values(t, "REML", "knha", "reported", "pi_coverage", taus=[tau]) for tau in s.taus if tau > 0}
     pi = {tau: v for tau, v in pi.items() if v.size}
@@ -890,7 +897,7 @@ def summary_markdown(res: SimulationResult, out, command: str | None = None) -> 
           "- Printing: with SEs, estimate and SE to 3 decimals of a proportion; marks only (Nijmegen: `*` p<0.05, "
           "`~` p<0.10), estimate to 2 decimals. Every municipality in a pool is printed the same way. SE from "
           "marks: `mark_bracket` (half-unit rounding), `range_bound` with the arm and control N, the common-SE "
-          "constraint across the arms of one regression, `central_value` (central or conservative).",
+          "constraint across the arms of one regression (`common_se`), `se_from_bracket` (central or conservative).",
           f"- Pools: the exemption arm of the first k municipalities in the order "
           f"{', '.join(m.name for m in s.design)} (k = 2 is the pair transcribed today).",
           "- Arm sizes: " + "; ".join(f"{m.name} " + ", ".join(f"{a} {n}" for a, n in m.arms) + f" ({m.sizes})"
