@@ -50,6 +50,15 @@ ARM_COLUMNS = ("municipality", "arm", "name_nl", "name_en", "randomised", *COMPO
 OUTCOME_COLUMNS = ("outcome", "label_en", "label_nl", "definition", "unit", "direction", "data_source", "concept")
 LEGEND_COLUMNS = ("source_file", "source_table", "mark", "p_below", "p_at_least", "two_sided", "legend_line", "legend_text")
 
+#: ``sources.csv``: one row per source document; every field as printed, with the line(s) where it is printed.
+SOURCE_FIELDS = ("title", "authors", "year", "publisher", "published_in", "pages", "url")
+SOURCE_COLUMNS = ("source_file", "label_nl", "label_en",
+                  *(c for f in SOURCE_FIELDS for c in (f, f"{f}_line")), "note")
+#: ``source_pages.csv``: lines of a source whose page is printed in the text file (page-number line or contents).
+SOURCE_PAGE_COLUMNS = ("source_file", "line", "page", "kind", "toc_line")
+SOURCE_PAGE_KINDS = ("page_number", "toc_heading")
+_LINES = re.compile(r"^\d+(-\d+)?(; ?\d+(-\d+)?)*$")
+
 #: Columns a file may have besides its required ones (anything else is warned about and ignored).
 KNOWN_OPTIONAL = {
     MUNICIPALITY_COLUMNS: ("period_start", "period_end", "intake_start", "intake_end", "n_randomised_total",
@@ -57,6 +66,8 @@ KNOWN_OPTIONAL = {
     ARM_COLUMNS: ("release_pct", "release_cap_eur_month", "release_months", "n_source", "verified", "source", "note"),
     OUTCOME_COLUMNS: ("scale_min", "scale_max"),
     LEGEND_COLUMNS: (),
+    SOURCE_COLUMNS: (),
+    SOURCE_PAGE_COLUMNS: (),
     ESTIMATE_COLUMNS: ESTIMATE_OPTIONAL_INTS,
 }
 #: Whole-number columns of any input file.
@@ -94,6 +105,8 @@ class Inputs:
     estimates: pd.DataFrame
     files: dict = field(default_factory=dict)  # name -> Path of every input read
     notices: tuple = ()  # every warning given while reading (conversions applied, columns ignored)
+    sources: pd.DataFrame = field(default_factory=pd.DataFrame)  # sources.csv (empty when the folder has none)
+    source_pages: pd.DataFrame = field(default_factory=pd.DataFrame)  # source_pages.csv
 
 
 def _where(path: Path, row: int | None = None, column: str | None = None) -> str:
@@ -492,6 +505,84 @@ def load_estimates(path: Path, municipalities, arms, outcomes, legends) -> pd.Da
     return frame
 
 
+def load_sources(path: Path, estimates: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Load ``sources.csv`` (one row per source document) and check that it covers ``estimates``.
+
+    Every field is copied as printed and names the line(s) where it is printed (``<field>_line``: ``7`` or
+    ``7-8; 15``). A value the text file does not print may be supplied in [brackets], with no line, and the
+    note says on what evidence. Refused: a printed value without its line, a line without a value, a
+    bracketed value with a line, a year that is not four digits, a URL that is not http(s), a duplicated
+    file, and a ``source_file`` of ``estimates`` with no row here.
+    """
+    frame = read_csv_strict(path, SOURCE_COLUMNS)
+    _check_unique(frame, path, ("source_file",), "keep one row per source file")
+    for r in frame.itertuples(index=False):
+        where = lambda col: _where(path, r.input_row, col)  # noqa: E731
+        for col in ("source_file", "label_nl", "label_en"):
+            if getattr(r, col) == "":
+                raise InputError(f"{where(col)}: {col} is blank; every source needs a file name and a short label")
+        for f in SOURCE_FIELDS:
+            value, lines = getattr(r, f), getattr(r, f"{f}_line")
+            supplied = value.startswith("[") and value.endswith("]")
+            if lines and not _LINES.match(lines):
+                raise InputError(f"{where(f + '_line')}: {lines!r} is not a line number or list of lines; write e.g. "
+                                 "7, 7-8 or 10-11; 15")
+            if value == "" and lines:
+                raise InputError(f"{where(f)}: blank, but {f}_line says it is printed on line {lines}; copy it from "
+                                 "there, or clear the line")
+            if value and not supplied and not lines:
+                raise InputError(f"{where(f + '_line')}: {f} {value!r} has no line; give the line where the text file "
+                                 "prints it, or write the value in [brackets] if it is supplied and say why in note")
+            if supplied and lines:
+                raise InputError(f"{where(f)}: {value!r} is in [brackets] (supplied, not printed) but has a line; "
+                                 "remove the brackets if it is printed there, or clear the line")
+            bare = value.strip("[]")
+            if f == "year" and value and not re.fullmatch(r"\d{4}", bare):
+                raise InputError(f"{where(f)}: year {value!r} must be four digits (or [four digits] if supplied)")
+            if f == "url" and value and not re.match(r"^https?://", bare):
+                raise InputError(f"{where(f)}: {value!r} is not a web address; write it with http:// or https://")
+    if estimates is not None and len(estimates):
+        known = set(frame["source_file"])
+        for source, row in zip(estimates["source_file"], estimates["input_row"]):
+            if source not in known:
+                raise InputError(f"{path}: no row for source_file {source!r}, which estimates.csv row {row} cites; "
+                                 "add a row with its title, authors, year and publisher as printed")
+    return frame
+
+
+def load_source_pages(path: Path, sources: pd.DataFrame) -> pd.DataFrame:
+    """Load ``source_pages.csv``: lines of a source text whose printed page is known, and how.
+
+    ``page_number``: the line is a page number printed at the foot of page ``page``. ``toc_heading``: the
+    line is a heading the table of contents (at ``toc_line``) puts on page ``page``. Per source, pages must
+    not decrease as lines increase.
+    """
+    frame = read_csv_strict(path, SOURCE_PAGE_COLUMNS)
+    _check_codes(frame, path, "source_file", set(sources["source_file"]), "source file",
+                 "add it to sources.csv or fix the name")
+    _check_codes(frame, path, "kind", SOURCE_PAGE_KINDS, "kind", f"use {' or '.join(SOURCE_PAGE_KINDS)}")
+    _check_numbers(frame, path, ("line", "page", "toc_line"), integer=True, low=1, what="number")
+    for r in frame.itertuples(index=False):
+        if r.line == "" or r.page == "":
+            raise InputError(f"{_where(path, r.input_row, 'line' if r.line == '' else 'page')}: blank; every row "
+                             "needs the line and its page")
+        if (r.kind == "toc_heading") != (r.toc_line != ""):
+            raise InputError(f"{_where(path, r.input_row, 'toc_line')}: a toc_heading row needs the line of its "
+                             "contents entry, a page_number row none")
+    frame = _convert(frame, path, ints=("line", "page", "toc_line"))
+    _check_unique(frame, path, ("source_file", "line"), "keep one row per line")
+    for source, rows in frame.groupby("source_file", sort=False):
+        rows = rows.sort_values("line")
+        pages = rows["page"].astype(int).to_numpy()
+        bad = [i for i in range(1, len(pages)) if pages[i] < pages[i - 1]
+               or (rows["kind"].iat[i] == rows["kind"].iat[i - 1] == "page_number" and pages[i] == pages[i - 1])]
+        if bad:
+            r = rows.iloc[bad[0]]
+            raise InputError(f"{_where(path, int(r['input_row']), 'page')}: page {r['page']} at line {r['line']} of "
+                             f"{source} comes after page {pages[bad[0] - 1]} at an earlier line; check both rows")
+    return frame
+
+
 def load_inputs(folder: Path) -> Inputs:
     """Read and validate every register and the transcription in ``folder``."""
     folder = Path(folder)
@@ -510,9 +601,18 @@ def load_inputs(folder: Path) -> Inputs:
         outcomes = load_outcomes(files["outcomes"])
         legends = load_legends(files["legends"])
         estimates = load_estimates(files["estimates"], municipalities, arms, outcomes, legends)
+        sources = pd.DataFrame(columns=["input_row", *SOURCE_COLUMNS])
+        source_pages = pd.DataFrame(columns=["input_row", *SOURCE_PAGE_COLUMNS])
+        if (folder / "sources.csv").exists():  # optional: without it the report cites file names and lines
+            files["sources"] = folder / "sources.csv"
+            sources = load_sources(files["sources"], estimates)
+            if (folder / "source_pages.csv").exists():
+                files["source_pages"] = folder / "source_pages.csv"
+                source_pages = load_source_pages(files["source_pages"], sources)
     finally:
         log.removeHandler(collector)
-    return Inputs(municipalities, arms, outcomes, legends, estimates, files, tuple(collector.messages))
+    return Inputs(municipalities, arms, outcomes, legends, estimates, files, tuple(collector.messages), sources,
+                  source_pages)
 
 
 class _Collect(logging.Handler):

@@ -185,7 +185,19 @@ def side_by_side_table(results, lang: str = "en") -> str:
 
 
 def sources_table(results, lang: str = "en") -> str:
+    from meta import sources
+
     s = results.studies
+    src, pages = results.inputs.sources, results.inputs.source_pages
+
+    def cite(r):
+        """The citation, and the text file and line for whoever checks the transcription."""
+        text = sources.citation(src, pages, r["source_file"], r["source_table"], r["source_line"], lang)
+        line = f"{sources.WORDS[lang]['line']} {int(r['source_line'])}"
+        if text.endswith(line):
+            return _e(text)
+        return f"{_e(text)}<br><span class='small'>{_e(r['source_file'])}, {_e(line)}</span>"
+
     out = ["<table><tr><th>#</th><th>Municipality</th><th>Arm (components)</th><th>Outcome</th><th>Horizon</th>"
            "<th>Model</th><th>As printed</th><th>yi</th><th>sei [bracket]</th><th>SE method</th><th>Source</th></tr>"]
     for _, r in s.iterrows():
@@ -197,9 +209,35 @@ def sources_table(results, lang: str = "en") -> str:
             f"<td class='num'>{int(r['horizon_months'])} m</td><td>{_e(r['model'])}</td>"
             f"<td class='num'><code>{_e(r['printed'])}</code></td><td class='num'>{_num(r['yi'], 2)}</td>"
             f"<td class='num'>{_num(r['sei'], 2)}{bracket}</td><td>{_e(r['se_method'])}</td>"
-            f"<td>{_e(r['source_file'])}, {_e(r['source_table'])}, line {int(r['source_line'])}</td></tr>")
+            f"<td>{cite(r)}</td></tr>")
     out.append("</table>")
     return "".join(out)
+
+
+def references_section(results, lang: str = "en") -> str:
+    """The full reference of every source document (``inputs/sources.csv``) and how its pages are cited."""
+    from meta import sources
+
+    src = results.inputs.sources
+    if src is None or len(src) == 0:
+        return ("<p>Geen <code>sources.csv</code> in de invoermap: bronnen worden genoemd met bestandsnaam en "
+                "regelnummer.</p>" if lang == "nl" else
+                "<p>No <code>sources.csv</code> in the inputs folder: sources are named by file name and line.</p>")
+    items = "".join(f"<li id='ref-{_e(r['source_file'])}'><b>{_e(r['label_nl' if lang == 'nl' else 'label_en'])}"
+                    f"</b>: {_e(sources.reference(r, lang))}</li>" for _, r in src.iterrows())
+    if lang == "nl":
+        how = ("<p class='small'>Paginanummers zijn de gedrukte nummers van het rapport, afgeleid uit het tekstbestand "
+               "zelf: uit de inhoudsopgave (het begin van de paragraaf waarin de tabel staat) of uit paginanummers "
+               "onderaan een pagina. 'p. 17–23' betekent: op een van die pagina's; 'r. 1429' is de regel in het "
+               "tekstbestand waar het tekstbestand geen paginagrens vermeldt. Gegevens tussen [haken] staan niet in "
+               "het tekstbestand en zijn afgeleid; de toelichting staat in <code>inputs/sources.csv</code>.</p>")
+    else:
+        how = ("<p class='small'>Page numbers are the report's printed numbers, derived from the text file itself: "
+               "from the table of contents (the start of the section that holds the table) or from page numbers at "
+               "the foot of a page. 'p. 17–23' means on one of those pages; 'line 1429' is the line of the text file "
+               "where the text file marks no page boundary. Details in [brackets] are not printed in the text file "
+               "and are supplied; <code>inputs/sources.csv</code> says on what evidence.</p>")
+    return f"<ul>{items}</ul>{how}"
 
 
 SE_METHOD_TEXT_NL = {
@@ -449,6 +487,7 @@ def render_report(results, figures: dict, lang: str = "nl", extra: dict | None =
 <h3>{'Simulatiestudie' if lang == 'nl' else 'Simulation study'}</h3>{simulation_verdict(lang=lang)}
 <h3>{t('h_accounting', lang)}</h3><p>{t('accounting', lang, n_in=n_in, n_used=n_used, n_ex=n_ex)}</p><ul>{reason_items}</ul>
 <h2 id="sources">{t('h_sources', lang)}</h2>{sources_table(results, lang)}
+<h2 id="references">{'Bronnen' if lang == 'nl' else 'Sources'}</h2>{references_section(results, lang)}
 </body></html>
 """
 

@@ -1,0 +1,146 @@
+"""Citations a reader can follow: source document, table and printed page of every number (present layer).
+
+The page of a line of a source text comes from ``inputs/source_pages.csv``, the places where the text file
+itself prints a page: a page number at the foot of a page (``page_number``: that line and the lines since the
+previous page foot are on that page or before it) or a heading that the table of contents puts on a page
+(``toc_heading``: that heading begins on that page). A line between two such places lies within their page
+range; when no place bounds it on both sides, the citation gives the line of the text file (``r. 1429``) rather
+than guess. Titles, authors, years and publishers come from ``inputs/sources.csv``, as printed; values in
+[brackets] are supplied, not printed (see that file's note column).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import pandas as pd
+
+#: Words of the citations, per language.
+WORDS = {
+    "nl": {"et_al": "e.a.", "and": "&", "no_year": "z.j.", "page": "p.", "line": "r.",
+           "file": "tekstbestand", "published_in": "In", "not_printed": "niet gedrukt"},
+    "en": {"et_al": "et al.", "and": "&", "no_year": "n.d.", "page": "p.", "line": "line",
+           "file": "text file", "published_in": "In", "not_printed": "not printed"},
+}
+_PARTICLES = {"van", "de", "der", "den", "ten", "ter", "te", "het", "'t", "op", "in", "von"}
+
+
+def page_span(pages: pd.DataFrame, source_file: str, line: int) -> tuple[int | None, int | None]:
+    """(lowest, highest) printed page that line ``line`` of ``source_file`` can be on; None where unbounded.
+
+    From every anchor of :data:`pages` (``source_pages.csv``) of that file: a ``page_number`` anchor at line
+    F with page P puts lines <= F on page <= P and lines > F on page >= P + 1 (it is printed at the foot of
+    page P); a ``toc_heading`` anchor at line H with page P puts lines >= H on page >= P and lines < H on page
+    <= P (the contents say the heading begins on page P).
+    """
+    low = high = None
+    if pages is None or len(pages) == 0:
+        return None, None
+    rows = pages[pages["source_file"] == source_file]
+    for a_line, a_page, kind in zip(rows["line"].astype(int), rows["page"].astype(int), rows["kind"]):
+        if kind == "page_number":
+            lo, hi = (a_page + 1, None) if line > a_line else (None, a_page)
+        else:
+            lo, hi = (a_page, None) if line >= a_line else (None, a_page)
+        if lo is not None:
+            low = lo if low is None else max(low, lo)
+        if hi is not None:
+            high = hi if high is None else min(high, hi)
+    return low, high
+
+
+def page_text(pages: pd.DataFrame, source_file: str, line: int, lang: str = "nl") -> str:
+    """``p. 17`` (page known), ``p. 17–23`` (between two printed pages) or ``r. 354`` (no page bound on one side)."""
+    w = WORDS[lang]
+    low, high = page_span(pages, source_file, int(line))
+    if low is None or high is None or low > high:
+        return f"{w['line']} {int(line)}"
+    return f"{w['page']} {low}" if low == high else f"{w['page']} {low}–{high}"
+
+
+def _source_row(sources: pd.DataFrame, source_file: str):
+    if sources is None or len(sources) == 0:
+        return None
+    hit = sources[sources["source_file"] == source_file]
+    return None if len(hit) == 0 else hit.iloc[0]
+
+
+def surname(name: str) -> str:
+    """The family name of a printed name: from the first particle (van, de, ...) on, else the last word.
+
+    >>> surname("Stefan van Wanrooij"), surname("J. Betkó"), surname("Peer Scheepers")
+    ('van Wanrooij', 'Betkó', 'Scheepers')
+    """
+    words = name.split()
+    for i, word in enumerate(words[1:], start=1):
+        if word.lower() in _PARTICLES:
+            return " ".join(words[i:])
+    return words[-1] if words else ""
+
+
+def author_year(row, lang: str = "nl") -> str:
+    """``Betkó e.a., 2020`` / ``Rombouts & Betkó, 2024`` / ``[Tilburg University], [2020]`` (no authors printed)."""
+    w = WORDS[lang]
+    authors = [a.strip() for a in str(row["authors"]).split(";") if a.strip()]
+    if len(authors) >= 3:
+        who = f"{surname(authors[0])} {w['et_al']}"
+    elif len(authors) == 2:
+        who = f"{surname(authors[0])} {w['and']} {surname(authors[1])}"
+    elif authors:
+        who = surname(authors[0])
+    else:
+        who = str(row["publisher"]) or str(row["label_nl" if lang == "nl" else "label_en"])
+    year = str(row["year"]) or w["no_year"]
+    return f"{who}, {year}"
+
+
+def citation(sources: pd.DataFrame, pages: pd.DataFrame, source_file: str, source_table: str, source_line,
+             lang: str = "nl") -> str:
+    """Where a number is printed, for a reader of the source document.
+
+    ``Nijmegen-rapport (Betkó e.a., 2020), Tabel 3, p. 17–23``: the source's label and author-year from
+    ``sources.csv``, the table as transcribed, the printed page (:func:`page_text`). A file without a row in
+    ``sources.csv`` is cited by its file name and line.
+    """
+    line = None if source_line is None or (isinstance(source_line, float) and math.isnan(source_line)) \
+        else int(source_line)
+    row = _source_row(sources, source_file)
+    where = page_text(pages, source_file, line, lang) if line is not None else ""
+    if row is None:
+        head = str(source_file)
+        where = f"{WORDS[lang]['line']} {line}" if line is not None else ""
+    else:
+        head = f"{row['label_nl' if lang == 'nl' else 'label_en']} ({author_year(row, lang)})"
+    return ", ".join(p for p in (head, str(source_table or ""), where) if p)
+
+
+def reference(row, lang: str = "nl") -> str:
+    """The full reference of one ``sources.csv`` row (APA-like; blank fields left out, [supplied] kept).
+
+    ``Betkó, J., Spierings, N., ... (2020). Rapportage experiment ... . Radboud Social Cultural Research ...``
+    """
+    w = WORDS[lang]
+    authors = [a.strip() for a in str(row["authors"]).split(";") if a.strip()]
+    names = []
+    for a in authors:
+        family = surname(a)
+        given = a[: len(a) - len(family)].strip()
+        initials = " ".join(f"{g[0]}." for g in re.split(r"[\s.]+", given) if g)
+        names.append(f"{family}, {initials}" if initials else family)
+    who = (", ".join(names[:-1]) + f" {w['and']} " + names[-1]) if len(names) > 1 else (names[0] if names else "")
+    year = str(row["year"]) or w["no_year"]
+    if who:
+        parts = [f"{who} ({year}).", f"{row['title']}." if row["title"] else ""]
+    else:  # no authors printed: the title takes their place (APA)
+        parts = [f"{row['title']}." if row["title"] else "", f"({year})."]
+    if row["published_in"]:
+        parts.append(f"{w['published_in']}: {row['published_in']}.")
+    if row["publisher"]:
+        parts.append(f"{row['publisher']}.")
+    if row["pages"]:
+        parts.append(f"{row['pages']} p.")
+    if row["url"]:
+        parts.append(str(row["url"]))
+    parts.append(f"({w['file']} {row['source_file']})")
+    return " ".join(p for p in parts if p)
