@@ -629,6 +629,42 @@ class _Collect(logging.Handler):
 # --------------------------------------------------------------------------- #
 # the plan
 # --------------------------------------------------------------------------- #
+#: Per harmonised unit: τ prior scale and δ with the reason for each, in English and Dutch (plan key ``bayes_units``;
+#: a plan overrides whole units), in the order of :data:`BAYES_UNIT_KEYS`.
+DEFAULT_BAYES_UNITS = (
+    ("percentage_points", 5.0,
+     "half-normal scale 5 pp: prior median of the between-municipality SD 3.4 pp, 95% below 9.8 pp. The municipalities "
+     "ran one national design on similar welfare populations, so their effects on a share in work plausibly differ by "
+     "a few pp and rarely by 10 pp or more (a 10 pp effect would itself be large); Friede et al. (2017) take about half "
+     "a large effect as scale",
+     2.0,
+     "2 pp is one person in fifty on welfare: smaller differences in a share are treated as practically zero; it is "
+     "well below the standard error of any one municipality's estimate (about 4-7 pp)",
+     "half-normale prior met schaal 5 pp: mediaan van de spreiding (SD) tussen gemeenten 3,4 pp, 95% onder 9,8 pp. De "
+     "gemeenten voerden één landelijk ontwerp uit bij vergelijkbare bijstandspopulaties; hun effecten op een aandeel "
+     "aan het werk verschillen dus aannemelijk enkele pp en zelden 10 pp of meer (een effect van 10 pp is zelf al "
+     "groot); Friede e.a. (2017) nemen ongeveer een half groot effect als schaal",
+     "2 pp is één op de vijftig mensen in de bijstand: kleinere verschillen in een aandeel gelden als praktisch nul; "
+     "dat ligt ruim onder de standaardfout van de schatting van één gemeente (ongeveer 4–7 pp)"),
+    ("scale_0_10", 0.5,
+     "5% of the 10-point range, as 5 pp is 5% of a share's 0-100 range: municipalities rarely differ by a whole point",
+     0.2, "2% of the 10-point range, as 2 pp is of a share's range",
+     "5% van het bereik van 10 punten, zoals 5 pp 5% is van het bereik 0–100 van een aandeel: gemeenten verschillen "
+     "zelden een heel punt",
+     "2% van het bereik van 10 punten, zoals 2 pp van het bereik van een aandeel"),
+    ("scale_1_10", 0.5,
+     "as on a 0-10 scale (the range is 9 points): municipalities rarely differ by a whole point",
+     0.2, "as on a 0-10 scale: 0.2 points, 2.2% of the 9-point range",
+     "als op een schaal 0–10 (het bereik is 9 punten): gemeenten verschillen zelden een heel punt",
+     "als op een schaal 0–10: 0,2 punt, 2,2% van het bereik van 9 punten"),
+    ("scale_1_6", 0.25,
+     "5% of the 5-point range, as 5 pp is 5% of a share's range",
+     0.1, "2% of the 5-point range, as 2 pp is of a share's range",
+     "5% van het bereik van 5 punten, zoals 5 pp 5% is van het bereik van een aandeel",
+     "2% van het bereik van 5 punten, zoals 2 pp van het bereik van een aandeel"),
+)
+
+
 @dataclass(frozen=True)
 class Plan:
     """What is pooled and how (``inputs/plan.toml``); every field has a default."""
@@ -645,23 +681,74 @@ class Plan:
     level: float = 95.0
     se_policy: str = "central"  # or "conservative"
     include_derived_from_marks: bool = True
-    #: scale of the half-normal prior on τ in the Bayesian sensitivity model: for shares (pp) and for scale points
-    bayes_tau_scale_pp: float = 5.0
-    bayes_tau_scale_points: float = 0.5
+    #: cells with at most this many studies get the Bayesian model as headline (k = 1: the study as reported)
+    few_studies_k: int = 4
+    #: per harmonised unit: (unit, τ prior scale, its reason, δ of the decision probabilities, its reason); see
+    #: :data:`DEFAULT_BAYES_UNITS` and ``inputs/README.md``
+    bayes_units: tuple = DEFAULT_BAYES_UNITS
     #: assumed correlation of two arms' effects through their shared control group when the control's own
     #: variance is not known (component meta-regression)
     shared_control_correlation: float = 0.5
 
     def to_dict(self) -> dict:
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
+        out = {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
+        out["bayes_units"] = {u: dict(zip(BAYES_UNIT_KEYS, rest)) for u, *rest in self.bayes_units}
+        return out
+
+    def bayes_unit(self, unit: str) -> dict | None:
+        """The plan's τ prior scale and δ (with their reasons) for ``unit``, or None when the plan has none."""
+        for u, *rest in self.bayes_units:
+            if u == unit:
+                return dict(zip(BAYES_UNIT_KEYS, rest))
+        return None
+
+
+#: The settings of one unit under ``bayes_units`` in the plan, in this order; the Dutch reasons (``*_nl``) are optional
+#: (the Dutch report shows the English reason when they are missing).
+BAYES_UNIT_KEYS = ("tau_prior_scale", "tau_prior_reason", "delta", "delta_reason", "tau_prior_reason_nl",
+                   "delta_reason_nl")
+BAYES_UNIT_REQUIRED = BAYES_UNIT_KEYS[:4]
 
 
 PLAN_FIELDS = {
     "outcomes": list, "outcome_level": str, "horizons": list, "model_preference": list,
     "population_preference": list, "arm_classes": list, "method": str, "test": str, "level": (int, float),
-    "se_policy": str, "include_derived_from_marks": bool, "bayes_tau_scale_pp": (int, float),
-    "bayes_tau_scale_points": (int, float), "shared_control_correlation": (int, float),
+    "se_policy": str, "include_derived_from_marks": bool, "few_studies_k": int, "bayes_units": dict,
+    "shared_control_correlation": (int, float),
 }
+#: Plan keys that were replaced, and by what.
+RENAMED_PLAN_KEYS = {
+    "bayes_tau_scale_pp": "bayes_units.percentage_points.tau_prior_scale",
+    "bayes_tau_scale_points": "bayes_units.<unit>.tau_prior_scale (one per scale unit, e.g. scale_0_10)",
+}
+
+
+def _bayes_units(path, table) -> tuple:
+    """Validate ``bayes_units`` (unit -> {tau_prior_scale, tau_prior_reason, delta, delta_reason[, *_nl]})."""
+    out = []
+    for unit, entry in sorted(table.items()):
+        key = f"bayes_units.{unit}"
+        if not isinstance(entry, dict):
+            raise InputError(f"{path}: key {key!r}: give a table with {', '.join(BAYES_UNIT_KEYS)}")
+        unknown = sorted(set(entry) - set(BAYES_UNIT_KEYS))
+        missing = [k for k in BAYES_UNIT_REQUIRED if k not in entry]
+        if unknown:
+            raise InputError(f"{path}: key '{key}.{unknown[0]}': unknown; use {', '.join(BAYES_UNIT_KEYS)}")
+        if missing:
+            raise InputError(f"{path}: key '{key}.{missing[0]}' is missing; every unit needs {', '.join(BAYES_UNIT_REQUIRED)} "
+                             "(a number and the reason for it)")
+        for k, positive in (("tau_prior_scale", True), ("delta", False)):
+            x = entry[k]
+            if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x) or x < 0 or (positive and x == 0):
+                raise InputError(f"{path}: key '{key}.{k}': {x!r} must be a number {'> 0' if positive else '>= 0'} "
+                                 "in the unit's own scale")
+        for k in ("tau_prior_reason", "delta_reason", "tau_prior_reason_nl", "delta_reason_nl"):
+            if k in entry and (not isinstance(entry[k], str) or not entry[k].strip()):
+                raise InputError(f"{path}: key '{key}.{k}': write the reason for the number as a non-empty string")
+        out.append((unit, float(entry["tau_prior_scale"]), entry["tau_prior_reason"].strip(), float(entry["delta"]),
+                    entry["delta_reason"].strip(), entry.get("tau_prior_reason_nl", entry["tau_prior_reason"]).strip(),
+                    entry.get("delta_reason_nl", entry["delta_reason"]).strip()))
+    return tuple(out)
 
 
 def load_plan(path: Path | None) -> Plan:
@@ -675,6 +762,10 @@ def load_plan(path: Path | None) -> Plan:
         data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"{path}: not valid TOML ({exc}); fix the syntax at that line")
+    renamed = sorted(set(data) & set(RENAMED_PLAN_KEYS))
+    if renamed:
+        raise InputError(f"{path}: key {renamed[0]!r}: replaced by {RENAMED_PLAN_KEYS[renamed[0]]} (with the reason "
+                         "beside it); see inputs/README.md")
     unknown = sorted(set(data) - set(PLAN_FIELDS))
     if unknown:
         raise InputError(f"{path}: key {unknown[0]!r}: unknown plan setting; use one of {', '.join(PLAN_FIELDS)}")
@@ -683,6 +774,10 @@ def load_plan(path: Path | None) -> Plan:
         if not isinstance(val, PLAN_FIELDS[key]) or (PLAN_FIELDS[key] is not bool and isinstance(val, bool)):
             raise InputError(f"{path}: key {key!r}: {val!r} has the wrong type; see inputs/README.md for the plan format")
         values[key] = tuple(val) if isinstance(val, list) else val
+    if "bayes_units" in values:  # the plan's units replace the defaults unit by unit
+        given = _bayes_units(path, values["bayes_units"])
+        named = {u for u, *_ in given}
+        values["bayes_units"] = tuple(sorted([*given, *(d for d in DEFAULT_BAYES_UNITS if d[0] not in named)]))
     plan = Plan(**values)
     from meta.engine import METHODS, TESTS  # the engine's vocabulary; no stage order issue (constants only)
 
@@ -694,9 +789,9 @@ def load_plan(path: Path | None) -> Plan:
         raise InputError(f"{path}: key 'se_policy': {plan.se_policy!r}; use 'central' or 'conservative'")
     if plan.outcome_level not in ("strict", "concept"):
         raise InputError(f"{path}: key 'outcome_level': {plan.outcome_level!r}; use 'strict' or 'concept'")
-    for key in ("bayes_tau_scale_pp", "bayes_tau_scale_points"):
-        if not float(getattr(plan, key)) > 0:
-            raise InputError(f"{path}: key {key!r}: {getattr(plan, key)!r} must be a positive prior scale")
+    if plan.few_studies_k < 1:
+        raise InputError(f"{path}: key 'few_studies_k': {plan.few_studies_k!r} must be >= 1 (cells with at most this "
+                         "many studies get the Bayesian headline; 1 keeps the classical headline for every pooled cell)")
     if not (0 <= float(plan.shared_control_correlation) < 1):
         raise InputError(f"{path}: key 'shared_control_correlation': {plan.shared_control_correlation!r} must be in [0, 1)")
     if not (0 < float(plan.level) < 100):

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from meta import components, engine, harmonise as hz, load, selection, sensitivity, tables
+from meta import components, engine, fewstudies, harmonise as hz, load, selection, sensitivity, tables
 from meta.i18n import DEFAULT_LANG, LANGS
 from meta.load import InputError, Plan
 from meta.report import SIMULATION_SUMMARY
@@ -98,10 +98,11 @@ def analyse(inputs_dir: Path = DEFAULT_INPUTS, plan: Plan | None = None) -> Resu
         studies = studies[~hit.to_numpy()].reset_index(drop=True)
         pooled_raw = pooled_raw[pooled_raw["converged"].astype(bool)].reset_index(drop=True)
     pooled = tables.pooled_table(pooled_raw, studies, inputs.outcomes, plan)
+    pooled = fewstudies.add_few_studies_columns(pooled, studies, inputs.outcomes, plan)
     sbs = tables.side_by_side(studies, inputs.municipalities, plan.level)
     cov = tables.coverage(harmonised, studies, inputs.municipalities, inputs.arms, inputs.outcomes, plan)
     results = Results(plan, inputs, harmonised, studies, excluded, pooled, sbs, cov)
-    sens = sensitivity.sensitivity_table(results, plan.bayes_tau_scale_pp, plan.bayes_tau_scale_points)
+    sens = sensitivity.sensitivity_table(results)
     comps = components.component_models(studies, inputs.arms, plan.shared_control_correlation, plan.level)
     return replace(results, sensitivity=sens, robustness=sensitivity.robustness(sens), components=comps)
 
@@ -214,8 +215,43 @@ XLSX_HEADERS = {
     "tau2_ci_high": "tau² CI high", "I2": "I² (%)", "I2_ci_low": "I² CI low", "I2_ci_high": "I² CI high",
     "H2": "H²", "Q": "Q", "Q_p": "Q p", "se_methods": "SE methods", "flag_derived_se": "SE reconstructed",
     "single_study": "Single study", "reason": "Reason excluded",
+    "headline": "Headline model", "headline_model": "Headline model (in words)",
+    "classical_estimate": "Classical estimate", "classical_se": "Classical SE", "classical_ci_low": "Classical CI low",
+    "classical_ci_high": "Classical CI high", "classical_pval": "Classical p", "classical_pi_low": "Classical PI low",
+    "classical_pi_high": "Classical PI high", "wald_ci_low": "Wald CI low", "wald_ci_high": "Wald CI high",
+    "wald_pi_low": "Wald PI low", "wald_pi_high": "Wald PI high", "fe_estimate": "Common effect",
+    "fe_ci_low": "Common effect CI low", "fe_ci_high": "Common effect CI high", "bayes_estimate": "Bayes median",
+    "bayes_mean": "Bayes mean", "bayes_sd": "Bayes sd", "bayes_ci_low": "Bayes CrI low", "bayes_ci_high": "Bayes CrI high",
+    "bayes_pi_low": "Bayes predictive low", "bayes_pi_high": "Bayes predictive high", "bayes_tau_median": "Bayes tau median",
+    "bayes_tau_ci_low": "Bayes tau low", "bayes_tau_ci_high": "Bayes tau high", "tau_prior": "tau prior",
+    "tau_prior_scale": "tau prior scale", "delta": "delta", "p_gt_0": "P(effect > 0)",
+    "p_lt_minus_delta": "P(effect < -delta)", "p_within_delta": "P(|effect| < delta)", "p_harm": "P(harm > delta)",
+    "p_source": "Probabilities about", "range_low": "Feasible low", "range_high": "Feasible high",
+    "impossible": "Undetermined bounds",
 }
-ONE_DECIMAL = ("estimate", "se", "ci_low", "ci_high", "pi_low", "pi_high", "I2", "I2_ci_low", "I2_ci_high")
+ONE_DECIMAL = ("estimate", "se", "ci_low", "ci_high", "pi_low", "pi_high", "I2", "I2_ci_low", "I2_ci_high",
+               "classical_estimate", "classical_se", "classical_ci_low", "classical_ci_high", "classical_pi_low",
+               "classical_pi_high", "wald_ci_low", "wald_ci_high", "wald_pi_low", "wald_pi_high", "fe_estimate",
+               "fe_ci_low", "fe_ci_high", "bayes_estimate", "bayes_mean", "bayes_sd", "bayes_ci_low", "bayes_ci_high",
+               "bayes_pi_low", "bayes_pi_high", "bayes_tau_median", "bayes_tau_ci_low", "bayes_tau_ci_high")
+
+
+def undetermined_for_workbook(pooled: pd.DataFrame) -> pd.DataFrame:
+    """Bounds outside the feasible range of their unit (``impossible``) as the text "undetermined (k = …)".
+
+    The raw numbers stay in ``pooled.csv``; the ``impossible`` column becomes a note saying so.
+    """
+    if "impossible" not in pooled or len(pooled) == 0:
+        return pooled
+    out = pooled.astype({c: object for c in set(";".join(pooled["impossible"].fillna("")).split(";")) - {""}})
+    for i, bad in out["impossible"].fillna("").items():
+        for col in filter(None, bad.split(";")):
+            if col in out:
+                out.at[i, col] = f"undetermined (k = {int(out.at[i, 'k'])})"
+    out["impossible"] = [("undetermined: outside the range possible in this unit (±100 pp for shares, ±10 points "
+                          "on a 0-10 scale, tau² within its square); raw value in pooled.csv: " + b.replace(";", ", "))
+                         if isinstance(b, str) and b else "" for b in out["impossible"]]
+    return out
 
 
 def write_workbook(results: Results, path: Path) -> Path:
@@ -224,6 +260,7 @@ def write_workbook(results: Results, path: Path) -> Path:
 
     pooled = results.pooled.drop(columns=["H2_ci_low", "H2_ci_high", "I2_Q", "Q_df", "df", "converged", "note",
                                           "method", "test", "level"], errors="ignore")
+    pooled = undetermined_for_workbook(pooled)
     sheets = {
         "Pooled": pooled,
         "Side by side": results.side_by_side,
@@ -239,7 +276,9 @@ def write_workbook(results: Results, path: Path) -> Path:
                 letter = get_column_letter(j)
                 ws.column_dimensions[letter].width = min(60, max(10, len(str(XLSX_HEADERS.get(col, col))) + 2))
                 fmt = "0.0" if col in ONE_DECIMAL else ("0.000" if col in ("pval", "Q_p", "tau2", "tau2_ci_low",
-                                                                           "tau2_ci_high", "H2", "Q") else None)
+                                                                           "tau2_ci_high", "H2", "Q", "classical_pval",
+                                                                           "p_gt_0", "p_lt_minus_delta",
+                                                                           "p_within_delta", "p_harm") else None)
                 if fmt:
                     for cell in ws[letter][1:]:
                         cell.number_format = fmt

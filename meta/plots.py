@@ -17,6 +17,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from meta import fewstudies_report as fsr
 from meta.i18n import arm_class_label, components_label, outcome_labels, t, word
 from meta.tables import fmt_number
 
@@ -70,7 +71,7 @@ def forest_rows(results, outcome_key: str, horizon: int, unit: str, lang: str = 
     pending = [n for n, s in zip(munis["name"], munis["status"]) if s == "pending"]
     names = dict(zip(munis["municipality"], munis["name"]))
     d = 1 if unit == "percentage_points" else 2  # pp to one decimal, scale points to two
-    rows = []
+    rows, footer = [], []
     for arm_class in plan.arm_classes:
         s = studies[(studies["outcome_key"] == outcome_key) & (studies["horizon_months"] == horizon)
                     & (studies["arm_class"] == arm_class) & (studies["unit_h"] == unit)]
@@ -94,12 +95,19 @@ def forest_rows(results, outcome_key: str, horizon: int, unit: str, lang: str = 
             rows.append(dict(kind="pending", label="  " + t("fig_pending", lang, names=", ".join(pending)),
                              ci=t("fig_not_transcribed", lang), w=""))
         if int(p["k"]) >= 2:
-            rows.append(dict(kind="pooled", label="  " + t("fig_pooled", lang, method=p["method"], test=p["test"]),
-                             est=p["estimate"],
+            bayes = p.get("headline") == fsr.HEADLINE_BAYES
+            pooled_label = (fsr.tx("fig_pooled_bayes", lang, level=f"{plan.level:g}") if bayes
+                            else t("fig_pooled", lang, method=p["method"], test=p["test"]))
+            rows.append(dict(kind="pooled", label="  " + pooled_label, est=p["estimate"],
                              ll=p["ci_low"], hl=p["ci_high"],
-                             ci=f"{fmt_number(p['estimate'], d)} [{fmt_number(p['ci_low'], d)}, {fmt_number(p['ci_high'], d)}]", w="100%"))
-            rows.append(dict(kind="pi", label="  " + t("fig_pi", lang), est=np.nan, ll=p["pi_low"], hl=p["pi_high"],
-                             ci=f"[{fmt_number(p['pi_low'], d)}, {fmt_number(p['pi_high'], d)}]", w=""))
+                             ci=f"{fsr.value_text(p, 'estimate', d, lang)} {fsr.interval_text(p, 'ci_low', 'ci_high', d, lang)}",
+                             w="100%"))
+            rows.append(dict(kind="pi", label="  " + (fsr.tx("fig_pi_bayes", lang) if bayes else t("fig_pi", lang)),
+                             est=np.nan, ll=p["pi_low"], hl=p["pi_high"],
+                             ci=fsr.interval_text(p, "pi_low", "pi_high", d, lang), w=""))
+            if bayes:  # the classical fits stay beside the headline, in the footer
+                footer.append(fsr.tx("fig_classical", lang, cls=arm_class_label(arm_class, lang).capitalize(),
+                                     fits=fsr.classical_fits_text(p, d, lang)))
             q_p = "< 0.001" if p["Q_p"] < 0.001 else f"= {p['Q_p']:.3f}"
             zero = ("; τ² = 0: PI = BI" if lang == "nl" else "; τ² = 0: PI = CI") if p["tau2"] == 0 else ""
             rows.append(dict(kind="stats", label=(f"  k = {int(p['k'])}, τ² = {p['tau2']:.3g}, I² = {p['I2']:.0f}%, "
@@ -113,6 +121,7 @@ def forest_rows(results, outcome_key: str, horizon: int, unit: str, lang: str = 
     for col in ("ci", "w"):
         frame[col] = frame[col].fillna("") if col in frame else ""
     frame["label"] = unique_labels(list(frame["label"]))
+    frame.attrs["footer"] = footer  # lines for the figure's footer (classical fits beside a Bayesian headline)
     return frame
 
 
@@ -137,7 +146,11 @@ def draw_forest(results, outcome_key: str, horizon: int, unit: str, title: str, 
     # keep the x range wide enough for every interval, diamond and PI
     fp_frame.loc[fp_frame.index[0], ["ll", "hl"]] = xlim
     # fixed margins in inches: the header row (drawn one row above the axes), the title, the x label, the footnote
-    row_in, top_in, bottom_in = 0.34, 1.15, 1.0
+    footer = rows.attrs.get("footer", [])
+    undetermined = any("onbepaald" in line or "undetermined" in line for line in [*footer, *rows["ci"]])
+    if undetermined:
+        footer = [*footer, _plain(fsr.footnote(lang))]
+    row_in, top_in, bottom_in = 0.34, 1.15, 1.0 + 0.17 * sum(len(_wrap(line)) for line in footer)
     height = row_in * len(rows) + top_in + bottom_in
     fig, ax = plt.subplots(figsize=(11, height), facecolor="white")
     fig.subplots_adjust(top=1 - top_in / height, bottom=bottom_in / height)
@@ -173,7 +186,23 @@ def draw_forest(results, outcome_key: str, horizon: int, unit: str, title: str, 
     ax.set_xlim(*xlim)
     fig.text(0.01, 1 - 0.12 / height, title, ha="left", va="top", fontsize=12, fontweight="bold")
     fig.text(0.01, 0.1 / height, t("fig_footnote", lang), fontsize=8, ha="left", va="bottom", color="0.3")
+    if footer:
+        fig.text(0.01, 0.4 / height, "\n".join(w for line in footer for w in _wrap(line)), fontsize=8, ha="left",
+                 va="bottom", color="0.15")
     return fig
+
+
+def _plain(html_text: str) -> str:
+    """Text of a short HTML fragment (for a figure)."""
+    import re
+
+    return re.sub(r"<[^>]+>", "", html_text)
+
+
+def _wrap(line: str, width: int = 150) -> list[str]:
+    import textwrap
+
+    return textwrap.wrap(line, width) or [""]
 
 
 def figure_cells(results) -> list[tuple[str, int, str]]:

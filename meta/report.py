@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from meta import fewstudies_report as fsr
 from meta.harmonise import SE_METHODS
 from meta.i18n import arm_class_label, components_label, outcome_labels, t, word
 from meta.tables import fmt_number
@@ -68,8 +69,9 @@ def headline_table(results, lang: str = "en") -> str:
                       kind="mergesort")
     label = _outcome_labels(results, lang)
     head = (f"<tr><th>{t('col_outcome', lang)}</th><th>{t('col_horizon', lang)}</th><th>{t('col_arm_class', lang)}</th>"
-            f"<th>k</th><th>{t('col_munis', lang)}</th><th>{t('col_estimate', lang)}</th>"
-            f"<th>{results.plan.level:g}% {'BI' if lang == 'nl' else 'CI'}</th><th>p</th><th>{t('col_pi', lang)}</th>"
+            f"<th>k</th><th>{t('col_munis', lang)}</th><th>{fsr.tx('col_model', lang)}</th>"
+            f"<th>{t('col_estimate', lang)}</th>"
+            f"<th>{fsr.tx('col_interval', lang, level=f'{results.plan.level:g}')}</th><th>p</th><th>{t('col_pi', lang)}</th>"
             f"<th>τ² [CI]</th><th>I² [CI]</th><th>Q p</th><th>{t('col_se_methods', lang)}</th></tr>")
     mo = t("months", lang)
     mark_p = _mark_p_texts(results)
@@ -87,17 +89,20 @@ def headline_table(results, lang: str = "en") -> str:
             f"<tr class='{'single' if single else ''}'><td>{_e(label.get(r['outcome_key'], r['outcome_label']))}</td>"
             f"<td class='num'>{int(r['horizon_months'])} {mo}</td><td>{_e(arm_class_label(r['arm_class'], lang))}</td>"
             f"<td class='num'>{int(r['k'])}</td><td>{_e(arm_text.get(_cell_key(r), r['municipalities']))}</td>"
-            f"<td class='num'>{_num(r['estimate'], d)} {_e(_unit_short(r['unit_h']))}</td>"
-            f"<td class='num'>[{_num(r['ci_low'], d)}, {_num(r['ci_high'], d)}]</td>"
+            f"<td>{_e(fsr.model_text(r, lang))}</td>"
+            f"<td class='num'>{fsr.value_text(r, 'estimate', d, lang)} {_e(_unit_short(r['unit_h']))}</td>"
+            f"<td class='num'>{fsr.interval_text(r, 'ci_low', 'ci_high', d, lang)}</td>"
             f"<td class='num'>{mark_p.get(_cell_key(r), _p(r['pval'])) if single else _p(r['pval'])}</td>"
             + (f"<td>{t('single', lang)}</td><td>—</td><td>—</td><td>—</td>" if single else
-               f"<td class='num'>[{_num(r['pi_low'], d)}, {_num(r['pi_high'], d)}]</td>"
-               f"<td class='num'>{_num(r['tau2'], 2)} [{_num(r['tau2_ci_low'], 2)}, {_num(r['tau2_ci_high'], 2)}]</td>"
+               f"<td class='num'>{fsr.interval_text(r, 'pi_low', 'pi_high', d, lang)}</td>"
+               f"<td class='num'>{fsr.value_text(r, 'tau2', 2, lang)} "
+               f"{fsr.interval_text(r, 'tau2_ci_low', 'tau2_ci_high', 2, lang)}</td>"
                f"<td class='num'>{_num(r['I2'], 0)}% [{_num(r['I2_ci_low'], 0)}, {_num(r['I2_ci_high'], 0)}]</td>"
                f"<td class='num'>{_p(r['Q_p'])}</td>")
             + f"<td>{_e(r['se_methods'].replace(';', ', '))}{flag}</td></tr>"
         )
-    return f"<table>{head}{''.join(body)}</table>"
+    note = f"<p class='small'>{fsr.footnote(lang)}</p>" if fsr.has_undetermined(p) else ""
+    return f"<table>{head}{''.join(body)}</table>{note}"
 
 
 def _cell_key(r) -> tuple:
@@ -293,8 +298,9 @@ standard errors imply (scale factor below 1); the ad hoc variant floors that fac
 analysis. When τ² is estimated as 0 the prediction interval equals the confidence interval: with few municipalities the
 spread between them is then not estimable, which is not the same as absent.</p>
 <div class='note warn'><b>Few studies.</b> With two municipalities a between-municipality variance cannot be estimated
-with any precision and Hartung-Knapp intervals use a t distribution with one degree of freedom: such intervals are very
-wide and that is the honest answer. Cells with one municipality are shown as reported, not pooled.</div>
+with any precision and Hartung-Knapp intervals use a t distribution with one degree of freedom: such intervals are
+correct but very wide, which is why the Bayesian model is the headline for few municipalities (below). Cells with one
+municipality are shown as reported, not pooled.</div>
 """
 
 
@@ -332,8 +338,9 @@ standaardfouten doen verwachten (schaalfactor onder 1); de ad-hocvariant begrens
 gevoeligheidsanalyse. Als τ² op 0 wordt geschat, valt het predictie-interval samen met het betrouwbaarheidsinterval:
 met weinig gemeenten is de spreiding tussen gemeenten dan niet te schatten, wat iets anders is dan afwezig.</p>
 <div class='note warn'><b>Weinig studies.</b> Met twee gemeenten is de variantie tussen gemeenten nauwelijks te schatten
-en gebruiken Hartung-Knapp-intervallen een t-verdeling met één vrijheidsgraad: zulke intervallen zijn erg breed, en dat
-is het eerlijke antwoord. Cellen met één gemeente worden getoond zoals gerapporteerd, niet gepoold.</div>
+en gebruiken Hartung-Knapp-intervallen een t-verdeling met één vrijheidsgraad: zulke intervallen zijn correct maar erg
+breed; daarom is bij weinig gemeenten het Bayesiaanse model de kern (hieronder). Cellen met één gemeente worden getoond
+zoals gerapporteerd, niet gepoold.</div>
 """
 
 
@@ -406,13 +413,14 @@ def robustness_section(results, extra: dict, lang: str = "en") -> str:
     groups = sorted(set(results.sensitivity["spec_group"]) - {"main"})
     intro = (f"<p>Elke rij van de hoofdanalyse is opnieuw berekend onder elke redelijke alternatieve keuze "
              f"({_e(', '.join(groups))}). <b>{len(survive)} van de {len(rob)}</b> conclusies blijven in alle "
-             f"specificaties overeind. Het Bayesiaanse model gebruikt een half-normale prior op τ met schaal "
-             f"{results.plan.bayes_tau_scale_pp:g} procentpunt (aandelen) en {results.plan.bayes_tau_scale_points:g} "
-             "schaalpunt (indices).</p>" if nl else
+             "specificaties overeind. Het Bayesiaanse model gebruikt de half-normale prior op τ per eenheid uit het "
+             "plan (zie de beslissingskansen) en is herhaald met de halve en dubbele schaal en een half-Cauchy-prior "
+             "(cellen met minstens twee gemeenten).</p>" if nl else
              f"<p>Every row of the main analysis was recomputed under every reasonable alternative choice "
              f"({_e(', '.join(groups))}). <b>{len(survive)} of {len(rob)}</b> conclusions survive all specifications. "
-             f"The Bayesian model uses a half-normal prior on τ with scale {results.plan.bayes_tau_scale_pp:g} "
-             f"percentage points (shares) and {results.plan.bayes_tau_scale_points:g} scale points (indices).</p>")
+             "The Bayesian model uses the half-normal prior on τ per unit from the plan (see the decision "
+             "probabilities) and is repeated with half and double the scale and with a half-Cauchy prior (cells with "
+             "at least two municipalities).</p>")
     figs = "".join(f"<h3>{_e(f['title'])}</h3><img alt='{_e(f['title'])}' src='{_img(f['png'])}'>"
                    for name, f in extra.items() if name.startswith("specification_curve"))
     return f"{intro}<table>{head}{body}</table>{figs}"
@@ -476,6 +484,7 @@ def render_report(results, figures: dict, lang: str = "nl", extra: dict | None =
     t('read_first_all', lang, done=_e(transcribed))}{'' if (results.pooled['k'] >= 2).any() else ' ' + t('nothing_pooled', lang)}</div>
 <h2 id="headline">{t('h_headline', lang)}</h2>{headline_table(results, lang)}
 <p class='small'>{t('legend_headline', lang)}</p>
+<h3 id="decisions">{'Beslissingskansen' if lang == 'nl' else 'Decision probabilities'}</h3>{fsr.decision_section(results, lang)}
 <h2 id="coverage">{t('h_coverage', lang)}</h2>{coverage_table(results, lang)}
 <h2 id="forest">{t('h_forest', lang)}</h2>{figs or f"<p>{t('no_figures', lang)}</p>"}
 <h2 id="side">{t('h_side', lang)}</h2>
@@ -484,6 +493,7 @@ def render_report(results, figures: dict, lang: str = "nl", extra: dict | None =
 <h2 id="components">{'Onderdelen van de interventies' if lang == 'nl' else 'Components of the interventions'}</h2>
 {components_section(results, extra or {}, lang)}
 <h2 id="methods">{t('h_methods', lang)}</h2>{methods_section(results, lang)}
+{fsr.methods_html(results, lang, SIMULATION_SUMMARY.with_name('simulation_results.csv'))}
 <h3>{'Simulatiestudie' if lang == 'nl' else 'Simulation study'}</h3>{simulation_verdict(lang=lang)}
 <h3>{t('h_accounting', lang)}</h3><p>{t('accounting', lang, n_in=n_in, n_used=n_used, n_ex=n_ex)}</p><ul>{reason_items}</ul>
 <h2 id="sources">{t('h_sources', lang)}</h2>{sources_table(results, lang)}

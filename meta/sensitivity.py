@@ -5,7 +5,9 @@ reasonable alternative: leave one municipality out; every τ² estimator; Wald,
 HKSJ and ad hoc inference; each model column a report prints (basis, LOEP,
 extra); central versus conservative reconstructed SEs; without studies whose SE
 came from significance marks; strict versus concept-level outcome definitions;
-and the Bayesian model for few studies. A conclusion *survives* when every
+the Bayesian model with the plan's τ prior and its prior variants (scale × 0.5, × 2, half-Cauchy; cells with
+k ≥ 2). The main specification is the pooled table's headline (the Bayesian model for few studies, else the
+plan's method and test; :mod:`meta.fewstudies`). A conclusion *survives* when every
 specification that has a number for the cell gives the same verdict (negative,
 positive, or no significant effect at the plan's level).
 
@@ -20,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from meta import engine, harmonise as hz, selection
-from meta.bayes import bayes_pool_table
+from meta.fewstudies import HEADLINE_BAYES, prior_sensitivity_rows
 from meta.selection import CELL_COLUMNS
 
 SPEC_COLUMNS = ("outcome_key", "horizon_months", "arm_class", "unit_h", "spec_group", "spec", "k",
@@ -57,14 +59,23 @@ def _studies_for(inputs, plan) -> pd.DataFrame:
     return studies
 
 
-def sensitivity_table(results, tau_scale_pp: float = 5.0, tau_scale_points: float = 0.5) -> pd.DataFrame:
+def sensitivity_table(results) -> pd.DataFrame:
     """Every specification for every cell of the main analysis, one row each (see module docstring)."""
     plan, inputs, studies = results.plan, results.inputs, results.studies
     rows: list[dict] = []
     pool = lambda s, method=plan.method, test=plan.test: engine.pool_cells(  # noqa: E731
         s, CELL_COLUMNS, method, test, plan.level)
 
-    rows += _spec_rows(pool(studies), "main", f"{plan.method} + {plan.test}", studies)
+    # the main analysis is the headline of the pooled table: the Bayesian model for few studies, else the plan's
+    main = results.pooled
+    bayes_cells = main[main.get("headline", pd.Series("", index=main.index)) == HEADLINE_BAYES] if len(main) else main
+    for headline_is_bayes, part in ((False, main.drop(bayes_cells.index)), (True, bayes_cells)):
+        if len(part):
+            spec = "Bayesian headline (plan's τ prior)" if headline_is_bayes else f"{plan.method} + {plan.test}"
+            rows += _spec_rows(part, "main", spec, studies)
+    if len(bayes_cells):  # the plan's classical fit, now beside the headline
+        classical = pool(studies).merge(bayes_cells[list(CELL_COLUMNS)], on=list(CELL_COLUMNS))
+        rows += _spec_rows(classical, "classical", f"{plan.method} + {plan.test}", studies)
     for method in engine.METHODS:
         if method != plan.method.upper():
             rows += _spec_rows(pool(studies, method=method), "estimator", method, studies)
@@ -105,13 +116,11 @@ def sensitivity_table(results, tau_scale_pp: float = 5.0, tau_scale_points: floa
                 for r in concept_rows:
                     if r["outcome_key"] == concept_of.get(strict_outcome) and concept_of[strict_outcome] != strict_outcome:
                         rows.append({**r, "outcome_key": strict_outcome})
-    # Bayesian normal-normal model with a half-normal prior on τ
-    for unit_is_pp, scale in ((True, tau_scale_pp), (False, tau_scale_points)):
-        s = studies[(studies["unit_h"] == "percentage_points") == unit_is_pp]
-        if len(s):
-            b = bayes_pool_table(s, CELL_COLUMNS, scale, plan.level)
-            b["k"] = b["k"].astype(int)
-            rows += _spec_rows(b, "Bayesian", f"half-normal τ prior, scale {scale:g}", s)
+    # Bayesian normal-normal model with the plan's τ prior per unit, and the prior variants (cells with k >= 2: a single
+    # study is shown as reported)
+    prior_rows = prior_sensitivity_rows(studies, plan)
+    for _, r in prior_rows.iterrows():
+        rows.append({**{c: r[c] for c in SPEC_COLUMNS if c != "verdict"}, "verdict": verdict(r["ci_low"], r["ci_high"])})
     table = pd.DataFrame(rows, columns=list(SPEC_COLUMNS))
     # keep only cells of the main analysis
     main_keys = table.loc[table["spec_group"] == "main", list(CELL_COLUMNS)].drop_duplicates()
@@ -131,3 +140,27 @@ def robustness(sens: pd.DataFrame) -> pd.DataFrame:
                      "changed_by": ";".join(f"{a}: {b}" for a, b in zip(disagree["spec_group"], disagree["spec"])),
                      "estimate_min": others["estimate"].min(), "estimate_max": others["estimate"].max()})
     return pd.DataFrame(rows)
+
+
+def prior_dependence(sens: pd.DataFrame) -> pd.DataFrame:
+    """Per cell with a Bayesian fit: its verdict under the plan's τ prior and whether a prior variant changes it.
+
+    Columns: the cell columns, ``verdict`` (plan's prior), ``depends_on_prior`` (bool), ``changed_by`` (the variants
+    that give another verdict, ``;``-separated), ``estimate_min``/``estimate_max`` over the plan's prior and the
+    variants.
+    """
+    cols = [*CELL_COLUMNS, "verdict", "depends_on_prior", "changed_by", "estimate_min", "estimate_max"]
+    if sens is None or len(sens) == 0:
+        return pd.DataFrame(columns=cols)
+    part = sens[sens["spec_group"].isin(["Bayesian", "prior"])]
+    rows = []
+    for key, g in part.groupby(list(CELL_COLUMNS), sort=True):
+        base = g[g["spec_group"] == "Bayesian"]
+        if base.empty:
+            continue
+        v = base["verdict"].iloc[0]
+        other = g[(g["spec_group"] == "prior") & (g["verdict"] != v)]
+        rows.append({**dict(zip(CELL_COLUMNS, key)), "verdict": v, "depends_on_prior": not other.empty,
+                     "changed_by": ";".join(other["spec"]), "estimate_min": g["estimate"].min(),
+                     "estimate_max": g["estimate"].max()})
+    return pd.DataFrame(rows, columns=cols)

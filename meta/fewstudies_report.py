@@ -1,0 +1,328 @@
+"""Presenting few-studies results (issue 12): labels, "onbepaald" bounds, decision probabilities, priors, methods.
+
+Present layer, used by :mod:`meta.report`, :mod:`meta.plots` and the workbook writer. Numbers come from the pooled
+table of :mod:`meta.fewstudies`; nothing is computed here except formatting.
+
+* A bound outside the feasible range of its unit (``impossible`` column) is printed as "onbepaald (k = 2)"
+  ("undetermined (k = 2)") with a footnote; the raw value stays in ``pooled.csv``.
+* The headline's model is named in every row: Bayesian (posterior median and credible interval), the plan's
+  classical model, or a single study as reported.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from meta.fewstudies import HEADLINE_BAYES, HEADLINE_SINGLE
+from meta.i18n import arm_class_label, outcome_labels
+from meta.tables import fmt_number
+
+TEXT = {
+    "undetermined": {"nl": "onbepaald (k = {k})", "en": "undetermined (k = {k})"},
+    "footnote": {
+        "nl": "onbepaald (k = …): de grens valt buiten wat voor deze eenheid mogelijk is (een verschil van aandelen "
+              "ligt binnen ±100 pp, een verschil op een schaal 0–10 binnen ±10 punten, τ² binnen het kwadraat "
+              "daarvan); met zo weinig gemeenten zegt zo'n grens niets. De ruwe waarde staat in "
+              "<code>pooled.csv</code>.",
+        "en": "undetermined (k = …): the bound lies outside what is possible in this unit (a difference of shares "
+              "lies within ±100 pp, a difference on a 0–10 scale within ±10 points, τ² within the square of that); "
+              "with so few municipalities such a bound says nothing. The raw value is in <code>pooled.csv</code>."},
+    "model_bayes": {"nl": "Bayesiaans: mediaan [GI]", "en": "Bayesian: median [CrI]"},
+    "model_single": {"nl": "één studie", "en": "single study"},
+    "col_model": {"nl": "Model", "en": "Model"},
+    "col_interval": {"nl": "{level}%-BI of -GI", "en": "{level}% CI or CrI"},
+    "fig_pooled_bayes": {"nl": "Gepoold, Bayesiaans (mediaan, {level}%-GI)",
+                         "en": "Pooled, Bayesian (median, {level}% CrI)"},
+    "fig_pi_bayes": {"nl": "Voorspelling nieuwe gemeente", "en": "Prediction, new municipality"},
+    "fig_classical": {"nl": "{cls}, klassiek: {fits}", "en": "{cls}, classical: {fits}"},
+    "fe": {"nl": "gemeenschappelijk effect", "en": "common effect"},
+}
+
+
+def tx(key: str, lang: str, **fmt) -> str:
+    text = TEXT[key]["nl" if lang == "nl" else "en"]
+    return text.format(**fmt) if fmt else text
+
+
+def _e(x) -> str:
+    return html.escape("" if x is None else str(x))
+
+
+def impossible(row) -> set[str]:
+    """The columns of a pooled row printed as "onbepaald" (``impossible`` column of :mod:`meta.fewstudies`)."""
+    value = row.get("impossible", "")
+    return set(value.split(";")) if isinstance(value, str) and value else set()
+
+
+def value_text(row, col: str, digits: int, lang: str, fmt=fmt_number) -> str:
+    """The value of ``col``, or "onbepaald (k = …)" when it lies outside the unit's feasible range."""
+    if col in impossible(row):
+        return tx("undetermined", lang, k=int(row["k"]))
+    return fmt(row.get(col, math.nan), digits)
+
+
+def interval_text(row, lo: str, hi: str, digits: int, lang: str, fmt=fmt_number) -> str:
+    """``[lo, hi]`` with each impossible bound replaced by "onbepaald (k = …)"."""
+    return f"[{value_text(row, lo, digits, lang, fmt)}, {value_text(row, hi, digits, lang, fmt)}]"
+
+
+def has_undetermined(rows: pd.DataFrame, columns=None) -> bool:
+    if "impossible" not in rows:
+        return False
+    for _, r in rows.iterrows():
+        bad = impossible(r)
+        if bad and (columns is None or bad & set(columns)):
+            return True
+    return False
+
+
+def footnote(lang: str) -> str:
+    """The footnote under a table or figure that prints "onbepaald"."""
+    return tx("footnote", lang)
+
+
+def model_text(row, lang: str) -> str:
+    """Short name of the model behind the headline columns of a row."""
+    headline = row.get("headline", "")
+    if headline == HEADLINE_BAYES:
+        return tx("model_bayes", lang)
+    if headline == HEADLINE_SINGLE:
+        return tx("model_single", lang)
+    return f"{row.get('method', '')} + {'HKSJ' if row.get('test') == 'knha' else row.get('test', '')}"
+
+
+def classical_fits_text(row, digits: int, lang: str, fmt=fmt_number) -> str:
+    """'REML + HKSJ −4.2 [onbepaald (k = 2), …]; REML + Wald …; common effect …' for a footer."""
+    method = row.get("method", "")
+    test = {"knha": "HKSJ", "z": "Wald", "adhoc": "HKSJ (ad hoc)"}.get(row.get("test", ""), row.get("test", ""))
+    parts = [f"{method} + {test} {value_text(row, 'classical_estimate', digits, lang, fmt)} "
+             f"{interval_text(row, 'classical_ci_low', 'classical_ci_high', digits, lang, fmt)}"]
+    if row.get("test") != "z":
+        parts.append(f"{method} + Wald {interval_text(row, 'wald_ci_low', 'wald_ci_high', digits, lang, fmt)}")
+    parts.append(f"{tx('fe', lang)} {value_text(row, 'fe_estimate', digits, lang, fmt)} "
+                 f"{interval_text(row, 'fe_ci_low', 'fe_ci_high', digits, lang, fmt)}")
+    return "; ".join(parts)
+
+
+# --------------------------------------------------------------------------- #
+# report sections
+# --------------------------------------------------------------------------- #
+def _pct(p) -> str:
+    if p is None or (isinstance(p, float) and math.isnan(p)):
+        return "—"
+    x = 100 * p
+    if x < 1:
+        return "&lt;1%"
+    if x > 99:
+        return "&gt;99%"
+    return f"{x:.0f}%"
+
+
+def _digits(unit: str) -> int:
+    return 1 if unit == "percentage_points" else 2
+
+
+def _unit_short(unit: str, lang: str) -> str:
+    return "pp" if unit == "percentage_points" else ("punt" if lang == "nl" else "pt")
+
+
+def decision_section(results, lang: str = "nl") -> str:
+    """Per cell: P(effect > 0), P(harm > δ), P(|effect| < δ), the predictive interval, and prior dependence.
+
+    One row per pooled cell that has a τ prior for its unit. k = 1 rows speak of the single municipality's own
+    effect; k ≥ 2 rows of the mean effect over municipalities (Bayesian posterior).
+    """
+    from meta.sensitivity import prior_dependence
+
+    p = results.pooled
+    if len(p) == 0 or "p_gt_0" not in p:
+        return ""
+    p = p[p["p_gt_0"].notna()].sort_values(["k", "outcome_key", "horizon_months", "arm_class"],
+                                           ascending=[False, True, True, True], kind="mergesort")
+    if len(p) == 0:
+        return ""
+    nl = lang == "nl"
+    label = outcome_labels(results.inputs.outcomes, lang)
+    dep = prior_dependence(results.sensitivity)
+    dep_of = {(r["outcome_key"], int(r["horizon_months"]), r["arm_class"], r["unit_h"]): r for _, r in dep.iterrows()}
+    level = f"{results.plan.level:g}"
+    head = ("<tr><th>Uitkomst</th><th>Horizon</th><th>Armklasse</th><th>k</th><th>Kans dat het effect positief is"
+            "</th><th>Kans op schade groter dan δ</th><th>Kans dat het effect praktisch nul is (|effect| &lt; δ)</th>"
+            f"<th>δ</th><th>Als een volgende gemeente dit deed ({level}%-voorspellingsinterval)</th>"
+            "<th>Hangt de conclusie af van de prior?</th></tr>" if nl else
+            "<tr><th>Outcome</th><th>Horizon</th><th>Arm class</th><th>k</th><th>Probability the effect is positive"
+            "</th><th>Probability of harm larger than δ</th><th>Probability the effect is practically zero "
+            f"(|effect| &lt; δ)</th><th>δ</th><th>If another municipality did this ({level}% predictive interval)</th>"
+            "<th>Does the conclusion depend on the prior?</th></tr>")
+    body = []
+    for _, r in p.iterrows():
+        d, unit = _digits(r["unit_h"]), _unit_short(r["unit_h"], lang)
+        key = (r["outcome_key"], int(r["horizon_months"]), r["arm_class"], r["unit_h"])
+        if int(r["k"]) == 1:
+            pred = "—" if not nl else "—"
+            prior = "n.v.t. (één gemeente)" if nl else "n/a (one municipality)"
+        else:
+            pred = interval_text(r, "bayes_pi_low", "bayes_pi_high", d, lang) + f" {unit}"
+            dr = dep_of.get(key)
+            if dr is None:
+                prior = "—"
+            elif dr["depends_on_prior"]:
+                prior = ("<b>ja</b>: " if nl else "<b>yes</b>: ") + _e(dr["changed_by"].replace(";", "; "))
+            else:
+                prior = "nee" if nl else "no"
+        body.append(
+            f"<tr class='{'single' if int(r['k']) == 1 else ''}'><td>{_e(label.get(r['outcome_key'], r['outcome_key']))}"
+            f"</td><td class='num'>{int(r['horizon_months'])} {'mnd' if nl else 'm'}</td><td>{_e(arm_class_label(r['arm_class'], lang))}</td>"
+            f"<td class='num'>{int(r['k'])}</td><td class='num'>{_pct(r['p_gt_0'])}</td>"
+            f"<td class='num'>{_pct(r['p_harm'])}</td><td class='num'>{_pct(r['p_within_delta'])}</td>"
+            f"<td class='num'>{fmt_number(r['delta'], d)} {unit}</td><td class='num'>{pred}</td><td>{prior}</td></tr>")
+    intro = ("<p>De kansen gaan over het gemiddelde effect over gemeenten (Bayesiaans model, rijen met k ≥ 2) of, bij "
+             "één gemeente (grijs), over het effect in die gemeente zelf (vlakke prior: de eigen schatting en "
+             "standaardfout). ‘Schade’ is een effect in de ongunstige richting van de uitkomst, groter dan δ. Het "
+             "voorspellingsinterval beantwoordt de vraag wat een volgende gemeente zou vinden: het telt de spreiding "
+             "tussen gemeenten mee. De drempel δ en de prior per eenheid staan met hun reden in de tabel daaronder.</p>"
+             if nl else
+             "<p>The probabilities are about the mean effect over municipalities (Bayesian model, rows with k ≥ 2) "
+             "or, for one municipality (grey), about the effect in that municipality itself (flat prior: its own "
+             "estimate and standard error). 'Harm' is an effect in the unfavourable direction of the outcome, larger "
+             "than δ. The predictive interval answers what another municipality would find: it includes the spread "
+             "between municipalities. The threshold δ and the prior per unit are in the table below, with their "
+             "reasons.</p>")
+    return f"{intro}<table>{head}{''.join(body)}</table>{priors_table(results, lang)}"
+
+
+UNIT_NAMES = {"percentage_points": {"nl": "procentpunten (aandelen)", "en": "percentage points (shares)"}}
+
+
+def _unit_name(unit: str, lang: str) -> str:
+    if unit in UNIT_NAMES:
+        return UNIT_NAMES[unit]["nl" if lang == "nl" else "en"]
+    if unit == "scale_unknown":
+        return "schaal onbekend" if lang == "nl" else "scale not stated"
+    if unit.startswith("scale_"):
+        lo, _, hi = unit.removeprefix("scale_").partition("_")
+        return (f"schaal {lo}–{hi}" if lang == "nl" else f"{lo}–{hi} scale")
+    return unit.replace("_", " ")
+
+
+def priors_table(results, lang: str = "nl") -> str:
+    """The τ prior scale and δ per unit of the pooled cells, each with its reason (from the plan)."""
+    units = sorted(set(results.pooled["unit_h"])) if len(results.pooled) else []
+    nl = lang == "nl"
+    rows = []
+    for unit in units:
+        u = results.plan.bayes_unit(unit)
+        if u is None:
+            rows.append(f"<tr><td>{_e(_unit_name(unit, lang))}</td><td colspan='4'>"
+                        + ("geen prior in het plan: geen Bayesiaans model, de klassieke schatting blijft de kern"
+                           if nl else "no prior in the plan: no Bayesian model, the classical estimate stays the "
+                           "headline") + "</td></tr>")
+            continue
+        d = _digits(unit)
+        reason_tau = u["tau_prior_reason_nl"] if nl else u["tau_prior_reason"]
+        reason_delta = u["delta_reason_nl"] if nl else u["delta_reason"]
+        rows.append(f"<tr><td>{_e(_unit_name(unit, lang))}</td><td class='num'>{u['tau_prior_scale']:g}</td>"
+                    f"<td>{_e(reason_tau)}</td><td class='num'>{fmt_number(u['delta'], d)}</td>"
+                    f"<td>{_e(reason_delta)}</td></tr>")
+    head = ("<tr><th>Eenheid</th><th>Schaal half-normale prior op τ</th><th>Waarom</th><th>δ</th><th>Waarom</th></tr>"
+            if nl else "<tr><th>Unit</th><th>Scale of the half-normal prior on τ</th><th>Why</th><th>δ</th>"
+                       "<th>Why</th></tr>")
+    return f"<table>{head}{''.join(rows)}</table>"
+
+
+def simulation_quote(results_csv: Path, lang: str = "nl", policy: str = "reported") -> str:
+    """Coverage and median width of the Bayesian interval and of REML + HKSJ at k = 2..6, from the committed
+    simulation study (``inputs/simulation/simulation_results.csv``); empty when it is not there."""
+    path = Path(results_csv)
+    if not path.exists():
+        return ""
+    t = pd.read_csv(path)
+    t = t[t["se_policy"] == policy]
+    specs = (("Bayes", "posterior", "Bayesiaans" if lang == "nl" else "Bayesian"),
+             ("REML", "knha", "REML + HKSJ"))
+    ks = sorted(int(k) for k in set(t["k"]) if k >= 2)
+    if not ks:
+        return ""
+    nl = lang == "nl"
+    head = ("<tr><th>τ (pp)</th><th>Methode</th>" + "".join(f"<th>k = {k}</th>" for k in ks) + "</tr>")
+    body = []
+    for tau in sorted(set(t["tau"])):
+        for method, test, name in specs:
+            cells = []
+            for k in ks:
+                c = t[(t["tau"] == tau) & (t["k"] == k) & (t["method"] == method) & (t["test"] == test)]
+                cells.append("<td>—</td>" if c.empty else
+                             f"<td class='num'>{100 * c['coverage'].iloc[0]:.0f}% ({c['ci_width_median'].iloc[0]:.0f} pp)</td>")
+            body.append(f"<tr><td class='num'>{tau:g}</td><td>{name}</td>{''.join(cells)}</tr>")
+    reps = t.loc[t["method"] == "Bayes", "reps"]
+    n_b = int(reps.max()) if len(reps) else 0
+    n_c = int(t.loc[t["method"] == "REML", "reps"].max()) if (t["method"] == "REML").any() else 0
+    intro = (f"<p>Wat levert dat op? In de simulatiestudie (<code>meta simulate</code>, beschreven hieronder) dekt het "
+             f"95%-interval het ware gemiddelde effect zo vaak (mediane breedte tussen haakjes), bij gedrukte "
+             f"standaardfouten; {n_b} herhalingen voor het Bayesiaanse model, {n_c} voor REML + HKSJ:</p>" if nl else
+             f"<p>What does that buy? In the simulation study (<code>meta simulate</code>, described below) the 95% "
+             f"interval covers the true mean effect this often (median width in brackets), with printed standard "
+             f"errors; {n_b} replications for the Bayesian model, {n_c} for REML + HKSJ:</p>")
+    return f"{intro}<table>{head}{''.join(body)}</table>"
+
+
+def methods_html(results, lang: str = "nl", simulation_results: Path | None = None) -> str:
+    """Why the headline follows k, with the references, and what the simulation says about it."""
+    plan = results.plan
+    k = plan.few_studies_k
+    nl = lang == "nl"
+    refs = ("Friede e.a. 2017 (<i>Biometrical Journal</i> 59:658–671); Röver e.a. 2021 (<i>Research Synthesis "
+            "Methods</i> 12:448–474); Bender e.a. 2018 (<i>Research Synthesis Methods</i> 9:382–392); Cochrane "
+            "Handbook §10.10.4" if nl else
+            "Friede et al. 2017 (<i>Biometrical Journal</i> 59:658–671); Röver et al. 2021 (<i>Research Synthesis "
+            "Methods</i> 12:448–474); Bender et al. 2018 (<i>Research Synthesis Methods</i> 9:382–392); Cochrane "
+            "Handbook §10.10.4")
+    text = (f"<p><b>Weinig gemeenten: het Bayesiaanse model als kern.</b> Bij twee tot {k} gemeenten geeft REML met "
+            "Hartung-Knapp-Sidik-Jonkman een correct maar nutteloos interval: met k = 2 een t-verdeling met één "
+            "vrijheidsgraad, tientallen procentpunten breed, vaak breder dan wat een verschil van aandelen kan zijn. "
+            "De methodeliteratuur voor zeer weinig studies (" + refs + ") raadt dan een Bayesiaans random-effects-model "
+            "aan met een zwak informatieve half-normale prior op de spreiding τ tussen gemeenten, gerapporteerd naast "
+            "de klassieke schattingen. Daarom geven de Kerntabel, de ruit in de forest plots en de kernkolommen van "
+            f"<code>pooled.csv</code> voor cellen met 2 tot en met {k} gemeenten de posterior-mediaan en het centrale "
+            f"{plan.level:g}%-geloofwaardigheidsinterval (GI) van dat model (vlakke prior op het gemiddelde effect; "
+            "schaal van de prior per eenheid uit het plan, zie hierboven). REML + HKSJ, REML + Wald en het "
+            "gemeenschappelijk-effectmodel staan ernaast in <code>pooled.csv</code> (kolommen <code>classical_*</code>, "
+            "<code>wald_*</code>, <code>fe_*</code>), in de werkmap en onder elke forest plot. Boven "
+            f"{k} gemeenten blijft {_e(plan.method)} + {_e(_test_name(plan.test))} de kern. Eén gemeente wordt getoond zoals zij "
+            "rapporteerde: een ‘gemiddelde over gemeenten’ uit één gemeente is haar eigen schatting, verbreed met de "
+            "prior, en beantwoordt een andere vraag (wat vindt een volgende gemeente?), die het voorspellingsinterval "
+            "wel expliciet beantwoordt. De gevoeligheidsanalyse herhaalt het model met de halve en dubbele "
+            "priorschaal en met een half-Cauchy-prior; de tabel met beslissingskansen zegt per cel of de conclusie "
+            "daarvan afhangt. Het model en de kansen zijn gecontroleerd tegen een onafhankelijke tweedimensionale "
+            "kwadratuur (<code>tests/test_bayes_pool_cli.py</code>) en zijn los op te vragen met "
+            "<code>meta pool BESTAND --bayes</code>.</p>" if nl else
+            f"<p><b>Few municipalities: the Bayesian model as headline.</b> With two to {k} municipalities REML with "
+            "Hartung-Knapp-Sidik-Jonkman gives a correct but useless interval: with k = 2 a t distribution with one "
+            "degree of freedom, tens of percentage points wide, often wider than a difference of shares can be. The "
+            "methods literature for very few studies (" + refs + ") recommends a Bayesian random-effects model with a "
+            "weakly informative half-normal prior on the between-municipality spread τ, reported next to the "
+            "classical fits. The headline table, the forest-plot diamond and the headline columns of "
+            f"<code>pooled.csv</code> therefore give, for cells with 2 to {k} municipalities, that model's posterior "
+            f"median and central {plan.level:g}% credible interval (CrI) (flat prior on the mean effect; prior scale "
+            "per unit from the plan, see above). REML + HKSJ, REML + Wald and the common-effect model stay beside it "
+            "in <code>pooled.csv</code> (columns <code>classical_*</code>, <code>wald_*</code>, <code>fe_*</code>), "
+            f"in the workbook and under every forest plot. Above {k} municipalities {_e(plan.method)} + "
+            f"{_e(_test_name(plan.test))} stays the headline. One municipality is shown as it reported: a 'mean over "
+            "municipalities' from one of them is its own estimate widened by the prior, and answers another question "
+            "(what would another municipality find?), which the predictive interval answers explicitly. The "
+            "sensitivity analysis repeats the model with half and double the prior scale and with a half-Cauchy "
+            "prior; the decision-probability table says per cell whether the conclusion depends on it. The model and "
+            "the probabilities are checked against an independent two-dimensional quadrature "
+            "(<code>tests/test_bayes_pool_cli.py</code>) and can be computed on their own with "
+            "<code>meta pool FILE --bayes</code>.</p>")
+    if simulation_results is not None:
+        text += simulation_quote(simulation_results, lang)
+    return text
+
+
+def _test_name(test: str) -> str:
+    return {"knha": "HKSJ", "z": "Wald", "adhoc": "HKSJ (ad hoc)"}.get(str(test).lower(), str(test))
