@@ -101,6 +101,8 @@ def _toml_value(v) -> str:
         return repr(v)
     if isinstance(v, str):
         return json.dumps(v)
+    if isinstance(v, dict):  # e.g. bayes_units: an inline table
+        return "{" + ", ".join(f"{json.dumps(k)} = {_toml_value(x)}" for k, x in v.items()) + "}"
     return "[" + ", ".join(_toml_value(x) for x in v) + "]"
 
 

@@ -1,0 +1,288 @@
+"""Few studies, honest answers (issue 12): the headline follows k, decision probabilities, priors from the plan, and no
+printed interval outside what its unit allows.
+
+Expected values come from the engine (metafor-validated) and from ``bayes_pool`` (validated against an independent
+quadrature in tests/test_bayes_pool_cli.py), never from the code under test; the "second municipality" data are
+SYNTHETIC rows appended to the real inputs, named so in their note.
+"""
+from __future__ import annotations
+
+import csv
+import math
+import re
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from meta import engine, fewstudies, load, sensitivity, tables
+from meta.bayes import bayes_pool
+from meta.fewstudies import add_few_studies_columns, impossible_columns, prior_sensitivity_rows, range_widths
+from meta.load import InputError, Plan, load_plan
+from meta.selection import CELL_COLUMNS
+from tests.conftest import REPO
+
+
+@pytest.fixture(scope="module")
+def outcomes():
+    return load.load_inputs(REPO / "inputs").outcomes
+
+
+def _studies(cells):
+    """cells: {(outcome, arm_class): [(municipality, yi, sei), ...]} for hours_gt12 / wellbeing at 16 months."""
+    rows = []
+    for (outcome, arm_class), studies in cells.items():
+        unit = {"hours_gt12": "percentage_points", "wellbeing_0_10": "scale_0_10"}[outcome]
+        for m, y, se in studies:
+            rows.append(dict(outcome_key=outcome, outcome=outcome, horizon_months=16, arm_class=arm_class,
+                             unit_h=unit, municipality=m, arm=arm_class, yi=y, sei=se, se_method="reported_se"))
+    return pd.DataFrame(rows)
+
+
+def _pooled(studies, outcomes, plan):
+    raw = engine.pool_cells(studies, CELL_COLUMNS, plan.method, plan.test, plan.level)
+    return add_few_studies_columns(tables.pooled_table(raw, studies, outcomes, plan), studies, outcomes, plan)
+
+
+CELLS = {
+    ("hours_gt12", "exemption"): [("nijmegen", -12.0, 5.35)],
+    ("hours_gt12", "intensive"): [("nijmegen", -12.0, 5.35), ("wageningen", 8.0, 6.0)],
+    ("hours_gt12", "release"): [(m, y, 4.0) for m, y in zip(("groningen", "nijmegen", "tilburg", "utrecht", "deventer"),
+                                                             (-3.0, 1.0, -5.0, 2.0, -1.0))],
+    ("wellbeing_0_10", "exemption"): [("nijmegen", -0.44, 0.2), ("wageningen", -0.1, 0.25)],
+}
+
+
+@pytest.fixture(scope="module")
+def pooled(outcomes):
+    studies = _studies(CELLS)
+    return studies, _pooled(studies, outcomes, Plan()).set_index(["outcome_key", "arm_class"])
+
+
+def test_two_municipalities_get_the_bayesian_headline_with_the_plans_prior_for_their_unit(pooled):
+    studies, p = pooled
+    r = p.loc[("hours_gt12", "intensive")]
+    ref = bayes_pool([-12.0, 8.0], [5.35**2, 6.0**2], tau_prior_scale=5.0, delta=2.0)
+    assert r["headline"] == "bayes" and "half-normal" in r["headline_model"] and "scale 5" in r["headline_model"]
+    for col, val in (("estimate", ref.estimate), ("se", ref.sd), ("ci_low", ref.ci_low), ("ci_high", ref.ci_high),
+                     ("pi_low", ref.pi_low), ("pi_high", ref.pi_high), ("p_gt_0", ref.p_gt_0),
+                     ("p_lt_minus_delta", ref.p_lt_minus_delta), ("p_within_delta", ref.p_within_delta)):
+        assert r[col] == pytest.approx(val, rel=1e-12), col
+    assert math.isnan(r["pval"]) and r["p_harm"] == r["p_lt_minus_delta"]  # hours > 12: higher is better
+    w = p.loc[("wellbeing_0_10", "exemption")]
+    ref = bayes_pool([-0.44, -0.1], [0.2**2, 0.25**2], tau_prior_scale=0.5, delta=0.2)
+    assert w["headline"] == "bayes" and w["estimate"] == pytest.approx(ref.estimate, rel=1e-12)
+    assert (w["tau_prior_scale"], w["delta"]) == (0.5, 0.2)
+
+
+def test_classical_fits_stay_beside_the_bayesian_headline(pooled):
+    studies, p = pooled
+    r = p.loc[("hours_gt12", "intensive")]
+    y, v = [-12.0, 8.0], [5.35**2, 6.0**2]
+    hksj, wald, fe = engine.pool(y, v, "REML", "knha"), engine.pool(y, v, "REML", "z"), engine.pool(y, v, "FE", "z")
+    assert (r["classical_estimate"], r["classical_ci_low"], r["classical_ci_high"], r["classical_pi_high"]) == \
+        pytest.approx((hksj.estimate, hksj.ci_low, hksj.ci_high, hksj.pi_high), rel=1e-9)
+    assert (r["wald_ci_low"], r["wald_ci_high"]) == pytest.approx((wald.ci_low, wald.ci_high), rel=1e-9)
+    assert (r["fe_estimate"], r["fe_ci_low"], r["fe_ci_high"]) == pytest.approx((fe.estimate, fe.ci_low, fe.ci_high),
+                                                                               rel=1e-9)
+    # the classical interval of two discordant municipalities exceeds what a difference of shares can be
+    assert r["classical_ci_low"] < -100 and r["classical_ci_high"] > 100
+    assert {"classical_ci_low", "classical_ci_high", "classical_pi_low", "classical_pi_high"} <= set(
+        r["impossible"].split(";"))
+    assert not {"estimate", "ci_low", "ci_high", "pi_low", "pi_high"} & set(r["impossible"].split(";"))
+
+
+def test_more_than_few_studies_keep_the_classical_headline_and_one_study_is_shown_as_reported(pooled):
+    studies, p = pooled
+    many = p.loc[("hours_gt12", "release")]
+    hksj = engine.pool([-3.0, 1.0, -5.0, 2.0, -1.0], [16.0] * 5, "REML", "knha")
+    assert many["k"] == 5 and many["headline"] == "classical" and many["headline_model"] == "REML + knha"
+    assert (many["estimate"], many["ci_low"], many["ci_high"]) == pytest.approx(
+        (hksj.estimate, hksj.ci_low, hksj.ci_high), rel=1e-9)
+    assert many["p_source"] == fewstudies.SOURCE_POSTERIOR and not math.isnan(many["p_gt_0"])
+    one = p.loc[("hours_gt12", "exemption")]
+    z = stats.norm.ppf(0.975)
+    assert one["headline"] == "single study" and one["estimate"] == -12.0
+    assert (one["ci_low"], one["ci_high"]) == pytest.approx((-12.0 - z * 5.35, -12.0 + z * 5.35), rel=1e-9)
+    # its probabilities are about the municipality's own effect N(y, se²)
+    assert one["p_source"] == fewstudies.SOURCE_SINGLE
+    assert one["p_gt_0"] == pytest.approx(stats.norm.sf(0, -12.0, 5.35), rel=1e-12)
+    assert one["p_within_delta"] == pytest.approx(stats.norm.cdf(2, -12, 5.35) - stats.norm.cdf(-2, -12, 5.35),
+                                                  rel=1e-12)
+
+
+def test_few_studies_k_from_the_plan_moves_the_switch(outcomes):
+    studies = _studies({k: v for k, v in CELLS.items() if k[1] == "release"})
+    p = _pooled(studies, outcomes, Plan(few_studies_k=5))
+    assert list(p["headline"]) == ["bayes"]
+    p = _pooled(studies, outcomes, Plan(few_studies_k=1))
+    assert list(p["headline"]) == ["classical"]
+
+
+def test_feasible_range_comes_from_the_outcome_register(outcomes):
+    w = range_widths(outcomes)
+    assert (w["percentage_points"], w["scale_0_10"], w["scale_1_10"], w["scale_1_6"]) == (100.0, 10.0, 9.0, 5.0)
+    assert "scale_unknown" not in w and "hours_per_week" not in w
+    row = {"range_high": 10.0, "ci_low": -10.5, "ci_high": 9.9, "tau2_ci_high": 100.5, "tau2": 99.0,
+           "bayes_tau_ci_high": 10.2}
+    assert impossible_columns(row) == ["ci_low", "bayes_tau_ci_high", "tau2_ci_high"]
+    assert impossible_columns({"range_high": math.nan, "ci_low": -1e9}) == []
+
+
+def test_prior_variants_are_the_plans_scale_halved_doubled_and_half_cauchy():
+    studies = _studies({("hours_gt12", "intensive"): [("nijmegen", -11.0, 3.0), ("wageningen", -7.0, 3.0)]})
+    rows = prior_sensitivity_rows(studies, Plan())
+    assert list(rows["spec_group"]) == ["Bayesian", "prior", "prior", "prior"]
+    y, v = [-11.0, -7.0], [9.0, 9.0]
+    for (_, r), (s, family) in zip(rows.iterrows(), ((5.0, "halfnormal"), (2.5, "halfnormal"), (10.0, "halfnormal"),
+                                                      (5.0, "halfcauchy"))):
+        ref = bayes_pool(y, v, s, tau_prior=family)
+        assert (r["estimate"], r["ci_low"], r["ci_high"]) == pytest.approx((ref.estimate, ref.ci_low, ref.ci_high),
+                                                                          rel=1e-12)
+    # here the plan's prior excludes zero but the doubled scale and the half-Cauchy prior do not
+    sens = rows.assign(verdict=[sensitivity.verdict(a, b) for a, b in zip(rows["ci_low"], rows["ci_high"])])
+    dep = sensitivity.prior_dependence(sens)
+    assert list(dep["verdict"]) == ["negative"] and bool(dep["depends_on_prior"].iloc[0])
+    assert dep["changed_by"].iloc[0] == "half-normal, scale × 2 (10);half-Cauchy, same scale (5)"
+    # a single study gets no prior rows: it is shown as reported
+    assert prior_sensitivity_rows(_studies({("hours_gt12", "exemption"): [("nijmegen", -12.0, 5.35)]}), Plan()).empty
+
+
+# --------------------------------------------------------------------------- #
+# the plan
+# --------------------------------------------------------------------------- #
+def test_default_plan_file_states_every_units_prior_and_delta_with_reasons():
+    plan = load_plan(REPO / "inputs" / "plan.toml")
+    assert plan.few_studies_k == 4
+    pp, s010 = plan.bayes_unit("percentage_points"), plan.bayes_unit("scale_0_10")
+    assert (pp["tau_prior_scale"], pp["delta"], s010["tau_prior_scale"], s010["delta"]) == (5.0, 2.0, 0.5, 0.2)
+    for unit, *values in plan.bayes_units:
+        u = plan.bayes_unit(unit)
+        assert all(u[k].strip() for k in load.BAYES_UNIT_KEYS if k.endswith(("reason", "reason_nl"))), unit
+    assert plan.bayes_unit("scale_unknown") is None
+
+
+@pytest.mark.parametrize("text, message", [
+    ("bayes_tau_scale_pp = 5.0\n", "replaced by bayes_units.percentage_points.tau_prior_scale"),
+    ("few_studies_k = 0\n", "few_studies_k"),
+    ("bayes_units.percentage_points.tau_prior_scale = 5\nbayes_units.percentage_points.delta = 2\n"
+     "bayes_units.percentage_points.delta_reason = 'one in fifty'\n", "tau_prior_reason' is missing"),
+    ("bayes_units.percentage_points.tau_prior_scale = 0\nbayes_units.percentage_points.tau_prior_reason = 'x'\n"
+     "bayes_units.percentage_points.delta = 2\nbayes_units.percentage_points.delta_reason = 'y'\n",
+     "tau_prior_scale': 0 must be a number > 0"),
+    ("bayes_units.percentage_points.tau_prior_scale = 5\nbayes_units.percentage_points.tau_prior_reason = ' '\n"
+     "bayes_units.percentage_points.delta = 2\nbayes_units.percentage_points.delta_reason = 'y'\n", "non-empty"),
+    ("bayes_units.percentage_points.scale = 5\n", "unknown"),
+])
+def test_bad_few_studies_plan_settings_are_refused_naming_the_key(tmp_path, text, message):
+    path = tmp_path / "plan.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(InputError, match=re.escape(message)):
+        load_plan(path)
+
+
+def test_a_unit_in_the_plan_replaces_its_defaults_and_leaves_the_other_units(tmp_path):
+    path = tmp_path / "plan.toml"
+    path.write_text("bayes_units.scale_0_10.tau_prior_scale = 1.0\nbayes_units.scale_0_10.tau_prior_reason = 'r'\n"
+                    "bayes_units.scale_0_10.delta = 0.5\nbayes_units.scale_0_10.delta_reason = 'd'\n", encoding="utf-8")
+    plan = load_plan(path)
+    assert plan.bayes_unit("scale_0_10") == {"tau_prior_scale": 1.0, "tau_prior_reason": "r", "delta": 0.5,
+                                             "delta_reason": "d", "tau_prior_reason_nl": "r", "delta_reason_nl": "d"}
+    assert plan.bayes_unit("percentage_points") == Plan().bayes_unit("percentage_points")
+
+
+# --------------------------------------------------------------------------- #
+# what a person sees: the default run and a run with a second municipality
+# --------------------------------------------------------------------------- #
+BRACKETS = re.compile(r"\[(−?-?\d+(?:[.,]\d+)?), (−?-?\d+(?:[.,]\d+)?)\]")
+
+
+def _numbers_in_brackets(text):
+    for a, b in BRACKETS.findall(text):
+        yield tuple(float(x.replace("−", "-").replace(",", ".")) for x in (a, b))
+
+
+def _headline_table(report_html):
+    a = report_html.index('id="headline"')
+    return report_html[a:report_html.index("</table>", a)]
+
+
+def test_default_run_prints_no_impossible_interval(real_run):
+    out, _ = real_run
+    pooled = pd.read_csv(out / "pooled.csv")
+    assert set(pooled["headline"]) == {"single study"}  # nothing pools in the real inputs yet
+    assert pooled["impossible"].isna().all()
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "Beslissingskansen" in html and "Friede" in html and "Cochrane Handbook §10.10.4" in html
+    for lo, hi in _numbers_in_brackets(_headline_table(html)):
+        assert -100 <= lo <= hi <= 100
+
+
+@pytest.fixture(scope="module")
+def second_municipality(tmp_path_factory):
+    """The real inputs plus SYNTHETIC Wageningen rows for 'hours > 12 h/week' at 16 months (k = 2 in two cells)."""
+    from meta import pipeline
+
+    inputs = tmp_path_factory.mktemp("second") / "inputs"
+    shutil.copytree(REPO / "inputs", inputs)
+    with open(inputs / "estimates.csv", encoding="utf-8") as f:
+        cols = next(csv.reader(f))
+    with open(inputs / "estimates.csv", "a", encoding="utf-8", newline="") as f:
+        w = csv.DictWriter(f, cols, lineterminator="\n")
+        for arm, est in (("exemption", "0.08"), ("intensive", "-0.02")):
+            w.writerow({**{c: "" for c in cols}, **dict(
+                municipality="wageningen", arm=arm, comparator="control", outcome="hours_gt12", horizon_months="16",
+                model="loep", population="all", estimate=est, unit="proportion", se="0.06", printed=est,
+                source_file="SYNTHETIC", source_table="SYNTHETIC", source_line="1",
+                note="SYNTHETIC: a second municipality for a test")})
+    return pipeline.run(inputs=inputs, figures=False)
+
+
+def test_second_municipality_shows_the_bayesian_headline_and_no_impossible_interval(second_municipality):
+    from meta import pipeline, plots, report
+
+    res = second_municipality
+    p = res.pooled[res.pooled["k"] == 2].set_index("arm_class")
+    assert list(p["headline"]) == ["bayes", "bayes"]
+    ex = p.loc["exemption"]
+    assert ex["classical_ci_low"] < -100 < 100 < ex["classical_ci_high"]  # the classical interval is impossible
+    html = report.render_report(res, {}, "nl", {})
+    table = _headline_table(html)
+    assert table.count("Bayesiaans: mediaan [GI]") == 2 and "onbepaald (k = 2)" in table
+    assert "de grens valt buiten wat voor deze eenheid mogelijk is" in html
+    for lo, hi in _numbers_in_brackets(table):
+        assert -100 <= lo <= hi <= 100
+    # the forest plot: Bayesian diamond, classical fits in the footer with the impossible bound as 'onbepaald'
+    rows = plots.forest_rows(res, "hours_gt12", 16, "percentage_points", "nl")
+    pooled_rows = rows[rows["kind"] == "pooled"]
+    assert list(pooled_rows["est"]) == pytest.approx(list(p["estimate"]))
+    assert all("Bayesiaans" in label for label in pooled_rows["label"])
+    footer = " ".join(rows.attrs["footer"])
+    assert "REML + HKSJ" in footer and "REML + Wald" in footer and "gemeenschappelijk effect" in footer
+    assert "onbepaald (k = 2)" in footer
+    for lo, hi in _numbers_in_brackets(footer + " ".join(rows["ci"])):
+        assert -100 <= lo <= hi <= 100
+    # the workbook: impossible values become text, the raw numbers stay in pooled.csv
+    wb = pipeline.undetermined_for_workbook(res.pooled)
+    row = wb[(wb["k"] == 2) & (wb["arm_class"] == "exemption")].iloc[0]
+    assert row["classical_ci_low"] == "undetermined (k = 2)" and row["classical_ci_high"] == "undetermined (k = 2)"
+    for col in fewstudies.EFFECT_COLUMNS:
+        x = row[col]
+        assert isinstance(x, str) or abs(x) <= 100, col
+
+
+def test_decision_table_gives_probabilities_delta_with_reason_and_the_prior_dependence(second_municipality):
+    from meta import fewstudies_report
+
+    html = fewstudies_report.decision_section(second_municipality, "nl")
+    for words in ("Kans dat het effect positief is", "Kans op schade groter dan δ",
+                  "Kans dat het effect praktisch nul is", "Hangt de conclusie af van de prior?",
+                  "één op de vijftig mensen in de bijstand", "half-normale prior met schaal 5 pp"):
+        assert words in html, words
+    p = second_municipality.pooled
+    ex = p[(p["k"] == 2) & (p["arm_class"] == "exemption")].iloc[0]
+    assert f"{100 * ex['p_gt_0']:.0f}%" in html
+    en = fewstudies_report.decision_section(second_municipality, "en")
+    assert "Probability the effect is positive" in en and "one person in fifty on welfare" in en
