@@ -237,6 +237,12 @@ def second_municipality(tmp_path_factory):
                 model="loep", population="all", estimate=est, unit="proportion", se="0.06", printed=est,
                 source_file="SYNTHETIC", source_table="SYNTHETIC", source_line="1",
                 note="SYNTHETIC: a second municipality for a test")})
+    with open(inputs / "sources.csv", encoding="utf-8") as f:
+        cols = next(csv.reader(f))
+    with open(inputs / "sources.csv", "a", encoding="utf-8", newline="") as f:
+        csv.DictWriter(f, cols, lineterminator="\n").writerow({**{c: "" for c in cols}, **dict(
+            source_file="SYNTHETIC", label_nl="SYNTHETISCH (test)", label_en="SYNTHETIC (test)",
+            title="[SYNTHETIC rows invented for a test]", note="SYNTHETIC: no document")})
     return pipeline.run(inputs=inputs, figures=False)
 
 
