@@ -61,19 +61,56 @@ SE_METHODS = (
 #: Factor from a row's printed unit to the harmonised unit of a share outcome.
 TO_PERCENTAGE_POINTS = {"proportion": 100.0, "percent": 1.0, "percentage_points": 1.0}
 
-_NUMBER = re.compile(r"[-+]?\d+(?:[.,](\d+))?")
+#: A printed number: optional signs (a doubled minus occurs: Wageningen A.2 '--.67***'), digits with an optional
+#: decimal part, or a decimal part alone ('.47*', '-.88**'); decimal point or comma.
+_NUMBER = re.compile(r"(?P<sign>[-+\u2212]*)(?:(?P<int>\d+)(?:[.,](?P<dec>\d+))?|[.,](?P<dec_only>\d+))")
+#: Marks printed after a number: stars, '~', footnote marks glued on ('4.291)' is 4.29 with footnote 1),
+#: Wageningen 3.13 '6.36*1)'), and the percent sign ('11.4%1)').
+_TRAILING_MARKS = re.compile(r"(?:\*+|~|\d\)|%)+$")
 
 
-def half_unit(printed: str) -> float:
-    """Half a unit of the last decimal printed in ``printed`` (0.005 for ``-0,11*``; 0.5 for ``12``).
+def _number_part(printed: str, mark: str = "") -> str:
+    """The number of a printed token without the marks after it.
 
-    Returns NaN when ``printed`` holds no number.
+    ``mark`` is the row's ``significance`` as printed; when the token ends with it, exactly that is cut off first
+    (so a footnote digit is never read as a decimal). Then any remaining trailing stars, '~', footnote marks 'd)'
+    and '%' are cut off; a letter l after a digit is the digit 1 as the PDF extraction misread it (Wageningen
+    Tabel 3.9 '5.7l', transcribed as 5.71; ``inputs/notes/wageningen_transcription.md``).
     """
-    m = _NUMBER.search(str(printed))
+    token = str(printed).strip()
+    mark = "" if mark is None or (isinstance(mark, float) and math.isnan(mark)) else str(mark).strip()
+    if mark and token.endswith(mark) and len(token) > len(mark):
+        token = token[: -len(mark)]
+    token = _TRAILING_MARKS.sub("", token)
+    return re.sub(r"(?<=[\d.,])l", "1", token)
+
+
+def printed_value(printed: str, mark: str = "") -> float:
+    """The number a printed token stands for: ``'-.88**'`` → −0.88, ``'-4.71)'`` (mark ``1)``) → −4.7, ``'6,4%*'`` → 6.4.
+
+    NaN when the token holds no number.
+    """
+    m = _NUMBER.search(_number_part(printed, mark))
     if not m:
         return math.nan
-    decimals = len(m.group(1) or "")
-    return 0.5 * 10.0 ** (-decimals)
+    whole = m.group("int") or "0"
+    dec = m.group("dec") if m.group("int") else m.group("dec_only")
+    value = float(f"{whole}.{dec}" if dec else whole)
+    return -value if m.group("sign").count("-") + m.group("sign").count("\u2212") else value
+
+
+def half_unit(printed: str, mark: str = "") -> float:
+    """Half a unit of the last decimal printed in ``printed``: the rounding error of the printed number.
+
+    ``-0,11*`` → 0.005; ``.47*`` and ``-.88**`` → 0.005 (no leading digit); ``-4.71)`` with mark ``1)`` → 0.05
+    (the footnote digit is not a decimal); ``23,3%`` → 0.05; ``12`` → 0.5. ``mark`` is the row's printed
+    significance mark (see :func:`printed_value` for how marks are cut off). NaN when ``printed`` holds no number.
+    """
+    m = _NUMBER.search(_number_part(printed, mark))
+    if not m:
+        return math.nan
+    dec = m.group("dec") if m.group("int") else m.group("dec_only")
+    return 0.5 * 10.0 ** (-len(dec or ""))
 
 
 def z_crit(p: float, two_sided: bool = True) -> float:
@@ -303,7 +340,7 @@ def harmonise(estimates: pd.DataFrame, outcomes: pd.DataFrame, arms: pd.DataFram
                              "level of one group without a control level and N to difference it against")
             continue
         yi[i] = r["estimate"] * f
-        h = half_unit(r["printed"]) * f
+        h = half_unit(r["printed"], r["significance"]) * f
         # analysed N per side (for the range bound and the common-SE factor)
         n_a = _analysis_n(r, "arm", n_rand, rand_arms_of)
         n_b = _analysis_n(r, "comparator", n_rand, rand_arms_of)

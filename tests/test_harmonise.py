@@ -1,13 +1,15 @@
 """Standard errors reconstructed from what reports print, tested where the true SE is known."""
 import math
+import re
 
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
 
-from meta.harmonise import (central_value, common_se, half_unit, harmonise, mark_bracket, range_bound,
+from meta.harmonise import (central_value, common_se, half_unit, harmonise, mark_bracket, printed_value, range_bound,
                             se_from_bracket)
+from tests.conftest import REPO
 
 NIJMEGEN_LEGEND = {"*": (0.05, math.nan), "~": (0.10, 0.05), "": (math.nan, 0.10)}
 WAGENINGEN_LEGEND = {"***": (0.01, math.nan), "**": (0.05, 0.01), "*": (0.10, 0.05), "": (math.nan, 0.10)}
@@ -48,12 +50,121 @@ def test_central_se_from_tilde_mark_is_close_to_the_truth():
     assert abs(central_value(lo, hi, "central", e, 0.10, 0.05) / s_true - 1) < 0.10
 
 
-def test_half_unit_reads_the_printed_decimals():
-    assert half_unit("-0,11*") == 0.005
-    assert half_unit("23,3%") == 0.05
-    assert half_unit("-1.45***") == 0.005
-    assert half_unit("12") == 0.5
-    assert math.isnan(half_unit("n.v.t."))
+# Every token shape in inputs/estimates.csv `printed` (digits -> 9), one real token each, with the number and the
+# half-unit worked out by hand: the half-unit is half of one unit of the last decimal of the number itself, never
+# of a footnote digit glued to it.
+TOKEN_SHAPES = [
+    # shape        token        mark     number  half-unit   where (input row)
+    ("9,9",        "0,01",      "",      0.01,   0.005),     # Nijmegen Tabel 3, row 7
+    ("-9,9",       "-0,08",     "",      -0.08,  0.005),     # row 6
+    ("-9,9*",      "-0,11*",    "*",     -0.11,  0.005),     # row 1
+    ("9,9*",       "0,10*",     "*",     0.10,   0.005),     # row 38
+    ("-9,9~",      "-0,09~",    "~",     -0.09,  0.005),     # row 3
+    ("9,9~",       "0,06~",     "~",     0.06,   0.005),     # row 41
+    ("9,9%",       "23,5%",     "",      23.5,   0.05),      # Wageningen Tabel 2.2, row 216
+    ("9,9%*",      "6,4%*",     "*",     6.4,    0.05),      # row 283
+    ("9,9%**",     "8,7%**",    "**",    8.7,    0.05),      # row 285
+    ("9.9%",       "23.3%",     "",      23.3,   0.05),      # row 223
+    ("-9.9%",      "-0.7%",     "",      -0.7,   0.05),      # row 271
+    ("9.9%*",      "4.2%*",     "*",     4.2,    0.05),      # row 275
+    ("9.9%**",     "12.9%**",   "**",    12.9,   0.05),      # row 268
+    ("9.9%***",    "9.5%***",   "***",   9.5,    0.05),      # row 276
+    ("9.9%9)",     "11.4%1)",   "1)",    11.4,   0.05),      # row 270: '1)' is a footnote mark
+    ("9.9",        "0.001",     "",      0.001,  0.0005),    # Tabel 3.7, row 280
+    ("9.9",        "5.78",      "",      5.78,   0.005),     # row 293
+    ("9.9 (mark elsewhere)", "0.056", "*", 0.056, 0.0005),   # row 278: the mark is on the P>z cell
+    ("9.9*",       "4.26*",     "*",     4.26,   0.005),     # row 316
+    ("9.9**",      "4.43**",    "**",    4.43,   0.005),     # row 315
+    ("9.9***",     "6.18***",   "***",   6.18,   0.005),     # row 294
+    ("9.9)",       "4.291)",    "1)",    4.29,   0.005),     # row 310: 4.29 with footnote 1)
+    ("9.9*9)",     "6.36*1)",   "*1)",   6.36,   0.005),     # row 406
+    ("9.9l",       "5.7l",      "",      5.71,   0.005),     # row 332: letter l = digit 1 (PDF extraction)
+    ("-9.9)",      "-4.71)",    "1)",    -4.7,   0.05),      # Tabel A.2, row 503: -4.7 with footnote 1)
+    ("-9.9*",      "-3.3*",     "*",     -3.3,   0.05),      # Tabel A.1, row 486
+    ("-9.9**",     "-1.35**",   "**",    -1.35,  0.005),     # row 520
+    ("-9.9***",    "-1.7***",   "***",   -1.7,   0.05),      # row 499
+    (".9*",        ".47*",      "*",     0.47,   0.005),     # row 485: no leading digit
+    (".9**",       ".76**",     "**",    0.76,   0.005),     # row 495
+    (".9***",      ".82***",    "***",   0.82,   0.005),     # row 490
+    (".9)",        ".681)",     "1)",    0.68,   0.005),     # row 492
+    ("-.9*",       "-.69*",     "*",     -0.69,  0.005),     # row 489
+    ("-.9**",      "-.88**",    "**",    -0.88,  0.005),     # row 510
+    ("-.9***",     "-.97***",   "***",   -0.97,  0.005),     # row 512
+    ("-.9)",       "-.392)",    "2)",    -0.39,  0.005),     # row 488: footnote 2)
+    ("--.9***",    "--.67***",  "***",   -0.67,  0.005),     # row 514: doubled minus
+    ("integer",    "12",        "",      12.0,   0.5),
+]
+
+
+@pytest.mark.parametrize("shape, token, mark, number, h", TOKEN_SHAPES, ids=[t[0] for t in TOKEN_SHAPES])
+def test_half_unit_and_number_of_every_printed_token_shape(shape, token, mark, number, h):
+    assert printed_value(token, mark) == pytest.approx(number, abs=1e-12)
+    assert half_unit(token, mark) == pytest.approx(h, rel=1e-12)
+
+
+def test_footnote_marks_are_cut_off_even_when_the_mark_is_not_given():
+    assert half_unit("-4.71)") == pytest.approx(0.05) and half_unit("6.36*1)") == pytest.approx(0.005)
+    assert math.isnan(half_unit("n.v.t.")) and math.isnan(printed_value("n.v.t."))
+
+
+def test_the_token_shapes_tested_are_all_the_shapes_in_the_transcription():
+    est = pd.read_csv(REPO / "inputs" / "estimates.csv", dtype=str, keep_default_na=False)
+    shapes = {re.sub(r"\d+", "9", t) for t in est["printed"]}
+    tested = {re.sub(r"\d+", "9", t[1]) for t in TOKEN_SHAPES}
+    assert shapes <= tested, sorted(shapes - tested)
+
+
+def test_every_printed_token_reads_as_its_transcribed_estimate_on_the_grid_of_its_half_unit():
+    """The number read from `printed` (marks cut off) equals the independently typed `estimate`, and the estimate
+    is a multiple of twice the half-unit: so no footnote digit is read as a decimal and no decimal is dropped."""
+    est = pd.read_csv(REPO / "inputs" / "estimates.csv", dtype=str, keep_default_na=False)
+    bad = []
+    for i, r in enumerate(est.itertuples(), start=1):
+        value, h = printed_value(r.printed, r.significance), half_unit(r.printed, r.significance)
+        steps = float(r.estimate) / (2 * h)
+        if abs(value - float(r.estimate)) > 1e-9 or abs(steps - round(steps)) > 1e-6:
+            bad.append((i, r.printed, r.significance, r.estimate, value, h))
+    assert not bad, bad
+
+
+def _typed_half_unit(estimate: str) -> float:
+    """Half a unit of the last decimal the transcriber typed in `estimate` (a dot decimal, trailing zeros kept)."""
+    return 0.5 * 10.0 ** -(len(estimate.split(".")[1]) if "." in estimate else 0)
+
+
+def test_the_half_unit_read_from_printed_equals_the_decimals_typed_in_estimate_for_every_row():
+    est = pd.read_csv(REPO / "inputs" / "estimates.csv", dtype=str, keep_default_na=False)
+    bad = [(i, r.printed, r.estimate) for i, r in enumerate(est.itertuples(), start=1)
+           if half_unit(r.printed, r.significance) != _typed_half_unit(r.estimate)]
+    assert not bad, bad
+
+
+@pytest.fixture(scope="module")
+def real_harmonised():
+    from meta.load import load_inputs
+    inputs = load_inputs(REPO / "inputs")
+    legend = {(r.source_file, r.source_table, r.mark): (r.p_below, r.p_at_least) for r in inputs.legends.itertuples()}
+    est = pd.read_csv(REPO / "inputs" / "estimates.csv", dtype=str, keep_default_na=False)
+    return harmonise(inputs.estimates, inputs.outcomes, inputs.arms, inputs.legends, "central"), legend, est
+
+
+def test_every_se_from_marks_gives_the_printed_estimate_a_p_value_its_mark_allows(real_harmonised):
+    """p = 2(1 - Phi(|e|/SE)) for some |e| within rounding of the printed number must lie in the mark's range,
+    with the rounding taken from the decimals typed in `estimate` (not from half_unit). Wageningen A.2 row 511
+    ('-.86**', p in [0.01, 0.05)) had SE 0.278, i.e. p = 0.002 even for |e| = 0.865."""
+    h, legend, est = real_harmonised
+    bad = []
+    for i in np.nonzero((h["se_method"] == "from_significance_marks").to_numpy() & h["sei"].notna().to_numpy())[0]:
+        r, typed = h.iloc[i], est.iloc[i]
+        f = 100.0 if r["unit"] == "proportion" and r["unit_h"] == "percentage_points" else 1.0
+        below, at_least = legend[(r["source_file"], r["source_table"], typed["significance"])]
+        e, d = abs(float(typed["estimate"])) * f, _typed_half_unit(typed["estimate"]) * f
+        p_small = 2 * stats.norm.sf((e + d) / r["sei"])   # the smallest p the rounding allows
+        p_large = 2 * stats.norm.sf(max(e - d, 0) / r["sei"])
+        if (not math.isnan(below) and p_small >= below * (1 + 1e-9)) or \
+                (not math.isnan(at_least) and p_large < at_least * (1 - 1e-9)):
+            bad.append((int(r["input_row"]), r["printed"], r["sei"], p_small, p_large))
+    assert not bad, bad
 
 
 def test_range_bound_is_the_largest_binomial_se():
