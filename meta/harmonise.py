@@ -13,8 +13,15 @@ indices) with a standard error and the method that produced it:
 ``from_shares_binomial``        √(p₁(1−p₁)/n₁ + p₀(1−p₀)/n₀), unadjusted; also used
                                 for arm shares printed as levels, differenced
                                 against the control share of the same column
+``from_shares_binomial_and_marks``  the binomial SE, checked against the printed
+                                mark: ``sei_low``/``sei_high`` are the intersection
+                                of the binomial SE's rounding range with the
+                                mark's bracket (:func:`shares_and_mark`)
 ``from_significance_marks``     the bracket the printed mark implies (below)
 ==============================  ==============================================
+
+A row whose binomial SE lies outside the bracket of its printed mark is not
+pooled: its ``reason`` says that the two contradict (``excluded.csv``).
 
 Significance marks bound |estimate|/SE. A mark meaning p ∈ [p_at_least, p_below)
 for a two-sided z test gives
@@ -56,7 +63,8 @@ import pandas as pd
 from scipy import stats
 
 SE_METHODS = (
-    "reported_se", "from_ci", "from_p", "from_shares_binomial", "from_significance_marks",
+    "reported_se", "from_ci", "from_p", "from_shares_binomial", "from_shares_binomial_and_marks",
+    "from_significance_marks",
 )
 #: Factor from a row's printed unit to the harmonised unit of a share outcome.
 TO_PERCENTAGE_POINTS = {"proportion": 100.0, "percent": 1.0, "percentage_points": 1.0}
@@ -227,6 +235,48 @@ def common_se(lo, hi, factor):
     return (np.where(ok, np.maximum(lo, s_lo * factor), lo), np.where(ok, np.minimum(hi, s_hi * factor), hi))
 
 
+def binomial_se(p1, p0, n1, n0) -> float:
+    """SE of a difference of two independent shares in percentage points: 100·√(p₁(1−p₁)/n₁ + p₀(1−p₀)/n₀)."""
+    return 100 * math.sqrt(p1 * (1 - p1) / n1 + p0 * (1 - p0) / n0)
+
+
+def _share_variance_range(p: float, h: float) -> tuple[float, float]:
+    """Smallest and largest p(1−p) for a share printed as ``p`` ± ``h`` (p(1−p) rises up to p = ½, then falls)."""
+    a, b = max(p - h, 0.0), min(p + h, 1.0)
+    ends = (a * (1 - a), b * (1 - b))
+    return min(ends), (0.25 if a <= 0.5 <= b else max(ends))
+
+
+def binomial_se_range(p1, p0, n1, n0, h_share: float) -> tuple[float, float]:
+    """Range of :func:`binomial_se` over shares within ± ``h_share`` of the printed ones (rounding), in pp."""
+    v1, v0 = _share_variance_range(p1, h_share), _share_variance_range(p0, h_share)
+    return (100 * math.sqrt(v1[0] / n1 + v0[0] / n0), 100 * math.sqrt(v1[1] / n1 + v0[1] / n0))
+
+
+def shares_and_mark(se_binomial: float, binomial_range: tuple[float, float], mark_range: tuple[float, float]):
+    """Check a binomial SE against the bracket of the printed significance mark of the same estimate.
+
+    Both say something about the SE of the printed difference: the shares and N give it up to the rounding of
+    the shares (``binomial_range``), the mark bounds it, (|e| − h)/z_{1−p_at_least/2} ≤ SE < (|e| + h)/z_{1−p_below/2}
+    (``mark_range``, :func:`mark_bracket`). Their intersection [max of the lower bounds, min of the upper bounds]
+    is what both allow.
+
+    Returns
+    -------
+    (sei, sei_low, sei_high) with sei the binomial SE moved into the intersection (itself when it lies inside),
+    or None when the intersection is empty: the printed numbers contradict each other.
+    """
+    lo = max(binomial_range[0], mark_range[0])
+    hi = min(binomial_range[1], mark_range[1])
+    if not lo <= hi:
+        return None
+    return min(max(se_binomial, lo), hi), lo, hi
+
+
+def _fmt_bracket(lo: float, hi: float) -> str:
+    return f"[{lo:.2f}, {hi:.2f}]" if math.isfinite(hi) else f"[{lo:.2f}, ∞)"
+
+
 def _worst_case_n(arms: pd.DataFrame) -> dict:
     """{(municipality, arm): n_randomised} for arms with a known randomised N."""
     known = arms.dropna(subset=["n_randomised"])
@@ -305,6 +355,7 @@ def harmonise(estimates: pd.DataFrame, outcomes: pd.DataFrame, arms: pd.DataFram
     factor = np.full(n, np.nan)  # √(1/n_a + 1/n_b) for the common-SE constraint (1 if unknown)
     mark_range = [None] * n  # (p_below, p_at_least, two_sided) of the row's significance mark
     range_hi = np.full(n, np.inf)
+    conflict = [""] * n  # binomial SE outside the bracket of the row's own mark
 
     for i, r in enumerate(records):
         o = out_meta[r["outcome"]]
@@ -362,9 +413,27 @@ def harmonise(estimates: pd.DataFrame, outcomes: pd.DataFrame, arms: pd.DataFram
             method[i] = "from_p"
         elif not any(pd.isna(r[c]) for c in ("share_arm", "share_control", "n_arm", "n_control")):
             p1, p0 = r["share_arm"], r["share_control"]
-            s = 100 * math.sqrt(p1 * (1 - p1) / r["n_arm"] + p0 * (1 - p0) / r["n_control"])
+            s = binomial_se(p1, p0, r["n_arm"], r["n_control"])
             sei[i] = lo_b[i] = hi_b[i] = s
             method[i] = "from_shares_binomial"
+            key = (r["source_file"], r["source_table"], r["significance"])
+            if key in legend:
+                p_below, p_at_least, two_sided = legend[key]
+                m_lo, m_hi = mark_bracket(abs(yi[i]), h, p_below, p_at_least, two_sided)
+                if m_lo > 0 or math.isfinite(m_hi):  # the mark bounds the SE: check the two against each other
+                    # the shares are taken to be printed with the effect's decimals (Wageningen Tabel 3.5: 19.6% and
+                    # 15.4% give 4.2), so each is known to ± h (in pp; /100 as a proportion)
+                    b_lo, b_hi = binomial_se_range(p1, p0, r["n_arm"], r["n_control"], h / 100)
+                    both = shares_and_mark(s, (b_lo, b_hi), (m_lo, m_hi))
+                    if both is None:
+                        conflict[i] = (f"its binomial SE {s:.2f} pp (from the printed shares and N; "
+                                       f"{_fmt_bracket(b_lo, b_hi)} with their rounding) lies outside the SE bracket "
+                                       f"{_fmt_bracket(m_lo, m_hi)} that its printed mark "
+                                       f"{r['significance'] or '(none)'!r} implies: the printed numbers contradict "
+                                       "each other, so no SE can be trusted")
+                    else:
+                        sei[i], lo_b[i], hi_b[i] = both
+                        method[i] = "from_shares_binomial_and_marks"
         else:
             key = (r["source_file"], r["source_table"], r["significance"])
             if key not in legend:
@@ -411,8 +480,12 @@ def harmonise(estimates: pd.DataFrame, outcomes: pd.DataFrame, arms: pd.DataFram
         elif not (sei[i] > 0):
             reason[i] = ("no standard error can be derived: the significance mark bounds SE only from below "
                          "and no sample sizes bound it from above")
+        elif conflict[i]:
+            reason[i] = f"standard error contradicts the printed mark: {conflict[i]}"
         else:
             eligible[i] = True
+        if conflict[i] and not reason[i].startswith("standard error contradicts"):
+            reason[i] += f"; besides, {conflict[i]}"
 
     out["effective_comparator"] = ["control" if d is not None else c for d, c in zip(derived_from, out["comparator"])]
     out["comparator_row"] = pd.array(derived_from, dtype="Int64")

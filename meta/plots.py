@@ -86,7 +86,8 @@ def forest_rows(results, outcome_key: str, horizon: int, unit: str, lang: str = 
                          if lang == "en" else t("fig_arms", lang, cls=arm_class_label(arm_class, lang))))
         for (_, r), wi in zip(s.iterrows(), w):
             lo, hi = r["yi"] - z * r["sei"], r["yi"] + z * r["sei"]
-            tag = {"from_significance_marks": " †", "from_shares_binomial": " ‡"}.get(r["se_method"], "")
+            tag = {"from_significance_marks": " †", "from_shares_binomial": " ‡",
+                   "from_shares_binomial_and_marks": " ‡"}.get(r["se_method"], "")
             rows.append(dict(kind="study", label=f"  {names[r['municipality']]}: "
                                                  f"{components_label(r['arm_components'], lang)}",
                              est=r["yi"], ll=lo, hl=hi, weight=wi,

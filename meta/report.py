@@ -25,6 +25,8 @@ SE_METHOD_TEXT = {
     "from_ci": "from the printed confidence interval and its level",
     "from_p": "from an exact p-value (two-sided z)",
     "from_shares_binomial": "from arm and control shares and their N (binomial, unadjusted for covariates)",
+    "from_shares_binomial_and_marks": "from arm and control shares and their N (binomial), consistent with the printed "
+                                      "significance mark",
     "from_significance_marks": "reconstructed from significance marks (bracket; see methods)",
 }
 
@@ -250,6 +252,8 @@ SE_METHOD_TEXT_NL = {
     "from_ci": "uit het gedrukte betrouwbaarheidsinterval en zijn niveau",
     "from_p": "uit een exacte p-waarde (tweezijdig, z)",
     "from_shares_binomial": "uit de aandelen en N van arm en controlegroep (binomiaal, niet gecorrigeerd voor covariaten)",
+    "from_shares_binomial_and_marks": "uit de aandelen en N van arm en controlegroep (binomiaal), in overeenstemming met "
+                                      "het gedrukte significantieteken",
     "from_significance_marks": "gereconstrueerd uit significantietekens (interval; zie hieronder)",
 }
 

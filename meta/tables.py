@@ -14,7 +14,7 @@ from meta.load import Plan
 from meta.selection import CELL_COLUMNS
 
 #: SE methods that rest on assumptions beyond the printed numbers; pooled rows using them are flagged.
-DERIVED_SE_METHODS = ("from_significance_marks", "from_shares_binomial")
+DERIVED_SE_METHODS = ("from_significance_marks", "from_shares_binomial", "from_shares_binomial_and_marks")
 
 POOLED_COLUMNS = (
     "outcome_key", "outcome_label", "horizon_months", "arm_class", "unit_h", "k", "municipalities", "arms",
@@ -66,7 +66,7 @@ def side_by_side(studies: pd.DataFrame, municipalities: pd.DataFrame, level: flo
     """
     z = float(__import__("scipy").stats.norm.ppf(0.5 + level / 200))
     short = {"reported_se": "", "from_ci": "", "from_p": "p", "from_shares_binomial": "shares",
-             "from_significance_marks": "marks"}
+             "from_shares_binomial_and_marks": "shares", "from_significance_marks": "marks"}
     muni = list(municipalities["municipality"])
     status = dict(zip(municipalities["municipality"], municipalities["status"]))
     keys = studies[list(CELL_COLUMNS)].drop_duplicates().sort_values(list(CELL_COLUMNS), kind="mergesort")

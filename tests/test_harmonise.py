@@ -354,3 +354,64 @@ def test_the_common_se_constraint_intersects_sigma_brackets_and_leaves_disjoint_
     lo, hi = common_se([[4.0, 0.5]], [[5.0, 1.0]], f)      # sigma in [4, 5] and [0.25, 0.5]: disjoint
     np.testing.assert_allclose(lo, [[4.0, 0.5]])
     np.testing.assert_allclose(hi, [[5.0, 1.0]])
+
+
+# --------------------------------------------------------------------------- shares and N against the printed mark
+def test_a_binomial_se_inside_the_bracket_of_its_mark_is_kept_and_the_bracket_narrowed_to_the_intersection():
+    outcomes, arms, legends = _registers()
+    # Nijmegen legend: no mark = p >= 0.10 -> SE >= (7 - 0.5)/1.645 = 3.95; binomial SE of 25% (100) vs 18% (90):
+    # 100*sqrt(.25*.75/100 + .18*.82/90) = 5.97; shares known to +-0.005 (the effect's decimals)
+    rows = pd.DataFrame([_row(1, estimate=0.07, share_arm=0.25, share_control=0.18, n_arm=100, n_control=90,
+                              printed="0,07", significance="")])
+    h = harmonise(rows, outcomes, arms, legends)
+    s = 100 * math.sqrt(0.25 * 0.75 / 100 + 0.18 * 0.82 / 90)
+    s_lo = 100 * math.sqrt(0.245 * 0.755 / 100 + 0.175 * 0.825 / 90)
+    s_hi = 100 * math.sqrt(0.255 * 0.745 / 100 + 0.185 * 0.815 / 90)
+    assert h["se_method"][0] == "from_shares_binomial_and_marks" and h["eligible"][0]
+    assert math.isclose(h["sei"][0], s)
+    assert math.isclose(h["sei_low"][0], s_lo) and math.isclose(h["sei_high"][0], s_hi)
+
+
+def test_a_binomial_se_outside_the_bracket_of_its_mark_excludes_the_row_and_says_why():
+    outcomes, arms, legends = _registers()
+    # '*' (p < 0.05) on 4 pp says SE < 4.5/1.96 = 2.30; the binomial SE of 20% (100) vs 16% (90) is
+    # 100*sqrt(.2*.8/100 + .16*.84/90) = 5.56
+    rows = pd.DataFrame([_row(1, estimate=0.04, share_arm=0.20, share_control=0.16, n_arm=100, n_control=90,
+                              printed="0,04*", significance="*"),
+                         _row(2, arm="in", comparator="ex", estimate=0.04, share_arm=0.20, share_control=0.16,
+                              n_arm=100, n_control=90, printed="0,04*", significance="*")])
+    h = harmonise(rows, outcomes, arms, legends)
+    assert not h["eligible"].any()
+    assert h["reason"][0].startswith("standard error contradicts the printed mark")
+    assert "5.56" in h["reason"][0] and "[0.00, 2.30]" in h["reason"][0]
+    assert h["reason"][1].startswith("between-arm contrast") and "besides, its binomial SE 5.56" in h["reason"][1]
+
+
+def test_a_mark_that_bounds_nothing_leaves_the_binomial_se_alone():
+    outcomes, arms, legends = _registers()
+    legends = pd.concat([legends, pd.DataFrame([dict(source_file="f", source_table="T", mark="2)", p_below=math.nan,
+                                                     p_at_least=math.nan, two_sided="true")])], ignore_index=True)
+    rows = pd.DataFrame([_row(1, estimate=0.04, share_arm=0.20, share_control=0.16, n_arm=100, n_control=90,
+                              printed="0,042)", significance="2)")])
+    h = harmonise(rows, outcomes, arms, legends)
+    assert h["se_method"][0] == "from_shares_binomial" and h["eligible"][0]
+    assert h["sei_low"][0] == h["sei_high"][0] == h["sei"][0]
+
+
+def test_wageningen_table_3_5_shares_are_checked_against_their_marks(real_harmonised):
+    """004 Tabel 3.5 (lines 2649-2661): 'Treatments' vs control prints 4.2%* (p in [0.05, 0.10): SE in
+    [4.15/1.960, 4.25/1.645] = [2.12, 2.58]) with shares 19.6% (N 303) and 15.4% (N 88): binomial SE
+    100*sqrt(.196*.804/303 + .154*.846/88) = 4.47 -> contradiction. The arm-vs-control rows are unmarked (p >= 0.15)
+    and agree with their binomial SE."""
+    h, _, _ = real_harmonised
+    row = h.set_index("input_row")
+    s275 = 100 * math.sqrt(0.196 * 0.804 / 303 + 0.154 * 0.846 / 88)
+    assert f"{s275:.2f}" == "4.47" and "[2.12, 2.58]" in row.loc[275, "reason"]
+    assert "contradict" in row.loc[275, "reason"] and not row.loc[275, "eligible"]
+    for i in (268, 270):
+        assert "contradict" in row.loc[i, "reason"]
+    for i, (p1, n1) in {267: (0.230, 103), 269: (0.215, 92), 271: (0.147, 108)}.items():
+        assert row.loc[i, "se_method"] == "from_shares_binomial_and_marks" and row.loc[i, "eligible"]
+        assert math.isclose(row.loc[i, "sei"], 100 * math.sqrt(p1 * (1 - p1) / n1 + 0.154 * 0.846 / 88))
+    contradicted = {int(i) for i, r in row.iterrows() if "contradict" in str(r["reason"])}
+    assert contradicted == {268, 270, 275}
