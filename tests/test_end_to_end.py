@@ -58,7 +58,7 @@ def test_pending_municipalities_stay_visibly_pending(real_run):
 def test_manifest_records_input_hashes_plan_versions_and_commit(real_run):
     out, _ = real_run
     m = json.loads((out / "manifest.json").read_text())
-    assert set(m["inputs"]) == {"municipalities", "arms", "outcomes", "legends", "estimates"}
+    assert set(m["inputs"]) == {"municipalities", "arms", "outcomes", "legends", "estimates", "sources", "source_pages"}
     assert all(len(v["sha256"]) == 64 for v in m["inputs"].values())
     assert m["plan"]["method"] == "REML" and m["plan"]["test"] == "knha"
     assert m["versions"]["numpy"] and m["git_commit"]
