@@ -4,21 +4,21 @@ Each input row of ``estimates.csv`` is turned into an effect on its outcome's
 harmonised unit (percentage points for shares, scale points for survey
 indices) with a standard error and the method that produced it:
 
-==============================  ==============================================
-``se_method``                   how ``sei`` was obtained
-==============================  ==============================================
-``reported_se``                 printed standard error
-``from_ci``                     (ci_high − ci_low) / (2 z_{(1+level)/2})
-``from_p``                      |estimate| / z_{1−p/2} (exact two-sided p)
-``from_shares_binomial``        √(p₁(1−p₁)/n₁ + p₀(1−p₀)/n₀), unadjusted; also used
-                                for arm shares printed as levels, differenced
-                                against the control share of the same column
-``from_shares_binomial_and_marks``  the binomial SE, checked against the printed
-                                mark: ``sei_low``/``sei_high`` are the intersection
-                                of the binomial SE's rounding range with the
-                                mark's bracket (:func:`shares_and_mark`)
-``from_significance_marks``     the bracket the printed mark implies (below)
-==============================  ==============================================
+====================================  ====================================================
+``se_method``                         how ``sei`` was obtained
+====================================  ====================================================
+``reported_se``                       printed standard error
+``from_ci``                           (ci_high − ci_low) / (2 z_{(1+level)/2})
+``from_p``                            |estimate| / z_{1−p/2} (exact two-sided p)
+``from_shares_binomial``              √(p₁(1−p₁)/n₁ + p₀(1−p₀)/n₀), unadjusted; also used
+                                      for arm shares printed as levels, differenced
+                                      against the control share of the same column
+``from_shares_binomial_and_marks``    the binomial SE, checked against the printed
+                                      mark: ``sei_low``/``sei_high`` are the intersection
+                                      of the binomial SE's rounding range with the
+                                      mark's bracket (:func:`shares_and_mark`)
+``from_significance_marks``           the bracket the printed mark implies (below)
+====================================  ====================================================
 
 A row whose binomial SE lies outside the bracket of its printed mark is not
 pooled: its ``reason`` says that the two contradict (``excluded.csv``).
@@ -28,7 +28,8 @@ for a two-sided z test gives
 
     (|e| − h) / z_{1−p_at_least/2}  ≤  SE  <  (|e| + h) / z_{1−p_below/2},
 
-where h is half a unit of the last printed decimal (the estimate was rounded).
+where h is half a unit of the last printed decimal of the number itself (the
+estimate was rounded; :func:`half_unit` cuts off marks and footnote digits first).
 ``*`` (p below a threshold) bounds SE from above, no mark from below, ``~``
 both. Two further constraints narrow the bracket:
 
