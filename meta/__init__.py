@@ -19,8 +19,11 @@ Notebook use::
 __version__ = "0.1.0"
 
 
-def run(plan=None, inputs=None, out=None, lang="nl", figures=True):
-    """Run the analysis and return a :class:`meta.pipeline.Results` (see :func:`meta.pipeline.run`)."""
+def run(plan=None, inputs=None, out=None, lang="nl", figures=True, sensitivity=True):
+    """Run the analysis and return a :class:`meta.pipeline.Results` (see :func:`meta.pipeline.run`).
+
+    ``out`` passes the same guard as ``meta run --out`` (:func:`meta.outdir.check_out_dir`).
+    """
     from meta import pipeline
 
-    return pipeline.run(plan=plan, inputs=inputs, out=out, lang=lang, figures=figures)
+    return pipeline.run(plan=plan, inputs=inputs, out=out, lang=lang, figures=figures, sensitivity=sensitivity)

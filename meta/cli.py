@@ -15,17 +15,18 @@ import json
 import logging
 import math
 import os
-import shutil
 import signal
 import sys
 import threading
 from pathlib import Path
 
 EXIT_BAD_INPUT = 2
+EXIT_INTERNAL = 3
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
 log = logging.getLogger("meta.cli")
 
 
+from meta import outdir  # noqa: E402
 from meta.load import InputError  # noqa: E402  (one error type for all bad input)
 
 
@@ -222,84 +223,6 @@ def _stderr_warnings() -> None:
     handler.seen.clear()
 
 
-def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError, OSError):
-        return True
-    return True
-
-
-def _recover_interrupted(out: Path) -> None:
-    """Undo what a killed run left next to ``out``: a previous outputs folder parked as ``.NAME.old-PID``.
-
-    A run replaces ``out`` by renaming it to ``.NAME.old-PID`` and the finished temporary folder to ``out``; a
-    kill between the two renames leaves no ``out``: the parked folder is put back. A parked folder whose run is
-    gone and whose ``out`` exists is an old copy and is removed. Unfinished ``.NAME.tmp-*`` folders are never
-    used as outputs: removed when their name carries the pid of a run that is gone (``.NAME.tmp-PID-…``),
-    otherwise named in a warning so the user can delete them.
-    """
-    parent = out.parent
-    if not parent.is_dir():
-        return
-    for parked in sorted(parent.glob(f".{out.name}.old-*")):
-        pid = parked.name.rsplit("-", 1)[-1]
-        if not pid.isdigit() or _pid_alive(int(pid)) or not parked.is_dir():
-            continue
-        if not out.exists():
-            os.replace(parked, out)
-            log.warning(f"{out}: restored the previous outputs from {parked.name} (a run was interrupted while "
-                        "replacing them)")
-        else:
-            shutil.rmtree(parked, ignore_errors=True)
-    strays = []
-    for stray in sorted(p for p in parent.glob(f".{out.name}.tmp-*") if p.is_dir()):
-        parts = stray.name[len(f".{out.name}.tmp-"):].split("-", 1)  # mkdtemp's own suffix has no "-"
-        if len(parts) == 2 and parts[0].isdigit() and not _pid_alive(int(parts[0])):  # its run is gone
-            shutil.rmtree(stray, ignore_errors=True)
-        else:
-            strays.append(stray.name)
-    if strays:
-        log.warning(f"{parent}: {', '.join(strays)}: unfinished outputs of an interrupted run, never used; "
-                    "delete them when no other run is writing")
-
-
-def _is_outputs_folder(folder: Path) -> bool:
-    """A folder meta wrote (or the repository's ``outputs/`` with only its README)."""
-    if (folder / "manifest.json").is_file():
-        return True
-    readme = folder / "README.md"
-    try:
-        return readme.is_file() and readme.read_text(encoding="utf-8").startswith("# outputs/")
-    except (OSError, UnicodeDecodeError):
-        return False
-
-
-def check_out_dir(out: Path, inputs: Path | None = None) -> None:
-    """Refuse an ``--out`` that cannot be written, or whose replacement would destroy something not made by meta."""
-    out = Path(os.path.abspath(out))
-    if out.exists() and not out.is_dir():
-        raise InputError(f"{out}: --out is a file, not a folder; give --out a folder (it is replaced whole)")
-    if inputs is not None:
-        inputs = Path(os.path.abspath(inputs))
-        if inputs == out or out in inputs.parents:
-            raise InputError(f"{out}: --out holds the inputs ({inputs}) and is replaced whole; give --out another folder")
-    if out.is_dir() and any(out.iterdir()) and not _is_outputs_folder(out):
-        raise InputError(f"{out}: --out is a folder meta did not write (no manifest.json) and it would be replaced "
-                         "whole; give a new or empty folder, or move its contents away")
-    existing = out.parent
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        raise InputError(f"{out}: cannot be created: {existing} is a file, not a folder; choose another --out")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise InputError(f"{out}: no permission to write in {existing}; choose another --out or fix its permissions")
-
-
 def preflight(args) -> None:
     """Everything ``run`` and ``coverage`` can refuse, checked before any work: plan, inputs, plan against the
     inputs, and (``run``) the output folder. Warnings go to stderr once."""
@@ -311,43 +234,80 @@ def preflight(args) -> None:
     for message in load.check_plan(plan, inputs, plan_path):
         log.warning(message)
     if getattr(args, "out", None) is not None and args.command == "run":
-        out = Path(os.path.abspath(args.out))
-        check_out_dir(out, Path(args.inputs))
-        _recover_interrupted(out)
+        out = outdir.check_out_dir(args.out, [Path(args.inputs)] + ([plan_path] if plan_path else []))
+        outdir.recover_interrupted(out)
 
 
 def _terminated(signum, frame):
+    outdir.request_stop(signum)  # honoured before the outputs are replaced, even if this exception is swallowed
     raise SystemExit(128 + signum)  # unwinds like Ctrl-C: a half-written temporary output folder is removed
 
 
+def _interrupted(signum, frame):
+    outdir.request_stop(signum)
+    raise KeyboardInterrupt
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).splitlines())
+
+
 def main(argv=None) -> int:
+    """The ``meta`` command. Exit status: 0 done; 1 ``check`` found empty cells; 2 bad input (one line naming
+    file, row, column and the fix), or outputs that cannot be written; 3 an internal error (one line naming the
+    stage, with a request to report it); 130 Ctrl-C; 143 SIGTERM. No traceback reaches the user, and the
+    previous outputs are untouched unless the run finished replacing them."""
     parser = build_parser()
     args = parser.parse_args(argv)
     _stderr_warnings()
-    previous_sigterm = None
+    outdir.clear_stop()
+    outdir.STAGE[0] = "start"
+    previous = {}
     if threading.current_thread() is threading.main_thread():
-        previous_sigterm = signal.signal(signal.SIGTERM, _terminated)
+        previous[signal.SIGTERM] = signal.signal(signal.SIGTERM, _terminated)
+        if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:  # a background job keeps ignoring Ctrl-C
+            previous[signal.SIGINT] = signal.signal(signal.SIGINT, _interrupted)
     try:
         if args.command in ("run", "coverage"):
+            outdir.checkpoint("read")
             preflight(args)
-        return args.func(args)
+        status = args.func(args)
+        stopped = outdir.stop_requested()
+        if stopped is not None:  # the signal's exception was swallowed after the outputs were replaced
+            print(f"meta: stopped by signal {stopped} after the run had finished", file=sys.stderr)
+            return EXIT_INTERRUPTED if stopped == signal.SIGINT else 128 + stopped
+        return status
     except InputError as exc:
-        print(f"meta: error: {' '.join(str(exc).splitlines())}", file=sys.stderr)
+        print(f"meta: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("meta: interrupted; the outputs folder is as it was, unless this run had finished replacing it whole",
               file=sys.stderr)
         return EXIT_INTERRUPTED
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - the top-level guard: no traceback reaches a user
         from meta.engine import PoolingError
 
+        stage = outdir.STAGES.get(outdir.STAGE[0], outdir.STAGE[0])
+        inputs = getattr(args, "inputs", None) or getattr(args, "file", None)
+        at = f" (inputs: {inputs})" if inputs else ""
         if isinstance(exc, PoolingError):
-            print(f"meta: error: {' '.join(str(exc).splitlines())}", file=sys.stderr)
+            print(f"meta: error: while {stage}{at}: {_one_line(exc)}", file=sys.stderr)
             return EXIT_BAD_INPUT
-        raise
+        if isinstance(exc, OSError):
+            print(f"meta: error: while {stage}{at}: {exc.strerror or exc} ({exc.filename or 'no file'}); the "
+                  "previous outputs are untouched; free space or fix the permissions and run again", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        print(f"meta: internal error while {stage}{at}: {type(exc).__name__}: {_one_line(exc)[:300]}; the "
+              "previous outputs are untouched; please report this (command line, inputs and this message) to the "
+              "meta maintainers; META_TRACEBACK=1 shows the traceback", file=sys.stderr)
+        if os.environ.get("META_TRACEBACK"):
+            import traceback
+
+            traceback.print_exc()
+        return EXIT_INTERNAL
     finally:
-        if previous_sigterm is not None:
-            signal.signal(signal.SIGTERM, previous_sigterm)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 if __name__ == "__main__":  # pragma: no cover

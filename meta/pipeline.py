@@ -12,7 +12,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -21,7 +20,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from meta import components, engine, fewstudies, harmonise as hz, load, selection, sensitivity, tables
+from meta import components, engine, fewstudies, harmonise as hz, load, outdir, selection, tables
+from meta import sensitivity as sa
 from meta.i18n import DEFAULT_LANG, LANGS
 from meta.load import InputError, Plan
 from meta.report import SIMULATION_SUMMARY
@@ -80,11 +80,17 @@ class Results:
     figures: dict = field(default_factory=dict)
 
 
-def analyse(inputs_dir: Path = DEFAULT_INPUTS, plan: Plan | None = None) -> Results:
-    """Run every pure stage on the inputs in ``inputs_dir`` under ``plan``."""
+def analyse(inputs_dir: Path = DEFAULT_INPUTS, plan: Plan | None = None, sensitivity: bool = True) -> Results:
+    """Run every pure stage on the inputs in ``inputs_dir`` under ``plan``.
+
+    ``sensitivity=False`` skips the sensitivity analysis and the component models (``Results.sensitivity``,
+    ``robustness`` and ``components`` stay empty): the pooled numbers are the same, in a fraction of the time.
+    """
     plan = plan or Plan()
+    outdir.checkpoint("read")
     inputs = load.load_inputs(inputs_dir)
     load.check_plan(plan, inputs)  # refuses a plan that cannot be meant; warnings are the CLI's to print
+    outdir.checkpoint("analyse")
     harmonised = hz.harmonise(inputs.estimates, inputs.outcomes, inputs.arms, inputs.legends, plan.se_policy)
     studies, excluded = selection.select_studies(harmonised, inputs.outcomes, plan)
     pooled_raw = engine.pool_cells(studies, selection.CELL_COLUMNS, plan.method, plan.test, plan.level)
@@ -102,12 +108,15 @@ def analyse(inputs_dir: Path = DEFAULT_INPUTS, plan: Plan | None = None) -> Resu
     sbs = tables.side_by_side(studies, inputs.municipalities, plan.level)
     cov = tables.coverage(harmonised, studies, inputs.municipalities, inputs.arms, inputs.outcomes, plan)
     results = Results(plan, inputs, harmonised, studies, excluded, pooled, sbs, cov)
-    sens = sensitivity.sensitivity_table(results)
+    if not sensitivity:
+        return results
+    sens = sa.sensitivity_table(results)
     comps = components.component_models(studies, inputs.arms, plan.shared_control_correlation, plan.level)
-    return replace(results, sensitivity=sens, robustness=sensitivity.robustness(sens), components=comps)
+    return replace(results, sensitivity=sens, robustness=sa.robustness(sens), components=comps)
 
 
-def run(plan=None, inputs=None, out=None, lang: str = DEFAULT_LANG, figures: bool = True) -> Results:
+def run(plan=None, inputs=None, out=None, lang: str = DEFAULT_LANG, figures: bool = True,
+        sensitivity: bool = True) -> Results:
     """The notebook entry point: analyse, draw figures in memory, write files only when ``out`` is given.
 
     Parameters
@@ -123,6 +132,8 @@ def run(plan=None, inputs=None, out=None, lang: str = DEFAULT_LANG, figures: boo
         Language of the figures (and report when written).
     figures : bool
         Draw the forest plots (``Results.figures``: name → matplotlib Figure).
+    sensitivity : bool
+        Run the sensitivity analysis and component models (False: quicker; then ``out`` gets tables only).
 
     Examples
     --------
@@ -131,6 +142,7 @@ def run(plan=None, inputs=None, out=None, lang: str = DEFAULT_LANG, figures: boo
     >>> sorted(res.pooled.columns)[:3]
     ['H2', 'H2_ci_high', 'H2_ci_low']
     """
+    inputs_dir = Path(inputs) if inputs is not None else DEFAULT_INPUTS
     plan_path = None
     if plan is None:
         plan_path = plan_file(None, inputs)
@@ -138,7 +150,9 @@ def run(plan=None, inputs=None, out=None, lang: str = DEFAULT_LANG, figures: boo
     elif not isinstance(plan, Plan):
         plan_path = Path(plan)
         plan = load.load_plan(plan_path)
-    results = analyse(Path(inputs) if inputs is not None else DEFAULT_INPUTS, plan)
+    if out is not None:  # refused before any work; checked again (with every file read) before writing
+        outdir.check_out_dir(out, [inputs_dir] + ([plan_path] if plan_path is not None else []))
+    results = analyse(inputs_dir, plan, sensitivity)
     if figures:
         from meta import plots
 
@@ -148,8 +162,27 @@ def run(plan=None, inputs=None, out=None, lang: str = DEFAULT_LANG, figures: boo
                 results, outcome_key, horizon, unit, plots.forest_title(results, outcome_key, horizon, lang), lang)
         results = replace(results, figures=drawn)
     if out is not None:
-        write_outputs(results, Path(out), plan_path, draw=True, lang=lang)
+        write_outputs(results, Path(out), plan_path, draw=sensitivity, lang=lang)
     return results
+
+
+def check_text(results: Results) -> None:
+    """Refuse text an output cannot hold (control characters such as NUL, which no workbook can store), naming
+    the input row and column; checked before anything is written."""
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    where = results.inputs.files.get("estimates", "estimates.csv")
+    for frame in (results.studies, results.excluded, results.pooled, results.side_by_side, results.coverage):
+        for col in frame.columns:
+            if frame[col].dtype != object:
+                continue
+            for i, value in enumerate(frame[col]):
+                if isinstance(value, str) and ILLEGAL_CHARACTERS_RE.search(value):
+                    row = frame["input_row"].iloc[i] if "input_row" in frame.columns else None
+                    at = f"row {row} (line {row + 1}), " if row is not None else ""
+                    raise InputError(f"{where}: {at}column {col}: {value[:40]!r} holds a control character "
+                                     f"({ILLEGAL_CHARACTERS_RE.search(value).group(0)!r}) that no output can hold; "
+                                     "delete it")
 
 
 # --------------------------------------------------------------------------- #
@@ -305,18 +338,29 @@ def _fix_zip_times(path: Path) -> None:
             z.writestr(fixed, data)
 
 
+def input_paths(results: Results, plan_path: Path | None = None) -> list[Path]:
+    """Every file the run read (inputs and plan): an output folder must not hold any of them."""
+    return [Path(p) for p in results.inputs.files.values()] + ([Path(plan_path)] if plan_path is not None else [])
+
+
 def write_outputs(results: Results, out_dir: Path, plan_path: Path | None, draw: bool = True,
                   lang: str = DEFAULT_LANG) -> Path:
-    """Write every output into ``out_dir`` atomically (temp folder, then rename). Returns the report path."""
-    out_dir = Path(out_dir).resolve()
+    """Write every output into ``out_dir`` atomically (temp folder, then rename). Returns the report path.
+
+    Passes :func:`meta.outdir.check_out_dir` first (the one guard of the CLI and the notebook API): a folder
+    holding anything meta did not write, the inputs, or the repository is refused before anything is written.
+    """
+    out_dir = outdir.check_out_dir(out_dir, input_paths(results, plan_path))
+    outdir.recover_interrupted(out_dir)
     parent = out_dir.parent
+    check_text(results)
     try:
         parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-{os.getpid()}-", dir=parent))
     except OSError as exc:
-        raise InputError(f"{out_dir}: output folder cannot be written ({exc.strerror}); choose another --out or fix its permissions")
-    backup = None
+        raise outdir._os_error(out_dir, exc) from None
     try:
+        outdir.checkpoint("write")
         (tmp / "README.md").write_text(OUTPUTS_README, encoding="utf-8")
         studies = results.studies.reindex(columns=list(STUDY_OUTPUT_COLUMNS))
         excluded = results.excluded.reindex(columns=list(EXCLUDED_OUTPUT_COLUMNS))
@@ -325,17 +369,19 @@ def write_outputs(results: Results, out_dir: Path, plan_path: Path | None, draw:
         _write_table(excluded, tmp, "excluded", parquet=False)
         _write_table(results.coverage, tmp, "coverage", parquet=False)
         _write_table(results.side_by_side, tmp, "side_by_side", parquet=False)
-        _write_table(results.sensitivity, tmp, "sensitivity", parquet=False)
-        _write_table(results.robustness, tmp, "robustness", parquet=False)
-        _write_table(results.components, tmp, "components", parquet=False)
+        for name in ("sensitivity", "robustness", "components"):  # absent when the run skipped them
+            if len(getattr(results, name).columns):
+                _write_table(getattr(results, name), tmp, name, parquet=False)
         figures = {}
         if draw:
             from meta import plots, report
 
+            outdir.checkpoint("figures")
             (tmp / "figures").mkdir()
             figures = plots.write_forest_plots(results, tmp / "figures", lang)
             extra = plots.write_spec_curves(results.sensitivity, results.inputs.outcomes, tmp / "figures", lang)
             extra.update(plots.write_components_figure(results.components, tmp / "figures", lang))
+            outdir.checkpoint("report")
             report.write_report(results, tmp / "report.html", figures, lang, extra)
         write_workbook(results, tmp / "meta.xlsx")
         manifest = {
@@ -352,18 +398,16 @@ def write_outputs(results: Results, out_dir: Path, plan_path: Path | None, draw:
             "counts": {"input_rows": int(len(results.inputs.estimates)), "studies": int(len(results.studies)),
                        "excluded": int(len(results.excluded)),
                        **dict(zip(("pooled_cells", "single_study_cells"), cell_counts(results.pooled)))},
+            # every file this run wrote: a later run replaces the folder only if it holds nothing else
+            "files": sorted(p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file()),
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        if out_dir.exists():
-            backup = parent / f".{out_dir.name}.old-{os.getpid()}"
-            os.replace(out_dir, backup)
-        os.replace(tmp, out_dir)
-        if backup is not None:
-            shutil.rmtree(backup, ignore_errors=True)
+        outdir.replace_folder(tmp, out_dir)
+    except OSError as exc:
+        outdir.rmtree(tmp)
+        raise outdir._os_error(out_dir, exc) from None
     except BaseException:
-        if backup is not None and not out_dir.exists():  # interrupted between the two renames: put it back
-            os.replace(backup, out_dir)
-        shutil.rmtree(tmp, ignore_errors=True)
+        outdir.rmtree(tmp)
         raise
     return out_dir / "report.html"
 
@@ -376,17 +420,18 @@ def cmd_run(args) -> int:
     plan = load.load_plan(plan_path)
     inputs_dir = Path(args.inputs)
     print(f"meta: reading inputs from {inputs_dir} (plan: {plan_path or 'defaults'})")
-    results = analyse(inputs_dir, plan)
+    results = analyse(inputs_dir, plan, sensitivity=not args.no_sensitivity)
     n_in = len(results.inputs.estimates)
     print(f"meta: {n_in} transcribed rows -> {len(results.studies)} used, {len(results.excluded)} excluded")
     n_pooled, n_single = cell_counts(results.pooled)
     print(f"meta: {n_pooled} cells pooled (k >= 2) with {plan.method} + {plan.test}, level {plan.level:g}%; "
           f"{n_single} single-study cells shown as reported, not pooled")
-    report = write_outputs(results, Path(args.out), plan_path, draw=not args.no_figures, lang=args.lang)
+    draw = not (args.no_figures or args.no_sensitivity)
+    report = write_outputs(results, Path(args.out), plan_path, draw=draw, lang=args.lang)
     failed = results.excluded["reason"].str.startswith("cell could not be pooled")
     if failed.any():
         print(f"meta: {int(failed.sum())} rows in cells that could not be pooled; see excluded.csv and the report")
-    print(f"meta: report at {report}" if report.exists() else f"meta: tables at {report.parent} (no report: --no-figures)")
+    print(f"meta: report at {report}" if draw else f"meta: tables at {report.parent} (no figures, no report)")
     return 0
 
 
@@ -462,6 +507,8 @@ def add_subcommands(sub) -> None:
         "Example: meta run --plan inputs/plan.toml --out outputs", cmd_run)
     p.add_argument("--out", default=str(DEFAULT_OUT), help="output folder (replaced whole)")
     p.add_argument("--no-figures", action="store_true", help="skip figures and the report (tables only)")
+    p.add_argument("--no-sensitivity", action="store_true",
+                   help="skip the sensitivity analysis and component models (and so figures and report): quick checks")
     p.add_argument("--lang", default=DEFAULT_LANG, choices=LANGS, help="language of the report and figures (default nl)")
 
     cv = _subcommand(
