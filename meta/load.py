@@ -9,6 +9,7 @@ line is row + 1), the column and what to do about it.
 from __future__ import annotations
 
 import csv
+import difflib
 import io
 import logging
 import math
@@ -19,36 +20,19 @@ from pathlib import Path
 
 import pandas as pd
 
-MUNICIPALITIES = ("groningen", "nijmegen", "tilburg", "utrecht", "deventer", "wageningen")
-COMPONENTS = ("exemption", "intensive", "release", "fulltime_bonus", "free_choice", "control")
-SIGNIFICANCE_MARKS = ("", "~", "*", "**", "***")
-#: Footnote-style marks some reports use (``1)`` = p<0.15 in Wageningen); allowed only where the table's legend defines them.
-_FOOTNOTE_MARK = re.compile(r"^\*{0,3}\d\)$")
+from meta import schema
+from meta.schema import COMPONENTS, FOOTNOTE_MARK as _FOOTNOTE_MARK, MAX_HORIZON_MONTHS, SIGNIFICANCE_MARKS  # noqa: F401
 
-ESTIMATE_COLUMNS = (
-    "municipality", "arm", "comparator", "outcome", "horizon_months", "model", "population",
-    "estimate", "unit", "se", "ci_low", "ci_high", "ci_level", "p_value", "significance",
-    "n_arm", "n_control", "share_arm", "share_control", "printed",
-    "source_file", "source_table", "source_line", "note",
-)
-ESTIMATE_FLOATS = ("estimate", "se", "ci_low", "ci_high", "ci_level", "p_value", "share_arm", "share_control")
-ESTIMATE_INTS = ("horizon_months", "n_arm", "n_control", "source_line")
-#: Optional columns (blank allowed, may be absent): the total N a table prints.
-ESTIMATE_OPTIONAL_INTS = ("n_table",)
-ESTIMATE_KEY = ("municipality", "arm", "comparator", "outcome", "horizon_months", "model", "population", "source_table")
-#: Units an estimate may be printed in, with the range a *difference* in that unit can take.
-ESTIMATE_UNITS = {
-    "proportion": (-1.0, 1.0),
-    "percent": (-100.0, 100.0),
-    "percentage_points": (-100.0, 100.0),
-}
-#: Units of levels (comparator ``none``) that are shares.
-SHARE_UNITS = {"proportion": (0.0, 1.0), "percent": (0.0, 100.0)}
-
-MUNICIPALITY_COLUMNS = ("municipality", "name", "status", "source_documents", "pending_where")
-ARM_COLUMNS = ("municipality", "arm", "name_nl", "name_en", "randomised", *COMPONENTS, "arm_class", "n_randomised")
-OUTCOME_COLUMNS = ("outcome", "label_en", "label_nl", "definition", "unit", "direction", "data_source", "concept")
-LEGEND_COLUMNS = ("source_file", "source_table", "mark", "p_below", "p_at_least", "two_sided", "legend_line", "legend_text")
+# Column lists, from the one declaration of each file in meta/schema.py.
+ESTIMATE_COLUMNS = schema.ESTIMATES.required
+ESTIMATE_FLOATS = schema.ESTIMATES.of_kind("number")
+ESTIMATE_OPTIONAL_INTS = tuple(c for c in schema.ESTIMATES.optional if c in schema.INT_COLUMNS)
+ESTIMATE_INTS = tuple(c for c in schema.ESTIMATES.of_kind("whole") if c not in ESTIMATE_OPTIONAL_INTS)
+ESTIMATE_KEY = schema.ESTIMATES.key
+MUNICIPALITY_COLUMNS = schema.MUNICIPALITIES.required
+ARM_COLUMNS = schema.ARMS.required
+OUTCOME_COLUMNS = schema.OUTCOMES.required
+LEGEND_COLUMNS = schema.LEGENDS.required
 
 #: ``sources.csv``: one row per source document; every field as printed, with the line(s) where it is printed.
 SOURCE_FIELDS = ("title", "authors", "year", "publisher", "published_in", "pages", "url")
@@ -60,24 +44,12 @@ SOURCE_PAGE_KINDS = ("page_number", "toc_heading")
 _LINES = re.compile(r"^\d+(-\d+)?(; ?\d+(-\d+)?)*$")
 
 #: Columns a file may have besides its required ones (anything else is warned about and ignored).
-KNOWN_OPTIONAL = {
-    MUNICIPALITY_COLUMNS: ("period_start", "period_end", "intake_start", "intake_end", "n_randomised_total",
-                           "n_control", "n_per_arm_note", "source_lines", "note"),
-    ARM_COLUMNS: ("release_pct", "release_cap_eur_month", "release_months", "n_source", "verified", "source", "note"),
-    OUTCOME_COLUMNS: ("scale_min", "scale_max"),
-    LEGEND_COLUMNS: (),
-    SOURCE_COLUMNS: (),
-    SOURCE_PAGE_COLUMNS: (),
-    ESTIMATE_COLUMNS: ESTIMATE_OPTIONAL_INTS,
-}
-#: Whole-number columns of any input file.
-INT_COLUMNS = frozenset((*ESTIMATE_INTS, *ESTIMATE_OPTIONAL_INTS, "n_randomised", "release_months", "legend_line",
-                         "n_randomised_total", "n_control"))
-#: Numeric columns of any input file: in a semicolon-separated file their decimal commas are read as decimals.
-NUMERIC_COLUMNS = frozenset((*ESTIMATE_FLOATS, *INT_COLUMNS, "release_pct", "release_cap_eur_month", "scale_min",
-                             "scale_max", "p_below", "p_at_least", "yi", "vi", "sei"))  # yi, vi, sei: `meta pool`
-#: Largest plausible horizon (months since the start); the experiments ran about two years.
-MAX_HORIZON_MONTHS = 120
+KNOWN_OPTIONAL = {**{t.required: t.optional for t in schema.TABLES.values()},
+                  SOURCE_COLUMNS: (), SOURCE_PAGE_COLUMNS: ()}
+#: Whole-number and numeric columns of any input file: in a semicolon-separated file their decimal commas are
+#: read as decimals (yi, vi, sei: `meta pool`).
+INT_COLUMNS = schema.INT_COLUMNS
+NUMERIC_COLUMNS = schema.NUMERIC_COLUMNS | {"yi", "vi", "sei"}
 
 _DECIMAL_COMMA = re.compile(r"^[-+]?\d+,\d+$")
 _THOUSANDS = re.compile(r"^[-+]?\d{1,3}([.,]\d{3})+$")
@@ -257,7 +229,14 @@ def read_csv_strict(path: Path, required: tuple[str, ...], name: str | None = No
         _refuse(f"{_where(path, 0, missing[0])}: required column is missing; add a column named {missing[0]!r}")
     if len(rows) == 1:
         _refuse(f"{path}: header only, no rows; add the rows or restore the file from git")
-    frame = pd.DataFrame([[c.strip() for c in cells] for cells in rows[1:]], columns=header)
+    frame = pd.DataFrame([[_strip(c) for c in cells] for cells in rows[1:]], columns=header)
+    trimmed = [(i, col, cells[j]) for i, cells in enumerate(rows[1:], start=1) for j, col in enumerate(header)
+               if col not in schema.FREE_TEXT and cells[j] != _strip(cells[j]) and _strip(cells[j])]
+    if trimmed:
+        i, col, cell = trimmed[0]
+        more = f" (and {len(trimmed) - 1} more cells)" if len(trimmed) > 1 else ""
+        log.warning(f"{_where(path, i, col)}: spaces or no-break spaces around {_strip(cell)!r} trimmed{more}; "
+                    "the cells are read without them")
     if optional is None:
         optional = KNOWN_OPTIONAL.get(tuple(required))
     if optional is not None:
@@ -276,55 +255,52 @@ def read_csv_strict(path: Path, required: tuple[str, ...], name: str | None = No
     return frame
 
 
+_SPACES = " \t\u00a0\u2007\u202f\u200b\ufeff"
+
+
+def _strip(cell: str) -> str:
+    """A cell without the spaces around it, including no-break and zero-width spaces (Excel and PDFs add them)."""
+    return cell.strip().strip(_SPACES).strip()
+
+
 def parse_number(text: str, path: Path, row: int, column: str, integer: bool = False):
-    """Parse one numeric cell; blank → NaN. Refuse decimal commas, thousands separators, %, text."""
-    if text == "":
-        return math.nan
-    if _DECIMAL_COMMA.match(text):
-        raise InputError(f"{_where(path, row, column)}: {text!r} uses a decimal comma; write {text.replace(',', '.')!r}")
-    if _THOUSANDS.match(text) and integer:
-        raise InputError(
-            f"{_where(path, row, column)}: {text!r} has a thousands separator; write {re.sub('[.,]', '', text)!r}"
-        )
-    if text.endswith("%"):
-        raise InputError(
-            f"{_where(path, row, column)}: {text!r} has a percent sign; write the number alone and state the unit in the unit column"
-        )
+    """Parse one numeric cell as :func:`meta.schema.parse_number` does; blank → NaN. Refusals name the cell."""
     try:
-        value = float(text)
-    except ValueError:
-        raise InputError(f"{_where(path, row, column)}: {text!r} is not a number; write a number with a dot decimal, or leave it blank")
-    if not math.isfinite(value):
-        raise InputError(f"{_where(path, row, column)}: {text!r} is not a finite number; write a finite number or leave it blank")
-    if integer:
-        if value != int(value):
-            raise InputError(f"{_where(path, row, column)}: {text!r} must be a whole number; write it without decimals, "
-                             "or leave the cell blank")
-        return int(value)
-    return value
+        return schema.parse_number(text, whole=integer)
+    except schema.SchemaError as exc:
+        raise InputError(f"{_where(path, row, column)}: {exc}") from None
 
 
-def _convert(frame: pd.DataFrame, path: Path, floats=(), ints=()) -> pd.DataFrame:
+def validate_table(frame: pd.DataFrame, table: schema.Table, path: Path, convert: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Check every cell of ``frame`` against its :class:`meta.schema.Table`; convert the ``convert`` columns.
+
+    Numbers in ``convert`` become floats (``number``) or nullable integers (``whole``); the others stay as
+    the text read. Normalisations (``16.0`` read as 16) are said in one warning per file.
+    """
     out = frame.copy()
-    for col in floats:
-        out[col] = [parse_number(t, path, r, col) for t, r in zip(frame[col], frame["input_row"])]
-    for col in ints:
-        values = [parse_number(t, path, r, col, integer=True) for t, r in zip(frame[col], frame["input_row"])]
-        out[col] = pd.array([None if (isinstance(v, float) and math.isnan(v)) else v for v in values], dtype="Int64")
-    return out
-
-
-def _check_numbers(frame, path, columns, integer=False, low=None, high=None, what="value"):
-    """Validate numeric cells that stay strings (register columns read downstream); blank allowed."""
-    for col in columns:
-        if col not in frame.columns:
+    notes: list[tuple[int, str, str]] = []
+    for col in table.columns:
+        if col.name not in frame.columns:
             continue
-        for text, row in zip(frame[col], frame["input_row"]):
-            value = parse_number(text, path, row, col, integer=integer)
-            if not math.isnan(value) and ((low is not None and value < low) or (high is not None and value > high)):
-                bounds = f"between {low:g} and {high:g}" if high is not None else f"at least {low:g}"
-                raise InputError(f"{_where(path, row, col)}: {what} {text} must be {bounds}; check the number "
-                                 "against the source")
+        values = []
+        for text, row in zip(frame[col.name], frame["input_row"]):
+            cell_notes: list[str] = []
+            try:
+                values.append(schema.check_cell(col, text, cell_notes))
+            except schema.SchemaError as exc:
+                raise InputError(f"{_where(path, row, col.name)}: {exc}") from None
+            notes += [(row, col.name, n) for n in cell_notes]
+        if col.name in convert:
+            if col.kind == "whole":
+                out[col.name] = pd.array([None if (isinstance(v, float) and math.isnan(v)) else v for v in values],
+                                         dtype="Int64")
+            elif col.kind == "number":
+                out[col.name] = [float(v) for v in values]
+    if notes:
+        row, column, note = notes[0]
+        more = f" (and {len(notes) - 1} more cells)" if len(notes) > 1 else ""
+        log.warning(f"{_where(path, row, column)}: {note}{more}; write whole numbers without decimals")
+    return out
 
 
 def _check_codes(frame, path, column, allowed, what, fix):
@@ -346,30 +322,24 @@ def _check_unique(frame, path, key, fix):
 
 
 def load_municipalities(path: Path) -> pd.DataFrame:
+    """The municipality register: the one list of municipalities (a new one is added by adding a row)."""
     frame = read_csv_strict(path, MUNICIPALITY_COLUMNS)
-    _check_codes(frame, path, "municipality", MUNICIPALITIES, "municipality",
-                 f"use one of {', '.join(MUNICIPALITIES)}")
-    _check_codes(frame, path, "status", ("transcribed", "pending"), "status", "use 'transcribed' or 'pending'")
+    frame = validate_table(frame, schema.MUNICIPALITIES, path)
+    bad = [(m, r) for m, r in zip(frame["municipality"], frame["input_row"]) if not re.fullmatch(r"[a-z][a-z0-9_]*", m)]
+    if bad:
+        m, r = bad[0]
+        raise InputError(f"{_where(path, r, 'municipality')}: code {m!r} must be lower-case letters, digits or _ "
+                         f"(e.g. {re.sub('[^a-z0-9_]', '_', m.lower())!r}); it names the municipality in every file")
     _check_unique(frame, path, ("municipality",), "keep one row per municipality")
-    for name in MUNICIPALITIES:
-        if name not in set(frame["municipality"]):
-            raise InputError(f"{path}: municipality {name!r} is missing; all six need a row (status 'pending' if no numbers yet)")
-    _check_numbers(frame, path, ("n_randomised_total", "n_control"), integer=True, low=1, what="number of people")
     return frame
 
 
 def load_arms(path: Path, municipalities: pd.DataFrame) -> pd.DataFrame:
     frame = read_csv_strict(path, ARM_COLUMNS)
+    frame = validate_table(frame, schema.ARMS, path, convert=("n_randomised",))
     _check_codes(frame, path, "municipality", set(municipalities["municipality"]), "municipality",
                  "add it to municipalities.csv or fix the code")
-    for col in COMPONENTS:
-        _check_codes(frame, path, col, ("0", "1"), f"value in component {col}", "write 1 (has it) or 0")
-    _check_codes(frame, path, "randomised", ("true", "false"), "value", "write true or false")
     _check_unique(frame, path, ("municipality", "arm"), "keep one row per municipality and arm")
-    _check_numbers(frame, path, ("release_pct",), low=0, high=100, what="percentage")
-    _check_numbers(frame, path, ("release_cap_eur_month",), low=0, what="amount")
-    _check_numbers(frame, path, ("release_months", "n_randomised"), integer=True, low=1, what="number")
-    frame = _convert(frame, path, ints=("n_randomised",))
     for col in COMPONENTS:
         frame[col] = frame[col].astype(int)
     frame["randomised"] = frame["randomised"] == "true"
@@ -385,11 +355,11 @@ def load_arms(path: Path, municipalities: pd.DataFrame) -> pd.DataFrame:
 
 def load_outcomes(path: Path) -> pd.DataFrame:
     frame = read_csv_strict(path, OUTCOME_COLUMNS)
+    frame = validate_table(frame, schema.OUTCOMES, path)
     _check_unique(frame, path, ("outcome",), "keep one row per outcome code")
-    _check_codes(frame, path, "direction", ("higher_better", "lower_better", "neutral"), "direction",
-                 "use higher_better, lower_better or neutral")
-    _check_codes(frame, path, "data_source", ("registers", "survey"), "data source", "use registers or survey")
-    _check_numbers(frame, path, ("scale_min", "scale_max"))
+    for value, row in zip(frame["unit"], frame["input_row"]):
+        if schema.unit(value) is None:
+            raise InputError(f"{_where(path, row, 'unit')}: unknown unit {value!r}; use one of {schema.unit_names()}")
     if {"scale_min", "scale_max"} <= set(frame.columns):
         for lo, hi, row in zip(frame["scale_min"], frame["scale_max"], frame["input_row"]):
             if (lo == "") != (hi == ""):
@@ -408,21 +378,92 @@ def load_legends(path: Path) -> pd.DataFrame:
         if mark not in SIGNIFICANCE_MARKS and not _FOOTNOTE_MARK.match(mark):
             raise InputError(f"{_where(path, row, 'mark')}: unknown significance mark {mark!r}; "
                              "use one of ~ * ** *** (or a footnote mark such as 1)), blank for 'no mark'")
-    _check_numbers(frame, path, ("p_below", "p_at_least"), low=0, high=1, what="p-value")
-    frame = _convert(frame, path, floats=("p_below", "p_at_least"), ints=("legend_line",))
+    frame = validate_table(frame, schema.LEGENDS, path, convert=("p_below", "p_at_least", "legend_line"))
+    for r in frame.itertuples(index=False):
+        if not (math.isnan(r.p_below) or math.isnan(r.p_at_least)) and not r.p_at_least < r.p_below:
+            raise InputError(f"{_where(path, r.input_row, 'p_at_least')}: the band p >= {r.p_at_least:g} and "
+                             f"p < {r.p_below:g} is empty; check both thresholds against the legend")
     _check_unique(frame, path, ("source_file", "source_table", "mark"), "keep one row per table and mark")
     return frame
 
 
+def _check_estimate_row(r, where, unit_of_outcome, legend_band) -> list[str]:
+    """The checks of one ``estimates.csv`` row that need more than one cell; returns warnings."""
+    warnings = []
+    u = schema.unit(r.unit)
+    if u is None:
+        raise InputError(f"{where('unit')}: unknown unit {r.unit!r}; use one of {schema.unit_names()}")
+    lo, hi = u.level if r.comparator == "none" else (-u.width, u.width)
+    if not (lo <= r.estimate <= hi):
+        raise InputError(f"{where('estimate')}: {r.estimate:g} is outside [{lo:g}, {hi:g}] allowed for "
+                         f"{'a level' if r.comparator == 'none' else 'a difference'} in unit {r.unit!r}; check the "
+                         "unit (proportion vs percent, the scale) or the number")
+    printed = schema.parse_printed(r.printed)
+    if printed is None:
+        raise InputError(f"{where('printed')}: {r.printed!r} cannot be read as a printed number; copy the token "
+                         "exactly as printed (digits with a decimal comma or dot, optional %, then the mark)")
+    if abs(printed.number - r.estimate) > 1e-9 * max(1.0, abs(r.estimate)):
+        raise InputError(f"{where('estimate')}: {r.estimate:g} differs from the printed token {r.printed!r} "
+                         f"({printed.number:g}); write the number as printed (estimate is the printed number in "
+                         "its printed unit)")
+    if printed.mark and printed.mark != r.significance:
+        raise InputError(f"{where('significance')}: mark {r.significance!r} differs from the mark in the printed "
+                         f"token {r.printed!r} ({printed.mark!r}); copy the mark as printed")
+    if printed.percent and r.unit not in ("percent", "percentage_points"):
+        raise InputError(f"{where('unit')}: the printed token {r.printed!r} has a % sign but the unit is "
+                         f"{r.unit!r}; use percent (a level) or percentage_points (a difference)")
+    if r.unit in ("percent", "percentage_points") and not printed.percent and abs(r.estimate) < 1 \
+            and printed.decimals >= 2:
+        warnings.append(f"{where('unit')}: unit {r.unit!r} but the printed token {r.printed!r} has no % sign and "
+                        "looks like a proportion; check the unit")
+    target = unit_of_outcome.get(r.outcome)
+    if target == "percentage_points" and r.unit not in schema.SHARE_UNITS and r.comparator != "none":
+        pass  # not convertible: harmonise excludes the row with the reason
+    s_lo, s_hi = u.se_range
+    if not math.isnan(r.se) and not (s_lo < r.se <= s_hi):
+        raise InputError(f"{where('se')}: standard error {r.se:g} is implausible for unit {r.unit!r} (it must be "
+                         f"above {s_lo:g} and at most {s_hi:g}); check the printed value and the unit")
+    if not (math.isnan(r.ci_low) or math.isnan(r.ci_high)):
+        if r.ci_low > r.ci_high:
+            raise InputError(f"{where('ci_low')}: ci_low {r.ci_low} > ci_high {r.ci_high}; swap them")
+        if r.ci_low == r.ci_high:
+            raise InputError(f"{where('ci_high')}: the interval [{r.ci_low}, {r.ci_high}] has no width; check the "
+                             "two bounds against the source line")
+        if not (r.ci_low <= r.estimate <= r.ci_high):
+            raise InputError(
+                f"{where('ci_low' if r.estimate < r.ci_low else 'ci_high')}: the interval [{r.ci_low}, {r.ci_high}] "
+                f"does not contain the estimate {r.estimate}; check the three numbers against the source line")
+        if math.isnan(r.ci_level):
+            raise InputError(f"{where('ci_level')}: a CI is given without its level; write e.g. 95")
+        if r.ci_high - r.ci_low > 2 * u.width:
+            raise InputError(f"{where('ci_high')}: the interval [{r.ci_low:g}, {r.ci_high:g}] is wider than the "
+                             f"whole range of unit {r.unit!r}; check the bounds and the unit")
+    band = legend_band.get((r.source_file, r.source_table, r.significance))
+    if band is not None and not math.isnan(r.p_value):
+        p_below, p_at_least = band
+        if (not math.isnan(p_below) and r.p_value >= p_below) or (not math.isnan(p_at_least) and
+                                                                  r.p_value < p_at_least):
+            raise InputError(f"{where('p_value')}: p-value {r.p_value:g} contradicts the mark {r.significance!r} "
+                             f"(p in [{p_at_least:g}, {p_below:g}) by the legend of {r.source_table}); check the "
+                             "p-value, the mark and the legend")
+    return warnings
+
+
 def load_estimates(path: Path, municipalities, arms, outcomes, legends) -> pd.DataFrame:
-    """Load ``estimates.csv`` and check it against the registers."""
+    """Load ``estimates.csv``: every cell against :data:`meta.schema.ESTIMATES`, then against the registers.
+
+    Beyond the cells: the unit is known and the estimate in its range (a level or a difference), the
+    ``printed`` token re-read gives the estimate and the mark, the SE is plausible for the unit, the interval
+    holds the estimate, a p-value agrees with its mark's legend, and every code is in its register.
+    """
     frame = read_csv_strict(path, ESTIMATE_COLUMNS)
     for col in ESTIMATE_OPTIONAL_INTS:
         if col not in frame.columns:
             frame[col] = ""
-    frame = _convert(frame, path, floats=ESTIMATE_FLOATS, ints=ESTIMATE_INTS + ESTIMATE_OPTIONAL_INTS)
-    _check_codes(frame, path, "municipality", set(municipalities["municipality"]), "municipality",
-                 f"use one of {', '.join(MUNICIPALITIES)}")
+    frame = validate_table(frame, schema.ESTIMATES, path, convert=ESTIMATE_FLOATS + ESTIMATE_INTS + ESTIMATE_OPTIONAL_INTS)
+    codes = list(municipalities["municipality"])
+    _check_codes(frame, path, "municipality", set(codes), "municipality",
+                 f"use one of {', '.join(codes)}, or add the municipality to municipalities.csv")
     pending = set(municipalities.loc[municipalities["status"] == "pending", "municipality"])
     for muni, row in zip(frame["municipality"], frame["input_row"]):
         if muni in pending:
@@ -442,66 +483,28 @@ def load_estimates(path: Path, municipalities, arms, outcomes, legends) -> pd.Da
     _check_codes(frame, path, "outcome", set(outcomes["outcome"]), "outcome", "add it to outcomes.csv or fix the code")
     _check_unique(frame, path, ESTIMATE_KEY, "give the rows different model or population codes, or remove one")
     legend_keys = set(zip(legends["source_file"], legends["source_table"], legends["mark"]))
+    legend_band = {(f, t, m): (pb, pa) for f, t, m, pb, pa in zip(legends["source_file"], legends["source_table"],
+                                                                  legends["mark"], legends["p_below"],
+                                                                  legends["p_at_least"])}
+    unit_of_outcome = dict(zip(outcomes["outcome"], outcomes["unit"]))
+    warnings = []
     for r in frame.itertuples(index=False):
         where = lambda col: _where(path, r.input_row, col)  # noqa: E731
-        if math.isnan(r.estimate):
-            raise InputError(f"{where('estimate')}: estimate is blank; every row holds one printed number")
-        if not pd.isna(r.horizon_months) and not (0 <= r.horizon_months <= MAX_HORIZON_MONTHS):
-            raise InputError(
-                f"{where('horizon_months')}: horizon {r.horizon_months} is not a number of months between 0 and "
-                f"{MAX_HORIZON_MONTHS} since the start of the experiment; check the number (blank if the table has no horizon)"
-            )
-        if r.comparator == "none":
-            rng = SHARE_UNITS.get(r.unit)
-        else:
-            rng = ESTIMATE_UNITS.get(r.unit)
-        if rng is not None and not (rng[0] <= r.estimate <= rng[1]):
-            raise InputError(
-                f"{where('estimate')}: {r.estimate} is outside [{rng[0]}, {rng[1]}] allowed for unit {r.unit!r}; "
-                "check the unit (proportion vs percent) or the number"
-            )
-        if not math.isnan(r.se) and r.se <= 0:
-            raise InputError(f"{where('se')}: standard error {r.se} must be > 0; check the printed value or leave it blank")
-        if not (math.isnan(r.ci_low) or math.isnan(r.ci_high)):
-            if r.ci_low > r.ci_high:
-                raise InputError(f"{where('ci_low')}: ci_low {r.ci_low} > ci_high {r.ci_high}; swap them")
-            if not (r.ci_low <= r.estimate <= r.ci_high):
-                raise InputError(
-                    f"{where('ci_low' if r.estimate < r.ci_low else 'ci_high')}: the interval [{r.ci_low}, {r.ci_high}] does not contain the estimate {r.estimate}; "
-                    "check the three numbers against the source line"
-                )
-            if math.isnan(r.ci_level):
-                raise InputError(f"{where('ci_level')}: a CI is given without its level; write e.g. 95")
-        if not math.isnan(r.ci_level) and not (0 < r.ci_level < 100):
-            raise InputError(f"{where('ci_level')}: {r.ci_level} must be a percentage between 0 and 100, e.g. 95")
-        if not math.isnan(r.ci_level) and r.ci_level < 50 and math.isnan(r.se) and not math.isnan(r.ci_low):
-            # the SE will come from this interval: a level of 0.95 would be read as a 0.95% interval
-            raise InputError(f"{where('ci_level')}: confidence level {r.ci_level:g} is read as a percentage (the SE "
-                             "is derived from this interval); write 95 for a 95% interval, not 0.95")
-        if not math.isnan(r.p_value) and not (0 <= r.p_value <= 1):
-            raise InputError(f"{where('p_value')}: p-value {r.p_value} must lie between 0 and 1; write it as printed "
-                             "(0.03, not 3%), or leave it blank")
         if r.significance not in SIGNIFICANCE_MARKS and (r.source_file, r.source_table, r.significance) not in legend_keys:
             raise InputError(
                 f"{where('significance')}: significance mark {r.significance!r} is not one of ~ * ** *** and no legend "
                 f"of {r.source_table} defines it; copy the mark as printed and add the table's legend to "
                 "significance_legends.csv, or leave it blank"
             )
-        for col in ("share_arm", "share_control"):
-            val = getattr(r, col)
-            if not math.isnan(val) and not (0 <= val <= 1):
-                fix = f"write {val / 100:g} for {val:g}%" if 1 < val <= 100 else "check the number against the source"
-                raise InputError(f"{where(col)}: share {val} must be a proportion between 0 and 1; {fix}")
-        for col in ("n_arm", "n_control"):
-            val = getattr(r, col)
-            if not pd.isna(val) and val <= 0:
-                raise InputError(f"{where(col)}: sample size {val} must be a positive whole number; write the number "
-                                 "of people, or leave it blank if the table does not print it")
         if r.significance and (r.source_file, r.source_table, r.significance) not in legend_keys:
             raise InputError(
                 f"{where('significance')}: no legend for mark {r.significance!r} in {r.source_file} {r.source_table}; "
                 "add the table's legend to significance_legends.csv"
             )
+        warnings += _check_estimate_row(r, where, unit_of_outcome, legend_band)
+    if warnings:
+        more = f" (and {len(warnings) - 1} more rows)" if len(warnings) > 1 else ""
+        log.warning(warnings[0] + more)
     return frame
 
 
@@ -561,7 +564,7 @@ def load_source_pages(path: Path, sources: pd.DataFrame) -> pd.DataFrame:
     _check_codes(frame, path, "source_file", set(sources["source_file"]), "source file",
                  "add it to sources.csv or fix the name")
     _check_codes(frame, path, "kind", SOURCE_PAGE_KINDS, "kind", f"use {' or '.join(SOURCE_PAGE_KINDS)}")
-    _check_numbers(frame, path, ("line", "page", "toc_line"), integer=True, low=1, what="number")
+    validate_table(frame, schema.SOURCE_PAGES, path)
     for r in frame.itertuples(index=False):
         if r.line == "" or r.page == "":
             raise InputError(f"{_where(path, r.input_row, 'line' if r.line == '' else 'page')}: blank; every row "
@@ -569,7 +572,7 @@ def load_source_pages(path: Path, sources: pd.DataFrame) -> pd.DataFrame:
         if (r.kind == "toc_heading") != (r.toc_line != ""):
             raise InputError(f"{_where(path, r.input_row, 'toc_line')}: a toc_heading row needs the line of its "
                              "contents entry, a page_number row none")
-    frame = _convert(frame, path, ints=("line", "page", "toc_line"))
+    frame = validate_table(frame, schema.SOURCE_PAGES, path, convert=("line", "page", "toc_line"))
     _check_unique(frame, path, ("source_file", "line"), "keep one row per line")
     for source, rows in frame.groupby("source_file", sort=False):
         rows = rows.sort_values("line")
@@ -710,12 +713,10 @@ BAYES_UNIT_KEYS = ("tau_prior_scale", "tau_prior_reason", "delta", "delta_reason
 BAYES_UNIT_REQUIRED = BAYES_UNIT_KEYS[:4]
 
 
-PLAN_FIELDS = {
-    "outcomes": list, "outcome_level": str, "horizons": list, "model_preference": list,
-    "population_preference": list, "arm_classes": list, "method": str, "test": str, "level": (int, float),
-    "se_policy": str, "include_derived_from_marks": bool, "few_studies_k": int, "bayes_units": dict,
-    "shared_control_correlation": (int, float),
-}
+#: The plan's settings and their types (declared in :data:`meta.schema.PLAN`; a setting declared only on
+#: :class:`Plan` is checked against its default's type; ``bayes_units`` is a table, checked by :func:`_bayes_units`).
+PLAN_FIELDS = {name: schema.SETTINGS[name].kind if name in schema.SETTINGS else type(default)
+               for name, default in Plan().__dict__.items()}
 #: Plan keys that were replaced, and by what.
 RENAMED_PLAN_KEYS = {
     "bayes_tau_scale_pp": "bayes_units.percentage_points.tau_prior_scale",
@@ -752,14 +753,23 @@ def _bayes_units(path, table) -> tuple:
 
 
 def load_plan(path: Path | None) -> Plan:
-    """Read a plan TOML (a flat table of the :class:`Plan` fields); missing fields keep defaults."""
+    """Read a plan TOML (a flat table of the :class:`Plan` fields); missing fields keep defaults.
+
+    Every value is checked against its :class:`meta.schema.Setting` (type, range, allowed values); harmless
+    slips are normalised and said in a warning (``"reml"`` → ``"REML"``, an outcome listed twice, ``16.0``
+    → 16); anything else is refused naming the plan file and key.
+    """
     if path is None:
         return Plan()
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: plan file not found; give --plan an existing TOML file")
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: the plan is not UTF-8 text; save it as UTF-8")
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"{path}: not valid TOML ({exc}); fix the syntax at that line")
     renamed = sorted(set(data) & set(RENAMED_PLAN_KEYS))
@@ -769,44 +779,37 @@ def load_plan(path: Path | None) -> Plan:
     unknown = sorted(set(data) - set(PLAN_FIELDS))
     if unknown:
         raise InputError(f"{path}: key {unknown[0]!r}: unknown plan setting; use one of {', '.join(PLAN_FIELDS)}")
+    defaults = Plan()
     values = {}
     for key, val in data.items():
-        if not isinstance(val, PLAN_FIELDS[key]) or (PLAN_FIELDS[key] is not bool and isinstance(val, bool)):
-            raise InputError(f"{path}: key {key!r}: {val!r} has the wrong type; see inputs/README.md for the plan format")
-        values[key] = tuple(val) if isinstance(val, list) else val
+        setting = schema.SETTINGS.get(key)
+        if key == "bayes_units":
+            if not isinstance(val, dict):
+                raise InputError(f"{path}: key 'bayes_units': give a table per unit ([bayes_units.percentage_points] "
+                                 "with tau_prior_scale, tau_prior_reason, delta, delta_reason); see inputs/README.md")
+            values[key] = val
+            continue
+        if setting is None:  # a setting declared only on Plan: its default's type
+            default = getattr(defaults, key)
+            kind = (bool,) if isinstance(default, bool) else (int, float) if isinstance(default, (int, float)) \
+                else (list,) if isinstance(default, tuple) else (type(default),)
+            if not isinstance(val, kind) or (bool not in kind and isinstance(val, bool)):
+                raise InputError(f"{path}: key {key!r}: {val!r} has the wrong type; see inputs/README.md for the plan "
+                                 "format")
+            values[key] = tuple(val) if isinstance(val, list) else val
+            continue
+        notes: list[str] = []
+        try:
+            values[key] = schema.check_setting(setting, val, notes)
+        except schema.SchemaError as exc:
+            raise InputError(f"{path}: key {key!r}: {exc}") from None
+        for note in notes:
+            log.warning(f"{path}: key {key!r}: {note}")
     if "bayes_units" in values:  # the plan's units replace the defaults unit by unit
         given = _bayes_units(path, values["bayes_units"])
         named = {u for u, *_ in given}
         values["bayes_units"] = tuple(sorted([*given, *(d for d in DEFAULT_BAYES_UNITS if d[0] not in named)]))
-    plan = Plan(**values)
-    from meta.engine import METHODS, TESTS  # the engine's vocabulary; no stage order issue (constants only)
-
-    if plan.method.upper() not in METHODS:
-        raise InputError(f"{path}: key 'method': {plan.method!r} unknown; use one of {', '.join(METHODS)}")
-    if plan.test.lower() not in TESTS:
-        raise InputError(f"{path}: key 'test': {plan.test!r} unknown; use one of {', '.join(TESTS)}")
-    if plan.se_policy not in ("central", "conservative"):
-        raise InputError(f"{path}: key 'se_policy': {plan.se_policy!r}; use 'central' or 'conservative'")
-    if plan.outcome_level not in ("strict", "concept"):
-        raise InputError(f"{path}: key 'outcome_level': {plan.outcome_level!r}; use 'strict' or 'concept'")
-    if plan.few_studies_k < 1:
-        raise InputError(f"{path}: key 'few_studies_k': {plan.few_studies_k!r} must be >= 1 (cells with at most this "
-                         "many studies get the Bayesian headline; 1 keeps the classical headline for every pooled cell)")
-    if not (0 <= float(plan.shared_control_correlation) < 1):
-        raise InputError(f"{path}: key 'shared_control_correlation': {plan.shared_control_correlation!r} must be in [0, 1)")
-    if not (0 < float(plan.level) < 100):
-        raise InputError(f"{path}: key 'level': {plan.level!r} must be between 0 and 100")
-    for key in ("outcomes", "horizons", "model_preference", "population_preference", "arm_classes"):
-        values = getattr(plan, key)
-        if not values:
-            raise InputError(f"{path}: key {key!r}: the list is empty, so nothing would be pooled; list at least one "
-                             "value or leave the key out for the default")
-        kind = int if key == "horizons" else str
-        for val in values:
-            if not isinstance(val, kind) or isinstance(val, bool):
-                example = "[12, 16, 24] (months, no quotes)" if kind is int else '["a", "b"] (quoted)'
-                raise InputError(f"{path}: key {key!r}: {val!r} has the wrong type; write the list as {example}")
-    return plan
+    return Plan(**values)
 
 
 def check_plan(plan: Plan, inputs: Inputs, path: Path | str | None = None) -> list[str]:
@@ -840,6 +843,15 @@ def check_plan(plan: Plan, inputs: Inputs, path: Path | str | None = None) -> li
         if c not in arm_classes:
             raise InputError(f"{where}: key 'arm_classes': {c!r} is the arm_class of no arm in "
                              f"{inputs.files.get('arms', 'arms.csv')}; use one of {', '.join(sorted(arm_classes))}")
+
+    for name, column in (("model_preference", "model"), ("population_preference", "population")):
+        present = sorted(set(est[column]))
+        for value in getattr(plan, name):
+            if value not in present:
+                close = difflib.get_close_matches(value, present, 1)
+                hint = f"did you mean {close[0]!r}?" if close else f"use values of its {column} column"
+                raise InputError(f"{where}: key {name!r}: {value!r} is the {column} of no row of {estimates_file} "
+                                 f"and would silently match nothing; {hint}")
 
     key = est["outcome"] if strict else est["outcome"].map(concept_of)
     horizon = est["horizon_months"]

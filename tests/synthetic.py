@@ -23,8 +23,13 @@ def make_synthetic_inputs(folder: Path, seed: int = 11) -> Path:
     """Write a complete SYNTHETIC inputs folder and return it."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    for name in ("arms.csv", "outcomes.csv", "significance_legends.csv", "plan.toml"):
+    for name in ("arms.csv", "outcomes.csv", "significance_legends.csv"):
         shutil.copy(REPO / "inputs" / name, folder / name)
+    # the real plan, with the preferences the synthetic rows have (a preference nobody reports is refused)
+    plan = (REPO / "inputs" / "plan.toml").read_text(encoding="utf-8").splitlines()
+    plan = [('model_preference = ["loep"]' if ln.startswith("model_preference") else
+             'population_preference = ["all"]' if ln.startswith("population_preference") else ln) for ln in plan]
+    (folder / "plan.toml").write_text("\n".join(plan) + "\n", encoding="utf-8")
     munis = pd.read_csv(REPO / "inputs" / "municipalities.csv", **S)
     munis["status"] = "transcribed"
     munis["note"] = "SYNTHETIC test register"

@@ -198,7 +198,7 @@ def snapshot(folder: Path) -> dict:
 
 def run_in_process(capsys, inputs, plan, out, figures=False):
     args = ["run", "--inputs", str(inputs), "--plan", str(plan), "--out", str(out)]
-    status = cli.main(args + ([] if figures else ["--no-figures"]))
+    status = cli.main(args + ([] if figures else ["--no-figures", "--no-sensitivity"]))
     captured = capsys.readouterr()
     return status, captured.out, captured.err
 
