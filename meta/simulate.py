@@ -168,6 +168,8 @@ class Settings:
     taus: tuple[float, ...] = (0.0, 3.0, 6.0)
     ks: tuple[int, ...] = (2, 3, 4, 5, 6)
     tau_prior_scale: float = 5.0
+    #: the report's headline is the Bayesian model for k <= few_studies_k, REML + HKSJ above (plan key, issue 12)
+    few_studies_k: int = 4
     rho: float = 0.6
     base_rate: tuple[float, float] = (0.10, 0.25)
     regression_se: str = "hc1"
@@ -188,6 +190,8 @@ class Settings:
             raise ValueError(f"every tau must be finite and >= 0, got {list(self.taus)}")
         if not (self.tau_prior_scale > 0):
             raise ValueError(f"tau prior scale must be > 0, got {self.tau_prior_scale}")
+        if self.few_studies_k < 1:
+            raise ValueError(f"few_studies_k must be >= 1, got {self.few_studies_k}")
         if not 0 <= self.rho < 1:
             raise ValueError(f"rho must be in [0, 1), got {self.rho}")
         lo, hi = self.base_rate
@@ -592,7 +596,7 @@ def canonical_command(s: Settings, out) -> str:
     parts = ["meta", "simulate", "--reps", str(s.reps), "--bayes-reps", str(s.bayes_reps), "--seed", str(s.seed),
              "--mu", f"{s.mu:g}", "--tau", *[f"{t:g}" for t in s.taus], "--k", *[str(k) for k in s.ks],
              "--tau-prior-scale", f"{s.tau_prior_scale:g}", "--rho", f"{s.rho:g}",
-             "--regression-se", s.regression_se, "--out", str(out)]
+             "--regression-se", s.regression_se, "--few-studies-k", str(s.few_studies_k), "--out", str(out)]
     return " ".join(shlex.quote(p) for p in parts)
 
 
@@ -645,6 +649,17 @@ def verdict_sentences(t: pd.DataFrame, s: Settings) -> list[str]:
         if parts:
             out.append(f"- **k = {k0} ({names}), between-municipality SD tau = {tau:g} pp:** " + "; ".join(parts)
                        + ".")
+    rule = [(tau, cells) for label, tau, cells in headline_rows(t, s) if label.startswith("headline")]
+    cov = [c.coverage for _, cells in rule for c in cells if c is not None]
+    few = [c.ci_width_median for _, cells in rule for k, c in zip(s.ks, cells) if c is not None and k <= s.few_studies_k]
+    hk_few = [c.ci_width_median for tau in s.taus for k in s.ks if k <= s.few_studies_k
+              for c in [_cell(t, tau, k, "REML", "knha", "reported")] if c is not None]
+    if cov and few and any(c is not None and k <= s.few_studies_k for _, cells in rule for k, c in zip(s.ks, cells)
+                           if c is not None and c.method == BAYES_METHOD):
+        out.append(f"- **The report's headline** (Bayesian for k <= {s.few_studies_k}, REML + HKSJ above) covers "
+                   f"{100 * min(cov):.0f}-{100 * max(cov):.0f}% over every tau and k simulated; for "
+                   f"k <= {s.few_studies_k} its median width is {min(few):.0f}-{max(few):.0f} pp against "
+                   f"{min(hk_few):.0f}-{max(hk_few):.0f} pp for REML + HKSJ.")
     kmax = max(s.ks)
     if kmax != k0:
         bits = []
@@ -789,6 +804,36 @@ def plain_words(t: pd.DataFrame, rc: pd.DataFrame, s: Settings) -> list[str]:
     return out
 
 
+def headline_rows(t: pd.DataFrame, s: Settings, policy: str = "reported") -> list[tuple[str, float, list]]:
+    """(label, tau, cells per k) for the Bayesian model, REML + HKSJ and the report's headline rule
+    (Bayesian for k <= ``few_studies_k``, REML + HKSJ above); a cell is a results row or None."""
+    out = []
+    for tau in s.taus:
+        bayes = [_cell(t, tau, k, BAYES_METHOD, BAYES_TEST, policy) for k in s.ks]
+        hksj = [_cell(t, tau, k, "REML", "knha", policy) for k in s.ks]
+        rule = [b if k <= s.few_studies_k else h for k, b, h in zip(s.ks, bayes, hksj)]
+        out += [(f"Bayesian, half-normal tau prior (scale {s.tau_prior_scale:g} pp)", tau, bayes),
+                ("REML + HKSJ", tau, hksj),
+                (f"headline as reported (Bayesian for k <= {s.few_studies_k}, REML + HKSJ above)", tau, rule)]
+    return out
+
+
+def headline_section(t: pd.DataFrame, s: Settings) -> list[str]:
+    """The summary section on the report's headline: coverage and median width at every k, beside HKSJ's."""
+    rows = headline_rows(t, s)
+    if not any(c is not None for label, _, cells in rows if label.startswith("Bayesian") for c in cells):
+        return []
+    reps = t.loc[t["method"] == BAYES_METHOD, "reps"]
+    L = [f"## The report's headline: Bayesian for k <= {s.few_studies_k}, REML + HKSJ above (printed SEs)", "",
+         "Coverage of the 95% interval for mu in % (Monte Carlo SE) and its median width in pp; the Bayesian rows rest "
+         f"on the first {int(reps.max()) if len(reps) else 0} replications, the HKSJ rows on {s.reps}.", ""]
+    body = [[f"tau = {tau:g}: {label}"] + [
+        "" if c is None else f"{100 * c.coverage:.1f} ({100 * c.coverage_mcse:.1f}); {c.ci_width_median:.1f} pp"
+        for c in cells] for label, tau, cells in rows]
+    L += _md_table(["interval", *[f"k = {k}" for k in s.ks]], body)
+    return L + [""]
+
+
 def summary_markdown(res: SimulationResult, out, command: str | None = None) -> str:
     """The short markdown summary: verdict, the main coverage table per tau, bias, settings, diagnostics."""
     s, t = res.settings, res.results
@@ -803,6 +848,7 @@ def summary_markdown(res: SimulationResult, out, command: str | None = None) -> 
     L += ["", "What this means:", ""]
     L += plain_words(t, res.reconstruction_check, s)
     L += [""]
+    L += headline_section(t, s)
 
     for tau in s.taus:
         L += [f"## Coverage of the 95% interval for mu, tau = {tau:g} pp (Monte Carlo SE in brackets)", ""]
@@ -955,6 +1001,9 @@ def _add_options(p: argparse.ArgumentParser) -> None:
                         "utrecht deventer (default 2 3 4 5 6)")
     p.add_argument("--tau-prior-scale", type=float, default=d.tau_prior_scale,
                    help=f"scale of the half-normal prior on tau in pp (default {d.tau_prior_scale:g})")
+    p.add_argument("--few-studies-k", type=int, default=d.few_studies_k,
+                   help=f"the summary's headline rule: Bayesian for k <= this, REML + HKSJ above (default "
+                        f"{d.few_studies_k}, the plan's few_studies_k); does not change any pooled result")
     p.add_argument("--rho", type=float, default=d.rho,
                    help=f"latent correlation of the baseline covariate with the outcome (default {d.rho:g})")
     p.add_argument("--regression-se", choices=("hc1", "classical"), default=d.regression_se,
@@ -993,7 +1042,7 @@ def settings_from_args(args) -> Settings:
         QUICK["bayes_reps"] if args.quick else DEFAULTS.bayes_reps)
     return replace(DEFAULTS, reps=reps, bayes_reps=min(bayes, reps), seed=args.seed, mu=args.mu,
                    taus=tuple(args.tau), ks=tuple(sorted(set(args.k))), tau_prior_scale=args.tau_prior_scale,
-                   rho=args.rho, regression_se=args.regression_se, jobs=max(1, args.jobs)).check()
+                   few_studies_k=args.few_studies_k, rho=args.rho, regression_se=args.regression_se, jobs=max(1, args.jobs)).check()
 
 
 def cmd_simulate(args) -> int:
