@@ -455,8 +455,17 @@ def cmd_template(args) -> int:
     rows = template.template_rows(inputs, plan, args.municipality)
     out = Path(args.out or f"template_{args.municipality}.csv")
     rows.to_csv(out, index=False, lineterminator="\n")
-    print(f"meta: {len(rows)} pending cells of {args.municipality} written to {out}; fill them from the report, "
-          f"check with `meta check {out}`, then append them to inputs/estimates.csv")
+    print(f"meta: {len(rows)} pending cells of {args.municipality} written to {out}; fill them from the report")
+    extra = ""
+    if len(inputs.sources):
+        src = out.with_name(f"{out.stem}_sources.csv")
+        template.source_template_rows().to_csv(src, index=False, lineterminator="\n")
+        print(f"meta: the report's description for sources.csv written to {src}; fill it from its title page "
+              "(or delete it if the report is already in sources.csv)")
+        extra = f" --sources {src}"
+    inputs_opt = "" if Path(args.inputs) == DEFAULT_INPUTS else f" --inputs {args.inputs}"
+    print(f"meta: then: meta check {out}{extra}{inputs_opt}")
+    print(f"meta: then: meta add {out}{extra}{inputs_opt}")
     return 0
 
 
@@ -464,12 +473,30 @@ def cmd_check(args) -> int:
     from meta import template
 
     inputs = load.load_inputs(Path(args.inputs))
-    valid, messages = template.check_rows(Path(args.file), inputs)
-    for m in messages:
-        print(m)
-    n_empty = sum("still empty" in m for m in messages)
-    print(f"meta: {len(valid)} rows complete and valid, {n_empty} rows still have empty cells")
-    return 1 if n_empty else 0
+    result = template.check_rows(Path(args.file), inputs, Path(args.sources) if args.sources else None)
+    print("\n".join(template.format_check(result)))
+    return 2 if result.errors else (1 if result.empty else 0)
+
+
+def cmd_add(args) -> int:
+    from meta import template
+
+    inputs = load.load_inputs(Path(args.inputs))
+    result = template.check_rows(Path(args.file), inputs, Path(args.sources) if args.sources else None)
+    if not result.ok:
+        print("\n".join(template.format_check(result)))
+        print(f"meta add: nothing written: fix the rows above first ({args.file} is unchanged)")
+        return 2 if result.errors else 1
+    print("\n".join(template.add_rows(result, Path(args.inputs))))
+    return 0
+
+
+def cmd_reconcile(args) -> int:
+    from meta import template
+
+    lines = template.reconcile(Path(args.first), Path(args.second))
+    print("\n".join(lines))
+    return 0 if len(lines) == 1 else 1
 
 
 def _subcommand(sub, name: str, help: str, description: str, func, plan: bool = True, inputs: bool = True):
@@ -496,10 +523,30 @@ def add_subcommands(sub) -> None:
 
     ck = _subcommand(
         sub, "check", "validate a filled template on its own and say what is still empty",
-        "Validate a filled template against the registers: wrong cells are refused with file, row,\n"
-        "column and fix (exit 2); empty cells are listed (exit 1); all complete and valid: exit 0.\n"
-        "Example: meta check groningen.csv", cmd_check, plan=False)
+        "Validate a filled template with the checks of meta run: one summary line, then every wrong\n"
+        "cell grouped by column (exit 2), the empty cells grouped (exit 1); all complete and valid: exit 0.\n"
+        "Example: meta check groningen.csv --sources groningen_sources.csv", cmd_check, plan=False)
     ck.add_argument("file", help="the filled template CSV")
+    ck.add_argument("--sources", help="the filled description of the report (rows for sources.csv), when the "
+                    "rows cite a report that sources.csv does not list yet")
+
+    ad = _subcommand(
+        sub, "add", "check a filled template and merge it into the inputs",
+        "Check a filled template (as meta check), then append its rows to estimates.csv, mark the\n"
+        "municipality transcribed in municipalities.csv and add the report to sources.csv. Refuses\n"
+        "rows that conflict with existing ones; writes nothing unless the merged inputs load; prints\n"
+        "what changed. Rows already there, identical, are skipped.\n"
+        "Example: meta add groningen.csv --sources groningen_sources.csv", cmd_add, plan=False)
+    ad.add_argument("file", help="the filled template CSV")
+    ad.add_argument("--sources", help="the filled description of the report (rows for sources.csv)")
+
+    rc = _subcommand(
+        sub, "reconcile", "list every cell where two transcriptions of the same rows differ",
+        "Compare two transcriptions (double entry) cell by cell; numbers are compared as numbers,\n"
+        "the free-text note column is not compared. Exit 0 when they agree, 1 when they differ.\n"
+        "Example: meta reconcile groningen_first.csv groningen_second.csv", cmd_reconcile, plan=False, inputs=False)
+    rc.add_argument("first", help="the first transcription (CSV with the columns of estimates.csv)")
+    rc.add_argument("second", help="the second transcription")
 
     p = _subcommand(
         sub, "run", "run the analysis plan: inputs/ -> outputs/ (tables, figures, report)",

@@ -31,17 +31,18 @@ def test_check_lists_empty_cells_and_accepts_filled_rows(tmp_path):
     out = tmp_path / "g.csv"
     assert run_meta("template", "--municipality", "groningen", "--out", str(out)).returncode == 0
     t = pd.read_csv(out, dtype=str, keep_default_na=False)
+    # a source already in sources.csv, so no --sources file is needed
     t.loc[0, ["estimate", "unit", "printed", "source_file", "source_table", "source_line", "se"]] = \
-        ["-0.05", "proportion", "-0,05", "groningen_report.pdf", "Tabel 3", "12", "0.02"]
+        ["-0.05", "proportion", "-0,05", "000_894c2ceba613a680.txt", "Tabel 3", "12", "0.02"]
     t.to_csv(out, index=False)
     res = run_meta("check", str(out))
     assert res.returncode == 1
-    assert "1 rows complete and valid" in res.stdout and f"{len(t) - 1} rows still have empty cells" in res.stdout
-    assert "row 2 (line 3): still empty: estimate" in res.stdout
+    assert f"{len(t)} rows: 1 complete and valid, 0 with errors, {len(t) - 1} still empty" in res.stdout
+    assert f"estimate, unit, printed, source_file, source_table, source_line: {len(t) - 1} rows (2-{len(t)})" in res.stdout
     t.loc[0, "se"] = "-0.02"
     t.to_csv(out, index=False)
     bad = run_meta("check", str(out))
-    assert bad.returncode == 2 and "row 1 (line 2), column se" in bad.stderr
+    assert bad.returncode == 2 and "column se (1 row):" in bad.stdout and "row 1: standard error -0.02" in bad.stdout
 
 
 def test_readme_notebook_example_runs():
@@ -89,7 +90,8 @@ def test_report_and_figures_are_dutch_by_default_and_english_on_request(real_run
     assert '<html lang="en">' in en and "Headline table" in en and "Kerntabel" not in en
 
 
-@pytest.mark.parametrize("cmd", [[], ["pool"], ["run"], ["coverage"], ["template"], ["check"], ["simulate"]])
+@pytest.mark.parametrize("cmd", [[], ["pool"], ["run"], ["coverage"], ["template"], ["check"], ["add"], ["reconcile"],
+                                 ["simulate"]])
 def test_every_help_says_what_it_does_with_an_example(cmd):
     res = run_meta(*cmd, "--help")
     assert res.returncode == 0 and "Example: meta" in res.stdout
