@@ -100,7 +100,7 @@ def test_add_refuses_a_conflicting_row_and_writes_nothing(tmp_path, inputs, caps
     assert again[0] == 0 and "nothing to add" in again[1]  # identical rows: skipped
     before = _snapshot(inputs)
     t = pd.read_csv(rows, **S)
-    t.loc[2, "estimate"] = "0.09"  # SYNTHETIC change of a row already added
+    t.loc[2, ["estimate", "printed"]] = ["0.09", "0,09"]  # SYNTHETIC change of a row already added
     t.to_csv(rows, index=False)
     status, _, err = _main(capsys, "add", rows, "--sources", srcs, "--inputs", inputs)
     assert status == 2
@@ -122,8 +122,8 @@ def test_add_refuses_rows_the_run_would_refuse_with_every_error_grouped(tmp_path
     status, out, _ = _main(capsys, "add", rows, "--sources", srcs, "--inputs", inputs)
     assert status == 2 and _snapshot(inputs) == before
     assert f"{len(t) - 6} complete and valid, 3 with errors, 3 still empty" in out
-    assert "column se (2 rows):" in out and "row 2: standard error -0.02" in out and "row 5: standard error 0.0" in out
-    assert "column estimate (1 row):" in out and "row 7: 1.7 is outside [-1.0, 1.0]" in out
+    assert "column se (2 rows):" in out and "row 2: standard error -0.02" in out and "row 5: standard error 0 " in out
+    assert "column estimate (1 row):" in out and "row 7: 1.7 is outside [-1" in out
     assert "printed: 3 rows (9-11)" in out
 
 
