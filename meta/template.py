@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import math
 import os
 import re
@@ -130,13 +131,22 @@ def _validate_rows(frame: pd.DataFrame, inputs: Inputs, known_sources: set | Non
     """
     munis = inputs.municipalities.copy()
     munis.loc[munis["municipality"].isin(set(frame["municipality"])), "status"] = "transcribed"
-    problems, good = [], []
-    with tempfile.TemporaryDirectory(prefix="meta-check-") as tmp:
+    problems, good, notes = [], [], []
+    with tempfile.TemporaryDirectory(prefix="meta-check-") as tmp, _Notes() as said:
         tmp_file = Path(tmp) / "rows.csv"
 
         def load_rows(rows: pd.DataFrame) -> pd.DataFrame:
             rows.drop(columns=["input_row"]).to_csv(tmp_file, index=False)
-            return load.load_estimates(tmp_file, munis, inputs.arms, inputs.outcomes, inputs.legends)
+            said.messages.clear()
+            try:
+                return load.load_estimates(tmp_file, munis, inputs.arms, inputs.outcomes, inputs.legends)
+            finally:  # the loader's notes (a value normalised), about the analyst's row, not the temporary file
+                row_map = dict(enumerate(rows["input_row"].astype(int), start=1))
+                for m in said.messages:
+                    problem = _problem(InputError(m), row_map)
+                    if problem.row and len(rows) == 1:
+                        notes.append(f"row {problem.row}" + (f", column {problem.column}" if problem.column else "")
+                                     + f": {problem.message}")
 
         for i in range(len(frame)):
             row = frame.iloc[[i]]
@@ -153,15 +163,38 @@ def _validate_rows(frame: pd.DataFrame, inputs: Inputs, known_sources: set | Non
                 continue
             good.append(i)
         if not good:
-            return frame.iloc[0:0], problems
+            return frame.iloc[0:0], problems, notes
         rows = frame.iloc[good]
         try:
             valid = load_rows(rows)
         except InputError as exc:  # a check across rows (a duplicated key)
             problems.append(_problem(exc, dict(enumerate(rows["input_row"].astype(int), start=1))))
-            return frame.iloc[0:0], problems
+            return frame.iloc[0:0], problems, notes
     valid["input_row"] = rows["input_row"].to_numpy()
-    return valid, problems
+    return valid, problems, notes
+
+
+class _Notes(logging.Handler):
+    """Collects the warnings of :mod:`meta.load` instead of printing them (used as a context manager)."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+        self._logger = logging.getLogger("meta.load")
+        self._propagate = self._logger.propagate
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+    def __enter__(self):
+        self._logger.addHandler(self)
+        self._logger.propagate = False
+        return self
+
+    def __exit__(self, *exc):
+        self._logger.removeHandler(self)
+        self._logger.propagate = self._propagate
+        return False
 
 
 def check_sources(path: Path, inputs: Inputs) -> tuple[pd.DataFrame, list, dict]:
@@ -222,6 +255,9 @@ def check_rows(path: Path, inputs: Inputs, sources_path: Path | None = None) -> 
             empty[int(r.input_row)] = missing
     result = Check(path, frame, frame.iloc[0:0], empty)
     known = None
+    if sources_path is not None and not len(inputs.sources):
+        result.notes.append(f"--sources {sources_path} not used: the inputs folder has no sources.csv, so the report "
+                            "cites file names and lines")
     if len(inputs.sources):
         known = set(inputs.sources["source_file"])
         if sources_path is not None:
@@ -231,8 +267,9 @@ def check_rows(path: Path, inputs: Inputs, sources_path: Path | None = None) -> 
             known |= set(new_sources["source_file"])
     complete = frame[~frame["input_row"].isin(list(empty))]
     if len(complete):
-        result.valid, problems = _validate_rows(complete, inputs, known)
+        result.valid, problems, notes = _validate_rows(complete, inputs, known)
         result.errors += problems
+        result.notes += notes
     for r in result.valid.itertuples(index=False):
         has_se = not (math.isnan(r.se) and (math.isnan(r.ci_low) or math.isnan(r.ci_high)) and math.isnan(r.p_value)
                       and (math.isnan(r.share_arm) or math.isnan(r.share_control)))

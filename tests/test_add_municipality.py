@@ -184,3 +184,20 @@ def test_reconcile_lists_every_differing_cell_and_compares_numbers_as_numbers(tm
     assert "'0.03' | '0.05'" in lines[2] and "'6' | '9'" in lines[3]
     assert f"hours_gt8 16 loep all: only in {a} (row 3)" in out and f"permanent_contract 16 loep all: only in {b}" in out
     assert _main(capsys, "reconcile", a, a)[0] == 0
+
+
+def test_add_reads_a_template_saved_by_dutch_excel_and_writes_dot_decimals(tmp_path, inputs, capsys):
+    rows, srcs = tmp_path / "g.csv", tmp_path / "g_sources.csv"
+    _main(capsys, "template", "--municipality", "groningen", "--inputs", inputs, "--out", rows)
+    t = _fill_synthetic(rows, srcs)
+    dutch = t.copy()
+    for col in ("estimate", "se"):
+        dutch[col] = dutch[col].str.replace(".", ",", regex=False)
+    (tmp_path / "g_nl.csv").write_bytes(b"\xef\xbb\xbf" + dutch.to_csv(index=False, sep=";").encode("utf-8"))
+    status, out, err = _main(capsys, "add", tmp_path / "g_nl.csv", "--sources", srcs, "--inputs", inputs)
+    assert status == 0, out + err
+    assert "semicolon-separated with decimal commas" in err  # the conversion is said
+    est = pd.read_csv(inputs / "estimates.csv", **S)
+    added = est[est["municipality"] == "groningen"]
+    assert list(added["estimate"]) == list(t["estimate"]) and list(added["se"]) == list(t["se"])
+    assert list(added["printed"]) == list(t["printed"])  # the printed token keeps its decimal comma
