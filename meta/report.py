@@ -201,9 +201,13 @@ def sources_table(results, lang: str = "en") -> str:
         """The citation, and the text file and line for whoever checks the transcription."""
         text = sources.citation(src, pages, r["source_file"], r["source_table"], r["source_line"], lang)
         line = f"{sources.WORDS[lang]['line']} {int(r['source_line'])}"
+        where = sources.page_text(pages, r["source_file"], int(r["source_line"]), lang)
+        cell = _e(text)
+        if text.endswith(where):  # the page (range) on one line: 'p. 17–23', never 'p. 17–' / '23'
+            cell = f"{_e(text[: -len(where)])}<span style='white-space:nowrap'>{_e(where)}</span>"
         if text.endswith(line):
-            return _e(text)
-        return f"{_e(text)}<br><span class='small'>{_e(r['source_file'])}, {_e(line)}</span>"
+            return cell
+        return f"{cell}<br><span class='small'>{_e(r['source_file'])}, {_e(line)}</span>"
 
     out = ["<table><tr><th>#</th><th>Municipality</th><th>Arm (components)</th><th>Outcome</th><th>Horizon</th>"
            "<th>Model</th><th>As printed</th><th>yi</th><th>sei [bracket]</th><th>SE method</th><th>Source</th></tr>"]
