@@ -35,17 +35,15 @@ OUTCOME_COLUMNS = schema.OUTCOMES.required
 LEGEND_COLUMNS = schema.LEGENDS.required
 
 #: ``sources.csv``: one row per source document; every field as printed, with the line(s) where it is printed.
-SOURCE_FIELDS = ("title", "authors", "year", "publisher", "published_in", "pages", "url")
-SOURCE_COLUMNS = ("source_file", "label_nl", "label_en",
-                  *(c for f in SOURCE_FIELDS for c in (f, f"{f}_line")), "note")
+SOURCE_FIELDS = schema.SOURCE_FIELDS
+SOURCE_COLUMNS = schema.SOURCES.required
 #: ``source_pages.csv``: lines of a source whose page is printed in the text file (page-number line or contents).
-SOURCE_PAGE_COLUMNS = ("source_file", "line", "page", "kind", "toc_line")
+SOURCE_PAGE_COLUMNS = schema.SOURCE_PAGES.required
 SOURCE_PAGE_KINDS = ("page_number", "toc_heading")
 _LINES = re.compile(r"^\d+(-\d+)?(; ?\d+(-\d+)?)*$")
 
 #: Columns a file may have besides its required ones (anything else is warned about and ignored).
-KNOWN_OPTIONAL = {**{t.required: t.optional for t in schema.TABLES.values()},
-                  SOURCE_COLUMNS: (), SOURCE_PAGE_COLUMNS: ()}
+KNOWN_OPTIONAL = {t.required: t.optional for t in schema.TABLES.values()}
 #: Whole-number and numeric columns of any input file: in a semicolon-separated file their decimal commas are
 #: read as decimals (yi, vi, sei: `meta pool`).
 INT_COLUMNS = schema.INT_COLUMNS
@@ -518,12 +516,10 @@ def load_sources(path: Path, estimates: pd.DataFrame | None = None) -> pd.DataFr
     file, and a ``source_file`` of ``estimates`` with no row here.
     """
     frame = read_csv_strict(path, SOURCE_COLUMNS)
+    validate_table(frame, schema.SOURCES, path)
     _check_unique(frame, path, ("source_file",), "keep one row per source file")
     for r in frame.itertuples(index=False):
         where = lambda col: _where(path, r.input_row, col)  # noqa: E731
-        for col in ("source_file", "label_nl", "label_en"):
-            if getattr(r, col) == "":
-                raise InputError(f"{where(col)}: {col} is blank; every source needs a file name and a short label")
         for f in SOURCE_FIELDS:
             value, lines = getattr(r, f), getattr(r, f"{f}_line")
             supplied = value.startswith("[") and value.endswith("]")

@@ -254,6 +254,17 @@ ESTIMATES = Table("estimates.csv", (
     _text("note"),
 ), key=("municipality", "arm", "comparator", "outcome", "horizon_months", "model", "population", "source_table"))
 
+#: The bibliographic fields of ``sources.csv``; each has a ``<field>_line`` column (lines such as ``7-8; 15``).
+SOURCE_FIELDS = ("title", "authors", "year", "publisher", "published_in", "pages", "url")
+
+SOURCES = Table("sources.csv", (
+    Column("source_file", "text", blank=False, fix="name the text file the estimates cite"),
+    Column("label_nl", "text", blank=False, fix="give a short Dutch name, e.g. Nijmegen-rapport"),
+    Column("label_en", "text", blank=False, fix="give a short English name, e.g. Nijmegen report"),
+    *(c for f in SOURCE_FIELDS for c in (_text(f), _text(f"{f}_line"))),
+    _text("note"),
+), key=("source_file",), doc="one row per source document, every field as printed with its line (meta.load.load_sources)")
+
 SOURCE_PAGES = Table("source_pages.csv", (
     _text("source_file"),
     _n("line", what="number"),
@@ -263,7 +274,7 @@ SOURCE_PAGES = Table("source_pages.csv", (
     _n("toc_line", what="number"),
 ), key=("source_file", "line"))
 
-TABLES = {t.file: t for t in (MUNICIPALITIES, ARMS, OUTCOMES, LEGENDS, ESTIMATES, SOURCE_PAGES)}
+TABLES = {t.file: t for t in (MUNICIPALITIES, ARMS, OUTCOMES, LEGENDS, ESTIMATES, SOURCES, SOURCE_PAGES)}
 #: Whole-number and numeric columns of any input file (a semicolon-separated file may write their decimals
 #: with commas).
 INT_COLUMNS = frozenset(c for t in TABLES.values() for c in t.of_kind("whole"))
@@ -514,6 +525,7 @@ def check_setting(setting: Setting, value, notes: list):
 __all__ = [
     "COMPONENTS", "SIGNIFICANCE_MARKS", "FOOTNOTE_MARK", "P_THRESHOLDS", "MAX_HORIZON_MONTHS", "Unit", "UNITS",
     "SHARE_UNITS", "unit", "Column", "Table", "MUNICIPALITIES", "ARMS", "OUTCOMES", "LEGENDS", "ESTIMATES",
+    "SOURCE_FIELDS", "SOURCES", "SOURCE_PAGES",
     "TABLES", "INT_COLUMNS", "NUMERIC_COLUMNS", "FREE_TEXT", "SchemaError", "parse_number", "check_text",
     "check_cell", "Printed", "parse_printed", "Setting", "PLAN", "SETTINGS", "check_setting",
 ]

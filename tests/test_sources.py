@@ -145,7 +145,7 @@ def _write(tmp_path, frame, name="sources.csv"):
     (dict(year="20"), "four digits"),
     (dict(authors_line="seven"), "not a line number"),
     (dict(url="www.example.nl", url_line="3"), "web address"),
-    (dict(label_nl=""), "label_nl is blank"),
+    (dict(label_nl=""), "column label_nl: value is blank"),
 ])
 def test_sources_csv_refuses_a_field_that_is_not_traceable(tmp_path, change, needle):
     bad = SRC.copy()
