@@ -39,6 +39,13 @@ TEXT = {
                          "en": "Pooled, Bayesian (median, {level}% CrI)"},
     "fig_pi_bayes": {"nl": "Voorspelling nieuwe gemeente", "en": "Prediction, new municipality"},
     "fig_classical": {"nl": "{cls}, klassiek: {fits}", "en": "{cls}, classical: {fits}"},
+    "fig_bayes_note": {
+        "nl": "Ruit bij 2 tot en met {k} gemeenten: Bayesiaanse posterior-mediaan en {level}%-geloofwaardigheidsinterval "
+              "(vlakke prior op het gemiddelde, half-normale prior op τ met schaal {scale}); balk: {level}%-voorspelling "
+              "voor een nieuwe gemeente. τ², I² en Q komen uit de klassieke analyse.",
+        "en": "Diamond for 2 to {k} municipalities: Bayesian posterior median and {level}% credible interval (flat prior "
+              "on the mean, half-normal prior on τ with scale {scale}); bar: {level}% prediction for a new "
+              "municipality. τ², I² and Q come from the classical analysis."},
     "fe": {"nl": "gemeenschappelijk effect", "en": "common effect"},
 }
 

@@ -107,6 +107,9 @@ def forest_rows(results, outcome_key: str, horizon: int, unit: str, lang: str = 
                              est=np.nan, ll=p["pi_low"], hl=p["pi_high"],
                              ci=fsr.interval_text(p, "pi_low", "pi_high", d, lang), w=""))
             if bayes:  # the classical fits stay beside the headline, in the footer
+                if not footer:
+                    footer.append(fsr.tx("fig_bayes_note", lang, k=plan.few_studies_k, level=f"{plan.level:g}",
+                                         scale=f"{p['tau_prior_scale']:g} {'pp' if unit == 'percentage_points' else ''}".strip()))
                 footer.append(fsr.tx("fig_classical", lang, cls=arm_class_label(arm_class, lang).capitalize(),
                                      fits=fsr.classical_fits_text(p, d, lang)))
             q_p = "< 0.001" if p["Q_p"] < 0.001 else f"= {p['Q_p']:.3f}"
