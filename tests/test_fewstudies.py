@@ -298,3 +298,21 @@ def test_decision_table_gives_probabilities_delta_with_reason_and_the_prior_depe
     assert f"{100 * ex['p_gt_0']:.0f}%" in html
     en = fewstudies_report.decision_section(second_municipality, "en")
     assert "Probability the effect is positive" in en and "one person in fifty on welfare" in en
+
+
+def test_committed_simulation_has_the_bayesian_headline_beside_hksj_at_every_k_and_the_report_quotes_it():
+    from meta import fewstudies_report
+    from meta.report import SIMULATION_SUMMARY
+
+    results = SIMULATION_SUMMARY.with_name("simulation_results.csv")
+    t = pd.read_csv(results)
+    for method, test in (("Bayes", "posterior"), ("REML", "knha")):
+        part = t[(t["method"] == method) & (t["test"] == test) & (t["se_policy"] == "reported")]
+        assert sorted(set(part["k"])) == [2, 3, 4, 5, 6] and part["ci_width_median"].notna().all()
+    summary = SIMULATION_SUMMARY.read_text(encoding="utf-8")
+    assert "## The report's headline: Bayesian for k <= 4, REML + HKSJ above" in summary
+    assert "--bayes-reps 1000" in summary  # the committed run is the one its command line says
+    html = fewstudies_report.simulation_quote(results, "nl")
+    b2 = t[(t["method"] == "Bayes") & (t["k"] == 2) & (t["tau"] == 0) & (t["se_policy"] == "reported")].iloc[0]
+    assert f"{100 * b2['coverage']:.0f}% ({b2['ci_width_median']:.0f} pp)" in html
+    assert "te smal" in html or "dekt" in html
