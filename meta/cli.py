@@ -27,7 +27,7 @@ log = logging.getLogger("meta.cli")
 
 
 from meta import outdir  # noqa: E402
-from meta.load import InputError  # noqa: E402  (one error type for all bad input)
+from meta.errors import InputError  # noqa: E402  (one error type for all bad input; no pandas import)
 
 
 def _jsonable(value):
@@ -147,7 +147,8 @@ def cmd_pool(args) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(pool_only: bool = False) -> argparse.ArgumentParser:
+    """The ``meta`` parser; ``pool_only`` registers only ``meta pool`` (it then imports no pandas, no figures)."""
     from meta.engine import METHODS, TESTS
 
     parser = argparse.ArgumentParser(
@@ -189,6 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --bayes: threshold delta of P(mu < -delta) and P(|mu| < delta), in the units of yi "
                         "(default 2, the plan's delta for percentage points)")
     p.set_defaults(func=cmd_pool)
+    if pool_only:
+        return parser
 
     from meta import pipeline
 
@@ -257,7 +260,8 @@ def main(argv=None) -> int:
     file, row, column and the fix), or outputs that cannot be written; 3 an internal error (one line naming the
     stage, with a request to report it); 130 Ctrl-C; 143 SIGTERM. No traceback reaches the user, and the
     previous outputs are untouched unless the run finished replacing them."""
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(pool_only=argv[:1] == ["pool"])  # ``meta pool`` builds no other subcommand
     args = parser.parse_args(argv)
     _stderr_warnings()
     outdir.clear_stop()

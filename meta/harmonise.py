@@ -61,7 +61,7 @@ import re
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 SE_METHODS = (
     "reported_se", "from_ci", "from_p", "from_shares_binomial", "from_shares_binomial_and_marks",
@@ -124,7 +124,7 @@ def half_unit(printed: str, mark: str = "") -> float:
 
 def z_crit(p: float, two_sided: bool = True) -> float:
     """The z value whose (two-sided) tail probability is ``p``."""
-    return float(stats.norm.isf(p / 2 if two_sided else p))
+    return float(-special.ndtri(p / 2 if two_sided else p))  # scipy.stats.norm.isf
 
 
 def mark_bracket(abs_est: float, h: float, p_below: float, p_at_least: float, two_sided: bool = True):

@@ -60,8 +60,7 @@ _BOM = b"\xef\xbb\xbf"
 log = logging.getLogger("meta.load")
 
 
-class InputError(Exception):
-    """Bad input. The message names file, row, column and the fix."""
+from meta.errors import InputError  # noqa: E402,F401  (defined without pandas; re-exported here)
 
 
 @dataclass(frozen=True)

@@ -52,7 +52,7 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import linalg, optimize, stats
+from scipy import linalg, optimize, special
 
 __all__ = [
     "MVResult",
@@ -497,15 +497,15 @@ def fit_mv(yi, V, X=None, groups=None, method: str = "REML", level: float = 95.0
     vcov = (st.vcov + st.vcov.T) / 2.0
     se = np.sqrt(np.diag(vcov))
     zval = coef / se
-    pval = 2.0 * stats.norm.sf(np.abs(zval))
-    crit = stats.norm.ppf(1.0 - (1.0 - level / 100.0) / 2.0)
+    pval = 2.0 * special.ndtr(-np.abs(zval))  # scipy.stats.norm.sf
+    crit = special.ndtri(1.0 - (1.0 - level / 100.0) / 2.0)  # norm.ppf
     ci_low, ci_high = coef - crit * se, coef + crit * se
 
     # residual heterogeneity under V alone (sigma2 = 0)
     st0 = st if sigma2 == 0.0 else _State(y, V, Xa, Z, 0.0)
     QE = st0.rss
     QE_df = k - p
-    QE_p = float(stats.chi2.sf(QE, QE_df)) if QE_df > 0 else math.nan
+    QE_p = float(special.chdtrc(QE_df, QE)) if QE_df > 0 else math.nan
 
     # omnibus Wald test, leaving out the intercept as metafor does
     intercept = [j for j in range(p) if _is_intercept(Xa[:, j])]
@@ -513,7 +513,7 @@ def fit_mv(yi, V, X=None, groups=None, method: str = "REML", level: float = 95.0
     b_t = coef[btt]
     QM = float(b_t @ np.linalg.solve(vcov[np.ix_(btt, btt)], b_t))
     QM_df = len(btt)
-    QM_p = float(stats.chi2.sf(QM, QM_df))
+    QM_p = float(special.chdtrc(QM_df, QM))
 
     arrays = {}
     for key, val in dict(coef=coef, se=se, ci_low=ci_low, ci_high=ci_high, zval=zval, pval=pval,

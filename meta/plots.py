@@ -16,6 +16,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
+from scipy.special import ndtri
 
 from meta import fewstudies_report as fsr
 from meta.i18n import arm_class_label, components_label, outcome_labels, t, word
@@ -66,7 +67,7 @@ def forest_rows(results, outcome_key: str, horizon: int, unit: str, lang: str = 
     plan = results.plan
     studies = results.studies
     pooled = results.pooled
-    z = float(__import__("scipy").stats.norm.ppf(0.5 + plan.level / 200))
+    z = float(ndtri(0.5 + plan.level / 200))  # normal quantile
     munis = results.inputs.municipalities
     pending = [n for n, s in zip(munis["name"], munis["status"]) if s == "pending"]
     names = dict(zip(munis["municipality"], munis["name"]))
@@ -131,6 +132,12 @@ def forest_rows(results, outcome_key: str, horizon: int, unit: str, lang: str = 
 
 def draw_forest(results, outcome_key: str, horizon: int, unit: str, title: str, lang: str = "en"):
     """Draw one forest plot; returns the matplotlib Figure."""
+    return draw_forest_rows(forest_rows(results, outcome_key, horizon, unit, lang), unit, title,
+                            results.plan.level, lang)
+
+
+def draw_forest_rows(rows: pd.DataFrame, unit: str, title: str, level: float, lang: str = "en"):
+    """Draw one forest plot from its :func:`forest_rows` (a pure function of its arguments: see ``meta.figures``)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -138,7 +145,6 @@ def draw_forest(results, outcome_key: str, horizon: int, unit: str, title: str, 
     from matplotlib.patches import Polygon
     from matplotlib.ticker import FixedLocator
 
-    rows = forest_rows(results, outcome_key, horizon, unit, lang)
     lows = pd.concat([rows["ll"], rows["est"], pd.Series([0.0])]).min()
     highs = pd.concat([rows["hl"], rows["est"], pd.Series([0.0])]).max()
     span = max(highs - lows, 1e-9)
@@ -164,7 +170,7 @@ def draw_forest(results, outcome_key: str, horizon: int, unit: str, title: str, 
         ax = fp.forestplot(
             fp_frame, estimate="est", ll="ll", hl="hl", varlabel="label", ci_report=False,
             rightannote=["ci", "w"],
-            right_annoteheaders=[t("fig_effect", lang, level=f"{results.plan.level:g}"), t("fig_weight", lang)],
+            right_annoteheaders=[t("fig_effect", lang, level=f"{level:g}"), t("fig_weight", lang)],
             xlim=xlim, markeralpha=0, ax=ax, fontsize=10, flush=True, variable_header=t("fig_ylabel", lang),
             xlabel=t("fig_xlabel", lang, unit=_unit_label(unit, lang)),
         )
@@ -224,27 +230,36 @@ def forest_title(results, outcome_key: str, horizon: int, lang: str = "en") -> s
     return f"{label} — {horizon} {t('fig_months', lang)}"
 
 
-def write_forest_plots(results, folder, lang: str = "en") -> dict:
-    """Write one PNG and one SVG per outcome × horizon; returns {name: {"png": path, "svg": path, "title": str}}."""
-    import matplotlib
+def forest_jobs(results, lang: str = "en", svg: bool = False) -> list:
+    """One :class:`meta.figures.FigureJob` per outcome × horizon: PNG (read in the report), SVG only when asked."""
+    from meta.figures import FigureJob
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    out = {}
+    jobs = []
     for outcome_key, horizon, unit in figure_cells(results):
         name = f"forest_{outcome_key}_{horizon}m"
         title = forest_title(results, outcome_key, horizon, lang)
-        fig = draw_forest(results, outcome_key, horizon, unit, title, lang)
-        png, svg = folder / f"{name}.png", folder / f"{name}.svg"
-        fig.canvas.draw()  # lay out once; both formats reuse the tight box instead of drawing twice each
-        box = fig.get_tightbbox(fig.canvas.get_renderer()).padded(0.1)
-        fig.savefig(png, dpi=110, bbox_inches=box, metadata={"Software": None})
-        with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "meta"}):  # text as text; stable ids
-            fig.savefig(svg, bbox_inches=box, metadata={"Date": None, "Creator": None})
-        plt.close(fig)
-        out[name] = {"png": png, "svg": svg, "title": title}
-    return out
+        rows = forest_rows(results, outcome_key, horizon, unit, lang)
+        files = {"png": f"{name}.png", **({"svg": f"{name}.svg"} if svg else {})}
+        jobs.append(FigureJob(name, "forest", title, files,
+                              dict(rows=rows, unit=unit, title=title, level=float(results.plan.level), lang=lang),
+                              dict(dpi=110, fixed_box=True)))
+    return jobs
+
+
+def write_forest_plots(results, folder, lang: str = "en", svg: bool = True) -> dict:
+    """Write one PNG (and SVG) per outcome × horizon; returns {name: {"png": path, "svg": path, "title": str}}."""
+    return _write_now(forest_jobs(results, lang, svg), folder)
+
+
+def _write_now(jobs: list, folder) -> dict:
+    """Draw ``jobs`` into ``folder`` in this process (no reuse); {name: {format: path, "title": str}}."""
+    from pathlib import Path
+
+    from meta.figures import render
+
+    for job in jobs:
+        render(job, str(folder))
+    return {job.name: {**{fmt: Path(folder) / f for fmt, f in job.files.items()}, "title": job.title} for job in jobs}
 
 
 SPEC_COLORS = {"negative": "#b22222", "positive": "#1f7a1f", "no significant effect": "#555555", "no estimate": "#bbbbbb"}
@@ -295,41 +310,44 @@ def draw_spec_curve(sens: pd.DataFrame, outcome_key: str, title: str, lang: str 
     return fig
 
 
-def write_spec_curves(sens: pd.DataFrame, outcomes: pd.DataFrame, folder, lang: str = "en") -> dict:
-    """One specification-curve figure (PNG) per outcome; returns {name: {"png", "title"}}."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def spec_curve_jobs(sens: pd.DataFrame, outcomes: pd.DataFrame, lang: str = "en") -> list:
+    """One specification-curve job per outcome, PNG only: read in the report; the numbers are in sensitivity.csv."""
+    from meta.figures import FigureJob
 
     label = outcome_labels(outcomes, lang)
-    out = {}
+    jobs = []
     for outcome_key in sorted(set(sens["outcome_key"])):
         name = f"specification_curve_{outcome_key}"
         title = f"{label.get(outcome_key) or outcome_key}: " + ("specificatiecurve" if lang == "nl"
                                                                  else "specification curve")
-        fig = draw_spec_curve(sens, outcome_key, title, lang)
-        png = folder / f"{name}.png"  # PNG only: these are read in the report; the data are in sensitivity.csv
-        fig.savefig(png, dpi=90, metadata={"Software": None})
-        plt.close(fig)
-        out[name] = {"png": png, "title": title}
-    return out
+        part = sens[sens["outcome_key"] == outcome_key].reset_index(drop=True)
+        jobs.append(FigureJob(name, "spec_curve", title, {"png": f"{name}.png"},
+                              dict(sens=part, outcome_key=outcome_key, title=title, lang=lang), dict(dpi=90)))
+    return jobs
 
 
-def write_components_figure(table: pd.DataFrame, folder, lang: str = "en") -> dict:
-    """The component meta-regression figure (PNG and SVG)."""
-    import matplotlib
+def write_spec_curves(sens: pd.DataFrame, outcomes: pd.DataFrame, folder, lang: str = "en") -> dict:
+    """One specification-curve figure (PNG) per outcome; returns {name: {"png", "title"}}."""
+    return _write_now(spec_curve_jobs(sens, outcomes, lang), folder)
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    from meta.components import draw_components
+def components_job(table: pd.DataFrame, lang: str = "en", svg: bool = False):
+    """The component meta-regression figure job (PNG; SVG only when asked)."""
+    from meta.figures import FigureJob
 
     title = ("Componentenmodel: effect per onderdeel" if lang == "nl" else "Component model: effect of each component")
-    fig = draw_components(table, title, lang)
-    png, svg = folder / "components.png", folder / "components.svg"
-    fig.savefig(png, dpi=100, bbox_inches="tight", metadata={"Software": None})
-    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "meta"}):
-        fig.savefig(svg, bbox_inches="tight", metadata={"Date": None, "Creator": None})
-    plt.close(fig)
-    return {"components": {"png": png, "svg": svg, "title": title}}
+    files = {"png": "components.png", **({"svg": "components.svg"} if svg else {})}
+    return FigureJob("components", "components", title, files, dict(table=table, title=title, lang=lang),
+                     dict(dpi=100, tight=True))
+
+
+def write_components_figure(table: pd.DataFrame, folder, lang: str = "en", svg: bool = True) -> dict:
+    """The component meta-regression figure (PNG and SVG)."""
+    return _write_now([components_job(table, lang, svg)], folder)
+
+
+def figure_jobs(results, lang: str = "en", svg: bool = False) -> tuple[list, list]:
+    """(forest-plot jobs, other jobs: specification curves and the component figure) of a run."""
+    extra = spec_curve_jobs(results.sensitivity, results.inputs.outcomes, lang)
+    extra.append(components_job(results.components, lang, svg))
+    return forest_jobs(results, lang, svg), extra

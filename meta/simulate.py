@@ -91,7 +91,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import special, stats
+from scipy import special
 
 from meta.engine import pool_batch
 from meta.harmonise import common_se as common_se_constraint
@@ -296,7 +296,7 @@ def simulate_trials(rng, municipality: Municipality, reps: int, mu: float, tau: 
         beta, s = ols_batch(X, y, se_type)
         est[start:start + r] = beta[:, 1:a + 1] * 100.0
         se[start:start + r] = s[:, 1:a + 1] * 100.0
-    pval = 2 * stats.t.sf(np.abs(est / se), df)
+    pval = 2 * special.stdtr(df, -np.abs(est / se))  # scipy.stats.t.sf
     return Trials(municipality, theta, est, se, pval, p0, raised)
 
 

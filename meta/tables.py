@@ -9,6 +9,7 @@ import math
 
 import numpy as np
 import pandas as pd
+from scipy.special import ndtri
 
 from meta.load import Plan
 from meta.selection import CELL_COLUMNS
@@ -64,7 +65,7 @@ def side_by_side(studies: pd.DataFrame, municipalities: pd.DataFrame, level: flo
     and the SE method when the SE was not printed. Pending municipalities read
     ``pending``; a transcribed municipality without a number reads ``—``.
     """
-    z = float(__import__("scipy").stats.norm.ppf(0.5 + level / 200))
+    z = float(ndtri(0.5 + level / 200))  # normal quantile
     short = {"reported_se": "", "from_ci": "", "from_p": "p", "from_shares_binomial": "shares",
              "from_shares_binomial_and_marks": "shares", "from_significance_marks": "marks"}
     muni = list(municipalities["municipality"])

@@ -19,7 +19,8 @@ def synthetic_run(tmp_path_factory):
     base = tmp_path_factory.mktemp("synthetic")
     inputs = make_synthetic_inputs(base / "inputs")
     out = base / "outputs"
-    res = _run("run", "--inputs", str(inputs), "--plan", str(inputs / "plan.toml"), "--out", str(out))
+    res = _run("run", "--inputs", str(inputs), "--plan", str(inputs / "plan.toml"), "--out", str(out),
+               "--svg")
     assert res.returncode == 0, res.stderr
     return inputs, out, res
 
@@ -29,7 +30,8 @@ def test_real_run_writes_every_output(real_run):
     for name in ("pooled.csv", "pooled.parquet", "studies.csv", "studies.parquet", "excluded.csv", "coverage.csv",
                  "side_by_side.csv", "report.html", "manifest.json", "README.md"):
         assert (out / name).is_file(), name
-    assert list((out / "figures").glob("*.png")) and list((out / "figures").glob("*.svg"))
+    assert list((out / "figures").glob("*.png"))
+    assert not list((out / "figures").glob("*.svg"))  # SVG only on request (--svg)
     assert res.stdout.strip().splitlines()[-1].startswith("meta: report at ")
     assert len(res.stdout.strip().splitlines()) <= 6
 
@@ -102,6 +104,12 @@ def test_synthetic_run_flags_derived_standard_errors_and_excludes_between_arm_ro
     assert len(flagged) == 1 and bool(flagged["flag_derived_se"].iloc[0])
     excluded = pd.read_csv(out / "excluded.csv")
     assert excluded["reason"].str.contains("between-arm").any()
+
+
+def test_svg_copies_are_written_on_request_for_forest_plots_and_components(synthetic_run):
+    _, out, _ = synthetic_run
+    pngs = {p.stem for p in (out / "figures").glob("forest_*.png")} | {"components"}
+    assert pngs and {p.stem for p in (out / "figures").glob("*.svg")} == pngs
 
 
 def test_synthetic_forest_plots_have_a_pooled_diamond(synthetic_run):

@@ -1,0 +1,187 @@
+"""Figure files drawn once: content-addressed reuse and parallel drawing (stage 5, beside ``plots``).
+
+Every figure is a pure function of a small payload (its rows, title, unit, level and language) and of the drawing
+code. A figure's *key* is the SHA-256 of
+
+    drawing-code version  (the source of ``meta/plots.py``, ``meta/components.py``, ``meta/i18n.py``,
+                           ``meta/tables.py`` and this module, and the matplotlib version)
+    + the figure's kind, file formats and payload (DataFrames as CSV text, scalars as JSON).
+
+``manifest.json`` records the key of every figure file. On the next run a figure whose key is unchanged is taken
+from the previous output folder (hard link, else byte copy) instead of being drawn; the manifest lists those under
+``figures_reused``. What is left is drawn in worker processes (``jobs``), each writing its own files, so the bytes
+are the same whichever process drew a figure (PNG without a software stamp, SVG with a fixed hash salt and no date).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+#: Source files whose text is part of every figure's key: changing how figures are drawn redraws them all.
+CODE_FILES = ("plots.py", "components.py", "i18n.py", "tables.py", "figures.py")
+
+
+@dataclass(frozen=True)
+class FigureJob:
+    """One figure: ``draw(**payload)`` returns a matplotlib Figure; it is saved as ``files`` (format → name)."""
+
+    name: str
+    kind: str  # "forest", "spec_curve", "components": picks the drawing function (see :func:`_drawer`)
+    title: str
+    files: dict  # {"png": "forest_x_16m.png", "svg": ...}
+    payload: dict = field(default_factory=dict)
+    save: dict = field(default_factory=dict)  # savefig options: dpi, tight
+
+
+def code_version() -> str:
+    """SHA-256 of the drawing code and the matplotlib version (without importing matplotlib)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    h = hashlib.sha256()
+    here = Path(__file__).resolve().parent
+    for name in CODE_FILES:
+        h.update(name.encode() + b"\0" + (here / name).read_bytes() + b"\0")
+    try:
+        h.update(version("matplotlib").encode())
+    except PackageNotFoundError:  # pragma: no cover
+        pass
+    return h.hexdigest()
+
+
+def _canonical(value):
+    """Payload value as deterministic text: DataFrames/Series as CSV (full float precision), the rest as JSON."""
+    import pandas as pd
+
+    if isinstance(value, (pd.DataFrame, pd.Series)):
+        return value.to_csv(lineterminator="\n", float_format=repr)
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def job_key(job: FigureJob, version: str) -> str:
+    """The content key of a figure: code version + kind + formats + save options + payload."""
+    h = hashlib.sha256()
+    for part in (version, job.kind, job.title, json.dumps(job.files, sort_keys=True),
+                 json.dumps(job.save, sort_keys=True)):
+        h.update(part.encode("utf-8") + b"\0")
+    for name in sorted(job.payload):
+        h.update(name.encode("utf-8") + b"\0" + _canonical(job.payload[name]).encode("utf-8") + b"\0")
+    return h.hexdigest()
+
+
+def _drawer(kind: str):
+    from meta import components, plots
+
+    return {"forest": plots.draw_forest_rows, "spec_curve": plots.draw_spec_curve,
+            "components": components.draw_components}[kind]
+
+
+def render(job: FigureJob, folder: str) -> str:
+    """Draw one job and save its files into ``folder`` (runs in a worker process or in-process)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig = _drawer(job.kind)(**job.payload)
+    folder = Path(folder)
+    box = "tight" if job.save.get("tight") else None
+    if job.save.get("fixed_box"):  # lay out once; every format reuses the same padded box
+        fig.canvas.draw()
+        box = fig.get_tightbbox(fig.canvas.get_renderer()).padded(0.1)
+    for fmt, name in job.files.items():
+        if fmt == "png":
+            fig.savefig(folder / name, dpi=job.save.get("dpi", 100), bbox_inches=box, metadata={"Software": None})
+        else:
+            with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "meta"}):  # text as text; stable ids
+                fig.savefig(folder / name, bbox_inches=box, metadata={"Date": None, "Creator": None})
+    plt.close(fig)
+    return job.name
+
+
+def previous_keys(previous: Path | None) -> dict:
+    """{file name: key} of the figures in a previous output folder's manifest ({} when there is none)."""
+    if previous is None:
+        return {}
+    try:
+        manifest = json.loads((Path(previous) / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    figs = manifest.get("figures")
+    return {str(k): str(v) for k, v in figs.items()} if isinstance(figs, dict) else {}
+
+
+def _reuse(src: Path, dst: Path) -> bool:
+    try:
+        os.link(src, dst)
+    except OSError:
+        try:
+            shutil.copyfile(src, dst)
+        except OSError:
+            return False
+    return True
+
+
+def default_jobs() -> int:
+    """Worker processes for drawing: the CPUs this process may use, at most 4."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        n = os.cpu_count() or 1
+    return max(1, min(4, n))
+
+
+def write_figures(jobs: list[FigureJob], folder: Path, previous: Path | None = None,
+                  workers: int | None = None) -> tuple[dict, list[str]]:
+    """Write every job's files into ``folder``, reusing unchanged ones from ``previous``.
+
+    Returns ``({file name: key}, [file names reused])`` for the manifest.
+    """
+    folder = Path(folder)
+    version = code_version()
+    old = previous_keys(previous)
+    keys, reused, todo = {}, [], []
+    for job in jobs:
+        key = job_key(job, version)
+        names = list(job.files.values())
+        for name in names:
+            keys[name] = key
+        if previous is not None and all(old.get(n) == key for n in names) and all(
+                (Path(previous) / "figures" / n).is_file() for n in names):
+            if all(_reuse(Path(previous) / "figures" / n, folder / n) for n in names):
+                reused.extend(names)
+                continue
+            for n in names:  # a partial reuse is undone: the job is drawn whole
+                (folder / n).unlink(missing_ok=True)
+        todo.append(job)
+    workers = default_jobs() if workers is None else max(1, int(workers))
+    if len(todo) >= 2 and workers >= 2:
+        _render_parallel(todo, folder, min(workers, len(todo)))
+    else:
+        for job in todo:
+            render(job, str(folder))
+    return dict(sorted(keys.items())), sorted(reused)
+
+
+def _render_parallel(todo: list[FigureJob], folder: Path, workers: int) -> None:
+    """Draw jobs in ``workers`` processes (forked after matplotlib is imported, so workers start warm)."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot  # noqa: F401  (imported before the fork: workers inherit it)
+    from meta import components, plots  # noqa: F401
+
+    methods = mp.get_all_start_methods()
+    ctx = mp.get_context("fork" if "fork" in methods else "spawn")
+    # biggest figures first, so one slow figure does not finish last alone
+    order = sorted(todo, key=lambda j: -sum(len(v) if hasattr(v, "__len__") else 1 for v in j.payload.values()))
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        for _ in pool.map(render, order, [str(folder)] * len(order)):
+            pass

@@ -1,0 +1,95 @@
+"""Cheap checks of the performance work (issue 15); the timings themselves are in tests/benchmarks/bench_run.py."""
+import filecmp
+import json
+import shutil
+import subprocess
+import sys
+
+import pandas as pd
+
+from tests.conftest import REPO, run_meta
+
+#: Never needed to print help or to pool one CSV: drawing, workbooks, parquet, scipy.stats.
+HEAVY = ("matplotlib", "openpyxl", "xlsxwriter", "odf", "scipy.stats", "forestplot")
+
+
+def _modules_after(argv: list[str]) -> set[str]:
+    code = (
+        "import json, sys\n"
+        "from meta import cli\n"
+        "try:\n"
+        f"    cli.main({argv!r})\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return set(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def test_meta_help_imports_no_figure_library_no_workbook_engine_and_no_scipy_stats():
+    loaded = _modules_after(["--help"])
+    assert "meta.pipeline" in loaded  # the check is not vacuous: the full parser was built
+    assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
+
+
+def test_meta_pool_imports_neither_pandas_nor_its_engines_nor_matplotlib(tmp_path):
+    f = tmp_path / "effects.csv"
+    f.write_text("yi,vi\n0.1,0.01\n0.3,0.02\n-0.1,0.015\n")
+    loaded = _modules_after(["pool", str(f)])
+    assert "meta.engine" in loaded
+    assert not loaded & {*HEAVY, "pandas", "pyarrow", "meta.pipeline"}, sorted(loaded & {*HEAVY, "pandas", "pyarrow"})
+
+
+def _differences(a, b) -> list[str]:
+    """Relative paths whose bytes differ between two output folders (or exist in one only)."""
+    out = []
+    names = {p.relative_to(a) for p in a.rglob("*") if p.is_file()} | {p.relative_to(b) for p in b.rglob("*")
+                                                                         if p.is_file()}
+    for rel in sorted(names):
+        if not ((a / rel).is_file() and (b / rel).is_file() and filecmp.cmp(a / rel, b / rel, shallow=False)):
+            out.append(str(rel))
+    return out
+
+
+def test_a_rerun_reuses_unchanged_figures_redraws_missing_ones_and_writes_the_same_bytes(real_run, tmp_path):
+    drawn, _ = real_run  # drawn from an empty folder: nothing reused
+    first = json.loads((drawn / "manifest.json").read_text())
+    assert first["figures_reused"] == [] and first["figures"]
+    warm = tmp_path / "outputs"
+    shutil.copytree(drawn, warm)
+    missing = sorted(first["figures"])[0]
+    (warm / "figures" / missing).unlink()  # this one must be drawn again, the others reused
+    res = run_meta("run", "--out", str(warm), "--jobs", "1")
+    assert res.returncode == 0, res.stderr
+    second = json.loads((warm / "manifest.json").read_text())
+    assert second["figures_reused"] == sorted(set(first["figures"]) - {missing})
+    assert second["figures"] == first["figures"]
+    assert _differences(drawn, warm) == ["manifest.json"]
+    for m in (first, second):
+        m.pop("figures_reused")
+    assert first == second
+
+
+def test_a_figure_key_changes_with_its_data_language_and_drawing_code():
+    from meta.figures import FigureJob, job_key
+
+    rows = pd.DataFrame({"label": ["a", "b"], "est": [0.1, 0.2]})
+    job = FigureJob("f", "forest", "t", {"png": "f.png"}, dict(rows=rows, lang="nl"), {"dpi": 110})
+    base = job_key(job, "v1")
+    assert job_key(job, "v1") == base
+    assert job_key(job, "v2") != base  # drawing code changed
+    changed = dict(rows=rows.assign(est=[0.1, 0.2000000001]), lang="nl")
+    assert job_key(FigureJob("f", "forest", "t", {"png": "f.png"}, changed, {"dpi": 110}), "v1") != base
+    assert job_key(FigureJob("f", "forest", "t", {"png": "f.png"}, dict(rows=rows, lang="en"), {"dpi": 110}),
+                   "v1") != base
+    assert job_key(FigureJob("f", "forest", "t", {"png": "f.png", "svg": "f.svg"}, dict(rows=rows, lang="nl"),
+                             {"dpi": 110}), "v1") != base
+
+
+def test_run_without_figures_says_no_report_was_written(tmp_path):
+    res = run_meta("run", "--out", str(tmp_path / "o"), "--no-figures")
+    assert res.returncode == 0, res.stderr
+    assert "report at" not in res.stdout and "no report" in res.stdout
+    assert not (tmp_path / "o" / "report.html").exists()
