@@ -20,6 +20,12 @@ import sys
 import threading
 from pathlib import Path
 
+# One BLAS thread: meta's matrices are small (at most a few thousand rows), where OpenBLAS's extra threads only
+# spin; on a busy machine they made a 1,200 x 1,200 Cholesky 40 times slower (tests/benchmarks/README.md).
+# Set before numpy is first imported; a value the user exported wins.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 3
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
