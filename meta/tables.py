@@ -32,21 +32,26 @@ def pooled_table(pooled: pd.DataFrame, studies: pd.DataFrame, outcomes: pd.DataF
         return pd.DataFrame(columns=POOLED_COLUMNS)
     label = dict(zip(outcomes["outcome"], outcomes["label_en"]))
     concept_label = {c: c.replace("_", " ") for c in outcomes["concept"]}
-    rows = []
-    for _, cell in pooled.iterrows():
-        sel = (studies[list(CELL_COLUMNS)].astype(str) == cell[list(CELL_COLUMNS)].astype(str).to_numpy()).all(axis=1)
-        s = studies[sel]
+    # one pass over the studies per cell (groupby), not a boolean mask over all studies per pooled row
+    by_cell = {}
+    for key, s in studies.groupby(list(CELL_COLUMNS), sort=False, dropna=False):
         methods = sorted(set(s["se_method"]))
-        extra = {
-            "outcome_label": label.get(cell["outcome_key"], concept_label.get(cell["outcome_key"], cell["outcome_key"])),
+        by_cell[tuple(str(v) for v in key)] = {
             "municipalities": ";".join(s["municipality"]),
             "arms": ";".join(f"{m}:{a}" for m, a in zip(s["municipality"], s["arm"])),
             "se_methods": ";".join(methods),
             "flag_derived_se": bool(set(methods) & set(DERIVED_SE_METHODS)),
+        }
+    empty = {"municipalities": "", "arms": "", "se_methods": "", "flag_derived_se": False}
+    rows = []
+    for cell in pooled.to_dict("records"):
+        extra = {
+            "outcome_label": label.get(cell["outcome_key"], concept_label.get(cell["outcome_key"], cell["outcome_key"])),
+            **by_cell.get(tuple(str(cell[c]) for c in CELL_COLUMNS), empty),
             "note": ("single study: not pooled, shown as reported" if bool(cell["single_study"]) else "")
             + ("" if bool(cell["converged"]) else "; estimator did not converge"),
         }
-        rows.append({**cell.to_dict(), **extra})
+        rows.append({**cell, **extra})
     table = pd.DataFrame(rows)
     return table[list(POOLED_COLUMNS)].sort_values(list(CELL_COLUMNS), kind="mergesort").reset_index(drop=True)
 
@@ -70,29 +75,26 @@ def side_by_side(studies: pd.DataFrame, municipalities: pd.DataFrame, level: flo
              "from_shares_binomial_and_marks": "shares", "from_significance_marks": "marks"}
     muni = list(municipalities["municipality"])
     status = dict(zip(municipalities["municipality"], municipalities["status"]))
-    keys = studies[list(CELL_COLUMNS)].drop_duplicates().sort_values(list(CELL_COLUMNS), kind="mergesort")
+    cols = list(CELL_COLUMNS)
+    if len(studies) == 0:
+        return pd.DataFrame(columns=[*CELL_COLUMNS, *muni])
+    # every study's text at once (vectorised), then one dict per cell: no mask or iterrows per row
+    d = np.where(studies["unit_h"].to_numpy() == "percentage_points", 1, 2)
+    yi, sei = studies["yi"].to_numpy(float), studies["sei"].to_numpy(float)
+    lo, hi = yi - z * sei, yi + z * sei
+    tags = [short.get(m, m) for m in studies["se_method"]]
+    texts = [f"{fmt_number(y, k)}{mark} [{fmt_number(a, k)}, {fmt_number(b, k)}]" + (f" ({tag})" if tag else "")
+             for y, mark, a, b, k, tag in zip(yi, studies["significance"], lo, hi, d, tags)]
+    cells: dict = {}
+    for key, m, text in zip(studies[cols].itertuples(index=False, name=None), studies["municipality"], texts):
+        cells.setdefault(key, {}).setdefault(m, []).append(text)
+    keys = studies[cols].drop_duplicates().sort_values(cols, kind="mergesort")
     rows = []
-    for _, key in keys.iterrows():
-        sel = (studies[list(CELL_COLUMNS)] == key.to_numpy()).all(axis=1)
-        s = studies[sel]
-        row = key.to_dict()
+    for key in keys.itertuples(index=False, name=None):
+        found = cells[key]
+        row = dict(zip(cols, key))
         for m in muni:
-            sm = s[s["municipality"] == m]
-            if status[m] == "pending":
-                row[m] = "pending"
-            elif len(sm) == 0:
-                row[m] = "—"
-            else:
-                cells = []
-                d = 1 if key["unit_h"] == "percentage_points" else 2
-                for _, r in sm.iterrows():
-                    tag = short.get(r["se_method"], r["se_method"])
-                    mark = r["significance"]
-                    cells.append(
-                        f"{fmt_number(r['yi'], d)}{mark} [{fmt_number(r['yi'] - z * r['sei'], d)}, {fmt_number(r['yi'] + z * r['sei'], d)}]"
-                        + (f" ({tag})" if tag else "")
-                    )
-                row[m] = "; ".join(cells)
+            row[m] = "pending" if status[m] == "pending" else ("; ".join(found[m]) if m in found else "—")
         rows.append(row)
     return pd.DataFrame(rows, columns=[*CELL_COLUMNS, *muni])
 
