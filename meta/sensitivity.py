@@ -11,7 +11,18 @@ plan's method and test; :mod:`meta.fewstudies`). A conclusion *survives* when ev
 specification that has a number for the cell gives the same verdict (negative,
 positive, or no significant effect at the plan's level).
 
-Pure functions; the batch engine pools each family of specifications in one call.
+Pure functions; the batch engine pools each family of specifications in one call
+(leave-one-out: every cell × left-out municipality in one batch; one call per
+estimator and per test). Nothing is harmonised twice: choices made after
+harmonising reuse the run's harmonised rows, and the other SE policy is
+harmonised once.
+
+Scale: a cell with more than ``LOO_ALL_MAX_K`` municipalities leaves out only the
+``LOO_TOP`` municipalities whose omission moves the pooled estimate most to first
+order (|wᵢ(yᵢ − μ̂)| / (Σw − wᵢ), wᵢ = 1/(vᵢ + τ̂²)), each still refitted exactly;
+the ``municipalities`` column lists names for specifications with at most
+``LOO_ALL_MAX_K`` municipalities and otherwise says how many (the list is in
+studies.csv), so the table grows linearly, not quadratically, with municipalities.
 """
 
 from __future__ import annotations
@@ -29,6 +40,10 @@ SPEC_COLUMNS = ("outcome_key", "horizon_months", "arm_class", "unit_h", "spec_gr
                 "municipalities", "estimate", "ci_low", "ci_high", "verdict")
 #: Model columns a report may print, tried one at a time in place of the plan's first choice.
 MODEL_COLUMNS = ("basis", "loep", "extra")
+#: Cells with at most this many municipalities leave each one out in turn (and list names in ``municipalities``).
+LOO_ALL_MAX_K = 50
+#: Larger cells leave out this many: those whose omission moves the estimate most (module docstring).
+LOO_TOP = 10
 
 
 def verdict(ci_low: float, ci_high: float) -> str:
@@ -42,27 +57,83 @@ def verdict(ci_low: float, ci_high: float) -> str:
     return "no significant effect"
 
 
-def _spec_rows(pooled: pd.DataFrame, group: str, spec: str, studies: pd.DataFrame) -> list[dict]:
-    munis = studies.groupby(list(CELL_COLUMNS))["municipality"].apply(lambda s: ";".join(sorted(s))).to_dict()
-    out = []
-    for _, r in pooled.iterrows():
-        key = tuple(r[c] for c in CELL_COLUMNS)
-        out.append({**{c: r[c] for c in CELL_COLUMNS}, "spec_group": group, "spec": spec, "k": int(r["k"]),
-                    "municipalities": munis.get(key, ""), "estimate": r["estimate"], "ci_low": r["ci_low"],
-                    "ci_high": r["ci_high"], "verdict": verdict(r["ci_low"], r["ci_high"])})
+def _municipalities(studies: pd.DataFrame, cols: list[str]) -> dict:
+    """{cell key: ';'-joined sorted municipalities} (or 'k municipalities …' past ``LOO_ALL_MAX_K``)."""
+    out = {}
+    for key, names in studies.groupby(cols, sort=False)["municipality"]:
+        names = sorted(names)
+        out[key] = (";".join(names) if len(names) <= LOO_ALL_MAX_K
+                    else f"{len(names)} municipalities (listed in studies.csv)")
     return out
 
 
-def _studies_for(inputs, plan) -> pd.DataFrame:
-    h = hz.harmonise(inputs.estimates, inputs.outcomes, inputs.arms, inputs.legends, plan.se_policy)
-    studies, _ = selection.select_studies(h, inputs.outcomes, plan)
-    return studies
+def _spec_rows(pooled: pd.DataFrame, group: str, spec, studies: pd.DataFrame, by: str | None = None) -> list[dict]:
+    """One row per pooled cell. ``spec`` is the specification's name, or (with ``by``) the name of the
+    ``by`` column of ``pooled`` and ``studies`` that tells the specifications of one batch apart."""
+    cols = [*CELL_COLUMNS, *([by] if by else [])]
+    munis = _municipalities(studies, cols)
+    out = []
+    for r in pooled.to_dict("records"):
+        key = tuple(r[c] for c in cols)
+        out.append({**{c: r[c] for c in CELL_COLUMNS}, "spec_group": group, "spec": r[by] if by else spec,
+                    "k": int(r["k"]), "municipalities": munis.get(key, ""), "estimate": r["estimate"],
+                    "ci_low": r["ci_low"], "ci_high": r["ci_high"], "verdict": verdict(r["ci_low"], r["ci_high"])})
+    return out
+
+
+def leave_one_out_studies(studies: pd.DataFrame, pooled: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The studies of every leave-one-out specification, stacked, with ``spec`` = ``without <municipality>``.
+
+    Cells with at least two municipalities only. A cell with more than ``LOO_ALL_MAX_K`` municipalities
+    leaves out the ``LOO_TOP`` most influential ones (module docstring; needs the main ``pooled`` τ²).
+    """
+    cols = list(CELL_COLUMNS)
+    n = studies.groupby(cols)["municipality"].transform("nunique")
+    multi = studies[n >= 2]
+    if len(multi) == 0:
+        return multi.assign(spec=pd.Series(dtype=object))
+    pairs = multi[[*cols, "municipality"]].drop_duplicates().rename(columns={"municipality": "_left_out"})
+    big = n[n >= 2] > LOO_ALL_MAX_K
+    if big.any():
+        pairs = pd.concat([pairs.merge(multi[~big][cols].drop_duplicates(), on=cols),
+                           _most_influential(multi[big], pooled)], ignore_index=True)
+    loo = multi.merge(pairs, on=cols)
+    loo = loo[loo["municipality"] != loo["_left_out"]]
+    return loo.assign(spec="without " + loo["_left_out"]).drop(columns="_left_out")
+
+
+def _most_influential(studies: pd.DataFrame, pooled: pd.DataFrame | None) -> pd.DataFrame:
+    """Per cell the ``LOO_TOP`` municipalities whose omission moves the estimate most (first-order)."""
+    cols = list(CELL_COLUMNS)
+    s = studies[[*cols, "municipality", "yi", "sei"]].copy()
+    tau2 = 0.0
+    if pooled is not None and len(pooled):
+        s = s.merge(pooled[[*cols, "tau2"]], on=cols, how="left")
+        tau2 = s["tau2"].fillna(0.0).to_numpy(float)
+    w = 1.0 / (s["sei"].to_numpy(float) ** 2 + tau2)
+    s["_w"], s["_wy"] = w, w * s["yi"].to_numpy(float)
+    sums = s.groupby(cols)[["_w", "_wy"]].transform("sum")
+    mu = sums["_wy"] / sums["_w"]
+    s["_shift"] = (s["_w"] * (s["yi"] - mu)).abs() / (sums["_w"] - s["_w"])
+    by_muni = s.groupby([*cols, "municipality"], as_index=False)["_shift"].max()
+    by_muni = by_muni.sort_values([*cols, "_shift", "municipality"], ascending=[True] * len(cols) + [False, True],
+                                  kind="mergesort")
+    top = by_muni.groupby(cols, sort=False).head(LOO_TOP)
+    return top[[*cols, "municipality"]].rename(columns={"municipality": "_left_out"})
 
 
 def sensitivity_table(results) -> pd.DataFrame:
     """Every specification for every cell of the main analysis, one row each (see module docstring)."""
     plan, inputs, studies = results.plan, results.inputs, results.studies
     rows: list[dict] = []
+    harmonised = {plan.se_policy: results.harmonised}  # harmonised once per SE policy
+
+    def _studies_for(inputs, variant) -> pd.DataFrame:
+        if variant.se_policy not in harmonised:
+            harmonised[variant.se_policy] = hz.harmonise(inputs.estimates, inputs.outcomes, inputs.arms,
+                                                         inputs.legends, variant.se_policy)
+        return selection.select_studies(harmonised[variant.se_policy], inputs.outcomes, variant)[0]
+
     pool = lambda s, method=plan.method, test=plan.test: engine.pool_cells(  # noqa: E731
         s, CELL_COLUMNS, method, test, plan.level)
 
@@ -82,15 +153,12 @@ def sensitivity_table(results) -> pd.DataFrame:
     for test in engine.TESTS:
         if test != plan.test.lower():
             rows += _spec_rows(pool(studies, test=test), "test", test, studies)
-    # leave one municipality out (cells with k >= 2 only)
-    for muni in sorted(set(studies["municipality"])):
-        keys = studies.loc[studies["municipality"] == muni, list(CELL_COLUMNS)].drop_duplicates()
-        multi = studies.merge(keys, on=list(CELL_COLUMNS))
-        multi = multi[multi.groupby(list(CELL_COLUMNS))["municipality"].transform("nunique") >= 2]
-        loo = multi[multi["municipality"] != muni]
-        if len(loo):
-            rows += _spec_rows(pool(loo), "leave one out", f"without {muni}", loo)
-    # choices made before pooling: re-harmonise and re-select
+    # leave one municipality out (cells with k >= 2 only): every cell x left-out municipality in one batch
+    loo = leave_one_out_studies(studies, main)
+    if len(loo):
+        batch = engine.pool_cells(loo, (*CELL_COLUMNS, "spec"), plan.method, plan.test, plan.level)
+        rows += _spec_rows(batch, "leave one out", None, loo, by="spec")
+    # choices made before pooling: re-select (and harmonise once more for the other SE policy only)
     variants = []
     first = plan.model_preference[0] if plan.model_preference else "loep"
     for model in MODEL_COLUMNS:
