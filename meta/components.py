@@ -33,12 +33,17 @@ COMPONENT_COLUMNS = (*MODEL_KEYS, "component", "estimate", "se", "ci_low", "ci_h
 
 def sampling_cov(cell: pd.DataFrame, rho: float) -> np.ndarray:
     """Block-diagonal sampling covariance of the arm-versus-control effects in ``cell`` (sorted by municipality)."""
+    codes, uniques = pd.factorize(cell["municipality"], sort=False)  # blocks in order of first appearance
+    se_all = cell["sei"].to_numpy(float)
+    p0_all = cell["share_control"].to_numpy(float)
+    n0_all = pd.to_numeric(cell["n_control"], errors="coerce").to_numpy(float)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
     blocks = []
-    for _, g in cell.groupby("municipality", sort=False):
-        se = g["sei"].to_numpy(float)
+    for g in range(len(uniques)):  # numpy on each municipality's rows: no pandas per block
+        rows = order[bounds[g]:bounds[g + 1]]
+        se, p0, n0 = se_all[rows], p0_all[rows], n0_all[rows]
         block = np.outer(se, se) * rho
-        p0 = g["share_control"].to_numpy(float)
-        n0 = pd.to_numeric(g["n_control"], errors="coerce").to_numpy(float)
         if np.all(np.isfinite(p0)) and np.all(np.isfinite(n0)) and len(set(np.round(p0, 9))) == 1:
             block = np.full_like(block, 100.0**2 * p0[0] * (1 - p0[0]) / n0[0])
         np.fill_diagonal(block, se**2)

@@ -642,10 +642,18 @@ def pool_cells(studies, cell_columns, method: str = "REML", test: str = "knha", 
     cell_columns = list(cell_columns)
     if len(studies) == 0:
         return pd.DataFrame(columns=[*cell_columns, "k"])
-    groups = list(studies.groupby(cell_columns, sort=True, dropna=False))
-    y, v, mask = pad_cells([(g["yi"].to_numpy(float), g["sei"].to_numpy(float) ** 2) for _, g in groups])
+    # padded arrays filled in one step: row = the cell's number (sorted), column = the study's place in its cell
+    by = studies.groupby(cell_columns, sort=True, dropna=False)
+    cell, place = by.ngroup().to_numpy(), by.cumcount().to_numpy()
+    keys = by.size().index.tolist()
+    y = np.zeros((len(keys), int(place.max()) + 1))
+    v = np.ones_like(y)
+    mask = np.zeros(y.shape, dtype=bool)
+    y[cell, place] = studies["yi"].to_numpy(float)
+    v[cell, place] = studies["sei"].to_numpy(float) ** 2
+    mask[cell, place] = True
     res = pool_batch(y, v, mask, method=method, test=test, level=level)
-    table = pd.DataFrame([dict(zip(cell_columns, key if isinstance(key, tuple) else (key,))) for key, _ in groups])
+    table = pd.DataFrame([dict(zip(cell_columns, key if isinstance(key, tuple) else (key,))) for key in keys])
     for name, values in res.items():
         table[name] = values
     table["method"], table["test"], table["level"] = method.upper(), test.lower(), float(level)
