@@ -1,16 +1,17 @@
-"""Figure files drawn once: content-addressed reuse and parallel drawing (stage 5, beside ``plots``).
+"""Output files made once: content-addressed reuse and parallel drawing (stage 5, beside ``plots``).
 
-Every figure is a pure function of a small payload (its rows, title, unit, level and language) and of the drawing
-code. A figure's *key* is the SHA-256 of
+Every figure is a pure function of a small payload (its rows, title, unit, level and language) and of the code.
+A figure's *key* is the SHA-256 of
 
-    drawing-code version  (the source of ``meta/plots.py``, ``meta/components.py``, ``meta/i18n.py``,
-                           ``meta/tables.py`` and this module, and the matplotlib version)
+    code version  (the source of every ``meta/*.py`` module and the matplotlib version)
     + the figure's kind, file formats and payload (DataFrames as CSV text, scalars as JSON).
 
-``manifest.json`` records the key of every figure file. On the next run a figure whose key is unchanged is taken
-from the previous output folder (hard link, else byte copy) instead of being drawn; the manifest lists those under
-``figures_reused``. What is left is drawn in worker processes (``jobs``), each writing its own files, so the bytes
-are the same whichever process drew a figure (PNG without a software stamp, SVG with a fixed hash salt and no date).
+The workbook is keyed the same way by the tables it is made from (:func:`frames_key`). ``manifest.json`` records
+the key of every such file (``content_keys``). On the next run a file whose key is unchanged is taken from the
+previous output folder (hard link, else byte copy) instead of being made again; the manifest lists those under
+``reused``. Figures left to draw are drawn in worker processes (``jobs``), each writing its own files, so the
+bytes are the same whichever process drew a figure (PNG without a software stamp, SVG with a fixed hash salt and
+no date).
 """
 
 from __future__ import annotations
@@ -22,8 +23,6 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-#: Source files whose text is part of every figure's key: changing how figures are drawn redraws them all.
-CODE_FILES = ("plots.py", "components.py", "i18n.py", "tables.py", "figures.py")
 
 
 @dataclass(frozen=True)
@@ -39,17 +38,19 @@ class FigureJob:
 
 
 def code_version() -> str:
-    """SHA-256 of the drawing code and the matplotlib version (without importing matplotlib)."""
+    """SHA-256 of every ``meta/*.py`` source and the versions of the libraries that write the files (without
+    importing them): any change of code or library makes every file again."""
     from importlib.metadata import PackageNotFoundError, version
 
     h = hashlib.sha256()
     here = Path(__file__).resolve().parent
-    for name in CODE_FILES:
-        h.update(name.encode() + b"\0" + (here / name).read_bytes() + b"\0")
-    try:
-        h.update(version("matplotlib").encode())
-    except PackageNotFoundError:  # pragma: no cover
-        pass
+    for path in sorted(here.glob("*.py")):
+        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    for pkg in ("matplotlib", "pandas", "openpyxl", "numpy"):
+        try:
+            h.update(f"{pkg} {version(pkg)}".encode())
+        except PackageNotFoundError:  # pragma: no cover
+            pass
     return h.hexdigest()
 
 
@@ -103,16 +104,35 @@ def render(job: FigureJob, folder: str) -> str:
     return job.name
 
 
+def frames_key(kind: str, frames: dict, version: str | None = None) -> str:
+    """Content key of a file made from ``frames`` ({name: DataFrame or JSON-able value}) by the current code."""
+    h = hashlib.sha256()
+    for part in (version or code_version(), kind):
+        h.update(part.encode("utf-8") + b"\0")
+    for name in sorted(frames):
+        h.update(name.encode("utf-8") + b"\0" + _canonical(frames[name]).encode("utf-8") + b"\0")
+    return h.hexdigest()
+
+
 def previous_keys(previous: Path | None) -> dict:
-    """{file name: key} of the figures in a previous output folder's manifest ({} when there is none)."""
+    """{relative file name: key} recorded in a previous output folder's manifest ({} when there is none)."""
     if previous is None:
         return {}
     try:
         manifest = json.loads((Path(previous) / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-    figs = manifest.get("figures")
-    return {str(k): str(v) for k, v in figs.items()} if isinstance(figs, dict) else {}
+    keys = manifest.get("content_keys")
+    return {str(k): str(v) for k, v in keys.items()} if isinstance(keys, dict) else {}
+
+
+def reuse(name: str, key: str, previous: Path | None, folder: Path, old: dict | None = None) -> bool:
+    """Take ``previous/name`` as ``folder/name`` when the previous run recorded the same key for it."""
+    if previous is None:
+        return False
+    old = previous_keys(previous) if old is None else old
+    src = Path(previous) / name
+    return old.get(name) == key and src.is_file() and _reuse(src, Path(folder) / name)
 
 
 def _reuse(src: Path, dst: Path) -> bool:
@@ -139,7 +159,7 @@ def write_figures(jobs: list[FigureJob], folder: Path, previous: Path | None = N
                   workers: int | None = None) -> tuple[dict, list[str]]:
     """Write every job's files into ``folder``, reusing unchanged ones from ``previous``.
 
-    Returns ``({file name: key}, [file names reused])`` for the manifest.
+    Returns ``({"figures/<file>": key}, [those reused])`` for the manifest.
     """
     folder = Path(folder)
     version = code_version()
@@ -147,16 +167,15 @@ def write_figures(jobs: list[FigureJob], folder: Path, previous: Path | None = N
     keys, reused, todo = {}, [], []
     for job in jobs:
         key = job_key(job, version)
-        names = list(job.files.values())
+        names = [f"figures/{n}" for n in job.files.values()]
         for name in names:
             keys[name] = key
-        if previous is not None and all(old.get(n) == key for n in names) and all(
-                (Path(previous) / "figures" / n).is_file() for n in names):
-            if all(_reuse(Path(previous) / "figures" / n, folder / n) for n in names):
+        if previous is not None and all(old.get(n) == key and (Path(previous) / n).is_file() for n in names):
+            if all(_reuse(Path(previous) / n, folder.parent / n) for n in names):
                 reused.extend(names)
                 continue
             for n in names:  # a partial reuse is undone: the job is drawn whole
-                (folder / n).unlink(missing_ok=True)
+                (folder.parent / n).unlink(missing_ok=True)
         todo.append(job)
     workers = default_jobs() if workers is None else max(1, int(workers))
     if len(todo) >= 2 and workers >= 2:

@@ -15,7 +15,7 @@ import re
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import pandas as pd
@@ -380,14 +380,16 @@ def write_outputs(results: Results, out_dir: Path, plan_path: Path | None, draw:
         for name in ("sensitivity", "robustness", "components"):  # absent when the run skipped them
             if len(getattr(results, name).columns):
                 _write_table(getattr(results, name), tmp, name, parquet=False)
+        from meta import figures as figcache
+
+        previous = out_dir if (out_dir / "manifest.json").is_file() else None  # unchanged files are taken from it
         figures, figure_keys, reused = {}, {}, []
         if draw:
-            from meta import figures as figcache, plots, report
+            from meta import plots, report
 
             outdir.checkpoint("figures")
             (tmp / "figures").mkdir()
             forest, others = plots.figure_jobs(results, lang, svg)
-            previous = out_dir if (out_dir / "manifest.json").is_file() else None
             figure_keys, reused = figcache.write_figures(forest + others, tmp / "figures", previous, jobs)
             paths = {j.name: {**{fmt: tmp / "figures" / f for fmt, f in j.files.items()}, "title": j.title}
                      for j in forest + others}
@@ -395,7 +397,14 @@ def write_outputs(results: Results, out_dir: Path, plan_path: Path | None, draw:
             extra = {j.name: paths[j.name] for j in others}
             outdir.checkpoint("report")
             report.write_report(results, tmp / "report.html", figures, lang, extra)
-        write_workbook(results, tmp / "meta.xlsx")
+        # the workbook is a pure function of the run's tables: reused when they and the code are unchanged
+        wb_key = figcache.frames_key("workbook", {f.name: getattr(results, f.name) for f in fields(results)
+                                                  if isinstance(getattr(results, f.name), pd.DataFrame)})
+        content_keys = {**figure_keys, "meta.xlsx": wb_key}
+        if figcache.reuse("meta.xlsx", wb_key, previous, tmp):
+            reused = sorted([*reused, "meta.xlsx"])
+        else:
+            write_workbook(results, tmp / "meta.xlsx")
         manifest = {
             "inputs": {name: {"path": os.path.relpath(p, REPO) if str(p).startswith(str(REPO)) else str(p),
                               "sha256": _sha256(p)} for name, p in sorted(results.inputs.files.items())},
@@ -405,8 +414,8 @@ def write_outputs(results: Results, out_dir: Path, plan_path: Path | None, draw:
             "plan_file": None if plan_path is None else {"path": str(plan_path), "sha256": _sha256(plan_path)},
             "simulation_summary": ({"path": os.path.relpath(SIMULATION_SUMMARY, REPO),
                                     "sha256": _sha256(SIMULATION_SUMMARY)} if SIMULATION_SUMMARY.exists() else None),
-            "figures": figure_keys,  # file -> content key (meta.figures): unchanged figures are reused next run
-            "figures_reused": reused,  # taken from the previous outputs instead of drawn in this run
+            "content_keys": content_keys,  # file -> content key (meta.figures): unchanged files are reused next run
+            "reused": reused,  # taken from the previous outputs instead of made again in this run
             "versions": _versions(),
             "git_commit": _git_commit(),
             "counts": {"input_rows": int(len(results.inputs.estimates)), "studies": int(len(results.studies)),

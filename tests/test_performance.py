@@ -53,22 +53,24 @@ def _differences(a, b) -> list[str]:
     return out
 
 
-def test_a_rerun_reuses_unchanged_figures_redraws_missing_ones_and_writes_the_same_bytes(real_run, tmp_path):
+def test_a_rerun_reuses_unchanged_figures_and_workbook_redraws_a_missing_one_and_writes_the_same_bytes(real_run, tmp_path):
     drawn, _ = real_run  # drawn from an empty folder: nothing reused
     first = json.loads((drawn / "manifest.json").read_text())
-    assert first["figures_reused"] == [] and first["figures"]
+    assert first["reused"] == [] and "meta.xlsx" in first["content_keys"]
+    figures = sorted(n for n in first["content_keys"] if n.startswith("figures/"))
+    assert len(figures) == len(list((drawn / "figures").iterdir()))  # every figure has a key
     warm = tmp_path / "outputs"
     shutil.copytree(drawn, warm)
-    missing = sorted(first["figures"])[0]
-    (warm / "figures" / missing).unlink()  # this one must be drawn again, the others reused
+    missing = figures[0]
+    (warm / missing).unlink()  # this one must be drawn again, the others reused
     res = run_meta("run", "--out", str(warm), "--jobs", "1")
     assert res.returncode == 0, res.stderr
     second = json.loads((warm / "manifest.json").read_text())
-    assert second["figures_reused"] == sorted(set(first["figures"]) - {missing})
-    assert second["figures"] == first["figures"]
+    assert second["reused"] == sorted(set(first["content_keys"]) - {missing})
+    assert second["content_keys"] == first["content_keys"]
     assert _differences(drawn, warm) == ["manifest.json"]
     for m in (first, second):
-        m.pop("figures_reused")
+        m.pop("reused")
     assert first == second
 
 
