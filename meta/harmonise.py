@@ -200,7 +200,7 @@ def se_from_bracket(lo, hi, policy: str, abs_est=math.nan, p_below=math.nan, p_a
     abs_est, p_below, p_at_least = (np.asarray(x, float) for x in (abs_est, p_below, p_at_least))
     star = (p_below < 1) & ~(p_at_least > 0) & (abs_est > 0)  # NaN compares False: no bound from the mark
     q = np.where(star, 0.5 * p_below, 0.5)
-    z = np.where(np.asarray(two_sided, bool), stats.norm.isf(q / 2), stats.norm.isf(q))
+    z = np.where(np.asarray(two_sided, bool), -special.ndtri(q / 2), -special.ndtri(q))  # scipy.stats.norm.isf
     with np.errstate(invalid="ignore", divide="ignore"):
         star_se = np.minimum(np.maximum(abs_est / z, lo), hi)
         se = np.where(star, star_se, bracket_centre(lo, hi))

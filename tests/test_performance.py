@@ -34,12 +34,12 @@ def test_meta_help_imports_no_figure_library_no_workbook_engine_and_no_scipy_sta
     assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
 
 
-def test_meta_pool_imports_neither_pandas_nor_its_engines_nor_matplotlib(tmp_path):
+def test_meta_pool_builds_no_other_subcommand_and_imports_no_figure_library_or_workbook_engine(tmp_path):
     f = tmp_path / "effects.csv"
     f.write_text("yi,vi\n0.1,0.01\n0.3,0.02\n-0.1,0.015\n")
     loaded = _modules_after(["pool", str(f)])
     assert "meta.engine" in loaded
-    assert not loaded & {*HEAVY, "pandas", "pyarrow", "meta.pipeline"}, sorted(loaded & {*HEAVY, "pandas", "pyarrow"})
+    assert not loaded & {*HEAVY, "meta.pipeline", "meta.simulate"}, sorted(loaded & {*HEAVY, "meta.pipeline"})
 
 
 def _differences(a, b) -> list[str]:
