@@ -447,8 +447,10 @@ def cmd_run(args) -> int:
     n_in = len(results.inputs.estimates)
     print(f"meta: {n_in} transcribed rows -> {len(results.studies)} used, {len(results.excluded)} excluded")
     n_pooled, n_single = cell_counts(results.pooled)
-    print(f"meta: {n_pooled} cells pooled (k >= 2) with {plan.method} + {plan.test}, level {plan.level:g}%; "
-          f"{n_single} single-study cells shown as reported, not pooled")
+    n_bayes = int((results.pooled.get("headline", pd.Series(dtype=str)) == fewstudies.HEADLINE_BAYES).sum())
+    print(f"meta: {n_pooled} cells pooled (k >= 2) with {plan.method} + {plan.test}, level {plan.level:g}%"
+          + (f" ({n_bayes} with 2 to {plan.few_studies_k} municipalities: Bayesian headline, classical beside it)"
+             if n_bayes else "") + f"; {n_single} single-study cells shown as reported, not pooled")
     draw = not (args.no_figures or args.no_sensitivity)
     report = write_outputs(results, Path(args.out), plan_path, draw=draw, lang=args.lang, svg=args.svg,
                            jobs=args.jobs)
