@@ -165,6 +165,18 @@ def _validate_rows(frame: pd.DataFrame, inputs: Inputs, known_sources: set | Non
         if not good:
             return frame.iloc[0:0], problems, notes
         rows = frame.iloc[good]
+        key = list(load.ESTIMATE_KEY)
+        keys = [_key(r, key) for r in rows.to_dict("records")]
+        first: dict[tuple, int] = {}
+        dup = []
+        for n, k in zip(rows["input_row"].astype(int), keys):
+            if k in first:
+                dup.append(n)
+                problems.append(Problem(n, "source_table", f"same cell ({', '.join(k)}) as row {first[k]}; keep one "
+                                        "of them, or give them different model or population codes"))
+            else:
+                first[k] = n
+        rows = rows[~rows["input_row"].astype(int).isin(dup)]
         try:
             valid = load_rows(rows)
         except InputError as exc:  # a check across rows (a duplicated key)
@@ -270,6 +282,15 @@ def check_rows(path: Path, inputs: Inputs, sources_path: Path | None = None) -> 
         result.valid, problems, notes = _validate_rows(complete, inputs, known)
         result.errors += problems
         result.notes += notes
+    if len(result.valid) and "estimates" in inputs.files:
+        existing = load.read_csv_strict(inputs.files["estimates"], load.ESTIMATE_COLUMNS)
+        rows = frame[frame["input_row"].isin(set(result.valid["input_row"]))]
+        _, same, conflicts = plan_addition(rows, existing)
+        result.errors += [Problem(c.row, c.columns[0], f"conflicts with {inputs.files['estimates']}: {c.message}")
+                          for c in conflicts]
+        result.notes += same
+        bad = {c.row for c in conflicts}
+        result.valid = result.valid[~result.valid["input_row"].isin(bad)]
     for r in result.valid.itertuples(index=False):
         has_se = not (math.isnan(r.se) and (math.isnan(r.ci_low) or math.isnan(r.ci_high)) and math.isnan(r.p_value)
                       and (math.isnan(r.share_arm) or math.isnan(r.share_control)))
@@ -355,12 +376,22 @@ def _key(record: dict, key) -> tuple:
     return tuple(out)
 
 
-def plan_addition(rows: pd.DataFrame, existing: pd.DataFrame) -> tuple[pd.DataFrame, list[str], list[str]]:
+@dataclass
+class Conflict:
+    """A row of the analyst's file whose key is already in ``estimates.csv`` with other values."""
+
+    row: int
+    existing_row: int
+    columns: list  # the differing columns
+    message: str
+
+
+def plan_addition(rows: pd.DataFrame, existing: pd.DataFrame) -> tuple[pd.DataFrame, list[str], list[Conflict]]:
     """Which checked rows are new, which are already in ``estimates.csv`` unchanged, and which conflict.
 
     ``rows`` and ``existing`` are string frames with ``input_row``. A row conflicts when ``existing`` has a row
-    with the same :data:`meta.load.ESTIMATE_KEY` and any other cell different. Returns (new rows, messages
-    about identical rows skipped, conflict messages).
+    with the same :data:`meta.load.ESTIMATE_KEY` and any other cell different (numbers compared as numbers,
+    the note not compared). Returns (new rows, messages about identical rows skipped, conflicts).
     """
     key = list(load.ESTIMATE_KEY)
     columns = [c for c in load.ESTIMATE_COLUMNS if c not in key and c != "note"]
@@ -372,12 +403,13 @@ def plan_addition(rows: pd.DataFrame, existing: pd.DataFrame) -> tuple[pd.DataFr
             new.append(r)
             continue
         diff = _differing(r, old, columns)
-        where = f"row {r['input_row']}: ({', '.join(str(r[k]) for k in key)})"
         if diff:
-            conflicts.append(f"{where} is already estimates.csv row {old['input_row']} with other values: "
-                             + "; ".join(f"{c} {old[c]!r} there, {r[c]!r} here" for c in diff))
+            conflicts.append(Conflict(int(r["input_row"]), int(old["input_row"]), diff,
+                                      f"({', '.join(str(r[k]) for k in key)}) is already estimates.csv row "
+                                      f"{old['input_row']} with other values: "
+                                      + "; ".join(f"{c} {old[c]!r} there, {r[c]!r} here" for c in diff)))
         else:
-            same.append(f"{where} is already estimates.csv row {old['input_row']}, identical: skipped")
+            same.append(f"row {r['input_row']}: already estimates.csv row {old['input_row']}, identical: skipped")
     return pd.DataFrame(new, columns=rows.columns), same, conflicts
 
 
@@ -481,9 +513,9 @@ def add_rows(result: Check, inputs_dir: Path) -> list[str]:
     # numbers as the loader read them (a semicolon file's decimal commas become dots); the fill-in note goes
     rows["note"] = ["" if n == FILL_NOTE else n for n in rows["note"]]
     new, same, conflicts = plan_addition(rows, existing)
-    if conflicts:
+    if conflicts:  # meta check reports them too; checked again here against the file as it is now
         raise InputError(f"{result.path}: not added: {len(conflicts)} row{'s' if len(conflicts) > 1 else ''} "
-                         f"conflict with {est_path}: " + " | ".join(conflicts)
+                         f"conflict with {est_path}: " + " | ".join(f"row {c.row}: {c.message}" for c in conflicts)
                          + "; correct this file or the existing rows, nothing was written")
     header = next(csv.reader(io.StringIO(est_path.read_text(encoding="utf-8-sig"))))
     texts = {}

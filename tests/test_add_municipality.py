@@ -102,11 +102,43 @@ def test_add_refuses_a_conflicting_row_and_writes_nothing(tmp_path, inputs, caps
     t = pd.read_csv(rows, **S)
     t.loc[2, ["estimate", "printed"]] = ["0.09", "0,09"]  # SYNTHETIC change of a row already added
     t.to_csv(rows, index=False)
-    status, _, err = _main(capsys, "add", rows, "--sources", srcs, "--inputs", inputs)
+    status, out, _ = _main(capsys, "add", rows, "--sources", srcs, "--inputs", inputs)
     assert status == 2
-    assert "1 row conflict with" in err and "row 3:" in err and "estimate '" in err and "'0.09' here" in err
-    assert "nothing was written" in err
+    assert "1 with errors" in out and "column estimate (1 row):" in out
+    assert f"row 3: conflicts with {inputs / 'estimates.csv'}" in out and "estimate '-0.01' there, '0.09' here" in out
+    assert "nothing written" in out
     assert _snapshot(inputs) == before
+
+
+def test_add_checks_conflicts_again_against_the_file_as_it_is_when_writing(tmp_path, inputs, capsys):
+    from meta.load import InputError, load_inputs
+
+    rows, srcs = tmp_path / "g.csv", tmp_path / "g_sources.csv"
+    _main(capsys, "template", "--municipality", "groningen", "--inputs", inputs, "--out", rows)
+    _fill_synthetic(rows, srcs)
+    checked = template.check_rows(rows, load_inputs(inputs), srcs)
+    assert checked.ok
+    t = pd.read_csv(rows, **S)  # meanwhile someone else adds the same cells with another number (SYNTHETIC)
+    t.loc[0, ["estimate", "printed"]] = ["0.08", "0,08"]
+    other = tmp_path / "other.csv"
+    t.to_csv(other, index=False)
+    assert _main(capsys, "add", other, "--sources", srcs, "--inputs", inputs)[0] == 0
+    before = _snapshot(inputs)
+    with pytest.raises(InputError, match=r"not added: 1 row conflict with .*row 1: .*estimate '0.08' there"):
+        template.add_rows(checked, inputs)
+    assert _snapshot(inputs) == before
+
+
+def test_two_rows_for_the_same_cell_are_one_error_each_not_a_stop(tmp_path, inputs, capsys):
+    rows, srcs = tmp_path / "g.csv", tmp_path / "g_sources.csv"
+    _main(capsys, "template", "--municipality", "groningen", "--inputs", inputs, "--out", rows)
+    t = _fill_synthetic(rows, srcs)
+    t = pd.concat([t, t.iloc[[0]]], ignore_index=True)  # row 1 twice
+    t.to_csv(rows, index=False)
+    status, out, _ = _main(capsys, "check", rows, "--sources", srcs, "--inputs", inputs)
+    assert status == 2
+    assert f"{len(t)} rows: {len(t) - 1} complete and valid, 1 with errors" in out
+    assert f"row {len(t)}: same cell (groningen, " in out and "as row 1" in out
 
 
 def test_add_refuses_rows_the_run_would_refuse_with_every_error_grouped(tmp_path, inputs, capsys):
