@@ -103,7 +103,8 @@ class BayesResult:
     estimate : float
         Posterior median of μ.
     mean, sd : float
-        Posterior mean and standard deviation of μ.
+        Posterior mean and standard deviation of μ (NaN where they do not exist: with the half-Cauchy prior and
+        a flat μ prior the mean needs k ≥ 2 and the sd k ≥ 3).
     ci_low, ci_high : float
         Equal-tailed credible interval for μ at ``level`` percent.
     pi_low, pi_high : float
@@ -465,11 +466,16 @@ def bayes_pool(yi, vi, tau_prior_scale, level: float = 95.0, mu_prior_sd: float 
 
     q_mu, q_new, q_tau = current["q_mu"], current["q_new"], current["q_tau"]
     p_gt_0, p_lt, p_within = current["probs"]
+    mean, sd = float(current["mean"]), float(current["sd"])
+    if tau_prior == "halfcauchy" and mu_prior_sd is None:
+        # p(τ|y) falls like τ^−(k+1): E|μ| is infinite for k = 1 and Var μ for k ≤ 2 (the grid's are truncated)
+        mean = math.nan if y.size < 2 else mean
+        sd = math.nan if y.size < 3 else sd
     return BayesResult(
         k=int(y.size),
         estimate=float(q_mu[1]),
-        mean=float(current["mean"]),
-        sd=float(current["sd"]),
+        mean=mean,
+        sd=sd,
         ci_low=float(q_mu[0]),
         ci_high=float(q_mu[2]),
         pi_low=float(q_new[0]),

@@ -172,6 +172,16 @@ def test_half_cauchy_prior_of_the_sensitivity_analysis_matches_brute_force_quadr
     _assert_quantile("tau_median", ref.cdf_tau, r.tau_median, 0.5, r.tau_ci_high - r.tau_ci_low)
     assert r.p_gt_0 == pytest.approx(1 - ref.cdf_mu(0.0), abs=1e-6)
     assert r.p_within_delta == pytest.approx(ref.cdf_mu(delta) - ref.cdf_mu(-delta), abs=1e-6)
+    # the posterior sd of μ does not exist for k = 2 under this prior (p(τ|y) ~ τ^-3); it is not made up
+    assert math.isnan(r.sd) == (len(y) < 3) and math.isfinite(r.mean)
+
+
+def test_half_cauchy_with_one_study_has_no_posterior_mean_but_its_quantiles_are_right():
+    ref = BruteForce([3.1], [4.4**2], 5.0, prior="halfcauchy")
+    r = bayes_pool([3.1], [4.4**2], 5.0, tau_prior="halfcauchy")
+    assert math.isnan(r.mean) and math.isnan(r.sd) and r.estimate == pytest.approx(3.1, abs=1e-9)
+    for key, p in (("ci_low", 0.025), ("ci_high", 0.975)):
+        _assert_quantile(key, ref.cdf_mu, getattr(r, key), p, r.ci_high - r.ci_low)
 
 
 def test_reference_quadrature_is_sharp_enough_to_tell_a_thousandth_of_the_width():
