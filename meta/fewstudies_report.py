@@ -178,7 +178,8 @@ def decision_section(results, lang: str = "nl") -> str:
             if dr is None:
                 prior = "—"
             elif dr["depends_on_prior"]:
-                prior = ("<b>ja</b>: " if nl else "<b>yes</b>: ") + _e(dr["changed_by"].replace(";", "; "))
+                prior = ("<b>ja</b>: " if nl else "<b>yes</b>: ") + _e("; ".join(
+                    prior_spec_text(x, lang) for x in dr["changed_by"].split(";")))
             else:
                 prior = "nee" if nl else "no"
         body.append(
@@ -373,6 +374,18 @@ def methods_html(results, lang: str = "nl", simulation_results: Path | None = No
     if simulation_results is not None:
         text += simulation_quote(simulation_results, lang, few_k=k)
     return text
+
+
+def prior_spec_text(spec: str, lang: str) -> str:
+    """A prior variant of :data:`meta.fewstudies.PRIOR_VARIANTS` in words of ``lang``."""
+    if lang != "nl":
+        return spec
+    for en, nl in (("half-normal τ prior", "half-normale prior op τ"), ("half-normal", "half-normaal"),
+                   ("same scale", "zelfde schaal"), ("scale", "schaal")):
+        spec = spec.replace(en, nl)
+    import re
+
+    return re.sub(r"(\d)\.(\d)", r"\1,\2", spec)
 
 
 def _test_name(test: str) -> str:

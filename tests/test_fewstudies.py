@@ -316,3 +316,19 @@ def test_committed_simulation_has_the_bayesian_headline_beside_hksj_at_every_k_a
     b2 = t[(t["method"] == "Bayes") & (t["k"] == 2) & (t["tau"] == 0) & (t["se_policy"] == "reported")].iloc[0]
     assert f"{100 * b2['coverage']:.0f}% ({b2['ci_width_median']:.0f} pp)" in html
     assert "te smal" in html or "dekt" in html
+
+
+def test_decision_table_says_yes_and_which_prior_when_the_conclusion_depends_on_it(outcomes):
+    from types import SimpleNamespace
+
+    from meta import fewstudies_report
+
+    studies = _studies({("hours_gt12", "intensive"): [("nijmegen", -11.0, 3.0), ("wageningen", -7.0, 3.0)]})
+    rows = prior_sensitivity_rows(studies, Plan())
+    sens = rows.assign(verdict=[sensitivity.verdict(a, b) for a, b in zip(rows["ci_low"], rows["ci_high"])])
+    res = SimpleNamespace(pooled=_pooled(studies, outcomes, Plan()), sensitivity=sens, plan=Plan(),
+                          inputs=SimpleNamespace(outcomes=outcomes))
+    nl = fewstudies_report.decision_section(res, "nl")
+    assert "<b>ja</b>: half-normaal, schaal × 2 (10); half-Cauchy, zelfde schaal (5)" in nl
+    en = fewstudies_report.decision_section(res, "en")
+    assert "<b>yes</b>: half-normal, scale × 2 (10); half-Cauchy, same scale (5)" in en
