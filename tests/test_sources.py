@@ -183,3 +183,18 @@ def test_report_cites_pages_and_lists_full_references(real_run):
                                     int(r["source_line"]), "nl")
         assert expected.replace("&", "&amp;") in text
     assert "line 354" not in html
+
+
+def test_references_section_in_both_languages_and_without_sources_csv():
+    from types import SimpleNamespace
+
+    from meta.report import references_section
+
+    inputs = load.load_inputs(REPO / "inputs")
+    nl = references_section(SimpleNamespace(inputs=inputs), "nl")
+    en = references_section(SimpleNamespace(inputs=inputs), "en")
+    assert "<b>Nijmegen-rapport</b>" in nl and "(tekstbestand 002_7413e549cc2fe340.txt)" in nl and "Paginanummers" in nl
+    assert "<b>Nijmegen report</b>" in en and "(text file 002_7413e549cc2fe340.txt)" in en and "Page numbers" in en
+    assert nl.count("<li") == en.count("<li") == len(SRC)
+    bare = SimpleNamespace(inputs=SimpleNamespace(sources=pd.DataFrame()))
+    assert "Geen <code>sources.csv</code>" in references_section(bare, "nl")
