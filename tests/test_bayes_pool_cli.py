@@ -9,9 +9,9 @@ marginal p(τ | y), the conditional normal μ | τ, y, the sinh grid or the mixt
 What is checked, on seven held-out data sets (k = 1..6 in percentage points; k = 3 on a 0–10 scale at the 90% level)
 and two half-Cauchy ones:
 
-* every quantile the command prints (μ's median and interval ends, τ's, the predictive interval's) lies within 1e-3 of
-  its interval's width of the true quantile: the reference CDF at (quantile ∓ 1e-3·width) brackets the nominal
-  probability;
+* every quantile the command prints (μ's median and interval ends, τ's, the predictive interval's) lies within 1e-4 of
+  its interval's width of the true quantile (the issue asks 1e-3): the reference CDF at (quantile ∓ 1e-4·width)
+  brackets the nominal probability;
 * P(μ > 0), P(μ < −δ) and P(|μ| < δ) agree with the reference to 1e-3 (and in fact to 1e-6);
 * the posterior mean and sd agree to 1e-3 of the interval width.
 """
@@ -110,7 +110,7 @@ def _pool_json(capsys, tmp_path, y, se, *options):
     return json.loads(capsys.readouterr().out)
 
 
-def _assert_quantile(name, cdf, q, p, width, rel=1e-3):
+def _assert_quantile(name, cdf, q, p, width, rel=1e-4):
     lo, hi = cdf(q - rel * width), cdf(q + rel * width)
     assert lo < p < hi, f"{name}: reference CDF at q ∓ {rel}·width is [{lo:.7f}, {hi:.7f}], nominal {p}"
 
@@ -131,7 +131,8 @@ def test_printed_json_has_exactly_the_keys_of_the_issue_in_order(case, capsys, t
     assert "half-normal" in out["model"] and "flat" in out["model"]
 
 
-def test_quantiles_are_within_a_thousandth_of_the_interval_width_of_brute_force_quadrature(case, capsys, tmp_path):
+def test_quantiles_are_within_1e_4_of_the_interval_width_of_brute_force_quadrature(case, capsys, tmp_path):
+    """The issue asks 1e-3 of the width against an independent computation and 1e-4 of the method; both hold."""
     name, y, se, s, delta, level, ref = case
     out = _pool_json(capsys, tmp_path, y, se, "--tau-prior-scale", str(s), "--delta", str(delta), "--level", str(level))
     a = 1 - level / 100
@@ -185,17 +186,17 @@ def test_half_cauchy_with_one_study_has_no_posterior_mean_but_its_quantiles_are_
 
 
 def test_reference_quadrature_is_sharp_enough_to_tell_a_thousandth_of_the_width():
-    """The check above has teeth: moving a quantile by 1e-3 of its width moves the reference CDF by far more than
-    the quadrature's own error (below 1e-7: the CDF at the reported median is 0.5 to that precision)."""
+    """The check above has teeth: moving a quantile by 1e-4 of its width moves the reference CDF by well over ten
+    times the quadrature's own error (below 1e-7: the CDF at the reported median is 0.5 to that precision)."""
     y, se, s, delta, level = DATA["k2_two_municipalities"]
     ref = BruteForce(y, np.square(se), s)
     r = bayes_pool(y, np.square(se), s)
     assert ref.cdf_mu(r.estimate) == pytest.approx(0.5, abs=1e-7)
     w = r.ci_high - r.ci_low
-    assert ref.cdf_mu(r.ci_low + 1e-3 * w) - ref.cdf_mu(r.ci_low) > 1e-5
+    assert ref.cdf_mu(r.ci_low + 1e-4 * w) - ref.cdf_mu(r.ci_low) > 1e-6
     # and a wrong model is caught: the same data with the τ prior scale doubled moves the lower end by far more
     wrong = bayes_pool(y, np.square(se), 2 * s)
-    assert not (ref.cdf_mu(wrong.ci_low - 1e-3 * w) < 0.025 < ref.cdf_mu(wrong.ci_low + 1e-3 * w))
+    assert not (ref.cdf_mu(wrong.ci_low - 1e-4 * w) < 0.025 < ref.cdf_mu(wrong.ci_low + 1e-4 * w))
 
 
 @pytest.mark.parametrize("options, message", [
