@@ -160,7 +160,7 @@ def draw_forest_rows(rows: pd.DataFrame, unit: str, title: str, level: float, la
     undetermined = any("onbepaald" in line or "undetermined" in line for line in [*footer, *rows["ci"]])
     if undetermined:
         footer = [*footer, _plain(fsr.footnote(lang))]
-    row_in, top_in, bottom_in = 0.34, 1.15, 1.0 + 0.17 * sum(len(_wrap(line)) for line in footer)
+    row_in, top_in, bottom_in = 0.34, 1.15, 1.0 + 0.2 * sum(len(_wrap(line)) for line in footer)
     height = row_in * len(rows) + top_in + bottom_in
     fig, ax = plt.subplots(figsize=(11, height), facecolor="white")
     fig.subplots_adjust(top=1 - top_in / height, bottom=bottom_in / height)
@@ -197,7 +197,7 @@ def draw_forest_rows(rows: pd.DataFrame, unit: str, title: str, level: float, la
     fig.text(0.01, 1 - 0.12 / height, title, ha="left", va="top", fontsize=12, fontweight="bold")
     fig.text(0.01, 0.1 / height, t("fig_footnote", lang), fontsize=8, ha="left", va="bottom", color="0.3")
     if footer:
-        fig.text(0.01, 0.4 / height, "\n".join(w for line in footer for w in _wrap(line)), fontsize=8, ha="left",
+        fig.text(0.01, 0.4 / height, "\n".join(w for line in footer for w in _wrap(line)), fontsize=10, ha="left",
                  va="bottom", color="0.15")
     return fig
 
@@ -209,7 +209,7 @@ def _plain(html_text: str) -> str:
     return re.sub(r"<[^>]+>", "", html_text)
 
 
-def _wrap(line: str, width: int = 150) -> list[str]:
+def _wrap(line: str, width: int = 125) -> list[str]:
     import textwrap
 
     return textwrap.wrap(line, width) or [""]
