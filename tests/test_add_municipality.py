@@ -82,7 +82,7 @@ def test_template_check_add_run_with_no_hand_edits(tmp_path, inputs, capsys):
     assert not [p for p in inputs.iterdir() if p.name.endswith(".tmp")]  # no temporary file left
 
     out_dir = tmp_path / "out"
-    status, out, err = _main(capsys, "run", "--inputs", inputs, "--out", out_dir, "--no-figures")
+    status, out, err = _main(capsys, "run", "--inputs", inputs, "--out", out_dir, "--no-figures", "--no-sensitivity")
     assert status == 0, err
     studies = pd.read_csv(out_dir / "studies.csv", **S)
     assert (studies["municipality"] == "groningen").any()
