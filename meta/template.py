@@ -47,8 +47,9 @@ def template_rows(inputs: Inputs, plan: Plan, municipality: str) -> pd.DataFrame
     if municipality not in munis.index:
         raise InputError(f"--municipality {municipality!r}: unknown; use one of {', '.join(munis.index)}")
     if munis.loc[municipality, "status"] != "pending":
-        raise InputError(f"--municipality {municipality!r}: already transcribed, no pending cells; "
-                         "edit inputs/estimates.csv directly")
+        raise InputError(f"--municipality {municipality!r}: already transcribed, no pending cells; to add rows, "
+                         "write them in a CSV with the columns of inputs/estimates.csv and run meta check, then "
+                         "meta add, on it")
     arms = inputs.arms[(inputs.arms["municipality"] == municipality) & inputs.arms["randomised"]
                        & inputs.arms["arm_class"].isin(plan.arm_classes)]
     columns = list(pd.read_csv(inputs.files["estimates"], nrows=0).columns)
