@@ -52,7 +52,8 @@ def template_rows(inputs: Inputs, plan: Plan, municipality: str) -> pd.DataFrame
                          "meta add, on it")
     arms = inputs.arms[(inputs.arms["municipality"] == municipality) & inputs.arms["randomised"]
                        & inputs.arms["arm_class"].isin(plan.arm_classes)]
-    columns = list(pd.read_csv(inputs.files["estimates"], nrows=0).columns)
+    text = _read(inputs.files["estimates"])
+    columns = _header(text, file_style(text))  # as the file has them (any delimiter)
     rows = []
     for arm in arms["arm"]:
         for outcome in core_outcomes(inputs, plan):
@@ -414,19 +415,61 @@ def plan_addition(rows: pd.DataFrame, existing: pd.DataFrame) -> tuple[pd.DataFr
     return pd.DataFrame(new, columns=rows.columns), same, conflicts
 
 
-def _csv_rows(frame: pd.DataFrame, columns: list[str]) -> str:
-    """Rows as CSV text in the style of the inputs (comma, minimal quoting, ``\\n``), no header."""
+@dataclass(frozen=True)
+class _Style:
+    """How an input file is written, so that rows added to it match: delimiter, decimal comma, line ending, BOM."""
+
+    delimiter: str = ","
+    decimal_comma: bool = False
+    newline: str = "\n"
+    bom: str = ""
+
+
+_DOT_DECIMAL = re.compile(r"^[-+]?\d*\.\d+$")
+_COMMA_DECIMAL = re.compile(r"^[-+]?\d*,\d+$")
+
+
+def _read(path: Path) -> str:
+    """A file's text exactly (line endings and byte-order mark kept)."""
+    with open(path, encoding="utf-8", newline="") as f:
+        return f.read()
+
+
+def file_style(text: str) -> _Style:
+    """The :class:`_Style` of a CSV text (the delimiter from the header, as :mod:`meta.load` reads it)."""
+    bom = "\ufeff" if text.startswith("\ufeff") else ""
+    body = text[len(bom):]
+    header = re.split(r"\r\n|\r|\n", body, maxsplit=1)[0]
+    delimiter = ";" if ";" in header and "," not in header else ","
+    comma = False
+    if delimiter == ";":
+        records = list(csv.reader(io.StringIO(body, newline=""), delimiter=";"))
+        numeric = [j for j, c in enumerate(records[0]) if c.strip() in load.NUMERIC_COLUMNS] if records else []
+        comma = any(_COMMA_DECIMAL.match(rec[j].strip()) for rec in records[1:] for j in numeric if j < len(rec))
+    return _Style(delimiter, comma, "\r\n" if "\r\n" in body else "\n", bom)
+
+
+def _csv_rows(frame: pd.DataFrame, columns: list[str], style: _Style = _Style()) -> str:
+    """Rows as CSV text in the style of the file they are added to (minimal quoting), no header."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = csv.writer(buffer, delimiter=style.delimiter, lineterminator=style.newline)
     for r in frame.to_dict("records"):
-        writer.writerow([r.get(c, "") for c in columns])
+        cells = [str(r.get(c, "")) for c in columns]
+        if style.decimal_comma:
+            cells = [v.replace(".", ",") if c in load.NUMERIC_COLUMNS and _DOT_DECIMAL.match(v) else v
+                     for c, v in zip(columns, cells)]
+        writer.writerow(cells)
     return buffer.getvalue()
 
 
-def _append(text: str, addition: str) -> str:
-    if text and not text.endswith("\n"):
-        text += "\n"
+def _append(text: str, addition: str, style: _Style = _Style()) -> str:
+    if text and not text.endswith(("\n", "\r")):
+        text += style.newline
     return text + addition
+
+
+def _header(text: str, style: _Style) -> list[str]:
+    return [c.strip() for c in next(csv.reader(io.StringIO(text[len(style.bom):]), delimiter=style.delimiter))]
 
 
 def set_status(text: str, municipalities: list[str], status: str = "transcribed") -> tuple[str, list[str]]:
@@ -434,24 +477,26 @@ def set_status(text: str, municipalities: list[str], status: str = "transcribed"
 
     Returns (new text, the municipalities whose status changed).
     """
-    records = list(csv.reader(io.StringIO(text, newline="")))
-    header = records[0]
+    style = file_style(text)
+    body = text[len(style.bom):]
+    records = list(csv.reader(io.StringIO(body, newline=""), delimiter=style.delimiter))
+    header = [c.strip() for c in records[0]]
     i_m, i_s = header.index("municipality"), header.index("status")
     changed = []
-    lines = _record_spans(text)
-    pieces = []
+    lines = _record_spans(body)
+    pieces = [style.bom]
     last = 0
     for rec, (start, end) in zip(records[1:], lines[1:]):
-        if rec and rec[i_m] in municipalities and rec[i_s] != status:
+        if rec and rec[i_m].strip() in municipalities and rec[i_s].strip() != status:
             rec = list(rec)
             rec[i_s] = status
-            changed.append(rec[i_m])
+            changed.append(rec[i_m].strip())
             buffer = io.StringIO()
-            csv.writer(buffer, lineterminator="").writerow(rec)
-            pieces.append(text[last:start])
+            csv.writer(buffer, delimiter=style.delimiter, lineterminator="").writerow(rec)
+            pieces.append(body[last:start])
             pieces.append(buffer.getvalue())
             last = end
-    pieces.append(text[last:])
+    pieces.append(body[last:])
     return "".join(pieces), changed
 
 
@@ -518,23 +563,26 @@ def add_rows(result: Check, inputs_dir: Path) -> list[str]:
         raise InputError(f"{result.path}: not added: {len(conflicts)} row{'s' if len(conflicts) > 1 else ''} "
                          f"conflict with {est_path}: " + " | ".join(f"row {c.row}: {c.message}" for c in conflicts)
                          + "; correct this file or the existing rows, nothing was written")
-    header = next(csv.reader(io.StringIO(est_path.read_text(encoding="utf-8-sig"))))
     texts = {}
     if len(new):
-        texts["estimates.csv"] = _append(est_path.read_text(encoding="utf-8"), _csv_rows(new, header))
+        text = _read(est_path)
+        style = file_style(text)
+        texts["estimates.csv"] = _append(text, _csv_rows(new, _header(text, style), style), style)
     munis_path = inputs_dir / "municipalities.csv"
-    munis_text, changed = set_status(munis_path.read_text(encoding="utf-8"), sorted(set(new["municipality"])))
+    munis_text, changed = set_status(_read(munis_path), sorted(set(new["municipality"])))
     if changed:
         texts["municipalities.csv"] = munis_text
     n_sources = 0
     if result.sources is not None and len(result.sources):
         src_path = inputs_dir / "sources.csv"
-        src_header = next(csv.reader(io.StringIO(src_path.read_text(encoding="utf-8-sig"))))
+        src_text = _read(src_path)
+        src_style = file_style(src_text)
         cited = set(new["source_file"])
         added_sources = result.sources[result.sources["source_file"].isin(cited)]
         added_sources = added_sources.assign(note=["" if n == SOURCE_FILL_NOTE else n for n in added_sources["note"]])
         if len(added_sources):
-            texts["sources.csv"] = _append(src_path.read_text(encoding="utf-8"), _csv_rows(added_sources, src_header))
+            texts["sources.csv"] = _append(src_text, _csv_rows(added_sources, _header(src_text, src_style), src_style),
+                                           src_style)
             n_sources = len(added_sources)
     if not texts:
         return [f"meta add: nothing to add: all {len(same)} rows of {result.path} are already in {est_path}"]

@@ -233,3 +233,43 @@ def test_add_reads_a_template_saved_by_dutch_excel_and_writes_dot_decimals(tmp_p
     added = est[est["municipality"] == "groningen"]
     assert list(added["estimate"]) == list(t["estimate"]) and list(added["se"]) == list(t["se"])
     assert list(added["printed"]) == list(t["printed"])  # the printed token keeps its decimal comma
+
+
+def _to_dutch_excel(path):
+    """Rewrite a CSV as Excel saves it in a Dutch locale: BOM, semicolons, decimal commas, CRLF."""
+    import csv
+    import io
+
+    from meta.load import NUMERIC_COLUMNS
+
+    records = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"), newline="")))
+    header = records[0]
+    out = io.StringIO()
+    w = csv.writer(out, delimiter=";", lineterminator="\r\n")
+    w.writerow(header)
+    for rec in records[1:]:
+        w.writerow([v.replace(".", ",") if h in NUMERIC_COLUMNS and v.replace(".", "", 1).lstrip("-").isdigit()
+                    and "." in v else v for h, v in zip(header, rec)])
+    path.write_bytes(b"\xef\xbb\xbf" + out.getvalue().encode("utf-8"))
+
+
+def test_add_keeps_the_style_of_inputs_saved_by_dutch_excel(tmp_path, inputs, capsys):
+    from meta.load import load_inputs
+
+    for name in ("estimates.csv", "municipalities.csv"):
+        _to_dutch_excel(inputs / name)
+    before = load_inputs(inputs)
+    rows, srcs = tmp_path / "g.csv", tmp_path / "g_sources.csv"
+    _main(capsys, "template", "--municipality", "groningen", "--inputs", inputs, "--out", rows)
+    t = _fill_synthetic(rows, srcs)
+    status, out, err = _main(capsys, "add", rows, "--sources", srcs, "--inputs", inputs)
+    assert status == 0, out + err
+    raw = (inputs / "estimates.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf") and raw.count(b"\r\n") == raw.count(b"\n")  # BOM and CRLF kept
+    last = raw.decode("utf-8").rstrip("\r\n").split("\r\n")[-1]
+    assert last.startswith("groningen;") and f";{t['estimate'].iloc[-1].replace('.', ',')};" in last
+    after = load_inputs(inputs)
+    assert len(after.estimates) == len(before.estimates) + len(t)
+    assert (after.municipalities.set_index("municipality")["status"]["groningen"] == "transcribed")
+    assert after.estimates.drop(columns="input_row").iloc[: len(before.estimates)].equals(
+        before.estimates.drop(columns="input_row"))  # the existing rows read exactly as before
