@@ -489,6 +489,11 @@ def cmd_template(args) -> int:
         print(f"meta: the report's description for sources.csv written to {src}; fill it from its title page "
               "(or delete it if the report is already in sources.csv)")
         extra = f" --sources {src}"
+    legends = out.with_name(f"{out.stem}_legends.csv")
+    template.legend_template_rows().to_csv(legends, index=False, lineterminator="\n")
+    print(f"meta: the legends of the tables whose significance marks you copy, one row per mark, go in {legends} "
+          "(rows left blank add nothing)")
+    extra += f" --legends {legends}"
     inputs_opt = "" if Path(args.inputs) == DEFAULT_INPUTS else f" --inputs {args.inputs}"
     print(f"meta: then: meta check {out}{extra}{inputs_opt}")
     print(f"meta: then: meta add {out}{extra}{inputs_opt}")
@@ -499,7 +504,8 @@ def cmd_check(args) -> int:
     from meta import template
 
     inputs = load.load_inputs(Path(args.inputs))
-    result = template.check_rows(Path(args.file), inputs, Path(args.sources) if args.sources else None)
+    result = template.check_rows(Path(args.file), inputs, Path(args.sources) if args.sources else None,
+                                 Path(args.legends) if args.legends else None)
     print("\n".join(template.format_check(result)))
     return 2 if result.errors else (1 if result.empty else 0)
 
@@ -508,7 +514,8 @@ def cmd_add(args) -> int:
     from meta import template
 
     inputs = load.load_inputs(Path(args.inputs))
-    result = template.check_rows(Path(args.file), inputs, Path(args.sources) if args.sources else None)
+    result = template.check_rows(Path(args.file), inputs, Path(args.sources) if args.sources else None,
+                                 Path(args.legends) if args.legends else None)
     if not result.ok:
         print("\n".join(template.format_check(result)))
         print(f"meta add: nothing written: fix the rows above first ({args.file} is unchanged)")
@@ -551,20 +558,26 @@ def add_subcommands(sub) -> None:
         sub, "check", "validate a filled template on its own and say what is still empty",
         "Validate a filled template with the checks of meta run: one summary line, then every wrong\n"
         "cell grouped by column (exit 2), the empty cells grouped (exit 1); all complete and valid: exit 0.\n"
-        "Example: meta check groningen.csv --sources groningen_sources.csv", cmd_check, plan=False)
+        "Example: meta check groningen.csv --sources groningen_sources.csv --legends groningen_legends.csv",
+        cmd_check, plan=False)
     ck.add_argument("file", help="the filled template CSV")
     ck.add_argument("--sources", help="the filled description of the report (rows for sources.csv), when the "
                     "rows cite a report that sources.csv does not list yet")
+    ck.add_argument("--legends", help="filled rows for significance_legends.csv: the legends of the tables whose "
+                    "marks the rows copy")
 
     ad = _subcommand(
         sub, "add", "check a filled template and merge it into the inputs",
         "Check a filled template (as meta check), then append its rows to estimates.csv, mark the\n"
-        "municipality transcribed in municipalities.csv and add the report to sources.csv. Refuses\n"
+        "municipality transcribed in municipalities.csv, add the report to sources.csv and its\n"
+        "legends to significance_legends.csv. Refuses\n"
         "rows that conflict with existing ones; writes nothing unless the merged inputs load; prints\n"
         "what changed. Rows already there, identical, are skipped.\n"
-        "Example: meta add groningen.csv --sources groningen_sources.csv", cmd_add, plan=False)
+        "Example: meta add groningen.csv --sources groningen_sources.csv --legends groningen_legends.csv",
+        cmd_add, plan=False)
     ad.add_argument("file", help="the filled template CSV")
     ad.add_argument("--sources", help="the filled description of the report (rows for sources.csv)")
+    ad.add_argument("--legends", help="filled rows for significance_legends.csv (the legends of the tables)")
 
     rc = _subcommand(
         sub, "reconcile", "list every cell where two transcriptions of the same rows differ",

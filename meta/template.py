@@ -31,8 +31,9 @@ from meta.load import InputError, Inputs, Plan
 REQUIRED_TO_FILL = ("estimate", "unit", "printed", "source_file", "source_table", "source_line")
 FILL_NOTE = ("TO FILL from the report: estimate and unit as printed (proportion, percent or percentage_points), "
              "the printed token, file, table and line; se or ci_low/ci_high/ci_level or p_value where printed; "
-             "the significance mark as printed (add the table's legend to significance_legends.csv); "
-             "n_arm/n_control or n_table where printed; model/population if not the LOEP model on all participants")
+             "the significance mark as printed (and the table's legend in the legends file meta template wrote); "
+             "n_arm/n_control or n_table where printed; model/population if not the LOEP model on all participants; "
+             "delete the row if the report does not print this cell (it stays 'not reported')")
 
 
 def core_outcomes(inputs: Inputs, plan: Plan) -> list[str]:
@@ -80,6 +81,16 @@ def source_template_rows() -> pd.DataFrame:
     return pd.DataFrame([row], columns=list(load.SOURCE_COLUMNS))
 
 
+#: Cells every significance_legends.csv row needs (the mark itself may be blank: 'no mark').
+LEGEND_REQUIRED_TO_FILL = ("source_file", "source_table", "legend_line", "legend_text")
+
+
+def legend_template_rows() -> pd.DataFrame:
+    """One empty ``significance_legends.csv`` row: for the legend of each table whose marks the rows copy
+    (one row per mark; a file whose rows are all blank adds nothing)."""
+    return pd.DataFrame([dict.fromkeys(load.LEGEND_COLUMNS, "")], columns=list(load.LEGEND_COLUMNS))
+
+
 # --------------------------------------------------------------------------- #
 # check
 # --------------------------------------------------------------------------- #
@@ -105,10 +116,13 @@ class Check:
     sources: pd.DataFrame | None = None  # rows of the --sources file (complete and valid), if any
     sources_path: Path | None = None
     source_empty: dict = field(default_factory=dict)  # --sources file: input_row -> columns still empty
+    legends: pd.DataFrame | None = None  # new rows of the --legends file (complete and valid), if any
+    legends_path: Path | None = None
+    legend_empty: dict = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
-        return not self.errors and not self.empty and not self.source_empty
+        return not self.errors and not self.empty and not self.source_empty and not self.legend_empty
 
 
 _POSITION = re.compile(r"^(?P<path>.*?): row (?P<row>\d+) \(line \d+\)(?:, column (?P<col>[^:]+))?: (?P<msg>.*)$",
@@ -124,12 +138,14 @@ def _problem(exc: InputError, row_map: dict[int, int] | None) -> Problem:
     return Problem(row_map.get(row, row) if row_map else row, m.group("col") or "", m.group("msg"))
 
 
-def _validate_rows(frame: pd.DataFrame, inputs: Inputs, known_sources: set | None) -> tuple[pd.DataFrame, list]:
+def _validate_rows(frame: pd.DataFrame, inputs: Inputs, known_sources: set | None,
+                   legends: pd.DataFrame | None = None) -> tuple[pd.DataFrame, list, list]:
     """Validate complete estimate rows with the loader of ``meta run`` (:func:`meta.load.load_estimates`).
 
     Each row is validated on its own, so every wrong row is reported, not only the first; the rows that pass
     are then validated together (duplicated keys). The municipalities of the rows count as transcribed here.
-    Returns (valid rows, problems).
+    ``legends``: the legends to check marks against (default the inputs'; with a ``--legends`` file, merged).
+    Returns (valid rows, problems, notes).
     """
     munis = inputs.municipalities.copy()
     munis.loc[munis["municipality"].isin(set(frame["municipality"])), "status"] = "transcribed"
@@ -141,7 +157,8 @@ def _validate_rows(frame: pd.DataFrame, inputs: Inputs, known_sources: set | Non
             rows.drop(columns=["input_row"]).to_csv(tmp_file, index=False)
             said.messages.clear()
             try:
-                return load.load_estimates(tmp_file, munis, inputs.arms, inputs.outcomes, inputs.legends)
+                return load.load_estimates(tmp_file, munis, inputs.arms, inputs.outcomes,
+                                           inputs.legends if legends is None else legends)
             finally:  # the loader's notes (a value normalised), about the analyst's row, not the temporary file
                 row_map = dict(enumerate(rows["input_row"].astype(int), start=1))
                 for m in said.messages:
@@ -248,12 +265,84 @@ def check_sources(path: Path, inputs: Inputs) -> tuple[pd.DataFrame, list, dict]
     return complete[~complete["input_row"].isin(bad)], problems, empty
 
 
-def check_rows(path: Path, inputs: Inputs, sources_path: Path | None = None) -> Check:
+def _has_rows(path: Path) -> bool:
+    """Whether a CSV has a data row with any non-blank cell (a template left blank adds nothing)."""
+    try:
+        text = _read(path)
+    except (OSError, UnicodeDecodeError):
+        return True  # let the loader say what is wrong with it
+    style = file_style(text)
+    records = list(csv.reader(io.StringIO(text[len(style.bom):], newline=""), delimiter=style.delimiter))
+    return any(any(c.strip() for c in rec) for rec in records[1:])
+
+
+def check_legends(path: Path, inputs: Inputs) -> tuple[pd.DataFrame, pd.DataFrame, list, dict]:
+    """Validate filled rows for ``significance_legends.csv`` together with the existing legends (the loader's
+    rules: marks, thresholds, one row per table and mark).
+
+    A row already there must be identical (it is then not added again). Returns (new rows as strings, the
+    merged legends as :func:`meta.load.load_legends` returns them, problems, empty rows -> columns).
+    """
+    legends_file = inputs.files["legends"]
+    if not _has_rows(path):
+        return pd.DataFrame(columns=["input_row", *load.LEGEND_COLUMNS]), inputs.legends, [], {}
+    frame = load.read_csv_strict(path, load.LEGEND_COLUMNS)
+    frame = frame[[any(getattr(r, c) != "" for c in load.LEGEND_COLUMNS) for r in frame.itertuples(index=False)]]
+    empty = {int(r.input_row): [c for c in LEGEND_REQUIRED_TO_FILL if getattr(r, c) == ""]
+             for r in frame.itertuples(index=False)}
+    empty = {k: v for k, v in empty.items() if v}
+    complete = frame[~frame["input_row"].isin(list(empty))]
+    text = _read(legends_file)
+    style = file_style(text)
+    header = _header(text, style)
+    existing = load.read_csv_strict(legends_file, load.LEGEND_COLUMNS)
+    key = ("source_file", "source_table", "mark")
+    index = {tuple(r[k] for k in key): r for r in existing.to_dict("records")}
+    problems, new = [], []
+    with tempfile.TemporaryDirectory(prefix="meta-check-") as tmp, _Notes():
+        tmp_file = Path(tmp) / "significance_legends.csv"
+
+        def load_with(rows: pd.DataFrame) -> pd.DataFrame:
+            tmp_file.write_text(_append(text, _csv_rows(rows, header, style), style), encoding="utf-8", newline="")
+            return load.load_legends(tmp_file)
+
+        for i in range(len(complete)):
+            row = complete.iloc[[i]]
+            n = int(row["input_row"].iat[0])
+            old = index.get(tuple(row[k].iat[0] for k in key))
+            if old is not None:
+                diff = _differing(row.iloc[0].to_dict(), old, list(load.LEGEND_COLUMNS))
+                if diff:
+                    problems.append(Problem(n, diff[0], f"the legend of ({', '.join(row[k].iat[0] for k in key)}) is "
+                                            f"already {legends_file} row {old['input_row']} with other values: "
+                                            + "; ".join(f"{c} {old[c]!r} there, {row[c].iat[0]!r} here" for c in diff)))
+                continue  # identical: nothing to add
+            try:
+                load_with(row)
+            except InputError as exc:
+                problems.append(_problem(exc, {len(existing) + 1: n}))
+                continue
+            new.append(i)
+        new_rows = complete.iloc[new]
+        merged = inputs.legends
+        if len(new_rows):
+            try:
+                merged = load_with(new_rows)
+            except InputError as exc:  # across the new rows (the same table and mark twice)
+                rows_map = {len(existing) + j: int(r) for j, r in enumerate(new_rows["input_row"], start=1)}
+                problems.append(_problem(exc, rows_map))
+                new_rows, merged = new_rows.iloc[0:0], inputs.legends
+    return new_rows, merged, problems, empty
+
+
+def check_rows(path: Path, inputs: Inputs, sources_path: Path | None = None,
+               legends_path: Path | None = None) -> Check:
     """Validate a filled template against the registers, with the loader ``meta run`` uses.
 
     Rows with a :data:`REQUIRED_TO_FILL` cell still empty are listed as empty; every complete row is validated
     and every wrong cell reported (:func:`_validate_rows`). When ``inputs`` has a ``sources.csv``, every
-    ``source_file`` must be in it or in ``sources_path`` (a filled sources template). Raises
+    ``source_file`` must be in it or in ``sources_path`` (a filled sources template); marks are checked against
+    the legends of ``significance_legends.csv`` and of ``legends_path`` (filled legend rows). Raises
     :class:`InputError` only for a file that cannot be read at all (not CSV, columns missing).
     """
     path = Path(path)
@@ -279,9 +368,14 @@ def check_rows(path: Path, inputs: Inputs, sources_path: Path | None = None) -> 
             result.errors += [Problem(p.row, p.column, f"{sources_path}: {p.message}") for p in problems]
             result.source_empty, result.sources, result.sources_path = s_empty, new_sources, Path(sources_path)
             known |= set(new_sources["source_file"])
+    legends = None
+    if legends_path is not None:
+        new_legends, legends, problems, l_empty = check_legends(Path(legends_path), inputs)
+        result.errors += [Problem(p.row, p.column, f"{legends_path}: {p.message}") for p in problems]
+        result.legend_empty, result.legends, result.legends_path = l_empty, new_legends, Path(legends_path)
     complete = frame[~frame["input_row"].isin(list(empty))]
     if len(complete):
-        result.valid, problems, notes = _validate_rows(complete, inputs, known)
+        result.valid, problems, notes = _validate_rows(complete, inputs, known, legends)
         result.errors += problems
         result.notes += notes
     if len(result.valid) and "estimates" in inputs.files:
@@ -331,9 +425,10 @@ def format_check(result: Check) -> list[str]:
         for column, problems in by_column.items():
             lines.append(f"  column {column} ({len(problems)} row{'s' if len(problems) > 1 else ''}):")
             lines += [f"    row {p.row}: {p.message}" if p.row else f"    {p.message}" for p in problems]
-    if result.empty or result.source_empty:
-        lines.append("still empty:")
-        for empty, prefix in ((result.empty, ""), (result.source_empty, f"{result.sources_path}: ")):
+    if result.empty or result.source_empty or result.legend_empty:
+        lines.append("still empty (fill them, or delete the rows the report does not print):")
+        for empty, prefix in ((result.empty, ""), (result.source_empty, f"{result.sources_path}: "),
+                              (result.legend_empty, f"{result.legends_path}: ")):
             groups: dict[tuple, list[int]] = {}
             for row, cols in empty.items():
                 groups.setdefault(tuple(cols), []).append(row)
@@ -551,7 +646,8 @@ def add_rows(result: Check, inputs_dir: Path) -> list[str]:
     inputs_dir = Path(inputs_dir)
     if not result.ok:
         raise InputError(f"{result.path}: not added: {len({p.row for p in result.errors})} rows with errors, "
-                         f"{len(result.empty) + len(result.source_empty)} still empty; run meta check "
+                         f"{len(result.empty) + len(result.source_empty) + len(result.legend_empty)} still empty; "
+                         "run meta check "
                          f"{result.path} and fix them first")
     est_path = inputs_dir / "estimates.csv"
     existing = load.read_csv_strict(est_path, load.ESTIMATE_COLUMNS)
@@ -584,6 +680,14 @@ def add_rows(result: Check, inputs_dir: Path) -> list[str]:
             texts["sources.csv"] = _append(src_text, _csv_rows(added_sources, _header(src_text, src_style), src_style),
                                            src_style)
             n_sources = len(added_sources)
+    n_legends = 0
+    if result.legends is not None and len(result.legends):
+        leg_path = inputs_dir / "significance_legends.csv"
+        leg_text = _read(leg_path)
+        leg_style = file_style(leg_text)
+        texts["significance_legends.csv"] = _append(
+            leg_text, _csv_rows(result.legends, _header(leg_text, leg_style), leg_style), leg_style)
+        n_legends = len(result.legends)
     if not texts:
         return [f"meta add: nothing to add: all {len(same)} rows of {result.path} are already in {est_path}"]
     with tempfile.TemporaryDirectory(prefix="meta-add-") as tmp:  # the merged inputs must load before any write
@@ -604,6 +708,9 @@ def add_rows(result: Check, inputs_dir: Path) -> list[str]:
     lines += [f"meta add: {m}: status pending -> transcribed in {munis_path}" for m in changed]
     if n_sources:
         lines.append(f"meta add: {n_sources} source{'s' if n_sources > 1 else ''} added to {inputs_dir / 'sources.csv'}")
+    if n_legends:
+        lines.append(f"meta add: {n_legends} legend row{'s' if n_legends > 1 else ''} added to "
+                     f"{inputs_dir / 'significance_legends.csv'}")
     if same:
         lines.append(f"meta add: {len(same)} rows already there, identical, skipped")
     return lines

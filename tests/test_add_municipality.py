@@ -55,22 +55,27 @@ def test_template_check_add_run_with_no_hand_edits(tmp_path, inputs, capsys):
     rows, srcs = tmp_path / "groningen.csv", tmp_path / "groningen_sources.csv"
     status, out, _ = _main(capsys, "template", "--municipality", "groningen", "--inputs", inputs, "--out", rows)
     assert status == 0 and srcs.exists()
-    assert f"meta check {rows} --sources {srcs} --inputs {inputs}" in out  # the next commands, spelled out
+    legends = tmp_path / "groningen_legends.csv"
+    assert legends.exists()
+    # the next commands, spelled out
+    assert f"meta check {rows} --sources {srcs} --legends {legends} --inputs {inputs}" in out
+    assert f"meta add {rows} --sources {srcs} --legends {legends} --inputs {inputs}" in out
 
-    status, out, _ = _main(capsys, "check", rows, "--sources", srcs, "--inputs", inputs)
+    status, out, _ = _main(capsys, "check", rows, "--sources", srcs, "--legends", legends, "--inputs", inputs)
     n = len(pd.read_csv(rows, **S))
     assert status == 1
     assert out.splitlines()[0] == f"meta check {rows}: {n} rows: 0 complete and valid, 0 with errors, {n} still empty"
     assert len(out.splitlines()) <= 5  # grouped, not one line per empty row
 
     filled = _fill_synthetic(rows, srcs)
-    status, out, _ = _main(capsys, "check", rows, "--sources", srcs, "--inputs", inputs)
+    status, out, _ = _main(capsys, "check", rows, "--sources", srcs, "--legends", legends, "--inputs", inputs)
     assert (status, out.splitlines()[0]) == (0, f"meta check {rows}: {n} rows: {n} complete and valid, "
                                                 "0 with errors, 0 still empty")
 
     n_before = len(pd.read_csv(inputs / "estimates.csv", **S))
-    status, out, _ = _main(capsys, "add", rows, "--sources", srcs, "--inputs", inputs)
+    status, out, _ = _main(capsys, "add", rows, "--sources", srcs, "--legends", legends, "--inputs", inputs)
     assert status == 0
+    assert "legend" not in out  # the legends file was left blank: nothing added to significance_legends.csv
     assert f"{n} rows of {rows} added to {inputs / 'estimates.csv'} (now {n_before + n} rows)" in out
     assert "groningen: status pending -> transcribed" in out and "1 source added" in out
     est = pd.read_csv(inputs / "estimates.csv", **S)
@@ -273,3 +278,38 @@ def test_add_keeps_the_style_of_inputs_saved_by_dutch_excel(tmp_path, inputs, ca
     assert (after.municipalities.set_index("municipality")["status"]["groningen"] == "transcribed")
     assert after.estimates.drop(columns="input_row").iloc[: len(before.estimates)].equals(
         before.estimates.drop(columns="input_row"))  # the existing rows read exactly as before
+
+
+def test_rows_with_significance_marks_bring_their_legend(tmp_path, inputs, capsys):
+    rows, srcs, legends = tmp_path / "g.csv", tmp_path / "g_sources.csv", tmp_path / "g_legends.csv"
+    _main(capsys, "template", "--municipality", "groningen", "--inputs", inputs, "--out", rows)
+    t = _fill_synthetic(rows, srcs)
+    t.loc[0, ["se", "significance", "printed"]] = ["", "*", t.loc[0, "printed"] + "*"]  # SE only from the mark
+    t.to_csv(rows, index=False)
+    status, out, _ = _main(capsys, "check", rows, "--sources", srcs, "--legends", legends, "--inputs", inputs)
+    assert status == 2 and "column significance (1 row):" in out and "legend" in out  # no legend for '*' yet
+    lg = pd.DataFrame([  # SYNTHETIC legend: '*' p < 0.05, no mark p >= 0.05
+        dict(source_file=SYNTHETIC_SOURCE, source_table="SYNTHETIC Tabel 1", mark="*", p_below="0.05",
+             p_at_least="", two_sided="true", legend_line="40", legend_text="SYNTHETIC * p<0.05"),
+        dict(source_file=SYNTHETIC_SOURCE, source_table="SYNTHETIC Tabel 1", mark="", p_below="",
+             p_at_least="0.05", two_sided="true", legend_line="40", legend_text="SYNTHETIC * p<0.05"),
+    ])
+    lg.to_csv(legends, index=False)
+    status, out, _ = _main(capsys, "check", rows, "--sources", srcs, "--legends", legends, "--inputs", inputs)
+    assert status == 0, out
+    assert "row 1: groningen exemption" in out and "reconstructed from the significance mark '*'" in out
+    status, out, _ = _main(capsys, "add", rows, "--sources", srcs, "--legends", legends, "--inputs", inputs)
+    assert status == 0 and "2 legend rows added to" in out
+    table = pd.read_csv(inputs / "significance_legends.csv", **S)
+    assert (table["source_file"] == SYNTHETIC_SOURCE).sum() == 2
+    status, _, err = _main(capsys, "run", "--inputs", inputs, "--out", tmp_path / "out", "--no-figures",
+                           "--no-sensitivity")
+    assert status == 0, err
+    studies = pd.read_csv(tmp_path / "out" / "studies.csv", **S)
+    first = studies[(studies["municipality"] == "groningen") & (studies["source_line"] == "10")]
+    assert list(first["se_method"]) == ["from_significance_marks"]
+    # a legend that contradicts an existing one is refused, naming both
+    lg.loc[0, "p_below"] = "0.10"
+    lg.to_csv(legends, index=False)
+    status, out, _ = _main(capsys, "check", rows, "--sources", srcs, "--legends", legends, "--inputs", inputs)
+    assert status == 2 and "p_below '0.05' there, '0.10' here" in out
