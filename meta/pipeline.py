@@ -487,7 +487,7 @@ def cmd_template(args) -> int:
         src = out.with_name(f"{out.stem}_sources.csv")
         template.source_template_rows().to_csv(src, index=False, lineterminator="\n")
         print(f"meta: the report's description for sources.csv written to {src}; fill it from its title page "
-              "(or delete it if the report is already in sources.csv)")
+              "(leave it blank if the report is already in sources.csv)")
         extra = f" --sources {src}"
     legends = out.with_name(f"{out.stem}_legends.csv")
     template.legend_template_rows().to_csv(legends, index=False, lineterminator="\n")

@@ -231,10 +231,13 @@ class _Notes(logging.Handler):
 def check_sources(path: Path, inputs: Inputs) -> tuple[pd.DataFrame, list, dict]:
     """Validate a filled sources template (rows for ``sources.csv``) with the loader's rules.
 
-    A row already in ``sources.csv`` must be identical to it (and is then not added again).
-    Returns (complete valid rows not yet in sources.csv, problems, empty rows -> columns).
+    A row already in ``sources.csv`` must be identical to it (and is then not added again); a row left blank
+    (only the template's note) adds nothing. Returns (complete valid rows not yet in sources.csv, problems, empty rows -> columns).
     """
     frame = load.read_csv_strict(path, load.SOURCE_COLUMNS)
+    # a row left as the template wrote it adds nothing (the report may already be in sources.csv)
+    frame = frame[[any(getattr(r, c) != "" for c in load.SOURCE_COLUMNS if c != "note")
+                   for r in frame.itertuples(index=False)]]
     empty = {int(r.input_row): [c for c in SOURCE_REQUIRED_TO_FILL if getattr(r, c) == ""]
              for r in frame.itertuples(index=False)}
     empty = {k: v for k, v in empty.items() if v}

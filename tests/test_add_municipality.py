@@ -313,3 +313,15 @@ def test_rows_with_significance_marks_bring_their_legend(tmp_path, inputs, capsy
     lg.to_csv(legends, index=False)
     status, out, _ = _main(capsys, "check", rows, "--sources", srcs, "--legends", legends, "--inputs", inputs)
     assert status == 2 and "p_below '0.05' there, '0.10' here" in out
+
+
+def test_a_sources_file_left_blank_adds_nothing_and_rows_may_cite_a_listed_report(tmp_path, inputs, capsys):
+    rows, srcs, legends = tmp_path / "g.csv", tmp_path / "g_sources.csv", tmp_path / "g_legends.csv"
+    _main(capsys, "template", "--municipality", "groningen", "--inputs", inputs, "--out", rows)
+    t = pd.read_csv(rows, **S).iloc[:2]
+    t[["estimate", "unit", "printed", "se", "source_file", "source_table", "source_line", "note"]] = [
+        "0.01", "proportion", "0,01", "0.02", "000_894c2ceba613a680.txt", "SYNTHETIC", "1", "SYNTHETIC: for a test"]
+    t.to_csv(rows, index=False)  # the sources template is left as written
+    status, out, _ = _main(capsys, "add", rows, "--sources", srcs, "--legends", legends, "--inputs", inputs)
+    assert status == 0, out
+    assert "2 rows of" in out and " added to " in out and "source added" not in out  # no source added
