@@ -136,8 +136,11 @@ def draw_forest(results, outcome_key: str, horizon: int, unit: str, title: str, 
                             results.plan.level, lang)
 
 
-def draw_forest_rows(rows: pd.DataFrame, unit: str, title: str, level: float, lang: str = "en"):
-    """Draw one forest plot from its :func:`forest_rows` (a pure function of its arguments: see ``meta.figures``)."""
+def draw_forest_rows(rows: pd.DataFrame, unit: str, title: str, level: float, lang: str = "en", footer=None):
+    """Draw one forest plot from its :func:`forest_rows` (a pure function of its arguments: see ``meta.figures``).
+
+    ``footer``: lines under the plot (the classical fits beside a Bayesian headline); default ``rows.attrs``.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -156,7 +159,7 @@ def draw_forest_rows(rows: pd.DataFrame, unit: str, title: str, level: float, la
     # keep the x range wide enough for every interval, diamond and PI
     fp_frame.loc[fp_frame.index[0], ["ll", "hl"]] = xlim
     # fixed margins in inches: the header row (drawn one row above the axes), the title, the x label, the footnote
-    footer = rows.attrs.get("footer", [])
+    footer = list(rows.attrs.get("footer", []) if footer is None else footer)
     undetermined = any("onbepaald" in line or "undetermined" in line for line in [*footer, *rows["ci"]])
     if undetermined:
         footer = [*footer, _plain(fsr.footnote(lang))]
@@ -241,7 +244,8 @@ def forest_jobs(results, lang: str = "en", svg: bool = False) -> list:
         rows = forest_rows(results, outcome_key, horizon, unit, lang)
         files = {"png": f"{name}.png", **({"svg": f"{name}.svg"} if svg else {})}
         jobs.append(FigureJob(name, "forest", title, files,
-                              dict(rows=rows, unit=unit, title=title, level=float(results.plan.level), lang=lang),
+                              dict(rows=rows, unit=unit, title=title, level=float(results.plan.level), lang=lang,
+                                   footer=list(rows.attrs.get("footer", []))),  # in the content key too
                               dict(dpi=110, fixed_box=True)))
     return jobs
 
