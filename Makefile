@@ -20,6 +20,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python tests/benchmarks/bench_pool.py
+	$(BIN)/python tests/benchmarks/bench_run.py
 
 clean:
 	rm -rf $(VENV)

@@ -116,8 +116,10 @@ def draw_components(table: pd.DataFrame, title: str, lang: str = "en"):
         y = n - 1 - i
         ax.plot([r["ci_low"], r["ci_high"]], [y, y], color="0.3", lw=1.4)
         ax.scatter([r["estimate"]], [y], marker="s", color="#1f4e79", zorder=3)
-        labels.append(f"{r['outcome_key']} {int(r['horizon_months'])}m: {r['component'].replace('_', ' ')}"
-                      f"  ({r['municipalities'].replace(';', ', ')})")
+        munis = r["municipalities"].split(";")  # named up to six; past that, counted (the list is in components.csv)
+        who = ", ".join(munis) if len(munis) <= 6 else (f"{len(munis)} gemeenten" if lang == "nl"
+                                                         else f"{len(munis)} municipalities")
+        labels.append(f"{r['outcome_key']} {int(r['horizon_months'])}m: {r['component'].replace('_', ' ')}  ({who})")
     ax.set_yticks([n - 1 - i for i in range(len(fitted))])
     ax.set_yticklabels(labels, fontsize=9)
     ax.axvline(0, color="black", lw=0.8)

@@ -58,8 +58,9 @@ def _canonical(value):
     """Payload value as deterministic text: DataFrames/Series as CSV (full float precision), the rest as JSON."""
     import pandas as pd
 
-    if isinstance(value, (pd.DataFrame, pd.Series)):
-        return value.to_csv(lineterminator="\n", float_format=repr)
+    if isinstance(value, (pd.DataFrame, pd.Series)):  # attrs too: a forest plot's footer lives there
+        return (value.to_csv(lineterminator="\n", float_format=repr)
+                + json.dumps(value.attrs, sort_keys=True, default=str))
     return json.dumps(value, sort_keys=True, default=str)
 
 

@@ -23,6 +23,10 @@ from meta.i18n import arm_class_label, components_label, outcome_labels, t, word
 from meta.tables import fmt_number
 
 ZWSP = "\u200b"  # appended to make otherwise identical labels unique
+#: Past this many studies in one arm class a forest plot shows them as one strip of estimates (a rug) above the
+#: pooled diamond instead of a row each, so a national roll-out (~340 municipalities) stays one readable page;
+#: every study's number is in side_by_side.csv and the workbook.
+FOREST_MAX_STUDIES = 50
 
 
 @contextlib.contextmanager
@@ -85,14 +89,24 @@ def forest_rows(results, outcome_key: str, horizon: int, unit: str, lang: str = 
         w = w / w.sum()
         rows.append(dict(kind="header", label=t("fig_arms", lang, cls=arm_class_label(arm_class, lang)).capitalize()
                          if lang == "en" else t("fig_arms", lang, cls=arm_class_label(arm_class, lang))))
-        for (_, r), wi in zip(s.iterrows(), w):
+        if len(s) > FOREST_MAX_STUDIES:  # one strip row instead of a row per study
+            yi = s["yi"].to_numpy(float)
+            nl = lang == "nl"
+            rows.append(dict(kind="strip", label="  " + (f"{len(s)} gemeenten, elk streepje één schatting" if nl else
+                                                         f"{len(s)} municipalities, one tick per estimate"),
+                             est=np.nan, ll=float(yi.min()), hl=float(yi.max()),
+                             points=";".join(repr(float(x)) for x in yi),
+                             ci=(f"{'bereik' if nl else 'range'} {fmt_number(yi.min(), d)} – {fmt_number(yi.max(), d)}"),
+                             w=(f"max {100 * w.max():.1f}%")))
+        for (_, r), wi in zip(s.iterrows() if len(s) <= FOREST_MAX_STUDIES else (), w):
             lo, hi = r["yi"] - z * r["sei"], r["yi"] + z * r["sei"]
             tag = {"from_significance_marks": " †", "from_shares_binomial": " ‡",
                    "from_shares_binomial_and_marks": " ‡"}.get(r["se_method"], "")
             rows.append(dict(kind="study", label=f"  {names[r['municipality']]}: "
                                                  f"{components_label(r['arm_components'], lang)}",
                              est=r["yi"], ll=lo, hl=hi, weight=wi,
-                             ci=f"{fmt_number(r['yi'], d)} [{fmt_number(lo, d)}, {fmt_number(hi, d)}]{tag}", w=f"{100 * wi:.0f}%"))
+                             ci=f"{fmt_number(r['yi'], d)} [{fmt_number(lo, d)}, {fmt_number(hi, d)}]{tag}",
+                             w=f"{100 * wi:.0f}%" if wi >= 0.01 else f"{100 * wi:.1f}%"))
         if pending:
             rows.append(dict(kind="pending", label="  " + t("fig_pending", lang, names=", ".join(pending)),
                              ci=t("fig_not_transcribed", lang), w=""))
@@ -155,6 +169,8 @@ def draw_forest_rows(rows: pd.DataFrame, unit: str, title: str, level: float, la
     # forestplot: studies only (summary rows get NaN so it draws labels but no marker/line)
     fp_frame = rows.copy()
     fp_frame.loc[fp_frame["kind"] != "study", ["est"]] = np.nan
+    strip = fp_frame["kind"] == "strip"  # an invisible marker (markeralpha=0): forestplot needs one estimate
+    fp_frame.loc[strip, "est"] = (fp_frame.loc[strip, "ll"] + fp_frame.loc[strip, "hl"]) / 2
     fp_frame.loc[~fp_frame["kind"].isin(["study", "pi"]), ["ll", "hl"]] = np.nan
     # keep the x range wide enough for every interval, diamond and PI
     fp_frame.loc[fp_frame.index[0], ["ll", "hl"]] = xlim
@@ -195,6 +211,9 @@ def draw_forest_rows(rows: pd.DataFrame, unit: str, title: str, level: float, la
                                  closed=True, color="#b22222", zorder=3))
         elif r["kind"] == "pi":
             ax.plot([r["ll"], r["hl"]], [y, y], color="#b22222", lw=3, alpha=0.45, zorder=2, solid_capstyle="butt")
+        elif r["kind"] == "strip":  # every study's estimate as a tick on one row
+            xs = [float(x) for x in str(r["points"]).split(";")]
+            ax.scatter(xs, [y] * len(xs), marker="|", s=160, linewidths=0.8, color="#1f4e79", alpha=0.6, zorder=3)
     ax.axvline(0, color="black", lw=0.8, zorder=1)
     ax.set_xlim(*xlim)
     fig.text(0.01, 1 - 0.12 / height, title, ha="left", va="top", fontsize=12, fontweight="bold")

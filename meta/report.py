@@ -81,7 +81,8 @@ def headline_table(results, lang: str = "en") -> str:
     arm_text = {}
     for key, g in results.studies.groupby(["outcome_key", "horizon_months", "arm_class", "unit_h"]):
         arm_text[(key[0], int(key[1]), key[2], key[3])] = "; ".join(
-            f"{names[m]}: {components_label(c, lang)}" for m, c in zip(g["municipality"], g["arm_components"]))
+            f"{names[m]}: {components_label(c, lang)}" for m, c in zip(g["municipality"], g["arm_components"])
+        ) if len(g) <= REPORT_MAX_MUNICIPALITIES else (f"{len(g)} gemeenten" if lang == "nl" else f"{len(g)} municipalities")
     body = []
     for _, r in p.iterrows():
         single = bool(r["single_study"])
@@ -143,7 +144,44 @@ def _outcome_labels(results, lang: str) -> dict:
     return outcome_labels(results.inputs.outcomes, lang)
 
 
+#: Past this many municipalities the report counts instead of naming, and leaves the per-municipality tables
+#: (side by side, sources) to side_by_side.csv, studies.csv and the workbook, so a national roll-out
+#: (~340 municipalities) still gives a report a person can read (and a browser can open).
+REPORT_MAX_MUNICIPALITIES = 50
+
+
+def _too_many(results) -> bool:
+    return len(results.inputs.municipalities) > REPORT_MAX_MUNICIPALITIES
+
+
+def _in_files(what_nl: str, what_en: str, files: str, n: int, lang: str) -> str:
+    return (f"<p>{n} gemeenten: {what_nl} staat in <code>{files}</code> (ook in <code>meta.xlsx</code>).</p>"
+            if lang == "nl" else
+            f"<p>{n} municipalities: {what_en} is in <code>{files}</code> (and in <code>meta.xlsx</code>).</p>")
+
+
+def _coverage_counts(results, lang: str) -> str:
+    """Coverage past ``REPORT_MAX_MUNICIPALITIES``: per outcome × horizon × arm class, municipalities per status."""
+    cov = results.coverage
+    statuses = [s for s in ("transcribed", "derived-SE", "not reported", "pending", "not applicable")
+                if s in set(cov["status"])]
+    counts = cov.groupby(["outcome_key", "horizon_months", "arm_class", "status"], sort=False).size()
+    label = _outcome_labels(results, lang)
+    mo = t("months", lang)
+    out = [f"<table><tr><th>{t('col_outcome', lang)}</th><th>{t('col_horizon', lang)}</th>"
+           f"<th>{t('col_arm_class', lang)}</th>" + "".join(f"<th>{_e(word('status', st, lang))}</th>" for st in statuses)
+           + "</tr>"]
+    for (o, h, a), g in cov.groupby(["outcome_key", "horizon_months", "arm_class"], sort=False):
+        out.append(f"<tr><td>{_e(label.get(o, o))}</td><td class='num'>{h} {mo}</td><td>{_e(arm_class_label(a, lang))}</td>"
+                   + "".join(f"<td class='num'>{int(counts.get((o, h, a, st), 0))}</td>" for st in statuses) + "</tr>")
+    out.append("</table>")
+    return "".join(out) + _in_files("de status per gemeente", "the status per municipality", "coverage.csv",
+                                    len(results.inputs.municipalities), lang)
+
+
 def coverage_table(results, lang: str = "en") -> str:
+    if _too_many(results):
+        return _coverage_counts(results, lang)
     cov = results.coverage
     munis = list(results.inputs.municipalities["municipality"])
     names = dict(zip(results.inputs.municipalities["municipality"], results.inputs.municipalities["name"]))
@@ -171,6 +209,9 @@ def coverage_table(results, lang: str = "en") -> str:
 
 
 def side_by_side_table(results, lang: str = "en") -> str:
+    if _too_many(results):
+        return _in_files("de tabel naast elkaar", "the side-by-side table", "side_by_side.csv",
+                         len(results.inputs.municipalities), lang)
     sbs = results.side_by_side
     munis = list(results.inputs.municipalities["municipality"])
     names = dict(zip(results.inputs.municipalities["municipality"], results.inputs.municipalities["name"]))
@@ -195,6 +236,10 @@ def sources_table(results, lang: str = "en") -> str:
     from meta import sources
 
     s = results.studies
+    if _too_many(results):
+        return _in_files("elke studierij met bron (bestand, tabel, regel)",
+                         "every study row with its source (file, table, line)", "studies.csv",
+                         len(results.inputs.municipalities), lang)
     src, pages = results.inputs.sources, results.inputs.source_pages
 
     def cite(r):

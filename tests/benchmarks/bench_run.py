@@ -181,9 +181,13 @@ def r_available(no_r: bool) -> tuple[bool, str]:
     return True, ""
 
 
-def run_r(studies_csv: Path, outdir: Path) -> float:
+def run_r(studies_csv: Path, outdir: Path, timeout: float = 7200) -> float | None:
+    """Wall seconds of peer_metafor.R on ``studies_csv``; None when it ran past ``timeout``."""
     outdir.mkdir(parents=True, exist_ok=True)
-    t, proc = timed(["Rscript", str(PEER_R), str(studies_csv), str(outdir)])
+    try:
+        t, proc = timed(["Rscript", str(PEER_R), str(studies_csv), str(outdir)], timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return None
     if proc.returncode != 0:
         raise RuntimeError(f"peer_metafor.R failed: {proc.stderr.strip()[-1000:]}")
     return t
@@ -211,6 +215,7 @@ def main(argv=None) -> int:
     ap.add_argument("--sizes", default="6,60,600")
     ap.add_argument("--scaling-repeats", type=int, default=1)
     ap.add_argument("--no-r", action="store_true")
+    ap.add_argument("--r-timeout", type=float, default=900, help="seconds the R script may take per size")
     ap.add_argument("--skip-stages", action="store_true")
     ap.add_argument("--skip-scaling", action="store_true")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -224,8 +229,8 @@ def main(argv=None) -> int:
         return child(args)
 
     has_r, r_msg = r_available(args.no_r)
-    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True).stdout.strip()
+    commit = os.environ.get("META_BENCH_COMMIT") or subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     print("bench_run: meta run end to end (median of repeated runs; ratios from the same invocation)")
     print(f"  python {platform.python_version()}, {os.cpu_count()} CPUs, {platform.platform()}, commit {commit}")
     print(f"  load average at start: {load()}")
@@ -291,7 +296,7 @@ def main(argv=None) -> int:
                     runs.append(run_child(folder, out, plan=folder / "plan.toml", allow=n))
                 studies = tmp / f"syn{n}" / "outputs0" / "studies.csv"
                 n_rows = sum(1 for _ in open(studies)) - 1
-                t_r = run_r(studies, tmp / f"syn{n}" / "r") if has_r else None
+                t_r = run_r(studies, tmp / f"syn{n}" / "r", timeout=args.r_timeout) if has_r else None
                 row = {"n": n, "rows": n_rows, "total": med([r["total"] for r in runs]), "r": t_r,
                        "mem": max(r["maxrss_mb"] for r in runs), "mem_w": max(r["maxrss_workers_mb"] for r in runs),
                        "report": runs[0]["report_mb"], "sens": runs[0]["sensitivity_mb"], "figs": runs[0]["figures_mb"],
@@ -304,7 +309,8 @@ def main(argv=None) -> int:
                   f"{'report MB':>9} {'sens. MB':>8} {'figures MB':>10}   biggest stages")
             for row in table:
                 top = sorted(((v, s) for s, v in row["stages"].items() if s != "other"), reverse=True)[:3]
-                r_txt = "skipped" if row["r"] is None else f"{row['r']:.1f}"
+                r_txt = ("skipped" if not has_r else f">{args.r_timeout:.0f} (stopped)") if row["r"] is None \
+                    else f"{row['r']:.1f}"
                 print(f"  {row['n']:>14} {row['rows']:>10} {row['total']:>10.1f} {r_txt:>10} {row['mem']:>8.0f} "
                       f"{row['report']:>9.2f} {row['sens']:>8.2f} {row['figs']:>10.2f}   "
                       + ", ".join(f"{s} {v:.1f}" for v, s in top))

@@ -35,9 +35,10 @@ def make_scaled_inputs(folder: Path, n: int, seed: int = 20261201) -> Path:
         shutil.copy(REPO / "inputs" / name, folder / name)
     text = (REPO / "inputs" / "plan.toml").read_text(encoding="utf-8")
     plan = tomllib.loads(text)
-    # the plan's arm classes that SYNTHETIC municipalities have (the plan refuses classes no arm belongs to)
-    classes = [c for c in plan["arm_classes"] if c in ("exemption", "intensive")]
-    lines = [f"arm_classes = {classes!r}".replace("'", '"') if ln.startswith("arm_classes") else ln
+    # the plan's choices that SYNTHETIC rows have (the plan refuses values that match no row)
+    chosen = {"arm_classes": [c for c in plan["arm_classes"] if c in ("exemption", "intensive")],
+              "model_preference": ["loep"], "population_preference": ["all"]}
+    lines = [next((f"{key} = {val!r}".replace("'", '"') for key, val in chosen.items() if ln.startswith(key)), ln)
              for ln in text.splitlines()]
     (folder / "plan.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
     rng = np.random.default_rng(seed)
