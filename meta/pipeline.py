@@ -570,9 +570,8 @@ def add_subcommands(sub) -> None:
         sub, "add", "check a filled template and merge it into the inputs",
         "Check a filled template (as meta check), then append its rows to estimates.csv, mark the\n"
         "municipality transcribed in municipalities.csv, add the report to sources.csv and its\n"
-        "legends to significance_legends.csv. Refuses\n"
-        "rows that conflict with existing ones; writes nothing unless the merged inputs load; prints\n"
-        "what changed. Rows already there, identical, are skipped.\n"
+        "legends to significance_legends.csv. Refuses rows that conflict with existing ones; writes\n"
+        "nothing unless the merged inputs load; prints what changed. Identical rows are skipped.\n"
         "Example: meta add groningen.csv --sources groningen_sources.csv --legends groningen_legends.csv",
         cmd_add, plan=False)
     ad.add_argument("file", help="the filled template CSV")
