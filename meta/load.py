@@ -499,10 +499,26 @@ def load_estimates(path: Path, municipalities, arms, outcomes, legends) -> pd.Da
                 "add the table's legend to significance_legends.csv"
             )
         warnings += _check_estimate_row(r, where, unit_of_outcome, legend_band)
+    _check_units_agree(frame, path)
     if warnings:
         more = f" (and {len(warnings) - 1} more rows)" if len(warnings) > 1 else ""
         log.warning(warnings[0] + more)
     return frame
+
+
+def _check_units_agree(frame: pd.DataFrame, path: Path) -> None:
+    """One table prints one outcome in one unit: the levels (comparator ``none``) of a table and outcome share a
+    unit, and so do its differences. A row that differs from the majority is refused (a unit typo would
+    otherwise scale the number by 100)."""
+    kind = (frame["comparator"] == "none").map({True: "levels", False: "differences"})
+    for key, group in frame.assign(_kind=kind).groupby(["source_file", "source_table", "outcome", "_kind"], sort=False):
+        units = group["unit"].value_counts()
+        if len(units) > 1:
+            majority = units.index[0]
+            r = group[group["unit"] != majority].iloc[0]
+            raise InputError(f"{_where(path, int(r['input_row']), 'unit')}: unit {r['unit']!r}, but the other "
+                             f"{key[3]} of {key[2]} in {key[1]} are in {majority!r}; one table prints one outcome in one "
+                             "unit: check the unit against the printed token")
 
 
 def load_sources(path: Path, estimates: pd.DataFrame | None = None) -> pd.DataFrame:

@@ -18,6 +18,7 @@ import tempfile
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from meta import components, engine, fewstudies, harmonise as hz, load, outdir, selection, tables
@@ -96,6 +97,7 @@ def analyse(inputs_dir: Path = DEFAULT_INPUTS, plan: Plan | None = None, sensiti
     load.check_plan(plan, inputs)  # refuses a plan that cannot be meant; warnings are the CLI's to print
     outdir.checkpoint("analyse")
     harmonised = hz.harmonise(inputs.estimates, inputs.outcomes, inputs.arms, inputs.legends, plan.se_policy)
+    check_standard_errors(harmonised, inputs.files.get("estimates", "estimates.csv"))
     studies, excluded = selection.select_studies(harmonised, inputs.outcomes, plan)
     pooled_raw = engine.pool_cells(studies, selection.CELL_COLUMNS, plan.method, plan.test, plan.level)
     if len(pooled_raw) and not pooled_raw["converged"].all():
@@ -117,6 +119,27 @@ def analyse(inputs_dir: Path = DEFAULT_INPUTS, plan: Plan | None = None, sensiti
     sens = sa.sensitivity_table(results)
     comps = components.component_models(studies, inputs.arms, plan.shared_control_correlation, plan.level)
     return replace(results, sensitivity=sens, robustness=sa.robustness(sens), components=comps)
+
+
+#: The input column each SE method derives the SE from (for messages naming file, row and column).
+SE_SOURCE_COLUMN = {"reported_se": "se", "from_ci": "ci_low", "from_p": "p_value", "from_shares_binomial": "share_arm",
+                    "from_shares_binomial_and_marks": "share_arm", "from_significance_marks": "significance"}
+
+
+def check_standard_errors(harmonised: pd.DataFrame, path) -> None:
+    """Refuse a row whose derived SE cannot be pooled (not finite, zero, or so small that its variance
+    underflows), naming file, row and the column the SE came from; before any pooling."""
+    usable = harmonised["reason"].astype(str) == ""
+    sei = pd.to_numeric(harmonised["sei"], errors="coerce")
+    bad = usable & ~(np.isfinite(sei) & (sei > 0) & (sei ** 2 > 0) & np.isfinite(sei ** 2))
+    if bad.any():
+        r = harmonised[bad].iloc[0]
+        method = str(r.get("se_method", ""))
+        column = SE_SOURCE_COLUMN.get(method, "se")
+        raise InputError(f"{path}: row {int(r['input_row'])} (line {int(r['input_row']) + 1}), column {column}: the "
+                         f"standard error derived from it ({method or 'none'}) is {r['sei']!r}, which cannot be "
+                         "pooled; check the number (an estimate of 0 with a p-value, a p-value of 1, or an interval "
+                         "of no width give no SE), or leave the cell blank")
 
 
 def run(plan=None, inputs=None, out=None, lang: str = DEFAULT_LANG, figures: bool = True,
@@ -421,6 +444,7 @@ def write_outputs(results: Results, out_dir: Path, plan_path: Path | None, draw:
             "counts": {"input_rows": int(len(results.inputs.estimates)), "studies": int(len(results.studies)),
                        "excluded": int(len(results.excluded)),
                        **dict(zip(("pooled_cells", "single_study_cells"), cell_counts(results.pooled)))},
+            "excluded_by": selection.plan_removals(results.excluded),
             # every file this run wrote: a later run replaces the folder only if it holds nothing else
             "files": sorted(p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file()),
         }
@@ -446,6 +470,9 @@ def cmd_run(args) -> int:
     results = analyse(inputs_dir, plan, sensitivity=not args.no_sensitivity)
     n_in = len(results.inputs.estimates)
     print(f"meta: {n_in} transcribed rows -> {len(results.studies)} used, {len(results.excluded)} excluded")
+    removed = selection.plan_removals(results.excluded)
+    print("meta: rows excluded by the plan: " + ", ".join(f"{key} {n}" for key, n in removed.items() if n)
+          + " (every row and its reason in excluded.csv)")
     n_pooled, n_single = cell_counts(results.pooled)
     n_bayes = int((results.pooled.get("headline", pd.Series(dtype=str)) == fewstudies.HEADLINE_BAYES).sum())
     print(f"meta: {n_pooled} cells pooled (k >= 2) with {plan.method} + {plan.test}, level {plan.level:g}%"

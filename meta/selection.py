@@ -15,6 +15,30 @@ from meta.load import Plan
 CELL_COLUMNS = ("outcome_key", "horizon_months", "arm_class", "unit_h")
 
 
+#: The plan key behind each reason a plan filter gives (the start of the reason text), in the order applied.
+PLAN_FILTERS = (
+    ("outcomes", "outcome not in the plan's outcomes"),
+    ("horizons", "horizon not in the plan's horizons"),
+    ("arm_classes", "arm class not in the plan's arm classes"),
+    ("model_preference", "model column not in the plan's model_preference"),
+    ("include_derived_from_marks", "SE derived from significance marks, excluded by the plan"),
+    ("model_preference/population_preference", "another row represents"),
+)
+
+
+def plan_removals(excluded: pd.DataFrame) -> dict[str, int]:
+    """How many rows each plan filter removed (a row counts under the first filter that removed it), by plan key;
+    rows excluded for other reasons (no SE, not pooled as an arm, ...) under ``"other reasons"``."""
+    reasons = excluded["reason"].astype(str)
+    counts, seen = {}, pd.Series(False, index=excluded.index)
+    for key, start in PLAN_FILTERS:
+        hit = reasons.str.startswith(start) & ~seen
+        counts[key] = int(hit.sum())
+        seen |= hit
+    counts["other reasons"] = int((~seen).sum())
+    return counts
+
+
 def _rank(value: str, preference: tuple[str, ...]) -> tuple[int, str]:
     """Position in the preference list; unlisted values after all listed ones, alphabetically."""
     return (preference.index(value), "") if value in preference else (len(preference), value)
