@@ -403,6 +403,9 @@ def _check_estimate_row(r, where, unit_of_outcome, legend_band) -> list[str]:
         raise InputError(f"{where('estimate')}: {r.estimate:g} differs from the printed token {r.printed!r} "
                          f"({printed.number:g}); write the number as printed (estimate is the printed number in "
                          "its printed unit)")
+    if r.significance and not printed.mark and math.isnan(r.p_value):
+        raise InputError(f"{where('significance')}: mark {r.significance!r} is not in the printed token {r.printed!r}; "
+                         "copy the token with its mark (a mark printed in another column needs the row's p_value)")
     if printed.mark and printed.mark != r.significance:
         raise InputError(f"{where('significance')}: mark {r.significance!r} differs from the mark in the printed "
                          f"token {r.printed!r} ({printed.mark!r}); copy the mark as printed")
@@ -500,10 +503,54 @@ def load_estimates(path: Path, municipalities, arms, outcomes, legends) -> pd.Da
             )
         warnings += _check_estimate_row(r, where, unit_of_outcome, legend_band)
     _check_units_agree(frame, path)
+    _check_lone_codes(frame, path)
+    warnings += _lone_horizons(frame, path)
     if warnings:
         more = f" (and {len(warnings) - 1} more rows)" if len(warnings) > 1 else ""
         log.warning(warnings[0] + more)
     return frame
+
+
+_CODE = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def _check_lone_codes(frame: pd.DataFrame, path: Path) -> None:
+    """``model`` and ``population`` have no register: a code is refused when it is not lower-case letters, digits
+    and _, or when it occurs in one row only and looks like a code other rows use (``loepx`` next to ``loep``):
+    a typo there would move the row out of the plan's preferences without a word."""
+    for col in ("model", "population"):
+        counts = frame[col].value_counts()
+        common = [c for c in counts.index if counts[c] > 1]
+        for value, row in zip(frame[col], frame["input_row"]):
+            if not _CODE.match(value):
+                raise InputError(f"{_where(path, row, col)}: code {value!r} must be lower-case letters, digits and _ "
+                                 f"(e.g. {re.sub('[^a-z0-9_]', '', value.lower()).strip('_')!r})")
+            if counts[value] == 1:
+                close = difflib.get_close_matches(value, common, 1, cutoff=0.8)
+                if close:
+                    raise InputError(f"{_where(path, row, col)}: {col} {value!r} occurs in this row only and looks like "
+                                     f"{close[0]!r} ({counts[close[0]]} rows); fix the code (or, if it is really "
+                                     "another model, give it a name that is not a near-copy)")
+
+
+def _lone_horizons(frame: pd.DataFrame, path: Path) -> list[str]:
+    """Warnings for a horizon that occurs in one row only of a table whose other rows share other horizons (``6``
+    typed for ``16`` moves the row out of the plan's horizons). Horizon 0 (a baseline measurement) is exempt."""
+    out = []
+    for (_, table), group in frame.groupby(["source_file", "source_table"], sort=False):
+        counts = group["horizon_months"].dropna().value_counts()
+        if len(counts) and group["horizon_months"].isna().sum() == 1:
+            row = int(group.loc[group["horizon_months"].isna(), "input_row"].iloc[0])
+            out.append(f"{_where(path, row, 'horizon_months')}: blank in this row only of {table} (its other rows "
+                       "have horizons); check it against the table")
+        if len(counts) < 2:
+            continue
+        for h, row in zip(group["horizon_months"], group["input_row"]):
+            if not pd.isna(h) and h != 0 and counts[h] == 1:
+                others = ", ".join(str(int(x)) for x in sorted(counts.index) if x != h)
+                out.append(f"{_where(path, row, 'horizon_months')}: horizon {int(h)} occurs in this row only of "
+                           f"{table} (its other rows: {others}); check it against the table")
+    return out
 
 
 def _check_units_agree(frame: pd.DataFrame, path: Path) -> None:
