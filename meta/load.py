@@ -384,6 +384,42 @@ def load_legends(path: Path) -> pd.DataFrame:
     return frame
 
 
+def _half_unit(x: float) -> float:
+    """Half a unit of the last decimal of ``x`` as written in the file (0.0005 for 0.029)."""
+    text = repr(float(x))
+    if "e" in text:
+        return 0.0
+    decimals = len(text.split(".")[1].rstrip("0")) if "." in text else 0
+    return 0.5 * 10.0 ** -decimals
+
+
+def _check_se_ci_p_agree(r, where, printed) -> None:
+    """Where a row gives two of SE, interval and p-value, they must agree within the rounding of the printed
+    numbers: SE ≈ (ci_high − ci_low) / (2 z), and p ≈ 2 Φ(−|estimate| / SE). A typo in one of them would
+    otherwise change the SE used without a word."""
+    from scipy import stats
+
+    if not math.isnan(r.se) and not (math.isnan(r.ci_low) or math.isnan(r.ci_high) or math.isnan(r.ci_level)):
+        z = float(stats.norm.isf((1 - r.ci_level / 100) / 2))
+        implied = (r.ci_high - r.ci_low) / (2 * z)
+        slack = (_half_unit(r.ci_low) + _half_unit(r.ci_high)) / (2 * z) + _half_unit(r.se) + 1e-12
+        if abs(implied - r.se) > max(slack, 0.02 * r.se):
+            raise InputError(f"{where('se')}: standard error {r.se:g} disagrees with the interval "
+                             f"[{r.ci_low:g}, {r.ci_high:g}] (which implies {implied:.3g}); check both against the "
+                             "source line")
+    if not math.isnan(r.se) and not math.isnan(r.p_value) and r.se > 0:
+        h_e = 0.5 * 10.0 ** -printed.decimals
+        h_s = _half_unit(r.se)
+        z_lo = max(abs(r.estimate) - h_e, 0.0) / (r.se + h_s)
+        z_hi = (abs(r.estimate) + h_e) / max(r.se - h_s, 1e-300)
+        p_hi, p_lo = 2 * stats.norm.sf(z_lo), 2 * stats.norm.sf(z_hi)
+        h_p = _half_unit(r.p_value)
+        if not (p_lo - h_p - 1e-12 <= r.p_value <= p_hi + h_p + 1e-12):
+            raise InputError(f"{where('p_value')}: p-value {r.p_value:g} disagrees with the estimate {r.estimate:g} and "
+                             f"its standard error {r.se:g} (which give p between {p_lo:.3g} and {p_hi:.3g}); check the "
+                             "three numbers against the source line")
+
+
 def _check_estimate_row(r, where, unit_of_outcome, legend_band) -> list[str]:
     """The checks of one ``estimates.csv`` row that need more than one cell; returns warnings."""
     warnings = []
@@ -438,6 +474,7 @@ def _check_estimate_row(r, where, unit_of_outcome, legend_band) -> list[str]:
         if r.ci_high - r.ci_low > 2 * u.width:
             raise InputError(f"{where('ci_high')}: the interval [{r.ci_low:g}, {r.ci_high:g}] is wider than the "
                              f"whole range of unit {r.unit!r}; check the bounds and the unit")
+    _check_se_ci_p_agree(r, where, printed)
     band = legend_band.get((r.source_file, r.source_table, r.significance))
     if band is not None and not math.isnan(r.p_value):
         p_below, p_at_least = band
@@ -487,6 +524,9 @@ def load_estimates(path: Path, municipalities, arms, outcomes, legends) -> pd.Da
                                                                   legends["mark"], legends["p_below"],
                                                                   legends["p_at_least"])}
     unit_of_outcome = dict(zip(outcomes["outcome"], outcomes["unit"]))
+    randomised = ({m: int(n) for m, n in zip(municipalities["municipality"], municipalities["n_randomised_total"]) if n}
+                  if "n_randomised_total" in municipalities.columns else {})
+    is_randomised = dict(zip(zip(arms["municipality"], arms["arm"]), arms["randomised"]))
     warnings = []
     for r in frame.itertuples(index=False):
         where = lambda col: _where(path, r.input_row, col)  # noqa: E731
@@ -502,9 +542,18 @@ def load_estimates(path: Path, municipalities, arms, outcomes, legends) -> pd.Da
                 "add the table's legend to significance_legends.csv"
             )
         warnings += _check_estimate_row(r, where, unit_of_outcome, legend_band)
+        total = randomised.get(r.municipality)
+        if not (is_randomised.get((r.municipality, r.arm)) and (r.comparator == "none" or
+                                                                is_randomised.get((r.municipality, r.comparator)))):
+            total = None  # a non-randomised reference group counts people outside the experiment
+        for col in ("n_arm", "n_control", "n_table"):
+            n = getattr(r, col)
+            if total and not pd.isna(n) and n > total:
+                raise InputError(f"{where(col)}: sample size {n} exceeds the {total} people {r.municipality} randomised "
+                                 "(municipalities.csv n_randomised_total); check the number")
     _check_units_agree(frame, path)
     _check_lone_codes(frame, path)
-    warnings += _lone_horizons(frame, path)
+    warnings += _lone_horizons(frame, path) + _lone_decimals(frame, path)
     if warnings:
         more = f" (and {len(warnings) - 1} more rows)" if len(warnings) > 1 else ""
         log.warning(warnings[0] + more)
@@ -550,6 +599,23 @@ def _lone_horizons(frame: pd.DataFrame, path: Path) -> list[str]:
                 others = ", ".join(str(int(x)) for x in sorted(counts.index) if x != h)
                 out.append(f"{_where(path, row, 'horizon_months')}: horizon {int(h)} occurs in this row only of "
                            f"{table} (its other rows: {others}); check it against the table")
+    return out
+
+
+def _lone_decimals(frame: pd.DataFrame, path: Path) -> list[str]:
+    """Warnings for a printed token with a number of decimals no other row of its table and unit has (``-0,0500``
+    for ``-0,05``): the decimals set the rounding half-unit that brackets an SE derived from marks."""
+    decimals = [schema.parse_printed(t).decimals for t in frame["printed"]]
+    out = []
+    for (_, table, unit), group in frame.assign(_dec=decimals).groupby(["source_file", "source_table", "unit"],
+                                                                        sort=False):
+        counts = group["_dec"].value_counts()
+        if len(counts) < 2 or len(group) < 3:
+            continue
+        for d, row, token in zip(group["_dec"], group["input_row"], group["printed"]):
+            if counts[d] == 1:
+                out.append(f"{_where(path, row, 'printed')}: {token!r} has {d} decimals, no other {unit} number of "
+                           f"{table} has; check the token against the source line")
     return out
 
 

@@ -293,6 +293,7 @@ class SchemaError(ValueError):
 _PLAIN = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)$")
 _DECIMAL_COMMA = re.compile(r"^[-+]?\d+,\d+$")
 _THOUSANDS = re.compile(r"^[-+]?\d{1,3}([.,]\d{3})+$")
+_LEADING_ZERO = re.compile(r"^([-+]?)0+(?=\d)")
 _WHOLE_AS_FLOAT = re.compile(r"^[-+]?\d+\.0*$")
 #: Characters no cell may hold: ASCII control characters (NUL, bell, ...) except tab; a workbook cannot store them.
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -327,6 +328,10 @@ def parse_number(text: str, whole: bool = False, notes: list | None = None) -> f
         if text.lower().lstrip("+-") in ("nan", "inf", "infinity"):
             raise SchemaError(f"{text!r} is not a finite number; write a finite number or leave it blank")
         raise SchemaError(f"{text!r} is not a number; write a number with a dot decimal, or leave it blank")
+    if _LEADING_ZERO.match(text):
+        fixed = _LEADING_ZERO.sub(r"\1", text)
+        raise SchemaError(f"{text!r} starts with a 0 before another digit; write {fixed!r} if that is the printed "
+                          "number")
     value = float(text)
     if whole:
         if value != int(value):
