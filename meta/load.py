@@ -474,7 +474,6 @@ def _check_estimate_row(r, where, unit_of_outcome, legend_band) -> list[str]:
         if r.ci_high - r.ci_low > 2 * u.width:
             raise InputError(f"{where('ci_high')}: the interval [{r.ci_low:g}, {r.ci_high:g}] is wider than the "
                              f"whole range of unit {r.unit!r}; check the bounds and the unit")
-    _check_se_ci_p_agree(r, where, printed)
     band = legend_band.get((r.source_file, r.source_table, r.significance))
     if band is not None and not math.isnan(r.p_value):
         p_below, p_at_least = band
@@ -483,6 +482,7 @@ def _check_estimate_row(r, where, unit_of_outcome, legend_band) -> list[str]:
             raise InputError(f"{where('p_value')}: p-value {r.p_value:g} contradicts the mark {r.significance!r} "
                              f"(p in [{p_at_least:g}, {p_below:g}) by the legend of {r.source_table}); check the "
                              "p-value, the mark and the legend")
+    _check_se_ci_p_agree(r, where, printed)
     return warnings
 
 
