@@ -126,8 +126,8 @@ def child(args) -> int:
         "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "maxrss_workers_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
         "report_mb": sizes.get("report.html", 0) / 1e6, "sensitivity_mb": sizes.get("sensitivity.csv", 0) / 1e6,
-        "figures_mb": fig_bytes / 1e6, "reused": len(manifest.get("figures_reused", [])),
-        "drawn": len(manifest.get("figures", {})) - len(manifest.get("figures_reused", [])),
+        "figures_mb": fig_bytes / 1e6, "reused": len(manifest.get("reused", [])),
+        "drawn": len(manifest.get("content_keys", {})) - len(manifest.get("reused", [])),
     }))
     return 0
 
@@ -181,16 +181,17 @@ def r_available(no_r: bool) -> tuple[bool, str]:
     return True, ""
 
 
-def run_r(studies_csv: Path, outdir: Path, timeout: float = 7200) -> float | None:
-    """Wall seconds of peer_metafor.R on ``studies_csv``; None when it ran past ``timeout``."""
+def run_r(studies_csv: Path, outdir: Path, timeout: float = 7200) -> tuple[float | None, str]:
+    """(wall seconds of peer_metafor.R on ``studies_csv``, "") or (None, why it has no time)."""
     outdir.mkdir(parents=True, exist_ok=True)
     try:
         t, proc = timed(["Rscript", str(PEER_R), str(studies_csv), str(outdir)], timeout=timeout)
     except subprocess.TimeoutExpired:
-        return None
-    if proc.returncode != 0:
-        raise RuntimeError(f"peer_metafor.R failed: {proc.stderr.strip()[-1000:]}")
-    return t
+        return None, f"stopped after {timeout:.0f} s"
+    if proc.returncode != 0:  # the script stops at the first cell metafor cannot fit
+        last = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+        return None, f"failed after {t:.1f} s: " + " ".join(last[-2:])[:160]
+    return t, ""
 
 
 def med(xs):
@@ -267,7 +268,10 @@ def main(argv=None) -> int:
                 t, proc = timed(meta_cmd + ["--out", str(out)], env=env)
                 t_warm.append(t)
                 if has_r:
-                    t_r.append(run_r(out / "studies.csv", tmp / f"r{i}"))
+                    t, why = run_r(out / "studies.csv", tmp / f"r{i}")
+                    if t is None:
+                        raise RuntimeError(f"peer_metafor.R on inputs/: {why}")
+                    t_r.append(t)
             c, w = med(t_cold), med(t_warm)
             print(f"  meta run, empty output folder (cold):   {c:7.2f} s   runs {', '.join(f'{x:.2f}' for x in t_cold)}")
             print(f"  meta run, previous outputs (warm):      {w:7.2f} s   runs {', '.join(f'{x:.2f}' for x in t_warm)}"
@@ -296,24 +300,26 @@ def main(argv=None) -> int:
                     runs.append(run_child(folder, out, plan=folder / "plan.toml", allow=n))
                 studies = tmp / f"syn{n}" / "outputs0" / "studies.csv"
                 n_rows = sum(1 for _ in open(studies)) - 1
-                t_r = run_r(studies, tmp / f"syn{n}" / "r", timeout=args.r_timeout) if has_r else None
-                row = {"n": n, "rows": n_rows, "total": med([r["total"] for r in runs]), "r": t_r,
+                t_r, r_why = run_r(studies, tmp / f"syn{n}" / "r", timeout=args.r_timeout) if has_r else (None, r_msg)
+                row = {"n": n, "rows": n_rows, "total": med([r["total"] for r in runs]), "r": t_r, "r_why": r_why,
                        "mem": max(r["maxrss_mb"] for r in runs), "mem_w": max(r["maxrss_workers_mb"] for r in runs),
                        "report": runs[0]["report_mb"], "sens": runs[0]["sensitivity_mb"], "figs": runs[0]["figures_mb"],
                        "stages": {s: med([r["stages"][s] for r in runs]) for s in STAGES}}
                 table.append(row)
                 print(f"  n = {n}: {row['total']:.1f} s, peak {row['mem']:.0f} MB (figure workers {row['mem_w']:.0f} MB)"
-                      f"{'' if t_r is None else f', R {t_r:.1f} s'}; load {load()}", flush=True)
+                      f", R {f'{t_r:.1f} s' if t_r is not None else r_why}; load {load()}", flush=True)
             print()
             print(f"  {'municipalities':>14} {'study rows':>10} {'meta run s':>10} {'R script s':>10} {'peak MB':>8} "
                   f"{'report MB':>9} {'sens. MB':>8} {'figures MB':>10}   biggest stages")
             for row in table:
                 top = sorted(((v, s) for s, v in row["stages"].items() if s != "other"), reverse=True)[:3]
-                r_txt = ("skipped" if not has_r else f">{args.r_timeout:.0f} (stopped)") if row["r"] is None \
-                    else f"{row['r']:.1f}"
+                r_txt = "n/a" if row["r"] is None else f"{row['r']:.1f}"
                 print(f"  {row['n']:>14} {row['rows']:>10} {row['total']:>10.1f} {r_txt:>10} {row['mem']:>8.0f} "
                       f"{row['report']:>9.2f} {row['sens']:>8.2f} {row['figs']:>10.2f}   "
                       + ", ".join(f"{s} {v:.1f}" for v, s in top))
+            for row in table:
+                if row["r"] is None:
+                    print(f"  R at {row['n']} municipalities: {row['r_why']}")
             for a, b in zip(table, table[1:]):
                 expo = math.log(b["total"] / a["total"]) / math.log(b["n"] / a["n"])
                 mem = math.log(b["mem"] / a["mem"]) / math.log(b["n"] / a["n"])
