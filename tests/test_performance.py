@@ -95,3 +95,24 @@ def test_run_without_figures_says_no_report_was_written(tmp_path):
     assert res.returncode == 0, res.stderr
     assert "report at" not in res.stdout and "no report" in res.stdout
     assert not (tmp_path / "o" / "report.html").exists()
+
+
+def test_past_fifty_municipalities_forest_plots_show_a_strip_and_the_report_counts_instead_of_naming(tmp_path):
+    from meta import load, pipeline, plots, report
+    from tests.benchmarks.synthetic_scale import make_scaled_inputs
+
+    n = plots.FOREST_MAX_STUDIES + 1
+    inputs = make_scaled_inputs(tmp_path / "inputs", n, outcomes=["income_gt70_wml"], horizons=[16])  # SYNTHETIC
+    res = pipeline.analyse(inputs, load.load_plan(inputs / "plan.toml"), sensitivity=False)
+    outcome, horizon, unit = plots.figure_cells(res)[0]
+    rows = plots.forest_rows(res, outcome, horizon, unit, "nl")
+    assert (rows["kind"] == "study").sum() == 0
+    strips = rows[rows["kind"] == "strip"]
+    assert len(strips) == 2 and all(len(p.split(";")) == n for p in strips["points"])
+    fig = plots.draw_forest_rows(rows, unit, "t", 95.0, "nl")
+    assert fig.get_size_inches()[1] < 8  # one page, not a row per municipality
+    names = set(res.inputs.municipalities["name"])
+    for html in (report.coverage_table(res, "nl"), report.side_by_side_table(res, "nl"),
+                 report.sources_table(res, "nl"), report.headline_table(res, "nl")):
+        assert not any(name in html for name in names)
+    assert "side_by_side.csv" in report.side_by_side_table(res, "en")

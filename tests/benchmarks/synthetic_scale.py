@@ -25,8 +25,10 @@ def municipality_codes(n: int) -> list[str]:
     return [f"synthetic_{i:03d}" for i in range(1, n + 1)]
 
 
-def make_scaled_inputs(folder: Path, n: int, seed: int = 20261201) -> Path:
-    """Write a SYNTHETIC inputs folder with ``n`` municipalities into ``folder`` and return it."""
+def make_scaled_inputs(folder: Path, n: int, seed: int = 20261201, outcomes=None, horizons=None) -> Path:
+    """Write a SYNTHETIC inputs folder with ``n`` municipalities into ``folder`` and return it.
+
+    ``outcomes`` / ``horizons`` restrict the plan (and the rows) for cheap tests; default all of the plan's."""
     folder = Path(folder)
     if folder.resolve() == (REPO / "inputs").resolve():
         raise ValueError("synthetic inputs are never written into inputs/")
@@ -38,8 +40,21 @@ def make_scaled_inputs(folder: Path, n: int, seed: int = 20261201) -> Path:
     # the plan's choices that SYNTHETIC rows have (the plan refuses values that match no row)
     chosen = {"arm_classes": [c for c in plan["arm_classes"] if c in ("exemption", "intensive")],
               "model_preference": ["loep"], "population_preference": ["all"]}
-    lines = [next((f"{key} = {val!r}".replace("'", '"') for key, val in chosen.items() if ln.startswith(key)), ln)
-             for ln in text.splitlines()]
+    if outcomes is not None:
+        chosen["outcomes"] = plan["outcomes"] = list(outcomes)
+    if horizons is not None:
+        chosen["horizons"] = plan["horizons"] = list(horizons)
+    lines, skipping = [], False
+    for ln in text.splitlines():
+        if skipping:  # the rest of a replaced multi-line array
+            skipping = "]" not in ln
+            continue
+        key = next((k for k in chosen if ln.startswith(f"{k} ") or ln.startswith(f"{k}=")), None)
+        if key is None:
+            lines.append(ln)
+            continue
+        lines.append(f"{key} = {chosen[key]!r}".replace("'", '"'))
+        skipping = "[" in ln and "]" not in ln
     (folder / "plan.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
     rng = np.random.default_rng(seed)
     codes = municipality_codes(n)
