@@ -19,10 +19,12 @@ statement says which combinations are estimable.
 
 from __future__ import annotations
 
+import textwrap
 
 import numpy as np
 import pandas as pd
 
+from meta.i18n import tick_text, word
 from meta.multivariate import block_diag_cov, component_design, fit_mv, identifiability
 
 COMPONENTS = ("exemption", "intensive", "release", "fulltime_bonus", "free_choice")
@@ -101,8 +103,11 @@ def component_models(studies: pd.DataFrame, arms: pd.DataFrame, rho: float, leve
     return pd.DataFrame(rows, columns=list(COMPONENT_COLUMNS))
 
 
-def draw_components(table: pd.DataFrame, title: str, lang: str = "en"):
-    """Forest-style figure of the component estimates of every identifiable model (one row per component)."""
+def draw_components(table: pd.DataFrame, title: str, lang: str = "en", outcome_label: dict | None = None):
+    """Forest-style figure of the component estimates of every identifiable model (one row per component).
+
+    ``outcome_label`` maps outcome codes to their labels in ``lang`` (the code is shown when missing).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -110,24 +115,32 @@ def draw_components(table: pd.DataFrame, title: str, lang: str = "en"):
 
     fitted = table[table["component"] != ""].reset_index(drop=True)
     n = max(len(fitted), 1)
-    fig, ax = plt.subplots(figsize=(10, 0.45 * n + 1.6))
+    fig, ax = plt.subplots(figsize=(8.0, 0.55 * n + 1.6))  # print size: 8 in wide, no text below 8 pt
     labels = []
     for i, r in fitted.iterrows():
         y = n - 1 - i
         ax.plot([r["ci_low"], r["ci_high"]], [y, y], color="0.3", lw=1.4)
         ax.scatter([r["estimate"]], [y], marker="s", color="#1f4e79", zorder=3)
-        munis = r["municipalities"].split(";")  # named up to six; past that, counted (the list is in components.csv)
+        months = "mnd" if lang == "nl" else "m"
+        munis = [m.capitalize() for m in str(r["municipalities"]).split(";") if m]
+        # named up to six; past that, counted (the list is in components.csv)
         who = ", ".join(munis) if len(munis) <= 6 else (f"{len(munis)} gemeenten" if lang == "nl"
                                                          else f"{len(munis)} municipalities")
-        labels.append(f"{r['outcome_key']} {int(r['horizon_months'])}m: {r['component'].replace('_', ' ')}  ({who})")
+        text = (f"{(outcome_label or {}).get(r['outcome_key'], r['outcome_key'])} {int(r['horizon_months'])} "
+                f"{months}: {word('component', r['component'].replace('_', ' '), lang)} ({who})")
+        labels.append("\n".join(textwrap.wrap(text, 42, break_on_hyphens=False)))
     ax.set_yticks([n - 1 - i for i in range(len(fitted))])
     ax.set_yticklabels(labels, fontsize=9)
     ax.axvline(0, color="black", lw=0.8)
-    ax.set_xlabel("Effect van het onderdeel (eenheid van de uitkomst: procentpunten of schaalpunten)" if lang == "nl"
-                  else "Effect of the component (unit of the outcome: percentage points or scale points)")
+    ax.set_xlabel("Effect van het onderdeel\n(eenheid van de uitkomst: procentpunten of schaalpunten)" if lang == "nl"
+                  else "Effect of the component\n(unit of the outcome: percentage points or scale points)", fontsize=9)
+    ax.tick_params(axis="x", labelsize=9)
+    from matplotlib.ticker import FuncFormatter
+
+    ax.xaxis.set_major_formatter(FuncFormatter(tick_text(lang)))
     if not len(fitted):
-        ax.text(0.5, 0.5, "no outcome has arms that identify the components", ha="center", va="center",
-                transform=ax.transAxes)
+        ax.text(0.5, 0.5, "geen uitkomst heeft armen die de onderdelen apart laten schatten" if lang == "nl" else
+                "no outcome has arms that identify the components", ha="center", va="center", transform=ax.transAxes)
     ax.set_title(title, loc="left", fontsize=11, fontweight="bold")
     fig.tight_layout()
     return fig

@@ -18,8 +18,8 @@ from pathlib import Path
 import pandas as pd
 
 from meta.fewstudies import HEADLINE_BAYES, HEADLINE_SINGLE
-from meta.i18n import arm_class_label, outcome_labels
-from meta.tables import fmt_number
+from meta.tables import cell_order
+from meta.i18n import arm_class_label, fmt_g, fmt_num, outcome_labels
 
 TEXT = {
     "undetermined": {"nl": "onbepaald (k = {k})", "en": "undetermined (k = {k})"},
@@ -27,10 +27,10 @@ TEXT = {
         "nl": "onbepaald (k = …): de grens valt buiten wat voor deze eenheid mogelijk is (een verschil van aandelen "
               "ligt binnen ±100 pp, een verschil op een schaal 0–10 binnen ±10 punten, τ² binnen het kwadraat "
               "daarvan); met zo weinig gemeenten zegt zo'n grens niets. De ruwe waarde staat in "
-              "<code>pooled.csv</code>.",
+              "<code translate='no'>pooled.csv</code>.",
         "en": "undetermined (k = …): the bound lies outside what is possible in this unit (a difference of shares "
               "lies within ±100 pp, a difference on a 0–10 scale within ±10 points, τ² within the square of that); "
-              "with so few municipalities such a bound says nothing. The raw value is in <code>pooled.csv</code>."},
+              "with so few municipalities such a bound says nothing. The raw value is in <code translate='no'>pooled.csv</code>."},
     "model_bayes": {"nl": "Bayesiaans: mediaan [GI]", "en": "Bayesian: median [CrI]"},
     "model_single": {"nl": "één studie", "en": "single study"},
     "col_model": {"nl": "Model", "en": "Model"},
@@ -65,16 +65,19 @@ def impossible(row) -> set[str]:
     return set(value.split(";")) if isinstance(value, str) and value else set()
 
 
-def value_text(row, col: str, digits: int, lang: str, fmt=fmt_number) -> str:
-    """The value of ``col``, or "onbepaald (k = …)" when it lies outside the unit's feasible range."""
+def value_text(row, col: str, digits: int, lang: str, fmt=None) -> str:
+    """The value of ``col`` in the notation of ``lang``, or "onbepaald (k = …)" when it lies outside the unit's
+    feasible range."""
     if col in impossible(row):
         return tx("undetermined", lang, k=int(row["k"]))
-    return fmt(row.get(col, math.nan), digits)
+    value = row.get(col, math.nan)
+    return fmt(value, digits) if fmt is not None else fmt_num(value, digits, lang)
 
 
-def interval_text(row, lo: str, hi: str, digits: int, lang: str, fmt=fmt_number) -> str:
-    """``[lo, hi]`` with each impossible bound replaced by "onbepaald (k = …)"."""
-    return f"[{value_text(row, lo, digits, lang, fmt)}, {value_text(row, hi, digits, lang, fmt)}]"
+def interval_text(row, lo: str, hi: str, digits: int, lang: str, fmt=None) -> str:
+    """``[lo, hi]`` (Dutch: ``[lo; hi]``) with each impossible bound replaced by "onbepaald (k = …)"."""
+    sep = "; " if lang == "nl" else ", "
+    return f"[{value_text(row, lo, digits, lang, fmt)}{sep}{value_text(row, hi, digits, lang, fmt)}]"
 
 
 def has_undetermined(rows: pd.DataFrame, columns=None) -> bool:
@@ -102,7 +105,7 @@ def model_text(row, lang: str) -> str:
     return f"{row.get('method', '')} + {'HKSJ' if row.get('test') == 'knha' else row.get('test', '')}"
 
 
-def classical_fits_text(row, digits: int, lang: str, fmt=fmt_number) -> str:
+def classical_fits_text(row, digits: int, lang: str, fmt=None) -> str:
     """'REML + HKSJ −4.2 [onbepaald (k = 2), …]; REML + Wald …; common effect …' for a footer."""
     method = row.get("method", "")
     test = {"knha": "HKSJ", "z": "Wald", "adhoc": "HKSJ (ad hoc)"}.get(row.get("test", ""), row.get("test", ""))
@@ -148,15 +151,14 @@ def decision_section(results, lang: str = "nl") -> str:
     p = results.pooled
     if len(p) == 0 or "p_gt_0" not in p:
         return ""
-    p = p[p["p_gt_0"].notna()].sort_values(["k", "outcome_key", "horizon_months", "arm_class"],
-                                           ascending=[False, True, True, True], kind="mergesort")
+    p = cell_order(p[p["p_gt_0"].notna()], results.plan)  # as the Kerntabel: arm class, then outcome
     if len(p) == 0:
         return ""
     nl = lang == "nl"
     label = outcome_labels(results.inputs.outcomes, lang)
     dep = prior_dependence(results.sensitivity)
     dep_of = {(r["outcome_key"], int(r["horizon_months"]), r["arm_class"], r["unit_h"]): r for _, r in dep.iterrows()}
-    level = f"{results.plan.level:g}"
+    level = fmt_g(results.plan.level, lang)
     head = ("<tr><th>Uitkomst</th><th>Horizon</th><th>Armklasse</th><th>k</th><th>Kans dat het effect positief is"
             "</th><th>Kans op schade groter dan δ</th><th>Kans dat het effect praktisch nul is (|effect| &lt; δ)</th>"
             f"<th>δ</th><th>Als een volgende gemeente dit deed ({level}%-voorspellingsinterval)</th>"
@@ -187,7 +189,7 @@ def decision_section(results, lang: str = "nl") -> str:
             f"</td><td class='num'>{int(r['horizon_months'])} {'mnd' if nl else 'm'}</td><td>{_e(arm_class_label(r['arm_class'], lang))}</td>"
             f"<td class='num'>{int(r['k'])}</td><td class='num'>{_pct(r['p_gt_0'])}</td>"
             f"<td class='num'>{_pct(r['p_harm'])}</td><td class='num'>{_pct(r['p_within_delta'])}</td>"
-            f"<td class='num'>{fmt_number(r['delta'], d)} {unit}</td><td class='num'>{pred}</td><td>{prior}</td></tr>")
+            f"<td class='num'>{fmt_num(r['delta'], d, lang)} {unit}</td><td class='num'>{pred}</td><td>{prior}</td></tr>")
     intro = ("<p>De kansen gaan over het gemiddelde effect over gemeenten (Bayesiaans model, rijen met k ≥ 2) of, bij "
              "één gemeente (grijs), over het effect in die gemeente zelf (vlakke prior: de eigen schatting en "
              "standaardfout). ‘Schade’ is een effect in de ongunstige richting van de uitkomst, groter dan δ. Het "
@@ -233,8 +235,8 @@ def priors_table(results, lang: str = "nl") -> str:
         d = _digits(unit)
         reason_tau = u["tau_prior_reason_nl"] if nl else u["tau_prior_reason"]
         reason_delta = u["delta_reason_nl"] if nl else u["delta_reason"]
-        rows.append(f"<tr><td>{_e(_unit_name(unit, lang))}</td><td class='num'>{u['tau_prior_scale']:g}</td>"
-                    f"<td>{_e(reason_tau)}</td><td class='num'>{fmt_number(u['delta'], d)}</td>"
+        rows.append(f"<tr><td>{_e(_unit_name(unit, lang))}</td><td class='num'>{fmt_g(u['tau_prior_scale'], lang)}</td>"
+                    f"<td>{_e(reason_tau)}</td><td class='num'>{fmt_num(u['delta'], d, lang)}</td>"
                     f"<td>{_e(reason_delta)}</td></tr>")
     head = ("<tr><th>Eenheid</th><th>Schaal half-normale prior op τ</th><th>Waarom</th><th>δ</th><th>Waarom</th></tr>"
             if nl else "<tr><th>Unit</th><th>Scale of the half-normal prior on τ</th><th>Why</th><th>δ</th>"
@@ -265,14 +267,14 @@ def simulation_quote(results_csv: Path, lang: str = "nl", policy: str = "reporte
                 c = t[(t["tau"] == tau) & (t["k"] == k) & (t["method"] == method) & (t["test"] == test)]
                 cells.append("<td>—</td>" if c.empty else
                              f"<td class='num'>{100 * c['coverage'].iloc[0]:.0f}% ({c['ci_width_median'].iloc[0]:.0f} pp)</td>")
-            body.append(f"<tr><td class='num'>{tau:g}</td><td>{name}</td>{''.join(cells)}</tr>")
+            body.append(f"<tr><td class='num'>{fmt_g(tau, lang)}</td><td>{name}</td>{''.join(cells)}</tr>")
     reps = t.loc[t["method"] == "Bayes", "reps"]
     n_b = int(reps.max()) if len(reps) else 0
     n_c = int(t.loc[t["method"] == "REML", "reps"].max()) if (t["method"] == "REML").any() else 0
-    intro = (f"<p>Wat levert dat op? In de simulatiestudie (<code>meta simulate</code>, beschreven hieronder) dekt het "
+    intro = (f"<p>Wat levert dat op? In de simulatiestudie (<code translate='no'>meta simulate</code>, beschreven hieronder) dekt het "
              f"95%-interval het ware gemiddelde effect zo vaak (mediane breedte tussen haakjes), bij gedrukte "
              f"standaardfouten; {n_b} herhalingen voor het Bayesiaanse model, {n_c} voor REML + HKSJ:</p>" if nl else
-             f"<p>What does that buy? In the simulation study (<code>meta simulate</code>, described below) the 95% "
+             f"<p>What does that buy? In the simulation study (<code translate='no'>meta simulate</code>, described below) the 95% "
              f"interval covers the true mean effect this often (median width in brackets), with printed standard "
              f"errors; {n_b} replications for the Bayesian model, {n_c} for REML + HKSJ:</p>")
     return f"{intro}<table>{head}{''.join(body)}</table>{_simulation_sentence(t, ks, lang, few_k)}"
@@ -291,7 +293,7 @@ def _simulation_sentence(t: pd.DataFrame, ks, lang: str, few_k: int = 4) -> str:
     taus = sorted(set(low["tau"]))
     fine = b[~b["tau"].isin(taus)]
     def span(x):
-        lo, hi = f"{100 * x.min():.1f}", f"{100 * x.max():.1f}"
+        lo, hi = fmt_num(100 * x.min(), 1, lang), fmt_num(100 * x.max(), 1, lang)
         return f"{lo}%" if lo == hi else f"{lo}–{hi}%"
 
     width = lambda x: f"{x.min():.0f}–{x.max():.0f} pp"  # noqa: E731
@@ -299,9 +301,9 @@ def _simulation_sentence(t: pd.DataFrame, ks, lang: str, few_k: int = 4) -> str:
         text = (f"Bij 2 tot en met {max(few)} gemeenten is het Bayesiaanse interval veel smaller "
                 f"({width(b['ci_width_median'])} tegen {width(h['ci_width_median'])} voor REML + HKSJ)")
         if taus:
-            text += (f"; het dekt {span(fine['coverage'])} bij τ ≤ {max(set(fine['tau'])):g} pp, maar slechts "
-                     f"{span(low['coverage'])} bij τ = {', '.join(f'{x:g}' for x in taus)} pp (laagst "
-                     f"{100 * worst['coverage']:.1f}% bij k = {int(worst['k'])}): als gemeenten werkelijk meer "
+            text += (f"; het dekt {span(fine['coverage'])} bij τ ≤ {fmt_g(max(set(fine['tau'])), lang)} pp, maar "
+                     f"slechts {span(low['coverage'])} bij τ = {', '.join(fmt_g(x, lang) for x in taus)} pp (laagst "
+                     f"{fmt_num(100 * worst['coverage'], 1, lang)}% bij k = {int(worst['k'])}): als gemeenten werkelijk meer "
                      "verschillen dan de prior aanneemt, is het te smal. Die ruil – veel smaller, maar afhankelijk van "
                      "de prior – is de reden dat de gevoeligheid voor de prior per cel wordt getoond.") if len(fine) else (
                      f"; het dekt {span(b['coverage'])}.")
@@ -336,32 +338,32 @@ def methods_html(results, lang: str = "nl", simulation_results: Path | None = No
     text = (f"<p><b>Weinig gemeenten: het Bayesiaanse model als kern.</b> Bij twee tot {k} gemeenten geeft REML met "
             "Hartung-Knapp-Sidik-Jonkman een correct maar nutteloos interval: met k = 2 een t-verdeling met één "
             "vrijheidsgraad, tientallen procentpunten breed, vaak breder dan wat een verschil van aandelen kan zijn. "
-            "De methodeliteratuur voor zeer weinig studies (" + refs + ") raadt dan een Bayesiaans random-effects-model "
+            "De methodeliteratuur voor zeer weinig studies (" + refs + ") raadt dan een Bayesiaans random-effectsmodel "
             "aan met een zwak informatieve half-normale prior op de spreiding τ tussen gemeenten, gerapporteerd naast "
-            "de klassieke schattingen. Daarom geven de Kerntabel, de ruit in de forest plots en de kernkolommen van "
-            f"<code>pooled.csv</code> voor cellen met 2 tot en met {k} gemeenten de posterior-mediaan en het centrale "
-            f"{plan.level:g}%-geloofwaardigheidsinterval (GI) van dat model (vlakke prior op het gemiddelde effect; "
+            "de klassieke schattingen. Daarom geven de Kerntabel, de ruit in de forestplots en de kernkolommen van "
+            f"<code translate='no'>pooled.csv</code> voor cellen met 2 tot en met {k} gemeenten de posterior-mediaan en het centrale "
+            f"{fmt_g(plan.level, lang)}%-geloofwaardigheidsinterval (GI) van dat model (vlakke prior op het gemiddelde effect; "
             "schaal van de prior per eenheid uit het plan, zie hierboven). REML + HKSJ, REML + Wald en het "
-            "gemeenschappelijk-effectmodel staan ernaast in <code>pooled.csv</code> (kolommen <code>classical_*</code>, "
-            "<code>wald_*</code>, <code>fe_*</code>), in de werkmap en onder elke forest plot. Boven "
+            "gemeenschappelijk-effectmodel staan ernaast in <code translate='no'>pooled.csv</code> (kolommen <code translate='no'>classical_*</code>, "
+            "<code translate='no'>wald_*</code>, <code translate='no'>fe_*</code>), in de werkmap en onder elke forestplot. Boven "
             f"{k} gemeenten blijft {_e(plan.method)} + {_e(_test_name(plan.test))} de kern. Eén gemeente wordt getoond zoals zij "
             "rapporteerde: een ‘gemiddelde over gemeenten’ uit één gemeente is haar eigen schatting, verbreed met de "
             "prior, en beantwoordt een andere vraag (wat vindt een volgende gemeente?), die het voorspellingsinterval "
             "wel expliciet beantwoordt. De gevoeligheidsanalyse herhaalt het model met de halve en dubbele "
             "priorschaal en met een half-Cauchy-prior; de tabel met beslissingskansen zegt per cel of de conclusie "
             "daarvan afhangt. Het model en de kansen zijn gecontroleerd tegen een onafhankelijke tweedimensionale "
-            "kwadratuur (<code>tests/test_bayes_pool_cli.py</code>) en zijn los op te vragen met "
-            "<code>meta pool BESTAND --bayes</code>.</p>" if nl else
+            "kwadratuur (<code translate='no'>tests/test_bayes_pool_cli.py</code>) en zijn los op te vragen met "
+            "<code translate='no'>meta pool BESTAND --bayes</code>.</p>" if nl else
             f"<p><b>Few municipalities: the Bayesian model as headline.</b> With two to {k} municipalities REML with "
             "Hartung-Knapp-Sidik-Jonkman gives a correct but useless interval: with k = 2 a t distribution with one "
             "degree of freedom, tens of percentage points wide, often wider than a difference of shares can be. The "
             "methods literature for very few studies (" + refs + ") recommends a Bayesian random-effects model with a "
             "weakly informative half-normal prior on the between-municipality spread τ, reported next to the "
             "classical fits. The headline table, the forest-plot diamond and the headline columns of "
-            f"<code>pooled.csv</code> therefore give, for cells with 2 to {k} municipalities, that model's posterior "
-            f"median and central {plan.level:g}% credible interval (CrI) (flat prior on the mean effect; prior scale "
+            f"<code translate='no'>pooled.csv</code> therefore give, for cells with 2 to {k} municipalities, that model's posterior "
+            f"median and central {fmt_g(plan.level, lang)}% credible interval (CrI) (flat prior on the mean effect; prior scale "
             "per unit from the plan, see above). REML + HKSJ, REML + Wald and the common-effect model stay beside it "
-            "in <code>pooled.csv</code> (columns <code>classical_*</code>, <code>wald_*</code>, <code>fe_*</code>), "
+            "in <code translate='no'>pooled.csv</code> (columns <code translate='no'>classical_*</code>, <code translate='no'>wald_*</code>, <code translate='no'>fe_*</code>), "
             f"in the workbook and under every forest plot. Above {k} municipalities {_e(plan.method)} + "
             f"{_e(_test_name(plan.test))} stays the headline. One municipality is shown as it reported: a 'mean over "
             "municipalities' from one of them is its own estimate widened by the prior, and answers another question "
@@ -369,8 +371,8 @@ def methods_html(results, lang: str = "nl", simulation_results: Path | None = No
             "sensitivity analysis repeats the model with half and double the prior scale and with a half-Cauchy "
             "prior; the decision-probability table says per cell whether the conclusion depends on it. The model and "
             "the probabilities are checked against an independent two-dimensional quadrature "
-            "(<code>tests/test_bayes_pool_cli.py</code>) and can be computed on their own with "
-            "<code>meta pool FILE --bayes</code>.</p>")
+            "(<code translate='no'>tests/test_bayes_pool_cli.py</code>) and can be computed on their own with "
+            "<code translate='no'>meta pool FILE --bayes</code>.</p>")
     if simulation_results is not None:
         text += simulation_quote(simulation_results, lang, few_k=k)
     return text

@@ -79,7 +79,7 @@ def _drawer(kind: str):
     from meta import components, plots
 
     return {"forest": plots.draw_forest_rows, "spec_curve": plots.draw_spec_curve,
-            "components": components.draw_components}[kind]
+            "components": components.draw_components, "overview": plots.draw_overview_rows}[kind]
 
 
 def render(job: FigureJob, folder: str) -> str:

@@ -19,8 +19,8 @@ import pandas as pd
 from scipy.special import ndtri
 
 from meta import fewstudies_report as fsr
-from meta.i18n import arm_class_label, components_label, outcome_labels, t, word
-from meta.tables import fmt_number
+from meta.i18n import (arm_class_label, components_label, fmt_g, fmt_interval, fmt_num, fmt_p, method_words,
+                       outcome_labels, spec_words, t, tick_text, word)
 
 ZWSP = "\u200b"  # appended to make otherwise identical labels unique
 #: Past this many studies in one arm class a forest plot shows them as one strip of estimates (a rug) above the
@@ -42,6 +42,30 @@ def _contained():
         warnings.filters[:] = filters
         warnings._filters_mutated()  # type: ignore[attr-defined]
         np.seterr(**err)
+
+
+def number_axis(axis, lang: str) -> None:
+    """Tick labels of a numeric axis in the notation of ``lang`` (decimal comma in Dutch)."""
+    from matplotlib.ticker import FuncFormatter
+
+    axis.set_major_formatter(FuncFormatter(tick_text(lang)))
+
+
+#: Forest-plot text: labels wrap at this many characters so that the figure prints at FIGURE_WIDTH_IN inches
+#: with no text below MIN_FONT_PT points.
+LABEL_CHARS = 38
+FIGURE_WIDTH_IN = 8.0
+MIN_FONT_PT = 8.0
+FONT_PT = 9.0
+PNG_DPI = 144  # 8 in × 144 = 1152 px: shown at its natural size in the report's 1200 px column
+
+
+def wrap_label(text: str, width: int = LABEL_CHARS, indent: str = "  ") -> str:
+    """A row label indented and wrapped onto as many lines as needed (continuation lines indented further)."""
+    import textwrap
+
+    lines = textwrap.wrap(text, width - len(indent), break_on_hyphens=False) or [""]
+    return "\n".join([indent + lines[0]] + [indent + "  " + ln for ln in lines[1:]])
 
 
 def unique_labels(labels: list[str]) -> list[str]:
@@ -89,50 +113,55 @@ def forest_rows(results, outcome_key: str, horizon: int, unit: str, lang: str = 
         w = w / w.sum()
         rows.append(dict(kind="header", label=t("fig_arms", lang, cls=arm_class_label(arm_class, lang)).capitalize()
                          if lang == "en" else t("fig_arms", lang, cls=arm_class_label(arm_class, lang))))
+        single = int(p["k"]) < 2
         if len(s) > FOREST_MAX_STUDIES:  # one strip row instead of a row per study
             yi = s["yi"].to_numpy(float)
             nl = lang == "nl"
-            rows.append(dict(kind="strip", label="  " + (f"{len(s)} gemeenten, elk streepje één schatting" if nl else
-                                                         f"{len(s)} municipalities, one tick per estimate"),
+            rows.append(dict(kind="strip", label=wrap_label(f"{len(s)} gemeenten, elk streepje één schatting" if nl
+                                                            else f"{len(s)} municipalities, one tick per estimate"),
                              est=np.nan, ll=float(yi.min()), hl=float(yi.max()),
                              points=";".join(repr(float(x)) for x in yi),
-                             ci=(f"{'bereik' if nl else 'range'} {fmt_number(yi.min(), d)} – {fmt_number(yi.max(), d)}"),
-                             w=(f"max {100 * w.max():.1f}%")))
+                             ci=f"{'bereik' if nl else 'range'} {fmt_num(yi.min(), d, lang)} – {fmt_num(yi.max(), d, lang)}",
+                             w=f"max {fmt_num(100 * w.max(), 1, lang)}%"))
         for (_, r), wi in zip(s.iterrows() if len(s) <= FOREST_MAX_STUDIES else (), w):
             lo, hi = r["yi"] - z * r["sei"], r["yi"] + z * r["sei"]
             tag = {"from_significance_marks": " †", "from_shares_binomial": " ‡",
                    "from_shares_binomial_and_marks": " ‡"}.get(r["se_method"], "")
-            rows.append(dict(kind="study", label=f"  {names[r['municipality']]}: "
-                                                 f"{components_label(r['arm_components'], lang)}",
-                             est=r["yi"], ll=lo, hl=hi, weight=wi,
-                             ci=f"{fmt_number(r['yi'], d)} [{fmt_number(lo, d)}, {fmt_number(hi, d)}]{tag}",
-                             w=f"{100 * wi:.0f}%" if wi >= 0.01 else f"{100 * wi:.1f}%"))
+            rows.append(dict(kind="study", label=wrap_label(f"{names[r['municipality']]}: "
+                                                            f"{components_label(r['arm_components'], lang)}"),
+                             est=r["yi"], ll=lo, hl=hi, weight=np.nan if single else wi,
+                             ci=f"{fmt_num(r['yi'], d, lang)} {fmt_interval(lo, hi, d, lang)}{tag}",
+                             w="" if single else f"{fmt_num(100 * wi, 0 if wi >= 0.01 else 1, lang)}%"))
         if pending:
-            rows.append(dict(kind="pending", label="  " + t("fig_pending", lang, names=", ".join(pending)),
+            rows.append(dict(kind="pending", label=wrap_label(t("fig_pending", lang, names=", ".join(pending))),
                              ci=t("fig_not_transcribed", lang), w=""))
         if int(p["k"]) >= 2:
             bayes = p.get("headline") == fsr.HEADLINE_BAYES
-            pooled_label = (fsr.tx("fig_pooled_bayes", lang, level=f"{plan.level:g}") if bayes
-                            else t("fig_pooled", lang, method=p["method"], test=p["test"]))
-            rows.append(dict(kind="pooled", label="  " + pooled_label, est=p["estimate"],
+            pooled_label = (fsr.tx("fig_pooled_bayes", lang, level=fmt_g(plan.level, lang)) if bayes
+                            else t("fig_pooled", lang, method=method_words(p["method"], p["test"], lang)))
+            rows.append(dict(kind="pooled", label=wrap_label(pooled_label), est=p["estimate"],
                              ll=p["ci_low"], hl=p["ci_high"],
                              ci=f"{fsr.value_text(p, 'estimate', d, lang)} {fsr.interval_text(p, 'ci_low', 'ci_high', d, lang)}",
                              w="100%"))
-            rows.append(dict(kind="pi", label="  " + (fsr.tx("fig_pi_bayes", lang) if bayes else t("fig_pi", lang)),
+            rows.append(dict(kind="pi", label=wrap_label(fsr.tx("fig_pi_bayes", lang) if bayes else t("fig_pi", lang)),
                              est=np.nan, ll=p["pi_low"], hl=p["pi_high"],
                              ci=fsr.interval_text(p, "pi_low", "pi_high", d, lang), w=""))
             if bayes:  # the classical fits stay beside the headline, in the footer
                 if not footer:
-                    footer.append(fsr.tx("fig_bayes_note", lang, k=plan.few_studies_k, level=f"{plan.level:g}",
-                                         scale=f"{p['tau_prior_scale']:g} {'pp' if unit == 'percentage_points' else ''}".strip()))
+                    footer.append(fsr.tx("fig_bayes_note", lang, k=plan.few_studies_k, level=fmt_g(plan.level, lang),
+                                         scale=f"{fmt_g(p['tau_prior_scale'], lang)} "
+                                               f"{'pp' if unit == 'percentage_points' else ''}".strip()))
                 footer.append(fsr.tx("fig_classical", lang, cls=arm_class_label(arm_class, lang).capitalize(),
                                      fits=fsr.classical_fits_text(p, d, lang)))
-            q_p = "< 0.001" if p["Q_p"] < 0.001 else f"= {p['Q_p']:.3f}"
+            q_p = fmt_p(p["Q_p"], lang)
+            q_p = q_p if q_p.startswith("<") else "= " + q_p
             zero = ("; τ² = 0: PI = BI" if lang == "nl" else "; τ² = 0: PI = CI") if p["tau2"] == 0 else ""
-            rows.append(dict(kind="stats", label=(f"  k = {int(p['k'])}, τ² = {p['tau2']:.3g}, I² = {p['I2']:.0f}%, "
-                                                   f"Q p {q_p}{zero}"), ci="", w=""))
+            tau2_text = fmt_g(float(f"{p['tau2']:.3g}"), lang)
+            rows.append(dict(kind="stats", label=wrap_label(f"k = {int(p['k'])}, τ² = {tau2_text}, "
+                                                            f"I² = {fmt_num(p['I2'], 0, lang)}%, Q p {q_p}{zero}"),
+                             ci="", w=""))
         else:
-            rows.append(dict(kind="stats", label="  " + t("fig_single", lang), ci="", w=""))
+            rows.append(dict(kind="stats", label=wrap_label(t("fig_single", lang)), ci="", w=""))
     frame = pd.DataFrame(rows)
     for col in ("est", "ll", "hl", "weight"):
         if col not in frame:
@@ -144,84 +173,136 @@ def forest_rows(results, outcome_key: str, horizon: int, unit: str, lang: str = 
     return frame
 
 
+def text_width_in(text: str, size: float = FONT_PT, weight: str = "normal") -> float:
+    """Width of the widest line of ``text`` in inches at ``size`` points (matplotlib's own text layout)."""
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import TextToPath
+
+    prop = FontProperties(size=size, weight=weight)
+    return max((TextToPath().get_text_width_height_descent(line, prop, ismath=False)[0] if line else 0.0)
+               for line in str(text).split("\n")) / 72
+
+
 def draw_forest(results, outcome_key: str, horizon: int, unit: str, title: str, lang: str = "en"):
-    """Draw one forest plot; returns the matplotlib Figure."""
+    """Draw one forest plot; returns the matplotlib Figure (see :func:`draw_forest_rows`)."""
     return draw_forest_rows(forest_rows(results, outcome_key, horizon, unit, lang), unit, title,
                             results.plan.level, lang)
 
 
 def draw_forest_rows(rows: pd.DataFrame, unit: str, title: str, level: float, lang: str = "en", footer=None):
-    """Draw one forest plot from its :func:`forest_rows` (a pure function of its arguments: see ``meta.figures``).
+    """Draw one forest plot from its :func:`forest_rows` at print size (``FIGURE_WIDTH_IN`` wide, no text below
+    ``MIN_FONT_PT``); a pure function of its arguments (see ``meta.figures``).
 
-    ``footer``: lines under the plot (the classical fits beside a Bayesian headline); default ``rows.attrs``.
+    Left: one label per row (arm class headers bold); middle: intervals, weight-sized squares, the pooled
+    diamond and prediction bar (past ``FOREST_MAX_STUDIES`` studies, one strip of ticks); right: the estimate
+    and interval as text, and the weight when something is pooled. ``footer``: lines under the plot (the
+    classical fits beside a Bayesian headline); default ``rows.attrs``. Returns the matplotlib Figure.
     """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.patches import Polygon
-    from matplotlib.ticker import FixedLocator
+    from matplotlib.transforms import blended_transform_factory
 
     lows = pd.concat([rows["ll"], rows["est"], pd.Series([0.0])]).min()
     highs = pd.concat([rows["hl"], rows["est"], pd.Series([0.0])]).max()
     span = max(highs - lows, 1e-9)
-    xlim = (lows - 0.06 * span, max(highs + 0.06 * span, 0.1 * span))
-    # forestplot: studies only (summary rows get NaN so it draws labels but no marker/line)
-    fp_frame = rows.copy()
-    fp_frame.loc[fp_frame["kind"] != "study", ["est"]] = np.nan
-    strip = fp_frame["kind"] == "strip"  # an invisible marker (markeralpha=0): forestplot needs one estimate
-    fp_frame.loc[strip, "est"] = (fp_frame.loc[strip, "ll"] + fp_frame.loc[strip, "hl"]) / 2
-    fp_frame.loc[~fp_frame["kind"].isin(["study", "pi"]), ["ll", "hl"]] = np.nan
-    # keep the x range wide enough for every interval, diamond and PI
-    fp_frame.loc[fp_frame.index[0], ["ll", "hl"]] = xlim
-    # fixed margins in inches: the header row (drawn one row above the axes), the title, the x label, the footnote
+    xlim = (lows - 0.06 * span, highs + 0.06 * span)
     footer = list(rows.attrs.get("footer", []) if footer is None else footer)
     undetermined = any("onbepaald" in line or "undetermined" in line for line in [*footer, *rows["ci"]])
     if undetermined:
         footer = [*footer, _plain(fsr.footnote(lang))]
-    row_in, top_in, bottom_in = 0.34, 1.15, 1.0 + 0.2 * sum(len(_wrap(line)) for line in footer)
-    height = row_in * len(rows) + top_in + bottom_in
-    fig, ax = plt.subplots(figsize=(11, height), facecolor="white")
-    fig.subplots_adjust(top=1 - top_in / height, bottom=bottom_in / height)
-    with _contained() as fp, warnings.catch_warnings():
-        # forestplot relabels categorical ticks itself; matplotlib warns about that, harmlessly
-        warnings.filterwarnings("ignore", message="set_ticklabels", category=UserWarning)
-        ax = fp.forestplot(
-            fp_frame, estimate="est", ll="ll", hl="hl", varlabel="label", ci_report=False,
-            rightannote=["ci", "w"],
-            right_annoteheaders=[t("fig_effect", lang, level=f"{level:g}"), t("fig_weight", lang)],
-            xlim=xlim, markeralpha=0, ax=ax, fontsize=10, flush=True, variable_header=t("fig_ylabel", lang),
-            xlabel=t("fig_xlabel", lang, unit=_unit_label(unit, lang)),
-        )
-    ypos = {tick.get_text(): tick.get_position()[1] for tick in ax.get_yticklabels()}
-    for tick in ax.get_yticklabels():
-        if not tick.get_text().startswith(" "):
-            tick.set_fontweight("bold")
-    ax.yaxis.set_major_locator(FixedLocator(ax.get_yticks()))
-    ax.set_yticklabels([tick.get_text() for tick in ax.get_yticklabels()])
-    for _, r in rows.iterrows():
-        y = ypos.get(r["label"])
-        if y is None:
-            continue
+    footer = [*footer, *forest_footnote(rows, lang)]
+    weights = bool((rows["w"] != "").any())  # no weight column when nothing is pooled
+    effect_head = t("fig_effect", lang, level=fmt_g(level, lang))
+    weight_head = t("fig_weight", lang)
+    # widths in inches: labels | plot | estimate [interval] | weight
+    gap = 0.15
+    label_in = max(text_width_in(x, weight="bold") for x in [*rows["label"], t("fig_ylabel", lang)])
+    ci_in = max(text_width_in(x, weight="bold") for x in [*rows["ci"], effect_head])
+    w_in = max(text_width_in(x, weight="bold") for x in [*rows["w"], weight_head]) if weights else 0.0
+    left_in = 0.1 + label_in + gap
+    right_in = gap + ci_in + (gap + w_in if weights else 0.0) + 0.1
+    lines = [label.count("\n") + 1 for label in rows["label"]]
+    line_in = 1.25 * FONT_PT / 72
+    heights = [0.1 + line_in * n for n in lines]
+    wrapped_footer = [w for line in footer for w in _wrap(line)]
+    top_in = 0.75
+    bottom_in = 0.7 + 1.25 * FONT_PT / 72 * len(wrapped_footer) + 0.1
+    plot_h = sum(heights)
+    height = top_in + plot_h + bottom_in
+    fig = plt.figure(figsize=(FIGURE_WIDTH_IN, height), facecolor="white")
+    ax = fig.add_axes([left_in / FIGURE_WIDTH_IN, bottom_in / height,
+                       1 - (left_in + right_in) / FIGURE_WIDTH_IN, plot_h / height])
+    # y: rows from the top, each as tall as its label
+    ys, y = [], plot_h
+    for h in heights:
+        ys.append(y - h / 2)
+        y -= h
+    ax.set_ylim(0, plot_h)
+    ax.set_xlim(*xlim)
+    left = blended_transform_factory(fig.transFigure, ax.transData)
+    x_label = 0.1 / FIGURE_WIDTH_IN
+    x_ci = 1 - (right_in - gap) / FIGURE_WIDTH_IN
+    x_w = 1 - (0.1 + w_in) / FIGURE_WIDTH_IN
+    for (_, r), y in zip(rows.iterrows(), ys):
+        header = r["kind"] == "header"
+        fig.text(x_label, y, r["label"].replace(ZWSP, ""), transform=left, ha="left", va="center", fontsize=FONT_PT,
+                 fontweight="bold" if header else "normal")
+        if r["ci"]:
+            fig.text(x_ci, y, r["ci"], transform=left, ha="left", va="center", fontsize=FONT_PT)
+        if weights and r["w"]:
+            fig.text(x_w, y, r["w"], transform=left, ha="left", va="center", fontsize=FONT_PT)
         if r["kind"] == "study":
             ax.plot([r["ll"], r["hl"]], [y, y], color="0.35", lw=1.3, zorder=2)
-            ax.scatter([r["est"]], [y], s=30 + 250 * r["weight"], marker="s", color="#1f4e79", zorder=3)
+            size = 40 if math.isnan(r["weight"]) else 30 + 250 * r["weight"]  # one study: a fixed square
+            ax.scatter([r["est"]], [y], s=size, marker="s", color="#1f4e79", zorder=3)
         elif r["kind"] == "pooled":
-            ax.add_patch(Polygon([[r["ll"], y], [r["est"], y + 0.3], [r["hl"], y], [r["est"], y - 0.3]],
+            half = 0.3 * line_in
+            ax.add_patch(Polygon([[r["ll"], y], [r["est"], y + half], [r["hl"], y], [r["est"], y - half]],
                                  closed=True, color="#b22222", zorder=3))
         elif r["kind"] == "pi":
             ax.plot([r["ll"], r["hl"]], [y, y], color="#b22222", lw=3, alpha=0.45, zorder=2, solid_capstyle="butt")
         elif r["kind"] == "strip":  # every study's estimate as a tick on one row
             xs = [float(x) for x in str(r["points"]).split(";")]
             ax.scatter(xs, [y] * len(xs), marker="|", s=160, linewidths=0.8, color="#1f4e79", alpha=0.6, zorder=3)
+    head_y = plot_h + 0.12
+    fig.text(x_label, head_y, t("fig_ylabel", lang), transform=left, ha="left", va="bottom", fontsize=FONT_PT,
+             fontweight="bold")
+    fig.text(x_ci, head_y, effect_head, transform=left, ha="left", va="bottom", fontsize=FONT_PT, fontweight="bold")
+    if weights:
+        fig.text(x_w, head_y, weight_head, transform=left, ha="left", va="bottom", fontsize=FONT_PT, fontweight="bold")
     ax.axvline(0, color="black", lw=0.8, zorder=1)
-    ax.set_xlim(*xlim)
-    fig.text(0.01, 1 - 0.12 / height, title, ha="left", va="top", fontsize=12, fontweight="bold")
-    fig.text(0.01, 0.1 / height, t("fig_footnote", lang), fontsize=8, ha="left", va="bottom", color="0.3")
-    if footer:
-        fig.text(0.01, 0.4 / height, "\n".join(w for line in footer for w in _wrap(line)), fontsize=10, ha="left",
-                 va="bottom", color="0.15")
+    for side in ("top", "right", "left"):
+        ax.spines[side].set_visible(False)
+    ax.set_yticks([])
+    number_axis(ax.xaxis, lang)
+    ax.tick_params(axis="x", labelsize=FONT_PT)
+    ax.set_xlabel(t("fig_xlabel", lang, unit=_unit_label(unit, lang)), fontsize=FONT_PT)
+    fig.text(0.1 / FIGURE_WIDTH_IN, 1 - 0.1 / height, title, ha="left", va="top", fontsize=11, fontweight="bold")
+    if wrapped_footer:
+        fig.text(0.1 / FIGURE_WIDTH_IN, 0.1 / height, "\n".join(wrapped_footer), fontsize=FONT_PT, ha="left",
+                 va="bottom", color="0.2")
     return fig
+
+
+def forest_footnote(rows: pd.DataFrame, lang: str) -> list[str]:
+    """The footnote lines a forest plot needs: only the symbols and marks it actually draws."""
+    nl = lang == "nl"
+    notes = []
+    if (rows["kind"] == "pooled").any():
+        notes.append("Vierkanten naar gewicht in het random-effectsmodel; ruit: gepoolde schatting en interval; balk: "
+                     "predictie-interval." if nl else
+                     "Squares sized by random-effects weight; diamond: pooled estimate and interval; bar: prediction "
+                     "interval.")
+    if rows["ci"].str.contains("†").any():
+        notes.append("† SE gereconstrueerd uit significantietekens." if nl else
+                     "† SE reconstructed from significance marks.")
+    if rows["ci"].str.contains("‡").any():
+        notes.append("‡ SE uit aandelen en N (binomiaal, niet gecorrigeerd)." if nl else
+                     "‡ SE from shares and N (binomial, unadjusted).")
+    return [" ".join(notes)] if notes else []
 
 
 def _plain(html_text: str) -> str:
@@ -231,7 +312,7 @@ def _plain(html_text: str) -> str:
     return re.sub(r"<[^>]+>", "", html_text)
 
 
-def _wrap(line: str, width: int = 125) -> list[str]:
+def _wrap(line: str, width: int = 95) -> list[str]:
     import textwrap
 
     return textwrap.wrap(line, width) or [""]
@@ -265,7 +346,7 @@ def forest_jobs(results, lang: str = "en", svg: bool = False) -> list:
         jobs.append(FigureJob(name, "forest", title, files,
                               dict(rows=rows, unit=unit, title=title, level=float(results.plan.level), lang=lang,
                                    footer=list(rows.attrs.get("footer", []))),  # in the content key too
-                              dict(dpi=110, fixed_box=True)))
+                              dict(dpi=PNG_DPI, fixed_box=True)))
     return jobs
 
 
@@ -302,11 +383,14 @@ def draw_spec_curve(sens: pd.DataFrame, outcome_key: str, title: str, lang: str 
     s = sens[sens["outcome_key"] == outcome_key]
     cells = s[["horizon_months", "arm_class", "unit_h"]].drop_duplicates().sort_values(
         ["horizon_months", "arm_class"], kind="mergesort")
-    # fixed layout in inches (tight_layout costs more than drawing): per panel the plot and its rotated labels
-    plot_in, labels_in, top_in = 1.5, 2.4, 0.9
+    # fixed layout in inches (tight_layout costs more than drawing): per panel the plot and its rotated labels,
+    # as deep as the longest label needs at 60°
+    tick_labels = [f"{word('spec_group', g, lang)}: {spec_words(g, sp, lang)}" for g, sp in zip(s["spec_group"], s["spec"])]
+    longest = max([text_width_in(x, MIN_FONT_PT) for x in tick_labels] + [1.0])
+    plot_in, labels_in, top_in = 1.5, 0.45 + longest * math.sin(math.radians(60)), 0.9
     height = len(cells) * (plot_in + labels_in) + top_in
-    fig, axes = plt.subplots(len(cells), 1, figsize=(11, height), squeeze=False)
-    fig.subplots_adjust(left=0.11, right=0.99, top=1 - top_in / height, bottom=labels_in / height,
+    fig, axes = plt.subplots(len(cells), 1, figsize=(FIGURE_WIDTH_IN, height), squeeze=False)
+    fig.subplots_adjust(left=0.09, right=0.98, top=1 - top_in / height, bottom=labels_in / height,
                         hspace=labels_in / plot_in)
     for ax, (_, cell) in zip(axes[:, 0], cells.iterrows()):
         c = s[(s["horizon_months"] == cell["horizon_months"]) & (s["arm_class"] == cell["arm_class"])]
@@ -319,17 +403,20 @@ def draw_spec_curve(sens: pd.DataFrame, outcome_key: str, title: str, lang: str 
             ax.scatter([i], [r["estimate"]], s=70 if main else 22, color=col, edgecolor="black" if main else col,
                        linewidth=1.5 if main else 0, zorder=3)
         ax.axhline(0, color="black", lw=0.8)
+        number_axis(ax.yaxis, lang)
+        ax.tick_params(axis="y", labelsize=FONT_PT)
         ax.set_xticks(x)
-        ax.set_xticklabels([f"{word('spec_group', g, lang)}: {sp}" for g, sp in zip(c["spec_group"], c["spec"])],
-                           rotation=60, ha="right", fontsize=8)
+        ax.set_xticklabels([f"{word('spec_group', g, lang)}: {spec_words(g, sp, lang)}"
+                            for g, sp in zip(c["spec_group"], c["spec"])],
+                           rotation=60, ha="right", fontsize=MIN_FONT_PT)
         ax.set_xlim(-0.6, len(c) - 0.4)
         ax.set_title(f"{int(cell['horizon_months'])} {t('fig_months', lang)} · {arm_class_label(cell['arm_class'], lang)}"
-                     f" · {_unit_label(cell['unit_h'], lang)}", fontsize=10, loc="left")
+                     f" · {_unit_label(cell['unit_h'], lang)}", fontsize=FONT_PT, loc="left")
         ax.grid(axis="y", color="0.9")
     handles = [plt.Line2D([], [], marker="o", ls="", color=col, label=word("verdict", v, lang))
                for v, col in SPEC_COLORS.items() if v != "no estimate"]
-    fig.legend(handles=handles, loc="upper right", fontsize=8, frameon=False, ncol=3)
-    fig.suptitle(title, x=0.01, ha="left", fontsize=12, fontweight="bold")
+    fig.legend(handles=handles, loc="upper right", fontsize=MIN_FONT_PT, frameon=False, ncol=3)
+    fig.suptitle(title, x=0.01, ha="left", fontsize=11, fontweight="bold")
     return fig
 
 
@@ -345,7 +432,7 @@ def spec_curve_jobs(sens: pd.DataFrame, outcomes: pd.DataFrame, lang: str = "en"
                                                                  else "specification curve")
         part = sens[sens["outcome_key"] == outcome_key].reset_index(drop=True)
         jobs.append(FigureJob(name, "spec_curve", title, {"png": f"{name}.png"},
-                              dict(sens=part, outcome_key=outcome_key, title=title, lang=lang), dict(dpi=90)))
+                              dict(sens=part, outcome_key=outcome_key, title=title, lang=lang), dict(dpi=PNG_DPI)))
     return jobs
 
 
@@ -354,23 +441,184 @@ def write_spec_curves(sens: pd.DataFrame, outcomes: pd.DataFrame, folder, lang: 
     return _write_now(spec_curve_jobs(sens, outcomes, lang), folder)
 
 
-def components_job(table: pd.DataFrame, lang: str = "en", svg: bool = False):
-    """The component meta-regression figure job (PNG; SVG only when asked)."""
+def components_job(table: pd.DataFrame, lang: str = "en", svg: bool = False, outcomes: pd.DataFrame | None = None):
+    """The component meta-regression figure job (PNG; SVG only when asked); outcome labels from ``outcomes``."""
     from meta.figures import FigureJob
 
     title = ("Componentenmodel: effect per onderdeel" if lang == "nl" else "Component model: effect of each component")
     files = {"png": "components.png", **({"svg": "components.svg"} if svg else {})}
-    return FigureJob("components", "components", title, files, dict(table=table, title=title, lang=lang),
-                     dict(dpi=100, tight=True))
+    label = outcome_labels(outcomes, lang) if outcomes is not None else None
+    return FigureJob("components", "components", title, files,
+                     dict(table=table, title=title, lang=lang, outcome_label=label), dict(dpi=PNG_DPI, tight=True))
 
 
-def write_components_figure(table: pd.DataFrame, folder, lang: str = "en", svg: bool = True) -> dict:
+def write_components_figure(table: pd.DataFrame, folder, lang: str = "en", svg: bool = True,
+                            outcomes: pd.DataFrame | None = None) -> dict:
     """The component meta-regression figure (PNG and SVG)."""
-    return _write_now([components_job(table, lang, svg)], folder)
+    return _write_now([components_job(table, lang, svg, outcomes)], folder)
 
 
 def figure_jobs(results, lang: str = "en", svg: bool = False) -> tuple[list, list]:
-    """(forest-plot jobs, other jobs: specification curves and the component figure) of a run."""
+    """(forest-plot jobs, other jobs: specification curves, the component figure, the overview) of a run."""
     extra = spec_curve_jobs(results.sensitivity, results.inputs.outcomes, lang)
-    extra.append(components_job(results.components, lang, svg))
+    extra.append(components_job(results.components, lang, svg, results.inputs.outcomes))
+    extra.append(overview_job(results, lang, svg))
     return forest_jobs(results, lang, svg), extra
+
+
+MUNICIPALITY_COLORS = ("#1f4e79", "#c55a11", "#548235", "#7030a0", "#bf9000", "#2e75b6", "#843c0c", "#375623")
+
+
+def overview_rows(results, lang: str = "en") -> pd.DataFrame:
+    """The rows of the overview figure: per arm class (plan order) a header, then one row per outcome × horizon.
+
+    Each cell row carries its studies (municipality, yi, lower, upper) and the pooled headline estimate with its
+    interval when k >= 2 (``pooled``), in the order of the Kerntabel (arm class, then the plan's outcomes).
+    """
+    from meta.tables import cell_order
+
+    plan = results.plan
+    z = float(__import__("scipy").stats.norm.ppf(0.5 + plan.level / 200))
+    label = outcome_labels(results.inputs.outcomes, lang)
+    p = cell_order(results.pooled, plan) if len(results.pooled) else results.pooled
+    rows = []
+    for arm_class, g in p.groupby("arm_class", sort=False):
+        rows.append(dict(kind="header", label=arm_class_label(arm_class, lang).capitalize(), unit_h="", studies=[],
+                         pooled=None))
+        for _, r in g.iterrows():
+            s = results.studies[(results.studies["outcome_key"] == r["outcome_key"])
+                                & (results.studies["horizon_months"] == r["horizon_months"])
+                                & (results.studies["arm_class"] == arm_class) & (results.studies["unit_h"] == r["unit_h"])]
+            studies = [(m, y, y - z * se, y + z * se) for m, y, se in zip(s["municipality"], s["yi"], s["sei"])]
+            pooled = None
+            if int(r["k"]) >= 2:
+                bad = fsr.impossible(r)
+                pooled = (r["estimate"], np.nan if "ci_low" in bad else r["ci_low"],
+                          np.nan if "ci_high" in bad else r["ci_high"])
+            rows.append(dict(kind="cell", unit_h=r["unit_h"], studies=studies, pooled=pooled,
+                             label=f"{label.get(r['outcome_key'], r['outcome_key'])}, {int(r['horizon_months'])} "
+                                   f"{t('months', lang)}"))
+    return pd.DataFrame(rows, columns=["kind", "label", "unit_h", "studies", "pooled"])
+
+
+def draw_overview(results, lang: str = "en"):
+    """The overview figure of a run (see :func:`draw_overview_rows`)."""
+    munis = results.inputs.municipalities
+    return draw_overview_rows(overview_rows(results, lang), list(zip(munis["municipality"], munis["name"])),
+                              float(results.plan.level), lang)
+
+
+def draw_overview_rows(rows: pd.DataFrame, municipalities: list, level: float, lang: str = "en"):
+    """One figure for the whole answer, like the CPB's comparison: per arm class and outcome every municipality's
+    estimate with its interval (a coloured square per municipality) and the pooled estimate (a diamond, k >= 2).
+
+    Two panels: shares in percentage points, survey scales in scale points (different scales per outcome, named
+    in the label). Print size ``FIGURE_WIDTH_IN`` wide, no text below ``MIN_FONT_PT``. ``rows`` from
+    :func:`overview_rows`; ``municipalities`` is [(code, name)] in register order (colours follow it).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Polygon
+
+    names = dict(municipalities)
+    codes = [m for m, _ in municipalities]
+    color = {m: MUNICIPALITY_COLORS[i % len(MUNICIPALITY_COLORS)] for i, m in enumerate(codes)}
+    present = [m for m in codes if any(st[0] == m for sts in rows["studies"] for st in sts)]
+    panels = []
+    for is_pp in (True, False):
+        keep, current = [], None
+        for _, r in rows.iterrows():
+            if r["kind"] == "header":
+                current = r
+            elif (r["unit_h"] == "percentage_points") == is_pp:
+                if current is not None:
+                    keep.append(current)
+                    current = None
+                keep.append(r)
+        if keep:
+            panels.append((is_pp, pd.DataFrame(keep)))
+    line_in = 1.25 * FONT_PT / 72
+    row_in = 0.1 + line_in * 1.7
+    wrapped = {id(panel): [wrap_label(x, 40, "  " if k == "cell" else "") for x, k in zip(panel["label"], panel["kind"])]
+               for _, panel in panels}
+    label_in = max([text_width_in(x, weight="bold") for _, panel in panels for x in wrapped[id(panel)]] + [1.0])
+    left_in, right_in = 0.1 + label_in + 0.15, 0.2
+    panel_h = [len(panel) * row_in for _, panel in panels]
+    top_in, gap_in, bottom_in = 0.45, 0.7, 0.35
+    height = top_in + sum(panel_h) + gap_in * len(panels) + bottom_in
+    fig = plt.figure(figsize=(FIGURE_WIDTH_IN, height), facecolor="white")
+    y_top = height - top_in
+    for (is_pp, panel), h in zip(panels, panel_h):
+        ax = fig.add_axes([left_in / FIGURE_WIDTH_IN, (y_top - h) / height,
+                           1 - (left_in + right_in) / FIGURE_WIDTH_IN, h / height])
+        n = len(panel)
+        values = [v for sts in panel["studies"] for st in sts for v in st[1:]]
+        values += [v for pl in panel["pooled"] if pl is not None for v in pl if np.isfinite(v)]
+        lo, hi = min(values + [0.0]), max(values + [0.0])
+        span = max(hi - lo, 1e-9)
+        ax.set_xlim(lo - 0.05 * span, hi + 0.05 * span)
+        ax.set_ylim(-0.5, n - 0.5)
+        for i, ((_, r), text) in enumerate(zip(panel.iterrows(), wrapped[id(panel)])):
+            y = n - 1 - i
+            header = r["kind"] == "header"
+            ax.text(-(label_in + 0.15) / ((1 - (left_in + right_in) / FIGURE_WIDTH_IN) * FIGURE_WIDTH_IN), y, text,
+                    transform=ax.get_yaxis_transform(), ha="left", va="center", fontsize=FONT_PT,
+                    fontweight="bold" if header else "normal")
+            if header:
+                ax.axhline(y + 0.5, color="0.8", lw=0.6)
+                continue
+            k = len(r["studies"])
+            pooled_row = r["pooled"] is not None
+            # studies above, the diamond below them in the same row
+            offsets = (np.linspace(0.32, -0.05, k) if pooled_row else np.linspace(0.22, -0.22, k)) if k > 1 else [0.0]
+            for (m, est, l, u), dy in zip(r["studies"], offsets):
+                ax.plot([l, u], [y + dy, y + dy], color=color[m], lw=1.4, zorder=2)
+                ax.scatter([est], [y + dy], marker="s", s=28, color=color[m], zorder=3)
+            if r["pooled"] is not None:
+                est, l, u = r["pooled"]
+                l = l if np.isfinite(l) else ax.get_xlim()[0]
+                u = u if np.isfinite(u) else ax.get_xlim()[1]
+                ax.add_patch(Polygon([[l, y - 0.3], [est, y - 0.19], [u, y - 0.3], [est, y - 0.41]], closed=True,
+                                     color="#b22222", zorder=4))
+        ax.axvline(0, color="black", lw=0.8, zorder=1)
+        ax.set_yticks([])
+        for side in ("top", "right", "left"):
+            ax.spines[side].set_visible(False)
+        number_axis(ax.xaxis, lang)
+        ax.tick_params(axis="x", labelsize=FONT_PT)
+        unit = t("unit_pp", lang) if is_pp else (
+            "schaalpunten; schaal per uitkomst" if lang == "nl" else "scale points; scale per outcome")
+        ax.set_xlabel(t("fig_xlabel", lang, unit=unit), fontsize=FONT_PT)
+        y_top -= h + gap_in
+    handles = [Line2D([], [], marker="s", ls="-", color=color[m], label=names[m]) for m in present]
+    if any(pl is not None for pl in rows["pooled"]):
+        handles.append(Line2D([], [], marker="D", ls="", color="#b22222",
+                              label="gepoold (k ≥ 2)" if lang == "nl" else "pooled (k ≥ 2)"))
+    fig.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.1 / FIGURE_WIDTH_IN, 0.05 / height),
+               ncol=len(handles), fontsize=FONT_PT, frameon=False)
+    title = ("Overzicht: effect per armklasse en uitkomst, per gemeente met "
+             f"{fmt_g(level, lang)}%-interval" if lang == "nl" else
+             f"Overview: effect per arm class and outcome, per municipality with {fmt_g(level, lang)}% interval")
+    fig.text(0.1 / FIGURE_WIDTH_IN, 1 - 0.1 / height, title, ha="left", va="top", fontsize=11, fontweight="bold")
+    return fig
+
+
+def overview_job(results, lang: str = "en", svg: bool = False):
+    """The overview figure job (PNG, read in the report; SVG only when asked)."""
+    from meta.figures import FigureJob
+
+    title = "Overzicht per armklasse en uitkomst" if lang == "nl" else "Overview per arm class and outcome"
+    munis = results.inputs.municipalities
+    files = {"png": "overview.png", **({"svg": "overview.svg"} if svg else {})}
+    return FigureJob("overview", "overview", title, files,
+                     dict(rows=overview_rows(results, lang), municipalities=list(zip(munis["municipality"],
+                                                                                     munis["name"])),
+                          level=float(results.plan.level), lang=lang), dict(dpi=PNG_DPI))
+
+
+def write_overview_figure(results, folder, lang: str = "en", svg: bool = True) -> dict:
+    """The overview figure (PNG and SVG); returns {"overview": {"png", "svg", "title"}}."""
+    return _write_now([overview_job(results, lang, svg)], folder)

@@ -17,8 +17,10 @@ import pandas as pd
 
 from meta import fewstudies_report as fsr
 from meta.harmonise import SE_METHODS
-from meta.i18n import arm_class_label, components_label, outcome_labels, t, word
-from meta.tables import fmt_number
+from meta.tables import cell_order as tables_cell_order, mark_p_ranges as tables_mark_p_ranges, side_by_side
+from meta.i18n import (arm_class_label, changed_by_words, component_note_words, components_label, fmt_g,
+                       fmt_interval, fmt_num, fmt_p, fmt_p_range, method_words, outcome_labels, reason_words, t, word,
+                       words)
 
 SE_METHOD_TEXT = {
     "reported_se": "standard error printed in the report",
@@ -54,29 +56,46 @@ def _e(x) -> str:
     return html.escape("" if x is None else str(x))
 
 
-_num = fmt_number
+def _q(x) -> str:
+    """A verbatim quotation (printed token, file or command name): kept as is and marked so for the language scan."""
+    return f"<code translate='no'>{_e(x)}</code>"
 
 
-def _p(x) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "—"
-    return "&lt;0.001" if x < 0.001 else f"{x:.3f}"
+def cell_order(results, frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` ordered as the ministry reads: arm class, then outcome (plan order), horizon (see tables)."""
+    return tables_cell_order(frame, results.plan)
+
+
+def row_anchor(r) -> str:
+    """The HTML id of a Kerntabel row: ``kern-<outcome>-<horizon>-<arm class>``."""
+    return re.sub(r"[^a-z0-9-]+", "-", f"kern-{r['outcome_key']}-{int(r['horizon_months'])}-{r['arm_class']}".lower())
+
+
+def _unit_short(unit: str, lang: str = "en") -> str:
+    if unit == "percentage_points":
+        return "pp"
+    return "punt" if lang == "nl" else "pt"
+
+
+def _digits(unit: str) -> int:
+    return 1 if unit == "percentage_points" else 2
 
 
 def headline_table(results, lang: str = "en") -> str:
     p = results.pooled
     if len(p) == 0:
-        return "<p>No cell could be pooled.</p>"
-    p = p.sort_values(["k", "outcome_key", "horizon_months", "arm_class"], ascending=[False, True, True, True],
-                      kind="mergesort")
+        return "<p>Geen enkele cel kon worden gepoold.</p>" if lang == "nl" else "<p>No cell could be pooled.</p>"
+    p = cell_order(results, p)
     label = _outcome_labels(results, lang)
-    head = (f"<tr><th>{t('col_outcome', lang)}</th><th>{t('col_horizon', lang)}</th><th>{t('col_arm_class', lang)}</th>"
+    interval_head = (f"{fmt_g(results.plan.level, lang)}%-BI of -GI" if lang == "nl"
+                     else f"{fmt_g(results.plan.level, lang)}% CI or CrI")
+    head = (f"<tr><th>{t('col_arm_class', lang)}</th><th>{t('col_outcome', lang)}</th><th>{t('col_horizon', lang)}</th>"
             f"<th>k</th><th>{t('col_munis', lang)}</th><th>{fsr.tx('col_model', lang)}</th>"
-            f"<th>{t('col_estimate', lang)}</th>"
-            f"<th>{fsr.tx('col_interval', lang, level=f'{results.plan.level:g}')}</th><th>p</th><th>{t('col_pi', lang)}</th>"
-            f"<th>τ² [CI]</th><th>I² [CI]</th><th>Q p</th><th>{t('col_se_methods', lang)}</th></tr>")
+            f"<th>{t('col_estimate', lang)}</th><th>{interval_head}</th><th>p</th>"
+            f"<th>{t('col_pi', lang)}</th><th>τ² [{'BI' if lang == 'nl' else 'CI'}]</th>"
+            f"<th>I² [{'BI' if lang == 'nl' else 'CI'}]</th><th>Q p</th><th>{t('col_se_methods', lang)}</th></tr>")
     mo = t("months", lang)
-    mark_p = _mark_p_texts(results)
+    mark_p = _mark_p_texts(results, lang)
     names = dict(zip(results.inputs.municipalities["municipality"], results.inputs.municipalities["name"]))
     arm_text = {}
     for key, g in results.studies.groupby(["outcome_key", "horizon_months", "arm_class", "unit_h"]):
@@ -87,22 +106,25 @@ def headline_table(results, lang: str = "en") -> str:
     for _, r in p.iterrows():
         single = bool(r["single_study"])
         flag = " ⚠" if r["flag_derived_se"] else ""
-        d = 1 if r["unit_h"] == "percentage_points" else 2
+        d = _digits(r["unit_h"])
+        methods = ", ".join(words("se_method", m, lang) for m in str(r["se_methods"]).split(";") if m)
         body.append(
-            f"<tr class='{'single' if single else ''}'><td>{_e(label.get(r['outcome_key'], r['outcome_label']))}</td>"
-            f"<td class='num'>{int(r['horizon_months'])} {mo}</td><td>{_e(arm_class_label(r['arm_class'], lang))}</td>"
+            f"<tr id='{row_anchor(r)}' class='{'single' if single else ''}'>"
+            f"<td>{_e(arm_class_label(r['arm_class'], lang))}</td>"
+            f"<td>{_e(label.get(r['outcome_key'], r['outcome_label']))}</td>"
+            f"<td class='num'>{int(r['horizon_months'])} {mo}</td>"
             f"<td class='num'>{int(r['k'])}</td><td>{_e(arm_text.get(_cell_key(r), r['municipalities']))}</td>"
             f"<td>{_e(fsr.model_text(r, lang))}</td>"
-            f"<td class='num'>{fsr.value_text(r, 'estimate', d, lang)} {_e(_unit_short(r['unit_h']))}</td>"
+            f"<td class='num'>{fsr.value_text(r, 'estimate', d, lang)} {_e(_unit_short(r['unit_h'], lang))}</td>"
             f"<td class='num'>{fsr.interval_text(r, 'ci_low', 'ci_high', d, lang)}</td>"
-            f"<td class='num'>{mark_p.get(_cell_key(r), _p(r['pval'])) if single else _p(r['pval'])}</td>"
+            f"<td class='num'>{_e(mark_p.get(_cell_key(r), fmt_p(r['pval'], lang)) if single else fmt_p(r['pval'], lang))}</td>"
             + (f"<td>{t('single', lang)}</td><td>—</td><td>—</td><td>—</td>" if single else
                f"<td class='num'>{fsr.interval_text(r, 'pi_low', 'pi_high', d, lang)}</td>"
                f"<td class='num'>{fsr.value_text(r, 'tau2', 2, lang)} "
                f"{fsr.interval_text(r, 'tau2_ci_low', 'tau2_ci_high', 2, lang)}</td>"
-               f"<td class='num'>{_num(r['I2'], 0)}% [{_num(r['I2_ci_low'], 0)}, {_num(r['I2_ci_high'], 0)}]</td>"
-               f"<td class='num'>{_p(r['Q_p'])}</td>")
-            + f"<td>{_e(r['se_methods'].replace(';', ', '))}{flag}</td></tr>"
+               f"<td class='num'>{fmt_num(r['I2'], 0, lang)}% {fmt_interval(r['I2_ci_low'], r['I2_ci_high'], 0, lang)}</td>"
+               f"<td class='num'>{_e(fmt_p(r['Q_p'], lang))}</td>")
+            + f"<td>{_e(methods)}{flag}</td></tr>"
         )
     note = f"<p class='small'>{fsr.footnote(lang)}</p>" if fsr.has_undetermined(p) else ""
     return f"<table>{head}{''.join(body)}</table>{note}"
@@ -112,32 +134,21 @@ def _cell_key(r) -> tuple:
     return (r["outcome_key"], int(r["horizon_months"]), r["arm_class"], r["unit_h"])
 
 
-def _mark_p_texts(results) -> dict:
-    """For single-study cells whose SE came from a significance mark: the p-value range the mark prints.
+def mark_p_ranges(results) -> dict:
+    """``{input_row: (p_at_least, p_below, mark)}`` for study rows whose SE came from a mark (see tables)."""
+    return tables_mark_p_ranges(results.studies, results.inputs.legends)
 
-    The p-value computed from a reconstructed SE is a construction; the report shows what the source says.
-    """
-    legends = results.inputs.legends
+
+def _mark_p_texts(results, lang: str = "en") -> dict:
+    """For single-study cells whose SE came from a significance mark: the p-value range the mark prints, as text."""
+    ranges = mark_p_ranges(results)
     out = {}
-    for _, s in results.studies[results.studies["se_method"] == "from_significance_marks"].iterrows():
-        row = legends[(legends["source_file"] == s["source_file"]) & (legends["source_table"] == s["source_table"])
-                      & (legends["mark"] == s["significance"])]
-        if row.empty:
-            continue
-        below, at_least = row["p_below"].iloc[0], row["p_at_least"].iloc[0]
-        mark = f" ({s['significance']})" if s["significance"] else ""
-        if not math.isnan(below) and (math.isnan(at_least) or at_least == 0):
-            text = f"&lt;{below:g}{mark}"
-        elif not math.isnan(below):
-            text = f"{at_least:g}–{below:g}{mark}"
-        else:
-            text = f"≥{at_least:g}"
-        out[(s["outcome_key"], int(s["horizon_months"]), s["arm_class"], s["unit_h"])] = text
+    for _, s in results.studies.iterrows():
+        if int(s["input_row"]) in ranges:
+            at_least, below, mark = ranges[int(s["input_row"])]
+            out[(s["outcome_key"], int(s["horizon_months"]), s["arm_class"], s["unit_h"])] = (
+                fmt_p_range(at_least, below, lang) + (f" ({mark})" if mark else ""))
     return out
-
-
-def _unit_short(unit: str) -> str:
-    return {"percentage_points": "pp"}.get(unit, "pt")
 
 
 def _outcome_labels(results, lang: str) -> dict:
@@ -204,7 +215,8 @@ def coverage_table(results, lang: str = "en") -> str:
     out.append(f"<p class='small'>{t('coverage_shown', lang, shown=len(out) - 2, hidden=n_hidden)}</p>")
     pend = results.inputs.municipalities
     pend = pend[pend["status"] == "pending"]
-    items = "".join(f"<li><b>{_e(r['name'])}</b>: {_e(r['pending_where'])}</li>" for _, r in pend.iterrows())
+    col = "pending_where_nl" if lang == "nl" and "pending_where_nl" in pend else "pending_where"
+    items = "".join(f"<li><b>{_e(r['name'])}</b>: {_e(r[col] or r['pending_where'])}</li>" for _, r in pend.iterrows())
     return "".join(out) + (f"<p>{t('pending_where', lang)}</p><ul>{items}</ul>" if items else "")
 
 
@@ -212,7 +224,7 @@ def side_by_side_table(results, lang: str = "en") -> str:
     if _too_many(results):
         return _in_files("de tabel naast elkaar", "the side-by-side table", "side_by_side.csv",
                          len(results.inputs.municipalities), lang)
-    sbs = results.side_by_side
+    sbs = cell_order(results, side_by_side(results.studies, results.inputs.municipalities, results.plan.level, lang))
     munis = list(results.inputs.municipalities["municipality"])
     names = dict(zip(results.inputs.municipalities["municipality"], results.inputs.municipalities["name"]))
     out = [f"<table><tr><th>{t('col_outcome', lang)}</th><th>{t('col_horizon', lang)}</th>"
@@ -226,7 +238,7 @@ def side_by_side_table(results, lang: str = "en") -> str:
             for m in munis)
         out.append(f"<tr><td>{_e(label.get(r['outcome_key'], r['outcome_key']))}</td>"
                    f"<td class='num'>{int(r['horizon_months'])} {mo}</td>"
-                   f"<td>{_e(arm_class_label(r['arm_class'], lang))}</td><td>{_e(_unit_short(r['unit_h']))}</td>"
+                   f"<td>{_e(arm_class_label(r['arm_class'], lang))}</td><td>{_e(_unit_short(r['unit_h'], lang))}</td>"
                    f"{cells}</tr>")
     out.append("</table>")
     return "".join(out)
@@ -241,6 +253,7 @@ def sources_table(results, lang: str = "en") -> str:
                          "every study row with its source (file, table, line)", "studies.csv",
                          len(results.inputs.municipalities), lang)
     src, pages = results.inputs.sources, results.inputs.source_pages
+    nl = lang == "nl"
 
     def cite(r):
         """The citation, and the text file and line for whoever checks the transcription."""
@@ -252,19 +265,28 @@ def sources_table(results, lang: str = "en") -> str:
             cell = f"{_e(text[: -len(where)])}<span style='white-space:nowrap'>{_e(where)}</span>"
         if text.endswith(line):
             return cell
-        return f"{cell}<br><span class='small'>{_e(r['source_file'])}, {_e(line)}</span>"
+        return f"{cell}<br><span class='small'>{_q(r['source_file'])}, {_e(line)}</span>"
 
-    out = ["<table><tr><th>#</th><th>Municipality</th><th>Arm (components)</th><th>Outcome</th><th>Horizon</th>"
-           "<th>Model</th><th>As printed</th><th>yi</th><th>sei [bracket]</th><th>SE method</th><th>Source</th></tr>"]
+    names = dict(zip(results.inputs.municipalities["municipality"], results.inputs.municipalities["name"]))
+    arms = results.inputs.arms
+    arm_name = dict(zip(zip(arms["municipality"], arms["arm"]), arms["name_nl" if nl else "name_en"]))
+    label = _outcome_labels(results, lang)
+    heads = (["#", "Gemeente", "Arm (onderdelen)", "Uitkomst", "Horizon", "Model", "Zoals gedrukt", "Effect",
+              "SE [interval]", "SE-methode", "Bron"] if nl else
+             ["#", "Municipality", "Arm (components)", "Outcome", "Horizon", "Model", "As printed", "Effect",
+              "SE [bracket]", "SE method", "Source"])
+    out = ["<table><tr>" + "".join(f"<th>{h}</th>" for h in heads) + "</tr>"]
     for _, r in s.iterrows():
-        bracket = ("" if r["sei_low"] == r["sei_high"]
-                   else f" [{_num(r['sei_low'], 2)}, {_num(r['sei_high'], 2)}]")
+        bracket = ("" if r["sei_low"] == r["sei_high"] else " " + fmt_interval(r["sei_low"], r["sei_high"], 2, lang))
+        arm = arm_name.get((r["municipality"], r["arm"])) or r["arm"]
         out.append(
-            f"<tr id='src-{int(r['input_row'])}'><td class='num'>{int(r['input_row'])}</td><td>{_e(r['municipality'])}</td>"
-            f"<td>{_e(r['arm'])} ({_e(components_label(r['arm_components'], lang))})</td><td>{_e(r['outcome'])}</td>"
-            f"<td class='num'>{int(r['horizon_months'])} m</td><td>{_e(r['model'])}</td>"
-            f"<td class='num'><code>{_e(r['printed'])}</code></td><td class='num'>{_num(r['yi'], 2)}</td>"
-            f"<td class='num'>{_num(r['sei'], 2)}{bracket}</td><td>{_e(r['se_method'])}</td>"
+            f"<tr id='src-{int(r['input_row'])}'><td class='num'>{int(r['input_row'])}</td>"
+            f"<td>{_e(names.get(r['municipality'], r['municipality']))}</td>"
+            f"<td>{_e(arm)} ({_e(components_label(r['arm_components'], lang))})</td>"
+            f"<td>{_e(label.get(r['outcome'], r['outcome']))}</td>"
+            f"<td class='num'>{int(r['horizon_months'])} {t('months', lang)}</td><td>{_e(words('model', r['model'], lang))}</td>"
+            f"<td class='num'>{_q(r['printed'])}</td><td class='num'>{fmt_num(r['yi'], 2, lang)}</td>"
+            f"<td class='num'>{fmt_num(r['sei'], 2, lang)}{bracket}</td><td>{_e(words('se_method', r['se_method'], lang))}</td>"
             f"<td>{cite(r)}</td></tr>")
     out.append("</table>")
     return "".join(out)
@@ -276,23 +298,24 @@ def references_section(results, lang: str = "en") -> str:
 
     src = results.inputs.sources
     if src is None or len(src) == 0:
-        return ("<p>Geen <code>sources.csv</code> in de invoermap: bronnen worden genoemd met bestandsnaam en "
+        return ("<p>Geen <code translate='no'>sources.csv</code> in de invoermap: bronnen worden genoemd met bestandsnaam en "
                 "regelnummer.</p>" if lang == "nl" else
-                "<p>No <code>sources.csv</code> in the inputs folder: sources are named by file name and line.</p>")
+                "<p>No <code translate='no'>sources.csv</code> in the inputs folder: sources are named by file name and line.</p>")
     items = "".join(f"<li id='ref-{_e(r['source_file'])}'><b>{_e(r['label_nl' if lang == 'nl' else 'label_en'])}"
-                    f"</b>: {_e(sources.reference(r, lang))}</li>" for _, r in src.iterrows())
+                    f"</b>: <span translate='no'>{_e(sources.reference(r, lang))}</span></li>"  # as printed
+                    for _, r in src.iterrows())
     if lang == "nl":
         how = ("<p class='small'>Paginanummers zijn de gedrukte nummers van het rapport, afgeleid uit het tekstbestand "
                "zelf: uit de inhoudsopgave (het begin van de paragraaf waarin de tabel staat) of uit paginanummers "
                "onderaan een pagina. 'p. 17–23' betekent: op een van die pagina's; 'r. 1429' is de regel in het "
                "tekstbestand waar het tekstbestand geen paginagrens vermeldt. Gegevens tussen [haken] staan niet in "
-               "het tekstbestand en zijn afgeleid; de toelichting staat in <code>inputs/sources.csv</code>.</p>")
+               "het tekstbestand en zijn afgeleid; de toelichting staat in <code translate='no'>inputs/sources.csv</code>.</p>")
     else:
         how = ("<p class='small'>Page numbers are the report's printed numbers, derived from the text file itself: "
                "from the table of contents (the start of the section that holds the table) or from page numbers at "
                "the foot of a page. 'p. 17–23' means on one of those pages; 'line 1429' is the line of the text file "
                "where the text file marks no page boundary. Details in [brackets] are not printed in the text file "
-               "and are supplied; <code>inputs/sources.csv</code> says on what evidence.</p>")
+               "and are supplied; <code translate='no'>inputs/sources.csv</code> says on what evidence.</p>")
     return f"<ul>{items}</ul>{how}"
 
 
@@ -315,8 +338,8 @@ def methods_section(results, lang: str = "en") -> str:
     of = "van" if lang == "nl" else "of"
     rows_word = "studierijen" if lang == "nl" else "study rows"
     items = "".join(
-        f"<li><b>{_e(m)}</b> ({_e(texts[m])}): {int(shares.get(m, 0))} {of} {len(s)} {rows_word} "
-        f"({100 * shares.get(m, 0) / max(len(s), 1):.0f}%)</li>" for m in SE_METHODS)
+        f"<li><b>{_e(words('se_method', m, lang))}</b> ({_e(texts[m])}): {int(shares.get(m, 0))} {of} {len(s)} "
+        f"{rows_word} ({fmt_num(100 * shares.get(m, 0) / max(len(s), 1), 0, lang)}%)</li>" for m in SE_METHODS)
     if lang == "nl":
         return _methods_nl(plan, items)
     test_text = {
@@ -328,15 +351,15 @@ def methods_section(results, lang: str = "en") -> str:
     return f"""
 <p>Each cell (outcome × horizon × arm class) is a random-effects meta-analysis across the municipalities that
 report it, with τ² estimated by <b>{_e(plan.method)}</b> and inference for the pooled effect by {test_text}, at the
-{plan.level:g}% level. The τ² interval is the Q-profile interval (Viechtbauer 2007); I² and H² are metafor's τ²-based
+{fmt_g(plan.level, "en")}% level. The τ² interval is the Q-profile interval (Viechtbauer 2007); I² and H² are metafor's τ²-based
 definitions. The prediction interval is metafor's: estimate ± t<sub>k−1</sub>·√(τ² + SE²)
 (z for Wald). The engine reproduces R's metafor for every estimator and test; the reference values and
-the exact R calls are in <code>tests/reference/</code>.</p>
+the exact R calls are in <code translate='no'>tests/reference/</code>.</p>
 <p>Effects are intention-to-treat differences against the randomised control group, in percentage points for shares
 and in scale points for survey indices. Comparisons with non-randomised reference groups and between-arm contrasts are
 transcribed but never pooled. When a report prints several model columns the plan prefers
-<b>{_e(', '.join(plan.model_preference))}</b>, in that order.</p>
-<p>Standard errors ({_e(plan.se_policy)} policy):</p><ul>{items}</ul>
+<b>{_e('; '.join(words('model', m, 'en') for m in plan.model_preference))}</b>, in that order.</p>
+<p>Standard errors ({_e(words('policy', plan.se_policy, 'en'))} policy):</p><ul>{items}</ul>
 <p>Where a report prints only significance marks, a mark bounds |estimate|/SE: a mark for p below a threshold gives an
 upper bound on the SE, no mark a lower bound, a mark for p between two thresholds both. The rounding of the printed
 estimate widens the bracket; the outcome's range and the arm sizes give a further upper bound; rows of one regression
@@ -365,25 +388,25 @@ def _methods_nl(plan, items: str) -> str:
         "adhoc": "de methode van Hartung-Knapp-Sidik-Jonkman met de schaalfactor naar onderen begrensd op 1 (ad hoc)",
     }[plan.test.lower()]
     return f"""
-<p>Elke cel (uitkomst × horizon × armklasse) is een random-effects meta-analyse over de gemeenten die er een cijfer voor
+<p>Elke cel (uitkomst × horizon × armklasse) is een meta-analyse met een random-effectsmodel over de gemeenten die er een cijfer voor
 hebben, met τ² geschat met <b>{_e(plan.method)}</b> en inferentie voor het gepoolde effect volgens {test_text}, op
-{plan.level:g}%-niveau. Het interval voor τ² is het Q-profielinterval (Viechtbauer 2007); I² en H² volgen de
+{fmt_g(plan.level, "nl")}%-niveau. Het interval voor τ² is het Q-profielinterval (Viechtbauer 2007); I² en H² volgen de
 τ²-definities van metafor. Het predictie-interval is dat van metafor: schatting ± t<sub>k−1</sub>·√(τ² + SE²)
 (z bij Wald). De rekenkern reproduceert R's metafor voor elke schatter en toets; de referentiewaarden en de exacte
-R-aanroepen staan in <code>tests/reference/</code>.</p>
+R-aanroepen staan in <code translate='no'>tests/reference/</code>.</p>
 <p>Effecten zijn intention-to-treat-verschillen met de gerandomiseerde controlegroep, in procentpunten voor aandelen en
 in schaalpunten voor survey-indices. Vergelijkingen met niet-gerandomiseerde referentiegroepen en verschillen tussen
 armen zijn overgenomen maar worden nooit gepoold. Als een rapport meerdere modelkolommen drukt, kiest het plan
-<b>{_e(', '.join(plan.model_preference))}</b>, in die volgorde.</p>
-<p>Standaardfouten (beleid: {_e(plan.se_policy)}):</p><ul>{items}</ul>
+<b>{_e('; '.join(words('model', m, 'nl') for m in plan.model_preference))}</b>, in die volgorde.</p>
+<p>Standaardfouten (beleid: {_e(words('policy', plan.se_policy, 'nl'))}):</p><ul>{items}</ul>
 <p>Waar een rapport alleen significantietekens drukt, begrenst een teken |schatting|/SE: een teken voor p onder een
 drempel geeft een bovengrens voor de SE, geen teken een ondergrens, een teken voor p tussen twee drempels beide. De
 afronding van de gedrukte schatting verruimt het interval; het bereik van de uitkomst en de armgroottes geven een
-verdere bovengrens; rijen uit één regressie delen een gemeenschappelijke SE. Het beleid <b>central</b> houdt een rij
+verdere bovengrens; rijen uit één regressie delen een gemeenschappelijke SE. Het beleid <b>centraal</b> houdt een rij
 die als significant is gemarkeerd (p onder een drempel) significant, met p op de helft van de drempel, en neemt
 anders het meetkundige midden van het interval, √(ondergrens·bovengrens), met de ondergrens opgetrokken tot een derde
 van de bovengrens waar die lager ligt (zo springt de waarde nergens en daalt ze nooit als een grens stijgt); het beleid
-<b>conservative</b> neemt altijd de bovengrens. Gepoolde rijen met zulke SE's zijn gemarkeerd met ⚠; hun intervallen
+<b>conservatief</b> neemt altijd de bovengrens. Gepoolde rijen met zulke SE's zijn gemarkeerd met ⚠; hun intervallen
 rusten op deze reconstructie, niet op gedrukte standaardfouten. De p-waarde bij één studie met een SE uit een teken is
 het bereik dat het teken aangeeft, geen berekend getal.</p>
 <p>Hartung-Knapp-intervallen kunnen smaller zijn dan Wald-intervallen als de gemeenten meer overeenstemmen dan hun
@@ -403,7 +426,53 @@ SIMULATION_SUMMARY = Path(__file__).resolve().parent.parent / "inputs" / "simula
 def _markdown_inline(text: str) -> str:
     text = _e(text)
     text = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", text)
-    return re.sub(r"`(.+?)`", r"<code>\1</code>", text)
+    return re.sub(r"`(.+?)`", r"<code translate='no'>\1</code>", text)
+
+
+SIMULATION_RESULTS = SIMULATION_SUMMARY.parent / "simulation_results.csv"
+
+
+def simulation_table(results_path: Path = SIMULATION_RESULTS, lang: str = "nl") -> str:
+    """The simulation study's main result in ``lang``, generated from its numbers (``simulation_results.csv``).
+
+    Coverage of the nominal interval for the mean effect and its median width, for REML with Hartung-Knapp and
+    with Wald (z) intervals, printed standard errors, per between-municipality SD τ and number of municipalities k.
+    """
+    if not Path(results_path).exists():
+        return ("<p>Simulatiestudie niet gevonden: draai <code translate='no'>meta simulate</code>.</p>" if lang == "nl"
+                else "<p>Simulation study not found: run <code translate='no'>meta simulate</code>.</p>")
+    r = pd.read_csv(results_path)
+    r = r[(r["se_policy"] == "reported") & (r["method"] == "REML") & r["test"].isin(["knha", "z"])]
+    nl = lang == "nl"
+    level = fmt_g(r["level"].iloc[0], lang)
+    wide = r.pivot_table(index=["tau", "k"], columns="test", values=["coverage", "ci_width_median"]).reset_index()
+    head = (f"<tr><th>τ (pp)</th><th>k</th><th>{'Dekking' if nl else 'Coverage'}, Hartung-Knapp</th>"
+            f"<th>{'Mediane breedte' if nl else 'Median width'} (pp)</th><th>{'Dekking' if nl else 'Coverage'}, "
+            f"Wald (z)</th><th>{'Mediane breedte' if nl else 'Median width'} (pp)</th></tr>")
+    body = "".join(
+        f"<tr><td class='num'>{fmt_g(w['tau'].iloc[0], lang)}</td><td class='num'>{int(w['k'].iloc[0])}</td>"
+        f"<td class='num'>{fmt_num(100 * w[('coverage', 'knha')].iloc[0], 1, lang)}%</td>"
+        f"<td class='num'>{fmt_num(w[('ci_width_median', 'knha')].iloc[0], 0, lang)}</td>"
+        f"<td class='num'>{fmt_num(100 * w[('coverage', 'z')].iloc[0], 1, lang)}%</td>"
+        f"<td class='num'>{fmt_num(w[('ci_width_median', 'z')].iloc[0], 0, lang)}</td></tr>"
+        for _, w in wide.groupby(["tau", "k"], sort=True))
+    hk, wz = r[r["test"] == "knha"], r[r["test"] == "z"]
+    k2 = hk[hk["k"] == hk["k"].min()]
+    pct = lambda x: fmt_num(100 * x, 0, lang)  # noqa: E731
+    lead = (f"<p>Houdt de methode haar belofte? Een simulatiestudie (<code translate='no'>meta simulate</code>; alle "
+            f"tabellen in <code translate='no'>inputs/simulation/</code>) analyseert proeven op individueel niveau die "
+            f"lijken op de zes experimenten, drukt de resultaten af zoals de rapporten dat doen en poolt ze met deze "
+            f"software. De tabel geeft hoe vaak het {level}%-interval voor het gemiddelde effect dat effect bevat "
+            f"(dekking; de belofte is {level}%), bij gedrukte standaardfouten en REML. Hartung-Knapp-intervallen dekken "
+            f"{pct(hk['coverage'].min())}–{pct(hk['coverage'].max())}%, Wald-intervallen "
+            f"{pct(wz['coverage'].min())}–{pct(wz['coverage'].max())}%. Met k = {int(k2['k'].iloc[0])} is het "
+            f"mediane Hartung-Knapp-interval {fmt_num(k2['ci_width_median'].min(), 0, lang)}–"
+            f"{fmt_num(k2['ci_width_median'].max(), 0, lang)} procentpunt breed.</p>" if nl else
+            f"<p>The simulation's main table (REML, printed standard errors): coverage of the {level}% interval for "
+            f"the mean effect and its median width. Hartung-Knapp intervals cover "
+            f"{pct(hk['coverage'].min())}–{pct(hk['coverage'].max())}%, Wald intervals "
+            f"{pct(wz['coverage'].min())}–{pct(wz['coverage'].max())}%.</p>")
+    return f"{lead}<table>{head}{body}</table>"
 
 
 def simulation_verdict(summary_path: Path = SIMULATION_SUMMARY, lang: str = "en") -> str:
@@ -412,8 +481,8 @@ def simulation_verdict(summary_path: Path = SIMULATION_SUMMARY, lang: str = "en"
     The study is run by ``meta simulate`` (``inputs/simulation/``); the report quotes it, it does not rerun it.
     """
     if not Path(summary_path).exists():
-        return ("<p>Simulatiestudie niet gevonden: draai <code>meta simulate</code>.</p>" if lang == "nl" else
-                "<p>Simulation study not found: run <code>meta simulate</code>.</p>")
+        return ("<p>Simulatiestudie niet gevonden: draai <code translate='no'>meta simulate</code>.</p>" if lang == "nl" else
+                "<p>Simulation study not found: run <code translate='no'>meta simulate</code>.</p>")
     text = Path(summary_path).read_text(encoding="utf-8")
     m = re.search(r"## Verdict\n(.*?)(?=\n## )", text, re.S)
     body = m.group(1) if m else ""
@@ -428,12 +497,12 @@ def simulation_verdict(summary_path: Path = SIMULATION_SUMMARY, lang: str = "en"
             paras.append(f"<p>{_markdown_inline(line)}</p>")
     if items:
         paras.append(f"<ul>{''.join(items)}</ul>")
-    lead = ("<p>Houdt de methode haar belofte? Een simulatiestudie (<code>meta simulate</code>; volledige tabellen in "
-            "<code>inputs/simulation/</code>, hieronder in het Engels) analyseert proeven op individueel niveau die "
+    lead = ("<p>Houdt de methode haar belofte? Een simulatiestudie (<code translate='no'>meta simulate</code>; volledige tabellen in "
+            "<code translate='no'>inputs/simulation/</code>, hieronder in het Engels) analyseert proeven op individueel niveau die "
             "lijken op de zes experimenten, drukt de resultaten af zoals de rapporten dat doen en poolt ze met deze "
             "software. Oordeel:</p>" if lang == "nl" else
-            "<p>Does the method keep its promise? A simulation study (<code>meta simulate</code>; full tables in "
-            "<code>inputs/simulation/</code>) analyses individual-level trials shaped like the six experiments, "
+            "<p>Does the method keep its promise? A simulation study (<code translate='no'>meta simulate</code>; full tables in "
+            "<code translate='no'>inputs/simulation/</code>) analyses individual-level trials shaped like the six experiments, "
             "prints the results the way the reports print them, and pools them with this software. Verdict:</p>")
     return lead + "".join(paras)
 
@@ -450,20 +519,22 @@ def robustness_section(results, extra: dict, lang: str = "en") -> str:
     nl = lang == "nl"
     label = _outcome_labels(results, lang)
     survive = rob[rob["survives_all"]]
-    verdict_nl = {"negative": "negatief", "positive": "positief", "no significant effect": "geen significant effect"}
-    vw = (lambda v: verdict_nl.get(v, v)) if nl else (lambda v: v)
+    vw = lambda v: word("verdict", v, lang)  # noqa: E731
+    names = dict(zip(results.inputs.municipalities["municipality"], results.inputs.municipalities["name"]))
+    rob = cell_order(results, rob)
     head = (f"<tr><th>{t('col_outcome', lang)}</th><th>{t('col_horizon', lang)}</th><th>{t('col_arm_class', lang)}</th>"
             + ("<th>Conclusie (hoofdanalyse)</th><th>Specificaties</th><th>Overeind in alle?</th><th>Bereik schatting</th>"
                "<th>Veranderd door</th></tr>" if nl else
                "<th>Conclusion (main)</th><th>Specifications</th><th>Survives all?</th><th>Estimate range</th>"
                "<th>Changed by</th></tr>"))
     body = "".join(
-        f"<tr><td>{_e(label.get(r['outcome_key'], r['outcome_key']))}</td><td class='num'>{int(r['horizon_months'])}</td>"
+        f"<tr><td>{_e(label.get(r['outcome_key'], r['outcome_key']))}</td>"
+        f"<td class='num'>{int(r['horizon_months'])} {t('months', lang)}</td>"
         f"<td>{_e(arm_class_label(r['arm_class'], lang))}</td><td>{_e(vw(r['verdict']))}</td>"
         f"<td class='num'>{int(r['n_specs'])}</td><td>{('ja' if nl else 'yes') if r['survives_all'] else ('nee' if nl else 'no')}</td>"
-        f"<td class='num'>[{_num(r['estimate_min'], 2)}, {_num(r['estimate_max'], 2)}]</td>"
-        f"<td>{_e(r['changed_by'].replace(';', '; '))}</td></tr>" for _, r in rob.iterrows())
-    groups = sorted(set(results.sensitivity["spec_group"]) - {"main"})
+        f"<td class='num'>{fmt_interval(r['estimate_min'], r['estimate_max'], _digits(r['unit_h']), lang)}</td>"
+        f"<td>{_e(changed_by_words(r['changed_by'], lang, names))}</td></tr>" for _, r in rob.iterrows())
+    groups = [word("spec_group", g, lang) for g in sorted(set(results.sensitivity["spec_group"]) - {"main"})]
     intro = (f"<p>Elke rij van de hoofdanalyse is opnieuw berekend onder elke redelijke alternatieve keuze "
              f"({_e(', '.join(groups))}). <b>{len(survive)} van de {len(rob)}</b> conclusies blijven in alle "
              "specificaties overeind. Het Bayesiaanse model gebruikt de half-normale prior op τ per eenheid uit het "
@@ -486,25 +557,32 @@ def components_section(results, extra: dict, lang: str = "en") -> str:
     nl = lang == "nl"
     intro = ("<p>Het effect van elke arm t.o.v. de controlegroep is gemodelleerd als de som van de effecten van zijn "
              "onderdelen (additief componentenmodel), met de correlatie tussen armen die één controlegroep delen "
-             f"(ρ = {results.plan.shared_control_correlation:g} waar de variantie van de controlegroep onbekend is), "
+             f"(ρ = {fmt_g(results.plan.shared_control_correlation, lang)} waar de variantie van de controlegroep "
+             "onbekend is), "
              "geschat met gegeneraliseerde kleinste kwadraten en een random effect per gemeente (gecontroleerd tegen "
-             "metafor's <code>rma.mv</code>).</p>" if nl else
+             "metafor's <code translate='no'>rma.mv</code>).</p>" if nl else
              "<p>Each arm's effect against its control group is modelled as the sum of the effects of its components "
              "(additive component model), with the correlation of arms that share one control group "
-             f"(ρ = {results.plan.shared_control_correlation:g} where the control's variance is unknown), fitted by "
+             f"(ρ = {fmt_g(results.plan.shared_control_correlation, lang)} where the control's variance is unknown), "
+             "fitted by "
              "generalised least squares with a random effect per municipality (checked against metafor's "
-             "<code>rma.mv</code>).</p>")
+             "<code translate='no'>rma.mv</code>).</p>")
     rows = []
+    label = _outcome_labels(results, lang)
+    mo = t("months", lang)
     for key, g in comp.groupby(["outcome_key", "horizon_months"], sort=True):
         fitted = g[g["component"].fillna("") != ""]
+        name = _e(label.get(key[0], key[0]))
         if len(fitted):
-            parts = "; ".join(f"{_e(word('component', r['component'].replace('_', ' '), lang))} {_num(r['estimate'], 2)} "
-                              f"[{_num(r['ci_low'], 2)}, {_num(r['ci_high'], 2)}]" for _, r in fitted.iterrows())
-            rows.append(f"<tr><td>{_e(key[0])}</td><td class='num'>{int(key[1])}</td><td>{parts}</td>"
-                        f"<td>{_e(fitted['statement'].iloc[0])}</td></tr>")
+            d = _digits(fitted["unit_h"].iloc[0])
+            parts = "; ".join(f"{_e(word('component', r['component'].replace('_', ' '), lang))} "
+                              f"{fmt_num(r['estimate'], d, lang)} {fmt_interval(r['ci_low'], r['ci_high'], d, lang)}"
+                              for _, r in fitted.iterrows())
+            rows.append(f"<tr><td>{name}</td><td class='num'>{int(key[1])} {mo}</td><td>{parts}</td>"
+                        f"<td>{_e(component_note_words(fitted['statement'].iloc[0], lang))}</td></tr>")
         else:
-            rows.append(f"<tr><td>{_e(key[0])}</td><td class='num'>{int(key[1])}</td><td>—</td>"
-                        f"<td>{_e(g['statement'].iloc[0])}</td></tr>")
+            rows.append(f"<tr><td>{name}</td><td class='num'>{int(key[1])} {mo}</td><td>—</td>"
+                        f"<td>{_e(component_note_words(g['statement'].iloc[0], lang))}</td></tr>")
     head = (f"<tr><th>{t('col_outcome', lang)}</th><th>{t('col_horizon', lang)}</th>"
             + ("<th>Onderdelen [BI]</th><th>Opmerking</th></tr>" if nl else "<th>Components [CI]</th><th>Note</th></tr>"))
     fig = extra.get("components")
@@ -512,42 +590,128 @@ def components_section(results, extra: dict, lang: str = "en") -> str:
     return f"{intro}<table>{head}{''.join(rows)}</table>{img}"
 
 
+def _direction(low, high, lang: str) -> str:
+    """What the interval says about the sign: below zero, above zero, includes zero, or not determinable."""
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return "het interval is niet te bepalen" if lang == "nl" else "the interval cannot be determined"
+    if high < 0:
+        return ("het interval ligt geheel onder nul (lager dan in de controlegroep)" if lang == "nl"
+                else "the interval lies wholly below zero (lower than in the control group)")
+    if low > 0:
+        return ("het interval ligt geheel boven nul (hoger dan in de controlegroep)" if lang == "nl"
+                else "the interval lies wholly above zero (higher than in the control group)")
+    return "het interval omvat nul" if lang == "nl" else "the interval includes zero"
+
+
+def findings_section(results, lang: str = "en") -> str:
+    """'Wat vonden we': one generated sentence per Kerntabel row, grouped by arm class, each linking to its row.
+
+    Only numbers of the pooled table and the study rows are used; no sentence is written by hand.
+    """
+    p = results.pooled
+    nl = lang == "nl"
+    if len(p) == 0:
+        return "<p>Geen cijfers om samen te vatten.</p>" if nl else "<p>No numbers to summarise.</p>"
+    p = cell_order(results, p)
+    label = _outcome_labels(results, lang)
+    names = dict(zip(results.inputs.municipalities["municipality"], results.inputs.municipalities["name"]))
+    mark_p = _mark_p_texts(results, lang)
+    level = fmt_g(results.plan.level, lang)
+    finite = p[[math.isfinite(a) and math.isfinite(b) for a, b in zip(p["ci_low"], p["ci_high"])]]
+    n_neg, n_pos = int((finite["ci_high"] < 0).sum()), int((finite["ci_low"] > 0).sum())
+    n_multi = int((p["k"] >= 2).sum())
+    lead = (f"<p>De Kerntabel heeft {len(p)} rijen (armklasse × uitkomst × horizon). {n_multi} daarvan hebben cijfers "
+            f"van twee of meer gemeenten en zijn gepoold; de andere {len(p) - n_multi} tonen de schatting van één "
+            f"gemeente zoals gerapporteerd. In {n_neg} rijen ligt het {level}%-interval geheel onder nul, in {n_pos} "
+            f"geheel boven nul, in de overige {len(p) - n_neg - n_pos} omvat het nul of is het niet te bepalen. Elke "
+            "zin hieronder verwijst naar zijn rij in de Kerntabel.</p>" if nl else
+            f"<p>The headline table has {len(p)} rows (arm class × outcome × horizon). {n_multi} of them have numbers "
+            f"from two or more municipalities and are pooled; the other {len(p) - n_multi} show one municipality's "
+            f"estimate as reported. In {n_neg} rows the {level}% interval lies wholly below zero, in {n_pos} wholly "
+            f"above zero, in the other {len(p) - n_neg - n_pos} it includes zero or cannot be determined. Each "
+            "sentence below links to its row of the headline table.</p>")
+    out = [lead]
+    for arm_class, g in p.groupby("arm_class", sort=False):
+        items = []
+        for _, r in g.iterrows():
+            d = _digits(r["unit_h"])
+            unit = t("unit_pp", lang) if r["unit_h"] == "percentage_points" else t("unit_scale", lang)
+            what = (f"{label.get(r['outcome_key'], r['outcome_label'])} na {int(r['horizon_months'])} maanden" if nl
+                    else f"{label.get(r['outcome_key'], r['outcome_label'])} at {int(r['horizon_months'])} months")
+            bayes = r.get("headline") == fsr.HEADLINE_BAYES
+            kind = ("GI" if nl else "CrI") if bayes else ("BI" if nl else "CI")
+            est = (f"{fsr.value_text(r, 'estimate', d, lang)} {unit} ({level}%-{kind} "
+                   f"{fsr.interval_text(r, 'ci_low', 'ci_high', d, lang)})")
+            munis = [names.get(m, m) for m in str(r["municipalities"]).split(";") if m]
+            if int(r["k"]) >= 2:
+                model = (("Bayesiaans model, mediaan" if nl else "Bayesian model, median") if bayes else
+                         method_words(r.get("method", results.plan.method), r.get("test", results.plan.test), lang))
+                body = (f"gepoold over {int(r['k'])} gemeenten ({', '.join(munis)}; {model}): {est}" if nl else
+                        f"pooled over {int(r['k'])} municipalities ({', '.join(munis)}; {model}): {est}")
+            else:
+                body = (f"alleen {munis[0] if munis else '?'}, niet gepoold: {est}" if nl else
+                        f"{munis[0] if munis else '?'} only, not pooled: {est}")
+            extra = ""
+            if int(r["k"]) >= 2 and r["flag_derived_se"]:
+                extra = ("; de SE van minstens één gemeente is gereconstrueerd (uit significantietekens of aandelen)"
+                         if nl else "; at least one municipality's SE is reconstructed (from significance marks or "
+                         "shares)")
+            elif _cell_key(r) in mark_p:
+                extra = (f"; de SE is gereconstrueerd uit significantietekens, het rapport geeft p "
+                         f"{mark_p[_cell_key(r)]}" if nl else
+                         f"; the SE is reconstructed from significance marks, the report gives p {mark_p[_cell_key(r)]}")
+            elif r["flag_derived_se"]:
+                extra = ("; de SE is afgeleid uit aandelen en N" if nl else "; the SE is derived from shares and N")
+            bad = fsr.impossible(r)
+            low = math.nan if "ci_low" in bad else r["ci_low"]
+            high = math.nan if "ci_high" in bad else r["ci_high"]
+            items.append(f"<li><a href='#{row_anchor(r)}'>{_e(what)}</a>: {_e(body)}; "
+                         f"{_e(_direction(low, high, lang))}{_e(extra)}.</li>")
+        out.append(f"<h3>{_e(t('fig_arms', lang, cls=arm_class_label(arm_class, lang)))}</h3><ul>{''.join(items)}</ul>")
+    return "".join(out)
+
+
 def render_report(results, figures: dict, lang: str = "nl", extra: dict | None = None) -> str:
     munis = results.inputs.municipalities
     transcribed = ", ".join(munis.loc[munis["status"] == "transcribed", "name"])
     pending = ", ".join(munis.loc[munis["status"] == "pending", "name"])
     n_in, n_used, n_ex = len(results.inputs.estimates), len(results.studies), len(results.excluded)
-    reasons = results.excluded["reason"].str.replace(r"\(input rows? [\d, ]+.*\)", "(…)", regex=True).value_counts()
+    reasons = pd.Series([reason_words(r, lang) for r in results.excluded["reason"]], dtype=object).value_counts()
     reason_items = "".join(f"<li>{_e(r)}: {int(n)}</li>" for r, n in reasons.items())
     figs = "".join(
-        f"<h3 id='{_e(name)}'>{_e(f['title'])}</h3><img alt='Forest plot: {_e(f['title'])}' src='{_img(f['png'])}'>"
+        f"<h3 id='{_e(name)}'>{_e(f['title'])}</h3><img alt='{_e(f['title'])}' src='{_img(f['png'])}'>"
         for name, f in figures.items())
+    overview = (extra or {}).get("overview")
+    overview_img = (f"<img alt='{_e(overview['title'])}' src='{_img(overview['png'])}'>" if overview else "")
     plan = results.plan
     nav = "".join(f'<a href="#{a}">{label}</a>' for a, label in
-                  zip(("headline", "coverage", "forest", "side", "sensitivity", "components", "methods", "sources"),
+                  zip(("findings", "headline", "coverage", "forest", "side", "sensitivity", "components", "methods",
+                       "sources"),
                       t("nav", lang)))
     return f"""<!DOCTYPE html>
 <html lang="{lang}"><head><meta charset="utf-8"><title>{t('title', lang)}</title>
 <style>{CSS}</style></head><body>
 <h1>{t('title', lang)}</h1>
-<p class='small'>{t('generated', lang)} {t('settings', lang, method=_e(plan.method), test=_e(plan.test),
-    level=f"{plan.level:g}", policy=_e(plan.se_policy), olevel=_e(plan.outcome_level))}</p>
+<p class='small'>{t('generated', lang)} {t('settings', lang, method=_e(plan.method), test=_e(words('test', plan.test, lang)),
+    level=fmt_g(plan.level, lang), policy=_e(words('policy', plan.se_policy, lang)),
+    olevel=_e(words('outcome_level', plan.outcome_level, lang)))}</p>
 <nav>{nav}</nav>
 <div class='note warn'>{t('read_first', lang, done=_e(transcribed), pending=_e(pending)) if pending else
     t('read_first_all', lang, done=_e(transcribed))}{'' if (results.pooled['k'] >= 2).any() else ' ' + t('nothing_pooled', lang)}</div>
+<h2 id="findings">{t('h_findings', lang)}</h2>{overview_img}{findings_section(results, lang)}
 <h2 id="headline">{t('h_headline', lang)}</h2>{headline_table(results, lang)}
 <p class='small'>{t('legend_headline', lang)}</p>
 <h3 id="decisions">{'Beslissingskansen' if lang == 'nl' else 'Decision probabilities'}</h3>{fsr.decision_section(results, lang)}
 <h2 id="coverage">{t('h_coverage', lang)}</h2>{coverage_table(results, lang)}
 <h2 id="forest">{t('h_forest', lang)}</h2>{figs or f"<p>{t('no_figures', lang)}</p>"}
 <h2 id="side">{t('h_side', lang)}</h2>
-<p>{t('side_intro', lang, level=f"{plan.level:g}")}</p>{side_by_side_table(results, lang)}
+<p>{t('side_intro', lang, level=fmt_g(plan.level, lang))}</p>{side_by_side_table(results, lang)}
 <h2 id="sensitivity">{'Gevoeligheid' if lang == 'nl' else 'Sensitivity'}</h2>{robustness_section(results, extra or {}, lang)}
 <h2 id="components">{'Onderdelen van de interventies' if lang == 'nl' else 'Components of the interventions'}</h2>
 {components_section(results, extra or {}, lang)}
 <h2 id="methods">{t('h_methods', lang)}</h2>{methods_section(results, lang)}
 {fsr.methods_html(results, lang, SIMULATION_SUMMARY.with_name('simulation_results.csv'))}
-<h3>{'Simulatiestudie' if lang == 'nl' else 'Simulation study'}</h3>{simulation_verdict(lang=lang)}
+<h3>{'Simulatiestudie' if lang == 'nl' else 'Simulation study'}</h3>{simulation_table(lang=lang) if lang == 'nl' else simulation_verdict(lang=lang)}
 <h3>{t('h_accounting', lang)}</h3><p>{t('accounting', lang, n_in=n_in, n_used=n_used, n_ex=n_ex)}</p><ul>{reason_items}</ul>
 <h2 id="sources">{t('h_sources', lang)}</h2>{sources_table(results, lang)}
 <h2 id="references">{'Bronnen' if lang == 'nl' else 'Sources'}</h2>{references_section(results, lang)}

@@ -172,7 +172,7 @@ MUNICIPALITIES = Table("municipalities.csv", (
     *(_text(c, required=False) for c in ("period_start", "period_end", "intake_start", "intake_end")),
     _n("n_randomised_total", required=False),
     _n("n_control", required=False),
-    *(_text(c, required=False) for c in ("n_per_arm_note", "source_lines", "note")),
+    *(_text(c, required=False) for c in ("n_per_arm_note", "source_lines", "note", "pending_where_nl")),
 ), key=("municipality",), doc="one row per municipality; the register is the only list of municipalities")
 
 ARMS = Table("arms.csv", (

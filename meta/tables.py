@@ -5,12 +5,11 @@ Pure functions on DataFrames; writing happens in :mod:`meta.pipeline`.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 from scipy.special import ndtri
 
+from meta.i18n import fmt_interval, fmt_num, fmt_p_range
 from meta.load import Plan
 from meta.selection import CELL_COLUMNS
 
@@ -19,35 +18,64 @@ DERIVED_SE_METHODS = ("from_significance_marks", "from_shares_binomial", "from_s
 
 POOLED_COLUMNS = (
     "outcome_key", "outcome_label", "horizon_months", "arm_class", "unit_h", "k", "municipalities", "arms",
-    "estimate", "se", "ci_low", "ci_high", "pval", "pi_low", "pi_high",
+    "estimate", "se", "ci_low", "ci_high", "pval", "p_range", "pi_low", "pi_high",
     "tau2", "tau2_ci_low", "tau2_ci_high", "I2", "I2_ci_low", "I2_ci_high", "H2", "H2_ci_low", "H2_ci_high",
     "I2_Q", "Q", "Q_df", "Q_p", "method", "test", "level", "df",
     "se_methods", "flag_derived_se", "single_study", "converged", "note",
 )
 
 
-def pooled_table(pooled: pd.DataFrame, studies: pd.DataFrame, outcomes: pd.DataFrame, plan: Plan) -> pd.DataFrame:
-    """Annotate the engine's per-cell output with who went in and how their SEs were obtained."""
+def mark_p_ranges(studies: pd.DataFrame, legends: pd.DataFrame) -> dict:
+    """For study rows whose SE came from a significance mark: ``{input_row: (p_at_least, p_below, mark)}``.
+
+    The p-value computed from a reconstructed SE is a construction; what the source says is this range
+    (the legend of the mark's table: p below ``p_below``, at least ``p_at_least``).
+    """
+    out = {}
+    for _, s in studies[studies["se_method"] == "from_significance_marks"].iterrows():
+        row = legends[(legends["source_file"] == s["source_file"]) & (legends["source_table"] == s["source_table"])
+                      & (legends["mark"] == s["significance"])]
+        if row.empty:
+            continue
+        out[int(s["input_row"])] = (float(row["p_at_least"].iloc[0]), float(row["p_below"].iloc[0]),
+                                    "" if pd.isna(s["significance"]) else str(s["significance"]))
+    return out
+
+
+def pooled_table(pooled: pd.DataFrame, studies: pd.DataFrame, outcomes: pd.DataFrame, plan: Plan,
+                 legends: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Annotate the engine's per-cell output with who went in and how their SEs were obtained.
+
+    A single study whose SE came from a significance mark has no p-value of its own, only the range its mark
+    states: ``pval`` is left blank and ``p_range`` holds the range (``<0.05``, ``0.05–0.1``, ``≥0.1``).
+    """
     if len(pooled) == 0:
         return pd.DataFrame(columns=POOLED_COLUMNS)
+    ranges = mark_p_ranges(studies, legends) if legends is not None else {}
     label = dict(zip(outcomes["outcome"], outcomes["label_en"]))
     concept_label = {c: c.replace("_", " ") for c in outcomes["concept"]}
     # one pass over the studies per cell (groupby), not a boolean mask over all studies per pooled row
     by_cell = {}
     for key, s in studies.groupby(list(CELL_COLUMNS), sort=False, dropna=False):
         methods = sorted(set(s["se_method"]))
+        mark = ranges.get(int(s["input_row"].iloc[0])) if ranges and len(s) == 1 else None
         by_cell[tuple(str(v) for v in key)] = {
+            "_mark": mark,
             "municipalities": ";".join(s["municipality"]),
             "arms": ";".join(f"{m}:{a}" for m, a in zip(s["municipality"], s["arm"])),
             "se_methods": ";".join(methods),
             "flag_derived_se": bool(set(methods) & set(DERIVED_SE_METHODS)),
         }
-    empty = {"municipalities": "", "arms": "", "se_methods": "", "flag_derived_se": False}
+    empty = {"_mark": None, "municipalities": "", "arms": "", "se_methods": "", "flag_derived_se": False}
     rows = []
     for cell in pooled.to_dict("records"):
+        found = dict(by_cell.get(tuple(str(cell[c]) for c in CELL_COLUMNS), empty))
+        mark = found.pop("_mark")
         extra = {
+            "pval": float("nan") if mark else cell["pval"],
+            "p_range": fmt_p_range(mark[0], mark[1], "en") if mark else "",
             "outcome_label": label.get(cell["outcome_key"], concept_label.get(cell["outcome_key"], cell["outcome_key"])),
-            **by_cell.get(tuple(str(cell[c]) for c in CELL_COLUMNS), empty),
+            **found,
             "note": ("single study: not pooled, shown as reported" if bool(cell["single_study"]) else "")
             + ("" if bool(cell["converged"]) else "; estimator did not converge"),
         }
@@ -56,23 +84,29 @@ def pooled_table(pooled: pd.DataFrame, studies: pd.DataFrame, outcomes: pd.DataF
     return table[list(POOLED_COLUMNS)].sort_values(list(CELL_COLUMNS), kind="mergesort").reset_index(drop=True)
 
 
-def fmt_number(x, digits: int = 1, missing: str = "—") -> str:
-    """A number with ``digits`` decimals for tables, figures and the report; ``missing`` for None or NaN."""
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return missing
-    return f"{x:.{digits}f}"
+def cell_order(frame: pd.DataFrame, plan: Plan) -> pd.DataFrame:
+    """``frame`` (with cell columns) as the ministry reads it: arm class, then outcome (both in plan order), horizon."""
+    cls = {c: i for i, c in enumerate(plan.arm_classes)}
+    out = {o: i for i, o in enumerate(plan.outcomes)}
+    key = frame.assign(_c=frame["arm_class"].map(cls).fillna(len(cls)),
+                       _o=frame["outcome_key"].map(out).fillna(len(out)))
+    key = key.sort_values(["_c", "_o", "outcome_key", "horizon_months"], kind="mergesort")
+    return key.drop(columns=["_c", "_o"])
 
 
-def side_by_side(studies: pd.DataFrame, municipalities: pd.DataFrame, level: float = 95.0) -> pd.DataFrame:
+def side_by_side(studies: pd.DataFrame, municipalities: pd.DataFrame, level: float = 95.0,
+                 lang: str = "en") -> pd.DataFrame:
     """Every municipality's harmonised estimate per outcome, horizon and arm class, side by side.
 
-    A cell reads ``-10.0 [-19.1, -0.9] (marks)``: yi and its Wald interval from sei,
-    and the SE method when the SE was not printed. Pending municipalities read
-    ``pending``; a transcribed municipality without a number reads ``—``.
+    A cell reads ``-10.0* [-19.1, -0.9] (marks)`` (``lang="nl"``: ``-10,0* [-19,1; -0,9] (tekens)``): yi with
+    the mark as printed, its Wald interval from sei, and the SE method when the SE was not printed. Pending
+    municipalities read ``pending``; a transcribed municipality without a number reads ``—``.
     """
     z = float(ndtri(0.5 + level / 200))  # normal quantile
-    short = {"reported_se": "", "from_ci": "", "from_p": "p", "from_shares_binomial": "shares",
-             "from_shares_binomial_and_marks": "shares", "from_significance_marks": "marks"}
+    short = {"en": {"from_p": "p", "from_shares_binomial": "shares", "from_shares_binomial_and_marks": "shares",
+                    "from_significance_marks": "marks"},
+             "nl": {"from_p": "p", "from_shares_binomial": "aandelen", "from_shares_binomial_and_marks": "aandelen",
+                    "from_significance_marks": "tekens"}}[lang]
     muni = list(municipalities["municipality"])
     status = dict(zip(municipalities["municipality"], municipalities["status"]))
     cols = list(CELL_COLUMNS)
@@ -82,8 +116,8 @@ def side_by_side(studies: pd.DataFrame, municipalities: pd.DataFrame, level: flo
     d = np.where(studies["unit_h"].to_numpy() == "percentage_points", 1, 2)
     yi, sei = studies["yi"].to_numpy(float), studies["sei"].to_numpy(float)
     lo, hi = yi - z * sei, yi + z * sei
-    tags = [short.get(m, m) for m in studies["se_method"]]
-    texts = [f"{fmt_number(y, k)}{mark} [{fmt_number(a, k)}, {fmt_number(b, k)}]" + (f" ({tag})" if tag else "")
+    tags = [short.get(m, "") for m in studies["se_method"]]
+    texts = [f"{fmt_num(y, k, lang)}{mark} {fmt_interval(a, b, k, lang)}" + (f" ({tag})" if tag else "")
              for y, mark, a, b, k, tag in zip(yi, studies["significance"], lo, hi, d, tags)]
     cells: dict = {}
     for key, m, text in zip(studies[cols].itertuples(index=False, name=None), studies["municipality"], texts):

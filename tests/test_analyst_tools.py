@@ -67,17 +67,18 @@ def test_api_writes_nothing_unless_asked(tmp_path, monkeypatch):
     assert (tmp_path / "o" / "pooled.csv").is_file()
 
 
-def test_workbook_has_the_four_sheets_with_readable_headers_and_one_decimal(real_run):
+def test_workbook_is_dutch_by_default_with_numeric_estimates(real_run):
     from openpyxl import load_workbook
 
     out, _ = real_run
     wb = load_workbook(out / "meta.xlsx")
-    assert wb.sheetnames == ["Pooled", "Side by side", "Coverage", "Excluded"]
-    ws = wb["Pooled"]
+    assert wb.sheetnames[0] == "Kerntabel"
+    ws = wb["Kerntabel"]
     headers = [c.value for c in ws[1]]
-    assert "Estimate" in headers and "CI low" in headers and "Horizon (months)" in headers
-    col = headers.index("Estimate") + 1
-    assert ws.cell(row=2, column=col).number_format == "0.0"
+    assert "Schatting" in headers and "BI onder" in headers and "Horizon (maanden)" in headers
+    col = headers.index("Schatting") + 1
+    assert isinstance(ws.cell(row=2, column=col).value, (int, float))
+    assert ws.cell(row=2, column=col).number_format == "0.00"
 
 
 def test_report_and_figures_are_dutch_by_default_and_english_on_request(real_run, tmp_path):

@@ -32,7 +32,7 @@ def test_real_run_writes_every_output(real_run):
         assert (out / name).is_file(), name
     assert list((out / "figures").glob("*.png"))
     assert not list((out / "figures").glob("*.svg"))  # SVG only on request (--svg)
-    assert res.stdout.strip().splitlines()[-1].startswith("meta: report at ")
+    assert res.stdout.strip().splitlines()[-1].startswith("meta: rapport in ")  # Dutch by default
     assert len(res.stdout.strip().splitlines()) <= 6
 
 

@@ -20,7 +20,7 @@ def test_report_is_self_contained(real_run):
     assert html.count("data:image/png;base64,") == n_png > 0
     for section in ("headline", "coverage", "forest", "side", "methods", "sources"):
         assert f'id="{section}"' in html
-    assert "REML" in html and "Hartung-Knapp" in html and "from_significance_marks" in html
+    assert "REML" in html and "Hartung-Knapp" in html and "uit significantietekens" in html  # words, not codes
 
 
 REQUIRED = os.environ.get("META_REQUIRE_BROWSER") == "1"  # set by .ci/run, which installs Chromium

@@ -97,8 +97,8 @@ def test_pooled_cells_count_only_cells_with_two_or_more_studies(real_run):
     assert counts["pooled_cells"] == int((pooled["k"] >= 2).sum())
     assert counts["single_study_cells"] == int((pooled["k"] == 1).sum())
     assert counts["pooled_cells"] + counts["single_study_cells"] == len(pooled)
-    assert (f"{counts['pooled_cells']} cells pooled (k >= 2)" in res.stdout
-            and f"{counts['single_study_cells']} single-study cells" in res.stdout)
+    assert (f"{counts['pooled_cells']} cellen gepoold (k ≥ 2)" in res.stdout  # Dutch by default
+            and f"{counts['single_study_cells']} cellen met één studie" in res.stdout)
 
 
 def test_cell_counts_of_a_table_with_pooled_and_single_cells():

@@ -1,0 +1,99 @@
+"""Scan what a reader sees (report HTML, workbook cells, figure texts) for English words, code names and
+decimal points in the Dutch output, and for Dutch words in the English output.
+
+Verbatim quotations are exempt: in the HTML, elements marked ``translate="no"`` (printed tokens, file and command
+names); in the workbook, the columns the writer lists as verbatim.
+"""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+#: English words that never occur in Dutch prose (Dutch homographs such as "of", "is", "in", "door" left out).
+ENGLISH = frozenset("""
+the and with which from for not this that what when where were are has have been by to on at or no yes all each
+every one two only without between another cannot shown printed pending transcribed excluded reported pooled
+single study weight estimate estimates line source sources municipality municipalities outcome outcomes
+marks shares policy conservative central means verdict coverage row rows represents level unit method methods
+headline side sensitivity components component exemption intensive release choice months month scale
+normal effects intervals reason reasons pooling significance reconstructed derived see note notes read first here
+""".split())
+#: Dutch words that never occur in English prose.
+DUTCH = frozenset("""
+de het een en van met uit voor niet zijn wordt werd gemeente gemeenten uitkomst uitkomsten schatting gepoold
+openstaand overgenomen bron bronnen regel maanden gewicht onderdelen ontheffing intensivering vrijlating
+""".split())
+#: Fixed technical terms used as such in Dutch writing.
+ALLOWED_PHRASES = ("intention-to-treat", "Hartung-Knapp-Sidik-Jonkman", "Hartung-Knapp", "random-effectsmodel",
+                   "metafor", "LOEP", "REML", "Wald", "Q-profiel", "ad hoc", "ad-hoc", "Me Judice", "Tilburg University",
+                   "matching",
+                   # names of people and journals
+                   "De Ruig", "de Kruijk", "de Swart", "Tijdschrift voor arbeidsvraagstukken",
+                   "Tijdschrift voor Arbeidsvraagstukken", "Research Synthesis Methods", "Biometrical Journal")
+FILE_NAME = re.compile(r"[\w./-]+\.(?:csv|txt|toml|html|xlsx|md|py|png|svg)\b")  # names of files are names
+QUOTED = re.compile(r"(?<![A-Za-z])'[^'\n]{1,150}'(?![A-Za-z])")
+LABEL_BEFORE = re.compile(r"(?:§|Tabel |Table |Figuur |Figure |Fig\. )$")
+SNAKE = re.compile(r"\b[a-z][a-z0-9]*_[a-z0-9_]+\b")
+NUMBER = re.compile(r"\d+(?:[.,]\d+)+")
+DUTCH_NUMBER = re.compile(r"(?:[1-9]\d{0,2}(?:\.\d{3})+|\d+)(?:,\d+)?")  # 1.234,5: point for thousands only
+ENGLISH_NUMBER = re.compile(r"(?:[1-9]\d{0,2}(?:,\d{3})+|\d+)(?:\.\d+)?")  # 1,234.5: comma for thousands only
+
+
+class _Visible(HTMLParser):
+    """Visible text of an HTML page (and alt texts), skipping style/script and ``translate="no"`` elements."""
+
+    VOID = {"img", "br", "meta", "link", "hr", "input"}
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.stack: list[bool] = []  # per open element: does it hide its text?
+        self.parts: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "img" and attrs.get("alt"):
+            self.parts.append(attrs["alt"])
+        if tag in self.VOID:
+            return
+        hidden = tag in ("style", "script") or attrs.get("translate") == "no"
+        self.stack.append(hidden or (bool(self.stack) and self.stack[-1]))
+
+    def handle_endtag(self, tag):
+        if tag not in self.VOID and self.stack:
+            self.stack.pop()
+
+    def handle_data(self, data):
+        if not (self.stack and self.stack[-1]):
+            self.parts.append(data)
+
+
+def visible_text(html_text: str) -> str:
+    parser = _Visible()
+    parser.feed(html_text)
+    return "\n".join(p for p in parser.parts if p.strip())
+
+
+def problems(text: str, lang: str) -> list[str]:
+    """Every offending token in ``text`` for a document in ``lang``, with a little context."""
+    out = []
+    text = FILE_NAME.sub(" ", text)
+    for phrase in ALLOWED_PHRASES:
+        text = text.replace(phrase, " ")
+    for m in SNAKE.finditer(text):
+        out.append(f"code name {m.group()!r}: …{text[max(0, m.start() - 40):m.end() + 40]}…")
+    for m in NUMBER.finditer(text):
+        tok = m.group()
+        if LABEL_BEFORE.search(text[max(0, m.start() - 8):m.start()]):
+            continue  # a section or table number (§10.10.4, Tabel 3.5), not a decimal
+        if lang == "nl" and not DUTCH_NUMBER.fullmatch(tok):
+            out.append(f"decimal point {tok!r}: …{text[max(0, m.start() - 40):m.end() + 40]}…")
+        if lang == "en" and not ENGLISH_NUMBER.fullmatch(tok):
+            out.append(f"decimal comma {tok!r}: …{text[max(0, m.start() - 40):m.end() + 40]}…")
+    deny = ENGLISH if lang == "nl" else DUTCH
+    text = QUOTED.sub(" ", text)  # quoted titles ('De bijstand kan beter') keep their language
+    for m in re.finditer(r"[A-Za-zÀ-ÿ]+", text):
+        if m.group().lower() in deny:
+            out.append(f"{'English' if lang == 'nl' else 'Dutch'} word {m.group()!r}: "
+                       f"…{text[max(0, m.start() - 40):m.end() + 40]}…")
+    return out

@@ -1,0 +1,246 @@
+"""The Dutch report, figures and workbook are Dutch all the way down; the English ones stay English.
+
+The scan (tests/language_scan.py) looks at what a reader sees: visible HTML text, workbook cells and the
+texts drawn in the figures, for English words, code names (snake_case) and decimal points (Dutch), or
+Dutch words and decimal commas (English).
+"""
+import re
+
+import pytest
+
+from tests.language_scan import problems, visible_text
+
+
+@pytest.fixture(scope="module")
+def results():
+    from meta.pipeline import run
+
+    return run(figures=False)  # the repository's plan and inputs, as `meta run` uses them
+
+
+def _workbook_text(path) -> str:
+    from openpyxl import load_workbook
+
+    from meta.workbook import COLUMNS, VERBATIM
+
+    verbatim = {h for key in VERBATIM for h in COLUMNS[key][:2]}
+    wb = load_workbook(path)
+    parts = list(wb.sheetnames)
+    for ws in wb:
+        heads = [c.value for c in ws[1]]
+        parts += [str(h) for h in heads]
+        for row in ws.iter_rows(min_row=2, values_only=True):
+            parts += [str(v) for h, v in zip(heads, row) if isinstance(v, str) and h not in verbatim]
+    return "\n".join(parts)
+
+
+def _figure_text(fig) -> str:
+    from matplotlib.text import Text
+
+    fig.canvas.draw()  # tick labels exist only once drawn
+    return "\n".join(t.get_text() for t in fig.findobj(Text) if t.get_visible() and t.get_text())
+
+
+def test_the_scanner_finds_english_codes_and_decimal_points_but_not_quotations():
+    bad = ("<p>SE uit from_significance_marks, 7.6 pp, the estimate <code translate='no'>7.6% exit_to_work</code>"
+           "</p>")
+    found = problems(visible_text(bad), "nl")
+    assert any("from_significance_marks" in p for p in found)
+    assert any("'7.6'" in p for p in found) and any("'the'" in p for p in found)
+    assert not any("exit_to_work" in p for p in found)  # quoted verbatim
+    assert problems(visible_text("<p>-1.234,5 [−3,5; 18,7] gepoold</p>"), "nl") == []
+    assert problems(visible_text("<p>7,6 pp van de gemeente</p>"), "en")
+
+
+def test_dutch_report_workbook_and_console_have_no_english_words_codes_or_decimal_points(real_run):
+    out, res = real_run
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert '<html lang="nl">' in html
+    console = re.sub(r"\S*/\S*", " ", res.stdout)  # paths are names
+    assert "gepoold" in console
+    found = (problems(visible_text(html), "nl") + problems(_workbook_text(out / "meta.xlsx"), "nl")
+             + problems(console, "nl"))
+    assert found == [], "\n".join(found[:30])
+
+
+def test_english_report_and_workbook_stay_english(results, tmp_path):
+    from meta.report import render_report
+    from meta.workbook import write_workbook
+
+    html = render_report(results, {}, "en", {})
+    write_workbook(results, tmp_path / "meta.xlsx", "en")
+    found = problems(visible_text(html), "en") + problems(_workbook_text(tmp_path / "meta.xlsx"), "en")
+    assert found == [], "\n".join(found[:30])
+
+
+@pytest.mark.parametrize("lang", ["nl", "en"])
+def test_figure_texts_are_in_the_report_language(results, lang):
+    import matplotlib.pyplot as plt
+
+    from meta import plots
+    from meta.components import draw_components
+
+    figs = [plots.draw_forest(results, o, h, u, plots.forest_title(results, o, h, lang), lang)
+            for o, h, u in plots.figure_cells(results)]
+    sens = results.sensitivity
+    figs.append(plots.draw_spec_curve(sens, sorted(set(sens["outcome_key"]))[0], "x", lang))
+    from meta.i18n import outcome_labels
+
+    figs.append(draw_components(results.components, "x", lang, outcome_labels(results.inputs.outcomes, lang)))
+    try:
+        for fig in figs:
+            found = problems(_figure_text(fig), lang)
+            assert found == [], "\n".join(found[:30])
+    finally:
+        for fig in figs:
+            plt.close(fig)
+
+
+def test_numbers_are_formatted_by_babel_per_language():
+    from meta.i18n import fmt_interval, fmt_num, fmt_p, fmt_p_range
+
+    assert fmt_num(-1234.56, 1, "nl") == "-1.234,6" and fmt_num(-1234.56, 1, "en") == "-1,234.6"
+    assert fmt_num(-0.04, 1, "nl") == "0,0"  # no negative zero
+    assert fmt_interval(-3.49, 18.69, 1, "nl") == "[-3,5; 18,7]" and fmt_interval(-3.49, 18.69, 1, "en") == "[-3.5, 18.7]"
+    assert fmt_p(0.0004, "nl") == "<0,001" and fmt_p(0.179, "en") == "0.179"
+    assert fmt_p_range(0.0, 0.05, "nl") == "<0,05" and fmt_p_range(0.05, 0.1, "nl") == "0,05–0,1"
+    assert fmt_p_range(0.1, float("nan"), "en") == "≥0.1"
+
+
+def test_exclusion_reasons_all_have_dutch_words_and_a_code(results):
+    from meta.i18n import reason_code, reason_words
+
+    for reason in set(results.excluded["reason"]):
+        assert reason_code(reason) != "other", reason
+        assert reason_words(reason, "nl") != reason
+
+
+def test_kerntabel_is_ordered_by_arm_class_then_outcome_and_every_finding_links_to_its_row(results):
+    from meta.report import findings_section, headline_table
+
+    table = headline_table(results, "nl")
+    ids = re.findall(r"<tr id='(kern-[^']+)'", table)
+    assert len(ids) == len(results.pooled) == len(set(ids))
+    classes = [next(c for c in results.plan.arm_classes if i.endswith("-" + c.replace("_", "-"))) for i in ids]
+    order = [results.plan.arm_classes.index(c) for c in classes]
+    assert order == sorted(order)
+    for c in set(classes):  # within an arm class: plan order of the outcomes
+        outcomes = [results.plan.outcomes.index(o) for i, k in zip(ids, classes) if k == c
+                    for o in results.plan.outcomes if i.startswith(f"kern-{o.replace('_', '-')}-")]
+        assert outcomes == sorted(outcomes)
+    findings = findings_section(results, "nl")
+    links = re.findall(r"<a href='#(kern-[^']+)'>", findings)
+    assert sorted(links) == sorted(ids)
+
+
+def test_workbook_has_the_analysts_sheets_numeric_bounds_filters_and_p_ranges_not_points(results, tmp_path):
+    from openpyxl import load_workbook
+
+    from meta.workbook import write_workbook
+
+    a, b = tmp_path / "a.xlsx", tmp_path / "b.xlsx"
+    write_workbook(results, a, "nl")
+    write_workbook(results, b, "nl")
+    assert a.read_bytes() == b.read_bytes()
+    wb = load_workbook(a)
+    assert wb.sheetnames == ["Kerntabel", "Studies", "Gevoeligheid", "Uitgesloten", "Dekking", "Bronnen", "Toelichting"]
+    for ws in wb:
+        assert ws.freeze_panes == "A2" and ws.auto_filter.ref.startswith("A1:")
+    ws = wb["Kerntabel"]
+    head = [c.value for c in ws[1]]
+    rows = list(ws.iter_rows(min_row=2, values_only=True))
+    for col in ("Schatting", "BI onder", "BI boven"):
+        assert all(isinstance(r[head.index(col)], (int, float)) for r in rows)
+    from_marks = [r for r in rows if r[head.index("p (bereik)")]]
+    assert from_marks, "the real inputs have single studies whose SE comes from a mark"
+    assert all(r[head.index("p")] is None for r in from_marks)
+    assert all(re.fullmatch(r"<0,05|0,05–0,1|≥0,1|<0,01|<0,001|0,01–0,05", r[head.index("p (bereik)")])
+               for r in from_marks)
+    notes = wb["Toelichting"]
+    described = {(r[0], r[1]) for r in notes.iter_rows(min_row=2, values_only=True)}
+    for sheet in wb.sheetnames[:-1]:
+        assert all((sheet, c.value) in described for c in wb[sheet][1])
+    en = tmp_path / "en.xlsx"
+    write_workbook(results, en, "en")
+    assert load_workbook(en).sheetnames == ["Headline", "Studies", "Sensitivity", "Excluded", "Coverage", "Sources",
+                                            "Notes"]
+
+
+def test_pooled_csv_gives_a_mark_only_p_as_a_range_not_a_point(results):
+    from meta.tables import mark_p_ranges
+
+    ranges = mark_p_ranges(results.studies, results.inputs.legends)
+    p = results.pooled
+    single_from_marks = p[(p["k"] == 1) & (p["se_methods"] == "from_significance_marks")]
+    assert len(single_from_marks) and single_from_marks["pval"].isna().all()
+    assert (single_from_marks["p_range"] != "").all()
+    assert set(single_from_marks["p_range"]) <= {"<0.05", "0.05–0.1", "≥0.1", "<0.01", "<0.001", "0.01–0.05"}
+    assert len(ranges) >= len(single_from_marks)
+
+
+def _all_figures(results, lang):
+    from meta import plots
+    from meta.components import draw_components
+    from meta.i18n import outcome_labels
+
+    figs = [plots.draw_forest(results, o, h, u, plots.forest_title(results, o, h, lang), lang)
+            for o, h, u in plots.figure_cells(results)]
+    sens = results.sensitivity
+    figs.append(plots.draw_spec_curve(sens, sorted(set(sens["outcome_key"]))[0], "x", lang))
+    figs.append(draw_components(results.components, "x", lang, outcome_labels(results.inputs.outcomes, lang)))
+    figs.append(plots.draw_overview(results, lang))
+    return figs
+
+
+def test_every_figure_prints_8_inches_wide_with_no_text_below_8_points(results):
+    import matplotlib.pyplot as plt
+    from matplotlib.text import Text
+
+    from meta.plots import FIGURE_WIDTH_IN, MIN_FONT_PT
+
+    figs = _all_figures(results, "nl")
+    try:
+        for fig in figs:
+            fig.canvas.draw()
+            assert fig.get_size_inches()[0] <= FIGURE_WIDTH_IN + 1e-9
+            texts = [t for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+            small = [(t.get_text(), t.get_fontsize()) for t in texts if t.get_fontsize() < MIN_FONT_PT]
+            assert small == [], small[:5]
+            # nothing is drawn outside the figure: its printed size is its size
+            box = fig.get_tightbbox(fig.canvas.get_renderer())
+            assert box.x0 >= -0.05 and box.x1 <= FIGURE_WIDTH_IN + 0.05, (box, texts[0].get_text())
+    finally:
+        for fig in figs:
+            plt.close(fig)
+
+
+def test_single_study_forest_blocks_have_no_weight_column_and_no_diamond_note(results):
+    import matplotlib.pyplot as plt
+
+    from meta import plots
+
+    single_blocks = unpooled_figures = 0
+    for o, h, u in plots.figure_cells(results):
+        rows = plots.forest_rows(results, o, h, u, "nl")
+        block = (rows["kind"] == "header").cumsum()
+        for _, g in rows.groupby(block):
+            if not (g["kind"] == "pooled").any():  # a block with one study: no weight, no diamond
+                single_blocks += 1
+                assert (g["w"] == "").all() and g["weight"].isna().all()
+        if not (rows["kind"] == "pooled").any():
+            unpooled_figures += 1
+            fig = plots.draw_forest(results, o, h, u, "x", "nl")
+            text = _figure_text(fig)
+            plt.close(fig)
+            assert "Gewicht" not in text and "ruit" not in text and "100%" not in text
+    assert single_blocks and unpooled_figures  # the real inputs have both (Wageningen alone has release arms)
+
+
+def test_overview_figure_has_every_kerntabel_row_and_every_study(results):
+    from meta import plots
+
+    rows = plots.overview_rows(results, "nl")
+    cells = rows[rows["kind"] == "cell"]
+    assert len(cells) == len(results.pooled)
+    assert sum(len(s) for s in cells["studies"]) == len(results.studies)
+    assert list(rows.loc[rows["kind"] == "header", "label"]) == ["Ontheffing", "Intensivering", "Vrijlating"]
