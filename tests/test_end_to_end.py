@@ -108,7 +108,7 @@ def test_synthetic_run_flags_derived_standard_errors_and_excludes_between_arm_ro
 
 def test_svg_copies_are_written_on_request_for_forest_plots_and_components(synthetic_run):
     _, out, _ = synthetic_run
-    pngs = {p.stem for p in (out / "figures").glob("forest_*.png")} | {"components"}
+    pngs = {p.stem for p in (out / "figures").glob("forest_*.png")} | {"components", "overview"}
     assert pngs and {p.stem for p in (out / "figures").glob("*.svg")} == pngs
 
 

@@ -196,7 +196,7 @@ def test_a_unit_in_the_plan_replaces_its_defaults_and_leaves_the_other_units(tmp
 # --------------------------------------------------------------------------- #
 # what a person sees: the default run and a run with a second municipality
 # --------------------------------------------------------------------------- #
-BRACKETS = re.compile(r"\[(−?-?\d+(?:[.,]\d+)?), (−?-?\d+(?:[.,]\d+)?)\]")
+BRACKETS = re.compile(r"\[(−?-?\d+(?:[.,]\d+)?)[,;] (−?-?\d+(?:[.,]\d+)?)\]")  # [a, b] or, in Dutch, [a; b]
 
 
 def _numbers_in_brackets(text):

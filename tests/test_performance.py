@@ -93,7 +93,7 @@ def test_a_figure_key_changes_with_its_data_language_and_drawing_code():
 def test_run_without_figures_says_no_report_was_written(tmp_path):
     res = run_meta("run", "--out", str(tmp_path / "o"), "--no-figures")
     assert res.returncode == 0, res.stderr
-    assert "report at" not in res.stdout and "no report" in res.stdout
+    assert "rapport in" not in res.stdout and "geen rapport" in res.stdout  # the console speaks Dutch by default
     assert not (tmp_path / "o" / "report.html").exists()
 
 

@@ -197,4 +197,4 @@ def test_references_section_in_both_languages_and_without_sources_csv():
     assert "<b>Nijmegen report</b>" in en and "(text file 002_7413e549cc2fe340.txt)" in en and "Page numbers" in en
     assert nl.count("<li") == en.count("<li") == len(SRC)
     bare = SimpleNamespace(inputs=SimpleNamespace(sources=pd.DataFrame()))
-    assert "Geen <code>sources.csv</code>" in references_section(bare, "nl")
+    assert "Geen <code translate='no'>sources.csv</code>" in references_section(bare, "nl")  # a name, not translated
