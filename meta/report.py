@@ -166,9 +166,9 @@ def _too_many(results) -> bool:
 
 
 def _in_files(what_nl: str, what_en: str, files: str, n: int, lang: str) -> str:
-    return (f"<p>{n} gemeenten: {what_nl} staat in <code>{files}</code> (ook in <code>meta.xlsx</code>).</p>"
+    return (f"<p>{n} gemeenten: {what_nl} staat in <code translate='no'>{files}</code> (ook in <code translate='no'>meta.xlsx</code>).</p>"
             if lang == "nl" else
-            f"<p>{n} municipalities: {what_en} is in <code>{files}</code> (and in <code>meta.xlsx</code>).</p>")
+            f"<p>{n} municipalities: {what_en} is in <code translate='no'>{files}</code> (and in <code translate='no'>meta.xlsx</code>).</p>")
 
 
 def _coverage_counts(results, lang: str) -> str:
