@@ -120,6 +120,10 @@ COLUMNS = {
                "Transcribed, derived SE, not reported, pending or not applicable"),
     "where": ("Waar", "Where", "Waar de cijfers staan (bronregels, of voor openstaande gemeenten: welk rapport)",
               "Where the numbers are (source lines, or for pending municipalities: which report)"),
+    "source": ("Bron", "Source", "Korte naam van de bron", "Short name of the source"),
+    "reference": ("Volledige verwijzing", "Full reference", "Auteurs, jaar, titel, uitgever zoals gedrukt ([haken]: "
+                  "afgeleid, zie inputs/sources.csv)", "Authors, year, title, publisher as printed ([brackets]: "
+                  "supplied, see inputs/sources.csv)"),
     "rows_used": ("Rijen gebruikt", "Rows used", "Aantal studierijen uit deze bron", "Number of study rows from this source"),
     "rows_excluded": ("Rijen uitgesloten", "Rows excluded", "Aantal uitgesloten rijen uit deze bron",
                       "Number of excluded rows from this source"),
@@ -131,7 +135,7 @@ CLASSICAL = ("classical_estimate", "classical_ci_low", "classical_ci_high", "wal
              "fe_ci_low", "fe_ci_high")
 PROBABILITIES = ("delta", "p_gt_0", "p_harm", "p_within_delta")
 #: columns quoted verbatim from the sources (exempt from translation)
-VERBATIM = ("printed", "source_file", "source_table", "where")
+VERBATIM = ("printed", "source_file", "source_table", "where", "reference")
 FORMATS = {"estimate": "0.00", "ci_low": "0.00", "ci_high": "0.00", "pi_low": "0.00", "pi_high": "0.00",
            "se": "0.000", "se_low": "0.000", "se_high": "0.000", "pval": "0.000", "Q_p": "0.000", "tau2": "0.000",
            "tau2_ci_low": "0.000", "tau2_ci_high": "0.000", "I2": "0", "I2_ci_low": "0", "I2_ci_high": "0",
@@ -289,12 +293,21 @@ def coverage_sheet(results, lang: str) -> pd.DataFrame:
 
 
 def sources_sheet(results, lang: str) -> pd.DataFrame:
+    """One row per source file: its short name and full reference (``inputs/sources.csv``, as printed; values
+    in [brackets] supplied, see that file), the municipalities it covers and how many of its rows are used."""
+    from meta import sources
+
     used = results.studies.groupby("source_file").size()
     excl = results.excluded.groupby("source_file").size()
     names = dict(zip(results.inputs.municipalities["municipality"], results.inputs.municipalities["name"]))
     est = results.inputs.estimates
-    files = sorted(set(est["source_file"]))
+    src = getattr(results.inputs, "sources", None)
+    by_file = {} if src is None or len(src) == 0 else {r["source_file"]: r for _, r in src.iterrows()}
+    files = sorted(set(est["source_file"]) | set(by_file))
+    label_col = "label_nl" if lang == "nl" else "label_en"
     return pd.DataFrame({
+        "source": [by_file[f][label_col] if f in by_file else "" for f in files],
+        "reference": [sources.reference(by_file[f], lang) if f in by_file else "" for f in files],
         "source_file": files,
         "municipalities": [", ".join(sorted({names.get(m, m) for m in est.loc[est["source_file"] == f, "municipality"]}))
                            for f in files],
