@@ -90,7 +90,8 @@ def cell_order(frame: pd.DataFrame, plan: Plan) -> pd.DataFrame:
     out = {o: i for i, o in enumerate(plan.outcomes)}
     key = frame.assign(_c=frame["arm_class"].map(cls).fillna(len(cls)),
                        _o=frame["outcome_key"].map(out).fillna(len(out)))
-    key = key.sort_values(["_c", "_o", "outcome_key", "horizon_months"], kind="mergesort")
+    rest = [c for c in CELL_COLUMNS if c not in ("arm_class", "outcome_key") and c in frame]  # horizon (or period)
+    key = key.sort_values(["_c", "_o", "outcome_key", *rest], kind="mergesort")
     return key.drop(columns=["_c", "_o"])
 
 
