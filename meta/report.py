@@ -667,7 +667,8 @@ def findings_section(results, lang: str = "en") -> str:
             high = math.nan if "ci_high" in bad else r["ci_high"]
             items.append(f"<li><a href='#{row_anchor(r)}'>{_e(what)}</a>: {_e(body)}; "
                          f"{_e(_direction(low, high, lang))}{_e(extra)}.</li>")
-        out.append(f"<h3>{_e(t('fig_arms', lang, cls=arm_class_label(arm_class, lang)))}</h3><ul>{''.join(items)}</ul>")
+        head = t("fig_arms", lang, cls=arm_class_label(arm_class, lang))
+        out.append(f"<h3>{_e(head[:1].upper() + head[1:])}</h3><ul>{''.join(items)}</ul>")
     return "".join(out)
 
 
