@@ -426,6 +426,8 @@ def component_note_words(note, lang: str) -> str:
     """A component-model note (``components.csv`` ``statement``) in ``lang``."""
     if lang == "en" or not isinstance(note, str) or not note:
         return note if isinstance(note, str) and note else MISSING
+    if note.startswith("not fitted"):  # the solver's own message follows; components.csv keeps it
+        return "niet geschat: het model is numeriek niet op te lossen (de melding staat in components.csv)"
     comp = lambda s: _nl_list([word("component", c.strip().replace("_", " "), lang)  # noqa: E731
                                for c in re.split(r",| and | or ", s)])
     combo = lambda s: " + ".join(word("component", c.strip().replace("_", " "), lang)  # noqa: E731

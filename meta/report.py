@@ -17,6 +17,7 @@ import pandas as pd
 
 from meta import fewstudies_report as fsr
 from meta.harmonise import SE_METHODS
+from meta.selection import CELL_COLUMNS
 from meta.tables import cell_order as tables_cell_order, mark_p_ranges as tables_mark_p_ranges, side_by_side
 from meta.i18n import (arm_class_label, changed_by_words, component_note_words, components_label, fmt_g,
                        fmt_interval, fmt_num, fmt_p, fmt_p_range, method_words, outcome_labels, reason_words, t, word,
@@ -67,8 +68,9 @@ def cell_order(results, frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def row_anchor(r) -> str:
-    """The HTML id of a Kerntabel row: ``kern-<outcome>-<horizon>-<arm class>``."""
-    return re.sub(r"[^a-z0-9-]+", "-", f"kern-{r['outcome_key']}-{int(r['horizon_months'])}-{r['arm_class']}".lower())
+    """The HTML id of a Kerntabel row: ``kern-<outcome>-<horizon>-<arm class>`` (the cell columns but the unit)."""
+    parts = [str(v) for c, v in zip(CELL_COLUMNS, cell_key(r)) if c != "unit_h"]
+    return re.sub(r"[^a-z0-9-]+", "-", "kern-" + "-".join(parts).lower())
 
 
 def _unit_short(unit: str, lang: str = "en") -> str:
@@ -98,8 +100,8 @@ def headline_table(results, lang: str = "en") -> str:
     mark_p = _mark_p_texts(results, lang)
     names = dict(zip(results.inputs.municipalities["municipality"], results.inputs.municipalities["name"]))
     arm_text = {}
-    for key, g in results.studies.groupby(["outcome_key", "horizon_months", "arm_class", "unit_h"]):
-        arm_text[(key[0], int(key[1]), key[2], key[3])] = "; ".join(
+    for key, g in results.studies.groupby(list(CELL_COLUMNS)):
+        arm_text[cell_key(dict(zip(CELL_COLUMNS, key)))] = "; ".join(
             f"{names[m]}: {components_label(c, lang)}" for m, c in zip(g["municipality"], g["arm_components"])
         ) if len(g) <= REPORT_MAX_MUNICIPALITIES else (f"{len(g)} gemeenten" if lang == "nl" else f"{len(g)} municipalities")
     body = []
@@ -130,8 +132,13 @@ def headline_table(results, lang: str = "en") -> str:
     return f"<table>{head}{''.join(body)}</table>{note}"
 
 
-def _cell_key(r) -> tuple:
-    return (r["outcome_key"], int(r["horizon_months"]), r["arm_class"], r["unit_h"])
+def cell_key(r) -> tuple:
+    """The cell of a pooled or study row (:data:`meta.selection.CELL_COLUMNS`), whole numbers as ``int``."""
+    return tuple(int(v) if isinstance(v, (int, float)) and float(v).is_integer() else v
+                 for v in (r[c] for c in CELL_COLUMNS))
+
+
+_cell_key = cell_key
 
 
 def mark_p_ranges(results) -> dict:
@@ -146,7 +153,7 @@ def _mark_p_texts(results, lang: str = "en") -> dict:
     for _, s in results.studies.iterrows():
         if int(s["input_row"]) in ranges:
             at_least, below, mark = ranges[int(s["input_row"])]
-            out[(s["outcome_key"], int(s["horizon_months"]), s["arm_class"], s["unit_h"])] = (
+            out[cell_key(s)] = (
                 fmt_p_range(at_least, below, lang) + (f" ({mark})" if mark else ""))
     return out
 

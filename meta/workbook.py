@@ -162,7 +162,7 @@ def _order(results, frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def headline_sheet(results, lang: str) -> pd.DataFrame:
-    from meta.report import mark_p_ranges
+    from meta.report import cell_key, mark_p_ranges
 
     p = _order(results, results.pooled)
     label = outcome_labels(results.inputs.outcomes, lang)
@@ -170,10 +170,10 @@ def headline_sheet(results, lang: str) -> pd.DataFrame:
     ranges = mark_p_ranges(results)
     by_cell = {}
     for _, s in results.studies.iterrows():
-        by_cell.setdefault((s["outcome_key"], int(s["horizon_months"]), s["arm_class"], s["unit_h"]), []).append(s)
+        by_cell.setdefault(cell_key(s), []).append(s)
     rows = []
     for _, r in p.iterrows():
-        studies = by_cell.get((r["outcome_key"], int(r["horizon_months"]), r["arm_class"], r["unit_h"]), [])
+        studies = by_cell.get(cell_key(r), [])
         single = bool(r["single_study"])
         mark = ranges.get(int(studies[0]["input_row"])) if single and studies else None
         bad = fsr.impossible(r)

@@ -244,3 +244,53 @@ def test_overview_figure_has_every_kerntabel_row_and_every_study(results):
     assert len(cells) == len(results.pooled)
     assert sum(len(s) for s in cells["studies"]) == len(results.studies)
     assert list(rows.loc[rows["kind"] == "header", "label"]) == ["Ontheffing", "Intensivering", "Vrijlating"]
+
+
+@pytest.fixture(scope="module")
+def pooled_results(tmp_path_factory):
+    """SYNTHETIC: the real inputs plus two invented Wageningen rows ('hours > 12 h/week', 16 months), so that two
+    cells pool (k = 2) and the report shows pooled rows, diamonds and component notes."""
+    import csv
+    import shutil
+
+    from meta import pipeline
+    from tests.conftest import REPO
+
+    inputs = tmp_path_factory.mktemp("pooled") / "inputs"
+    shutil.copytree(REPO / "inputs", inputs)
+    with open(inputs / "estimates.csv", encoding="utf-8") as f:
+        cols = next(csv.reader(f))
+    with open(inputs / "estimates.csv", "a", encoding="utf-8", newline="") as f:
+        w = csv.DictWriter(f, cols, lineterminator="\n")
+        for arm, est in (("exemption", "0.08"), ("intensive", "-0.02")):
+            w.writerow({**{c: "" for c in cols}, **dict(
+                municipality="wageningen", arm=arm, comparator="control", outcome="hours_gt12", horizon_months="16",
+                model="loep", population="all", estimate=est, unit="proportion", se="0.06", printed=est,
+                source_file="SYNTHETIC", source_table="SYNTHETIC", source_line="1", note="SYNTHETIC (test)")})
+    with open(inputs / "sources.csv", encoding="utf-8") as f:
+        cols = next(csv.reader(f))
+    with open(inputs / "sources.csv", "a", encoding="utf-8", newline="") as f:
+        csv.DictWriter(f, cols, lineterminator="\n").writerow({**{c: "" for c in cols}, **dict(
+            source_file="SYNTHETIC", label_nl="SYNTHETISCHE bron", label_en="SYNTHETIC source",
+            title="[SYNTHETIC rows invented for a test]", note="SYNTHETIC: no document")})
+    return pipeline.run(inputs=inputs, figures=False)
+
+
+@pytest.mark.parametrize("lang", ["nl", "en"])
+def test_a_report_with_pooled_cells_stays_in_its_language_and_links_every_finding(pooled_results, lang):
+    import matplotlib.pyplot as plt
+
+    from meta import plots
+    from meta.report import findings_section, render_report
+
+    res = pooled_results
+    assert (res.pooled["k"] == 2).sum() == 2
+    html = render_report(res, {}, lang, {})
+    found = problems(visible_text(html), lang)
+    assert found == [], "\n".join(found[:30])
+    findings = findings_section(res, lang)
+    assert findings.count("gepoold over 2 gemeenten" if lang == "nl" else "pooled over 2 municipalities") == 2
+    for fig in (plots.draw_forest(res, "hours_gt12", 16, "percentage_points", "x", lang), plots.draw_overview(res, lang)):
+        found = problems(_figure_text(fig), lang)
+        plt.close(fig)
+        assert found == [], "\n".join(found[:30])
