@@ -274,7 +274,7 @@ def test_refused_as_a_real_process(name, tmp_path):
     case = CASES[name]
     inputs, plan, out = build_case(case, tmp_path)
     before = snapshot(tmp_path)
-    res = run_meta("run", "--inputs", str(inputs), "--plan", str(plan), "--out", str(out), "--no-figures")
+    res = run_meta("run", "--inputs", str(inputs), "--plan", str(plan), "--out", str(out), "--no-figures", "--no-sensitivity")
     check_refusal(res.returncode, res.stderr, case, before, snapshot(tmp_path))
     assert "Traceback" not in res.stderr
 
