@@ -32,7 +32,7 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
 log = logging.getLogger("meta.cli")
 
 
-from meta import outdir  # noqa: E402
+from meta import outdir, schema  # noqa: E402
 from meta.errors import InputError  # noqa: E402  (one error type for all bad input; no pandas import)
 
 
@@ -78,17 +78,18 @@ def read_pool_csv(path: Path):
         values = {}
         for col, text in (("yi", y_text), (var_col, v_text)):
             try:
-                x = float(text)
-            except ValueError:
+                x = schema.parse_number(text, exponent=True)  # Python's float would read 0_05 as 5
+            except schema.SchemaError as exc:
                 hint = ""
                 if "," in text:
                     hint = (" (a decimal comma: use a dot as decimal separator in a comma-separated file, or save "
                             "the file with semicolons between the columns)")
-                raise InputError(f"{path}: row {i}, column {col}: {text!r} is not a number{hint}")
-            if not math.isfinite(x):
-                raise InputError(f"{path}: row {i}, column {col}: {text!r} is not a finite number")
+                raise InputError(f"{path}: row {i}, column {col}: " + (f"{text!r} is not a number{hint}" if hint else
+                                                                        str(exc)))
+            if not math.isfinite(x):  # blank
+                raise InputError(f"{path}: row {i}, column {col}: blank; every study needs yi and its vi (or sei)")
             values[col] = x
-        if values[var_col] <= 0:
+        if values[var_col] <= 0 or (var_col == "sei" and values[var_col] ** 2 == 0):
             raise InputError(f"{path}: row {i}, column {var_col}: {values[var_col]!r} must be > 0; check the study's standard error")
         yi.append(values["yi"])
         vi.append(values[var_col] ** 2 if var_col == "sei" else values[var_col])

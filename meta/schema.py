@@ -293,23 +293,29 @@ class SchemaError(ValueError):
 _PLAIN = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)$")
 _DECIMAL_COMMA = re.compile(r"^[-+]?\d+,\d+$")
 _THOUSANDS = re.compile(r"^[-+]?\d{1,3}([.,]\d{3})+$")
+_EXPONENT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
 _LEADING_ZERO = re.compile(r"^([-+]?)0+(?=\d)")
 _WHOLE_AS_FLOAT = re.compile(r"^[-+]?\d+\.0*$")
 #: Characters no cell may hold: ASCII control characters (NUL, bell, ...) except tab; a workbook cannot store them.
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
-def parse_number(text: str, whole: bool = False, notes: list | None = None) -> float | int:
+def parse_number(text: str, whole: bool = False, notes: list | None = None, exponent: bool = False) -> float | int:
     """One numeric cell → float (or int when ``whole``); blank → NaN. Raises :class:`SchemaError` with the fix.
 
     Accepted: an optional sign, digits, a dot decimal. A whole number written ``16.0`` is read as 16 and a note
-    is appended to ``notes``. Refused with the fix: decimal comma, thousands separator, percent sign, exponent,
-    underscore, any other text, and a fraction in a whole-number column.
+    is appended to ``notes``. Refused with the fix: decimal comma, thousands separator, percent sign, exponent
+    (unless ``exponent``), underscore, leading zero, any other text, and a fraction in a whole-number column.
     """
     if text == "":
         return math.nan
     if whole and _THOUSANDS.match(text) and not _WHOLE_AS_FLOAT.match(text):
         raise SchemaError(f"{text!r} has a thousands separator; write {re.sub('[.,]', '', text)!r}")
+    if exponent and _EXPONENT.match(text):  # allowed where numbers come from software (meta pool's yi, vi)
+        value = float(text)
+        if not math.isfinite(value):
+            raise SchemaError(f"{text!r} is not a finite number; write a finite number")
+        return value
     if not _PLAIN.match(text):
         if _DECIMAL_COMMA.match(text):
             raise SchemaError(f"{text!r} uses a decimal comma; write {text.replace(',', '.')!r}")
