@@ -553,7 +553,7 @@ def load_estimates(path: Path, municipalities, arms, outcomes, legends) -> pd.Da
                                  "(municipalities.csv n_randomised_total); check the number")
     _check_units_agree(frame, path)
     _check_lone_codes(frame, path)
-    warnings += _lone_horizons(frame, path) + _lone_decimals(frame, path)
+    warnings += _lone_horizons(frame, path) + _lone_decimals(frame, path) + _lone_filled(frame, path)
     if warnings:
         more = f" (and {len(warnings) - 1} more rows)" if len(warnings) > 1 else ""
         log.warning(warnings[0] + more)
@@ -599,6 +599,27 @@ def _lone_horizons(frame: pd.DataFrame, path: Path) -> list[str]:
                 others = ", ".join(str(int(x)) for x in sorted(counts.index) if x != h)
                 out.append(f"{_where(path, row, 'horizon_months')}: horizon {int(h)} occurs in this row only of "
                            f"{table} (its other rows: {others}); check it against the table")
+    return out
+
+
+#: Cells a table fills for all its rows or for none: one row filled where the others are blank is warned about.
+_FILLED_TOGETHER = ("se", "ci_low", "ci_high", "p_value", "n_arm", "n_control", "n_table", "share_arm",
+                    "share_control")
+
+
+def _lone_filled(frame: pd.DataFrame, path: Path) -> list[str]:
+    """Warnings for a value in one row only of a table whose other rows leave that column blank (an SE typed
+    into the wrong row would replace the SE derived from the row's mark)."""
+    out = []
+    for (_, table), group in frame.groupby(["source_file", "source_table"], sort=False):
+        if len(group) < 3:
+            continue
+        for col in _FILLED_TOGETHER:
+            filled = group[col].notna()
+            if int(filled.sum()) == 1:
+                row = int(group.loc[filled, "input_row"].iloc[0])
+                out.append(f"{_where(path, row, col)}: the only row of {table} with a {col}; check that it belongs to "
+                           "this row")
     return out
 
 

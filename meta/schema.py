@@ -58,8 +58,8 @@ class Unit:
 
     @property
     def se_range(self) -> tuple[float, float]:
-        if math.isfinite(self.width):
-            return self.width * 1e-4, self.width
+        if math.isfinite(self.width):  # at most w/2: the SE of a difference of two means with 2 people per arm
+            return self.width * 1e-4, self.width / 2
         return 0.0, self.se_max
 
 

@@ -82,7 +82,7 @@ class Warnings(logging.Handler):
         self.messages.append(record.getMessage())
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+@settings(max_examples=30, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow,
                                                                  HealthCheck.function_scoped_fixture])
 @given(used_row=st.booleans(), row_pick=st.floats(0, 1, exclude_max=True), column=st.sampled_from(COLUMNS),
        how=st.sampled_from(["insert", "drop", "double", "blank", "sign", "times100", "div100"]),
