@@ -243,6 +243,7 @@ def preflight(args) -> None:
     inputs = load.load_inputs(Path(args.inputs))
     for message in load.check_plan(plan, inputs, plan_path):
         log.warning(message)
+    args.loaded_inputs = inputs  # the run uses them: the inputs are read once
     if getattr(args, "out", None) is not None and args.command == "run":
         out = outdir.check_out_dir(args.out, [Path(args.inputs)] + ([plan_path] if plan_path else []))
         outdir.recover_interrupted(out)

@@ -88,15 +88,18 @@ class Results:
     figures: dict = field(default_factory=dict)
 
 
-def analyse(inputs_dir: Path = DEFAULT_INPUTS, plan: Plan | None = None, sensitivity: bool = True) -> Results:
+def analyse(inputs_dir: Path = DEFAULT_INPUTS, plan: Plan | None = None, sensitivity: bool = True,
+            inputs: load.Inputs | None = None) -> Results:
     """Run every pure stage on the inputs in ``inputs_dir`` under ``plan``.
+
+    ``inputs``: the same folder already read (the CLI's preflight reads it once; it is not read twice).
 
     ``sensitivity=False`` skips the sensitivity analysis and the component models (``Results.sensitivity``,
     ``robustness`` and ``components`` stay empty): the pooled numbers are the same, in a fraction of the time.
     """
     plan = plan or Plan()
     outdir.checkpoint("read")
-    inputs = load.load_inputs(inputs_dir)
+    inputs = load.load_inputs(inputs_dir) if inputs is None else inputs
     load.check_plan(plan, inputs)  # refuses a plan that cannot be meant; warnings are the CLI's to print
     outdir.checkpoint("analyse")
     harmonised = hz.harmonise(inputs.estimates, inputs.outcomes, inputs.arms, inputs.legends, plan.se_policy)
@@ -384,7 +387,8 @@ def cmd_run(args) -> int:
     inputs_dir = Path(args.inputs)
     lang = args.lang
     print(t("console_reading", lang, inputs=inputs_dir, plan=plan_path or t("console_defaults", lang)))
-    results = analyse(inputs_dir, plan, sensitivity=not args.no_sensitivity)
+    results = analyse(inputs_dir, plan, sensitivity=not args.no_sensitivity,
+                      inputs=getattr(args, "loaded_inputs", None))  # read once, by the preflight
     n_in = len(results.inputs.estimates)
     print(t("console_rows", lang, n_in=n_in, used=len(results.studies), excluded=len(results.excluded)))
     removed = selection.plan_removals(results.excluded)
