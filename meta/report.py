@@ -667,8 +667,9 @@ def findings_section(results, lang: str = "en") -> str:
                 extra = (f"; de SE is gereconstrueerd uit significantietekens, het rapport geeft p "
                          f"{mark_p[_cell_key(r)]}" if nl else
                          f"; the SE is reconstructed from significance marks, the report gives p {mark_p[_cell_key(r)]}")
-            elif r["flag_derived_se"]:
-                extra = ("; de SE is afgeleid uit aandelen en N" if nl else "; the SE is derived from shares and N")
+            elif r["flag_derived_se"]:  # the SE method in words (shares and N, range bound, ...)
+                how = ", ".join(words("se_method", m, lang) for m in str(r["se_methods"]).split(";") if m)
+                extra = f"; SE-methode: {how}" if nl else f"; SE method: {how}"
             bad = fsr.impossible(r)
             low = math.nan if "ci_low" in bad else r["ci_low"]
             high = math.nan if "ci_high" in bad else r["ci_high"]
