@@ -19,6 +19,7 @@ statement says which combinations are estimable.
 
 from __future__ import annotations
 
+import re
 import textwrap
 
 import numpy as np
@@ -28,7 +29,7 @@ from meta.i18n import tick_text, word
 from meta.multivariate import block_diag_cov, component_design, fit_mv, identifiability
 
 COMPONENTS = ("exemption", "intensive", "release", "fulltime_bonus", "free_choice")
-MODEL_KEYS = ("outcome_key", "horizon_months", "unit_h")
+MODEL_KEYS = ("outcome_key", "period", "unit_h")
 COMPONENT_COLUMNS = (*MODEL_KEYS, "component", "estimate", "se", "ci_low", "ci_high", "pval", "k", "municipalities",
                      "method", "sigma2", "QE", "QE_df", "QE_p", "identifiable", "statement")
 
@@ -126,8 +127,10 @@ def draw_components(table: pd.DataFrame, title: str, lang: str = "en", outcome_l
         # named up to six; past that, counted (the list is in components.csv)
         who = ", ".join(munis) if len(munis) <= 6 else (f"{len(munis)} gemeenten" if lang == "nl"
                                                          else f"{len(munis)} municipalities")
-        text = (f"{(outcome_label or {}).get(r['outcome_key'], r['outcome_key'])} {int(r['horizon_months'])} "
-                f"{months}: {word('component', r['component'].replace('_', ' '), lang)} ({who})")
+        period = (r["period"][1:] + f" {months}" if re.fullmatch(r"m\d+", str(r["period"]))
+                  else str(r["period"]).replace("_", " "))
+        text = (f"{(outcome_label or {}).get(r['outcome_key'], r['outcome_key'])} {period}: "
+                f"{word('component', r['component'].replace('_', ' '), lang)} ({who})")
         labels.append("\n".join(textwrap.wrap(text, 42, break_on_hyphens=False)))
     ax.set_yticks([n - 1 - i for i in range(len(fitted))])
     ax.set_yticklabels(labels, fontsize=9)

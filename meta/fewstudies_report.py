@@ -19,7 +19,7 @@ import pandas as pd
 
 from meta.fewstudies import HEADLINE_BAYES, HEADLINE_SINGLE
 from meta.tables import cell_order
-from meta.i18n import arm_class_label, fmt_g, fmt_num, outcome_labels
+from meta.i18n import arm_class_label, concept_labels, fmt_g, fmt_num, outcome_labels, period_label
 
 TEXT = {
     "undetermined": {"nl": "onbepaald (k = {k})", "en": "undetermined (k = {k})"},
@@ -155,9 +155,10 @@ def decision_section(results, lang: str = "nl") -> str:
     if len(p) == 0:
         return ""
     nl = lang == "nl"
-    label = outcome_labels(results.inputs.outcomes, lang)
+    label = {**outcome_labels(results.inputs.outcomes, lang),
+             **concept_labels(getattr(results.inputs, "concepts", None), lang)}
     dep = prior_dependence(results.sensitivity)
-    dep_of = {(r["outcome_key"], int(r["horizon_months"]), r["arm_class"], r["unit_h"]): r for _, r in dep.iterrows()}
+    dep_of = {(r["outcome_key"], r["period"], r["arm_class"], r["unit_h"]): r for _, r in dep.iterrows()}
     level = fmt_g(results.plan.level, lang)
     head = ("<tr><th>Uitkomst</th><th>Horizon</th><th>Armklasse</th><th>k</th><th>Kans dat het effect positief is"
             "</th><th>Kans op schade groter dan δ</th><th>Kans dat het effect praktisch nul is (|effect| &lt; δ)</th>"
@@ -170,7 +171,7 @@ def decision_section(results, lang: str = "nl") -> str:
     body = []
     for _, r in p.iterrows():
         d, unit = _digits(r["unit_h"]), _unit_short(r["unit_h"], lang)
-        key = (r["outcome_key"], int(r["horizon_months"]), r["arm_class"], r["unit_h"])
+        key = (r["outcome_key"], r["period"], r["arm_class"], r["unit_h"])
         if int(r["k"]) == 1:
             pred = "—" if not nl else "—"
             prior = "n.v.t. (één gemeente)" if nl else "n/a (one municipality)"
@@ -186,7 +187,7 @@ def decision_section(results, lang: str = "nl") -> str:
                 prior = "nee" if nl else "no"
         body.append(
             f"<tr class='{'single' if int(r['k']) == 1 else ''}'><td>{_e(label.get(r['outcome_key'], r['outcome_key']))}"
-            f"</td><td class='num'>{int(r['horizon_months'])} {'mnd' if nl else 'm'}</td><td>{_e(arm_class_label(r['arm_class'], lang))}</td>"
+            f"</td><td>{_e(period_label(r['period'], getattr(results.inputs, 'periods', None), lang))}</td><td>{_e(arm_class_label(r['arm_class'], lang))}</td>"
             f"<td class='num'>{int(r['k'])}</td><td class='num'>{_pct(r['p_gt_0'])}</td>"
             f"<td class='num'>{_pct(r['p_harm'])}</td><td class='num'>{_pct(r['p_within_delta'])}</td>"
             f"<td class='num'>{fmt_num(r['delta'], d, lang)} {unit}</td><td class='num'>{pred}</td><td>{prior}</td></tr>")

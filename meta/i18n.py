@@ -63,6 +63,20 @@ TEXT = {
               "municipalities, so every row below is one municipality's own estimate, shown as reported.",
         "nl": "<b>Nog niets gepoold:</b> geen enkele combinatie van uitkomst, horizon en armklasse heeft cijfers van "
               "twee of meer gemeenten; elke rij hieronder is de eigen schatting van één gemeente, zoals gerapporteerd."},
+    "pooled_count": {
+        "en": " <b>Pooled:</b> {n} of {total} cells have numbers from two or more municipalities (k ≥ 2): {cells}. "
+              "How each pool was made is listed under the headline table.",
+        "nl": " <b>Gepoold:</b> {n} van de {total} cellen hebben cijfers van twee of meer gemeenten (k ≥ 2): {cells}. "
+              "Hoe elke pool is gemaakt staat onder de kerntabel."},
+    "h_pools": {"en": "How each pool was made", "nl": "Hoe elke pool is gemaakt"},
+    "pools_intro": {
+        "en": "Each concept combines the municipalities' own outcomes at their own months; a scale transform puts "
+              "them on one unit (harmonisation.csv, with the reason and source lines of every mapping).",
+        "nl": "Elk begrip combineert de eigen uitkomsten van de gemeenten op hun eigen meetmoment; een "
+              "schaalomzetting zet ze op één eenheid (harmonisation.csv, met de reden en bronregels van elke koppeling)."},
+    "transform_scale_1_10_to_0_10": {"en": "1–10 → 0–10, × 10/9", "nl": "1–10 → 0–10, × 10/9"},
+    "transform_scale_1_5_to_0_10": {"en": "1–5 → 0–10, × 2.5", "nl": "1–5 → 0–10, × 2,5"},
+    "no_number": {"en": "no number printed (see {lines})", "nl": "geen cijfer gedrukt (zie {lines})"},
     "h_headline": {"en": "Headline table", "nl": "Kerntabel"},
     "h_coverage": {"en": "Coverage", "nl": "Dekking"},
     "h_forest": {"en": "Forest plots", "nl": "Forestplots"},
@@ -129,7 +143,8 @@ TEXT = {
                                    "leave one out": "zonder één gemeente", "model column": "modelkolom",
                                    "SE policy": "SE-beleid", "SE from marks": "SE uit tekens",
                                    "outcome definition": "uitkomstdefinitie", "Bayesian": "Bayesiaans",
-                                   "prior": "prior", "classical": "klassiek"}},
+                                   "prior": "prior", "classical": "klassiek",
+                                   "survey contrast": "surveycontrast"}},
     "arm_class": {"en": {}, "nl": {"exemption": "ontheffing", "intensive": "intensivering", "release": "vrijlating",
                                   "free_choice": "vrije keuze"}},
     "component": {"en": {}, "nl": {"exemption": "ontheffing", "intensive": "intensieve begeleiding",
@@ -252,11 +267,13 @@ WORDS = {
         "nl": {"reported_se": "gedrukte SE", "from_ci": "uit betrouwbaarheidsinterval", "from_p": "uit p-waarde",
                "from_shares_binomial": "uit aandelen en N",
                "from_shares_binomial_and_marks": "uit aandelen en N, getoetst aan het teken",
-               "from_significance_marks": "uit significantietekens"},
+               "from_significance_marks": "uit significantietekens",
+               "from_range_bound": "bovengrens uit bereik en respondenten"},
         "en": {"reported_se": "printed SE", "from_ci": "from the confidence interval", "from_p": "from the p-value",
                "from_shares_binomial": "from shares and N",
                "from_shares_binomial_and_marks": "from shares and N, checked against the mark",
-               "from_significance_marks": "from significance marks"}},
+               "from_significance_marks": "from significance marks",
+               "from_range_bound": "upper bound from range and respondents"}},
     "test": {
         "nl": {"z": "Wald (z)", "knha": "Hartung-Knapp", "adhoc": "Hartung-Knapp, ad-hocvariant"},
         "en": {"z": "Wald (z)", "knha": "Hartung-Knapp", "adhoc": "Hartung-Knapp, ad hoc variant"}},
@@ -319,6 +336,27 @@ def spec_words(group: str, spec: str, lang: str, names: dict | None = None) -> s
         if m:
             return (f"half-normale prior op τ, schaal {fmt_g(float(m.group(1)), lang)}" if lang == "nl"
                     else f"half-normal prior on τ, scale {fmt_g(float(m.group(1)), lang)}")
+    if group == "outcome definition":
+        m = re.fullmatch(r"strict: \S+ (\d+) m", spec)
+        if m:
+            return (f"strikt niveau (één uitkomstcode, {m.group(1)} mnd)" if lang == "nl"
+                    else f"strict level (one outcome code, {m.group(1)} months)")
+        if spec == "harmonisation: sensitivity mappings":
+            return ("koppelingen voor de gevoeligheidsanalyse" if lang == "nl"
+                    else "harmonisation: alternative mappings")
+    if group == "main" and spec == "Bayesian headline (plan's τ prior)" and lang == "nl":
+        return "Bayesiaanse kern (τ-prior van het plan)"
+    if group == "prior":
+        m = re.fullmatch(r"half-normal, scale × ([0-9.]+) \(([0-9.]+)\)", spec)
+        if m:
+            return (f"half-normaal, schaal × {fmt_g(float(m.group(1)), lang)} ({fmt_g(float(m.group(2)), lang)})"
+                    if lang == "nl" else spec)
+        m = re.fullmatch(r"half-Cauchy, same scale \(([0-9.]+)\)", spec)
+        if m:
+            return (f"half-Cauchy, zelfde schaal ({fmt_g(float(m.group(1)), lang)})" if lang == "nl" else spec)
+    if group == "survey contrast":
+        return {"nl": {"wave": "verschil op het meetmoment", "change": "verandering sinds de nulmeting"},
+                "en": {"wave": "difference at the wave", "change": "change since baseline"}}[lang].get(spec, spec)
     if lang == "nl":
         return {"concept level": "LOEP-concept", "excluded": "weggelaten"}.get(spec, spec)
     return spec
@@ -474,3 +512,23 @@ def component_note_words(note, lang: str) -> str:
                 parts.append(clause)
         out.append("; ".join(parts))
     return " ".join(out)
+
+
+def period_label(period: str, periods, lang: str) -> str:
+    """A cell's period in ``lang``: ``m16`` (strict level) → '16 mnd'; a register period → its label and months."""
+    if period.startswith("m") and period[1:].isdigit():
+        return f"{period[1:]} {t('months', lang)}"
+    if periods is None or not (periods["period"] == period).any():
+        return period.replace("_", " ")  # without the register: the code in words
+    row = periods[periods["period"] == period]
+    r = row.iloc[0]
+    label = r["label_nl"] if lang == "nl" else r["label_en"]
+    return f"{label} ({r['month_min']}–{r['month_max']} {t('months', lang)})"
+
+
+def concept_labels(concepts, lang: str) -> dict:
+    """{concept: its label in ``lang``} from the concept register."""
+    if concepts is None:
+        return {}
+    col = "label_nl" if lang == "nl" else "label_en"
+    return dict(zip(concepts["concept"], concepts[col]))

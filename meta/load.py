@@ -33,6 +33,19 @@ MUNICIPALITY_COLUMNS = schema.MUNICIPALITIES.required
 ARM_COLUMNS = schema.ARMS.required
 OUTCOME_COLUMNS = schema.OUTCOMES.required
 LEGEND_COLUMNS = schema.LEGENDS.required
+PERIOD_COLUMNS = schema.PERIODS.required
+CONCEPT_COLUMNS = schema.CONCEPTS.required
+HARMONISATION_COLUMNS = schema.HARMONISATION.required
+HARMONISATION_ROLES = schema.HARMONISATION_ROLES
+#: Scale transforms of ``harmonisation.csv``: name → (outcome unit, concept unit, factor). A difference d on the
+#: outcome's scale becomes factor·d on the concept's scale; ``yi``, ``sei``, ``sei_low`` and ``sei_high`` alike. A
+#: difference on 1–10 maps onto 0–10 by (x − 1)·10/9, so differences scale by 10/9; a 1–5 item by (x − 1)·10/4.
+TRANSFORMS = {
+    "identity": (None, None, 1.0),
+    "scale_1_10_to_0_10": ("scale_1_10", "scale_0_10", 10 / 9),
+    "scale_1_5_to_0_10": ("scale_1_5", "scale_0_10", 10 / 4),
+}
+_SOURCE_LINES = re.compile(r"^\d{3}:\d+(-\d+)?(;\d{3}:\d+(-\d+)?)*$")
 
 #: ``sources.csv``: one row per source document; every field as printed, with the line(s) where it is printed.
 SOURCE_FIELDS = schema.SOURCE_FIELDS
@@ -76,6 +89,9 @@ class Inputs:
     notices: tuple = ()  # every warning given while reading (conversions applied, columns ignored)
     sources: pd.DataFrame = field(default_factory=pd.DataFrame)  # sources.csv (empty when the folder has none)
     source_pages: pd.DataFrame = field(default_factory=pd.DataFrame)  # source_pages.csv
+    periods: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(PERIOD_COLUMNS)))
+    concepts: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(CONCEPT_COLUMNS)))
+    harmonisation: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(HARMONISATION_COLUMNS)))
 
 
 def _where(path: Path, row: int | None = None, column: str | None = None) -> str:
@@ -486,6 +502,99 @@ def _check_estimate_row(r, where, unit_of_outcome, legend_band) -> list[str]:
     return warnings
 
 
+def load_periods(path: Path) -> pd.DataFrame:
+    """``periods.csv``: one row per period, with the month range (months since the start) it covers."""
+    frame = validate_table(read_csv_strict(path, PERIOD_COLUMNS), schema.PERIODS, path,
+                           convert=("month_min", "month_max"))
+    _check_unique(frame, path, ("period",), "keep one row per period")
+    for lo, hi, row in zip(frame["month_min"], frame["month_max"], frame["input_row"]):
+        if lo > hi:
+            raise InputError(f"{_where(path, row, 'month_max')}: month_max {hi} is below month_min {lo}; give the "
+                             "first and last month of the period")
+    _check_source_lines(frame, path)
+    return frame
+
+
+def load_concepts(path: Path) -> pd.DataFrame:
+    """``concepts.csv``: one row per LOEP concept, with its labels and the unit effects are pooled in."""
+    frame = validate_table(read_csv_strict(path, CONCEPT_COLUMNS), schema.CONCEPTS, path)
+    _check_unique(frame, path, ("concept",), "keep one row per concept")
+    for value, row in zip(frame["unit"], frame["input_row"]):
+        if schema.unit(value) is None:
+            raise InputError(f"{_where(path, row, 'unit')}: unknown unit {value!r}; use one of {schema.unit_names()}")
+    _check_source_lines(frame, path)
+    return frame
+
+
+def load_harmonisation(path: Path, municipalities, outcomes, periods, concepts) -> pd.DataFrame:
+    """``harmonisation.csv``: municipality × outcome × horizon → concept, period, transform and role.
+
+    Refused with file, row, column and fix: an unknown municipality, outcome, concept, period, transform or role; a
+    horizon outside its period's months; a transform whose units do not lead from the outcome's unit to the
+    concept's; a mapping row (primary, sensitivity) with a blank concept, period or transform, an unmapped row with
+    any of them filled; a blank reason or source; two rows for one municipality, outcome and horizon; two primary
+    rows for one municipality, concept and period.
+    """
+    frame = validate_table(read_csv_strict(path, HARMONISATION_COLUMNS), schema.HARMONISATION, path)
+    _check_codes(frame, path, "municipality", set(municipalities["municipality"]), "municipality",
+                 f"use one of {', '.join(municipalities['municipality'])}")
+    _check_source_lines(frame, path)
+    unit_of = dict(zip(outcomes["outcome"], outcomes["unit"]))
+    concept_unit = dict(zip(concepts["concept"], concepts["unit"]))
+    months = {p: (lo, hi) for p, lo, hi in zip(periods["period"], periods["month_min"], periods["month_max"])}
+    for r in frame.itertuples(index=False):
+        where = lambda col: _where(path, r.input_row, col)  # noqa: E731
+        maps = r.role in ("primary", "sensitivity")
+        if r.role == "not_reported":
+            if r.outcome or r.horizon_months or r.transform:
+                raise InputError(f"{where('outcome')}: a not_reported row names no outcome, horizon or transform; "
+                                 "clear them (it says which concept and period a municipality has no number for)")
+        elif r.outcome not in unit_of:
+            raise InputError(f"{where('outcome')}: unknown outcome {r.outcome!r}; use a code of outcomes.csv")
+        if maps or r.role == "not_reported":
+            for col, known, fix in (("concept", concept_unit, "concepts.csv"), ("period", months, "periods.csv")):
+                if getattr(r, col) not in known:
+                    raise InputError(f"{where(col)}: unknown {col} {getattr(r, col)!r}; use one of {fix} "
+                                     f"({', '.join(known)})")
+        else:
+            for col in ("concept", "period", "transform"):
+                if getattr(r, col):
+                    raise InputError(f"{where(col)}: an unmapped row maps nothing; clear {col}, or set role to "
+                                     "primary or sensitivity")
+        if not maps:
+            continue
+        if r.transform not in TRANSFORMS:
+            raise InputError(f"{where('transform')}: unknown transform {r.transform!r}; use one of "
+                             f"{', '.join(TRANSFORMS)}")
+        source, target, _ = TRANSFORMS[r.transform]
+        have, want = unit_of[r.outcome], concept_unit[r.concept]
+        if (source is None and have != want) or (source is not None and (have, want) != (source, target)):
+            fits = [n for n, (a, b, _) in TRANSFORMS.items() if (a, b) == (have, want) or (a is None and have == want)]
+            raise InputError(f"{where('transform')}: {r.transform} does not lead from the outcome's unit {have!r} to "
+                             f"the concept's unit {want!r}; use {' or '.join(fits) or 'another concept'}")
+        if r.horizon_months == "":
+            raise InputError(f"{where('horizon_months')}: a mapped row needs the horizon it maps; write the months "
+                             "since the start, or set role to unmapped")
+        lo, hi = months[r.period]
+        if not lo <= int(r.horizon_months) <= hi:
+            raise InputError(f"{where('horizon_months')}: horizon {r.horizon_months} is outside period {r.period} "
+                             f"({lo}-{hi} months in periods.csv); choose the period that covers it")
+    keyed = frame[frame["outcome"] != ""]
+    _check_unique(keyed, path, ("municipality", "outcome", "horizon_months"),
+                  "keep one row per municipality, outcome and horizon")
+    primary = frame[frame["role"] == "primary"]
+    _check_unique(primary, path, ("municipality", "concept", "period"),
+                  "one primary row per municipality, concept and period; make the other a sensitivity row")
+    return frame
+
+
+def _check_source_lines(frame, path):
+    for value, row in zip(frame["source_lines"], frame["input_row"]):
+        if value and not _SOURCE_LINES.match(value):
+            raise InputError(f"{_where(path, row, 'source_lines')}: {value!r} is not a list of seed lines; write "
+                             "e.g. 002:349;004:2044-2049 (seed number, colon, line or line range; ';' between)")
+
+
 def load_estimates(path: Path, municipalities, arms, outcomes, legends) -> pd.DataFrame:
     """Load ``estimates.csv``: every cell against :data:`meta.schema.ESTIMATES`, then against the registers.
 
@@ -740,6 +849,9 @@ def load_inputs(folder: Path) -> Inputs:
         "outcomes": folder / "outcomes.csv",
         "legends": folder / "significance_legends.csv",
         "estimates": folder / "estimates.csv",
+        "periods": folder / "periods.csv",
+        "concepts": folder / "concepts.csv",
+        "harmonisation": folder / "harmonisation.csv",
     }
     collector = _Collect()
     log.addHandler(collector)
@@ -757,10 +869,13 @@ def load_inputs(folder: Path) -> Inputs:
             if (folder / "source_pages.csv").exists():
                 files["source_pages"] = folder / "source_pages.csv"
                 source_pages = load_source_pages(files["source_pages"], sources)
+        periods = load_periods(files["periods"])
+        concepts = load_concepts(files["concepts"])
+        harmonisation = load_harmonisation(files["harmonisation"], municipalities, outcomes, periods, concepts)
     finally:
         log.removeHandler(collector)
     return Inputs(municipalities, arms, outcomes, legends, estimates, files, tuple(collector.messages), sources,
-                  source_pages)
+                  source_pages, periods, concepts, harmonisation)
 
 
 class _Collect(logging.Handler):
@@ -819,7 +934,9 @@ class Plan:
 
     outcomes: tuple[str, ...] = ("income_gt70_wml", "hours_gt12", "hours_gt27", "hours_gt8", "permanent_contract",
                                  "exit_to_work_fulltime")
-    outcome_level: str = "strict"  # "strict" (outcome code) or "concept" (outcomes.csv concept)
+    outcome_level: str = "strict"  # "strict" (outcome code) or "concept" (harmonisation.csv concept and period)
+    #: periods of ``periods.csv`` pooled at the concept level (empty: all)
+    periods: tuple[str, ...] = ()
     horizons: tuple[int, ...] = (16, 24)
     model_preference: tuple[str, ...] = ("loep",)
     population_preference: tuple[str, ...] = ("all",)
@@ -828,6 +945,8 @@ class Plan:
     test: str = "knha"
     level: float = 95.0
     se_policy: str = "central"  # or "conservative"
+    #: how per-wave adjusted means become an effect (meta/concepts.py): "change" since baseline or "wave"
+    survey_contrast: str = "change"
     include_derived_from_marks: bool = True
     #: cells with at most this many studies get the Bayesian model as headline (k = 1: the study as reported)
     few_studies_k: int = 4
@@ -960,8 +1079,8 @@ def load_plan(path: Path | None) -> Plan:
 def check_plan(plan: Plan, inputs: Inputs, path: Path | str | None = None) -> list[str]:
     """Check the plan against the inputs: refuse what cannot be meant, return warnings for what pools nothing.
 
-    Refused (:class:`InputError` naming the plan file and key): an outcome that is not a code (``outcome_level =
-    "strict"``) or concept (``"concept"``) of ``outcomes.csv``; an arm class no arm of ``arms.csv`` has; a plan
+    Refused (:class:`InputError` naming the plan file and key): an outcome that is not a code of ``outcomes.csv``
+    (``outcome_level = "strict"``) or a concept of ``concepts.csv`` (``"concept"``); a period not in ``periods.csv``; an arm class no arm of ``arms.csv`` has; a plan
     that selects no row of ``estimates.csv`` at all. Returned as warnings (the run goes on and the cells stay
     visibly empty in the coverage table): a listed outcome or horizon that no row reports (a plan may list what
     the pending municipalities will report).
@@ -971,18 +1090,24 @@ def check_plan(plan: Plan, inputs: Inputs, path: Path | str | None = None) -> li
     outcomes_file = inputs.files.get("outcomes", "outcomes.csv")
     estimates_file = inputs.files.get("estimates", "estimates.csv")
     strict = plan.outcome_level == "strict"
-    concept_of = dict(zip(outcomes["outcome"], outcomes["concept"]))
-    vocabulary = set(concept_of) if strict else set(concept_of.values())
+    concepts_file = inputs.files.get("concepts", "concepts.csv")
+    codes, concepts = set(outcomes["outcome"]), set(inputs.concepts["concept"])
     for o in plan.outcomes:
-        if o not in vocabulary:
-            if strict and o in set(concept_of.values()):
+        if o not in (codes if strict else concepts):
+            if strict and o in concepts:
                 fix = f"{o!r} is a concept: set outcome_level = \"concept\" or list its outcome codes"
-            elif not strict and o in concept_of:
-                fix = f"{o!r} is an outcome code: list its concept {concept_of[o]!r} or set outcome_level = \"strict\""
+            elif not strict and o in codes:
+                fix = (f"{o!r} is an outcome code: list its concept (harmonisation.csv) or set "
+                       "outcome_level = \"strict\"")
             else:
-                fix = f"add it to {outcomes_file} or fix the {'code' if strict else 'concept'}"
+                fix = f"add it to {outcomes_file if strict else concepts_file} or fix the {'code' if strict else 'concept'}"
             raise InputError(f"{where}: key 'outcomes': {o!r} is no outcome {'code' if strict else 'concept'} of "
-                             f"{outcomes_file}; {fix}")
+                             f"{outcomes_file if strict else concepts_file}; {fix}")
+    known_periods = list(inputs.periods["period"])
+    for period in plan.periods:
+        if period not in known_periods:
+            raise InputError(f"{where}: key 'periods': {period!r} is no period of "
+                             f"{inputs.files.get('periods', 'periods.csv')}; use one of {', '.join(known_periods)}")
     arm_classes = set(inputs.arms["arm_class"])
     for c in plan.arm_classes:
         if c not in arm_classes:
@@ -998,7 +1123,15 @@ def check_plan(plan: Plan, inputs: Inputs, path: Path | str | None = None) -> li
                 raise InputError(f"{where}: key {name!r}: {value!r} is the {column} of no row of {estimates_file} "
                                  f"and would silently match nothing; {hint}")
 
-    key = est["outcome"] if strict else est["outcome"].map(concept_of)
+    if strict:
+        key = est["outcome"]
+    else:
+        h = inputs.harmonisation
+        mapped = h[h["role"].isin(("primary", "sensitivity"))]
+        concept_of = {(m, o, int(hz)): c for m, o, hz, c in zip(mapped["municipality"], mapped["outcome"],
+                                                               mapped["horizon_months"], mapped["concept"])}
+        key = pd.Series([concept_of.get((m, o, None if pd.isna(hz) else int(hz)))
+                         for m, o, hz in zip(est["municipality"], est["outcome"], est["horizon_months"])], dtype=object)
     horizon = est["horizon_months"]
     class_of = dict(zip(zip(inputs.arms["municipality"], inputs.arms["arm"]), inputs.arms["arm_class"]))
     arm_class = [class_of.get(k) for k in zip(est["municipality"], est["arm"])]

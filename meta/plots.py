@@ -19,8 +19,8 @@ import pandas as pd
 from scipy.special import ndtri
 
 from meta import fewstudies_report as fsr
-from meta.i18n import (arm_class_label, components_label, fmt_g, fmt_interval, fmt_num, fmt_p, method_words,
-                       outcome_labels, spec_words, t, tick_text, word)
+from meta.i18n import (arm_class_label, components_label, concept_labels, fmt_g, fmt_interval, fmt_num, fmt_p,
+                       method_words, outcome_labels, period_label, spec_words, t, tick_text, word)
 
 ZWSP = "\u200b"  # appended to make otherwise identical labels unique
 #: Past this many studies in one arm class a forest plot shows them as one strip of estimates (a rug) above the
@@ -90,9 +90,18 @@ def _unit_label(unit: str, lang: str = "en") -> str:
     return unit.replace("_", " ")
 
 
-def forest_rows(results, outcome_key: str, horizon: int, unit: str, lang: str = "en") -> pd.DataFrame:
-    """The rows of one forest plot: per arm class a header, its studies, pooled row, PI row and stats line."""
+def forest_rows(results, outcome_key: str, period, unit: str, lang: str = "en") -> pd.DataFrame:
+    """The rows of one forest plot: per arm class a header, its studies, pooled row, PI row and stats line.
+
+    ``period`` is a cell's period (``m16`` at the strict level; a whole number of months is read so too). A study
+    row names the municipality, the arm's components and, at the concept level, the municipality's own outcome
+    wording and month (e.g. "Wageningen: exemption — Volledige uitstroom naar betaald werk, 24 mnd").
+    """
+    if isinstance(period, (int, np.integer)):
+        period = f"m{int(period)}"
     plan = results.plan
+    concept_level = plan.outcome_level == "concept"
+    own_label = outcome_labels(results.inputs.outcomes, lang)
     studies = results.studies
     pooled = results.pooled
     z = float(ndtri(0.5 + plan.level / 200))  # normal quantile
@@ -102,11 +111,11 @@ def forest_rows(results, outcome_key: str, horizon: int, unit: str, lang: str = 
     d = 1 if unit == "percentage_points" else 2  # pp to one decimal, scale points to two
     rows, footer = [], []
     for arm_class in plan.arm_classes:
-        s = studies[(studies["outcome_key"] == outcome_key) & (studies["horizon_months"] == horizon)
+        s = studies[(studies["outcome_key"] == outcome_key) & (studies["period"] == period)
                     & (studies["arm_class"] == arm_class) & (studies["unit_h"] == unit)]
         if len(s) == 0:
             continue
-        p = pooled[(pooled["outcome_key"] == outcome_key) & (pooled["horizon_months"] == horizon)
+        p = pooled[(pooled["outcome_key"] == outcome_key) & (pooled["period"] == period)
                    & (pooled["arm_class"] == arm_class) & (pooled["unit_h"] == unit)].iloc[0]
         tau2 = 0.0 if math.isnan(p["tau2"]) else p["tau2"]
         w = 1 / (s["sei"].to_numpy() ** 2 + tau2)
@@ -127,8 +136,10 @@ def forest_rows(results, outcome_key: str, horizon: int, unit: str, lang: str = 
             lo, hi = r["yi"] - z * r["sei"], r["yi"] + z * r["sei"]
             tag = {"from_significance_marks": " †", "from_shares_binomial": " ‡",
                    "from_shares_binomial_and_marks": " ‡"}.get(r["se_method"], "")
+            own = (f" — {own_label.get(r['outcome'], r['outcome'])}, {int(r['horizon_months'])} {t('months', lang)}"
+                   if concept_level else "")
             rows.append(dict(kind="study", label=wrap_label(f"{names[r['municipality']]}: "
-                                                            f"{components_label(r['arm_components'], lang)}"),
+                                                            f"{components_label(r['arm_components'], lang)}{own}"),
                              est=r["yi"], ll=lo, hl=hi, weight=np.nan if single else wi,
                              ci=f"{fmt_num(r['yi'], d, lang)} {fmt_interval(lo, hi, d, lang)}{tag}",
                              w="" if single else f"{fmt_num(100 * wi, 0 if wi >= 0.01 else 1, lang)}%"))
@@ -318,19 +329,27 @@ def _wrap(line: str, width: int = 95) -> list[str]:
     return textwrap.wrap(line, width) or [""]
 
 
-def figure_cells(results) -> list[tuple[str, int, str]]:
-    """(outcome_key, horizon, unit) of every figure, in a stable order."""
+def figure_cells(results) -> list[tuple[str, str, str]]:
+    """(outcome_key, period, unit) of every figure, in a stable order."""
     if len(results.studies) == 0:
         return []
-    keys = results.studies[["outcome_key", "horizon_months", "unit_h"]].drop_duplicates()
-    keys = keys.sort_values(["outcome_key", "horizon_months", "unit_h"], kind="mergesort")
-    return [(o, int(h), u) for o, h, u in keys.itertuples(index=False)]
+    keys = results.studies[["outcome_key", "period", "unit_h"]].drop_duplicates()
+    keys = keys.sort_values(["outcome_key", "period", "unit_h"], kind="mergesort")
+    return [(o, p, u) for o, p, u in keys.itertuples(index=False)]
 
 
-def forest_title(results, outcome_key: str, horizon: int, lang: str = "en") -> str:
-    """The title of one forest plot: the outcome's label in ``lang`` and the horizon."""
-    label = outcome_labels(results.inputs.outcomes, lang).get(outcome_key) or outcome_key.replace("_", " ")
-    return f"{label} — {horizon} {t('fig_months', lang)}"
+def figure_name(outcome_key: str, period: str) -> str:
+    """File name (without suffix) of one forest plot: ``forest_werk_einde_experiment``, ``forest_hours_gt12_m16``."""
+    return f"forest_{outcome_key}_{period}"
+
+
+def forest_title(results, outcome_key: str, period, lang: str = "en") -> str:
+    """The title of one forest plot: the outcome's (or concept's) label in ``lang`` and the period."""
+    if isinstance(period, (int, np.integer)):
+        period = f"m{int(period)}"
+    labels = {**outcome_labels(results.inputs.outcomes, lang), **concept_labels(results.inputs.concepts, lang)}
+    label = labels.get(outcome_key) or outcome_key.replace("_", " ")
+    return f"{label} — {period_label(period, results.inputs.periods, lang)}"
 
 
 def forest_jobs(results, lang: str = "en", svg: bool = False) -> list:
@@ -339,7 +358,7 @@ def forest_jobs(results, lang: str = "en", svg: bool = False) -> list:
 
     jobs = []
     for outcome_key, horizon, unit in figure_cells(results):
-        name = f"forest_{outcome_key}_{horizon}m"
+        name = figure_name(outcome_key, horizon)
         title = forest_title(results, outcome_key, horizon, lang)
         rows = forest_rows(results, outcome_key, horizon, unit, lang)
         files = {"png": f"{name}.png", **({"svg": f"{name}.svg"} if svg else {})}
@@ -369,7 +388,7 @@ def _write_now(jobs: list, folder) -> dict:
 SPEC_COLORS = {"negative": "#b22222", "positive": "#1f7a1f", "no significant effect": "#555555", "no estimate": "#bbbbbb"}
 
 
-def draw_spec_curve(sens: pd.DataFrame, outcome_key: str, title: str, lang: str = "en"):
+def draw_spec_curve(sens: pd.DataFrame, outcome_key: str, title: str, lang: str = "en", periods=None):
     """Specification curve for one outcome: a panel per (horizon, arm class), specifications sorted by estimate.
 
     Each point is one specification's pooled estimate with its interval, coloured by its verdict; the plan's
@@ -381,8 +400,8 @@ def draw_spec_curve(sens: pd.DataFrame, outcome_key: str, title: str, lang: str 
     import matplotlib.pyplot as plt
 
     s = sens[sens["outcome_key"] == outcome_key]
-    cells = s[["horizon_months", "arm_class", "unit_h"]].drop_duplicates().sort_values(
-        ["horizon_months", "arm_class"], kind="mergesort")
+    cells = s[["period", "arm_class", "unit_h"]].drop_duplicates().sort_values(
+        ["period", "arm_class"], kind="mergesort")
     # fixed layout in inches (tight_layout costs more than drawing): per panel the plot and its rotated labels,
     # as deep as the longest label needs at 60°
     tick_labels = [f"{word('spec_group', g, lang)}: {spec_words(g, sp, lang)}" for g, sp in zip(s["spec_group"], s["spec"])]
@@ -393,7 +412,7 @@ def draw_spec_curve(sens: pd.DataFrame, outcome_key: str, title: str, lang: str 
     fig.subplots_adjust(left=0.09, right=0.98, top=1 - top_in / height, bottom=labels_in / height,
                         hspace=labels_in / plot_in)
     for ax, (_, cell) in zip(axes[:, 0], cells.iterrows()):
-        c = s[(s["horizon_months"] == cell["horizon_months"]) & (s["arm_class"] == cell["arm_class"])]
+        c = s[(s["period"] == cell["period"]) & (s["arm_class"] == cell["arm_class"])]
         c = c.sort_values(["estimate", "spec_group", "spec"], kind="mergesort").reset_index(drop=True)
         x = np.arange(len(c))
         for i, r in c.iterrows():
@@ -410,7 +429,7 @@ def draw_spec_curve(sens: pd.DataFrame, outcome_key: str, title: str, lang: str 
                             for g, sp in zip(c["spec_group"], c["spec"])],
                            rotation=60, ha="right", fontsize=MIN_FONT_PT)
         ax.set_xlim(-0.6, len(c) - 0.4)
-        ax.set_title(f"{int(cell['horizon_months'])} {t('fig_months', lang)} · {arm_class_label(cell['arm_class'], lang)}"
+        ax.set_title(f"{period_label(cell['period'], periods, lang)} · {arm_class_label(cell['arm_class'], lang)}"
                      f" · {_unit_label(cell['unit_h'], lang)}", fontsize=FONT_PT, loc="left")
         ax.grid(axis="y", color="0.9")
     handles = [plt.Line2D([], [], marker="o", ls="", color=col, label=word("verdict", v, lang))
@@ -420,11 +439,15 @@ def draw_spec_curve(sens: pd.DataFrame, outcome_key: str, title: str, lang: str 
     return fig
 
 
-def spec_curve_jobs(sens: pd.DataFrame, outcomes: pd.DataFrame, lang: str = "en") -> list:
-    """One specification-curve job per outcome, PNG only: read in the report; the numbers are in sensitivity.csv."""
+def spec_curve_jobs(sens: pd.DataFrame, outcomes: pd.DataFrame, lang: str = "en", periods=None,
+                    concepts=None) -> list:
+    """One specification-curve job per outcome, PNG only: read in the report; the numbers are in sensitivity.csv.
+
+    ``periods`` and ``concepts`` (the registers) label the panels and titles at the concept level.
+    """
     from meta.figures import FigureJob
 
-    label = outcome_labels(outcomes, lang)
+    label = {**outcome_labels(outcomes, lang), **concept_labels(concepts, lang)}
     jobs = []
     for outcome_key in sorted(set(sens["outcome_key"])):
         name = f"specification_curve_{outcome_key}"
@@ -432,7 +455,8 @@ def spec_curve_jobs(sens: pd.DataFrame, outcomes: pd.DataFrame, lang: str = "en"
                                                                  else "specification curve")
         part = sens[sens["outcome_key"] == outcome_key].reset_index(drop=True)
         jobs.append(FigureJob(name, "spec_curve", title, {"png": f"{name}.png"},
-                              dict(sens=part, outcome_key=outcome_key, title=title, lang=lang), dict(dpi=PNG_DPI)))
+                              dict(sens=part, outcome_key=outcome_key, title=title, lang=lang, periods=periods),
+                              dict(dpi=PNG_DPI)))
     return jobs
 
 
@@ -441,13 +465,14 @@ def write_spec_curves(sens: pd.DataFrame, outcomes: pd.DataFrame, folder, lang: 
     return _write_now(spec_curve_jobs(sens, outcomes, lang), folder)
 
 
-def components_job(table: pd.DataFrame, lang: str = "en", svg: bool = False, outcomes: pd.DataFrame | None = None):
-    """The component meta-regression figure job (PNG; SVG only when asked); outcome labels from ``outcomes``."""
+def components_job(table: pd.DataFrame, lang: str = "en", svg: bool = False, outcomes: pd.DataFrame | None = None,
+                   concepts: pd.DataFrame | None = None):
+    """The component meta-regression figure job (PNG; SVG only when asked); labels from ``outcomes`` and ``concepts``."""
     from meta.figures import FigureJob
 
     title = ("Componentenmodel: effect per onderdeel" if lang == "nl" else "Component model: effect of each component")
     files = {"png": "components.png", **({"svg": "components.svg"} if svg else {})}
-    label = outcome_labels(outcomes, lang) if outcomes is not None else None
+    label = ({**outcome_labels(outcomes, lang), **concept_labels(concepts, lang)} if outcomes is not None else None)
     return FigureJob("components", "components", title, files,
                      dict(table=table, title=title, lang=lang, outcome_label=label), dict(dpi=PNG_DPI, tight=True))
 
@@ -460,8 +485,9 @@ def write_components_figure(table: pd.DataFrame, folder, lang: str = "en", svg: 
 
 def figure_jobs(results, lang: str = "en", svg: bool = False) -> tuple[list, list]:
     """(forest-plot jobs, other jobs: specification curves, the component figure, the overview) of a run."""
-    extra = spec_curve_jobs(results.sensitivity, results.inputs.outcomes, lang)
-    extra.append(components_job(results.components, lang, svg, results.inputs.outcomes))
+    extra = spec_curve_jobs(results.sensitivity, results.inputs.outcomes, lang, results.inputs.periods,
+                            results.inputs.concepts)
+    extra.append(components_job(results.components, lang, svg, results.inputs.outcomes, results.inputs.concepts))
     extra.append(overview_job(results, lang, svg))
     return forest_jobs(results, lang, svg), extra
 
@@ -479,7 +505,7 @@ def overview_rows(results, lang: str = "en") -> pd.DataFrame:
 
     plan = results.plan
     z = float(__import__("scipy").stats.norm.ppf(0.5 + plan.level / 200))
-    label = outcome_labels(results.inputs.outcomes, lang)
+    label = {**outcome_labels(results.inputs.outcomes, lang), **concept_labels(results.inputs.concepts, lang)}
     p = cell_order(results.pooled, plan) if len(results.pooled) else results.pooled
     rows = []
     for arm_class, g in p.groupby("arm_class", sort=False):
@@ -487,7 +513,7 @@ def overview_rows(results, lang: str = "en") -> pd.DataFrame:
                          pooled=None))
         for _, r in g.iterrows():
             s = results.studies[(results.studies["outcome_key"] == r["outcome_key"])
-                                & (results.studies["horizon_months"] == r["horizon_months"])
+                                & (results.studies["period"] == r["period"])
                                 & (results.studies["arm_class"] == arm_class) & (results.studies["unit_h"] == r["unit_h"])]
             studies = [(m, y, y - z * se, y + z * se) for m, y, se in zip(s["municipality"], s["yi"], s["sei"])]
             pooled = None
@@ -496,8 +522,8 @@ def overview_rows(results, lang: str = "en") -> pd.DataFrame:
                 pooled = (r["estimate"], np.nan if "ci_low" in bad else r["ci_low"],
                           np.nan if "ci_high" in bad else r["ci_high"])
             rows.append(dict(kind="cell", unit_h=r["unit_h"], studies=studies, pooled=pooled,
-                             label=f"{label.get(r['outcome_key'], r['outcome_key'])}, {int(r['horizon_months'])} "
-                                   f"{t('months', lang)}"))
+                             label=f"{label.get(r['outcome_key'], r['outcome_key'])}, "
+                                   f"{period_label(r['period'], results.inputs.periods, lang)}"))
     return pd.DataFrame(rows, columns=["kind", "label", "unit_h", "studies", "pooled"])
 
 

@@ -16,12 +16,13 @@ from pathlib import Path
 import pandas as pd
 
 from meta import fewstudies_report as fsr
+from meta.concepts import SE_METHOD as RANGE_BOUND
 from meta.harmonise import SE_METHODS
 from meta.selection import CELL_COLUMNS
 from meta.tables import cell_order as tables_cell_order, mark_p_ranges as tables_mark_p_ranges, side_by_side
 from meta.i18n import (arm_class_label, changed_by_words, component_note_words, components_label, fmt_g,
                        fmt_interval, fmt_num, fmt_p, fmt_p_range, method_words, outcome_labels, reason_words, t, word,
-                       words)
+                       words, concept_labels, period_label)
 
 SE_METHOD_TEXT = {
     "reported_se": "standard error printed in the report",
@@ -31,6 +32,7 @@ SE_METHOD_TEXT = {
     "from_shares_binomial_and_marks": "from arm and control shares and their N (binomial), consistent with the printed "
                                       "significance mark",
     "from_significance_marks": "reconstructed from significance marks (bracket; see methods)",
+    "from_range_bound": "upper bound from the outcome's range and the respondents per wave (adjusted means; see methods)",
 }
 
 CSS = """
@@ -96,7 +98,6 @@ def headline_table(results, lang: str = "en") -> str:
             f"<th>{t('col_estimate', lang)}</th><th>{interval_head}</th><th>p</th>"
             f"<th>{t('col_pi', lang)}</th><th>τ² [{'BI' if lang == 'nl' else 'CI'}]</th>"
             f"<th>I² [{'BI' if lang == 'nl' else 'CI'}]</th><th>Q p</th><th>{t('col_se_methods', lang)}</th></tr>")
-    mo = t("months", lang)
     mark_p = _mark_p_texts(results, lang)
     names = dict(zip(results.inputs.municipalities["municipality"], results.inputs.municipalities["name"]))
     arm_text = {}
@@ -114,7 +115,7 @@ def headline_table(results, lang: str = "en") -> str:
             f"<tr id='{row_anchor(r)}' class='{'single' if single else ''}'>"
             f"<td>{_e(arm_class_label(r['arm_class'], lang))}</td>"
             f"<td>{_e(label.get(r['outcome_key'], r['outcome_label']))}</td>"
-            f"<td class='num'>{int(r['horizon_months'])} {mo}</td>"
+            f"<td>{_e(_period(results, r['period'], lang))}</td>"
             f"<td class='num'>{int(r['k'])}</td><td>{_e(arm_text.get(_cell_key(r), r['municipalities']))}</td>"
             f"<td>{_e(fsr.model_text(r, lang))}</td>"
             f"<td class='num'>{fsr.value_text(r, 'estimate', d, lang)} {_e(_unit_short(r['unit_h'], lang))}</td>"
@@ -141,6 +142,59 @@ def cell_key(r) -> tuple:
 _cell_key = cell_key
 
 
+def pools_section(results, lang: str = "en") -> str:
+    """How each concept cell was made: per municipality its own outcome wording, month and scale transform.
+
+    E.g. "werk, einde experiment = Nijmegen: Looninkomen/maand >70% van WML na 16 mnd; Wageningen: Volledige
+    uitstroom naar betaald werk na 24 mnd". A municipality the register lists as ``not_reported`` for the concept
+    and period is named with the source lines. Empty at the strict level (a cell is then one code at one month).
+    """
+    if results.plan.outcome_level != "concept" or len(results.studies) == 0:
+        return ""
+    s = results.studies
+    names = dict(zip(results.inputs.municipalities["municipality"], results.inputs.municipalities["name"]))
+    own = outcome_labels(results.inputs.outcomes, lang)
+    concept = concept_labels(results.inputs.concepts, lang)
+    at = "na" if lang == "nl" else "at"
+    missing = results.inputs.harmonisation
+    missing = missing[missing["role"] == "not_reported"]
+    items = []
+    for (c, period), g in s.groupby(["outcome_key", "period"], sort=True):
+        parts = []
+        for m, gm in g.groupby("municipality", sort=False):
+            how = []
+            for (o, h, tr), _ in gm.groupby(["outcome", "horizon_months", "transform"], sort=True):
+                extra = "" if tr == "identity" else f" ({t('transform_' + tr, lang)})"
+                how.append(f"{own.get(o, o)} {at} {int(h)} {t('months', lang)}{extra}")
+            parts.append(f"{names[m]}: {'; '.join(how)}")
+        for _, r in missing[(missing["concept"] == c) & (missing["period"] == period)].iterrows():
+            lines = r["source_lines"].replace(";", ", ")
+            parts.append(f"{names[r['municipality']]}: {t('no_number', lang, lines=lines)}"
+                         + ("" if lang == "nl" else f" ({r['reason']})"))
+        k = int(g.groupby("arm_class")["municipality"].nunique().max())
+        items.append(f"<li><b>{_e(concept.get(c, c))}</b>, {_e(_period(results, period, lang))} "
+                     f"{'(k = ' + str(k) + ')' if k >= 2 else ''} = {_e(' — '.join(parts))}</li>")
+    return f"<p>{t('pools_intro', lang)}</p><ul>{''.join(items)}</ul>"
+
+
+def pooled_count(results, lang: str = "en") -> str:
+    """The 'read this first' sentence: how many cells are pooled (k ≥ 2) and which."""
+    p = results.pooled
+    multi = p[p["k"] >= 2] if len(p) else p
+    if len(multi) == 0:
+        return " " + t("nothing_pooled", lang)
+    label = _outcome_labels(results, lang)
+    groups = []
+    for (o, period), g in multi.groupby(["outcome_key", "period"], sort=True):
+        classes = ", ".join(arm_class_label(a, lang) for a in g["arm_class"])
+        groups.append(f"{label.get(o, o)} ({_period(results, period, lang)}: {classes})")
+    return t("pooled_count", lang, n=len(multi), total=len(p), cells=_e("; ".join(groups)))
+
+
+def _period(results, period: str, lang: str) -> str:
+    return period_label(period, results.inputs.periods, lang)
+
+
 def mark_p_ranges(results) -> dict:
     """``{input_row: (p_at_least, p_below, mark)}`` for study rows whose SE came from a mark (see tables)."""
     return tables_mark_p_ranges(results.studies, results.inputs.legends)
@@ -159,7 +213,8 @@ def _mark_p_texts(results, lang: str = "en") -> dict:
 
 
 def _outcome_labels(results, lang: str) -> dict:
-    return outcome_labels(results.inputs.outcomes, lang)
+    """Labels of outcome codes and of concepts (a cell's ``outcome_key`` is one or the other)."""
+    return {**outcome_labels(results.inputs.outcomes, lang), **concept_labels(results.inputs.concepts, lang)}
 
 
 #: Past this many municipalities the report counts instead of naming, and leaves the per-municipality tables
@@ -183,14 +238,13 @@ def _coverage_counts(results, lang: str) -> str:
     cov = results.coverage
     statuses = [s for s in ("transcribed", "derived-SE", "not reported", "pending", "not applicable")
                 if s in set(cov["status"])]
-    counts = cov.groupby(["outcome_key", "horizon_months", "arm_class", "status"], sort=False).size()
+    counts = cov.groupby(["outcome_key", "period", "arm_class", "status"], sort=False).size()
     label = _outcome_labels(results, lang)
-    mo = t("months", lang)
     out = [f"<table><tr><th>{t('col_outcome', lang)}</th><th>{t('col_horizon', lang)}</th>"
            f"<th>{t('col_arm_class', lang)}</th>" + "".join(f"<th>{_e(word('status', st, lang))}</th>" for st in statuses)
            + "</tr>"]
-    for (o, h, a), g in cov.groupby(["outcome_key", "horizon_months", "arm_class"], sort=False):
-        out.append(f"<tr><td>{_e(label.get(o, o))}</td><td class='num'>{h} {mo}</td><td>{_e(arm_class_label(a, lang))}</td>"
+    for (o, h, a), g in cov.groupby(["outcome_key", "period", "arm_class"], sort=False):
+        out.append(f"<tr><td>{_e(label.get(o, o))}</td><td>{_e(_period(results, h, lang))}</td><td>{_e(arm_class_label(a, lang))}</td>"
                    + "".join(f"<td class='num'>{int(counts.get((o, h, a, st), 0))}</td>" for st in statuses) + "</tr>")
     out.append("</table>")
     return "".join(out) + _in_files("de status per gemeente", "the status per municipality", "coverage.csv",
@@ -207,15 +261,14 @@ def coverage_table(results, lang: str = "en") -> str:
            "not reported": "notreported"}
     out = [f"<table><tr><th>{t('col_outcome', lang)}</th><th>{t('col_horizon', lang)}</th>"
            f"<th>{t('col_arm_class', lang)}</th>" + "".join(f"<th>{_e(names[m])}</th>" for m in munis) + "</tr>"]
-    mo = t("months", lang)
     label = _outcome_labels(results, lang)
     n_hidden = 0
-    for (o, h, a), g in cov.groupby(["outcome_key", "horizon_months", "arm_class"], sort=False):
+    for (o, h, a), g in cov.groupby(["outcome_key", "period", "arm_class"], sort=False):
         st = dict(zip(g["municipality"], g["status"]))
         if not set(st.values()) & {"transcribed", "derived-SE"}:
             n_hidden += 1
             continue
-        out.append(f"<tr><td>{_e(label.get(o, o))}</td><td class='num'>{h} {mo}</td><td>{_e(arm_class_label(a, lang))}</td>"
+        out.append(f"<tr><td>{_e(label.get(o, o))}</td><td>{_e(_period(results, h, lang))}</td><td>{_e(arm_class_label(a, lang))}</td>"
                    + "".join(f"<td class='{css.get(st[m], '')}'>{_e(word('status', st[m], lang))}</td>" for m in munis)
                    + "</tr>")
     out.append("</table>")
@@ -237,14 +290,13 @@ def side_by_side_table(results, lang: str = "en") -> str:
     out = [f"<table><tr><th>{t('col_outcome', lang)}</th><th>{t('col_horizon', lang)}</th>"
            f"<th>{t('col_arm_class', lang)}</th><th>{t('col_unit', lang)}</th>"
            + "".join(f"<th>{_e(names[m])}</th>" for m in munis) + "</tr>"]
-    mo = t("months", lang)
     label = _outcome_labels(results, lang)
     for _, r in sbs.iterrows():
         cells = "".join(
             f"<td class='{'pending' if r[m] == 'pending' else 'num'}'>{_e(word('status', r[m], lang))}</td>"
             for m in munis)
         out.append(f"<tr><td>{_e(label.get(r['outcome_key'], r['outcome_key']))}</td>"
-                   f"<td class='num'>{int(r['horizon_months'])} {mo}</td>"
+                   f"<td>{_e(_period(results, r['period'], lang))}</td>"
                    f"<td>{_e(arm_class_label(r['arm_class'], lang))}</td><td>{_e(_unit_short(r['unit_h'], lang))}</td>"
                    f"{cells}</tr>")
     out.append("</table>")
@@ -334,6 +386,8 @@ SE_METHOD_TEXT_NL = {
     "from_shares_binomial_and_marks": "uit de aandelen en N van arm en controlegroep (binomiaal), in overeenstemming met "
                                       "het gedrukte significantieteken",
     "from_significance_marks": "gereconstrueerd uit significantietekens (interval; zie hieronder)",
+    "from_range_bound": "bovengrens uit het bereik van de uitkomst en de respondenten per meting (gecorrigeerde "
+                        "gemiddelden; zie hieronder)",
 }
 
 
@@ -346,7 +400,7 @@ def methods_section(results, lang: str = "en") -> str:
     rows_word = "studierijen" if lang == "nl" else "study rows"
     items = "".join(
         f"<li><b>{_e(words('se_method', m, lang))}</b> ({_e(texts[m])}): {int(shares.get(m, 0))} {of} {len(s)} "
-        f"{rows_word} ({fmt_num(100 * shares.get(m, 0) / max(len(s), 1), 0, lang)}%)</li>" for m in SE_METHODS)
+        f"{rows_word} ({fmt_num(100 * shares.get(m, 0) / max(len(s), 1), 0, lang)}%)</li>" for m in (*SE_METHODS, RANGE_BOUND))
     if lang == "nl":
         return _methods_nl(plan, items)
     test_text = {
@@ -356,7 +410,7 @@ def methods_section(results, lang: str = "en") -> str:
         "adhoc": "the Hartung-Knapp-Sidik-Jonkman method with its scale factor floored at 1 (ad hoc variant)",
     }[plan.test.lower()]
     return f"""
-<p>Each cell (outcome × horizon × arm class) is a random-effects meta-analysis across the municipalities that
+<p>Each cell (outcome or LOEP concept × period × arm class) is a random-effects meta-analysis across the municipalities that
 report it, with τ² estimated by <b>{_e(plan.method)}</b> and inference for the pooled effect by {test_text}, at the
 {fmt_g(plan.level, "en")}% level. The τ² interval is the Q-profile interval (Viechtbauer 2007); I² and H² are metafor's τ²-based
 definitions. The prediction interval is metafor's: estimate ± t<sub>k−1</sub>·√(τ² + SE²)
@@ -366,6 +420,13 @@ the exact R calls are in <code translate='no'>tests/reference/</code>.</p>
 and in scale points for survey indices. Comparisons with non-randomised reference groups and between-arm contrasts are
 transcribed but never pooled. When a report prints several model columns the plan prefers
 <b>{_e('; '.join(words('model', m, 'en') for m in plan.model_preference))}</b>, in that order.</p>
+<p>Outcomes are pooled by LOEP concept and period (<code translate='no'>inputs/harmonisation.csv</code>): each
+municipality's own outcome at its own month, put on one unit by a stated scale transform (a difference on 1–10
+× 10/9 onto 0–10); how each pool was made is listed under the headline table, and the exact code and month is a
+sensitivity specification. Wageningen prints per-wave adjusted means, not effects: its effect is the arm-versus-control
+difference in change since the baseline questionnaire (what Nijmegen's LOEP model estimates), with the largest standard
+error the outcome's range and the respondents allow (the marks in those tables test changes over time, not this
+contrast).</p>
 <p>Standard errors ({_e(words('policy', plan.se_policy, 'en'))} policy):</p><ul>{items}</ul>
 <p>Where a report prints only significance marks, a mark bounds |estimate|/SE: a mark for p below a threshold gives an
 upper bound on the SE, no mark a lower bound, a mark for p between two thresholds both. The rounding of the printed
@@ -395,7 +456,7 @@ def _methods_nl(plan, items: str) -> str:
         "adhoc": "de methode van Hartung-Knapp-Sidik-Jonkman met de schaalfactor naar onderen begrensd op 1 (ad hoc)",
     }[plan.test.lower()]
     return f"""
-<p>Elke cel (uitkomst × horizon × armklasse) is een meta-analyse met een random-effectsmodel over de gemeenten die er een cijfer voor
+<p>Elke cel (uitkomst of LOEP-begrip × periode × armklasse) is een meta-analyse met een random-effectsmodel over de gemeenten die er een cijfer voor
 hebben, met τ² geschat met <b>{_e(plan.method)}</b> en inferentie voor het gepoolde effect volgens {test_text}, op
 {fmt_g(plan.level, "nl")}%-niveau. Het interval voor τ² is het Q-profielinterval (Viechtbauer 2007); I² en H² volgen de
 τ²-definities van metafor. Het predictie-interval is dat van metafor: schatting ± t<sub>k−1</sub>·√(τ² + SE²)
@@ -405,6 +466,13 @@ R-aanroepen staan in <code translate='no'>tests/reference/</code>.</p>
 in schaalpunten voor survey-indices. Vergelijkingen met niet-gerandomiseerde referentiegroepen en verschillen tussen
 armen zijn overgenomen maar worden nooit gepoold. Als een rapport meerdere modelkolommen drukt, kiest het plan
 <b>{_e('; '.join(words('model', m, 'nl') for m in plan.model_preference))}</b>, in die volgorde.</p>
+<p>Uitkomsten worden gepoold per LOEP-begrip en periode (<code translate='no'>inputs/harmonisation.csv</code>): de eigen
+uitkomst van elke gemeente op haar eigen meetmoment, op één eenheid gezet met een vermelde schaalomzetting (een verschil
+op 1–10 × 10/9 naar 0–10); hoe elke pool is gemaakt staat onder de kerntabel, en de exacte code en maand is een
+gevoeligheidsanalyse. Wageningen drukt per meting gecorrigeerde gemiddelden, geen effecten: het effect is het verschil
+tussen arm en controlegroep in de verandering sinds de nulmeting (wat het LOEP-model van Nijmegen schat), met de grootste
+standaardfout die het bereik van de uitkomst en het aantal respondenten toelaten (de sterretjes in die tabellen toetsen
+veranderingen in de tijd, niet dit verschil).</p>
 <p>Standaardfouten (beleid: {_e(words('policy', plan.se_policy, 'nl'))}):</p><ul>{items}</ul>
 <p>Waar een rapport alleen significantietekens drukt, begrenst een teken |schatting|/SE: een teken voor p onder een
 drempel geeft een bovengrens voor de SE, geen teken een ondergrens, een teken voor p tussen twee drempels beide. De
@@ -536,7 +604,7 @@ def robustness_section(results, extra: dict, lang: str = "en") -> str:
                "<th>Changed by</th></tr>"))
     body = "".join(
         f"<tr><td>{_e(label.get(r['outcome_key'], r['outcome_key']))}</td>"
-        f"<td class='num'>{int(r['horizon_months'])} {t('months', lang)}</td>"
+        f"<td>{_e(_period(results, r['period'], lang))}</td>"
         f"<td>{_e(arm_class_label(r['arm_class'], lang))}</td><td>{_e(vw(r['verdict']))}</td>"
         f"<td class='num'>{int(r['n_specs'])}</td><td>{('ja' if nl else 'yes') if r['survives_all'] else ('nee' if nl else 'no')}</td>"
         f"<td class='num'>{fmt_interval(r['estimate_min'], r['estimate_max'], _digits(r['unit_h']), lang)}</td>"
@@ -576,8 +644,7 @@ def components_section(results, extra: dict, lang: str = "en") -> str:
              "<code translate='no'>rma.mv</code>).</p>")
     rows = []
     label = _outcome_labels(results, lang)
-    mo = t("months", lang)
-    for key, g in comp.groupby(["outcome_key", "horizon_months"], sort=True):
+    for key, g in comp.groupby(["outcome_key", "period"], sort=True):
         fitted = g[g["component"].fillna("") != ""]
         name = _e(label.get(key[0], key[0]))
         if len(fitted):
@@ -585,10 +652,10 @@ def components_section(results, extra: dict, lang: str = "en") -> str:
             parts = "; ".join(f"{_e(word('component', r['component'].replace('_', ' '), lang))} "
                               f"{fmt_num(r['estimate'], d, lang)} {fmt_interval(r['ci_low'], r['ci_high'], d, lang)}"
                               for _, r in fitted.iterrows())
-            rows.append(f"<tr><td>{name}</td><td class='num'>{int(key[1])} {mo}</td><td>{parts}</td>"
+            rows.append(f"<tr><td>{name}</td><td>{_e(_period(results, key[1], lang))}</td><td>{parts}</td>"
                         f"<td>{_e(component_note_words(fitted['statement'].iloc[0], lang))}</td></tr>")
         else:
-            rows.append(f"<tr><td>{name}</td><td class='num'>{int(key[1])} {mo}</td><td>—</td>"
+            rows.append(f"<tr><td>{name}</td><td>{_e(_period(results, key[1], lang))}</td><td>—</td>"
                         f"<td>{_e(component_note_words(g['statement'].iloc[0], lang))}</td></tr>")
     head = (f"<tr><th>{t('col_outcome', lang)}</th><th>{t('col_horizon', lang)}</th>"
             + ("<th>Onderdelen [BI]</th><th>Opmerking</th></tr>" if nl else "<th>Components [CI]</th><th>Note</th></tr>"))
@@ -643,8 +710,7 @@ def findings_section(results, lang: str = "en") -> str:
         for _, r in g.iterrows():
             d = _digits(r["unit_h"])
             unit = t("unit_pp", lang) if r["unit_h"] == "percentage_points" else t("unit_scale", lang)
-            what = (f"{label.get(r['outcome_key'], r['outcome_label'])} na {int(r['horizon_months'])} maanden" if nl
-                    else f"{label.get(r['outcome_key'], r['outcome_label'])} at {int(r['horizon_months'])} months")
+            what = (f"{label.get(r['outcome_key'], r['outcome_label'])}, {_period(results, r['period'], lang)}")
             bayes = r.get("headline") == fsr.HEADLINE_BAYES
             kind = ("GI" if nl else "CrI") if bayes else ("BI" if nl else "CI")
             est = (f"{fsr.value_text(r, 'estimate', d, lang)} {unit} ({level}%-{kind} "
@@ -706,10 +772,11 @@ def render_report(results, figures: dict, lang: str = "nl", extra: dict | None =
     olevel=_e(words('outcome_level', plan.outcome_level, lang)))}</p>
 <nav>{nav}</nav>
 <div class='note warn'>{t('read_first', lang, done=_e(transcribed), pending=_e(pending)) if pending else
-    t('read_first_all', lang, done=_e(transcribed))}{'' if (results.pooled['k'] >= 2).any() else ' ' + t('nothing_pooled', lang)}</div>
+    t('read_first_all', lang, done=_e(transcribed))}{pooled_count(results, lang)}</div>
 <h2 id="findings">{t('h_findings', lang)}</h2>{overview_img}{findings_section(results, lang)}
 <h2 id="headline">{t('h_headline', lang)}</h2>{headline_table(results, lang)}
 <p class='small'>{t('legend_headline', lang)}</p>
+{f"<h3 id='pools'>{t('h_pools', lang)}</h3>" + pools_section(results, lang) if results.plan.outcome_level == "concept" else ""}
 <h3 id="decisions">{'Beslissingskansen' if lang == 'nl' else 'Decision probabilities'}</h3>{fsr.decision_section(results, lang)}
 <h2 id="coverage">{t('h_coverage', lang)}</h2>{coverage_table(results, lang)}
 <h2 id="forest">{t('h_forest', lang)}</h2>{figs or f"<p>{t('no_figures', lang)}</p>"}

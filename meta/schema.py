@@ -201,7 +201,6 @@ OUTCOMES = Table("outcomes.csv", (
            what="direction", fix="use higher_better, lower_better or neutral"),
     Column("data_source", "choice", blank=False, choices=("registers", "survey"), what="data source",
            fix="use registers or survey"),
-    Column("concept", blank=False),
     Column("scale_min", "number", required=False),
     Column("scale_max", "number", required=False),
 ), key=("outcome",))
@@ -245,6 +244,9 @@ ESTIMATES = Table("estimates.csv", (
     _n("n_arm", what="sample size"),
     _n("n_control", what="sample size"),
     _n("n_table", what="sample size", required=False),
+    # observations (person x measurement) of a model pooled over questionnaire waves, as its table legend prints
+    # them (Wageningen Tabel 3.8-3.14, "N=748"): used for the worst-case N of per-wave adjusted means
+    _n("n_obs", what="number of observations", required=False),
     Column("share_arm", "number", low=0, high=1, what="share", fix="write it as a proportion between 0 and 1"),
     Column("share_control", "number", low=0, high=1, what="share", fix="write it as a proportion between 0 and 1"),
     Column("printed", "text", blank=False, fix="copy the token exactly as printed on source_line"),
@@ -274,7 +276,46 @@ SOURCE_PAGES = Table("source_pages.csv", (
     _n("toc_line", what="number"),
 ), key=("source_file", "line"))
 
-TABLES = {t.file: t for t in (MUNICIPALITIES, ARMS, OUTCOMES, LEGENDS, ESTIMATES, SOURCES, SOURCE_PAGES)}
+#: Roles of a harmonisation row: pooled by default, used in the harmonisation sensitivity specification, deliberately
+#: not mapped (reason given), or a concept a municipality reports no number for (outcome blank, reason given).
+HARMONISATION_ROLES = ("primary", "sensitivity", "unmapped", "not_reported")
+_SOURCE_LINES_FIX = "write e.g. 002:349;004:2044-2049 (seed number, colon, line or line range; ';' between)"
+_MONTH = dict(low=0, high=MAX_HORIZON_MONTHS, what="month",
+              fix=f"write a whole number of months between 0 and {MAX_HORIZON_MONTHS} since the start")
+PERIODS = Table("periods.csv", (
+    Column("period", blank=False),
+    Column("label_nl", "text", blank=False, fix="give the period's Dutch label"),
+    Column("label_en", "text", blank=False, fix="give the period's English label"),
+    Column("month_min", "whole", blank=False, **_MONTH),
+    Column("month_max", "whole", blank=False, **_MONTH),
+    Column("definition", "text", blank=False, fix="say which measurement of each municipality the period holds"),
+    Column("source_lines", "text", blank=False, fix=_SOURCE_LINES_FIX),
+), key=("period",), doc="one row per period a concept is pooled in, with its month range")
+CONCEPTS = Table("concepts.csv", (
+    Column("concept", blank=False),
+    Column("label_nl", "text", blank=False, fix="give the concept's Dutch label"),
+    Column("label_en", "text", blank=False, fix="give the concept's English label"),
+    Column("unit", blank=False, fix="the unit every mapped row is put on, e.g. percentage_points or scale_0_10"),
+    Column("definition", "text", blank=False, fix="define the concept, with the source lines"),
+    Column("source_lines", "text", blank=False, fix=_SOURCE_LINES_FIX),
+), key=("concept",), doc="one row per LOEP concept")
+HARMONISATION = Table("harmonisation.csv", (
+    Column("municipality", blank=False),
+    Column("outcome"),
+    Column("horizon_months", "whole", low=0, high=MAX_HORIZON_MONTHS, what="horizon",
+           fix=f"write the number of months between 0 and {MAX_HORIZON_MONTHS} (blank where the row has none)"),
+    Column("concept"),
+    Column("period"),
+    Column("transform"),
+    Column("role", "choice", blank=False, choices=HARMONISATION_ROLES, what="role",
+           fix=f"use one of {', '.join(HARMONISATION_ROLES)}"),
+    Column("reason", "text", blank=False, fix="say why the row is mapped (or not) this way, with the source lines"),
+    Column("source_lines", "text", blank=False, fix=_SOURCE_LINES_FIX),
+), key=("municipality", "outcome", "horizon_months"),
+    doc="one row per municipality x outcome x horizon of estimates.csv: concept, period, transform, role")
+
+TABLES = {t.file: t for t in (MUNICIPALITIES, ARMS, OUTCOMES, LEGENDS, ESTIMATES, SOURCES, SOURCE_PAGES,
+                              PERIODS, CONCEPTS, HARMONISATION)}
 #: Whole-number and numeric columns of any input file (a semicolon-separated file may write their decimals
 #: with commas).
 INT_COLUMNS = frozenset(c for t in TABLES.values() for c in t.of_kind("whole"))
@@ -433,8 +474,12 @@ class Setting:
 
 
 PLAN = (
-    Setting("outcomes", "list_str", doc="outcome codes (or concepts) to pool; each must be in outcomes.csv"),
+    Setting("outcomes", "list_str", doc="concepts (or, at the strict level, outcome codes) to pool; each must be in "
+            "concepts.csv (outcomes.csv)"),
     Setting("outcome_level", "str", choices=("strict", "concept"), fix="use 'strict' or 'concept'"),
+    Setting("periods", "list_str", doc="periods of periods.csv pooled at the concept level (empty: all)"),
+    Setting("survey_contrast", "str", choices=("change", "wave"), fix="use 'change' or 'wave'",
+            doc="Wageningen's survey effects: change since baseline, or the difference at the wave"),
     Setting("horizons", "list_int", low=0, high=MAX_HORIZON_MONTHS,
             doc="months since the start; whole numbers", fix="write the list as [12, 16, 24] (months, no quotes)"),
     Setting("model_preference", "list_str", doc="model columns, most preferred first; each must occur in "

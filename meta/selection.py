@@ -1,18 +1,27 @@
 """Select the study rows of every pooled cell (stage 3).
 
-A *cell* is outcome × horizon × arm class (× harmonised unit). Within a cell each
-municipality's arm contributes one row: the row of the plan's preferred model
-column and population. Every harmonised row leaves this stage either as a
-study of exactly one cell or as an excluded row with its reason.
+A *cell* is outcome × period × arm class (× harmonised unit). At the ``strict`` level the outcome is the outcome
+code and the period one horizon (``m16`` = 16 months); at the ``concept`` level they are the LOEP concept and
+period of ``harmonisation.csv``, so Nijmegen's wage > 70% WML after 16 months and Wageningen's full exit to work
+after 24 months meet in the cell ``werk | einde_experiment``. Within a cell each municipality's arm contributes
+one row: the register's primary row (or, in the harmonisation sensitivity specification, a sensitivity row), of
+the plan's preferred model column and population. Every harmonised row leaves this stage either as a study of
+exactly one cell or as an excluded row with its reason.
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
+from meta import concepts as cp
 from meta.load import Plan
 
-CELL_COLUMNS = ("outcome_key", "horizon_months", "arm_class", "unit_h")
+CELL_COLUMNS = ("outcome_key", "period", "arm_class", "unit_h")
+
+
+def strict_period(horizon) -> str:
+    """The period code of one horizon at the strict level: ``m16`` for 16 months ('' when there is none)."""
+    return "" if pd.isna(horizon) else f"m{int(horizon)}"
 
 
 #: The plan key behind each reason a plan filter gives (the start of the reason text), in the order applied.
@@ -44,7 +53,8 @@ def _rank(value: str, preference: tuple[str, ...]) -> tuple[int, str]:
     return (preference.index(value), "") if value in preference else (len(preference), value)
 
 
-def select_studies(harmonised: pd.DataFrame, outcomes: pd.DataFrame, plan: Plan):
+def select_studies(harmonised: pd.DataFrame, outcomes: pd.DataFrame, plan: Plan, concepts: pd.DataFrame | None = None,
+                   roles: tuple[str, ...] = ("primary",)):
     """Split harmonised rows into the studies of each cell and the excluded rows.
 
     Parameters
@@ -52,30 +62,55 @@ def select_studies(harmonised: pd.DataFrame, outcomes: pd.DataFrame, plan: Plan)
     harmonised : DataFrame
         Output of :func:`meta.harmonise.harmonise`.
     outcomes : DataFrame
-        The outcome register (for concepts and order).
+        The outcome register (for the order of outcomes).
     plan : Plan
         Outcomes (strict codes or concepts), horizons, arm classes, model and
         population preferences, and whether SEs derived from significance
         marks may be used.
+    concepts : DataFrame, optional
+        The concept register (unit per concept); needed at the concept level, where ``harmonised`` must carry
+        the columns of :func:`meta.concepts.map_concepts`.
+    roles : tuple of str
+        Register roles used at the concept level, most preferred first: ``("primary",)`` by default,
+        ``("sensitivity", "primary")`` for the harmonisation sensitivity specification.
 
     Returns
     -------
     studies : DataFrame
-        The rows used, with ``outcome_key`` (the outcome code, or its concept
-        when ``plan.outcome_level == "concept"``) and the other cell columns.
+        The rows used, with ``outcome_key`` (the outcome code, or its concept when ``plan.outcome_level ==
+        "concept"``), ``period`` and the other cell columns; at the concept level ``yi``, ``sei``, ``sei_low``,
+        ``sei_high`` and ``unit_h`` are on the concept's scale (the row's ``transform``).
     excluded : DataFrame
         Every other input row with ``reason``.
     """
     h = harmonised.copy()
-    concept = dict(zip(outcomes["outcome"], outcomes["concept"]))
     outcome_order = list(outcomes["outcome"])
-    h["outcome_key"] = h["outcome"] if plan.outcome_level == "strict" else h["outcome"].map(concept)
+    strict = plan.outcome_level == "strict"
     reason = h["reason"].copy()
 
     def exclude(mask, text):
         nonlocal reason
         reason = reason.where(~(mask & (reason == "")), text)
 
+    if strict:
+        h["outcome_key"] = h["outcome"]
+        h["period"] = [strict_period(x) for x in h["horizon_months"]]
+        h["_role_rank"] = 0
+    else:
+        h["outcome_key"] = h["concept"]
+        h["period"] = h["period_concept"]
+        role = h["harmonisation_role"]
+        exclude(role == "", "no row in harmonisation.csv for this municipality, outcome and horizon (add one: "
+                            "concept, period and transform, or role unmapped with the reason)")
+        exclude(role == "unmapped", "deliberately unmapped in harmonisation.csv: " + h["harmonisation_reason"])
+        exclude(role.isin(("primary", "sensitivity")) & ~role.isin(roles),
+                role.map(lambda r: f"{r} mapping in harmonisation.csv; pooled only in the harmonisation "
+                                   "sensitivity specification" if r == "sensitivity" else
+                                   f"{r} mapping in harmonisation.csv; replaced by the sensitivity mapping in this "
+                                   "specification"))
+        h["_role_rank"] = [roles.index(r) if r in roles else len(roles) for r in role]
+        if plan.periods:
+            exclude(~h["period"].isin(plan.periods), "period not in the plan's periods")
     exclude(~h["outcome_key"].isin(plan.outcomes),
             f"outcome not in the plan's outcomes ({plan.outcome_level} level)")
     exclude(~h["horizon_months"].isin(plan.horizons), "horizon not in the plan's horizons")
@@ -86,13 +121,17 @@ def select_studies(harmonised: pd.DataFrame, outcomes: pd.DataFrame, plan: Plan)
                 "SE derived from significance marks, excluded by the plan")
 
     candidates = h[reason == ""].copy()
+    if not strict:
+        candidates = cp.to_concept_scale(candidates, concepts)
+        h.loc[candidates.index, ["yi", "sei", "sei_low", "sei_high", "unit_h"]] = candidates[
+            ["yi", "sei", "sei_low", "sei_high", "unit_h"]]
     candidates["_model_rank"] = [_rank(m, plan.model_preference) for m in candidates["model"]]
     candidates["_pop_rank"] = [_rank(p, plan.population_preference) for p in candidates["population"]]
     candidates["_outcome_rank"] = [outcome_order.index(o) for o in candidates["outcome"]]
     # a printed effect is preferred over one this tool derived from two printed levels
     candidates["_derived"] = candidates["comparator_row"].notna() if "comparator_row" in candidates else False
     candidates = candidates.sort_values(
-        ["_outcome_rank", "_model_rank", "_pop_rank", "_derived", "input_row"], kind="mergesort"
+        ["_role_rank", "_outcome_rank", "_model_rank", "_pop_rank", "_derived", "input_row"], kind="mergesort"
     )
     slot = ["municipality", "arm", *CELL_COLUMNS]
     first = ~candidates.duplicated(slot, keep="first")
@@ -103,10 +142,10 @@ def select_studies(harmonised: pd.DataFrame, outcomes: pd.DataFrame, plan: Plan)
         reason.loc[idx] = (f"another row represents {row['municipality']} {row['arm']} in this cell "
                            f"(input row {kept}: preferred model, population, outcome or printed effect)")
 
-    studies = h.loc[reason == ""].copy()
+    studies = h.loc[reason == ""].drop(columns=["_role_rank"]).copy()
     studies["cell"] = [" | ".join(map(str, t)) for t in studies[list(CELL_COLUMNS)].itertuples(index=False)]
     studies = studies.sort_values([*CELL_COLUMNS, "municipality", "arm"], kind="mergesort").reset_index(drop=True)
-    excluded = h.loc[reason != ""].copy()
+    excluded = h.loc[reason != ""].drop(columns=["_role_rank"]).copy()
     excluded["reason"] = reason[reason != ""]
     excluded = excluded.sort_values("input_row", kind="mergesort").reset_index(drop=True)
     return studies, excluded

@@ -32,11 +32,11 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from meta import engine, harmonise as hz, selection
+from meta import concepts, engine, selection
 from meta.fewstudies import HEADLINE_BAYES, prior_sensitivity_rows
 from meta.selection import CELL_COLUMNS
 
-SPEC_COLUMNS = ("outcome_key", "horizon_months", "arm_class", "unit_h", "spec_group", "spec", "k",
+SPEC_COLUMNS = ("outcome_key", "period", "arm_class", "unit_h", "spec_group", "spec", "k",
                 "municipalities", "estimate", "ci_low", "ci_high", "verdict")
 #: Model columns a report may print, tried one at a time in place of the plan's first choice.
 MODEL_COLUMNS = ("basis", "loep", "extra")
@@ -122,17 +122,33 @@ def _most_influential(studies: pd.DataFrame, pooled: pd.DataFrame | None) -> pd.
     return top[[*cols, "municipality"]].rename(columns={"municipality": "_left_out"})
 
 
+def _strict_rows(studies: pd.DataFrame, pool) -> list[dict]:
+    """The strict level inside each concept cell: its studies regrouped by exact outcome code and horizon.
+
+    Each exact (code, month) group is pooled on its own (k = 1 where the municipalities' codes differ) and listed
+    under the concept cell as ``strict: <code> <months> m``.
+    """
+    rows = []
+    for (code, months), g in studies.groupby(["outcome", "horizon_months"], sort=True):
+        spec = f"strict: {code} {int(months)} m"
+        for r in _spec_rows(pool(g), "outcome definition", spec, g):
+            rows.append(r)
+    return rows
+
+
+
 def sensitivity_table(results) -> pd.DataFrame:
     """Every specification for every cell of the main analysis, one row each (see module docstring)."""
     plan, inputs, studies = results.plan, results.inputs, results.studies
     rows: list[dict] = []
-    harmonised = {plan.se_policy: results.harmonised}  # harmonised once per SE policy
+    # effects derived once per SE policy and survey contrast
+    harmonised = {(plan.se_policy, plan.survey_contrast): results.harmonised}
 
-    def _studies_for(inputs, variant) -> pd.DataFrame:
-        if variant.se_policy not in harmonised:
-            harmonised[variant.se_policy] = hz.harmonise(inputs.estimates, inputs.outcomes, inputs.arms,
-                                                         inputs.legends, variant.se_policy)
-        return selection.select_studies(harmonised[variant.se_policy], inputs.outcomes, variant)[0]
+    def _studies_for(inputs, variant, roles=("primary",)) -> pd.DataFrame:
+        key = (variant.se_policy, variant.survey_contrast)
+        if key not in harmonised:
+            harmonised[key] = concepts.effects(inputs, *key)
+        return selection.select_studies(harmonised[key], inputs.outcomes, variant, inputs.concepts, roles)[0]
 
     pool = lambda s, method=plan.method, test=plan.test: engine.pool_cells(  # noqa: E731
         s, CELL_COLUMNS, method, test, plan.level)
@@ -169,21 +185,17 @@ def sensitivity_table(results) -> pd.DataFrame:
     variants.append(("SE policy", other_policy, replace(plan, se_policy=other_policy)))
     if plan.include_derived_from_marks:
         variants.append(("SE from marks", "excluded", replace(plan, include_derived_from_marks=False)))
+    other_contrast = "wave" if plan.survey_contrast == "change" else "change"
+    variants.append(("survey contrast", other_contrast, replace(plan, survey_contrast=other_contrast)))
     for group, spec, variant in variants:
         s = _studies_for(inputs, variant)
         if len(s):
             rows += _spec_rows(pool(s), group, spec, s)
-    # concept-level outcomes: each strict cell is compared with the concept cell its outcome belongs to
-    if plan.outcome_level == "strict":
-        concept_of = dict(zip(inputs.outcomes["outcome"], inputs.outcomes["concept"]))
-        concepts = tuple(sorted({concept_of[o] for o in plan.outcomes if o in concept_of}))
-        s = _studies_for(inputs, replace(plan, outcome_level="concept", outcomes=concepts))
-        if len(s):
-            concept_rows = _spec_rows(pool(s), "outcome definition", "concept level", s)
-            for strict_outcome in plan.outcomes:
-                for r in concept_rows:
-                    if r["outcome_key"] == concept_of.get(strict_outcome) and concept_of[strict_outcome] != strict_outcome:
-                        rows.append({**r, "outcome_key": strict_outcome})
+    if plan.outcome_level == "concept":
+        rows += _strict_rows(studies, pool)
+        alt = _studies_for(inputs, plan, roles=("sensitivity", "primary"))
+        if len(alt) and "sensitivity" in set(alt["harmonisation_role"]):
+            rows += _spec_rows(pool(alt), "outcome definition", "harmonisation: sensitivity mappings", alt)
     # Bayesian normal-normal model with the plan's τ prior per unit, and the prior variants (cells with k >= 2: a single
     # study is shown as reported)
     prior_rows = prior_sensitivity_rows(studies, plan)

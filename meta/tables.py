@@ -10,14 +10,16 @@ import pandas as pd
 from scipy.special import ndtri
 
 from meta.i18n import fmt_interval, fmt_num, fmt_p_range
+from meta.concepts import SE_METHOD as RANGE_BOUND
 from meta.load import Plan
-from meta.selection import CELL_COLUMNS
+from meta.selection import CELL_COLUMNS, strict_period
 
 #: SE methods that rest on assumptions beyond the printed numbers; pooled rows using them are flagged.
-DERIVED_SE_METHODS = ("from_significance_marks", "from_shares_binomial", "from_shares_binomial_and_marks")
+DERIVED_SE_METHODS = ("from_significance_marks", "from_shares_binomial", "from_shares_binomial_and_marks", RANGE_BOUND)
 
 POOLED_COLUMNS = (
-    "outcome_key", "outcome_label", "horizon_months", "arm_class", "unit_h", "k", "municipalities", "arms",
+    "outcome_key", "outcome_label", "period", "arm_class", "unit_h", "k", "municipalities", "arms",
+    "codes", "horizons", "transforms",
     "estimate", "se", "ci_low", "ci_high", "pval", "p_range", "pi_low", "pi_high",
     "tau2", "tau2_ci_low", "tau2_ci_high", "I2", "I2_ci_low", "I2_ci_high", "H2", "H2_ci_low", "H2_ci_high",
     "I2_Q", "Q", "Q_df", "Q_p", "method", "test", "level", "df",
@@ -43,8 +45,11 @@ def mark_p_ranges(studies: pd.DataFrame, legends: pd.DataFrame) -> dict:
 
 
 def pooled_table(pooled: pd.DataFrame, studies: pd.DataFrame, outcomes: pd.DataFrame, plan: Plan,
-                 legends: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Annotate the engine's per-cell output with who went in and how their SEs were obtained.
+                 legends: pd.DataFrame | None = None, concepts: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Annotate the engine's per-cell output with who went in, what they combined and how their SEs were obtained.
+
+    ``codes``, ``horizons`` and ``transforms`` list, aligned with ``municipalities``, each study's own outcome code,
+    its month and the scale transform that put it on the cell's unit (``identity`` at the strict level).
 
     A single study whose SE came from a significance mark has no p-value of its own, only the range its mark
     states: ``pval`` is left blank and ``p_range`` holds the range (``<0.05``, ``0.05–0.1``, ``≥0.1``).
@@ -53,7 +58,7 @@ def pooled_table(pooled: pd.DataFrame, studies: pd.DataFrame, outcomes: pd.DataF
         return pd.DataFrame(columns=POOLED_COLUMNS)
     ranges = mark_p_ranges(studies, legends) if legends is not None else {}
     label = dict(zip(outcomes["outcome"], outcomes["label_en"]))
-    concept_label = {c: c.replace("_", " ") for c in outcomes["concept"]}
+    concept_label = {} if concepts is None else dict(zip(concepts["concept"], concepts["label_en"]))
     # one pass over the studies per cell (groupby), not a boolean mask over all studies per pooled row
     by_cell = {}
     for key, s in studies.groupby(list(CELL_COLUMNS), sort=False, dropna=False):
@@ -63,10 +68,15 @@ def pooled_table(pooled: pd.DataFrame, studies: pd.DataFrame, outcomes: pd.DataF
             "_mark": mark,
             "municipalities": ";".join(s["municipality"]),
             "arms": ";".join(f"{m}:{a}" for m, a in zip(s["municipality"], s["arm"])),
+            "codes": ";".join(s["outcome"]),
+            "horizons": ";".join(str(int(h)) for h in s["horizon_months"]),
+            "transforms": ";".join(s["transform"] if "transform" in s and plan.outcome_level == "concept"
+                                   else ["identity"] * len(s)),
             "se_methods": ";".join(methods),
             "flag_derived_se": bool(set(methods) & set(DERIVED_SE_METHODS)),
         }
-    empty = {"_mark": None, "municipalities": "", "arms": "", "se_methods": "", "flag_derived_se": False}
+    empty = {"_mark": None, "municipalities": "", "arms": "", "codes": "", "horizons": "", "transforms": "",
+             "se_methods": "", "flag_derived_se": False}
     rows = []
     for cell in pooled.to_dict("records"):
         found = dict(by_cell.get(tuple(str(cell[c]) for c in CELL_COLUMNS), empty))
@@ -105,9 +115,9 @@ def side_by_side(studies: pd.DataFrame, municipalities: pd.DataFrame, level: flo
     """
     z = float(ndtri(0.5 + level / 200))  # normal quantile
     short = {"en": {"from_p": "p", "from_shares_binomial": "shares", "from_shares_binomial_and_marks": "shares",
-                    "from_significance_marks": "marks"},
+                    "from_significance_marks": "marks", RANGE_BOUND: "range bound"},
              "nl": {"from_p": "p", "from_shares_binomial": "aandelen", "from_shares_binomial_and_marks": "aandelen",
-                    "from_significance_marks": "tekens"}}[lang]
+                    "from_significance_marks": "tekens", RANGE_BOUND: "bereikgrens"}}[lang]
     muni = list(municipalities["municipality"])
     status = dict(zip(municipalities["municipality"], municipalities["status"]))
     cols = list(CELL_COLUMNS)
@@ -118,8 +128,12 @@ def side_by_side(studies: pd.DataFrame, municipalities: pd.DataFrame, level: flo
     yi, sei = studies["yi"].to_numpy(float), studies["sei"].to_numpy(float)
     lo, hi = yi - z * sei, yi + z * sei
     tags = [short.get(m, "") for m in studies["se_method"]]
+    # a difference derived from two printed levels carries no mark of its own (a printed mark belongs to a level)
+    derived = (studies["comparator_row"].notna().to_numpy() if "comparator_row" in studies
+               else np.zeros(len(studies), dtype=bool))
+    marks = ["" if x else m for x, m in zip(derived, studies["significance"])]
     texts = [f"{fmt_num(y, k, lang)}{mark} {fmt_interval(a, b, k, lang)}" + (f" ({tag})" if tag else "")
-             for y, mark, a, b, k, tag in zip(yi, studies["significance"], lo, hi, d, tags)]
+             for y, mark, a, b, k, tag in zip(yi, marks, lo, hi, d, tags)]
     cells: dict = {}
     for key, m, text in zip(studies[cols].itertuples(index=False, name=None), studies["municipality"], texts):
         cells.setdefault(key, {}).setdefault(m, []).append(text)
@@ -135,8 +149,12 @@ def side_by_side(studies: pd.DataFrame, municipalities: pd.DataFrame, level: flo
 
 
 def coverage(harmonised: pd.DataFrame, studies: pd.DataFrame, municipalities: pd.DataFrame, arms: pd.DataFrame,
-             outcomes: pd.DataFrame, plan: Plan) -> pd.DataFrame:
-    """Coverage matrix: municipality × arm class × outcome × horizon with a status each.
+             outcomes: pd.DataFrame, plan: Plan, periods=None, not_reported: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Coverage matrix: municipality × arm class × outcome × period with a status each.
+
+    Periods are the plan's horizons at the strict level (``m16``) and, at the concept level, ``periods``: a tuple
+    for every concept, or {concept: its periods} (those in which the register maps it). A ``not_reported`` row of
+    the harmonisation register puts its reason in ``where``.
 
     Status: ``transcribed`` (a study row with a printed or exactly derived SE),
     ``derived-SE`` (SE reconstructed from marks or shares), ``not reported``
@@ -149,13 +167,19 @@ def coverage(harmonised: pd.DataFrame, studies: pd.DataFrame, municipalities: pd
     classes_of = arms.groupby("municipality")["arm_class"].apply(set).to_dict()
     by_cell: dict = {}
     for r in studies.itertuples(index=False):
-        by_cell.setdefault((r.municipality, r.arm_class, r.outcome_key, int(r.horizon_months)), []).append(r)
+        by_cell.setdefault((r.municipality, r.arm_class, r.outcome_key, r.period), []).append(r)
+    if plan.outcome_level == "strict" or periods is None:
+        periods = tuple(strict_period(h) for h in plan.horizons)
+    periods_of = periods if isinstance(periods, dict) else {o: periods for o in plan.outcomes}
+    missing = {} if not_reported is None else {
+        (r["municipality"], r["concept"], r["period"]): f"{r['reason']} ({r['source_lines']})"
+        for r in not_reported.to_dict("records")}
     rows = []
     for m in municipalities["municipality"]:
         for arm_class in plan.arm_classes:
             for outcome in plan.outcomes:
-                for horizon in plan.horizons:
-                    s = by_cell.get((m, arm_class, outcome, int(horizon)), [])
+                for horizon in periods_of.get(outcome, ()):
+                    s = by_cell.get((m, arm_class, outcome, horizon), [])
                     if arm_class not in classes_of.get(m, set()):
                         st, note = "not applicable", "no arm of this class"
                     elif status[m] == "pending":
@@ -165,16 +189,17 @@ def coverage(harmonised: pd.DataFrame, studies: pd.DataFrame, municipalities: pd
                         st = "derived-SE" if derived else "transcribed"
                         note = ";".join(f"{r.source_file}:{r.source_line}" for r in s)
                     else:
-                        st, note = "not reported", "no usable number in the transcribed report"
+                        st, note = "not reported", missing.get((m, outcome, horizon),
+                                                               "no usable number in the transcribed report")
                     rows.append({"municipality": m, "arm_class": arm_class, "outcome_key": outcome,
-                                 "horizon_months": horizon, "status": st, "where": note})
+                                 "period": horizon, "status": st, "where": note})
     return pd.DataFrame(rows)
 
 
 def coverage_matrix(cov: pd.DataFrame) -> pd.DataFrame:
-    """Wide view of :func:`coverage`: rows outcome × horizon, columns municipality/arm class."""
+    """Wide view of :func:`coverage`: rows outcome × period, columns municipality/arm class."""
     wide = cov.assign(col=cov["municipality"] + " / " + cov["arm_class"]).pivot_table(
-        index=["outcome_key", "horizon_months"], columns="col", values="status", aggfunc="first", sort=False)
+        index=["outcome_key", "period"], columns="col", values="status", aggfunc="first", sort=False)
     return wide.reset_index()
 
 
@@ -186,28 +211,29 @@ COVERAGE_SYMBOLS = {"transcribed": "T", "derived-SE": "D", "not reported": ".", 
 def coverage_text(cov: pd.DataFrame) -> str:
     """Compact coverage matrix for a console (about 90 columns for the six municipalities).
 
-    One row per outcome × horizon, one column per municipality, one character per arm class in that column
+    One row per outcome × period, one column per municipality, one character per arm class in that column
     (:data:`COVERAGE_SYMBOLS`), with a legend above the table. ``meta coverage --wide`` prints the full names.
     """
     classes = list(dict.fromkeys(cov["arm_class"]))
     letters = _arm_class_letters(classes)
     munis = list(dict.fromkeys(cov["municipality"]))
-    status = {(r.municipality, r.arm_class, r.outcome_key, r.horizon_months): r.status
+    status = {(r.municipality, r.arm_class, r.outcome_key, r.period): r.status
               for r in cov.itertuples(index=False)}
-    rows = list(dict.fromkeys(zip(cov["outcome_key"], cov["horizon_months"])))
+    rows = list(dict.fromkeys(zip(cov["outcome_key"], cov["period"])))
     w_out = max([len("outcome"), *(len(str(o)) for o, _ in rows)])
+    w_per = max([len("period"), *(len(str(h)) for _, h in rows)])
     widths = [max(len(m), len(classes)) for m in munis]
     lines = [
         "arm classes in each column: " + ", ".join(f"{letters[c]} {c}" for c in classes),
         "status: " + ", ".join(f"{sym} {name}" for name, sym in COVERAGE_SYMBOLS.items()),
         "",
-        f"{'outcome':<{w_out}} {'months':>6}  " + " ".join(f"{m:<{w}}" for m, w in zip(munis, widths)),
-        f"{'':<{w_out}} {'':>6}  " + " ".join(f"{''.join(letters[c] for c in classes):<{w}}" for w in widths),
+        f"{'outcome':<{w_out}} {'period':>{w_per}}  " + " ".join(f"{m:<{w}}" for m, w in zip(munis, widths)),
+        f"{'':<{w_out}} {'':>{w_per}}  " + " ".join(f"{''.join(letters[c] for c in classes):<{w}}" for w in widths),
     ]
     for outcome, horizon in rows:
         cells = ["".join(COVERAGE_SYMBOLS.get(status.get((m, c, outcome, horizon), ""), "?") for c in classes)
                  for m in munis]
-        lines.append(f"{outcome:<{w_out}} {horizon:>6}  " + " ".join(f"{x:<{w}}" for x, w in zip(cells, widths)))
+        lines.append(f"{outcome:<{w_out}} {horizon:>{w_per}}  " + " ".join(f"{x:<{w}}" for x, w in zip(cells, widths)))
     return "\n".join(line.rstrip() for line in lines)
 
 

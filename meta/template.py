@@ -37,9 +37,27 @@ FILL_NOTE = ("TO FILL from the report: estimate and unit as printed (proportion,
 
 
 def core_outcomes(inputs: Inputs, plan: Plan) -> list[str]:
-    """The plan's outcomes measured in the registers (the LOEP core outcomes)."""
-    registers = set(inputs.outcomes.loc[inputs.outcomes["data_source"] == "registers", "outcome"])
+    """The plan's outcomes measured in the registers (the LOEP core outcomes).
+
+    At the concept level: the register outcome codes that ``harmonisation.csv`` maps (primary or sensitivity) onto
+    the plan's concepts, in the order of ``outcomes.csv``.
+    """
+    registers = list(inputs.outcomes.loc[inputs.outcomes["data_source"] == "registers", "outcome"])
+    if plan.outcome_level == "concept":
+        h = inputs.harmonisation
+        mapped = set(h.loc[h["role"].isin(("primary", "sensitivity")) & h["concept"].isin(plan.outcomes), "outcome"])
+        return [o for o in registers if o in mapped]
     return [o for o in plan.outcomes if o in registers]
+
+
+def template_horizons(inputs: Inputs, plan: Plan, outcome: str) -> list[int]:
+    """The plan's horizons for ``outcome``; at the concept level only the months ``harmonisation.csv`` maps it at."""
+    if plan.outcome_level != "concept":
+        return list(plan.horizons)
+    h = inputs.harmonisation
+    mapped = h[(h["outcome"] == outcome) & h["role"].isin(("primary", "sensitivity")) & h["concept"].isin(plan.outcomes)]
+    months = {int(x) for x in mapped["horizon_months"] if str(x) != ""}
+    return [x for x in plan.horizons if x in months]
 
 
 def template_rows(inputs: Inputs, plan: Plan, municipality: str) -> pd.DataFrame:
@@ -58,7 +76,7 @@ def template_rows(inputs: Inputs, plan: Plan, municipality: str) -> pd.DataFrame
     rows = []
     for arm in arms["arm"]:
         for outcome in core_outcomes(inputs, plan):
-            for horizon in plan.horizons:
+            for horizon in template_horizons(inputs, plan, outcome):
                 row = {c: "" for c in columns}
                 row.update(municipality=municipality, arm=arm, comparator="control", outcome=outcome,
                            horizon_months=str(horizon), model=plan.model_preference[0] if plan.model_preference

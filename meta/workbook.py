@@ -18,8 +18,8 @@ from pathlib import Path
 import pandas as pd
 
 from meta import fewstudies_report as fsr
-from meta.i18n import (arm_class_label, components_label, fmt_p_range, outcome_labels,
-                       reason_words, spec_words, t, word, words)
+from meta.i18n import (arm_class_label, components_label, concept_labels, fmt_p_range, outcome_labels,
+                       period_label, reason_words, spec_words, t, word, words)
 
 SHEETS = {
     "headline": {"nl": "Kerntabel", "en": "Headline"},
@@ -38,6 +38,17 @@ COLUMNS = {
     "outcome": ("Uitkomst", "Outcome", "Uitkomstmaat zoals LOEP die heeft afgestemd", "Outcome as harmonised by LOEP"),
     "horizon": ("Horizon (maanden)", "Horizon (months)", "Maanden sinds de start van het experiment",
                 "Months since the start of the experiment"),
+    "period": ("Periode", "Period", "Periode van het LOEP-begrip (of de horizon op strikt niveau), met de maanden",
+               "Period of the LOEP concept (or the horizon at the strict level), with its months"),
+    "codes": ("Gecombineerde uitkomstcodes", "Outcome codes combined",
+              "De eigen uitkomstcode van elke gemeente in deze cel (zelfde volgorde als Gemeenten)",
+              "Each municipality's own outcome code in this cell (same order as Municipalities)"),
+    "horizons": ("Gecombineerde maanden", "Months combined",
+                 "Het eigen meetmoment (maanden sinds de start) van elke gemeente in deze cel",
+                 "Each municipality's own month (since the start) in this cell"),
+    "transforms": ("Schaalomzettingen", "Scale transforms",
+                   "Hoe elke uitkomst op de eenheid van het begrip is gezet (harmonisation.csv)",
+                   "How each outcome was put on the concept's unit (harmonisation.csv)"),
     "unit": ("Eenheid", "Unit", "Procentpunten (aandelen) of schaalpunten (vragenlijstschalen)",
              "Percentage points (shares) or scale points (survey scales)"),
     "k": ("k", "k", "Aantal gemeenten met een cijfer in deze cel", "Number of municipalities with a number in this cell"),
@@ -135,7 +146,7 @@ CLASSICAL = ("classical_estimate", "classical_ci_low", "classical_ci_high", "wal
              "fe_ci_low", "fe_ci_high")
 PROBABILITIES = ("delta", "p_gt_0", "p_harm", "p_within_delta")
 #: columns quoted verbatim from the sources (exempt from translation)
-VERBATIM = ("printed", "source_file", "source_table", "where", "reference")
+VERBATIM = ("printed", "source_file", "source_table", "where", "reference", "codes", "transforms")
 FORMATS = {"estimate": "0.00", "ci_low": "0.00", "ci_high": "0.00", "pi_low": "0.00", "pi_high": "0.00",
            "se": "0.000", "se_low": "0.000", "se_high": "0.000", "pval": "0.000", "Q_p": "0.000", "tau2": "0.000",
            "tau2_ci_low": "0.000", "tau2_ci_high": "0.000", "I2": "0", "I2_ci_low": "0", "I2_ci_high": "0",
@@ -165,7 +176,7 @@ def headline_sheet(results, lang: str) -> pd.DataFrame:
     from meta.report import cell_key, mark_p_ranges
 
     p = _order(results, results.pooled)
-    label = outcome_labels(results.inputs.outcomes, lang)
+    label = {**outcome_labels(results.inputs.outcomes, lang), **concept_labels(results.inputs.concepts, lang)}
     names = dict(zip(results.inputs.municipalities["municipality"], results.inputs.municipalities["name"]))
     ranges = mark_p_ranges(results)
     by_cell = {}
@@ -181,8 +192,11 @@ def headline_sheet(results, lang: str) -> pd.DataFrame:
                            else r.get(col, None))
         rows.append({
             "arm_class": arm_class_label(r["arm_class"], lang), "outcome": label.get(r["outcome_key"], r["outcome_key"]),
-            "horizon": int(r["horizon_months"]), "unit": _unit(r["unit_h"], lang), "k": int(r["k"]),
+            "period": period_label(r["period"], results.inputs.periods, lang), "unit": _unit(r["unit_h"], lang),
+            "k": int(r["k"]),
             "municipalities": ", ".join(names.get(m, m) for m in str(r["municipalities"]).split(";") if m),
+            "codes": str(r.get("codes", "")).replace(";", ", "), "horizons": str(r.get("horizons", "")).replace(";", ", "),
+            "transforms": str(r.get("transforms", "")).replace(";", ", "),
             "headline_model": fsr.model_text(r, lang),
             "estimate": val("estimate"), "ci_low": val("ci_low"), "ci_high": val("ci_high"),
             "pval": None if mark else r["pval"], "p_range": fmt_p_range(mark[0], mark[1], lang) if mark else "",
@@ -196,7 +210,8 @@ def headline_sheet(results, lang: str) -> pd.DataFrame:
             "se_methods": ", ".join(words("se_method", m, lang) for m in str(r["se_methods"]).split(";") if m),
             "flag_derived_se": _yes(bool(r["flag_derived_se"]), lang), "single_study": _yes(single, lang),
         })
-    return pd.DataFrame(rows, columns=["arm_class", "outcome", "horizon", "unit", "k", "municipalities",
+    return pd.DataFrame(rows, columns=["arm_class", "outcome", "period", "unit", "k", "municipalities", "codes",
+                                       "horizons", "transforms",
                                        "headline_model", "estimate", "ci_low", "ci_high", "pval", "p_range",
                                        "pi_low", "pi_high", "tau2", "tau2_ci_low", "tau2_ci_high", "I2", "I2_ci_low",
                                        "I2_ci_high", "Q_p", *CLASSICAL, *PROBABILITIES, "se_methods",
@@ -248,14 +263,15 @@ def studies_sheet(results, lang: str) -> pd.DataFrame:
 def sensitivity_sheet(results, lang: str) -> pd.DataFrame:
     s = results.sensitivity
     if s is None or len(s) == 0:
-        return pd.DataFrame(columns=["arm_class", "outcome", "horizon", "spec_group", "spec", "k", "estimate", "ci_low",
+        return pd.DataFrame(columns=["arm_class", "outcome", "period", "spec_group", "spec", "k", "estimate", "ci_low",
                                      "ci_high", "verdict"])
     s = _order(results, s)
-    label = outcome_labels(results.inputs.outcomes, lang)
+    label = {**outcome_labels(results.inputs.outcomes, lang), **concept_labels(results.inputs.concepts, lang)}
     names = dict(zip(results.inputs.municipalities["municipality"], results.inputs.municipalities["name"]))
     return pd.DataFrame({
         "arm_class": [arm_class_label(a, lang) for a in s["arm_class"]],
-        "outcome": [label.get(o, o) for o in s["outcome_key"]], "horizon": [int(h) for h in s["horizon_months"]],
+        "outcome": [label.get(o, o) for o in s["outcome_key"]],
+        "period": [period_label(p, results.inputs.periods, lang) for p in s["period"]],
         "spec_group": [word("spec_group", g, lang) for g in s["spec_group"]],
         "spec": [spec_words(g, sp, lang, names) for g, sp in zip(s["spec_group"], s["spec"])],
         "k": [int(k) for k in s["k"]], "estimate": s["estimate"].to_numpy(), "ci_low": s["ci_low"].to_numpy(),
@@ -276,7 +292,7 @@ def coverage_sheet(results, lang: str) -> pd.DataFrame:
     names = dict(zip(munis["municipality"], munis["name"]))
     col = "pending_where_nl" if lang == "nl" and "pending_where_nl" in munis else "pending_where"
     pending_note = dict(zip(munis["municipality"], munis[col]))
-    label = outcome_labels(results.inputs.outcomes, lang)
+    label = {**outcome_labels(results.inputs.outcomes, lang), **concept_labels(results.inputs.concepts, lang)}
     where = []
     for m, st, w in zip(c["municipality"], c["status"], c["where"]):
         if st == "pending":
@@ -288,7 +304,8 @@ def coverage_sheet(results, lang: str) -> pd.DataFrame:
     return pd.DataFrame({
         "municipality": [names.get(m, m) for m in c["municipality"]],
         "arm_class": [arm_class_label(a, lang) for a in c["arm_class"]],
-        "outcome": [label.get(o, o) for o in c["outcome_key"]], "horizon": [int(h) for h in c["horizon_months"]],
+        "outcome": [label.get(o, o) for o in c["outcome_key"]],
+        "period": [period_label(p, results.inputs.periods, lang) for p in c["period"]],
         "status": [word("status", s, lang) for s in c["status"]], "where": where})
 
 

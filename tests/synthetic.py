@@ -3,6 +3,7 @@
 Never used by the default run. The registers are the real ones, with every municipality set to 'transcribed'
 and the estimates replaced by made-up rows whose ``note`` says SYNTHETIC.
 """
+import re
 import shutil
 from pathlib import Path
 
@@ -23,13 +24,17 @@ def make_synthetic_inputs(folder: Path, seed: int = 11) -> Path:
     """Write a complete SYNTHETIC inputs folder and return it."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    for name in ("arms.csv", "outcomes.csv", "significance_legends.csv"):
+    for name in ("arms.csv", "outcomes.csv", "significance_legends.csv", "periods.csv", "concepts.csv",
+                 "harmonisation.csv"):
         shutil.copy(REPO / "inputs" / name, folder / name)
-    # the real plan, with the preferences the synthetic rows have (a preference nobody reports is refused)
-    plan = (REPO / "inputs" / "plan.toml").read_text(encoding="utf-8").splitlines()
-    plan = [('model_preference = ["loep"]' if ln.startswith("model_preference") else
-             'population_preference = ["all"]' if ln.startswith("population_preference") else ln) for ln in plan]
-    (folder / "plan.toml").write_text("\n".join(plan) + "\n", encoding="utf-8")
+    # the real plan, with the preferences the synthetic rows have (a preference nobody reports is refused); the
+    # SYNTHETIC rows share codes across municipalities: pooled at the strict level (exact code and month)
+    plan = (REPO / "inputs" / "plan.toml").read_text(encoding="utf-8")
+    plan = re.sub(r'(?m)^model_preference = .*$', 'model_preference = ["loep"]', plan)
+    plan = re.sub(r'(?m)^population_preference = .*$', 'population_preference = ["all"]', plan)
+    plan = re.sub(r'(?m)^outcome_level = .*$', 'outcome_level = "strict"', plan)
+    plan = re.sub(r'(?ms)^outcomes = \[.*?\]$', 'outcomes = ["income_gt70_wml", "hours_gt12"]', plan)
+    (folder / "plan.toml").write_text(plan, encoding="utf-8")
     munis = pd.read_csv(REPO / "inputs" / "municipalities.csv", **S)
     munis["status"] = "transcribed"
     munis["note"] = "SYNTHETIC test register"

@@ -17,8 +17,14 @@ def test_template_lists_exactly_the_pending_cells_of_a_municipality(tmp_path):
     g = arms[(arms["municipality"] == "groningen") & (arms["randomised"] == "true")
              & arms["arm_class"].isin(["exemption", "intensive", "release", "free_choice"])]
     core = ["income_gt70_wml", "hours_gt12", "hours_gt27", "hours_gt8", "permanent_contract", "exit_to_work_fulltime"]
-    assert len(t) == len(g) * len(core) * 3
+    # at the concept level, each register outcome at the months harmonisation.csv maps it at (16, or 24 for the
+    # full exit to work) among the plan's horizons
+    reg = pd.read_csv(REPO / "inputs" / "harmonisation.csv", dtype=str, keep_default_na=False)
+    months = {o: {h for h in reg.loc[(reg["outcome"] == o) & reg["role"].isin(["primary", "sensitivity"]),
+                                     "horizon_months"] if h in ("12", "16", "24")} for o in core}
+    assert len(t) == len(g) * sum(len(m) for m in months.values())
     assert set(t["arm"]) == set(g["arm"]) and set(t["outcome"]) == set(core)
+    assert set(zip(t["outcome"], t["horizon_months"])) == {(o, h) for o, m in months.items() for h in m}
     assert (t["estimate"] == "").all()
 
 
@@ -75,7 +81,7 @@ def test_workbook_is_dutch_by_default_with_numeric_estimates(real_run):
     assert wb.sheetnames[0] == "Kerntabel"
     ws = wb["Kerntabel"]
     headers = [c.value for c in ws[1]]
-    assert "Schatting" in headers and "BI onder" in headers and "Horizon (maanden)" in headers
+    assert "Schatting" in headers and "BI onder" in headers and "Periode" in headers and "Gecombineerde maanden" in headers
     col = headers.index("Schatting") + 1
     assert isinstance(ws.cell(row=2, column=col).value, (int, float))
     assert ws.cell(row=2, column=col).number_format == "0.00"

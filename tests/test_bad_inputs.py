@@ -34,7 +34,8 @@ from tests.conftest import REPO, run_meta
 
 CASES_DIR = Path(__file__).resolve().parent / "bad_inputs"
 CASES = {p.stem: tomllib.loads(p.read_text(encoding="utf-8")) for p in sorted(CASES_DIR.glob("*.toml"))}
-INPUT_FILES = ("municipalities.csv", "arms.csv", "outcomes.csv", "significance_legends.csv", "estimates.csv")
+INPUT_FILES = ("municipalities.csv", "arms.csv", "outcomes.csv", "significance_legends.csv", "estimates.csv",
+               "periods.csv", "concepts.csv", "harmonisation.csv")
 REFUSED = [name for name, c in CASES.items() if c.get("expect", {}).get("status", 2) == 2]
 ACCEPTED = [name for name, c in CASES.items() if c.get("expect", {}).get("status", 2) == 0]
 

@@ -50,7 +50,8 @@ def test_pending_municipalities_stay_visibly_pending(real_run):
 def test_manifest_records_input_hashes_plan_versions_and_commit(real_run):
     out, _ = real_run
     m = json.loads((out / "manifest.json").read_text())
-    assert set(m["inputs"]) == {"municipalities", "arms", "outcomes", "legends", "estimates", "sources", "source_pages"}
+    assert set(m["inputs"]) == {"municipalities", "arms", "outcomes", "legends", "estimates", "sources", "source_pages",
+                                "periods", "concepts", "harmonisation"}
     assert all(len(v["sha256"]) == 64 for v in m["inputs"].values())
     assert m["plan"]["method"] == "REML" and m["plan"]["test"] == "knha"
     assert m["versions"]["numpy"] and m["git_commit"]
@@ -72,7 +73,7 @@ def test_synthetic_pooled_numbers_recompute_from_studies_csv(synthetic_run):
     multi = pooled[pooled["k"] >= 2]
     assert len(multi) >= 4
     for _, p in multi.iterrows():
-        s = studies[(studies["outcome_key"] == p["outcome_key"]) & (studies["horizon_months"] == p["horizon_months"])
+        s = studies[(studies["outcome_key"] == p["outcome_key"]) & (studies["period"] == p["period"])
                     & (studies["arm_class"] == p["arm_class"])]
         assert len(s) == p["k"]
         # independent recomputation: DerSimonian-Laird-free REML by brute-force maximisation of the restricted

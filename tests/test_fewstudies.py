@@ -8,6 +8,7 @@ SYNTHETIC rows appended to the real inputs, named so in their note.
 from __future__ import annotations
 
 import csv
+from dataclasses import replace
 import math
 import re
 import shutil
@@ -36,7 +37,7 @@ def _studies(cells):
     for (outcome, arm_class), studies in cells.items():
         unit = {"hours_gt12": "percentage_points", "wellbeing_0_10": "scale_0_10"}[outcome]
         for m, y, se in studies:
-            rows.append(dict(outcome_key=outcome, outcome=outcome, horizon_months=16, arm_class=arm_class,
+            rows.append(dict(outcome_key=outcome, outcome=outcome, horizon_months=16, period="m16", arm_class=arm_class,
                              unit_h=unit, municipality=m, arm=arm_class, yi=y, sei=se, se_method="reported_se"))
     return pd.DataFrame(rows)
 
@@ -216,8 +217,11 @@ def _headline_table(report_html):
 def test_default_run_prints_no_impossible_interval(real_run):
     out, _ = real_run
     pooled = pd.read_csv(out / "pooled.csv")
-    assert set(pooled["headline"]) == {"single study"}  # nothing pools in the real inputs yet
-    assert pooled["impossible"].isna().all()
+    # concept cells with two municipalities get the Bayesian headline, the others are shown as reported
+    assert (pooled["headline"] == pooled["k"].map(lambda k: "bayes" if k >= 2 else "single study")).all()
+    # impossible values occur only among the classical fits kept beside the headline (printed as 'onbepaald')
+    named = {c for cell in pooled["impossible"].dropna() for c in cell.split(";")}
+    assert not named & {"headline", "estimate", "ci_low", "ci_high", "bayes_ci_low", "bayes_ci_high"}, named
     html = (out / "report.html").read_text(encoding="utf-8")
     assert "Beslissingskansen" in html and "Friede" in html and "Cochrane Handbook §10.10.4" in html
     pairs = list(_numbers_in_brackets(_without_images(html)))
@@ -249,7 +253,10 @@ def second_municipality(tmp_path_factory):
         csv.DictWriter(f, cols, lineterminator="\n").writerow({**{c: "" for c in cols}, **dict(
             source_file="SYNTHETIC", label_nl="SYNTHETISCH (test)", label_en="SYNTHETIC (test)",
             title="[SYNTHETIC rows invented for a test]", note="SYNTHETIC: no document")})
-    return pipeline.run(inputs=inputs, figures=False)
+    # the strict level (exact code and month): the SYNTHETIC rows share Nijmegen's code, so exactly two cells pool
+    plan = replace(load.load_plan(inputs / "plan.toml"), outcome_level="strict",
+                   outcomes=("income_gt70_wml", "hours_gt12", "exit_to_work_fulltime"))
+    return pipeline.run(plan=plan, inputs=inputs, figures=False)
 
 
 def test_second_municipality_shows_the_bayesian_headline_and_no_impossible_interval(second_municipality):

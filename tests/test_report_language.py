@@ -83,10 +83,11 @@ def test_figure_texts_are_in_the_report_language(results, lang):
     figs = [plots.draw_forest(results, o, h, u, plots.forest_title(results, o, h, lang), lang)
             for o, h, u in plots.figure_cells(results)]
     sens = results.sensitivity
-    figs.append(plots.draw_spec_curve(sens, sorted(set(sens["outcome_key"]))[0], "x", lang))
-    from meta.i18n import outcome_labels
+    figs.append(plots.draw_spec_curve(sens, sorted(set(sens["outcome_key"]))[0], "x", lang, results.inputs.periods))
+    from meta.i18n import concept_labels, outcome_labels
 
-    figs.append(draw_components(results.components, "x", lang, outcome_labels(results.inputs.outcomes, lang)))
+    labels = {**outcome_labels(results.inputs.outcomes, lang), **concept_labels(results.inputs.concepts, lang)}
+    figs.append(draw_components(results.components, "x", lang, labels))
     try:
         for fig in figs:
             found = problems(_figure_text(fig), lang)
@@ -273,7 +274,14 @@ def pooled_results(tmp_path_factory):
         csv.DictWriter(f, cols, lineterminator="\n").writerow({**{c: "" for c in cols}, **dict(
             source_file="SYNTHETIC", label_nl="SYNTHETISCHE bron", label_en="SYNTHETIC source",
             title="[SYNTHETIC rows invented for a test]", note="SYNTHETIC: no document")})
-    return pipeline.run(inputs=inputs, figures=False)
+    # the strict level (exact code and month): the SYNTHETIC rows share Nijmegen's code, so exactly two cells pool
+    from dataclasses import replace
+
+    from meta.load import load_plan
+
+    plan = replace(load_plan(inputs / "plan.toml"), outcome_level="strict",
+                   outcomes=("income_gt70_wml", "hours_gt12", "exit_to_work_fulltime"))
+    return pipeline.run(plan=plan, inputs=inputs, figures=False)
 
 
 @pytest.mark.parametrize("lang", ["nl", "en"])

@@ -55,7 +55,8 @@ def test_real_run_accounts_for_every_row_exactly_once(real_run):
 def registers(tmp_path_factory):
     folder = tmp_path_factory.mktemp("accounting") / "inputs"
     folder.mkdir()
-    for name in ("municipalities.csv", "arms.csv", "outcomes.csv", "significance_legends.csv"):
+    for name in ("municipalities.csv", "arms.csv", "outcomes.csv", "significance_legends.csv", "periods.csv",
+                 "concepts.csv", "harmonisation.csv"):
         shutil.copy(REPO / "inputs" / name, folder / name)
     return folder
 
@@ -83,12 +84,14 @@ def mutate(rng: np.random.Generator, p_drop: float, n_dup: int, n_mod: int) -> p
     return rows.iloc[rng.permutation(len(rows))].reset_index(drop=True)
 
 
+REGISTER = pd.read_csv(REPO / "inputs" / "harmonisation.csv", **S)
+#: the outcome codes the real plan's concepts are made of (its strict-level counterpart)
+STRICT_OUTCOMES = tuple(dict.fromkeys(REGISTER.loc[REGISTER["concept"].isin(REAL_PLAN.outcomes)
+                                                   & (REGISTER["outcome"] != ""), "outcome"]))
 plans = st.builds(
     lambda horizons, level, derived, policy: Plan(
         **{**REAL_PLAN.__dict__, "horizons": tuple(sorted(horizons)), "outcome_level": level,
-           "outcomes": REAL_PLAN.outcomes if level == "strict" else tuple(dict.fromkeys(
-               pd.read_csv(REPO / "inputs" / "outcomes.csv", **S).set_index("outcome")["concept"]
-               .reindex(REAL_PLAN.outcomes))),
+           "outcomes": REAL_PLAN.outcomes if level == "concept" else STRICT_OUTCOMES,
            "include_derived_from_marks": derived, "se_policy": policy}),
     st.sets(st.sampled_from([0, 12, 16, 24, 27]), min_size=1), st.sampled_from(["strict", "concept"]),
     st.booleans(), st.sampled_from(["central", "conservative"]))

@@ -42,13 +42,14 @@ def test_inputs_dir_plan_is_read_and_coverage_fits_100_columns(tmp_path, capsys)
     inputs = tmp_path / "inputs"
     shutil.copytree(REPO / "inputs", inputs)
     plan = (inputs / "plan.toml").read_text(encoding="utf-8")
-    (inputs / "plan.toml").write_text(plan.replace("horizons = [12, 16, 24]", "horizons = [16]"), encoding="utf-8")
+    plan = plan.replace('periods = ["einde_experiment", "meting_1jaar", "meting_2jaar"]', 'periods = ["meting_2jaar"]')
+    (inputs / "plan.toml").write_text(plan, encoding="utf-8")
     status, out, err = _main(capsys, "coverage", "--inputs", str(inputs))
     assert status == 0, err
     lines = out.splitlines()
     assert max(len(line) for line in lines) <= 100
-    table = [line.split() for line in lines if line.startswith(("income_gt70_wml ", "hours_gt12 "))]
-    assert table and {row[1] for row in table} == {"16"}  # only the horizon of DIR/plan.toml
+    table = [line.split() for line in lines if line.startswith(("gezondheid ", "welbevinden "))]
+    assert table and {row[1] for row in table} == {"meting_2jaar"}  # only the period of DIR/plan.toml
     status, out, _ = _main(capsys, "coverage", "--wide", "--inputs", str(inputs))
     assert status == 0 and "wageningen / release" in out
 
@@ -57,13 +58,13 @@ def test_coverage_text_has_one_symbol_per_arm_class_and_municipality():
     from meta.tables import coverage_text
 
     cov = pd.DataFrame([
-        ("alpha", "exemption", "o", 16, "transcribed"), ("alpha", "intensive", "o", 16, "pending"),
-        ("beta", "exemption", "o", 16, "not applicable"), ("beta", "intensive", "o", 16, "derived-SE"),
-    ], columns=["municipality", "arm_class", "outcome_key", "horizon_months", "status"])
+        ("alpha", "exemption", "o", "m16", "transcribed"), ("alpha", "intensive", "o", "m16", "pending"),
+        ("beta", "exemption", "o", "m16", "not applicable"), ("beta", "intensive", "o", "m16", "derived-SE"),
+    ], columns=["municipality", "arm_class", "outcome_key", "period", "status"])
     text = coverage_text(cov)
     assert "E exemption, I intensive" in text
     row = next(line for line in text.splitlines() if line.startswith("o "))
-    assert row.split() == ["o", "16", "Tp", "-D"]
+    assert row.split() == ["o", "m16", "Tp", "-D"]
 
 
 @pytest.mark.parametrize("content", [

@@ -33,13 +33,20 @@ def make_scaled_inputs(folder: Path, n: int, seed: int = 20261201, outcomes=None
     if folder.resolve() == (REPO / "inputs").resolve():
         raise ValueError("synthetic inputs are never written into inputs/")
     folder.mkdir(parents=True, exist_ok=True)
-    for name in ("outcomes.csv", "significance_legends.csv"):
+    for name in ("outcomes.csv", "significance_legends.csv", "periods.csv", "concepts.csv"):
         shutil.copy(REPO / "inputs" / name, folder / name)
     text = (REPO / "inputs" / "plan.toml").read_text(encoding="utf-8")
     plan = tomllib.loads(text)
-    # the plan's choices that SYNTHETIC rows have (the plan refuses values that match no row)
+    # the plan's choices that SYNTHETIC rows have (the plan refuses values that match no row); the invented rows
+    # share outcome codes across municipalities, so they are pooled at the strict level (exact code and month):
+    # the outcome codes the plan's concepts are made of
+    register = pd.read_csv(REPO / "inputs" / "harmonisation.csv", dtype=str, keep_default_na=False)
+    codes_of_plan = list(dict.fromkeys(register.loc[register["concept"].isin(plan["outcomes"])
+                                                    & (register["role"] == "primary"), "outcome"]))
+    plan["outcomes"] = codes_of_plan
     chosen = {"arm_classes": [c for c in plan["arm_classes"] if c in ("exemption", "intensive")],
-              "model_preference": ["loep"], "population_preference": ["all"]}
+              "model_preference": ["loep"], "population_preference": ["all"], "outcome_level": "strict",
+              "outcomes": codes_of_plan}
     if outcomes is not None:
         chosen["outcomes"] = plan["outcomes"] = list(outcomes)
     if horizons is not None:
@@ -58,6 +65,10 @@ def make_scaled_inputs(folder: Path, n: int, seed: int = 20261201, outcomes=None
     (folder / "plan.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
     rng = np.random.default_rng(seed)
     codes = municipality_codes(n)
+    # the concept register names real municipalities only; the SYNTHETIC run is strict, so one placeholder row
+    pd.DataFrame([dict(municipality=codes[0], outcome="", horizon_months="", concept="werk", period="einde_experiment",
+                       transform="", role="not_reported", reason="SYNTHETIC: the benchmark pools at the strict level",
+                       source_lines="002:1")]).to_csv(folder / "harmonisation.csv", index=False)
 
     real_m = pd.read_csv(REPO / "inputs" / "municipalities.csv", **S)
     m_rows = []

@@ -1,0 +1,238 @@
+"""LOEP concepts: survey effects from adjusted means, and the harmonisation register applied (stage 2, effects).
+
+Two things happen here, after :func:`meta.harmonise.harmonise`:
+
+1. **Arm-vs-control differences from adjusted means** (:func:`survey_differences`). Wageningen prints, per
+   questionnaire wave, the covariate-adjusted mean of each arm (004 Tabel 3.8–3.14, model ``ols_adjusted_mean``,
+   comparator ``none``). The effect of an arm at a wave is, by default (plan ``survey_contrast = "change"``), the
+   arm-vs-control difference in change since the baseline questionnaire
+
+       yi = (m_arm,wave − m_control,wave) − (m_arm,0 − m_control,0),
+
+   the estimand of Nijmegen's LOEP model, which includes the outcome's baseline value (002:329, 337). Several
+   arms start well apart from control (self-reliance, exemption: +0.89 at baseline, 004:4064-4066; institutional
+   trust: "Het verschil bij de start blijft in stand", 004:4200), so the plain difference at the wave
+   (``survey_contrast = "wave"``, yi = m_arm,wave − m_control,wave, a sensitivity specification) would carry that
+   gap into the pool. Its SE cannot come from the marks: the stars in those cells test a change
+   over time against the baseline measurement, not the arm-vs-control contrast (004:3270-3287; the control row
+   carries stars too, e.g. Tabel 3.8 6.25***, "bij de controlegroep in meting 3 ten opzichte van de nulmeting",
+   004:3371-3372). The only honest bound is the range bound (Popoviciu): on a scale of width w,
+
+       SE ≤ (w/2)·√(1/n_arm + 1/n_control),
+
+   with n the wave's questionnaire respondents per arm (Tabel 2.4, ``n_arm``) reduced by the table's shortfall
+   (Σ respondents over arms and waves − the model's N of observations printed in the table legend, ``n_obs``):
+   the worst case,
+   every lost answer taken from this arm at this wave. For the change since baseline the bound is the sum of the
+   bounds at the wave and at baseline (Minkowski: SD(a − b) ≤ SD(a) + SD(b) for any correlation). ``sei`` is that
+   upper bound (``sei_low`` = 0): nothing bounds the SE from below, so no smaller value can be defended. ``se_method`` = ``from_range_bound``. Caveats: the
+   respondent counts are not exactly the models' samples (Tabel 3.9 prints N = 225 for release where its three
+   waves sum to 224; Tabel 2.4's baseline total, 306, is one more than its arms, 305, whose counts are used), and
+   the bound is for an unadjusted difference (assumption (ii) of ``inputs/README.md``).
+   Where the shortfall leaves no positive N (Tabel 3.14, model N = 618 of 765 answers) there is no bound and the
+   row is excluded with that reason.
+
+2. **The register** (:func:`map_concepts`, :func:`to_concept_scale`): every harmonised row gets the concept,
+   period, transform and role of its ``(municipality, outcome, horizon)`` in ``harmonisation.csv``; at the concept
+   level a linear transform with factor f (:data:`meta.load.TRANSFORMS`) maps ``yi``, ``sei``, ``sei_low`` and
+   ``sei_high`` alike onto the concept's unit (f = 10/9 for a difference on 1–10 onto 0–10).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from meta.harmonise import harmonise, range_bound
+from meta.load import TRANSFORMS
+
+#: Models whose rows are adjusted means of one group per wave (levels that can be differenced against control).
+ADJUSTED_MEAN_MODELS = ("ols_adjusted_mean",)
+SE_METHOD = "from_range_bound"
+#: How an arm's adjusted means become an effect (plan setting ``survey_contrast``).
+SURVEY_CONTRASTS = ("change", "wave")
+CONTRAST_TEXT = {"change": "differences in change since baseline", "wave": "differences at the wave"}
+
+
+def _f(value) -> float:
+    """A number as float; NaN when missing (None, NaN or pandas' NA)."""
+    return math.nan if value is None or pd.isna(value) else float(value)
+
+
+def _width(outcome) -> float:
+    """Width of the range a person's outcome can take (scale_max − scale_min); NaN when unbounded."""
+    try:
+        return float(outcome.get("scale_max", "")) - float(outcome.get("scale_min", ""))
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def survey_differences(harmonised: pd.DataFrame, outcomes: pd.DataFrame, arms: pd.DataFrame,
+                       contrast: str = "change") -> pd.DataFrame:
+    """Turn per-wave adjusted means into arm-vs-control effects with a range-bound SE (module docstring).
+
+    Parameters
+    ----------
+    harmonised : DataFrame
+        Output of :func:`meta.harmonise.harmonise` (one row per input row).
+    outcomes, arms : DataFrame
+        The registers (scale range per outcome; arm class and randomisation per arm).
+    contrast : {"change", "wave"}
+        ``change``: yi = (m_arm,wave − m_control,wave) − (m_arm,0 − m_control,0), the arm-vs-control difference in
+        change since the baseline questionnaire, the estimand of Nijmegen's LOEP model, which includes the baseline
+        value (002:329, 337); SE ≤ B_wave + B_0 (Minkowski's inequality, whatever the correlation of the two
+        differences, which share respondents). ``wave``: yi = m_arm,wave − m_control,wave; SE ≤ B_wave. B is the
+        range bound of the module docstring.
+
+    Returns
+    -------
+    DataFrame
+        ``harmonised`` with, for each arm's adjusted mean at a wave (horizon > 0) that has the control's mean (and
+        for ``change`` both baseline means) of the same table, outcome and model: ``yi``, ``sei`` (= ``sei_high``),
+        ``sei_low`` = 0, ``se_method``, ``effective_comparator`` = control and ``comparator_row`` (the control's
+        row at the wave); ``eligible`` and ``reason`` as for any effect. Baseline, 'Totaal' and control means keep
+        a reason saying what they are and which derived rows use them.
+    """
+    if contrast not in SURVEY_CONTRASTS:
+        raise ValueError(f"contrast must be one of {SURVEY_CONTRASTS}, not {contrast!r}")
+    out = harmonised.copy()
+    is_mean = (out["model"].isin(ADJUSTED_MEAN_MODELS) & (out["comparator"] == "none")).to_numpy()
+    if not is_mean.any():
+        return harmonised
+    out["comparator_row"] = out["comparator_row"].astype(object)
+    meta_o = {r["outcome"]: r for r in outcomes.to_dict("records")}
+    meta_a = {(r["municipality"], r["arm"]): r for r in arms.to_dict("records")}
+    table = ["municipality", "source_table", "outcome", "model"]
+    means = out[is_mean]
+    # questionnaire answers per table: every arm at every measurement (baseline included), as the model's N counts them
+    answers = means[means["horizon_months"].notna()].groupby(table)["n_arm"].sum(min_count=1).to_dict()
+    row_of = {(*k, a, int(h)): i for k, a, h, i in zip(means[table].itertuples(index=False), means["arm"],
+                                                        means["horizon_months"].fillna(-1), means.index)}
+    users: dict = {}
+    for i in means.index:
+        r = out.loc[i]
+        h = r["horizon_months"]
+        if pd.isna(h):
+            out.at[i, "reason"] = ("adjusted mean averaged over all measurements, baseline included ('Totaal' "
+                                   "column), not an effect at a wave")
+            continue
+        if h == 0:
+            out.at[i, "reason"] = "baseline (nulmeting) adjusted mean: a level before treatment, not an effect"
+            continue
+        if r["arm"] == "control":
+            continue
+        arm = meta_a[(r["municipality"], r["arm"])]
+        key = tuple(r[table])
+        c = row_of.get((*key, "control", int(h)))
+        a0, c0 = row_of.get((*key, r["arm"], 0)), row_of.get((*key, "control", 0))
+        if (c is None or (contrast == "change" and (a0 is None or c0 is None)) or not bool(arm["randomised"])
+                or arm["arm_class"] in ("reference", "pooled_arms") or r["unit"] != r["unit_h"]):
+            continue  # harmonise's reason stands
+        used = [c] + ([a0, c0] if contrast == "change" else [])
+        for j in used:
+            users.setdefault(j, []).append(int(r["input_row"]))
+        ctrl = out.loc[c]
+        yi = float(r["estimate"]) - float(ctrl["estimate"])
+        if contrast == "change":
+            yi -= float(out.at[a0, "estimate"]) - float(out.at[c0, "estimate"])
+        lost = _f(answers.get(key)) - _f(r.get("n_obs"))  # NaN when either is unknown
+        lost = lost if math.isnan(lost) else max(0.0, lost)
+        width = _width(meta_o[r["outcome"]])
+        pairs = [(i, c)] + ([(a0, c0)] if contrast == "change" else [])
+        hi = 0.0
+        for x, y in pairs:
+            n1, n0 = _f(out.at[x, "n_arm"]) - lost, _f(out.at[y, "n_arm"]) - lost
+            hi += range_bound(width, n1, n0) if n1 > 0 and n0 > 0 else math.inf
+        out.at[i, "yi"] = yi
+        out.at[i, "effective_comparator"] = "control"
+        out.at[i, "comparator_row"] = int(ctrl["input_row"])
+        out.at[i, "se_method"] = SE_METHOD
+        if not math.isfinite(hi):
+            out.at[i, "sei"] = out.at[i, "sei_low"] = out.at[i, "sei_high"] = math.nan
+            out.at[i, "eligible"] = False
+            why = (f"the outcome has no upper limit ({meta_o[r['outcome']]['unit'].replace('_', ' ')}), so its range "
+                   "bounds nothing"
+                   if not width > 0 else "the model's N (table legend, n_obs) is not transcribed" if math.isnan(lost)
+                   else f"the table's model N {int(r['n_obs'])} is {int(lost)} below its {int(answers[key])} "
+                   "questionnaire answers, which leaves no positive worst-case N")
+            out.at[i, "reason"] = ("no standard error can be derived: the marks test changes over time, not this "
+                                   f"contrast, and {why}")
+            continue
+        out.at[i, "sei"] = out.at[i, "sei_high"] = hi
+        out.at[i, "sei_low"] = 0.0
+        out.at[i, "eligible"] = True
+        out.at[i, "reason"] = ""
+    for j, rows in users.items():
+        what = "of the control group at this wave" if out.at[j, "horizon_months"] > 0 else "at baseline (nulmeting)"
+        out.at[j, "reason"] = (f"adjusted mean {what}; used in the derived arm-vs-control {CONTRAST_TEXT[contrast]} "
+                               f"(input rows {', '.join(map(str, sorted(rows)))})")
+    out["comparator_row"] = pd.array([None if pd.isna(v) else int(v) for v in out["comparator_row"]], dtype="Int64")
+    return out
+
+
+def map_concepts(harmonised: pd.DataFrame, register: pd.DataFrame) -> pd.DataFrame:
+    """Add ``concept, period_concept, transform, harmonisation_role, harmonisation_reason`` from the register.
+
+    A row is mapped by its own ``(municipality, outcome, horizon)`` row of ``harmonisation.csv``. A municipality
+    added later (``meta add``) may have no rows there yet: its row then takes the mapping of the same outcome code
+    at the same month of the transcribed municipalities (outcome codes are harmonised definitions, outcomes.csv),
+    when they all agree, and its reason says so and asks for a row of its own. Otherwise the role is ``""`` and the
+    row is excluded at the concept level with that reason.
+    """
+    out = harmonised.copy()
+    keyed = register[register["outcome"] != ""]
+    lookup = {(m, o, h): r for m, o, h, r in zip(keyed["municipality"], keyed["outcome"], keyed["horizon_months"],
+                                                 keyed.to_dict("records"))}
+    by_code: dict = {}
+    for (m, o, h), r in lookup.items():
+        by_code.setdefault((o, h), []).append(r)
+    fields = ("concept", "period", "transform", "role")
+    found = []
+    for m, o, h in zip(out["municipality"], out["outcome"], out["horizon_months"]):
+        key = (o, "" if pd.isna(h) else str(int(h)))
+        r = lookup.get((m, *key))
+        if r is None and (m, *key) not in lookup:
+            same = by_code.get(key, [])
+            if same and m not in {x["municipality"] for x in same} \
+                    and len({tuple(x[f] for f in fields) for x in same}) == 1:
+                r = {**same[0], "reason": (f"no row of its own in harmonisation.csv: mapped as "
+                                           f"{', '.join(sorted({x['municipality'] for x in same}))} map the same "
+                                           f"outcome code at {key[1]} months; add a row to confirm it")}
+        found.append(r)
+    out["concept"] = [r["concept"] if r else "" for r in found]
+    out["period_concept"] = [r["period"] if r else "" for r in found]
+    out["transform"] = [r["transform"] if r else "" for r in found]
+    out["harmonisation_role"] = [r["role"] if r else "" for r in found]
+    out["harmonisation_reason"] = [r["reason"] if r else "" for r in found]
+    return out
+
+
+def to_concept_scale(frame: pd.DataFrame, concepts: pd.DataFrame) -> pd.DataFrame:
+    """Apply each row's transform: ``yi, sei, sei_low, sei_high`` × factor; ``unit_h`` becomes the concept's unit."""
+    out = frame.copy()
+    factor = np.array([TRANSFORMS[t][2] if t in TRANSFORMS else np.nan for t in out["transform"]], dtype=float)
+    for col in ("yi", "sei", "sei_low", "sei_high"):
+        out[col] = out[col].to_numpy(dtype=float) * factor
+    unit = dict(zip(concepts["concept"], concepts["unit"]))
+    out["unit_h"] = [unit.get(c, u) for c, u in zip(out["concept"], out["unit_h"])]
+    return out
+
+
+def concept_periods(register: pd.DataFrame, periods: tuple[str, ...]) -> dict:
+    """{concept: the periods (of ``periods``, in that order) in which the register maps or lists it}."""
+    pairs = set(zip(register["concept"], register["period"]))
+    return {c: tuple(p for p in periods if (c, p) in pairs) for c in dict.fromkeys(register["concept"]) if c}
+
+
+def not_reported(register: pd.DataFrame) -> pd.DataFrame:
+    """The register's ``not_reported`` rows: a concept and period a municipality prints no number for, and why."""
+    return register[register["role"] == "not_reported"].reset_index(drop=True)
+
+
+def effects(inputs, se_policy: str = "central", survey_contrast: str = "change") -> pd.DataFrame:
+    """Every input row as an effect: :func:`meta.harmonise.harmonise`, survey differences, then the register."""
+    h = harmonise(inputs.estimates, inputs.outcomes, inputs.arms, inputs.legends, se_policy)
+    h = survey_differences(h, inputs.outcomes, inputs.arms, survey_contrast)
+    return map_concepts(h, inputs.harmonisation)
