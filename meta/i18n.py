@@ -59,9 +59,9 @@ TEXT = {
         "en": "<b>Read this first.</b> Numbers are transcribed for <b>{done}</b>.",
         "nl": "<b>Lees dit eerst.</b> Cijfers zijn overgenomen voor <b>{done}</b>."},
     "nothing_pooled": {
-        "en": "<b>Nothing is pooled yet:</b> no outcome, horizon and arm class has numbers from two or more "
+        "en": "<b>Nothing is pooled yet:</b> no outcome, period and arm class has numbers from two or more "
               "municipalities, so every row below is one municipality's own estimate, shown as reported.",
-        "nl": "<b>Nog niets gepoold:</b> geen enkele combinatie van uitkomst, horizon en armklasse heeft cijfers van "
+        "nl": "<b>Nog niets gepoold:</b> geen enkele combinatie van uitkomst, periode en armklasse heeft cijfers van "
               "twee of meer gemeenten; elke rij hieronder is de eigen schatting van één gemeente, zoals gerapporteerd."},
     "pooled_count": {
         "en": " <b>Pooled:</b> {n} of {total} cells have numbers from two or more municipalities (k ≥ 2): {cells}. "
@@ -85,7 +85,7 @@ TEXT = {
     "h_accounting": {"en": "Row accounting", "nl": "Verantwoording van de rijen"},
     "h_sources": {"en": "Sources of every study row", "nl": "Bron van elke studierij"},
     "col_outcome": {"en": "Outcome", "nl": "Uitkomst"},
-    "col_horizon": {"en": "Horizon", "nl": "Horizon"},
+    "col_horizon": {"en": "Period", "nl": "Periode"},
     "col_arm_class": {"en": "Arm class", "nl": "Armklasse"},
     "col_munis": {"en": "Municipalities", "nl": "Gemeenten"},
     "col_estimate": {"en": "Estimate", "nl": "Schatting"},
@@ -113,10 +113,10 @@ TEXT = {
     "status": {"en": {}, "nl": {"transcribed": "overgenomen", "derived-SE": "afgeleide SE", "pending": "openstaand",
                                "not applicable": "n.v.t.", "not reported": "niet gerapporteerd"}},
     "coverage_shown": {
-        "en": "Shown: the {shown} outcome × horizon × arm-class cells in which at least one municipality has a number. "
+        "en": "Shown: the {shown} outcome × period × arm-class cells in which at least one municipality has a number. "
               "In the other {hidden} cells no municipality has one (pending, not reported or not applicable); "
               "<code translate='no'>coverage.csv</code> lists every cell.",
-        "nl": "Getoond: de {shown} cellen (uitkomst × horizon × armklasse) waarin minstens één gemeente een cijfer "
+        "nl": "Getoond: de {shown} cellen (uitkomst × periode × armklasse) waarin minstens één gemeente een cijfer "
               "heeft. In de overige {hidden} cellen heeft geen enkele gemeente een cijfer (openstaand, niet "
               "gerapporteerd of n.v.t.); <code translate='no'>coverage.csv</code> bevat alle cellen."},
     "pending_where": {"en": "Pending municipalities and where their numbers live:",

@@ -694,12 +694,12 @@ def findings_section(results, lang: str = "en") -> str:
     finite = p[[math.isfinite(a) and math.isfinite(b) for a, b in zip(p["ci_low"], p["ci_high"])]]
     n_neg, n_pos = int((finite["ci_high"] < 0).sum()), int((finite["ci_low"] > 0).sum())
     n_multi = int((p["k"] >= 2).sum())
-    lead = (f"<p>De Kerntabel heeft {len(p)} rijen (armklasse × uitkomst × horizon). {n_multi} daarvan hebben cijfers "
+    lead = (f"<p>De Kerntabel heeft {len(p)} rijen (armklasse × uitkomst × periode). {n_multi} daarvan hebben cijfers "
             f"van twee of meer gemeenten en zijn gepoold; de andere {len(p) - n_multi} tonen de schatting van één "
             f"gemeente zoals gerapporteerd. In {n_neg} rijen ligt het {level}%-interval geheel onder nul, in {n_pos} "
             f"geheel boven nul, in de overige {len(p) - n_neg - n_pos} omvat het nul of is het niet te bepalen. Elke "
             "zin hieronder verwijst naar zijn rij in de Kerntabel.</p>" if nl else
-            f"<p>The headline table has {len(p)} rows (arm class × outcome × horizon). {n_multi} of them have numbers "
+            f"<p>The headline table has {len(p)} rows (arm class × outcome × period). {n_multi} of them have numbers "
             f"from two or more municipalities and are pooled; the other {len(p) - n_multi} show one municipality's "
             f"estimate as reported. In {n_neg} rows the {level}% interval lies wholly below zero, in {n_pos} wholly "
             f"above zero, in the other {len(p) - n_neg - n_pos} it includes zero or cannot be determined. Each "
