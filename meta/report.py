@@ -43,7 +43,7 @@ margin-top:2em}h3{font-size:1.05em}
 table{border-collapse:collapse;font-size:.82em;margin:.6em 0;width:100%}
 th,td{border:1px solid #ccc;padding:3px 6px;text-align:left;vertical-align:top}
 th{background:#eef3f8;position:sticky;top:0}
-td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}td.wrap{white-space:normal}
 tr.single td{color:#666}
 .pending{color:#a05a00;font-style:italic}.na{color:#999}.derived{background:#fff6e0}.ok{background:#eaf6ea}
 .notreported{background:#f3f3f3}
@@ -123,7 +123,7 @@ def headline_table(results, lang: str = "en") -> str:
             f"<td class='num'>{_e(mark_p.get(_cell_key(r), fmt_p(r['pval'], lang)) if single else fmt_p(r['pval'], lang))}</td>"
             + (f"<td>{t('single', lang)}</td><td>—</td><td>—</td><td>—</td>" if single else
                f"<td class='num'>{fsr.interval_text(r, 'pi_low', 'pi_high', d, lang)}</td>"
-               f"<td class='num'>{fsr.value_text(r, 'tau2', 2, lang)} "
+               f"<td class='num wrap'>{fsr.value_text(r, 'tau2', 2, lang)} "
                f"{fsr.interval_text(r, 'tau2_ci_low', 'tau2_ci_high', 2, lang)}</td>"
                f"<td class='num'>{fmt_num(r['I2'], 0, lang)}% {fmt_interval(r['I2_ci_low'], r['I2_ci_high'], 0, lang)}</td>"
                f"<td class='num'>{_e(fmt_p(r['Q_p'], lang))}</td>")
