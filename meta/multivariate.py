@@ -282,14 +282,7 @@ class _State:
         # per-call overhead on these tiny matrices)
         W = np.linalg.solve(L, np.column_stack([X, y, Z]))
         Xw, yw, Zw = W[:, :p], W[:, p], W[:, p + 1:]
-        Q, R = np.linalg.qr(Xw)
-        Rinv = np.linalg.solve(R, np.eye(p))
-        self.beta = Rinv @ (Q.T @ yw)
-        self.vcov = Rinv @ Rinv.T
-        r = yw - Q @ (Q.T @ yw)
-        self.rss = float(r @ r)
-        self.logdet_M = 2.0 * float(np.sum(np.log(np.diag(L))))
-        self.logdet_XtMiX = 2.0 * float(np.sum(np.log(np.abs(np.diag(R)))))
+        Q, r = self._gls(Xw, yw, 2.0 * float(np.sum(np.log(np.diag(L)))))
         zr = Zw.T @ r  # Z' P y
         QtZ = Q.T @ Zw
         ZtMiZ = Zw.T @ Zw
@@ -299,6 +292,21 @@ class _State:
         self.tr_Mi = float(np.trace(ZtMiZ))
         self.info_reml = 0.5 * float(np.sum(ZtPZ * ZtPZ))
         self.info_ml = 0.5 * float(np.sum(ZtMiZ * ZtMiZ))
+
+    def _gls(self, Xw, yw, logdet_M):
+        """GLS fit on whitened data: beta = R^-1 Q' yw, vcov = R^-1 R^-T, rss = r'r with r = (I - QQ') yw.
+
+        Sets ``beta, vcov, rss, logdet_M, logdet_XtMiX`` and returns ``(Q, r)`` for the score pieces.
+        """
+        Q, R = np.linalg.qr(Xw)
+        Rinv = np.linalg.solve(R, np.eye(Xw.shape[1]))
+        self.beta = Rinv @ (Q.T @ yw)
+        self.vcov = Rinv @ Rinv.T
+        r = yw - Q @ (Q.T @ yw)
+        self.rss = float(r @ r)
+        self.logdet_M = logdet_M
+        self.logdet_XtMiX = 2.0 * float(np.sum(np.log(np.abs(np.diag(R)))))
+        return Q, r
 
     def score(self, method):
         """d logLik / d sigma2: 1/2 (y'P ZZ' P y - tr(P ZZ')) (REML) or with M^-1 in the trace (ML)."""
@@ -342,14 +350,7 @@ class _BlockState(_State):
             yw[idx] = Wb[:, :, p]
             zw[idx] = Wb[:, :, p + 1]
             logdet += 2.0 * float(np.sum(np.log(np.diagonal(Lb, axis1=1, axis2=2))))
-        Q, R = np.linalg.qr(Xw)
-        Rinv = np.linalg.solve(R, np.eye(p))
-        self.beta = Rinv @ (Q.T @ yw)
-        self.vcov = Rinv @ Rinv.T
-        r = yw - Q @ (Q.T @ yw)
-        self.rss = float(r @ r)
-        self.logdet_M = logdet
-        self.logdet_XtMiX = 2.0 * float(np.sum(np.log(np.abs(np.diag(R)))))
+        Q, r = self._gls(Xw, yw, logdet)
         zr = np.bincount(codes, weights=zw * r, minlength=G)  # Z' P y
         d = np.bincount(codes, weights=zw * zw, minlength=G)  # diag of Z'M^-1 Z
         A = np.stack([np.bincount(codes, weights=Q[:, j] * zw, minlength=G) for j in range(p)])  # Q'Zw

@@ -61,3 +61,40 @@ def make_synthetic_inputs(folder: Path, seed: int = 11) -> Path:
     rows.append(dict(rows[0], arm="intensive", comparator="exemption", estimate="0.01", se="0.03", printed="0.01"))
     pd.DataFrame(rows, columns=list(template)).to_csv(folder / "estimates.csv", index=False)
     return folder
+
+
+def run_with_synthetic_second_municipality(folder: Path, label: str = "SYNTHETIC (test)"):
+    """The real inputs plus two SYNTHETIC Wageningen rows for 'hours > 12 h/week' at 16 months, run in memory.
+
+    The rows share Nijmegen's outcome code and month, so at the strict level (exact code and month) exactly two
+    cells pool (k = 2): the few-studies headline, diamonds and component notes are then exercised on real inputs.
+    Returns ``pipeline.run(...)`` without figures; nothing is written outside ``folder``.
+    """
+    import csv
+    from dataclasses import replace
+
+    from meta import load, pipeline
+
+    inputs = Path(folder) / "inputs"
+    shutil.copytree(REPO / "inputs", inputs)
+    _append_rows(inputs / "estimates.csv", [dict(
+        municipality="wageningen", arm=arm, comparator="control", outcome="hours_gt12", horizon_months="16",
+        model="loep", population="all", estimate=est, unit="proportion", se="0.06", printed=est,
+        source_file="SYNTHETIC", source_table="SYNTHETIC", source_line="1", note=label)
+        for arm, est in (("exemption", "0.08"), ("intensive", "-0.02"))], csv)
+    _append_rows(inputs / "sources.csv", [dict(
+        source_file="SYNTHETIC", label_nl="SYNTHETISCHE bron", label_en="SYNTHETIC source",
+        title="[SYNTHETIC rows invented for a test]", note="SYNTHETIC: no document")], csv)
+    plan = replace(load.load_plan(inputs / "plan.toml"), outcome_level="strict",
+                   outcomes=("income_gt70_wml", "hours_gt12", "exit_to_work_fulltime"))
+    return pipeline.run(plan=plan, inputs=inputs, figures=False)
+
+
+def _append_rows(path: Path, rows: list[dict], csv) -> None:
+    """Append ``rows`` (missing columns blank) to the comma-separated file ``path``."""
+    with open(path, encoding="utf-8") as f:
+        cols = next(csv.reader(f))
+    with open(path, "a", encoding="utf-8", newline="") as f:
+        w = csv.DictWriter(f, cols, lineterminator="\n")
+        for row in rows:
+            w.writerow({**{c: "" for c in cols}, **row})

@@ -7,13 +7,9 @@ SYNTHETIC rows appended to the real inputs, named so in their note.
 """
 from __future__ import annotations
 
-import csv
-from dataclasses import replace
 import math
 import re
-import shutil
 
-import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
@@ -24,6 +20,7 @@ from meta.fewstudies import add_few_studies_columns, impossible_columns, prior_s
 from meta.load import InputError, Plan, load_plan
 from meta.selection import CELL_COLUMNS
 from tests.conftest import REPO
+from tests.synthetic import run_with_synthetic_second_municipality
 
 
 @pytest.fixture(scope="module")
@@ -233,30 +230,8 @@ def test_default_run_prints_no_impossible_interval(real_run):
 @pytest.fixture(scope="module")
 def second_municipality(tmp_path_factory):
     """The real inputs plus SYNTHETIC Wageningen rows for 'hours > 12 h/week' at 16 months (k = 2 in two cells)."""
-    from meta import pipeline
-
-    inputs = tmp_path_factory.mktemp("second") / "inputs"
-    shutil.copytree(REPO / "inputs", inputs)
-    with open(inputs / "estimates.csv", encoding="utf-8") as f:
-        cols = next(csv.reader(f))
-    with open(inputs / "estimates.csv", "a", encoding="utf-8", newline="") as f:
-        w = csv.DictWriter(f, cols, lineterminator="\n")
-        for arm, est in (("exemption", "0.08"), ("intensive", "-0.02")):
-            w.writerow({**{c: "" for c in cols}, **dict(
-                municipality="wageningen", arm=arm, comparator="control", outcome="hours_gt12", horizon_months="16",
-                model="loep", population="all", estimate=est, unit="proportion", se="0.06", printed=est,
-                source_file="SYNTHETIC", source_table="SYNTHETIC", source_line="1",
-                note="SYNTHETIC: a second municipality for a test")})
-    with open(inputs / "sources.csv", encoding="utf-8") as f:
-        cols = next(csv.reader(f))
-    with open(inputs / "sources.csv", "a", encoding="utf-8", newline="") as f:
-        csv.DictWriter(f, cols, lineterminator="\n").writerow({**{c: "" for c in cols}, **dict(
-            source_file="SYNTHETIC", label_nl="SYNTHETISCH (test)", label_en="SYNTHETIC (test)",
-            title="[SYNTHETIC rows invented for a test]", note="SYNTHETIC: no document")})
-    # the strict level (exact code and month): the SYNTHETIC rows share Nijmegen's code, so exactly two cells pool
-    plan = replace(load.load_plan(inputs / "plan.toml"), outcome_level="strict",
-                   outcomes=("income_gt70_wml", "hours_gt12", "exit_to_work_fulltime"))
-    return pipeline.run(plan=plan, inputs=inputs, figures=False)
+    return run_with_synthetic_second_municipality(tmp_path_factory.mktemp("second"),
+                                                  "SYNTHETIC: a second municipality for a test")
 
 
 def test_second_municipality_shows_the_bayesian_headline_and_no_impossible_interval(second_municipality):

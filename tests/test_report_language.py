@@ -251,37 +251,9 @@ def test_overview_figure_has_every_kerntabel_row_and_every_study(results):
 def pooled_results(tmp_path_factory):
     """SYNTHETIC: the real inputs plus two invented Wageningen rows ('hours > 12 h/week', 16 months), so that two
     cells pool (k = 2) and the report shows pooled rows, diamonds and component notes."""
-    import csv
-    import shutil
+    from tests.synthetic import run_with_synthetic_second_municipality
 
-    from meta import pipeline
-    from tests.conftest import REPO
-
-    inputs = tmp_path_factory.mktemp("pooled") / "inputs"
-    shutil.copytree(REPO / "inputs", inputs)
-    with open(inputs / "estimates.csv", encoding="utf-8") as f:
-        cols = next(csv.reader(f))
-    with open(inputs / "estimates.csv", "a", encoding="utf-8", newline="") as f:
-        w = csv.DictWriter(f, cols, lineterminator="\n")
-        for arm, est in (("exemption", "0.08"), ("intensive", "-0.02")):
-            w.writerow({**{c: "" for c in cols}, **dict(
-                municipality="wageningen", arm=arm, comparator="control", outcome="hours_gt12", horizon_months="16",
-                model="loep", population="all", estimate=est, unit="proportion", se="0.06", printed=est,
-                source_file="SYNTHETIC", source_table="SYNTHETIC", source_line="1", note="SYNTHETIC (test)")})
-    with open(inputs / "sources.csv", encoding="utf-8") as f:
-        cols = next(csv.reader(f))
-    with open(inputs / "sources.csv", "a", encoding="utf-8", newline="") as f:
-        csv.DictWriter(f, cols, lineterminator="\n").writerow({**{c: "" for c in cols}, **dict(
-            source_file="SYNTHETIC", label_nl="SYNTHETISCHE bron", label_en="SYNTHETIC source",
-            title="[SYNTHETIC rows invented for a test]", note="SYNTHETIC: no document")})
-    # the strict level (exact code and month): the SYNTHETIC rows share Nijmegen's code, so exactly two cells pool
-    from dataclasses import replace
-
-    from meta.load import load_plan
-
-    plan = replace(load_plan(inputs / "plan.toml"), outcome_level="strict",
-                   outcomes=("income_gt70_wml", "hours_gt12", "exit_to_work_fulltime"))
-    return pipeline.run(plan=plan, inputs=inputs, figures=False)
+    return run_with_synthetic_second_municipality(tmp_path_factory.mktemp("pooled"))
 
 
 @pytest.mark.parametrize("lang", ["nl", "en"])
