@@ -102,13 +102,13 @@ def model_text(row, lang: str) -> str:
         return tx("model_bayes", lang)
     if headline == HEADLINE_SINGLE:
         return tx("model_single", lang)
-    return f"{row.get('method', '')} + {'HKSJ' if row.get('test') == 'knha' else row.get('test', '')}"
+    return f"{row.get('method', '')} + {_test_name(row.get('test', ''))}"
 
 
 def classical_fits_text(row, digits: int, lang: str, fmt=None) -> str:
     """'REML + HKSJ −4.2 [onbepaald (k = 2), …]; REML + Wald …; common effect …' for a footer."""
     method = row.get("method", "")
-    test = {"knha": "HKSJ", "z": "Wald", "adhoc": "HKSJ (ad hoc)"}.get(row.get("test", ""), row.get("test", ""))
+    test = _test_name(row.get("test", ""))
     parts = [f"{method} + {test} {value_text(row, 'classical_estimate', digits, lang, fmt)} "
              f"{interval_text(row, 'classical_ci_low', 'classical_ci_high', digits, lang, fmt)}"]
     if row.get("test") != "z":
@@ -392,4 +392,5 @@ def prior_spec_text(spec: str, lang: str) -> str:
 
 
 def _test_name(test: str) -> str:
+    """Short name of a test code: 'HKSJ', 'Wald' or 'HKSJ (ad hoc)' (the scale factor floored at 1)."""
     return {"knha": "HKSJ", "z": "Wald", "adhoc": "HKSJ (ad hoc)"}.get(str(test).lower(), str(test))

@@ -942,7 +942,7 @@ class Plan:
     population_preference: tuple[str, ...] = ("all",)
     arm_classes: tuple[str, ...] = ("exemption", "intensive", "release", "free_choice")
     method: str = "REML"
-    test: str = "knha"
+    test: str = "adhoc"
     level: float = 95.0
     se_policy: str = "central"  # or "conservative"
     #: how per-wave adjusted means become an effect (meta/concepts.py): "change" since baseline or "wave"

@@ -151,13 +151,13 @@ def test_one_pooled_concept_cell_recomputed_by_hand_from_inputs(results):
     assert math.isclose(s.loc["nijmegen", "sei"], se_n, rel_tol=1e-9)
     assert math.isclose(s.loc["wageningen", "yi"], y_w, abs_tol=1e-9)
     assert math.isclose(s.loc["wageningen", "sei"], se_w, rel_tol=1e-9)
-    # pooled by hand: REML on a grid, Hartung-Knapp interval, Q, I² (metafor's τ²-based definition)
+    # pooled by hand: REML on a grid, Hartung-Knapp interval (scale factor floored at 1), Q, I² (metafor's τ²-based definition)
     y, v = np.array([y_n, y_w]), np.array([se_n, se_w]) ** 2
     t2, step = _grid_reml(y, v)
     w = 1 / (v + t2)
     mu = (w * y).sum() / w.sum()
     q_hk = (w * (y - mu) ** 2).sum() / (len(y) - 1)
-    half = stats.t.ppf(0.975, len(y) - 1) * math.sqrt(q_hk / w.sum())
+    half = stats.t.ppf(0.975, len(y) - 1) * math.sqrt(max(q_hk, 1.0) / w.sum())  # the plan's adhoc floor
     w0 = 1 / v
     q = (w0 * (y - (w0 * y).sum() / w0.sum()) ** 2).sum()
     s2 = (len(y) - 1) * w0.sum() / (w0.sum() ** 2 - (w0 ** 2).sum())

@@ -79,7 +79,7 @@ def test_classical_fits_stay_beside_the_bayesian_headline(pooled):
     studies, p = pooled
     r = p.loc[("hours_gt12", "intensive")]
     y, v = [-12.0, 8.0], [5.35**2, 6.0**2]
-    hksj, wald, fe = engine.pool(y, v, "REML", "knha"), engine.pool(y, v, "REML", "z"), engine.pool(y, v, "FE", "z")
+    hksj, wald, fe = engine.pool(y, v, "REML", "adhoc"), engine.pool(y, v, "REML", "z"), engine.pool(y, v, "FE", "z")
     assert (r["classical_estimate"], r["classical_ci_low"], r["classical_ci_high"], r["classical_pi_high"]) == \
         pytest.approx((hksj.estimate, hksj.ci_low, hksj.ci_high, hksj.pi_high), rel=1e-9)
     assert (r["wald_ci_low"], r["wald_ci_high"]) == pytest.approx((wald.ci_low, wald.ci_high), rel=1e-9)
@@ -95,8 +95,8 @@ def test_classical_fits_stay_beside_the_bayesian_headline(pooled):
 def test_more_than_few_studies_keep_the_classical_headline_and_one_study_is_shown_as_reported(pooled):
     studies, p = pooled
     many = p.loc[("hours_gt12", "release")]
-    hksj = engine.pool([-3.0, 1.0, -5.0, 2.0, -1.0], [16.0] * 5, "REML", "knha")
-    assert many["k"] == 5 and many["headline"] == "classical" and many["headline_model"] == "REML + knha"
+    hksj = engine.pool([-3.0, 1.0, -5.0, 2.0, -1.0], [16.0] * 5, "REML", "adhoc")
+    assert many["k"] == 5 and many["headline"] == "classical" and many["headline_model"] == "REML + adhoc"
     assert (many["estimate"], many["ci_low"], many["ci_high"]) == pytest.approx(
         (hksj.estimate, hksj.ci_low, hksj.ci_high), rel=1e-9)
     assert many["p_source"] == fewstudies.SOURCE_POSTERIOR and not math.isnan(many["p_gt_0"])
