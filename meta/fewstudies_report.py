@@ -19,40 +19,8 @@ import pandas as pd
 
 from meta.fewstudies import HEADLINE_BAYES, HEADLINE_SINGLE
 from meta.tables import cell_order
-from meta.i18n import arm_class_label, concept_labels, fmt_g, fmt_num, outcome_labels, period_label
+from meta.i18n import arm_class_label, concept_labels, fmt_g, fmt_num, outcome_labels, period_label, t
 
-TEXT = {
-    "undetermined": {"nl": "onbepaald (k = {k})", "en": "undetermined (k = {k})"},
-    "footnote": {
-        "nl": "onbepaald (k = …): de grens valt buiten wat voor deze eenheid mogelijk is (een verschil van aandelen "
-              "ligt binnen ±100 pp, een verschil op een schaal 0–10 binnen ±10 punten, τ² binnen het kwadraat "
-              "daarvan); met zo weinig gemeenten zegt zo'n grens niets. De ruwe waarde staat in "
-              "<code translate='no'>pooled.csv</code>.",
-        "en": "undetermined (k = …): the bound lies outside what is possible in this unit (a difference of shares "
-              "lies within ±100 pp, a difference on a 0–10 scale within ±10 points, τ² within the square of that); "
-              "with so few municipalities such a bound says nothing. The raw value is in <code translate='no'>pooled.csv</code>."},
-    "model_bayes": {"nl": "Bayesiaans: mediaan [GI]", "en": "Bayesian: median [CrI]"},
-    "model_single": {"nl": "één studie", "en": "single study"},
-    "col_model": {"nl": "Model", "en": "Model"},
-    "col_interval": {"nl": "{level}%-BI of -GI", "en": "{level}% CI or CrI"},
-    "fig_pooled_bayes": {"nl": "Gepoold, Bayesiaans (mediaan, {level}%-GI)",
-                         "en": "Pooled, Bayesian (median, {level}% CrI)"},
-    "fig_pi_bayes": {"nl": "Voorspelling nieuwe gemeente", "en": "Prediction, new municipality"},
-    "fig_classical": {"nl": "{cls}, klassiek: {fits}", "en": "{cls}, classical: {fits}"},
-    "fig_bayes_note": {
-        "nl": "Ruit bij 2 tot en met {k} gemeenten: Bayesiaanse posterior-mediaan en {level}%-geloofwaardigheidsinterval "
-              "(vlakke prior op het gemiddelde, half-normale prior op τ met schaal {scale}); balk: {level}%-voorspelling "
-              "voor een nieuwe gemeente. τ², I² en Q komen uit de klassieke analyse.",
-        "en": "Diamond for 2 to {k} municipalities: Bayesian posterior median and {level}% credible interval (flat prior "
-              "on the mean, half-normal prior on τ with scale {scale}); bar: {level}% prediction for a new "
-              "municipality. τ², I² and Q come from the classical analysis."},
-    "fe": {"nl": "gemeenschappelijk effect", "en": "common effect"},
-}
-
-
-def tx(key: str, lang: str, **fmt) -> str:
-    text = TEXT[key]["nl" if lang == "nl" else "en"]
-    return text.format(**fmt) if fmt else text
 
 
 def _e(x) -> str:
@@ -69,7 +37,7 @@ def value_text(row, col: str, digits: int, lang: str, fmt=None) -> str:
     """The value of ``col`` in the notation of ``lang``, or "onbepaald (k = …)" when it lies outside the unit's
     feasible range."""
     if col in impossible(row):
-        return tx("undetermined", lang, k=int(row["k"]))
+        return t("undetermined", lang, k=int(row["k"]))
     value = row.get(col, math.nan)
     return fmt(value, digits) if fmt is not None else fmt_num(value, digits, lang)
 
@@ -92,16 +60,16 @@ def has_undetermined(rows: pd.DataFrame, columns=None) -> bool:
 
 def footnote(lang: str) -> str:
     """The footnote under a table or figure that prints "onbepaald"."""
-    return tx("footnote", lang)
+    return t("footnote", lang)
 
 
 def model_text(row, lang: str) -> str:
     """Short name of the model behind the headline columns of a row."""
     headline = row.get("headline", "")
     if headline == HEADLINE_BAYES:
-        return tx("model_bayes", lang)
+        return t("model_bayes", lang)
     if headline == HEADLINE_SINGLE:
-        return tx("model_single", lang)
+        return t("model_single", lang)
     return f"{row.get('method', '')} + {_test_name(row.get('test', ''))}"
 
 
@@ -113,7 +81,7 @@ def classical_fits_text(row, digits: int, lang: str, fmt=None) -> str:
              f"{interval_text(row, 'classical_ci_low', 'classical_ci_high', digits, lang, fmt)}"]
     if row.get("test") != "z":
         parts.append(f"{method} + Wald {interval_text(row, 'wald_ci_low', 'wald_ci_high', digits, lang, fmt)}")
-    parts.append(f"{tx('fe', lang)} {value_text(row, 'fe_estimate', digits, lang, fmt)} "
+    parts.append(f"{t('fe', lang)} {value_text(row, 'fe_estimate', digits, lang, fmt)} "
                  f"{interval_text(row, 'fe_ci_low', 'fe_ci_high', digits, lang, fmt)}")
     return "; ".join(parts)
 
@@ -132,11 +100,13 @@ def _pct(p) -> str:
     return f"{x:.0f}%"
 
 
-def _digits(unit: str) -> int:
+def unit_digits(unit: str) -> int:
+    """Decimals an effect is printed with: percentage points to one, scale points to two."""
     return 1 if unit == "percentage_points" else 2
 
 
-def _unit_short(unit: str, lang: str) -> str:
+def unit_short(unit: str, lang: str) -> str:
+    """Short unit after a number: 'pp', or 'punt'/'pt' for scale points."""
     return "pp" if unit == "percentage_points" else ("punt" if lang == "nl" else "pt")
 
 
@@ -170,7 +140,7 @@ def decision_section(results, lang: str = "nl") -> str:
             "<th>Does the conclusion depend on the prior?</th></tr>")
     body = []
     for _, r in p.iterrows():
-        d, unit = _digits(r["unit_h"]), _unit_short(r["unit_h"], lang)
+        d, unit = unit_digits(r["unit_h"]), unit_short(r["unit_h"], lang)
         key = (r["outcome_key"], r["period"], r["arm_class"], r["unit_h"])
         if int(r["k"]) == 1:
             pred = "—" if not nl else "—"
@@ -233,7 +203,7 @@ def priors_table(results, lang: str = "nl") -> str:
                            if nl else "no prior in the plan: no Bayesian model, the classical estimate stays the "
                            "headline") + "</td></tr>")
             continue
-        d = _digits(unit)
+        d = unit_digits(unit)
         reason_tau = u["tau_prior_reason_nl"] if nl else u["tau_prior_reason"]
         reason_delta = u["delta_reason_nl"] if nl else u["delta_reason"]
         rows.append(f"<tr><td>{_e(_unit_name(unit, lang))}</td><td class='num'>{fmt_g(u['tau_prior_scale'], lang)}</td>"

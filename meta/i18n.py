@@ -150,6 +150,32 @@ TEXT = {
     "component": {"en": {}, "nl": {"exemption": "ontheffing", "intensive": "intensieve begeleiding",
                                   "release": "vrijlating", "fulltime bonus": "voltijdbonus",
                                   "free choice": "vrije keuze"}},
+    # few-studies presentation (meta.fewstudies_report)
+    "undetermined": {"nl": "onbepaald (k = {k})", "en": "undetermined (k = {k})"},
+    "footnote": {
+        "nl": "onbepaald (k = …): de grens valt buiten wat voor deze eenheid mogelijk is (een verschil van aandelen "
+              "ligt binnen ±100 pp, een verschil op een schaal 0–10 binnen ±10 punten, τ² binnen het kwadraat "
+              "daarvan); met zo weinig gemeenten zegt zo'n grens niets. De ruwe waarde staat in "
+              "<code translate='no'>pooled.csv</code>.",
+        "en": "undetermined (k = …): the bound lies outside what is possible in this unit (a difference of shares "
+              "lies within ±100 pp, a difference on a 0–10 scale within ±10 points, τ² within the square of that); "
+              "with so few municipalities such a bound says nothing. The raw value is in <code translate='no'>pooled.csv</code>."},
+    "model_bayes": {"nl": "Bayesiaans: mediaan [GI]", "en": "Bayesian: median [CrI]"},
+    "model_single": {"nl": "één studie", "en": "single study"},
+    "col_model": {"nl": "Model", "en": "Model"},
+    "col_interval": {"nl": "{level}%-BI of -GI", "en": "{level}% CI or CrI"},
+    "fig_pooled_bayes": {"nl": "Gepoold, Bayesiaans (mediaan, {level}%-GI)",
+                         "en": "Pooled, Bayesian (median, {level}% CrI)"},
+    "fig_pi_bayes": {"nl": "Voorspelling nieuwe gemeente", "en": "Prediction, new municipality"},
+    "fig_classical": {"nl": "{cls}, klassiek: {fits}", "en": "{cls}, classical: {fits}"},
+    "fig_bayes_note": {
+        "nl": "Ruit bij 2 tot en met {k} gemeenten: Bayesiaanse posterior-mediaan en {level}%-geloofwaardigheidsinterval "
+              "(vlakke prior op het gemiddelde, half-normale prior op τ met schaal {scale}); balk: {level}%-voorspelling "
+              "voor een nieuwe gemeente. τ², I² en Q komen uit de klassieke analyse.",
+        "en": "Diamond for 2 to {k} municipalities: Bayesian posterior median and {level}% credible interval (flat prior "
+              "on the mean, half-normal prior on τ with scale {scale}); bar: {level}% prediction for a new "
+              "municipality. τ², I² and Q come from the classical analysis."},
+    "fe": {"nl": "gemeenschappelijk effect", "en": "common effect"},
 }
 
 
@@ -532,3 +558,8 @@ def concept_labels(concepts, lang: str) -> dict:
         return {}
     col = "label_nl" if lang == "nl" else "label_en"
     return dict(zip(concepts["concept"], concepts[col]))
+
+
+def cell_labels(inputs, lang: str) -> dict:
+    """Labels of outcome codes and of concepts (a cell's ``outcome_key`` is one or the other)."""
+    return {**outcome_labels(inputs.outcomes, lang), **concept_labels(inputs.concepts, lang)}

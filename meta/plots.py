@@ -108,7 +108,7 @@ def forest_rows(results, outcome_key: str, period, unit: str, lang: str = "en") 
     munis = results.inputs.municipalities
     pending = [n for n, s in zip(munis["name"], munis["status"]) if s == "pending"]
     names = dict(zip(munis["municipality"], munis["name"]))
-    d = 1 if unit == "percentage_points" else 2  # pp to one decimal, scale points to two
+    d = fsr.unit_digits(unit)
     rows, footer = [], []
     for arm_class in plan.arm_classes:
         s = studies[(studies["outcome_key"] == outcome_key) & (studies["period"] == period)
@@ -148,21 +148,21 @@ def forest_rows(results, outcome_key: str, period, unit: str, lang: str = "en") 
                              ci=t("fig_not_transcribed", lang), w=""))
         if int(p["k"]) >= 2:
             bayes = p.get("headline") == fsr.HEADLINE_BAYES
-            pooled_label = (fsr.tx("fig_pooled_bayes", lang, level=fmt_g(plan.level, lang)) if bayes
+            pooled_label = (t("fig_pooled_bayes", lang, level=fmt_g(plan.level, lang)) if bayes
                             else t("fig_pooled", lang, method=method_words(p["method"], p["test"], lang)))
             rows.append(dict(kind="pooled", label=wrap_label(pooled_label), est=p["estimate"],
                              ll=p["ci_low"], hl=p["ci_high"],
                              ci=f"{fsr.value_text(p, 'estimate', d, lang)} {fsr.interval_text(p, 'ci_low', 'ci_high', d, lang)}",
                              w="100%"))
-            rows.append(dict(kind="pi", label=wrap_label(fsr.tx("fig_pi_bayes", lang) if bayes else t("fig_pi", lang)),
+            rows.append(dict(kind="pi", label=wrap_label(t("fig_pi_bayes", lang) if bayes else t("fig_pi", lang)),
                              est=np.nan, ll=p["pi_low"], hl=p["pi_high"],
                              ci=fsr.interval_text(p, "pi_low", "pi_high", d, lang), w=""))
             if bayes:  # the classical fits stay beside the headline, in the footer
                 if not footer:
-                    footer.append(fsr.tx("fig_bayes_note", lang, k=plan.few_studies_k, level=fmt_g(plan.level, lang),
+                    footer.append(t("fig_bayes_note", lang, k=plan.few_studies_k, level=fmt_g(plan.level, lang),
                                          scale=f"{fmt_g(p['tau_prior_scale'], lang)} "
                                                f"{'pp' if unit == 'percentage_points' else ''}".strip()))
-                footer.append(fsr.tx("fig_classical", lang, cls=arm_class_label(arm_class, lang).capitalize(),
+                footer.append(t("fig_classical", lang, cls=arm_class_label(arm_class, lang).capitalize(),
                                      fits=fsr.classical_fits_text(p, d, lang)))
             q_p = fmt_p(p["Q_p"], lang)
             q_p = q_p if q_p.startswith("<") else "= " + q_p

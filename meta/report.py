@@ -20,7 +20,7 @@ from meta.concepts import SE_METHOD as RANGE_BOUND
 from meta.harmonise import SE_METHODS
 from meta.selection import CELL_COLUMNS
 from meta.tables import cell_order as tables_cell_order, mark_p_ranges as tables_mark_p_ranges, side_by_side
-from meta.i18n import (arm_class_label, changed_by_words, component_note_words, components_label, fmt_g,
+from meta.i18n import (arm_class_label, cell_labels, changed_by_words, component_note_words, components_label, fmt_g,
                        fmt_interval, fmt_num, fmt_p, fmt_p_range, method_words, outcome_labels, reason_words, t, word,
                        words, concept_labels, period_label)
 
@@ -75,26 +75,16 @@ def row_anchor(r) -> str:
     return re.sub(r"[^a-z0-9-]+", "-", "kern-" + "-".join(parts).lower())
 
 
-def _unit_short(unit: str, lang: str = "en") -> str:
-    if unit == "percentage_points":
-        return "pp"
-    return "punt" if lang == "nl" else "pt"
-
-
-def _digits(unit: str) -> int:
-    return 1 if unit == "percentage_points" else 2
-
-
 def headline_table(results, lang: str = "en") -> str:
     p = results.pooled
     if len(p) == 0:
         return "<p>Geen enkele cel kon worden gepoold.</p>" if lang == "nl" else "<p>No cell could be pooled.</p>"
     p = cell_order(results, p)
-    label = _outcome_labels(results, lang)
+    label = cell_labels(results.inputs, lang)
     interval_head = (f"{fmt_g(results.plan.level, lang)}%-BI of -GI" if lang == "nl"
                      else f"{fmt_g(results.plan.level, lang)}% CI or CrI")
     head = (f"<tr><th>{t('col_arm_class', lang)}</th><th>{t('col_outcome', lang)}</th><th>{t('col_horizon', lang)}</th>"
-            f"<th>k</th><th>{t('col_munis', lang)}</th><th>{fsr.tx('col_model', lang)}</th>"
+            f"<th>k</th><th>{t('col_munis', lang)}</th><th>{t('col_model', lang)}</th>"
             f"<th>{t('col_estimate', lang)}</th><th>{interval_head}</th><th>p</th>"
             f"<th>{t('col_pi', lang)}</th><th>τ² [{'BI' if lang == 'nl' else 'CI'}]</th>"
             f"<th>I² [{'BI' if lang == 'nl' else 'CI'}]</th><th>Q p</th><th>{t('col_se_methods', lang)}</th></tr>")
@@ -109,18 +99,18 @@ def headline_table(results, lang: str = "en") -> str:
     for _, r in p.iterrows():
         single = bool(r["single_study"])
         flag = " ⚠" if r["flag_derived_se"] else ""
-        d = _digits(r["unit_h"])
+        d = fsr.unit_digits(r["unit_h"])
         methods = ", ".join(words("se_method", m, lang) for m in str(r["se_methods"]).split(";") if m)
         body.append(
             f"<tr id='{row_anchor(r)}' class='{'single' if single else ''}'>"
             f"<td>{_e(arm_class_label(r['arm_class'], lang))}</td>"
             f"<td>{_e(label.get(r['outcome_key'], r['outcome_label']))}</td>"
             f"<td>{_e(_period(results, r['period'], lang))}</td>"
-            f"<td class='num'>{int(r['k'])}</td><td>{_e(arm_text.get(_cell_key(r), r['municipalities']))}</td>"
+            f"<td class='num'>{int(r['k'])}</td><td>{_e(arm_text.get(cell_key(r), r['municipalities']))}</td>"
             f"<td>{_e(fsr.model_text(r, lang))}</td>"
-            f"<td class='num'>{fsr.value_text(r, 'estimate', d, lang)} {_e(_unit_short(r['unit_h'], lang))}</td>"
+            f"<td class='num'>{fsr.value_text(r, 'estimate', d, lang)} {_e(fsr.unit_short(r['unit_h'], lang))}</td>"
             f"<td class='num'>{fsr.interval_text(r, 'ci_low', 'ci_high', d, lang)}</td>"
-            f"<td class='num'>{_e(mark_p.get(_cell_key(r), fmt_p(r['pval'], lang)) if single else fmt_p(r['pval'], lang))}</td>"
+            f"<td class='num'>{_e(mark_p.get(cell_key(r), fmt_p(r['pval'], lang)) if single else fmt_p(r['pval'], lang))}</td>"
             + (f"<td>{t('single', lang)}</td><td>—</td><td>—</td><td>—</td>" if single else
                f"<td class='num'>{fsr.interval_text(r, 'pi_low', 'pi_high', d, lang)}</td>"
                f"<td class='num wrap'>{fsr.value_text(r, 'tau2', 2, lang)} "
@@ -137,9 +127,6 @@ def cell_key(r) -> tuple:
     """The cell of a pooled or study row (:data:`meta.selection.CELL_COLUMNS`), whole numbers as ``int``."""
     return tuple(int(v) if isinstance(v, (int, float)) and float(v).is_integer() else v
                  for v in (r[c] for c in CELL_COLUMNS))
-
-
-_cell_key = cell_key
 
 
 def pools_section(results, lang: str = "en") -> str:
@@ -183,7 +170,7 @@ def pooled_count(results, lang: str = "en") -> str:
     multi = p[p["k"] >= 2] if len(p) else p
     if len(multi) == 0:
         return " " + t("nothing_pooled", lang)
-    label = _outcome_labels(results, lang)
+    label = cell_labels(results.inputs, lang)
     groups = []
     for (o, period), g in multi.groupby(["outcome_key", "period"], sort=True):
         classes = ", ".join(arm_class_label(a, lang) for a in g["arm_class"])
@@ -212,11 +199,6 @@ def _mark_p_texts(results, lang: str = "en") -> dict:
     return out
 
 
-def _outcome_labels(results, lang: str) -> dict:
-    """Labels of outcome codes and of concepts (a cell's ``outcome_key`` is one or the other)."""
-    return {**outcome_labels(results.inputs.outcomes, lang), **concept_labels(results.inputs.concepts, lang)}
-
-
 #: Past this many municipalities the report counts instead of naming, and leaves the per-municipality tables
 #: (side by side, sources) to side_by_side.csv, studies.csv and the workbook, so a national roll-out
 #: (~340 municipalities) still gives a report a person can read (and a browser can open).
@@ -239,7 +221,7 @@ def _coverage_counts(results, lang: str) -> str:
     statuses = [s for s in ("transcribed", "derived-SE", "not reported", "pending", "not applicable")
                 if s in set(cov["status"])]
     counts = cov.groupby(["outcome_key", "period", "arm_class", "status"], sort=False).size()
-    label = _outcome_labels(results, lang)
+    label = cell_labels(results.inputs, lang)
     out = [f"<table><tr><th>{t('col_outcome', lang)}</th><th>{t('col_horizon', lang)}</th>"
            f"<th>{t('col_arm_class', lang)}</th>" + "".join(f"<th>{_e(word('status', st, lang))}</th>" for st in statuses)
            + "</tr>"]
@@ -261,7 +243,7 @@ def coverage_table(results, lang: str = "en") -> str:
            "not reported": "notreported"}
     out = [f"<table><tr><th>{t('col_outcome', lang)}</th><th>{t('col_horizon', lang)}</th>"
            f"<th>{t('col_arm_class', lang)}</th>" + "".join(f"<th>{_e(names[m])}</th>" for m in munis) + "</tr>"]
-    label = _outcome_labels(results, lang)
+    label = cell_labels(results.inputs, lang)
     n_hidden = 0
     for (o, h, a), g in cov.groupby(["outcome_key", "period", "arm_class"], sort=False):
         st = dict(zip(g["municipality"], g["status"]))
@@ -290,14 +272,14 @@ def side_by_side_table(results, lang: str = "en") -> str:
     out = [f"<table><tr><th>{t('col_outcome', lang)}</th><th>{t('col_horizon', lang)}</th>"
            f"<th>{t('col_arm_class', lang)}</th><th>{t('col_unit', lang)}</th>"
            + "".join(f"<th>{_e(names[m])}</th>" for m in munis) + "</tr>"]
-    label = _outcome_labels(results, lang)
+    label = cell_labels(results.inputs, lang)
     for _, r in sbs.iterrows():
         cells = "".join(
             f"<td class='{'pending' if r[m] == 'pending' else 'num'}'>{_e(word('status', r[m], lang))}</td>"
             for m in munis)
         out.append(f"<tr><td>{_e(label.get(r['outcome_key'], r['outcome_key']))}</td>"
                    f"<td>{_e(_period(results, r['period'], lang))}</td>"
-                   f"<td>{_e(arm_class_label(r['arm_class'], lang))}</td><td>{_e(_unit_short(r['unit_h'], lang))}</td>"
+                   f"<td>{_e(arm_class_label(r['arm_class'], lang))}</td><td>{_e(fsr.unit_short(r['unit_h'], lang))}</td>"
                    f"{cells}</tr>")
     out.append("</table>")
     return "".join(out)
@@ -329,7 +311,7 @@ def sources_table(results, lang: str = "en") -> str:
     names = dict(zip(results.inputs.municipalities["municipality"], results.inputs.municipalities["name"]))
     arms = results.inputs.arms
     arm_name = dict(zip(zip(arms["municipality"], arms["arm"]), arms["name_nl" if nl else "name_en"]))
-    label = _outcome_labels(results, lang)
+    label = cell_labels(results.inputs, lang)
     heads = (["#", "Gemeente", "Arm (onderdelen)", "Uitkomst", "Horizon", "Model", "Zoals gedrukt", "Effect",
               "SE [interval]", "SE-methode", "Bron"] if nl else
              ["#", "Municipality", "Arm (components)", "Outcome", "Horizon", "Model", "As printed", "Effect",
@@ -592,7 +574,7 @@ def robustness_section(results, extra: dict, lang: str = "en") -> str:
     if rob is None or len(rob) == 0:
         return ""
     nl = lang == "nl"
-    label = _outcome_labels(results, lang)
+    label = cell_labels(results.inputs, lang)
     survive = rob[rob["survives_all"]]
     vw = lambda v: word("verdict", v, lang)  # noqa: E731
     names = dict(zip(results.inputs.municipalities["municipality"], results.inputs.municipalities["name"]))
@@ -607,7 +589,7 @@ def robustness_section(results, extra: dict, lang: str = "en") -> str:
         f"<td>{_e(_period(results, r['period'], lang))}</td>"
         f"<td>{_e(arm_class_label(r['arm_class'], lang))}</td><td>{_e(vw(r['verdict']))}</td>"
         f"<td class='num'>{int(r['n_specs'])}</td><td>{('ja' if nl else 'yes') if r['survives_all'] else ('nee' if nl else 'no')}</td>"
-        f"<td class='num'>{fmt_interval(r['estimate_min'], r['estimate_max'], _digits(r['unit_h']), lang)}</td>"
+        f"<td class='num'>{fmt_interval(r['estimate_min'], r['estimate_max'], fsr.unit_digits(r['unit_h']), lang)}</td>"
         f"<td>{_e(changed_by_words(r['changed_by'], lang, names))}</td></tr>" for _, r in rob.iterrows())
     groups = [word("spec_group", g, lang) for g in sorted(set(results.sensitivity["spec_group"]) - {"main"})]
     intro = (f"<p>Elke rij van de hoofdanalyse is opnieuw berekend onder elke redelijke alternatieve keuze "
@@ -643,12 +625,12 @@ def components_section(results, extra: dict, lang: str = "en") -> str:
              "generalised least squares with a random effect per municipality (checked against metafor's "
              "<code translate='no'>rma.mv</code>).</p>")
     rows = []
-    label = _outcome_labels(results, lang)
+    label = cell_labels(results.inputs, lang)
     for key, g in comp.groupby(["outcome_key", "period"], sort=True):
         fitted = g[g["component"].fillna("") != ""]
         name = _e(label.get(key[0], key[0]))
         if len(fitted):
-            d = _digits(fitted["unit_h"].iloc[0])
+            d = fsr.unit_digits(fitted["unit_h"].iloc[0])
             parts = "; ".join(f"{_e(word('component', r['component'].replace('_', ' '), lang))} "
                               f"{fmt_num(r['estimate'], d, lang)} {fmt_interval(r['ci_low'], r['ci_high'], d, lang)}"
                               for _, r in fitted.iterrows())
@@ -687,7 +669,7 @@ def findings_section(results, lang: str = "en") -> str:
     if len(p) == 0:
         return "<p>Geen cijfers om samen te vatten.</p>" if nl else "<p>No numbers to summarise.</p>"
     p = cell_order(results, p)
-    label = _outcome_labels(results, lang)
+    label = cell_labels(results.inputs, lang)
     names = dict(zip(results.inputs.municipalities["municipality"], results.inputs.municipalities["name"]))
     mark_p = _mark_p_texts(results, lang)
     level = fmt_g(results.plan.level, lang)
@@ -708,7 +690,7 @@ def findings_section(results, lang: str = "en") -> str:
     for arm_class, g in p.groupby("arm_class", sort=False):
         items = []
         for _, r in g.iterrows():
-            d = _digits(r["unit_h"])
+            d = fsr.unit_digits(r["unit_h"])
             unit = t("unit_pp", lang) if r["unit_h"] == "percentage_points" else t("unit_scale", lang)
             what = (f"{label.get(r['outcome_key'], r['outcome_label'])}, {_period(results, r['period'], lang)}")
             bayes = r.get("headline") == fsr.HEADLINE_BAYES
@@ -729,10 +711,10 @@ def findings_section(results, lang: str = "en") -> str:
                 extra = ("; de SE van minstens één gemeente is gereconstrueerd (uit significantietekens of aandelen)"
                          if nl else "; at least one municipality's SE is reconstructed (from significance marks or "
                          "shares)")
-            elif _cell_key(r) in mark_p:
+            elif cell_key(r) in mark_p:
                 extra = (f"; de SE is gereconstrueerd uit significantietekens, het rapport geeft p "
-                         f"{mark_p[_cell_key(r)]}" if nl else
-                         f"; the SE is reconstructed from significance marks, the report gives p {mark_p[_cell_key(r)]}")
+                         f"{mark_p[cell_key(r)]}" if nl else
+                         f"; the SE is reconstructed from significance marks, the report gives p {mark_p[cell_key(r)]}")
             elif r["flag_derived_se"]:  # the SE method in words (shares and N, range bound, ...)
                 how = ", ".join(words("se_method", m, lang) for m in str(r["se_methods"]).split(";") if m)
                 extra = f"; SE-methode: {how}" if nl else f"; SE method: {how}"

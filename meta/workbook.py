@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from meta import fewstudies_report as fsr
-from meta.i18n import (arm_class_label, components_label, concept_labels, fmt_p_range, outcome_labels,
+from meta.i18n import (arm_class_label, cell_labels, components_label, fmt_p_range, outcome_labels,
                        period_label, reason_words, spec_words, t, word, words)
 
 SHEETS = {
@@ -176,7 +176,7 @@ def headline_sheet(results, lang: str) -> pd.DataFrame:
     from meta.report import cell_key, mark_p_ranges
 
     p = _order(results, results.pooled)
-    label = {**outcome_labels(results.inputs.outcomes, lang), **concept_labels(results.inputs.concepts, lang)}
+    label = cell_labels(results.inputs, lang)
     names = dict(zip(results.inputs.municipalities["municipality"], results.inputs.municipalities["name"]))
     ranges = mark_p_ranges(results)
     by_cell = {}
@@ -188,7 +188,7 @@ def headline_sheet(results, lang: str) -> pd.DataFrame:
         single = bool(r["single_study"])
         mark = ranges.get(int(studies[0]["input_row"])) if single and studies else None
         bad = fsr.impossible(r)
-        val = lambda col: (fsr.tx("undetermined", lang, k=int(r["k"])) if col in bad  # noqa: E731
+        val = lambda col: (t("undetermined", lang, k=int(r["k"])) if col in bad  # noqa: E731
                            else r.get(col, None))
         rows.append({
             "arm_class": arm_class_label(r["arm_class"], lang), "outcome": label.get(r["outcome_key"], r["outcome_key"]),
@@ -266,7 +266,7 @@ def sensitivity_sheet(results, lang: str) -> pd.DataFrame:
         return pd.DataFrame(columns=["arm_class", "outcome", "period", "spec_group", "spec", "k", "estimate", "ci_low",
                                      "ci_high", "verdict"])
     s = _order(results, s)
-    label = {**outcome_labels(results.inputs.outcomes, lang), **concept_labels(results.inputs.concepts, lang)}
+    label = cell_labels(results.inputs, lang)
     names = dict(zip(results.inputs.municipalities["municipality"], results.inputs.municipalities["name"]))
     return pd.DataFrame({
         "arm_class": [arm_class_label(a, lang) for a in s["arm_class"]],
@@ -292,7 +292,7 @@ def coverage_sheet(results, lang: str) -> pd.DataFrame:
     names = dict(zip(munis["municipality"], munis["name"]))
     col = "pending_where_nl" if lang == "nl" and "pending_where_nl" in munis else "pending_where"
     pending_note = dict(zip(munis["municipality"], munis[col]))
-    label = {**outcome_labels(results.inputs.outcomes, lang), **concept_labels(results.inputs.concepts, lang)}
+    label = cell_labels(results.inputs, lang)
     where = []
     for m, st, w in zip(c["municipality"], c["status"], c["where"]):
         if st == "pending":
