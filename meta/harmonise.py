@@ -382,7 +382,7 @@ def harmonise(estimates: pd.DataFrame, outcomes: pd.DataFrame, arms: pd.DataFram
                 p1, p0 = r["share_arm"], ctrl["share_arm"]
                 n1, n0 = r["n_arm"], ctrl["n_arm"]
                 yi[i] = 100 * (p1 - p0)
-                s = 100 * math.sqrt(p1 * (1 - p1) / n1 + p0 * (1 - p0) / n0)
+                s = binomial_se(p1, p0, n1, n0)
                 sei[i] = lo_b[i] = hi_b[i] = s
                 method[i] = "from_shares_binomial"
                 derived_from[i] = int(ctrl["input_row"])

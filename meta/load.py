@@ -413,10 +413,10 @@ def _check_se_ci_p_agree(r, where, printed) -> None:
     """Where a row gives two of SE, interval and p-value, they must agree within the rounding of the printed
     numbers: SE ≈ (ci_high − ci_low) / (2 z), and p ≈ 2 Φ(−|estimate| / SE). A typo in one of them would
     otherwise change the SE used without a word."""
-    from scipy import stats
+    from scipy import special  # norm.isf(q) = -ndtri(q), norm.sf(x) = ndtr(-x): no scipy.stats import
 
     if not math.isnan(r.se) and not (math.isnan(r.ci_low) or math.isnan(r.ci_high) or math.isnan(r.ci_level)):
-        z = float(stats.norm.isf((1 - r.ci_level / 100) / 2))
+        z = float(-special.ndtri((1 - r.ci_level / 100) / 2))
         implied = (r.ci_high - r.ci_low) / (2 * z)
         slack = (_half_unit(r.ci_low) + _half_unit(r.ci_high)) / (2 * z) + _half_unit(r.se) + 1e-12
         if abs(implied - r.se) > max(slack, 0.02 * r.se):
@@ -428,7 +428,7 @@ def _check_se_ci_p_agree(r, where, printed) -> None:
         h_s = _half_unit(r.se)
         z_lo = max(abs(r.estimate) - h_e, 0.0) / (r.se + h_s)
         z_hi = (abs(r.estimate) + h_e) / max(r.se - h_s, 1e-300)
-        p_hi, p_lo = 2 * stats.norm.sf(z_lo), 2 * stats.norm.sf(z_hi)
+        p_hi, p_lo = 2 * special.ndtr(-z_lo), 2 * special.ndtr(-z_hi)
         h_p = _half_unit(r.p_value)
         if not (p_lo - h_p - 1e-12 <= r.p_value <= p_hi + h_p + 1e-12):
             raise InputError(f"{where('p_value')}: p-value {r.p_value:g} disagrees with the estimate {r.estimate:g} and "
@@ -436,7 +436,7 @@ def _check_se_ci_p_agree(r, where, printed) -> None:
                              "three numbers against the source line")
 
 
-def _check_estimate_row(r, where, unit_of_outcome, legend_band) -> list[str]:
+def _check_estimate_row(r, where, legend_band) -> list[str]:
     """The checks of one ``estimates.csv`` row that need more than one cell; returns warnings."""
     warnings = []
     u = schema.unit(r.unit)
@@ -468,9 +468,6 @@ def _check_estimate_row(r, where, unit_of_outcome, legend_band) -> list[str]:
             and printed.decimals >= 2:
         warnings.append(f"{where('unit')}: unit {r.unit!r} but the printed token {r.printed!r} has no % sign and "
                         "looks like a proportion; check the unit")
-    target = unit_of_outcome.get(r.outcome)
-    if target == "percentage_points" and r.unit not in schema.SHARE_UNITS and r.comparator != "none":
-        pass  # not convertible: harmonise excludes the row with the reason
     s_lo, s_hi = u.se_range
     if not math.isnan(r.se) and not (s_lo < r.se <= s_hi):
         raise InputError(f"{where('se')}: standard error {r.se:g} is implausible for unit {r.unit!r} (it must be "
@@ -632,7 +629,6 @@ def load_estimates(path: Path, municipalities, arms, outcomes, legends) -> pd.Da
     legend_band = {(f, t, m): (pb, pa) for f, t, m, pb, pa in zip(legends["source_file"], legends["source_table"],
                                                                   legends["mark"], legends["p_below"],
                                                                   legends["p_at_least"])}
-    unit_of_outcome = dict(zip(outcomes["outcome"], outcomes["unit"]))
     randomised = ({m: int(n) for m, n in zip(municipalities["municipality"], municipalities["n_randomised_total"]) if n}
                   if "n_randomised_total" in municipalities.columns else {})
     is_randomised = dict(zip(zip(arms["municipality"], arms["arm"]), arms["randomised"]))
@@ -650,7 +646,7 @@ def load_estimates(path: Path, municipalities, arms, outcomes, legends) -> pd.Da
                 f"{where('significance')}: no legend for mark {r.significance!r} in {r.source_file} {r.source_table}; "
                 "add the table's legend to significance_legends.csv"
             )
-        warnings += _check_estimate_row(r, where, unit_of_outcome, legend_band)
+        warnings += _check_estimate_row(r, where, legend_band)
         total = randomised.get(r.municipality)
         if not (is_randomised.get((r.municipality, r.arm)) and (r.comparator == "none" or
                                                                 is_randomised.get((r.municipality, r.comparator)))):

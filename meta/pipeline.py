@@ -413,7 +413,8 @@ def cmd_run(args) -> int:
 
 def cmd_coverage(args) -> int:
     plan = load.load_plan(plan_file(args.plan, args.inputs))
-    results = analyse(Path(args.inputs), plan)
+    results = analyse(Path(args.inputs), plan, sensitivity=False,  # coverage needs no sensitivity analysis
+                      inputs=getattr(args, "loaded_inputs", None))  # read once, by the preflight
     if args.wide:
         wide = tables.coverage_matrix(results.coverage)
         with pd.option_context("display.width", 10000, "display.max_columns", 500, "display.max_rows", 5000):
