@@ -16,6 +16,7 @@ meta: $(STAMP)
 	$(BIN)/meta run
 
 test: $(STAMP)
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)

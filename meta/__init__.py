@@ -1,29 +1,38 @@
 """meta: pools the Dutch Experimenten Participatiewet (2017-2020) across municipalities.
 
-Stages, one module each, data flowing one way:
-``load`` (inputs/ → validated frames) → ``harmonise`` (yi, sei, se_method, arm
-classes) → ``selection`` (cells per plan) → ``engine`` (pooling) → ``tables``,
-``plots``, ``report`` (outputs/). ``cli`` and ``pipeline`` sit on top.
+Layers, top to bottom; a module imports only from layers below its own (``pyproject.toml``, checked by
+``lint-imports`` in ``make test``)::
 
-Importing this package has no side effects on numpy's error state or Python's
-warning filters (``forestplot`` is imported lazily inside ``plots``).
+    cli                          every subcommand (the only argparse)
+    api | simulate | template    meta.run() for notebooks; the simulation study; the analyst's template/check/add
+    write/                       output folder guard and atomic swap, output files and manifest, workbook
+    present/                     forest plots and other figures, figure cache, the HTML report
+    analyses/                    inputs × plan → studies → pooled cells; few studies; sensitivity; components
+    cells                        which studies form each cell (plan level: outcome code or LOEP concept)
+    effects/                     yi and sei from printed numbers (SE from CI, p, shares+N, marks); concepts
+    plan                         the analysis plan: defaults, reading, checking it against the inputs
+    read/                        schema of every file, the strict CSV reader, registers, estimates, sources
+    models/                      engine (rma.uni), bayes, multivariate (rma.mv): import nothing else of meta
+    i18n | control | errors      words and number formats (NL/EN); run stages and stop requests; InputError
+
+Importing this package has no side effects on numpy's error state or Python's warning filters.
 
 Notebook use::
 
     import meta
     res = meta.run()                      # default plan and inputs, nothing written
     res.pooled, res.studies, res.coverage  # pandas DataFrames
-    res.figures["forest_hours_gt12_16m"]   # matplotlib Figure
+    res.figures["forest_werk_einde_experiment"]   # matplotlib Figure
 """
 
 __version__ = "0.1.0"
 
 
 def run(plan=None, inputs=None, out=None, lang="nl", figures=True, sensitivity=True):
-    """Run the analysis and return a :class:`meta.pipeline.Results` (see :func:`meta.pipeline.run`).
+    """Run the analysis and return a :class:`meta.analyses.pipeline.Results` (see :func:`meta.api.run`).
 
-    ``out`` passes the same guard as ``meta run --out`` (:func:`meta.outdir.check_out_dir`).
+    ``out`` passes the same guard as ``meta run --out`` (:func:`meta.write.outdir.check_out_dir`).
     """
-    from meta import pipeline
+    from meta import api
 
-    return pipeline.run(plan=plan, inputs=inputs, out=out, lang=lang, figures=figures, sensitivity=sensitivity)
+    return api.run(plan=plan, inputs=inputs, out=out, lang=lang, figures=figures, sensitivity=sensitivity)

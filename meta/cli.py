@@ -32,8 +32,13 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
 log = logging.getLogger("meta.cli")
 
 
-from meta import outdir, schema  # noqa: E402
+# Light imports only (no pandas, numpy or matplotlib): ``meta --help`` and ``meta pool`` start fast; each command
+# imports what it needs.
+from meta import control  # noqa: E402
 from meta.errors import InputError  # noqa: E402  (one error type for all bad input; no pandas import)
+from meta.plan import DEFAULT_INPUTS, DEFAULT_OUT, check_plan, load_plan, plan_file  # noqa: E402
+from meta.read import schema  # noqa: E402
+from meta.write import outdir  # noqa: E402
 
 
 def _jsonable(value):
@@ -47,12 +52,12 @@ def _jsonable(value):
 def read_pool_csv(path: Path):
     """Read a ``meta pool`` CSV: columns ``yi`` and ``vi`` or ``sei``; optional ``label``.
 
-    Read by :func:`meta.load.read_csv_strict`, the reader of every input file: comma-separated with decimal
+    Read by :func:`meta.read.load.read_csv_strict`, the reader of every input file: comma-separated with decimal
     points, or semicolon-separated with decimal commas as Excel writes it in a Dutch locale (said on stderr);
     UTF-8 with or without byte-order mark. Returns (yi, vi) as lists of floats. Raises :class:`InputError`
     naming the file, row (1-based data row, header is row 0), column and the fix for the first problem.
     """
-    from meta import load
+    from meta.read import load
 
     path = Path(path)
     if not path.is_file():
@@ -125,8 +130,8 @@ def _check_bayes_options(args) -> None:
 
 
 def cmd_pool_bayes(args) -> int:
-    """``meta pool FILE --bayes``: the Bayesian normal-normal model (meta.bayes) as one JSON object."""
-    from meta.bayes import bayes_pool
+    """``meta pool FILE --bayes``: the Bayesian normal-normal model (meta.models.bayes) as one JSON object."""
+    from meta.models.bayes import bayes_pool
 
     yi, vi = read_pool_csv(Path(args.file))
     scale = 5.0 if args.tau_prior_scale is None else args.tau_prior_scale
@@ -142,7 +147,7 @@ def cmd_pool_bayes(args) -> int:
 
 
 def cmd_pool(args) -> int:
-    from meta.engine import POOL_KEYS, pool
+    from meta.models.engine import POOL_KEYS, pool
 
     _check_bayes_options(args)
     if args.bayes:
@@ -156,7 +161,7 @@ def cmd_pool(args) -> int:
 
 def build_parser(pool_only: bool = False) -> argparse.ArgumentParser:
     """The ``meta`` parser; ``pool_only`` registers only ``meta pool`` (it then imports no pandas, no figures)."""
-    from meta.engine import METHODS, TESTS
+    from meta.models.engine import METHODS, TESTS
 
     parser = argparse.ArgumentParser(
         prog="meta",
@@ -200,9 +205,7 @@ def build_parser(pool_only: bool = False) -> argparse.ArgumentParser:
     if pool_only:
         return parser
 
-    from meta import pipeline
-
-    pipeline.add_subcommands(sub)
+    add_subcommands(sub)
     return parser
 
 
@@ -236,12 +239,12 @@ def _stderr_warnings() -> None:
 def preflight(args) -> None:
     """Everything ``run`` and ``coverage`` can refuse, checked before any work: plan, inputs, plan against the
     inputs, and (``run``) the output folder. Warnings go to stderr once."""
-    from meta import load, pipeline
+    from meta.read import load
 
-    plan_path = pipeline.plan_file(args.plan, args.inputs)
-    plan = load.load_plan(plan_path)
+    plan_path = plan_file(args.plan, args.inputs)
+    plan = load_plan(plan_path)
     inputs = load.load_inputs(Path(args.inputs))
-    for message in load.check_plan(plan, inputs, plan_path):
+    for message in check_plan(plan, inputs, plan_path):
         log.warning(message)
     args.loaded_inputs = inputs  # the run uses them: the inputs are read once
     if getattr(args, "out", None) is not None and args.command == "run":
@@ -250,12 +253,12 @@ def preflight(args) -> None:
 
 
 def _terminated(signum, frame):
-    outdir.request_stop(signum)  # honoured before the outputs are replaced, even if this exception is swallowed
+    control.request_stop(signum)  # honoured before the outputs are replaced, even if this exception is swallowed
     raise SystemExit(128 + signum)  # unwinds like Ctrl-C: a half-written temporary output folder is removed
 
 
 def _interrupted(signum, frame):
-    outdir.request_stop(signum)
+    control.request_stop(signum)
     raise KeyboardInterrupt
 
 
@@ -272,8 +275,8 @@ def main(argv=None) -> int:
     parser = build_parser(pool_only=argv[:1] == ["pool"])  # ``meta pool`` builds no other subcommand
     args = parser.parse_args(argv)
     _stderr_warnings()
-    outdir.clear_stop()
-    outdir.STAGE[0] = "start"
+    control.clear_stop()
+    control.STAGE[0] = "start"
     previous = {}
     if threading.current_thread() is threading.main_thread():
         previous[signal.SIGTERM] = signal.signal(signal.SIGTERM, _terminated)
@@ -281,10 +284,10 @@ def main(argv=None) -> int:
             previous[signal.SIGINT] = signal.signal(signal.SIGINT, _interrupted)
     try:
         if args.command in ("run", "coverage"):
-            outdir.checkpoint("read")
+            control.checkpoint("read")
             preflight(args)
         status = args.func(args)
-        stopped = outdir.stop_requested()
+        stopped = control.stop_requested()
         if stopped is not None:  # the signal's exception was swallowed after the outputs were replaced
             print(f"meta: stopped by signal {stopped} after the run had finished", file=sys.stderr)
             return EXIT_INTERRUPTED if stopped == signal.SIGINT else 128 + stopped
@@ -297,9 +300,9 @@ def main(argv=None) -> int:
               file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - the top-level guard: no traceback reaches a user
-        from meta.engine import PoolingError
+        from meta.models.engine import PoolingError
 
-        stage = outdir.STAGES.get(outdir.STAGE[0], outdir.STAGE[0])
+        stage = control.STAGES.get(control.STAGE[0], control.STAGE[0])
         inputs = getattr(args, "inputs", None) or getattr(args, "file", None)
         at = f" (inputs: {inputs})" if inputs else ""
         if isinstance(exc, PoolingError):
@@ -320,6 +323,207 @@ def main(argv=None) -> int:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+# --------------------------------------------------------------------------- #
+# CLI subcommands
+# --------------------------------------------------------------------------- #
+def cmd_run(args) -> int:
+    import pandas as pd
+
+    from meta import cells
+    from meta.analyses import fewstudies
+    from meta.analyses.pipeline import analyse, cell_counts
+    from meta.i18n import fmt_g, method_words, t, word
+    from meta.write.outputs import write_outputs
+
+    plan_path = plan_file(args.plan, args.inputs)
+    plan = load_plan(plan_path)
+    inputs_dir = Path(args.inputs)
+    lang = args.lang
+    print(t("console_reading", lang, inputs=inputs_dir, plan=plan_path or t("console_defaults", lang)))
+    results = analyse(inputs_dir, plan, sensitivity=not args.no_sensitivity,
+                      inputs=getattr(args, "loaded_inputs", None))  # read once, by the preflight
+    n_in = len(results.inputs.estimates)
+    print(t("console_rows", lang, n_in=n_in, used=len(results.studies), excluded=len(results.excluded)))
+    removed = cells.plan_removals(results.excluded)
+    print(t("console_removed", lang, counts=", ".join(f"{word('plan_key', key, lang)} {n}"
+                                                      for key, n in removed.items() if n)))
+    n_pooled, n_single = cell_counts(results.pooled)
+    n_bayes = int((results.pooled.get("headline", pd.Series(dtype=str)) == fewstudies.HEADLINE_BAYES).sum())
+    print(t("console_cells", lang, pooled=n_pooled, single=n_single, method=method_words(plan.method, plan.test, lang),
+            level=fmt_g(plan.level, lang),
+            bayes=t("console_bayes", lang, n=n_bayes, k=plan.few_studies_k) if n_bayes else ""))
+    draw = not (args.no_figures or args.no_sensitivity)
+    report = write_outputs(results, Path(args.out), plan_path, draw=draw, lang=lang, svg=args.svg, jobs=args.jobs)
+    failed = results.excluded["reason"].str.startswith("cell could not be pooled")
+    if failed.any():
+        print(t("console_failed", lang, n=int(failed.sum())))
+    print(t("console_report", lang, path=report) if report is not None
+          else t("console_tables", lang, path=Path(args.out)))
+    return 0
+
+
+def cmd_coverage(args) -> int:
+    import pandas as pd
+
+    from meta.analyses import tables
+    from meta.analyses.pipeline import analyse
+
+    plan = load_plan(plan_file(args.plan, args.inputs))
+    results = analyse(Path(args.inputs), plan, sensitivity=False,  # coverage needs no sensitivity analysis
+                      inputs=getattr(args, "loaded_inputs", None))  # read once, by the preflight
+    if args.wide:
+        wide = tables.coverage_matrix(results.coverage)
+        with pd.option_context("display.width", 10000, "display.max_columns", 500, "display.max_rows", 5000):
+            print(wide.to_string(index=False))
+    else:
+        print(tables.coverage_text(results.coverage))
+    return 0
+
+
+def cmd_template(args) -> int:
+    from meta import template
+    from meta.read import load
+
+    plan = load_plan(plan_file(args.plan, args.inputs))
+    inputs = load.load_inputs(Path(args.inputs))
+    rows = template.template_rows(inputs, plan, args.municipality)
+    out = Path(args.out or f"template_{args.municipality}.csv")
+    rows.to_csv(out, index=False, lineterminator="\n")
+    print(f"meta: {len(rows)} pending cells of {args.municipality} written to {out}; fill them from the report")
+    extra = ""
+    if len(inputs.sources):
+        src = out.with_name(f"{out.stem}_sources.csv")
+        template.source_template_rows().to_csv(src, index=False, lineterminator="\n")
+        print(f"meta: the report's description for sources.csv written to {src}; fill it from its title page "
+              "(leave it blank if the report is already in sources.csv)")
+        extra = f" --sources {src}"
+    legends = out.with_name(f"{out.stem}_legends.csv")
+    template.legend_template_rows().to_csv(legends, index=False, lineterminator="\n")
+    print(f"meta: the legends of the tables whose significance marks you copy, one row per mark, go in {legends} "
+          "(rows left blank add nothing)")
+    extra += f" --legends {legends}"
+    inputs_opt = "" if Path(args.inputs) == DEFAULT_INPUTS else f" --inputs {args.inputs}"
+    print(f"meta: then: meta check {out}{extra}{inputs_opt}")
+    print(f"meta: then: meta add {out}{extra}{inputs_opt}")
+    return 0
+
+
+def cmd_check(args) -> int:
+    from meta import template
+    from meta.read import load
+
+    inputs = load.load_inputs(Path(args.inputs))
+    result = template.check_rows(Path(args.file), inputs, Path(args.sources) if args.sources else None,
+                                 Path(args.legends) if args.legends else None)
+    print("\n".join(template.format_check(result)))
+    return 2 if result.errors else (1 if result.empty else 0)
+
+
+def cmd_add(args) -> int:
+    from meta import template
+    from meta.read import load
+
+    inputs = load.load_inputs(Path(args.inputs))
+    result = template.check_rows(Path(args.file), inputs, Path(args.sources) if args.sources else None,
+                                 Path(args.legends) if args.legends else None)
+    if not result.ok:
+        print("\n".join(template.format_check(result)))
+        print(f"meta add: nothing written: fix the rows above first ({args.file} is unchanged)")
+        return 2 if result.errors else 1
+    print("\n".join(template.add_rows(result, Path(args.inputs))))
+    return 0
+
+
+def cmd_reconcile(args) -> int:
+    from meta import template
+
+    lines = template.reconcile(Path(args.first), Path(args.second))
+    print("\n".join(lines))
+    return 0 if len(lines) == 1 else 1
+
+
+def _subcommand(sub, name: str, help: str, description: str, func, plan: bool = True, inputs: bool = True):
+    """One subcommand with its description (ending in an example) and the shared --plan/--inputs options."""
+    import argparse
+
+    p = sub.add_parser(name, help=help, description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    if plan:
+        p.add_argument("--plan", help="plan TOML (default: plan.toml in the --inputs folder, else built-in defaults)")
+    if inputs:
+        p.add_argument("--inputs", default=str(DEFAULT_INPUTS), help="folder with the registers and estimates.csv")
+    p.set_defaults(func=func)
+    return p
+
+
+def add_subcommands(sub) -> None:
+    from meta.i18n import DEFAULT_LANG, LANGS
+
+    tp = _subcommand(
+        sub, "template", "write the pending cells of a municipality as a CSV to fill in",
+        "Write every arm x core outcome x horizon of the plan that is pending for a municipality,\n"
+        "with the columns of inputs/estimates.csv, ready to fill from its report and append.\n"
+        "Example: meta template --municipality groningen --out groningen.csv", cmd_template)
+    tp.add_argument("--municipality", required=True, help="municipality code, e.g. groningen")
+    tp.add_argument("--out", help="CSV to write (default template_<municipality>.csv)")
+
+    ck = _subcommand(
+        sub, "check", "validate a filled template on its own and say what is still empty",
+        "Validate a filled template with the checks of meta run: one summary line, then every wrong\n"
+        "cell grouped by column (exit 2), the empty cells grouped (exit 1); all complete and valid: exit 0.\n"
+        "Example: meta check groningen.csv --sources groningen_sources.csv --legends groningen_legends.csv",
+        cmd_check, plan=False)
+    ck.add_argument("file", help="the filled template CSV")
+    ck.add_argument("--sources", help="the filled description of the report (rows for sources.csv), when the "
+                    "rows cite a report that sources.csv does not list yet")
+    ck.add_argument("--legends", help="filled rows for significance_legends.csv: the legends of the tables whose "
+                    "marks the rows copy")
+
+    ad = _subcommand(
+        sub, "add", "check a filled template and merge it into the inputs",
+        "Check a filled template (as meta check), then append its rows to estimates.csv, mark the\n"
+        "municipality transcribed in municipalities.csv, add the report to sources.csv and its\n"
+        "legends to significance_legends.csv. Refuses rows that conflict with existing ones; writes\n"
+        "nothing unless the merged inputs load; prints what changed. Identical rows are skipped.\n"
+        "Example: meta add groningen.csv --sources groningen_sources.csv --legends groningen_legends.csv",
+        cmd_add, plan=False)
+    ad.add_argument("file", help="the filled template CSV")
+    ad.add_argument("--sources", help="the filled description of the report (rows for sources.csv)")
+    ad.add_argument("--legends", help="filled rows for significance_legends.csv (the legends of the tables)")
+
+    rc = _subcommand(
+        sub, "reconcile", "list every cell where two transcriptions of the same rows differ",
+        "Compare two transcriptions (double entry) cell by cell; numbers are compared as numbers,\n"
+        "the free-text note column is not compared. Exit 0 when they agree, 1 when they differ.\n"
+        "Example: meta reconcile groningen_first.csv groningen_second.csv", cmd_reconcile, plan=False, inputs=False)
+    rc.add_argument("first", help="the first transcription (CSV with the columns of estimates.csv)")
+    rc.add_argument("second", help="the second transcription")
+
+    p = _subcommand(
+        sub, "run", "run the analysis plan: inputs/ -> outputs/ (tables, figures, report)",
+        "Run the analysis plan on the inputs and write outputs atomically.\n"
+        "Example: meta run --plan inputs/plan.toml --out outputs", cmd_run)
+    p.add_argument("--out", default=str(DEFAULT_OUT), help="output folder (replaced whole)")
+    p.add_argument("--no-figures", action="store_true", help="skip figures and the report (tables only)")
+    p.add_argument("--no-sensitivity", action="store_true",
+                   help="skip the sensitivity analysis and component models (and so figures and report): quick checks")
+    p.add_argument("--lang", default=DEFAULT_LANG, choices=LANGS, help="language of the report and figures (default nl)")
+    p.add_argument("--svg", action="store_true", help="also write SVG copies of the forest plots and component figure")
+    p.add_argument("--jobs", type=int, default=None,
+                   help="processes drawing figures in parallel (default: CPUs available, at most 4)")
+
+    cv = _subcommand(
+        sub, "coverage", "print the coverage matrix (transcribed / derived-SE / pending / not applicable)",
+        "Print which municipality x arm class x outcome x horizon cells have numbers: one character\n"
+        "per arm class and municipality, at most 100 characters a line (--wide: full names).\n"
+        "Example: meta coverage", cmd_coverage)
+    cv.add_argument("--wide", action="store_true", help="one column per municipality / arm class, statuses in full "
+                    "(about 550 characters a line)")
+
+    from meta import simulate
+
+    simulate.add_subcommand(sub)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -150,7 +150,7 @@ TEXT = {
     "component": {"en": {}, "nl": {"exemption": "ontheffing", "intensive": "intensieve begeleiding",
                                   "release": "vrijlating", "fulltime bonus": "voltijdbonus",
                                   "free choice": "vrije keuze"}},
-    # few-studies presentation (meta.fewstudies_report)
+    # few-studies presentation (meta.present.fewstudies_report)
     "undetermined": {"nl": "onbepaald (k = {k})", "en": "undetermined (k = {k})"},
     "footnote": {
         "nl": "onbepaald (k = …): de grens valt buiten wat voor deze eenheid mogelijk is (een verschil van aandelen "

@@ -2,9 +2,9 @@
 
 Each replication re-runs the six experiments at the level of individuals, analyses
 each municipality the way the reports did, prints the results the way the reports
-print them, reconstructs standard errors the way :mod:`meta.harmonise` does, and
-pools them with :func:`meta.engine.pool_batch` (all replications in one batch) and
-with :func:`meta.bayes.bayes_pool` (one replication at a time). What it reports is
+print them, reconstructs standard errors the way :mod:`meta.effects.harmonise` does, and
+pools them with :func:`meta.models.engine.pool_batch` (all replications in one batch) and
+with :func:`meta.models.bayes.bayes_pool` (one replication at a time). What it reports is
 the *actual* coverage of the nominal 95% intervals for the mean effect μ, the bias
 of the pooled estimate and the coverage of the prediction interval for a new
 municipality's true effect, per estimator × test × SE policy × number of
@@ -48,14 +48,14 @@ How the results are printed
 * ``marks-central`` / ``marks-conservative``: as Nijmegen prints them — the
   estimate as a proportion with two decimals and a mark, ``*`` p < 0.05, ``~``
   p < 0.10 (``significance_legends.csv``, Nijmegen tables). The SE is
-  reconstructed with :func:`meta.harmonise.mark_bracket` (half a unit of the
-  last printed decimal, :func:`meta.harmonise.half_unit`), capped by
-  :func:`meta.harmonise.range_bound` with the arm and control N, narrowed by the
+  reconstructed with :func:`meta.effects.harmonise.mark_bracket` (half a unit of the
+  last printed decimal, :func:`meta.effects.harmonise.half_unit`), capped by
+  :func:`meta.effects.harmonise.range_bound` with the arm and control N, narrowed by the
   common-SE constraint across the arms of the municipality's regression
-  (:func:`meta.harmonise.common_se`, the function ``harmonise`` uses: σ-brackets
+  (:func:`meta.effects.harmonise.common_se`, the function ``harmonise`` uses: σ-brackets
   lo/f, hi/f with f = √(1/n_a + 1/n_c) intersected and mapped back when they
   intersect) and turned into a value by
-  :func:`meta.harmonise.se_from_bracket` with the policy ``central`` or
+  :func:`meta.effects.harmonise.se_from_bracket` with the policy ``central`` or
   ``conservative``. Every municipality in a pool is printed the same way.
 
 Pooling
@@ -93,9 +93,9 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from meta.engine import pool_batch
-from meta.harmonise import common_se as common_se_constraint
-from meta.harmonise import half_unit, mark_bracket, range_bound, se_from_bracket
+from meta.models.engine import pool_batch
+from meta.effects.harmonise import common_se as common_se_constraint
+from meta.effects.harmonise import half_unit, mark_bracket, range_bound, se_from_bracket
 
 LEVEL = 95.0
 METHODS = ("DL", "REML", "PM")
@@ -317,7 +317,7 @@ def mark_of(pval) -> np.ndarray:
 
 def print_with_marks(estimate, pval, decimals: int = DECIMALS_WITH_MARKS):
     """What a marks-only table shows: the estimate (pp) rounded to ``decimals`` decimals of a proportion, its mark,
-    and h, half a unit of the last printed decimal in pp (:func:`meta.harmonise.half_unit`)."""
+    and h, half a unit of the last printed decimal in pp (:func:`meta.effects.harmonise.half_unit`)."""
     f = 10.0 ** decimals
     printed = np.round(np.asarray(estimate) / 100 * f) / f
     h = half_unit(f"{-0.11:.{decimals}f}") * 100.0
@@ -333,16 +333,16 @@ def _bracket(abs_est: float, h: float, mark: str) -> tuple[float, float]:
 def reconstruct_se(printed, marks, h: float, n_arm, n_control: int, policy: str, common_se: bool = True):
     """Standard errors of one municipality's arm-versus-control rows reconstructed from their marks.
 
-    The same functions as :func:`meta.harmonise.harmonise`: :func:`~meta.harmonise.mark_bracket`,
-    :func:`~meta.harmonise.range_bound`, :func:`~meta.harmonise.common_se` and
-    :func:`~meta.harmonise.se_from_bracket`.
+    The same functions as :func:`meta.effects.harmonise.harmonise`: :func:`~meta.effects.harmonise.mark_bracket`,
+    :func:`~meta.effects.harmonise.range_bound`, :func:`~meta.effects.harmonise.common_se` and
+    :func:`~meta.effects.harmonise.se_from_bracket`.
 
     Parameters
     ----------
     printed, marks : (R, a) arrays of printed estimates (pp) and marks of the a arms of one regression.
     h : half a unit of the last printed decimal (pp).
     n_arm : the a arm sizes; n_control : the control group's size.
-    policy : ``central`` or ``conservative`` (:func:`meta.harmonise.se_from_bracket`).
+    policy : ``central`` or ``conservative`` (:func:`meta.effects.harmonise.se_from_bracket`).
     common_se : apply harmonise's common-SE constraint across the a rows of each replication.
 
     Returns
@@ -429,7 +429,7 @@ def performance(estimate, ci_low, ci_high, pi_low, pi_high, mu: float, tau: floa
 
 def _bayes_task(task):
     """Posterior summaries of bayes_pool for the rows of one (tau, k, policy) block (module level: picklable)."""
-    from meta.bayes import bayes_pool
+    from meta.models.bayes import bayes_pool
 
     key, y, v, scale = task
     out = np.empty((len(y), 5))
@@ -468,7 +468,7 @@ def run_simulation(settings: Settings) -> SimulationResult:
     """Run the simulation study; see the module docstring for the design.
 
     Every (τ, k, SE policy) block of ``reps`` meta-analyses is stacked into one padded batch, so each
-    method × test is a single :func:`meta.engine.pool_batch` call over all of them.
+    method × test is a single :func:`meta.models.engine.pool_batch` call over all of them.
     """
     settings.check()
     t0 = time.perf_counter()
@@ -840,8 +840,8 @@ def summary_markdown(res: SimulationResult, out, command: str | None = None) -> 
     cmd = command or canonical_command(s, out)
     L = ["# Does the method keep its promise? Simulation of the whole chain", ""]
     L += ["Individual-level trials shaped like the six experiments are analysed with the LOEP-style regression, "
-          "printed the way the reports print them, given standard errors the way `meta.harmonise` derives them and "
-          "pooled with `meta.engine.pool_batch` and `meta.bayes.bayes_pool`. The tables give how often the nominal "
+          "printed the way the reports print them, given standard errors the way `meta.effects.harmonise` derives them and "
+          "pooled with `meta.models.engine.pool_batch` and `meta.models.bayes.bayes_pool`. The tables give how often the nominal "
           "95% interval for the mean effect mu actually contains it (coverage; 95% is the promise).", ""]
     L += ["## Verdict", ""]
     L += verdict_sentences(t, s)
@@ -1020,7 +1020,7 @@ def _add_options(p: argparse.ArgumentParser) -> None:
 DESCRIPTION = (
     "Simulation study of the whole chain: individual-level trials shaped like the six experiments, the LOEP-style\n"
     "regression per municipality, estimates printed with SEs or only with significance marks, SEs reconstructed\n"
-    "as meta.harmonise does, then pooling for k = 2..6 with DL/REML/PM x z/knha/adhoc and the Bayesian model.\n"
+    "as meta.effects.harmonise does, then pooling for k = 2..6 with DL/REML/PM x z/knha/adhoc and the Bayesian model.\n"
     "Writes simulation_results.csv (coverage, bias, prediction-interval coverage, Monte Carlo SEs) and\n"
     "simulation_summary.md (the verdict in plain words) into --out.\n"
     "Example: meta simulate --reps 2000 --out inputs/simulation"

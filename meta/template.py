@@ -24,8 +24,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from meta import load
-from meta.load import InputError, Inputs, Plan
+from meta.read import load
+from meta.read.load import InputError, Inputs
+from meta.plan import Plan
 
 #: Cells every row needs before it can be appended to inputs/estimates.csv.
 REQUIRED_TO_FILL = ("estimate", "unit", "printed", "source_file", "source_table", "source_line")
@@ -158,7 +159,7 @@ def _problem(exc: InputError, row_map: dict[int, int] | None) -> Problem:
 
 def _validate_rows(frame: pd.DataFrame, inputs: Inputs, known_sources: set | None,
                    legends: pd.DataFrame | None = None) -> tuple[pd.DataFrame, list, list]:
-    """Validate complete estimate rows with the loader of ``meta run`` (:func:`meta.load.load_estimates`).
+    """Validate complete estimate rows with the loader of ``meta run`` (:func:`meta.read.load.load_estimates`).
 
     Each row is validated on its own, so every wrong row is reported, not only the first; the rows that pass
     are then validated together (duplicated keys). The municipalities of the rows count as transcribed here.
@@ -224,12 +225,12 @@ def _validate_rows(frame: pd.DataFrame, inputs: Inputs, known_sources: set | Non
 
 
 class _Notes(logging.Handler):
-    """Collects the warnings of :mod:`meta.load` instead of printing them (used as a context manager)."""
+    """Collects the warnings of :mod:`meta.read.load` instead of printing them (used as a context manager)."""
 
     def __init__(self):
         super().__init__(logging.WARNING)
         self.messages: list[str] = []
-        self._logger = logging.getLogger("meta.load")
+        self._logger = logging.getLogger("meta.read.load")
         self._propagate = self._logger.propagate
 
     def emit(self, record):
@@ -302,7 +303,7 @@ def check_legends(path: Path, inputs: Inputs) -> tuple[pd.DataFrame, pd.DataFram
     rules: marks, thresholds, one row per table and mark).
 
     A row already there must be identical (it is then not added again). Returns (new rows as strings, the
-    merged legends as :func:`meta.load.load_legends` returns them, problems, empty rows -> columns).
+    merged legends as :func:`meta.read.load.load_legends` returns them, problems, empty rows -> columns).
     """
     legends_file = inputs.files["legends"]
     if not _has_rows(path):
@@ -508,7 +509,7 @@ def plan_addition(rows: pd.DataFrame, existing: pd.DataFrame) -> tuple[pd.DataFr
     """Which checked rows are new, which are already in ``estimates.csv`` unchanged, and which conflict.
 
     ``rows`` and ``existing`` are string frames with ``input_row``. A row conflicts when ``existing`` has a row
-    with the same :data:`meta.load.ESTIMATE_KEY` and any other cell different (numbers compared as numbers,
+    with the same :data:`meta.read.load.ESTIMATE_KEY` and any other cell different (numbers compared as numbers,
     the note not compared). Returns (new rows, messages about identical rows skipped, conflicts).
     """
     key = list(load.ESTIMATE_KEY)
@@ -552,7 +553,7 @@ def _read(path: Path) -> str:
 
 
 def file_style(text: str) -> _Style:
-    """The :class:`_Style` of a CSV text (the delimiter from the header, as :mod:`meta.load` reads it)."""
+    """The :class:`_Style` of a CSV text (the delimiter from the header, as :mod:`meta.read.load` reads it)."""
     bom = "\ufeff" if text.startswith("\ufeff") else ""
     body = text[len(bom):]
     header = re.split(r"\r\n|\r|\n", body, maxsplit=1)[0]
@@ -660,7 +661,7 @@ def write_inputs_atomically(folder: Path, texts: dict[str, str]) -> None:
 def add_rows(result: Check, inputs_dir: Path) -> list[str]:
     """Merge the checked rows into ``inputs_dir``: append new rows to ``estimates.csv`` (and the new report to
     ``sources.csv``), mark their municipalities ``transcribed``; validate the merged inputs with
-    :func:`meta.load.load_inputs` before anything is written. Returns the lines that say what changed.
+    :func:`meta.read.load.load_inputs` before anything is written. Returns the lines that say what changed.
 
     Refuses (:class:`InputError`) a check with errors or empty cells, and rows that conflict with existing ones.
     """
@@ -747,7 +748,7 @@ def reconcile(first: Path, second: Path) -> list[str]:
     """Every cell where two transcriptions of the same rows differ (numbers compared as numbers).
 
     Rows are matched on :data:`CELL_KEY` (the template's cell) when it is unique in both files, else on the
-    full :data:`meta.load.ESTIMATE_KEY`. The ``note`` column is not compared. Returns the lines to print; the
+    full :data:`meta.read.load.ESTIMATE_KEY`. The ``note`` column is not compared. Returns the lines to print; the
     first is a summary.
     """
     a = load.read_csv_strict(first, load.ESTIMATE_COLUMNS)

@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 
 from tests.conftest import REPO
+from meta import api
+from meta.plan import load_plan
 
 S = dict(dtype=str, keep_default_na=False)
 ARMS = {  # municipality -> (exemption arm, intensive arm) codes in arms.csv
@@ -68,12 +70,14 @@ def run_with_synthetic_second_municipality(folder: Path, label: str = "SYNTHETIC
 
     The rows share Nijmegen's outcome code and month, so at the strict level (exact code and month) exactly two
     cells pool (k = 2): the few-studies headline, diamonds and component notes are then exercised on real inputs.
-    Returns ``pipeline.run(...)`` without figures; nothing is written outside ``folder``.
+    Returns ``api.run(...)`` without figures; nothing is written outside ``folder``.
     """
     import csv
     from dataclasses import replace
 
-    from meta import load, pipeline
+    from meta.read import load
+
+    from meta.analyses import pipeline
 
     inputs = Path(folder) / "inputs"
     shutil.copytree(REPO / "inputs", inputs)
@@ -85,9 +89,9 @@ def run_with_synthetic_second_municipality(folder: Path, label: str = "SYNTHETIC
     _append_rows(inputs / "sources.csv", [dict(
         source_file="SYNTHETIC", label_nl="SYNTHETISCHE bron", label_en="SYNTHETIC source",
         title="[SYNTHETIC rows invented for a test]", note="SYNTHETIC: no document")], csv)
-    plan = replace(load.load_plan(inputs / "plan.toml"), outcome_level="strict",
+    plan = replace(load_plan(inputs / "plan.toml"), outcome_level="strict",
                    outcomes=("income_gt70_wml", "hours_gt12", "exit_to_work_fulltime"))
-    return pipeline.run(plan=plan, inputs=inputs, figures=False)
+    return api.run(plan=plan, inputs=inputs, figures=False)
 
 
 def _append_rows(path: Path, rows: list[dict], csv) -> None:

@@ -116,7 +116,7 @@ def test_add_refuses_a_conflicting_row_and_writes_nothing(tmp_path, inputs, caps
 
 
 def test_add_checks_conflicts_again_against_the_file_as_it_is_when_writing(tmp_path, inputs, capsys):
-    from meta.load import InputError, load_inputs
+    from meta.read.load import InputError, load_inputs
 
     rows, srcs = tmp_path / "g.csv", tmp_path / "g_sources.csv"
     _main(capsys, "template", "--municipality", "groningen", "--inputs", inputs, "--out", rows)
@@ -245,7 +245,7 @@ def _to_dutch_excel(path):
     import csv
     import io
 
-    from meta.load import NUMERIC_COLUMNS
+    from meta.read.load import NUMERIC_COLUMNS
 
     records = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"), newline="")))
     header = records[0]
@@ -259,7 +259,7 @@ def _to_dutch_excel(path):
 
 
 def test_add_keeps_the_style_of_inputs_saved_by_dutch_excel(tmp_path, inputs, capsys):
-    from meta.load import load_inputs
+    from meta.read.load import load_inputs
 
     for name in ("estimates.csv", "municipalities.csv"):
         _to_dutch_excel(inputs / name)

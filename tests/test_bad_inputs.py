@@ -29,7 +29,9 @@ from pathlib import Path
 
 import pytest
 
-from meta import cli, load
+from meta import cli
+
+from meta.read import load
 from tests.conftest import REPO, run_meta
 
 CASES_DIR = Path(__file__).resolve().parent / "bad_inputs"

@@ -1,4 +1,4 @@
-"""The Bayesian random-effects model (meta.bayes) against computations that share none of its machinery.
+"""The Bayesian random-effects model (meta.models.bayes) against computations that share none of its machinery.
 
 * A long, seeded Metropolis-within-Gibbs run on the joint posterior p(μ, τ | y) ∝ p(τ) p(μ) Πᵢ N(yᵢ; μ, vᵢ + τ²)
   (θᵢ integrated out analytically). μ | τ, y is drawn exactly (normal full conditional, derived here from the
@@ -23,8 +23,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy import integrate, stats
 
-from meta.bayes import BAYES_KEYS, BayesResult, bayes_pool, bayes_pool_table
-from meta.engine import pool
+from meta.models.bayes import BAYES_KEYS, BayesResult, bayes_pool, bayes_pool_table
+from meta.models.engine import pool
 
 CASES = {
     "three_municipalities_flat": dict(yi=[-10.0, -4.0, 2.0], sei=[4.8, 5.6, 5.7], s=5.0, mu_sd=None, level=95.0),

@@ -1,4 +1,4 @@
-"""`meta pool --bayes` against a brute-force two-dimensional quadrature written here, separately from meta/bayes.py.
+"""`meta pool --bayes` against a brute-force two-dimensional quadrature written here, separately from meta/models/bayes.py.
 
 The reference integrates the joint posterior p(μ, τ | y) ∝ p(τ) · Πᵢ N(yᵢ; μ, vᵢ + τ²) (flat prior on μ, the θᵢ
 integrated out) by tensor-product Gauss-Legendre quadrature: τ = s·tan(φ) with φ on [0, π/2) (so the prior's tail is
@@ -25,7 +25,7 @@ import pytest
 from scipy import special
 
 from meta import cli
-from meta.bayes import bayes_pool
+from meta.models.bayes import bayes_pool
 
 from tests.conftest import run_meta
 

@@ -1,7 +1,7 @@
 """LOEP concepts: the harmonisation register, Wageningen's survey effects and the pools they make.
 
 The pooled cell is recomputed here by hand from ``inputs/`` (printed numbers, the register's transform, a grid
-REML and the Hartung-Knapp interval written out in numpy), independently of ``meta.engine``.
+REML and the Hartung-Knapp interval written out in numpy), independently of ``meta.models.engine``.
 """
 from __future__ import annotations
 
@@ -14,7 +14,12 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from meta import concepts, load, pipeline
+from meta.effects import concepts
+
+from meta.read import load
+
+from meta.analyses import pipeline
+from meta.plan import load_plan
 from tests.conftest import REPO
 
 S = dict(dtype=str, keep_default_na=False)
@@ -26,7 +31,7 @@ if not SEEDS.is_dir():
 
 @pytest.fixture(scope="module")
 def results():
-    return pipeline.analyse(INPUTS, load.load_plan(INPUTS / "plan.toml"))
+    return pipeline.analyse(INPUTS, load_plan(INPUTS / "plan.toml"))
 
 
 def test_every_transcribed_outcome_row_is_mapped_or_listed_as_deliberately_unmapped():
@@ -111,7 +116,7 @@ def test_every_pooled_cell_combines_two_municipalities(results):
 
 
 def _grid_reml(y, v):
-    """REML τ² by brute force on a grid (restricted log-likelihood), independent of meta.engine."""
+    """REML τ² by brute force on a grid (restricted log-likelihood), independent of meta.models.engine."""
     grid = np.linspace(0, 4 * np.var(y) + 4 * v.max() + 1e-9, 400001)
     w = 1 / (v[None, :] + grid[:, None])
     mu = (w * y).sum(1) / w.sum(1)
@@ -130,7 +135,7 @@ def test_one_pooled_concept_cell_recomputed_by_hand_from_inputs(results):
     y_n = -0.44 * 10 / 9
     # its SE on 1-10 is harmonise's reconstruction from the mark (tested in test_harmonise); the transform scales it
     strict = replace(results.plan, outcome_level="strict", outcomes=("wellbeing",), horizons=(12,))
-    from meta import selection
+    from meta import cells as selection
 
     h = concepts.effects(results.inputs, strict.se_policy, strict.survey_contrast)
     s_strict, _ = selection.select_studies(h, results.inputs.outcomes, strict)
@@ -179,7 +184,7 @@ CHECKS = pd.read_csv(INPUTS / "notes" / "wageningen_survey_checks.csv", **S)
                          f"{c['horizon_months']}-{c['contrast']}")
 def test_derived_survey_difference_agrees_with_the_recorded_check_of_the_report_text(results, check):
     h = concepts.survey_differences(
-        __import__("meta.harmonise", fromlist=["harmonise"]).harmonise(
+        __import__("meta.effects.harmonise", fromlist=["harmonise"]).harmonise(
             results.inputs.estimates, results.inputs.outcomes, results.inputs.arms, results.inputs.legends),
         results.inputs.outcomes, results.inputs.arms, check["contrast"])
     row = h[(h["municipality"] == "wageningen") & (h["outcome"] == check["outcome"]) & (h["arm"] == check["arm"])

@@ -23,13 +23,16 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from meta import load, pipeline
-from meta.load import InputError
+from meta.read import load
+
+from meta.analyses import pipeline
+from meta.read.load import InputError
+from meta.plan import check_plan, load_plan
 from tests.conftest import REPO
 
 S = dict(dtype=str, keep_default_na=False)
 REAL = pd.read_csv(REPO / "inputs" / "estimates.csv", **S)
-PLAN = load.load_plan(REPO / "inputs" / "plan.toml")
+PLAN = load_plan(REPO / "inputs" / "plan.toml")
 COLUMNS = ("estimate", "printed", "significance", "se", "horizon_months", "unit", "municipality", "arm", "outcome",
            "model", "population", "comparator", "p_value", "ci_low", "ci_high", "n_arm", "n_control")
 POOLED = ["estimate", "se", "ci_low", "ci_high"]
@@ -107,7 +110,7 @@ def test_one_corrupted_cell_is_refused_or_said_or_changes_nothing(baseline, used
     finally:
         logging.getLogger("meta").removeHandler(handler)
         REAL.to_csv(folder / "estimates.csv", index=False, lineterminator="\n")
-    warnings = handler.messages + load.check_plan(PLAN, results.inputs)
+    warnings = handler.messages + check_plan(PLAN, results.inputs)
     after = pooled_numbers(results)
     same = after.shape == before.shape and np.allclose(after[POOLED].to_numpy(float), before[POOLED].to_numpy(float),
                                                        equal_nan=True, rtol=0, atol=1e-12)

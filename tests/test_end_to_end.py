@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from meta.engine import pool
+from meta.models.engine import pool
 from tests.conftest import REPO
 from tests.synthetic import make_synthetic_inputs
 
@@ -114,8 +114,9 @@ def test_svg_copies_are_written_on_request_for_forest_plots_and_components(synth
 
 
 def test_synthetic_forest_plots_have_a_pooled_diamond(synthetic_run):
-    from meta import pipeline, plots
-    from meta.load import load_plan
+    from meta.analyses import pipeline
+    from meta.present import plots
+    from meta.plan import load_plan
 
     inputs, out, _ = synthetic_run
     results = pipeline.analyse(inputs, load_plan(inputs / "plan.toml"))
@@ -171,8 +172,9 @@ def test_pool_command_refuses_bad_files_with_one_line_and_status_2(tmp_path, con
 
 
 def test_a_cell_that_does_not_converge_is_excluded_with_its_reason_and_the_run_goes_on(monkeypatch):
-    from meta import engine, pipeline
-    from meta.load import load_plan
+    from meta.models import engine
+    from meta.analyses import pipeline
+    from meta.plan import load_plan
 
     real = engine.pool_cells
 

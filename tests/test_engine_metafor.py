@@ -11,7 +11,7 @@ import math
 import numpy as np
 import pytest
 
-from meta.engine import pool, pool_batch
+from meta.models.engine import pool, pool_batch
 from tests.conftest import load_json
 
 REF = load_json("metafor_reference.json")

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from meta.engine import METHODS, TESTS, PoolingError, pool, pool_batch
+from meta.models.engine import METHODS, TESTS, PoolingError, pool, pool_batch
 
 effects = st.lists(st.floats(-50, 50, allow_nan=False), min_size=2, max_size=6)
 ses = st.floats(0.5, 8.0)
@@ -110,7 +110,7 @@ def test_unknown_method_and_test_are_refused():
 def test_batch_with_ragged_cells_equals_one_by_one():
     rng = np.random.default_rng(1)
     cells = [(rng.normal(0, 5, k), rng.uniform(2, 6, k) ** 2) for k in (1, 2, 3, 6, 4)]
-    from meta.engine import pad_cells
+    from meta.models.engine import pad_cells
 
     y, v, mask = pad_cells(cells)
     batch = pool_batch(y, v, mask, method="REML", test="knha")

@@ -22,7 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from meta import cli, outdir
+from meta import cli
+
+from meta.write import outdir
 from tests.conftest import REPO, run_meta
 
 META = [sys.executable, "-m", "meta.cli"]

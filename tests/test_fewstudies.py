@@ -14,11 +14,17 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from meta import engine, fewstudies, load, sensitivity, tables
-from meta.bayes import bayes_pool
-from meta.fewstudies import add_few_studies_columns, impossible_columns, prior_sensitivity_rows, range_widths
-from meta.load import InputError, Plan, load_plan
-from meta.selection import CELL_COLUMNS
+from meta.models import engine
+
+from meta.analyses import fewstudies, sensitivity, tables
+
+from meta.read import load
+from meta.models.bayes import bayes_pool
+from meta.analyses.fewstudies import add_few_studies_columns, impossible_columns, prior_sensitivity_rows, range_widths
+from meta.read.load import InputError
+from meta.plan import Plan, load_plan
+from meta.cells import CELL_COLUMNS
+from meta.plan import BAYES_UNIT_KEYS
 from tests.conftest import REPO
 from tests.synthetic import run_with_synthetic_second_municipality
 
@@ -158,7 +164,7 @@ def test_default_plan_file_states_every_units_prior_and_delta_with_reasons():
     assert (pp["tau_prior_scale"], pp["delta"], s010["tau_prior_scale"], s010["delta"]) == (5.0, 2.0, 0.5, 0.2)
     for unit, *values in plan.bayes_units:
         u = plan.bayes_unit(unit)
-        assert all(u[k].strip() for k in load.BAYES_UNIT_KEYS if k.endswith(("reason", "reason_nl"))), unit
+        assert all(u[k].strip() for k in BAYES_UNIT_KEYS if k.endswith(("reason", "reason_nl"))), unit
     assert plan.bayes_unit("scale_unknown") is None
 
 
@@ -235,7 +241,7 @@ def second_municipality(tmp_path_factory):
 
 
 def test_second_municipality_shows_the_bayesian_headline_and_no_impossible_interval(second_municipality):
-    from meta import plots, report
+    from meta.present import plots, report
 
     res = second_municipality
     p = res.pooled[res.pooled["k"] == 2].set_index("arm_class")
@@ -259,7 +265,7 @@ def test_second_municipality_shows_the_bayesian_headline_and_no_impossible_inter
     for lo, hi in _numbers_in_brackets(footer + " ".join(rows["ci"])):
         assert -100 <= lo <= hi <= 100
     # the workbook: impossible values become text, the raw numbers stay in pooled.csv
-    from meta import workbook
+    from meta.write import workbook
 
     for lang, word in (("en", "undetermined (k = 2)"), ("nl", "onbepaald (k = 2)")):
         wb = workbook.headline_sheet(res, lang)
@@ -271,7 +277,7 @@ def test_second_municipality_shows_the_bayesian_headline_and_no_impossible_inter
 
 
 def test_decision_table_gives_probabilities_delta_with_reason_and_the_prior_dependence(second_municipality):
-    from meta import fewstudies_report
+    from meta.present import fewstudies_report
 
     html = fewstudies_report.decision_section(second_municipality, "nl")
     for words in ("Kans dat het effect positief is", "Kans op schade groter dan δ",
@@ -286,8 +292,8 @@ def test_decision_table_gives_probabilities_delta_with_reason_and_the_prior_depe
 
 
 def test_committed_simulation_has_the_bayesian_headline_beside_hksj_at_every_k_and_the_report_quotes_it():
-    from meta import fewstudies_report
-    from meta.report import SIMULATION_SUMMARY
+    from meta.present import fewstudies_report
+    from meta.present.report import SIMULATION_SUMMARY
 
     results = SIMULATION_SUMMARY.with_name("simulation_results.csv")
     t = pd.read_csv(results)
@@ -306,7 +312,7 @@ def test_committed_simulation_has_the_bayesian_headline_beside_hksj_at_every_k_a
 def test_decision_table_says_yes_and_which_prior_when_the_conclusion_depends_on_it(outcomes):
     from types import SimpleNamespace
 
-    from meta import fewstudies_report
+    from meta.present import fewstudies_report
 
     studies = _studies({("hours_gt12", "intensive"): [("nijmegen", -11.0, 3.0), ("wageningen", -7.0, 3.0)]})
     rows = prior_sensitivity_rows(studies, Plan())

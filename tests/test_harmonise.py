@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from meta.harmonise import (central_value, common_se, half_unit, harmonise, mark_bracket, printed_value, range_bound,
+from meta.effects.harmonise import (central_value, common_se, half_unit, harmonise, mark_bracket, printed_value, range_bound,
                             se_from_bracket)
 from tests.conftest import REPO
 
@@ -141,7 +141,7 @@ def test_the_half_unit_read_from_printed_equals_the_decimals_typed_in_estimate_f
 
 @pytest.fixture(scope="module")
 def real_harmonised():
-    from meta.load import load_inputs
+    from meta.read.load import load_inputs
     inputs = load_inputs(REPO / "inputs")
     legend = {(r.source_file, r.source_table, r.mark): (r.p_below, r.p_at_least) for r in inputs.legends.itertuples()}
     est = pd.read_csv(REPO / "inputs" / "estimates.csv", dtype=str, keep_default_na=False)

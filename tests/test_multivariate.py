@@ -1,4 +1,4 @@
-"""meta.multivariate reproduces metafor 3.8-1's rma.mv on the Gleser & Olkin (2009) multiple-treatment data.
+"""meta.models.multivariate reproduces metafor 3.8-1's rma.mv on the Gleser & Olkin (2009) multiple-treatment data.
 
 Reference values: tests/reference/metafor_rma_mv_reference.json (see tests/reference/README.md). rma.mv optimises
 the log-likelihood itself and pins σ² down only to ~1e-9..4e-7 relative, so for the one-variance-component fits
@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from meta.engine import pool
-from meta.multivariate import (
+from meta.models.engine import pool
+from meta.models.multivariate import (
     MVResult,
     block_diag_cov,
     component_design,

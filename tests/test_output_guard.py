@@ -1,4 +1,4 @@
-"""Nothing meta did not write is ever deleted: one guard (:func:`meta.outdir.check_out_dir`) for ``meta run --out``
+"""Nothing meta did not write is ever deleted: one guard (:func:`meta.write.outdir.check_out_dir`) for ``meta run --out``
 and ``meta.run(out=...)``, and the ways writing the outputs can fail end in one line, exit 2 or 3, the previous
 outputs untouched.
 
@@ -18,8 +18,13 @@ from pathlib import Path
 import pytest
 
 import meta
-from meta import cli, outdir, pipeline
-from meta.load import InputError
+from meta import cli
+from meta.write import outdir
+from meta.analyses import pipeline
+from meta.read.load import InputError
+from meta import control
+from meta.plan import DEFAULT_INPUTS, DEFAULT_PLAN
+from meta.write import outputs
 from tests.conftest import REPO
 
 
@@ -29,7 +34,7 @@ def snapshot(folder: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def results():
-    return pipeline.analyse(pipeline.DEFAULT_INPUTS, pipeline.load.load_plan(pipeline.DEFAULT_PLAN), sensitivity=False)
+    return pipeline.analyse(DEFAULT_INPUTS, pipeline.load.load_plan(DEFAULT_PLAN), sensitivity=False)
 
 
 @pytest.fixture
@@ -43,7 +48,7 @@ def inputs_copy(tmp_path):
 def previous(tmp_path, results):
     """A previous outputs folder written by meta (tables only)."""
     out = tmp_path / "outputs"
-    pipeline.write_outputs(results, out, None, draw=False)
+    outputs.write_outputs(results, out, None, draw=False)
     return out
 
 
@@ -94,7 +99,7 @@ def test_the_notebook_api_refuses_what_the_cli_refuses_and_deletes_nothing(kind,
 def test_the_writer_itself_refuses_a_folder_holding_an_input(results, tmp_path):
     """write_outputs is guarded too (a caller that skips run()): the estimates file's folder is refused."""
     with pytest.raises(InputError, match="holds the inputs"):
-        pipeline.write_outputs(results, REPO / "inputs", None, draw=False)
+        outputs.write_outputs(results, REPO / "inputs", None, draw=False)
 
 
 def test_a_foreign_file_dropped_into_previous_outputs_is_refused_not_deleted(previous, results):
@@ -102,7 +107,7 @@ def test_a_foreign_file_dropped_into_previous_outputs_is_refused_not_deleted(pre
     (previous / "figures" / "my_notes.txt").write_text("mine")
     before = snapshot(previous)
     with pytest.raises(InputError, match="figures/my_notes.txt"):
-        pipeline.write_outputs(results, previous, None, draw=False)
+        outputs.write_outputs(results, previous, None, draw=False)
     assert snapshot(previous) == before
 
 
@@ -110,7 +115,7 @@ def test_previous_outputs_listed_in_their_manifest_are_replaced(previous, result
     listed = json.loads((previous / "manifest.json").read_text())["files"]
     assert "studies.csv" in listed and "manifest.json" not in listed
     (previous / "studies.csv").write_text("stale")
-    pipeline.write_outputs(results, previous, None, draw=False)
+    outputs.write_outputs(results, previous, None, draw=False)
     assert (previous / "studies.csv").read_text() != "stale"
 
 
@@ -119,7 +124,7 @@ def test_a_read_only_output_folder_is_refused(previous, results):
     try:
         before = snapshot(previous)
         with pytest.raises(InputError, match="read-only"):
-            pipeline.write_outputs(results, previous, None, draw=False)
+            outputs.write_outputs(results, previous, None, draw=False)
         assert snapshot(previous) == before
         assert not list(previous.parent.glob(".outputs.*"))
     finally:
@@ -138,13 +143,13 @@ def test_a_mount_point_is_refused(previous, results, monkeypatch):
     real = os.path.ismount
     monkeypatch.setattr(os.path, "ismount", lambda p: Path(p) == previous or real(p))
     with pytest.raises(InputError, match="mount point"):
-        pipeline.write_outputs(results, previous, None, draw=False)
+        outputs.write_outputs(results, previous, None, draw=False)
 
 
 def test_outputs_get_the_usual_folder_mode_not_0700(tmp_path, results):
     old = os.umask(0o022)
     try:
-        pipeline.write_outputs(results, tmp_path / "fresh", None, draw=False)
+        outputs.write_outputs(results, tmp_path / "fresh", None, draw=False)
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "fresh").stat().st_mode) == 0o755
@@ -153,12 +158,12 @@ def test_outputs_get_the_usual_folder_mode_not_0700(tmp_path, results):
 def test_a_stop_swallowed_in_a_callback_still_stops_before_the_outputs_are_replaced(previous, results):
     """SIGTERM's exception raised inside a weakref callback is dropped by CPython; the recorded stop is not."""
     before = snapshot(previous)
-    outdir.request_stop(signal.SIGTERM)
+    control.request_stop(signal.SIGTERM)
     try:
         with pytest.raises(SystemExit) as exc:
-            pipeline.write_outputs(results, previous, None, draw=False)
+            outputs.write_outputs(results, previous, None, draw=False)
     finally:
-        outdir.clear_stop()
+        control.clear_stop()
     assert exc.value.code == 128 + signal.SIGTERM
     assert snapshot(previous) == before
     assert not list(previous.parent.glob(".outputs.*"))

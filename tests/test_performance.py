@@ -8,6 +8,7 @@ import sys
 import pandas as pd
 
 from tests.conftest import REPO, run_meta
+from meta.plan import load_plan
 
 #: Never needed to print help or to pool one CSV: drawing, workbooks, parquet, scipy.stats.
 HEAVY = ("matplotlib", "openpyxl", "xlsxwriter", "odf", "scipy.stats", "forestplot")
@@ -30,7 +31,7 @@ def _modules_after(argv: list[str]) -> set[str]:
 
 def test_meta_help_imports_no_figure_library_no_workbook_engine_and_no_scipy_stats():
     loaded = _modules_after(["--help"])
-    assert "meta.pipeline" in loaded  # the check is not vacuous: the full parser was built
+    assert "meta.analyses.pipeline" in loaded  # the check is not vacuous: the full parser was built
     assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
 
 
@@ -38,8 +39,8 @@ def test_meta_pool_builds_no_other_subcommand_and_imports_no_figure_library_or_w
     f = tmp_path / "effects.csv"
     f.write_text("yi,vi\n0.1,0.01\n0.3,0.02\n-0.1,0.015\n")
     loaded = _modules_after(["pool", str(f)])
-    assert "meta.engine" in loaded
-    assert not loaded & {*HEAVY, "meta.pipeline", "meta.simulate"}, sorted(loaded & {*HEAVY, "meta.pipeline"})
+    assert "meta.models.engine" in loaded
+    assert not loaded & {*HEAVY, "meta.analyses.pipeline", "meta.simulate"}, sorted(loaded & {*HEAVY, "meta.analyses.pipeline"})
 
 
 def _differences(a, b) -> list[str]:
@@ -75,7 +76,7 @@ def test_a_rerun_reuses_unchanged_figures_and_workbook_redraws_a_missing_one_and
 
 
 def test_a_figure_key_changes_with_its_data_language_and_drawing_code():
-    from meta.figures import FigureJob, job_key
+    from meta.present.figures import FigureJob, job_key
 
     rows = pd.DataFrame({"label": ["a", "b"], "est": [0.1, 0.2]})
     job = FigureJob("f", "forest", "t", {"png": "f.png"}, dict(rows=rows, lang="nl"), {"dpi": 110})
@@ -98,12 +99,14 @@ def test_run_without_figures_says_no_report_was_written(tmp_path):
 
 
 def test_past_fifty_municipalities_forest_plots_show_a_strip_and_the_report_counts_instead_of_naming(tmp_path):
-    from meta import load, pipeline, plots, report
+    from meta.read import load
+    from meta.analyses import pipeline
+    from meta.present import plots, report
     from tests.benchmarks.synthetic_scale import make_scaled_inputs
 
     n = plots.FOREST_MAX_STUDIES + 1
     inputs = make_scaled_inputs(tmp_path / "inputs", n, outcomes=["income_gt70_wml"], horizons=[16])  # SYNTHETIC
-    res = pipeline.analyse(inputs, load.load_plan(inputs / "plan.toml"), sensitivity=False)
+    res = pipeline.analyse(inputs, load_plan(inputs / "plan.toml"), sensitivity=False)
     outcome, horizon, unit = plots.figure_cells(res)[0]
     rows = plots.forest_rows(res, outcome, horizon, unit, "nl")
     assert (rows["kind"] == "study").sum() == 0

@@ -13,7 +13,7 @@ from tests.language_scan import problems, visible_text
 
 @pytest.fixture(scope="module")
 def results():
-    from meta.pipeline import run
+    from meta.api import run
 
     return run(figures=False)  # the repository's plan and inputs, as `meta run` uses them
 
@@ -21,7 +21,7 @@ def results():
 def _workbook_text(path) -> str:
     from openpyxl import load_workbook
 
-    from meta.workbook import COLUMNS, VERBATIM
+    from meta.write.workbook import COLUMNS, VERBATIM
 
     verbatim = {h for key in VERBATIM for h in COLUMNS[key][:2]}
     wb = load_workbook(path)
@@ -64,8 +64,8 @@ def test_dutch_report_workbook_and_console_have_no_english_words_codes_or_decima
 
 
 def test_english_report_and_workbook_stay_english(results, tmp_path):
-    from meta.report import render_report
-    from meta.workbook import write_workbook
+    from meta.present.report import render_report
+    from meta.write.workbook import write_workbook
 
     html = render_report(results, {}, "en", {})
     write_workbook(results, tmp_path / "meta.xlsx", "en")
@@ -77,8 +77,8 @@ def test_english_report_and_workbook_stay_english(results, tmp_path):
 def test_figure_texts_are_in_the_report_language(results, lang):
     import matplotlib.pyplot as plt
 
-    from meta import plots
-    from meta.components import draw_components
+    from meta.present import plots
+    from meta.present.component_figure import draw_components
 
     figs = [plots.draw_forest(results, o, h, u, plots.forest_title(results, o, h, lang), lang)
             for o, h, u in plots.figure_cells(results)]
@@ -117,7 +117,7 @@ def test_exclusion_reasons_all_have_dutch_words_and_a_code(results):
 
 
 def test_kerntabel_is_ordered_by_arm_class_then_outcome_and_every_finding_links_to_its_row(results):
-    from meta.report import findings_section, headline_table
+    from meta.present.report import findings_section, headline_table
 
     table = headline_table(results, "nl")
     ids = re.findall(r"<tr id='(kern-[^']+)'", table)
@@ -137,7 +137,7 @@ def test_kerntabel_is_ordered_by_arm_class_then_outcome_and_every_finding_links_
 def test_workbook_has_the_analysts_sheets_numeric_bounds_filters_and_p_ranges_not_points(results, tmp_path):
     from openpyxl import load_workbook
 
-    from meta.workbook import write_workbook
+    from meta.write.workbook import write_workbook
 
     a, b = tmp_path / "a.xlsx", tmp_path / "b.xlsx"
     write_workbook(results, a, "nl")
@@ -168,7 +168,7 @@ def test_workbook_has_the_analysts_sheets_numeric_bounds_filters_and_p_ranges_no
 
 
 def test_pooled_csv_gives_a_mark_only_p_as_a_range_not_a_point(results):
-    from meta.tables import mark_p_ranges
+    from meta.analyses.tables import mark_p_ranges
 
     ranges = mark_p_ranges(results.studies, results.inputs.legends)
     p = results.pooled
@@ -180,8 +180,8 @@ def test_pooled_csv_gives_a_mark_only_p_as_a_range_not_a_point(results):
 
 
 def _all_figures(results, lang):
-    from meta import plots
-    from meta.components import draw_components
+    from meta.present import plots
+    from meta.present.component_figure import draw_components
     from meta.i18n import outcome_labels
 
     figs = [plots.draw_forest(results, o, h, u, plots.forest_title(results, o, h, lang), lang)
@@ -197,7 +197,7 @@ def test_every_figure_prints_8_inches_wide_with_no_text_below_8_points(results):
     import matplotlib.pyplot as plt
     from matplotlib.text import Text
 
-    from meta.plots import FIGURE_WIDTH_IN, MIN_FONT_PT
+    from meta.present.plots import FIGURE_WIDTH_IN, MIN_FONT_PT
 
     figs = _all_figures(results, "nl")
     try:
@@ -218,7 +218,7 @@ def test_every_figure_prints_8_inches_wide_with_no_text_below_8_points(results):
 def test_single_study_forest_blocks_have_no_weight_column_and_no_diamond_note(results):
     import matplotlib.pyplot as plt
 
-    from meta import plots
+    from meta.present import plots
 
     single_blocks = unpooled_figures = 0
     for o, h, u in plots.figure_cells(results):
@@ -238,7 +238,7 @@ def test_single_study_forest_blocks_have_no_weight_column_and_no_diamond_note(re
 
 
 def test_overview_figure_has_every_kerntabel_row_and_every_study(results):
-    from meta import plots
+    from meta.present import plots
 
     rows = plots.overview_rows(results, "nl")
     cells = rows[rows["kind"] == "cell"]
@@ -260,8 +260,8 @@ def pooled_results(tmp_path_factory):
 def test_a_report_with_pooled_cells_stays_in_its_language_and_links_every_finding(pooled_results, lang):
     import matplotlib.pyplot as plt
 
-    from meta import plots
-    from meta.report import findings_section, render_report
+    from meta.present import plots
+    from meta.present.report import findings_section, render_report
 
     res = pooled_results
     assert (res.pooled["k"] == 2).sum() == 2

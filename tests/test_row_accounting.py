@@ -2,7 +2,7 @@
 
 Checked on the real run's files, and with hypothesis on generated inputs (the real ``estimates.csv`` with rows
 dropped, duplicated under a changed key and modified, under varied plans; and the SYNTHETIC sets of
-``tests/synthetic.py`` with random seeds), calling :func:`meta.pipeline.analyse` in-process.
+``tests/synthetic.py`` with random seeds), calling :func:`meta.analyses.pipeline.analyse` in-process.
 """
 from __future__ import annotations
 
@@ -14,14 +14,18 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, reject, settings, strategies as st
 
-from meta import load, pipeline
-from meta.load import InputError, Plan
+from meta.read import load
+
+from meta.analyses import pipeline
+from meta.read.load import InputError
+from meta.plan import Plan
+from meta.plan import load_plan
 from tests.conftest import REPO
 from tests.synthetic import make_synthetic_inputs
 
 S = dict(dtype=str, keep_default_na=False)
 REAL = pd.read_csv(REPO / "inputs" / "estimates.csv", **S)
-REAL_PLAN = load.load_plan(REPO / "inputs" / "plan.toml")
+REAL_PLAN = load_plan(REPO / "inputs" / "plan.toml")
 IDENTITY = ("municipality", "arm", "comparator", "outcome", "model", "population", "source_table")
 SETTINGS = settings(max_examples=12, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -117,5 +121,5 @@ def test_generated_inputs_account_for_every_row_exactly_once(registers, seed, p_
 @given(seed=st.integers(0, 2**32 - 1))
 def test_synthetic_inputs_account_for_every_row_exactly_once(tmp_path_factory, seed):
     folder = make_synthetic_inputs(tmp_path_factory.mktemp("synthetic") / "inputs", seed=seed)
-    results = pipeline.analyse(folder, load.load_plan(folder / "plan.toml"), sensitivity=False)
+    results = pipeline.analyse(folder, load_plan(folder / "plan.toml"), sensitivity=False)
     check_accounting(results.studies, results.excluded, pd.read_csv(folder / "estimates.csv", **S))

@@ -1,4 +1,4 @@
-"""Importing meta, and drawing with forestplot through meta.plots, leaves global state as it was."""
+"""Importing meta, and drawing with forestplot through meta.present.plots, leaves global state as it was."""
 import subprocess
 import sys
 import textwrap
@@ -36,7 +36,7 @@ def test_drawing_a_forest_plot_keeps_numpy_errstate_and_warning_filters():
         import numpy as np
         import scipy.stats, pandas, matplotlib
         before = (np.geterr(), list(warnings.filters))
-        from meta import plots
+        from meta.present import plots
         with plots._contained() as fp:
             assert hasattr(fp, "forestplot"), "the context must hand out the forestplot module"
             inside = (np.geterr(), list(warnings.filters))

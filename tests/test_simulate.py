@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 
 from meta import simulate as sim
-from meta.harmonise import harmonise
-from meta.load import load_inputs
+from meta.effects.harmonise import harmonise
+from meta.read.load import load_inputs
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -75,7 +75,7 @@ def test_the_covariate_makes_the_adjusted_model_more_precise():
 # printing and reconstruction
 # --------------------------------------------------------------------------- #
 def test_reconstruction_equals_meta_harmonise_on_nijmegen_rows():
-    """reconstruct_se gives the sei that meta.harmonise computes for the same printed rows (both policies)."""
+    """reconstruct_se gives the sei that meta.effects.harmonise computes for the same printed rows (both policies)."""
     inputs = load_inputs(REPO / "inputs")
     e = inputs.estimates
     base = e[(e["municipality"] == "nijmegen") & (e["source_table"] == "Tabel 3") & (e["model"] == "loep")

@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from meta import load, sources
-from meta.load import InputError
+from meta.read import load, sources
+from meta.read.load import InputError
 from tests.conftest import REPO
 
 SEEDS = Path(os.environ.get("META_SEEDS", REPO.parent / "shared" / "seeds"))
@@ -188,7 +188,7 @@ def test_report_cites_pages_and_lists_full_references(real_run):
 def test_references_section_in_both_languages_and_without_sources_csv():
     from types import SimpleNamespace
 
-    from meta.report import references_section
+    from meta.present.report import references_section
 
     inputs = load.load_inputs(REPO / "inputs")
     nl = references_section(SimpleNamespace(inputs=inputs), "nl")

@@ -29,7 +29,7 @@ def test_python_dash_m_meta_is_the_meta_command():
 
 
 def test_plan_file_is_the_one_in_the_inputs_folder_unless_plan_is_given(tmp_path):
-    from meta.pipeline import DEFAULT_INPUTS, plan_file
+    from meta.plan import DEFAULT_INPUTS, plan_file
 
     assert plan_file(None, None) == DEFAULT_INPUTS / "plan.toml"
     assert plan_file(None, tmp_path) is None  # a folder without plan.toml: the built-in defaults
@@ -55,7 +55,7 @@ def test_inputs_dir_plan_is_read_and_coverage_fits_100_columns(tmp_path, capsys)
 
 
 def test_coverage_text_has_one_symbol_per_arm_class_and_municipality():
-    from meta.tables import coverage_text
+    from meta.analyses.tables import coverage_text
 
     cov = pd.DataFrame([
         ("alpha", "exemption", "o", "m16", "transcribed"), ("alpha", "intensive", "o", "m16", "pending"),
@@ -103,7 +103,7 @@ def test_pooled_cells_count_only_cells_with_two_or_more_studies(real_run):
 
 
 def test_cell_counts_of_a_table_with_pooled_and_single_cells():
-    from meta.pipeline import cell_counts
+    from meta.analyses.pipeline import cell_counts
 
     assert cell_counts(pd.DataFrame({"k": [1, 2, 5, 1, 1]})) == (2, 3)
     assert cell_counts(pd.DataFrame({"k": []})) == (0, 0)

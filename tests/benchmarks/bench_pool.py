@@ -8,7 +8,7 @@ What it does, in one run on the same synthetic data:
    like the municipal effects: sei ~ U(0.02, 0.07), true tau ~ U(0, 0.06),
    yi ~ N(-0.03, tau^2 + sei^2) (numpy Generator, seed 20261123).
 2. Times
-   a. ``meta.engine.pool_batch(method="REML", test="knha")`` on all of them at
+   a. ``meta.models.engine.pool_batch(method="REML", test="knha")`` on all of them at
       once; the Q-profile tau^2 interval is always part of that call;
    b. a Python loop over statsmodels' ``combine_effects(yi, vi, method_re="pm")``
       on the first ``--sm-subset`` meta-analyses. Paule-Mandel is used because
@@ -55,7 +55,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from meta.engine import pool_batch  # noqa: E402
+from meta.models.engine import pool_batch  # noqa: E402
 
 SEED = 20261123
 K_MAX = 6
@@ -258,7 +258,7 @@ def main(argv=None):
     import scipy
     import statsmodels
 
-    print("bench_pool: meta.engine.pool_batch vs per-meta-analysis loops")
+    print("bench_pool: meta.models.engine.pool_batch vs per-meta-analysis loops")
     print(f"  python {platform.python_version()} ({platform.python_implementation()}), numpy {np.__version__}, "
           f"scipy {scipy.__version__}, statsmodels {statsmodels.__version__}")
     print(f"  machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}")

@@ -48,14 +48,15 @@ STAGES = ("read", "harmonise", "select", "pool", "tables", "sensitivity", "compo
           "report", "workbook", "write", "other")
 #: (module, function, stage) wrapped with a timer in the child process.
 WRAPPED = (
-    ("meta.load", "load_inputs", "read"), ("meta.load", "load_plan", "read"),
-    ("meta.harmonise", "harmonise", "harmonise"), ("meta.selection", "select_studies", "select"),
-    ("meta.engine", "pool_cells", "pool"), ("meta.tables", "pooled_table", "tables"),
-    ("meta.tables", "side_by_side", "tables"), ("meta.tables", "coverage", "tables"),
-    ("meta.sensitivity", "sensitivity_table", "sensitivity"), ("meta.sensitivity", "robustness", "sensitivity"),
-    ("meta.components", "component_models", "components"), ("meta.bayes", "bayes_pool_table", "bayes"),
-    ("meta.figures", "write_figures", "figures"), ("meta.report", "write_report", "report"),
-    ("meta.pipeline", "write_workbook", "workbook"), ("meta.pipeline", "write_outputs", "write"),
+    ("meta.read.load", "load_inputs", "read"), ("meta.plan", "load_plan", "read"),
+    ("meta.effects.harmonise", "harmonise", "harmonise"), ("meta.cells", "select_studies", "select"),
+    ("meta.models.engine", "pool_cells", "pool"), ("meta.analyses.tables", "pooled_table", "tables"),
+    ("meta.analyses.tables", "side_by_side", "tables"), ("meta.analyses.tables", "coverage", "tables"),
+    ("meta.analyses.sensitivity", "sensitivity_table", "sensitivity"),
+    ("meta.analyses.sensitivity", "robustness", "sensitivity"),
+    ("meta.analyses.components", "component_models", "components"), ("meta.models.bayes", "bayes_pool_table", "bayes"),
+    ("meta.present.figures", "write_figures", "figures"), ("meta.present.report", "write_report", "report"),
+    ("meta.write.outputs", "write_workbook", "workbook"), ("meta.write.outputs", "write_outputs", "write"),
 )
 #: Inside these stages, the stage functions they call count as theirs (except Bayes, always its own).
 ABSORBING = ("sensitivity",)

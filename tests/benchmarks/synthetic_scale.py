@@ -126,9 +126,9 @@ def make_scaled_inputs(folder: Path, n: int, seed: int = 20261201, outcomes=None
 
 
 def allow_municipalities(codes: list[str]) -> None:
-    """Let this process's loader accept the SYNTHETIC codes while ``meta.load`` still hard-codes the six
+    """Let this process's loader accept the SYNTHETIC codes while ``meta.read.load`` still hard-codes the six
     municipalities (issue 15 item 6 removes that list; then this does nothing)."""
-    from meta import load
+    from meta.read import load
 
     if hasattr(load, "MUNICIPALITIES"):
         load.MUNICIPALITIES = tuple(codes)

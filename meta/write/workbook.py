@@ -1,4 +1,4 @@
-"""``meta.xlsx``: the workbook an analyst expects (stage 5, written by :mod:`meta.pipeline`).
+"""``meta.xlsx``: the workbook an analyst expects (stage 5, written by :mod:`meta.analyses.pipeline`).
 
 Sheets (Dutch names with ``lang="nl"``, English with ``"en"``): Kerntabel/Headline, Studies,
 Gevoeligheid/Sensitivity, Uitgesloten/Excluded, Dekking/Coverage, Bronnen/Sources and
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from meta import fewstudies_report as fsr
+from meta.present import fewstudies_report as fsr
 from meta.i18n import (arm_class_label, cell_labels, components_label, fmt_p_range, outcome_labels,
                        period_label, reason_words, spec_words, t, word, words)
 
@@ -167,13 +167,13 @@ def _unit(unit: str, lang: str) -> str:
 
 
 def _order(results, frame: pd.DataFrame) -> pd.DataFrame:
-    from meta.report import cell_order
+    from meta.present.report import cell_order
 
     return cell_order(results, frame) if len(frame) else frame
 
 
 def headline_sheet(results, lang: str) -> pd.DataFrame:
-    from meta.report import cell_key, mark_p_ranges
+    from meta.present.report import cell_key, mark_p_ranges
 
     p = _order(results, results.pooled)
     label = cell_labels(results.inputs, lang)
@@ -241,7 +241,7 @@ def _row_words(results, frame: pd.DataFrame, lang: str) -> dict:
 
 
 def studies_sheet(results, lang: str) -> pd.DataFrame:
-    from meta.report import mark_p_ranges
+    from meta.present.report import mark_p_ranges
 
     s = results.studies
     ranges = mark_p_ranges(results)
@@ -312,7 +312,7 @@ def coverage_sheet(results, lang: str) -> pd.DataFrame:
 def sources_sheet(results, lang: str) -> pd.DataFrame:
     """One row per source file: its short name and full reference (``inputs/sources.csv``, as printed; values
     in [brackets] supplied, see that file), the municipalities it covers and how many of its rows are used."""
-    from meta import sources
+    from meta.read import sources
 
     used = results.studies.groupby("source_file").size()
     excl = results.excluded.groupby("source_file").size()

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from meta import concepts as cp
-from meta.load import Plan
+from meta.effects import concepts as cp
+from meta.plan import Plan
 
 CELL_COLUMNS = ("outcome_key", "period", "arm_class", "unit_h")
 
@@ -60,7 +60,7 @@ def select_studies(harmonised: pd.DataFrame, outcomes: pd.DataFrame, plan: Plan,
     Parameters
     ----------
     harmonised : DataFrame
-        Output of :func:`meta.harmonise.harmonise`.
+        Output of :func:`meta.effects.harmonise.harmonise`.
     outcomes : DataFrame
         The outcome register (for the order of outcomes).
     plan : Plan
@@ -69,7 +69,7 @@ def select_studies(harmonised: pd.DataFrame, outcomes: pd.DataFrame, plan: Plan,
         marks may be used.
     concepts : DataFrame, optional
         The concept register (unit per concept); needed at the concept level, where ``harmonised`` must carry
-        the columns of :func:`meta.concepts.map_concepts`.
+        the columns of :func:`meta.effects.concepts.map_concepts`.
     roles : tuple of str
         Register roles used at the concept level, most preferred first: ``("primary",)`` by default,
         ``("sensitivity", "primary")`` for the harmonisation sensitivity specification.

@@ -43,9 +43,9 @@ def code_version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
     h = hashlib.sha256()
-    here = Path(__file__).resolve().parent
-    for path in sorted(here.glob("*.py")):
-        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    package = Path(__file__).resolve().parents[1]  # meta/
+    for path in sorted(package.rglob("*.py")):
+        h.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     for pkg in ("matplotlib", "pandas", "openpyxl", "numpy"):
         try:
             h.update(f"{pkg} {version(pkg)}".encode())
@@ -76,10 +76,10 @@ def job_key(job: FigureJob, version: str) -> str:
 
 
 def _drawer(kind: str):
-    from meta import components, plots
+    from meta.present import component_figure, plots
 
     return {"forest": plots.draw_forest_rows, "spec_curve": plots.draw_spec_curve,
-            "components": components.draw_components, "overview": plots.draw_overview_rows}[kind]
+            "components": component_figure.draw_components, "overview": plots.draw_overview_rows}[kind]
 
 
 def render(job: FigureJob, folder: str) -> str:
@@ -195,7 +195,7 @@ def _render_parallel(todo: list[FigureJob], folder: Path, workers: int) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot  # noqa: F401  (imported before the fork: workers inherit it)
-    from meta import components, plots  # noqa: F401
+    from meta.present import component_figure, plots  # noqa: F401
 
     methods = mp.get_all_start_methods()
     ctx = mp.get_context("fork" if "fork" in methods else "spawn")

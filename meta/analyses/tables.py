@@ -1,6 +1,6 @@
 """Tables for analysts: pooled rows, the side-by-side table and the coverage matrix (stage 5).
 
-Pure functions on DataFrames; writing happens in :mod:`meta.pipeline`.
+Pure functions on DataFrames; writing happens in :mod:`meta.analyses.pipeline`.
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import pandas as pd
 from scipy.special import ndtri
 
 from meta.i18n import fmt_interval, fmt_num, fmt_p_range
-from meta.concepts import SE_METHOD as RANGE_BOUND
-from meta.load import Plan
-from meta.selection import CELL_COLUMNS, strict_period
+from meta.effects.concepts import SE_METHOD as RANGE_BOUND
+from meta.plan import Plan
+from meta.cells import CELL_COLUMNS, strict_period
 
 #: SE methods that rest on assumptions beyond the printed numbers; pooled rows using them are flagged.
 DERIVED_SE_METHODS = ("from_significance_marks", "from_shares_binomial", "from_shares_binomial_and_marks", RANGE_BOUND)

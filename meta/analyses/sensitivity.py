@@ -7,7 +7,7 @@ extra); central versus conservative reconstructed SEs; without studies whose SE
 came from significance marks; strict versus concept-level outcome definitions;
 the Bayesian model with the plan's τ prior and its prior variants (scale × 0.5, × 2, half-Cauchy; cells with
 k ≥ 2). The main specification is the pooled table's headline (the Bayesian model for few studies, else the
-plan's method and test; :mod:`meta.fewstudies`). A conclusion *survives* when every
+plan's method and test; :mod:`meta.analyses.fewstudies`). A conclusion *survives* when every
 specification that has a number for the cell gives the same verdict (negative,
 positive, or no significant effect at the plan's level).
 
@@ -32,9 +32,13 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from meta import concepts, engine, selection
-from meta.fewstudies import HEADLINE_BAYES, prior_sensitivity_rows
-from meta.selection import CELL_COLUMNS
+from meta.effects import concepts
+
+from meta.models import engine
+
+from meta import cells as selection
+from meta.analyses.fewstudies import HEADLINE_BAYES, prior_sensitivity_rows
+from meta.cells import CELL_COLUMNS
 
 SPEC_COLUMNS = ("outcome_key", "period", "arm_class", "unit_h", "spec_group", "spec", "k",
                 "municipalities", "estimate", "ci_low", "ci_high", "verdict")

@@ -1,10 +1,10 @@
-"""The schema of every input file and of the plan, declared once (stage 1, with :mod:`meta.load`).
+"""The schema of every input file and of the plan, declared once (stage 1, with :mod:`meta.read.load`).
 
 Each input file is a :class:`Table` of :class:`Column` declarations: kind (code, text, number, whole number,
 one of a set of values), whether the column must be present and whether a cell may be blank, and the range
 of a number (open or closed ends). The plan is a tuple of :class:`Setting` declarations. ``meta run``,
 ``meta check`` (and ``meta add``) read through :func:`validate_table` and :func:`validate_plan`; what depends
-on another file (codes, units of an outcome, legends) is checked in :mod:`meta.load`.
+on another file (codes, units of an outcome, legends) is checked in :mod:`meta.read.load`.
 
 Why a small dataclass schema rather than pandera or JSON Schema: every refusal here must name file, row
 (data row counting from 1, the file line is one more), column and the fix, in words an analyst reads; the
@@ -265,7 +265,7 @@ SOURCES = Table("sources.csv", (
     Column("label_en", "text", blank=False, fix="give a short English name, e.g. Nijmegen report"),
     *(c for f in SOURCE_FIELDS for c in (_text(f), _text(f"{f}_line"))),
     _text("note"),
-), key=("source_file",), doc="one row per source document, every field as printed with its line (meta.load.load_sources)")
+), key=("source_file",), doc="one row per source document, every field as printed with its line (meta.read.load.load_sources)")
 
 SOURCE_PAGES = Table("source_pages.csv", (
     _text("source_file"),
@@ -328,7 +328,7 @@ FREE_TEXT = frozenset(c for t in TABLES.values() for c in t.of_kind("text")) - {
 # reading one cell
 # --------------------------------------------------------------------------- #
 class SchemaError(ValueError):
-    """A cell that breaks the schema; :mod:`meta.load` turns it into an ``InputError``."""
+    """A cell that breaks the schema; :mod:`meta.read.load` turns it into an ``InputError``."""
 
 
 _PLAIN = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)$")
@@ -487,8 +487,8 @@ PLAN = (
     Setting("population_preference", "list_str", doc="populations, most preferred first; each must occur in "
             "estimates.csv"),
     Setting("arm_classes", "list_str", doc="arm classes pooled; each must be the arm_class of an arm"),
-    Setting("method", "str", case="upper", doc="tau^2 estimator (meta.engine.METHODS)"),
-    Setting("test", "str", case="lower", doc="inference for the pooled effect (meta.engine.TESTS)"),
+    Setting("method", "str", case="upper", doc="tau^2 estimator (meta.models.engine.METHODS)"),
+    Setting("test", "str", case="lower", doc="inference for the pooled effect (meta.models.engine.TESTS)"),
     Setting("level", "float", low=50, high=100, low_open=True, high_open=True,
             fix="write the level in percent, e.g. 95 (not 0.95)"),
     Setting("se_policy", "str", choices=("central", "conservative"), fix="use 'central' or 'conservative'"),
@@ -503,7 +503,7 @@ SETTINGS = {s.name: s for s in PLAN}
 def plan_choices(name: str) -> tuple:
     """Allowed values of a setting whose vocabulary lives in another module (the engine's)."""
     if name in ("method", "test"):
-        from meta.engine import METHODS, TESTS  # constants only: no stage-order issue
+        from meta.models.engine import METHODS, TESTS  # constants only: no stage-order issue
 
         return tuple(METHODS) if name == "method" else tuple(TESTS)
     return SETTINGS[name].choices if name in SETTINGS else ()

@@ -498,7 +498,7 @@ def fit_mv(yi, V, X=None, groups=None, method: str = "REML", level: float = 95.0
         Group label (municipality, study) of each estimate; estimates with the
         same label share one random effect. Default: every estimate its own group
         (then, with a diagonal V and an intercept, this is the univariate REML
-        model of :func:`meta.engine.pool`).
+        model of :func:`meta.models.engine.pool`).
     method : {"REML", "ML", "FE"}
         Estimator of sigma2 ("EE" and "CE" are accepted as metafor's names for FE).
     level : float

@@ -1,7 +1,7 @@
 """Presenting few-studies results (issue 12): labels, "onbepaald" bounds, decision probabilities, priors, methods.
 
-Present layer, used by :mod:`meta.report`, :mod:`meta.plots` and the workbook writer. Numbers come from the pooled
-table of :mod:`meta.fewstudies`; nothing is computed here except formatting.
+Present layer, used by :mod:`meta.present.report`, :mod:`meta.present.plots` and the workbook writer. Numbers come from the pooled
+table of :mod:`meta.analyses.fewstudies`; nothing is computed here except formatting.
 
 * A bound outside the feasible range of its unit (``impossible`` column) is printed as "onbepaald (k = 2)"
   ("undetermined (k = 2)") with a footnote; the raw value stays in ``pooled.csv``.
@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from meta.fewstudies import HEADLINE_BAYES, HEADLINE_SINGLE
-from meta.tables import cell_order
+from meta.analyses.fewstudies import HEADLINE_BAYES, HEADLINE_SINGLE
+from meta.analyses.tables import cell_order
 from meta.i18n import arm_class_label, concept_labels, fmt_g, fmt_num, outcome_labels, period_label, t
 
 
@@ -28,7 +28,7 @@ def _e(x) -> str:
 
 
 def impossible(row) -> set[str]:
-    """The columns of a pooled row printed as "onbepaald" (``impossible`` column of :mod:`meta.fewstudies`)."""
+    """The columns of a pooled row printed as "onbepaald" (``impossible`` column of :mod:`meta.analyses.fewstudies`)."""
     value = row.get("impossible", "")
     return set(value.split(";")) if isinstance(value, str) and value else set()
 
@@ -116,7 +116,7 @@ def decision_section(results, lang: str = "nl") -> str:
     One row per pooled cell that has a τ prior for its unit. k = 1 rows speak of the single municipality's own
     effect; k ≥ 2 rows of the mean effect over municipalities (Bayesian posterior).
     """
-    from meta.sensitivity import prior_dependence
+    from meta.analyses.sensitivity import prior_dependence
 
     p = results.pooled
     if len(p) == 0 or "p_gt_0" not in p:
@@ -350,7 +350,7 @@ def methods_html(results, lang: str = "nl", simulation_results: Path | None = No
 
 
 def prior_spec_text(spec: str, lang: str) -> str:
-    """A prior variant of :data:`meta.fewstudies.PRIOR_VARIANTS` in words of ``lang``."""
+    """A prior variant of :data:`meta.analyses.fewstudies.PRIOR_VARIANTS` in words of ``lang``."""
     if lang != "nl":
         return spec
     for en, nl in (("half-normal τ prior", "half-normale prior op τ"), ("half-normal", "half-normaal"),

@@ -1,6 +1,6 @@
 """LOEP concepts: survey effects from adjusted means, and the harmonisation register applied (stage 2, effects).
 
-Two things happen here, after :func:`meta.harmonise.harmonise`:
+Two things happen here, after :func:`meta.effects.harmonise.harmonise`:
 
 1. **Arm-vs-control differences from adjusted means** (:func:`survey_differences`). Wageningen prints, per
    questionnaire wave, the covariate-adjusted mean of each arm (004 Tabel 3.8–3.14, model ``ols_adjusted_mean``,
@@ -34,7 +34,7 @@ Two things happen here, after :func:`meta.harmonise.harmonise`:
 
 2. **The register** (:func:`map_concepts`, :func:`to_concept_scale`): every harmonised row gets the concept,
    period, transform and role of its ``(municipality, outcome, horizon)`` in ``harmonisation.csv``; at the concept
-   level a linear transform with factor f (:data:`meta.load.TRANSFORMS`) maps ``yi``, ``sei``, ``sei_low`` and
+   level a linear transform with factor f (:data:`meta.read.load.TRANSFORMS`) maps ``yi``, ``sei``, ``sei_low`` and
    ``sei_high`` alike onto the concept's unit (f = 10/9 for a difference on 1–10 onto 0–10).
 """
 
@@ -45,8 +45,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from meta.harmonise import harmonise, range_bound
-from meta.load import TRANSFORMS
+from meta.effects.harmonise import harmonise, range_bound
+from meta.read.load import TRANSFORMS
 
 #: Models whose rows are adjusted means of one group per wave (levels that can be differenced against control).
 ADJUSTED_MEAN_MODELS = ("ols_adjusted_mean",)
@@ -76,7 +76,7 @@ def survey_differences(harmonised: pd.DataFrame, outcomes: pd.DataFrame, arms: p
     Parameters
     ----------
     harmonised : DataFrame
-        Output of :func:`meta.harmonise.harmonise` (one row per input row).
+        Output of :func:`meta.effects.harmonise.harmonise` (one row per input row).
     outcomes, arms : DataFrame
         The registers (scale range per outcome; arm class and randomisation per arm).
     contrast : {"change", "wave"}
@@ -232,7 +232,7 @@ def not_reported(register: pd.DataFrame) -> pd.DataFrame:
 
 
 def effects(inputs, se_policy: str = "central", survey_contrast: str = "change") -> pd.DataFrame:
-    """Every input row as an effect: :func:`meta.harmonise.harmonise`, survey differences, then the register."""
+    """Every input row as an effect: :func:`meta.effects.harmonise.harmonise`, survey differences, then the register."""
     h = harmonise(inputs.estimates, inputs.outcomes, inputs.arms, inputs.legends, se_policy)
     h = survey_differences(h, inputs.outcomes, inputs.arms, survey_contrast)
     return map_concepts(h, inputs.harmonisation)

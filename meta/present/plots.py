@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtri
 
-from meta import fewstudies_report as fsr
+from meta.present import fewstudies_report as fsr
 from meta.i18n import (arm_class_label, components_label, concept_labels, fmt_g, fmt_interval, fmt_num, fmt_p,
                        method_words, outcome_labels, period_label, spec_words, t, tick_text, word)
 
@@ -202,7 +202,7 @@ def draw_forest(results, outcome_key: str, horizon: int, unit: str, title: str, 
 
 def draw_forest_rows(rows: pd.DataFrame, unit: str, title: str, level: float, lang: str = "en", footer=None):
     """Draw one forest plot from its :func:`forest_rows` at print size (``FIGURE_WIDTH_IN`` wide, no text below
-    ``MIN_FONT_PT``); a pure function of its arguments (see ``meta.figures``).
+    ``MIN_FONT_PT``); a pure function of its arguments (see ``meta.present.figures``).
 
     Left: one label per row (arm class headers bold); middle: intervals, weight-sized squares, the pooled
     diamond and prediction bar (past ``FOREST_MAX_STUDIES`` studies, one strip of ticks); right: the estimate
@@ -353,8 +353,8 @@ def forest_title(results, outcome_key: str, period, lang: str = "en") -> str:
 
 
 def forest_jobs(results, lang: str = "en", svg: bool = False) -> list:
-    """One :class:`meta.figures.FigureJob` per outcome × horizon: PNG (read in the report), SVG only when asked."""
-    from meta.figures import FigureJob
+    """One :class:`meta.present.figures.FigureJob` per outcome × horizon: PNG (read in the report), SVG only when asked."""
+    from meta.present.figures import FigureJob
 
     jobs = []
     for outcome_key, horizon, unit in figure_cells(results):
@@ -378,7 +378,7 @@ def _write_now(jobs: list, folder) -> dict:
     """Draw ``jobs`` into ``folder`` in this process (no reuse); {name: {format: path, "title": str}}."""
     from pathlib import Path
 
-    from meta.figures import render
+    from meta.present.figures import render
 
     for job in jobs:
         render(job, str(folder))
@@ -445,7 +445,7 @@ def spec_curve_jobs(sens: pd.DataFrame, outcomes: pd.DataFrame, lang: str = "en"
 
     ``periods`` and ``concepts`` (the registers) label the panels and titles at the concept level.
     """
-    from meta.figures import FigureJob
+    from meta.present.figures import FigureJob
 
     label = {**outcome_labels(outcomes, lang), **concept_labels(concepts, lang)}
     jobs = []
@@ -468,7 +468,7 @@ def write_spec_curves(sens: pd.DataFrame, outcomes: pd.DataFrame, folder, lang: 
 def components_job(table: pd.DataFrame, lang: str = "en", svg: bool = False, outcomes: pd.DataFrame | None = None,
                    concepts: pd.DataFrame | None = None):
     """The component meta-regression figure job (PNG; SVG only when asked); labels from ``outcomes`` and ``concepts``."""
-    from meta.figures import FigureJob
+    from meta.present.figures import FigureJob
 
     title = ("Componentenmodel: effect per onderdeel" if lang == "nl" else "Component model: effect of each component")
     files = {"png": "components.png", **({"svg": "components.svg"} if svg else {})}
@@ -501,7 +501,7 @@ def overview_rows(results, lang: str = "en") -> pd.DataFrame:
     Each cell row carries its studies (municipality, yi, lower, upper) and the pooled headline estimate with its
     interval when k >= 2 (``pooled``), in the order of the Kerntabel (arm class, then the plan's outcomes).
     """
-    from meta.tables import cell_order
+    from meta.analyses.tables import cell_order
 
     plan = results.plan
     z = float(__import__("scipy").stats.norm.ppf(0.5 + plan.level / 200))
@@ -634,7 +634,7 @@ def draw_overview_rows(rows: pd.DataFrame, municipalities: list, level: float, l
 
 def overview_job(results, lang: str = "en", svg: bool = False):
     """The overview figure job (PNG, read in the report; SVG only when asked)."""
-    from meta.figures import FigureJob
+    from meta.present.figures import FigureJob
 
     title = "Overzicht per armklasse en uitkomst" if lang == "nl" else "Overview per arm class and outcome"
     munis = results.inputs.municipalities

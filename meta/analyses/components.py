@@ -12,21 +12,18 @@ municipalities with, within one,
 
 (Gleser & Olkin 2009). The model ``y = Xβ + u_municipality + ε`` is fitted by
 generalised least squares with a REML random effect per municipality
-(:func:`meta.multivariate.fit_mv`, checked against metafor's ``rma.mv``). When the
+(:func:`meta.models.multivariate.fit_mv`, checked against metafor's ``rma.mv``). When the
 available arms cannot separate the components, the model is not fitted and a plain
 statement says which combinations are estimable.
 """
 
 from __future__ import annotations
 
-import re
-import textwrap
 
 import numpy as np
 import pandas as pd
 
-from meta.i18n import tick_text, word
-from meta.multivariate import block_diag_cov, component_design, fit_mv, identifiability
+from meta.models.multivariate import block_diag_cov, component_design, fit_mv, identifiability
 
 COMPONENTS = ("exemption", "intensive", "release", "fulltime_bonus", "free_choice")
 MODEL_KEYS = ("outcome_key", "period", "unit_h")
@@ -102,48 +99,3 @@ def component_models(studies: pd.DataFrame, arms: pd.DataFrame, rho: float, leve
                          "ci_high": fit.ci_high[j], "pval": fit.pval[j], "method": method, "sigma2": fit.sigma2,
                          "QE": fit.QE, "QE_df": fit.QE_df, "QE_p": fit.QE_p, "identifiable": True, "statement": note})
     return pd.DataFrame(rows, columns=list(COMPONENT_COLUMNS))
-
-
-def draw_components(table: pd.DataFrame, title: str, lang: str = "en", outcome_label: dict | None = None):
-    """Forest-style figure of the component estimates of every identifiable model (one row per component).
-
-    ``outcome_label`` maps outcome codes to their labels in ``lang`` (the code is shown when missing).
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fitted = table[table["component"] != ""].reset_index(drop=True)
-    n = max(len(fitted), 1)
-    fig, ax = plt.subplots(figsize=(8.0, 0.55 * n + 1.6))  # print size: 8 in wide, no text below 8 pt
-    labels = []
-    for i, r in fitted.iterrows():
-        y = n - 1 - i
-        ax.plot([r["ci_low"], r["ci_high"]], [y, y], color="0.3", lw=1.4)
-        ax.scatter([r["estimate"]], [y], marker="s", color="#1f4e79", zorder=3)
-        months = "mnd" if lang == "nl" else "m"
-        munis = [m.capitalize() for m in str(r["municipalities"]).split(";") if m]
-        # named up to six; past that, counted (the list is in components.csv)
-        who = ", ".join(munis) if len(munis) <= 6 else (f"{len(munis)} gemeenten" if lang == "nl"
-                                                         else f"{len(munis)} municipalities")
-        period = (r["period"][1:] + f" {months}" if re.fullmatch(r"m\d+", str(r["period"]))
-                  else str(r["period"]).replace("_", " "))
-        text = (f"{(outcome_label or {}).get(r['outcome_key'], r['outcome_key'])} {period}: "
-                f"{word('component', r['component'].replace('_', ' '), lang)} ({who})")
-        labels.append("\n".join(textwrap.wrap(text, 42, break_on_hyphens=False)))
-    ax.set_yticks([n - 1 - i for i in range(len(fitted))])
-    ax.set_yticklabels(labels, fontsize=9)
-    ax.axvline(0, color="black", lw=0.8)
-    ax.set_xlabel("Effect van het onderdeel\n(eenheid van de uitkomst: procentpunten of schaalpunten)" if lang == "nl"
-                  else "Effect of the component\n(unit of the outcome: percentage points or scale points)", fontsize=9)
-    ax.tick_params(axis="x", labelsize=9)
-    from matplotlib.ticker import FuncFormatter
-
-    ax.xaxis.set_major_formatter(FuncFormatter(tick_text(lang)))
-    if not len(fitted):
-        ax.text(0.5, 0.5, "geen uitkomst heeft armen die de onderdelen apart laten schatten" if lang == "nl" else
-                "no outcome has arms that identify the components", ha="center", va="center", transform=ax.transAxes)
-    ax.set_title(title, loc="left", fontsize=11, fontweight="bold")
-    fig.tight_layout()
-    return fig

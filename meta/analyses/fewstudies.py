@@ -1,7 +1,7 @@
 """Few studies, honest answers (issue 12): the headline follows the number of municipalities.
 
 For a cell with 2 ≤ k ≤ ``plan.few_studies_k`` the headline columns of the pooled table (``estimate``, ``se``,
-``ci_low``, ``ci_high``, ``pi_low``, ``pi_high``) hold the Bayesian random-effects model of :mod:`meta.bayes`
+``ci_low``, ``ci_high``, ``pi_low``, ``pi_high``) hold the Bayesian random-effects model of :mod:`meta.models.bayes`
 (flat prior on μ, half-normal prior on τ with the plan's scale for the cell's unit): posterior median, posterior sd,
 central credible interval and the posterior predictive interval for a new municipality's true effect; ``pval`` is
 empty (a posterior has none; the decision probabilities take its place). For k above it the plan's classical model
@@ -39,10 +39,10 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from meta import engine
-from meta.bayes import bayes_pool
-from meta.load import Plan
-from meta.selection import CELL_COLUMNS
+from meta.models import engine
+from meta.models.bayes import bayes_pool
+from meta.plan import Plan
+from meta.cells import CELL_COLUMNS
 
 HEADLINE_BAYES, HEADLINE_CLASSICAL, HEADLINE_SINGLE = "bayes", "classical", "single study"
 #: Columns this module adds to the pooled table, in order.
@@ -121,7 +121,7 @@ def add_few_studies_columns(pooled: pd.DataFrame, studies: pd.DataFrame, outcome
     Parameters
     ----------
     pooled : DataFrame
-        :func:`meta.tables.pooled_table` output: the plan's classical fit per cell.
+        :func:`meta.analyses.tables.pooled_table` output: the plan's classical fit per cell.
     studies : DataFrame
         The studies pooled (``yi``, ``sei``, the cell columns, ``outcome``).
     outcomes : DataFrame

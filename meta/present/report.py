@@ -15,11 +15,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from meta import fewstudies_report as fsr
-from meta.concepts import SE_METHOD as RANGE_BOUND
-from meta.harmonise import SE_METHODS
-from meta.selection import CELL_COLUMNS
-from meta.tables import cell_order as tables_cell_order, mark_p_ranges as tables_mark_p_ranges, side_by_side
+from meta.present import fewstudies_report as fsr
+from meta.effects.concepts import SE_METHOD as RANGE_BOUND
+from meta.effects.harmonise import SE_METHODS
+from meta.cells import CELL_COLUMNS
+from meta.analyses.tables import cell_order as tables_cell_order, mark_p_ranges as tables_mark_p_ranges, side_by_side
+from meta.plan import REPO
 from meta.i18n import (arm_class_label, cell_labels, changed_by_words, component_note_words, components_label, fmt_g,
                        fmt_interval, fmt_num, fmt_p, fmt_p_range, method_words, outcome_labels, reason_words, t, word,
                        words, concept_labels, period_label)
@@ -124,7 +125,7 @@ def headline_table(results, lang: str = "en") -> str:
 
 
 def cell_key(r) -> tuple:
-    """The cell of a pooled or study row (:data:`meta.selection.CELL_COLUMNS`), whole numbers as ``int``."""
+    """The cell of a pooled or study row (:data:`meta.cells.CELL_COLUMNS`), whole numbers as ``int``."""
     return tuple(int(v) if isinstance(v, (int, float)) and float(v).is_integer() else v
                  for v in (r[c] for c in CELL_COLUMNS))
 
@@ -286,7 +287,7 @@ def side_by_side_table(results, lang: str = "en") -> str:
 
 
 def sources_table(results, lang: str = "en") -> str:
-    from meta import sources
+    from meta.read import sources
 
     s = results.studies
     if _too_many(results):
@@ -335,7 +336,7 @@ def sources_table(results, lang: str = "en") -> str:
 
 def references_section(results, lang: str = "en") -> str:
     """The full reference of every source document (``inputs/sources.csv``) and how its pages are cited."""
-    from meta import sources
+    from meta.read import sources
 
     src = results.inputs.sources
     if src is None or len(src) == 0:
@@ -477,7 +478,7 @@ zoals gerapporteerd, niet gepoold.</div>
 """
 
 
-SIMULATION_SUMMARY = Path(__file__).resolve().parent.parent / "inputs" / "simulation" / "simulation_summary.md"
+SIMULATION_SUMMARY = REPO / "inputs" / "simulation" / "simulation_summary.md"
 
 
 def _markdown_inline(text: str) -> str:

@@ -1,0 +1,113 @@
+"""The analysis chain: inputs × plan → harmonised effects → studies per cell → pooled cells, sensitivity, components.
+
+:func:`analyse` runs every pure stage and returns :class:`Results` (DataFrames only; nothing is drawn or written here).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from meta import cells, control
+from meta.analyses import components, fewstudies, tables
+from meta.analyses import sensitivity as sa
+from meta.effects import concepts
+from meta.errors import InputError
+from meta.models import engine
+from meta.plan import DEFAULT_INPUTS, Plan, check_plan
+from meta.read import load
+
+
+@dataclass(frozen=True)
+class Results:
+    """What one run produces, as DataFrames (and figures when drawn)."""
+
+    plan: Plan
+    inputs: load.Inputs
+    harmonised: pd.DataFrame
+    studies: pd.DataFrame
+    excluded: pd.DataFrame
+    pooled: pd.DataFrame
+    side_by_side: pd.DataFrame
+    coverage: pd.DataFrame
+    sensitivity: pd.DataFrame = field(default_factory=pd.DataFrame)
+    robustness: pd.DataFrame = field(default_factory=pd.DataFrame)
+    components: pd.DataFrame = field(default_factory=pd.DataFrame)
+    figures: dict = field(default_factory=dict)
+
+
+def analyse(inputs_dir: Path = DEFAULT_INPUTS, plan: Plan | None = None, sensitivity: bool = True,
+            inputs: load.Inputs | None = None) -> Results:
+    """Run every pure stage on the inputs in ``inputs_dir`` under ``plan``.
+
+    ``inputs``: the same folder already read (the CLI's preflight reads it once; it is not read twice).
+
+    ``sensitivity=False`` skips the sensitivity analysis and the component models (``Results.sensitivity``,
+    ``robustness`` and ``components`` stay empty): the pooled numbers are the same, in a fraction of the time.
+    """
+    plan = plan or Plan()
+    control.checkpoint("read")
+    inputs = load.load_inputs(inputs_dir) if inputs is None else inputs
+    check_plan(plan, inputs)  # refuses a plan that cannot be meant; warnings are the CLI's to print
+    control.checkpoint("analyse")
+    harmonised = concepts.effects(inputs, plan.se_policy, plan.survey_contrast)
+    check_standard_errors(harmonised, inputs.files.get("estimates", "estimates.csv"))
+    studies, excluded = cells.select_studies(harmonised, inputs.outcomes, plan, inputs.concepts)
+    pooled_raw = engine.pool_cells(studies, cells.CELL_COLUMNS, plan.method, plan.test, plan.level)
+    if len(pooled_raw) and not pooled_raw["converged"].all():
+        # a cell whose estimator did not converge is not reported as pooled: its rows are excluded with the reason
+        failed = pooled_raw.loc[~pooled_raw["converged"].astype(bool), list(cells.CELL_COLUMNS)]
+        hit = studies.merge(failed, on=list(cells.CELL_COLUMNS), how="left", indicator=True)["_merge"] == "both"
+        moved = studies[hit.to_numpy()].assign(
+            reason=f"cell could not be pooled: the {plan.method} estimator did not converge")
+        excluded = pd.concat([excluded, moved], ignore_index=True).sort_values("input_row", kind="mergesort")
+        studies = studies[~hit.to_numpy()].reset_index(drop=True)
+        pooled_raw = pooled_raw[pooled_raw["converged"].astype(bool)].reset_index(drop=True)
+    pooled = tables.pooled_table(pooled_raw, studies, inputs.outcomes, plan, inputs.legends, inputs.concepts)
+    pooled = fewstudies.add_few_studies_columns(pooled, studies, inputs.outcomes, plan)
+    sbs = tables.side_by_side(studies, inputs.municipalities, plan.level)
+    cov = tables.coverage(harmonised, studies, inputs.municipalities, inputs.arms, inputs.outcomes, plan,
+                          concepts.concept_periods(inputs.harmonisation, plan.periods or tuple(inputs.periods["period"])),
+                          concepts.not_reported(inputs.harmonisation))
+    results = Results(plan, inputs, harmonised, studies, excluded, pooled, sbs, cov)
+    if not sensitivity:
+        return results
+    sens = sa.sensitivity_table(results)
+    comps = components.component_models(studies, inputs.arms, plan.shared_control_correlation, plan.level)
+    return replace(results, sensitivity=sens, robustness=sa.robustness(sens), components=comps)
+
+
+#: The input column each SE method derives the SE from (for messages naming file, row and column).
+SE_SOURCE_COLUMN = {"reported_se": "se", "from_ci": "ci_low", "from_p": "p_value", "from_shares_binomial": "share_arm",
+                    "from_shares_binomial_and_marks": "share_arm", "from_significance_marks": "significance"}
+
+
+def check_standard_errors(harmonised: pd.DataFrame, path) -> None:
+    """Refuse a row whose derived SE cannot be pooled (not finite, zero, or so small that its variance
+    underflows), naming file, row and the column the SE came from; before any pooling."""
+    usable = harmonised["reason"].astype(str) == ""
+    sei = pd.to_numeric(harmonised["sei"], errors="coerce")
+    bad = usable & ~(np.isfinite(sei) & (sei > 0) & (sei ** 2 > 0) & np.isfinite(sei ** 2))
+    if bad.any():
+        r = harmonised[bad].iloc[0]
+        method = str(r.get("se_method", ""))
+        column = SE_SOURCE_COLUMN.get(method, "se")
+        raise InputError(f"{path}: row {int(r['input_row'])} (line {int(r['input_row']) + 1}), column {column}: the "
+                         f"standard error derived from it ({method or 'none'}) is {r['sei']!r}, which cannot be "
+                         "pooled; check the number (an estimate of 0 with a p-value, a p-value of 1, or an interval "
+                         "of no width give no SE), or leave the cell blank")
+
+
+
+def cell_counts(pooled: pd.DataFrame) -> tuple[int, int]:
+    """(cells pooled from k >= 2 studies, cells holding a single study) of a pooled table.
+
+    A single study is shown as reported, not pooled, so it never counts as a pooled cell.
+    """
+    if len(pooled) == 0:
+        return 0, 0
+    k = pooled["k"].astype(int)
+    return int((k >= 2).sum()), int((k == 1).sum())

@@ -1,0 +1,63 @@
+"""Run control: the stage a run is in, stop requests from signals, and test pauses at exact stages.
+
+Every layer may call :func:`checkpoint`; the CLI's signal handlers call :func:`request_stop`.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+
+_stop: list[int] = []  # signals received: a stop requested, even if the handler's exception was swallowed
+
+
+# --------------------------------------------------------------------------- #
+# stop requests and test pauses
+# --------------------------------------------------------------------------- #
+def request_stop(signum: int) -> None:
+    """Record that the run must stop (called by the CLI's signal handlers before they raise)."""
+    _stop.append(signum)
+
+
+def clear_stop() -> None:
+    _stop.clear()
+
+
+def stop_requested() -> int | None:
+    """The first signal received since :func:`clear_stop`, or None."""
+    return _stop[0] if _stop else None
+
+
+def raise_if_stopped() -> None:
+    """Raise the exception the signal's handler raised (again): KeyboardInterrupt for SIGINT, SystemExit else."""
+    signum = stop_requested()
+    if signum is None:
+        return
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
+    raise SystemExit(128 + signum)
+
+
+#: What the run is doing (a key of :data:`STAGES`), for the one-line message of an error that escapes.
+STAGE = ["start"]
+STAGES = {
+    "start": "starting", "read": "reading the inputs", "analyse": "analysing", "write": "writing the tables",
+    "figures": "drawing the figures", "report": "writing the report", "commit": "replacing the outputs",
+}
+
+
+def checkpoint(stage: str) -> None:
+    """Entering ``stage`` (a key of :data:`STAGES`); a stop requested by a signal is honoured here.
+
+    ``META_TEST_PAUSE_AT=<stage>`` (tests only) pauses the run here, saying so on stderr, so that a test can
+    send a signal at an exact stage instead of after a guessed delay.
+    """
+    STAGE[0] = stage
+    if os.environ.get("META_TEST_PAUSE_AT") == stage:
+        print(f"meta: test pause at {stage}", file=sys.stderr, flush=True)
+        deadline = time.monotonic() + float(os.environ.get("META_TEST_PAUSE_SECONDS", "60"))
+        while time.monotonic() < deadline:
+            time.sleep(0.05)
+    raise_if_stopped()
