@@ -23,7 +23,7 @@ from meta.write import outdir
 from meta.analyses import pipeline
 from meta.read.load import InputError
 from meta import control
-from meta.plan import DEFAULT_INPUTS, DEFAULT_PLAN
+from meta.plan import DEFAULT_INPUTS, DEFAULT_PLAN, load_plan
 from meta.write import outputs
 from tests.conftest import REPO
 
@@ -34,7 +34,7 @@ def snapshot(folder: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def results():
-    return pipeline.analyse(DEFAULT_INPUTS, pipeline.load.load_plan(DEFAULT_PLAN), sensitivity=False)
+    return pipeline.analyse(DEFAULT_INPUTS, load_plan(DEFAULT_PLAN), sensitivity=False)
 
 
 @pytest.fixture
@@ -182,7 +182,7 @@ def test_write_failures_end_in_one_line_and_leave_the_previous_outputs(previous,
         raise OSError(code, os.strerror(code))
 
     if where == "write":
-        monkeypatch.setattr(pipeline, "_write_table", fail)
+        monkeypatch.setattr(outputs, "_write_table", fail)
     else:
         real = os.replace
         monkeypatch.setattr(os, "replace", lambda a, b: fail() if Path(a) == previous else real(a, b))
