@@ -11,7 +11,7 @@ from tests.conftest import REPO, run_meta
 from meta.plan import load_plan
 
 #: Never needed to print help or to pool one CSV: drawing, workbooks, parquet, scipy.stats.
-HEAVY = ("matplotlib", "openpyxl", "xlsxwriter", "odf", "scipy.stats", "forestplot")
+HEAVY = ("matplotlib", "openpyxl", "xlsxwriter", "odf", "scipy.stats")
 
 
 def _modules_after(argv: list[str]) -> set[str]:

@@ -1,18 +1,11 @@
-"""Forest plots (stage 5), drawn with ``forestplot`` plus what it lacks.
-
-``forestplot`` 0.4.1 silences every Python warning and numpy floating-point
-error for the whole process when imported. It is imported lazily, only inside
-:func:`_contained`, which restores both states afterwards. What it lacks is
-drawn on the axes it returns: weight-sized markers, the pooled diamond, the
-prediction-interval bar and the heterogeneity line. Row labels are made
-unique because ``forestplot`` merges rows with identical labels.
+"""Forest plots (stage 5), drawn with plain matplotlib: weight-sized markers, the pooled diamond, the
+prediction-interval bar and the heterogeneity line. Row labels are made unique (a zero-width space appended to
+repeats, removed again when drawn), so a label identifies its row.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -27,21 +20,6 @@ ZWSP = "\u200b"  # appended to make otherwise identical labels unique
 #: pooled diamond instead of a row each, so a national roll-out (~340 municipalities) stays one readable page;
 #: every study's number is in side_by_side.csv and the workbook.
 FOREST_MAX_STUDIES = 50
-
-
-@contextlib.contextmanager
-def _contained():
-    """Import/use ``forestplot`` and restore warning filters and numpy error state afterwards."""
-    filters = list(warnings.filters)
-    err = np.geterr()
-    try:
-        import forestplot  # noqa: F401  (lazy on purpose: import-time side effects)
-
-        yield forestplot
-    finally:
-        warnings.filters[:] = filters
-        warnings._filters_mutated()  # type: ignore[attr-defined]
-        np.seterr(**err)
 
 
 def number_axis(axis, lang: str) -> None:
