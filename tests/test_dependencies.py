@@ -70,3 +70,12 @@ def test_binomial_se_is_statsmodels_risk_difference_se(count1, n1, count0, n0):
     rd, var = effectsize_2proportions(count1, n1, count0, n0, statistic="diff")
     assert math.isclose(rd, count1 / n1 - count0 / n0, rel_tol=1e-15)
     assert binomial_se(count1 / n1, count0 / n0, n1, n0) == 100 * math.sqrt(var)
+
+
+def test_the_manifest_lists_the_version_of_meta_and_of_every_runtime_dependency_only():
+    from meta.write.outputs import RUNTIME_PACKAGES, _versions
+
+    assert set(RUNTIME_PACKAGES) == {"meta"} | RUNTIME
+    versions = _versions()
+    assert set(versions) == {"python", "meta"} | RUNTIME
+    assert "not installed" not in versions.values()

@@ -100,11 +100,17 @@ def _git_commit() -> str:
         return "unknown"
 
 
+#: The packages a run uses: meta and its [project] dependencies in pyproject.toml (tests/test_dependencies.py checks
+#: that the two lists agree). Their versions go into the manifest.
+RUNTIME_PACKAGES = ("meta", "numpy", "scipy", "pandas", "pyarrow", "matplotlib", "openpyxl", "babel")
+
+
 def _versions() -> dict:
+    """Python's version and the installed version of each of :data:`RUNTIME_PACKAGES` (or "not installed")."""
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"python": sys.version.split()[0]}
-    for pkg in ("meta", "numpy", "scipy", "pandas", "pyarrow", "matplotlib", "statsmodels", "pymare", "forestplot"):
+    for pkg in RUNTIME_PACKAGES:
         try:
             out[pkg] = version(pkg)
         except PackageNotFoundError:
