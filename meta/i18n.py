@@ -326,8 +326,6 @@ WORDS = {
                "matching_nn_att": "matching (nearest neighbour, ATT)", "matching_nn_ate": "matching (nearest neighbour, ATE)",
                "matching_ps_att": "matching (propensity score, ATT)", "matching_ps_ate": "matching (propensity score, ATE)",
                "raw_diff_text": "raw difference (text)", "logit_contrast_text": "logit contrast (text)"}},
-    "unit_short": {"nl": {"percentage_points": "pp"}, "en": {"percentage_points": "pp"}},
-    "municipality": {"nl": {}, "en": {}},
 }
 
 
