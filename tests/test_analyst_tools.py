@@ -59,8 +59,11 @@ def test_readme_notebook_example_runs():
     res = namespace["res"]
     assert len(res.pooled) > 0 and len(res.studies) > 0 and len(res.coverage) > 0
     import matplotlib.figure
+    import matplotlib.pyplot as plt
 
-    assert isinstance(namespace["fig"], matplotlib.figure.Figure)
+    fig = namespace["fig"]
+    plt.close(fig)
+    assert isinstance(fig, matplotlib.figure.Figure)
 
 
 def test_api_writes_nothing_unless_asked(tmp_path, monkeypatch):

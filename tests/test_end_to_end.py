@@ -124,9 +124,12 @@ def test_synthetic_forest_plots_have_a_pooled_diamond(synthetic_run):
     assert (rows["kind"] == "pooled").sum() == 2 and (rows["kind"] == "pi").sum() == 2
     assert rows["label"].is_unique
     fig = plots.draw_forest(results, "income_gt70_wml", 16, "percentage_points", "t")
+    import matplotlib.pyplot as plt
     from matplotlib.patches import Polygon
 
-    assert sum(isinstance(p, Polygon) for p in fig.axes[0].patches) == 2
+    diamonds = sum(isinstance(p, Polygon) for p in fig.axes[0].patches)
+    plt.close(fig)
+    assert diamonds == 2
 
 
 def test_pool_command_prints_exactly_the_keys_and_matches_metafor(tmp_path, metafor_reference):

@@ -73,28 +73,35 @@ def test_english_report_and_workbook_stay_english(results, tmp_path):
     assert found == [], "\n".join(found[:30])
 
 
-@pytest.mark.parametrize("lang", ["nl", "en"])
-def test_figure_texts_are_in_the_report_language(results, lang):
+def _one_at_a_time(drawers):
+    """Each drawer's figure in turn, closed before the next is drawn (pyplot warns past 20 open figures)."""
     import matplotlib.pyplot as plt
 
+    for draw in drawers:
+        fig = draw()
+        try:
+            yield fig
+        finally:
+            plt.close(fig)
+
+
+@pytest.mark.parametrize("lang", ["nl", "en"])
+def test_figure_texts_are_in_the_report_language(results, lang):
     from meta.present import plots
     from meta.present.component_figure import draw_components
 
-    figs = [plots.draw_forest(results, o, h, u, plots.forest_title(results, o, h, lang), lang)
-            for o, h, u in plots.figure_cells(results)]
+    drawers = [lambda o=o, h=h, u=u: plots.draw_forest(results, o, h, u, plots.forest_title(results, o, h, lang), lang)
+               for o, h, u in plots.figure_cells(results)]
     sens = results.sensitivity
-    figs.append(plots.draw_spec_curve(sens, sorted(set(sens["outcome_key"]))[0], "x", lang, results.inputs.periods))
+    drawers.append(lambda: plots.draw_spec_curve(sens, sorted(set(sens["outcome_key"]))[0], "x", lang,
+                                                 results.inputs.periods))
     from meta.i18n import concept_labels, outcome_labels
 
     labels = {**outcome_labels(results.inputs.outcomes, lang), **concept_labels(results.inputs.concepts, lang)}
-    figs.append(draw_components(results.components, "x", lang, labels))
-    try:
-        for fig in figs:
-            found = problems(_figure_text(fig), lang)
-            assert found == [], "\n".join(found[:30])
-    finally:
-        for fig in figs:
-            plt.close(fig)
+    drawers.append(lambda: draw_components(results.components, "x", lang, labels))
+    for fig in _one_at_a_time(drawers):
+        found = problems(_figure_text(fig), lang)
+        assert found == [], "\n".join(found[:30])
 
 
 def test_numbers_are_formatted_by_babel_per_language():
@@ -180,39 +187,39 @@ def test_pooled_csv_gives_a_mark_only_p_as_a_range_not_a_point(results):
 
 
 def _all_figures(results, lang):
+    """Every figure of the report, drawn one at a time (see :func:`_one_at_a_time`)."""
     from meta.present import plots
     from meta.present.component_figure import draw_components
     from meta.i18n import outcome_labels
 
-    figs = [plots.draw_forest(results, o, h, u, plots.forest_title(results, o, h, lang), lang)
-            for o, h, u in plots.figure_cells(results)]
+    drawers = [lambda o=o, h=h, u=u: plots.draw_forest(results, o, h, u, plots.forest_title(results, o, h, lang), lang)
+               for o, h, u in plots.figure_cells(results)]
     sens = results.sensitivity
-    figs.append(plots.draw_spec_curve(sens, sorted(set(sens["outcome_key"]))[0], "x", lang))
-    figs.append(draw_components(results.components, "x", lang, outcome_labels(results.inputs.outcomes, lang)))
-    figs.append(plots.draw_overview(results, lang))
-    return figs
+    drawers.append(lambda: plots.draw_spec_curve(sens, sorted(set(sens["outcome_key"]))[0], "x", lang))
+    drawers.append(lambda: draw_components(results.components, "x", lang, outcome_labels(results.inputs.outcomes, lang)))
+    drawers.append(lambda: plots.draw_overview(results, lang))
+    return _one_at_a_time(drawers)
 
 
 def test_every_figure_prints_8_inches_wide_with_no_text_below_8_points(results):
-    import matplotlib.pyplot as plt
     from matplotlib.text import Text
 
     from meta.present.plots import FIGURE_WIDTH_IN, MIN_FONT_PT
 
-    figs = _all_figures(results, "nl")
-    try:
-        for fig in figs:
-            fig.canvas.draw()
-            assert fig.get_size_inches()[0] <= FIGURE_WIDTH_IN + 1e-9
-            texts = [t for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
-            small = [(t.get_text(), t.get_fontsize()) for t in texts if t.get_fontsize() < MIN_FONT_PT]
-            assert small == [], small[:5]
-            # nothing is drawn outside the figure: its printed size is its size
-            box = fig.get_tightbbox(fig.canvas.get_renderer())
-            assert box.x0 >= -0.05 and box.x1 <= FIGURE_WIDTH_IN + 0.05, (box, texts[0].get_text())
-    finally:
-        for fig in figs:
-            plt.close(fig)
+    from meta.present.plots import figure_cells
+
+    n = 0
+    for fig in _all_figures(results, "nl"):
+        n += 1
+        fig.canvas.draw()
+        assert fig.get_size_inches()[0] <= FIGURE_WIDTH_IN + 1e-9
+        texts = [t for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+        small = [(t.get_text(), t.get_fontsize()) for t in texts if t.get_fontsize() < MIN_FONT_PT]
+        assert small == [], small[:5]
+        # nothing is drawn outside the figure: its printed size is its size
+        box = fig.get_tightbbox(fig.canvas.get_renderer())
+        assert box.x0 >= -0.05 and box.x1 <= FIGURE_WIDTH_IN + 0.05, (box, texts[0].get_text())
+    assert n == len(figure_cells(results)) + 3  # every forest plot, the specification curve, components, overview
 
 
 def test_single_study_forest_blocks_have_no_weight_column_and_no_diamond_note(results):
