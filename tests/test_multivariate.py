@@ -15,14 +15,9 @@ import pandas as pd
 import pytest
 
 from meta.models.engine import pool
-from meta.models.multivariate import (
-    MVResult,
-    block_diag_cov,
-    component_design,
-    fit_mv,
-    identifiability,
-    shared_control_cov,
-)
+from meta.models.covariance import block_diag_cov, shared_control_cov
+from meta.models.design import component_design, identifiability
+from meta.models.multivariate import MVResult, fit_mv
 from tests.conftest import HERE, REPO, load_json
 
 REF = load_json("metafor_rma_mv_reference.json")

@@ -23,7 +23,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from meta.models.multivariate import block_diag_cov, component_design, fit_mv, identifiability
+from meta.models.covariance import block_diag_cov
+from meta.models.design import component_design, identifiability
+from meta.models.multivariate import fit_mv
 
 COMPONENTS = ("exemption", "intensive", "release", "fulltime_bonus", "free_choice")
 MODEL_KEYS = ("outcome_key", "period", "unit_h")
