@@ -54,6 +54,8 @@ interval's width (the half-Cauchy prior can leave μ without a finite sd), and t
 probabilities to ``REL_TOL`` (so the returned values are well inside the target
 accuracy of 1e-4 of the interval width).
 
+(The mixture quantiles and probabilities are in :mod:`meta.models.mixtures`.)
+
 Decision probabilities are values of the same mixture CDF:
 P(μ > 0 | y) = Σⱼ ωⱼ Φ(μ̂ⱼ/√V_μⱼ), P(μ < −δ | y) = F_μ(−δ), P(|μ| < δ | y) = F_μ(δ) − F_μ(−δ).
 
@@ -73,7 +75,9 @@ from dataclasses import asdict, dataclass
 from typing import Iterable
 
 import numpy as np
-from scipy import optimize, special
+from scipy import optimize
+
+from meta.models.mixtures import grid_quantiles, mixture_probabilities, mixture_quantiles
 
 #: Grid refinement stops when the quantiles move by less than this times the posterior sd.
 REL_TOL = 1e-7
@@ -255,73 +259,6 @@ def _tau_cutoff(v, s, log_max, tau_prior="halfnormal"):
     return optimize.brentq(f, lo, hi, xtol=1e-6 * lo)
 
 
-# --------------------------------------------------------------------------- #
-# mixtures of normals
-# --------------------------------------------------------------------------- #
-def _mixture_quantiles(probs, weights, means, variances):
-    """Quantiles of Σ ωⱼ N(mⱼ, Vⱼ) (ω normalised) by Brent's method; also mean and sd."""
-    mean = float(weights @ means)
-    var = float(weights @ (variances + (means - mean) ** 2))
-    sd = math.sqrt(var)
-    sds = np.sqrt(variances)
-
-    def cdf(x):
-        return float(weights @ special.ndtr((x - means) / sds))
-
-    out = []
-    for p in probs:
-        # Chebyshev: P(|X − mean| ≥ K·sd) ≤ 1/K², so the p-quantile lies within K·sd for K² > 1/min(p, 1−p)
-        K = 1.0 / math.sqrt(min(p, 1.0 - p)) + 1.0
-        lo, hi = mean - K * sd, mean + K * sd
-        out.append(optimize.brentq(lambda x: cdf(x) - p, lo, hi, xtol=1e-12 * sd, rtol=4 * np.finfo(float).eps))
-    return np.array(out), mean, sd
-
-
-#: Gauss-Legendre nodes per grid interval for the cumulative distribution of τ.
-_GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(8)
-
-
-def _tau_quantiles(u, density, probs):
-    """Quantiles of u under the (unnormalised) density ``density(u)``, mapped back by the caller.
-
-    P(u ≤ x) = ∫₀ˣ g / ∫₀ᵁ g with g integrated by 8-point Gauss-Legendre on every grid
-    interval; the quantile is the root in its interval, where the partial integral
-    [u_j, x] is again done by Gauss-Legendre on the exact density.
-    """
-    half = 0.5 * np.diff(u)
-    mid = 0.5 * (u[1:] + u[:-1])
-    panels = half * (density((mid[:, None] + half[:, None] * _GL_NODES).ravel()).reshape(-1, _GL_NODES.size)
-                     @ _GL_WEIGHTS)
-    cum = np.concatenate(([0.0], np.cumsum(panels)))
-    total = cum[-1]
-
-    def partial(x, j):
-        h = 0.5 * (x - u[j])
-        return cum[j] + h * float(density(u[j] + h * (_GL_NODES + 1.0)) @ _GL_WEIGHTS)
-
-    out = []
-    for p in probs:
-        j = int(np.clip(np.searchsorted(cum, p * total) - 1, 0, len(u) - 2))
-        f = lambda x: partial(x, j) / total - p  # noqa: E731
-        lo, hi = u[j], u[j + 1]
-        if f(lo) >= 0:
-            out.append(lo)
-        elif f(hi) <= 0:
-            out.append(hi)
-        else:
-            out.append(optimize.brentq(f, lo, hi, xtol=1e-15, rtol=4 * np.finfo(float).eps))
-    return np.array(out)
-
-
-def _mixture_probabilities(weights, means, variances, delta):
-    """P(μ > 0), P(μ < −δ), P(|μ| < δ) under Σ ωⱼ N(mⱼ, Vⱼ), each summed without cancellation."""
-    sds = np.sqrt(variances)
-    p_gt_0 = float(weights @ special.ndtr(means / sds))
-    if delta is None:
-        return p_gt_0, math.nan, math.nan
-    p_lt = float(weights @ special.ndtr((-delta - means) / sds))
-    p_within = float(weights @ (special.ndtr((delta - means) / sds) - special.ndtr((-delta - means) / sds)))
-    return p_gt_0, p_lt, p_within
 
 
 def _summaries(u, c, tau, dens, mu, V, probs, density, delta=None):
@@ -332,13 +269,13 @@ def _summaries(u, c, tau, dens, mu, V, probs, density, delta=None):
     trap[0] *= 0.5
     trap[-1] *= 0.5
     weights = trap / trap.sum()
-    q_mu, mean, sd = _mixture_quantiles(probs, weights, mu, V)
-    q_new, _, sd_new = _mixture_quantiles(probs, weights, mu, V + tau**2)
-    q_tau = c * np.sinh(_tau_quantiles(u, density, probs))
+    q_mu, mean, sd = mixture_quantiles(probs, weights, mu, V)
+    q_new, _, sd_new = mixture_quantiles(probs, weights, mu, V + tau**2)
+    q_tau = c * np.sinh(grid_quantiles(u, density, probs))
     tau_mean = float(weights @ tau)
     sd_tau = math.sqrt(max(float(weights @ (tau - tau_mean) ** 2), 0.0))
     return {"q_mu": q_mu, "mean": mean, "sd": sd, "q_new": q_new, "sd_new": sd_new,
-            "q_tau": q_tau, "sd_tau": sd_tau, "probs": _mixture_probabilities(weights, mu, V, delta)}
+            "q_tau": q_tau, "sd_tau": sd_tau, "probs": mixture_probabilities(weights, mu, V, delta)}
 
 
 def _max_change(a, b):
@@ -355,6 +292,56 @@ def _max_change(a, b):
         float(np.max(np.abs(a["q_tau"] - b["q_tau"]))) / scale(a["sd_tau"], a["q_tau"]),
         float(np.nanmax(np.abs(np.subtract(a["probs"], b["probs"])))),
     )
+
+
+def _tau_range(y, v, s, mu_prior_sd, tau_prior):
+    """The map τ = c·sinh(u) and its range u ∈ [0, U]: ``(c, U)``.
+
+    c = ½·min(s, √min vᵢ). The bulk of p(τ|y) is located on a coarse grid (513 nodes), and U is where the
+    upper bound of log p(τ|y) (:func:`_tau_cutoff`) has fallen ``TAIL_NATS`` below the largest value found.
+    """
+    c = 0.5 * min(s, math.sqrt(v.min()))
+    # range of τ: locate the bulk on a coarse grid, then cut where the bound has decayed
+    T = 10.0 * max(s, math.sqrt(v.max()), float(np.ptp(y)))
+    for _ in range(100):
+        coarse = c * np.sinh(np.linspace(0.0, math.asinh(T / c), 513))
+        log_max = float(np.max(_conditional(coarse, y, v, s, mu_prior_sd, tau_prior)[0]))
+        T_needed = _tau_cutoff(v, s, log_max, tau_prior)
+        if T_needed <= T:
+            T = T_needed  # the bulk (where log p is near log_max) lies below T_needed
+            break
+        T = T_needed
+    return c, math.asinh(T / c)
+
+
+def _integrate(y, v, s, mu_prior_sd, tau_prior, probs, delta, n):
+    """Posterior summaries (:func:`_summaries`) on a trapezoid grid of n intervals in u, doubled until they agree
+    with those of the every-other-node subgrid (or of the previous grid) to ``REL_TOL`` (:func:`_max_change`);
+    warns when ``MAX_GRID`` is reached first."""
+    c, U = _tau_range(y, v, s, mu_prior_sd, tau_prior)
+    previous = None
+    while True:
+        u = np.linspace(0.0, U, n + 1)
+        tau = c * np.sinh(u)
+        logp, mu, V = _conditional(tau, y, v, s, mu_prior_sd, tau_prior)
+        shift = float(logp.max())
+        dens = np.exp(logp - shift) * c * np.cosh(u)
+
+        def density(x, shift=shift):
+            x = np.asarray(x, dtype=float)
+            return (np.exp(_conditional(c * np.sinh(x), y, v, s, mu_prior_sd, tau_prior)[0] - shift)
+                    * c * np.cosh(x))
+
+        current = _summaries(u, c, tau, dens, mu, V, probs, density, delta)
+        half = (_summaries(u[::2], c, tau[::2], dens[::2], mu[::2], V[::2], probs, density, delta)
+                if previous is None else previous)
+        if _max_change(current, half) <= REL_TOL:
+            return current
+        if 2 * n > MAX_GRID:
+            warnings.warn(f"bayes_pool: quantiles still moved by {_max_change(current, half):.2g} sd "
+                          f"at grid_size = {n}", RuntimeWarning, stacklevel=3)
+            return current
+        previous, n = current, 2 * n
 
 
 # --------------------------------------------------------------------------- #
@@ -427,43 +414,7 @@ def bayes_pool(yi, vi, tau_prior_scale, level: float = 95.0, mu_prior_sd: float 
     alpha = 1.0 - level / 100.0
     probs = (alpha / 2.0, 0.5, 1.0 - alpha / 2.0)
 
-    c = 0.5 * min(s, math.sqrt(v.min()))
-    # range of τ: locate the bulk on a coarse grid, then cut where the bound has decayed
-    T = 10.0 * max(s, math.sqrt(v.max()), float(np.ptp(y)))
-    for _ in range(100):
-        coarse = c * np.sinh(np.linspace(0.0, math.asinh(T / c), 513))
-        log_max = float(np.max(_conditional(coarse, y, v, s, mu_prior_sd, tau_prior)[0]))
-        T_needed = _tau_cutoff(v, s, log_max, tau_prior)
-        if T_needed <= T:
-            T = T_needed  # the bulk (where log p is near log_max) lies below T_needed
-            break
-        T = T_needed
-    U = math.asinh(T / c)
-
-    previous = None
-    while True:
-        u = np.linspace(0.0, U, n + 1)
-        tau = c * np.sinh(u)
-        logp, mu, V = _conditional(tau, y, v, s, mu_prior_sd, tau_prior)
-        shift = float(logp.max())
-        dens = np.exp(logp - shift) * c * np.cosh(u)
-
-        def density(x, shift=shift):
-            x = np.asarray(x, dtype=float)
-            return (np.exp(_conditional(c * np.sinh(x), y, v, s, mu_prior_sd, tau_prior)[0] - shift)
-                    * c * np.cosh(x))
-
-        current = _summaries(u, c, tau, dens, mu, V, probs, density, delta)
-        half = (_summaries(u[::2], c, tau[::2], dens[::2], mu[::2], V[::2], probs, density, delta)
-                if previous is None else previous)
-        if _max_change(current, half) <= REL_TOL:
-            break
-        if 2 * n > MAX_GRID:
-            warnings.warn(f"bayes_pool: quantiles still moved by {_max_change(current, half):.2g} sd "
-                          f"at grid_size = {n}", RuntimeWarning, stacklevel=2)
-            break
-        previous, n = current, 2 * n
-
+    current = _integrate(y, v, s, mu_prior_sd, tau_prior, probs, delta, n)
     q_mu, q_new, q_tau = current["q_mu"], current["q_new"], current["q_tau"]
     p_gt_0, p_lt, p_within = current["probs"]
     mean, sd = float(current["mean"]), float(current["sd"])
