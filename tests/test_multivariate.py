@@ -89,12 +89,12 @@ def test_fit_mv_matches_rma_mv_at_the_hand_checked_sigma2(case):
     assert (res.k, res.p) == (ref["k"], ref["p"])
     assert res.names == tuple(ref["coef_names"])
     assert res.converged
-    pairs = {"coef": "coefficients", "se": "se", "zval": "zval", "pval": "pval", "ci_low": "ci_low",
-             "ci_high": "ci_high", "vcov": "vcov", "QE": "QE", "QE_p": "QEp", "QM": "QM", "QM_p": "QMp"}
+    pairs = {"estimate": "coefficients", "se": "se", "zval": "zval", "pval": "pval", "ci_low": "ci_low",
+             "ci_high": "ci_high", "vcov": "vcov", "Q": "QE", "Q_p": "QEp", "QM": "QM", "QM_p": "QMp"}
     wrong = {ours: (getattr(res, ours), ref[theirs]) for ours, theirs in pairs.items()
              if not _close(getattr(res, ours), ref[theirs])}
     assert not wrong, f"{case['call']}: {wrong}"
-    assert res.QE_df == ref["QEdf"]
+    assert res.Q_df == ref["QEdf"]
     assert res.QM_df == ref["QMdf"][0]
     assert res.level == ref["level"] == 95
     assert math.isclose(res.logLik, ref["fit_stats"]["REML"], rel_tol=RTOL)
@@ -107,7 +107,7 @@ def test_reml_sigma2_solves_the_score_equation_like_the_hand_check(case):
     hand = case["hand_check"]
     assert math.isclose(res.sigma2, hand["sigma2"], rel_tol=RTOL_SIGMA2, abs_tol=1e-15)
     assert res.sigma2 >= 0.0
-    assert _close(res.coef, hand["coefficients"]) and _close(res.se, hand["se"])
+    assert _close(res.estimate, hand["coefficients"]) and _close(res.se, hand["se"])
     if hand["sigma2"] == 0:
         assert res.sigma2 == 0.0  # boundary optimum found exactly, not a hair above 0
 
@@ -118,8 +118,8 @@ def test_reml_fit_agrees_with_rma_mv_own_optimum_to_its_accuracy(case):
     res = _fit(case)
     ref = case["result"]
     assert math.isclose(res.sigma2, ref["sigma2"][0], rel_tol=RTOL_SIGMA2, abs_tol=1e-12)
-    assert _close(res.coef, ref["coefficients"]) and _close(res.se, ref["se"])
-    assert math.isclose(res.QE, ref["QE"], rel_tol=RTOL)
+    assert _close(res.estimate, ref["coefficients"]) and _close(res.se, ref["se"])
+    assert math.isclose(res.Q, ref["QE"], rel_tol=RTOL)
 
 
 @pytest.mark.parametrize("measure", ["RD", "OR"])
@@ -128,12 +128,12 @@ def test_fixed_effect_gls_reproduces_gleser_olkin_published_table(measure):
     pub = case["published"]
     res = _fit(case)
     assert res.sigma2 == 0.0 and res.method == "FE"
-    assert _close(res.coef, pub["fe_coefficients"], rtol=0, atol=0.5e-4)
+    assert _close(res.estimate, pub["fe_coefficients"], rtol=0, atol=0.5e-4)
     if measure == "RD":
         assert _close(res.vcov * 1e6, pub["fe_vcov_times_1e6"], rtol=0, atol=0.5e-3)
     else:
         assert _close(res.vcov, pub["fe_vcov"], rtol=0, atol=0.5e-5)
-    assert math.isclose(res.QE, pub["fe_QE"], abs_tol=0.5e-3)
+    assert math.isclose(res.Q, pub["fe_QE"], abs_tol=0.5e-3)
 
 
 def test_fe_and_reml_coincide_when_reml_sigma2_is_zero():
@@ -141,7 +141,7 @@ def test_fe_and_reml_coincide_when_reml_sigma2_is_zero():
         case = next(c for c in USABLE if c["id"] == f"gleser2009_{measure}/RE_trt_study")
         reml, fe = _fit(case), _fit(case, method="FE")
         assert reml.sigma2 == 0.0
-        assert np.array_equal(reml.coef, fe.coef) and np.array_equal(reml.vcov, fe.vcov)
+        assert np.array_equal(reml.estimate, fe.estimate) and np.array_equal(reml.vcov, fe.vcov)
 
 
 def test_level_sets_the_wald_interval_width():
@@ -149,7 +149,7 @@ def test_level_sets_the_wald_interval_width():
     d = case["data"]
     res = fit_mv(d["yi"], d["V"], groups=d["study"], level=90)
     assert res.level == 90.0
-    assert _close(res.ci_high - res.coef, 1.6448536269514722 * res.se, rtol=1e-12)
+    assert _close(res.ci_high - res.estimate, 1.6448536269514722 * res.se, rtol=1e-12)
 
 
 # --------------------------------------------------------------------------- #
@@ -161,14 +161,14 @@ def test_diagonal_V_with_intercept_equals_univariate_reml_from_engine_pool():
     uni = pool(yi, vi, method="REML", test="z")
     assert res.names == ("intrcpt",) and res.n_groups == len(yi)
     assert math.isclose(res.sigma2, uni.tau2, rel_tol=1e-8)
-    for ours, theirs in [(res.coef[0], uni.estimate), (res.se[0], uni.se), (res.ci_low[0], uni.ci_low),
-                         (res.ci_high[0], uni.ci_high), (res.pval[0], uni.pval), (res.QE, uni.Q),
-                         (res.QE_p, uni.Q_p)]:
+    for ours, theirs in [(res.estimate[0], uni.estimate), (res.se[0], uni.se), (res.ci_low[0], uni.ci_low),
+                         (res.ci_high[0], uni.ci_high), (res.pval[0], uni.pval), (res.Q, uni.Q),
+                         (res.Q_p, uni.Q_p)]:
         assert math.isclose(ours, theirs, rel_tol=1e-8), (ours, theirs)
-    assert res.QE_df == uni.Q_df
+    assert res.Q_df == uni.Q_df
     # and both equal metafor's rma() REML
     assert math.isclose(res.sigma2, BCG_UNI["result"]["tau2"], rel_tol=1e-8)
-    assert math.isclose(res.coef[0], BCG_UNI["result"]["estimate"], rel_tol=1e-8)
+    assert math.isclose(res.estimate[0], BCG_UNI["result"]["estimate"], rel_tol=1e-8)
 
 
 def test_diagonal_V_fit_equals_rma_mv_with_one_random_effect_per_trial():
@@ -176,8 +176,8 @@ def test_diagonal_V_fit_equals_rma_mv_with_one_random_effect_per_trial():
     res = fit_mv(BCG_MV["yi"], BCG_MV["vi"], groups=BCG_MV["trial"])  # 1-D V = its diagonal
     assert BCG_MV["comparison"]["equal_to_1e_6"] is True
     assert math.isclose(res.sigma2, ref["sigma2"][0], rel_tol=RTOL_SIGMA2)
-    for ours, theirs in [("coef", "coefficients"), ("se", "se"), ("ci_low", "ci_low"), ("ci_high", "ci_high"),
-                         ("pval", "pval"), ("QE", "QE"), ("QE_p", "QEp"), ("QM", "QM"), ("QM_p", "QMp")]:
+    for ours, theirs in [("estimate", "coefficients"), ("se", "se"), ("ci_low", "ci_low"), ("ci_high", "ci_high"),
+                         ("pval", "pval"), ("Q", "QE"), ("Q_p", "QEp"), ("QM", "QM"), ("QM_p", "QMp")]:
         assert _close(getattr(res, ours), ref[theirs]), ours
     assert math.isclose(res.logLik, ref["logLik"], rel_tol=RTOL)
 
@@ -187,7 +187,7 @@ def test_diagonal_V_ml_equals_univariate_ml_from_engine_pool():
     res = fit_mv(yi, np.diag(vi), method="ML")
     uni = pool(yi, vi, method="ML", test="z")
     assert math.isclose(res.sigma2, uni.tau2, rel_tol=1e-8)
-    assert math.isclose(res.coef[0], uni.estimate, rel_tol=1e-8)
+    assert math.isclose(res.estimate[0], uni.estimate, rel_tol=1e-8)
     assert math.isclose(res.se[0], uni.se, rel_tol=1e-8)
 
 
@@ -195,7 +195,7 @@ def test_groups_default_to_one_group_per_estimate():
     yi, vi = BCG_UNI["yi"], BCG_UNI["vi"]
     a = fit_mv(yi, np.diag(vi))
     b = fit_mv(yi, np.diag(vi), groups=[f"trial {i}" for i in range(len(yi))])
-    assert a.sigma2 == b.sigma2 and np.array_equal(a.coef, b.coef)
+    assert a.sigma2 == b.sigma2 and np.array_equal(a.estimate, b.estimate)
 
 
 def _ml_problems():
@@ -317,7 +317,7 @@ def test_result_is_immutable():
     with pytest.raises(FrozenInstanceError):
         res.sigma2 = 0.0
     with pytest.raises(ValueError):
-        res.coef[0] = 0.0
+        res.estimate[0] = 0.0
     assert res.table().shape == (1, 6) and res.to_dict()["names"] == ("intrcpt",)
 
 
@@ -395,8 +395,8 @@ def test_component_model_with_one_arm_per_component_returns_each_arms_effect():
     y = [0.03, -0.01, 0.05]
     res = fit_mv(y, V, X=X, groups=["wageningen"] * 3, method="FE")
     assert res.names == tuple(COMPONENTS)
-    assert np.allclose(res.coef, y, rtol=1e-12) and np.allclose(res.vcov, V, rtol=1e-10)
-    assert res.QE_df == 0 and math.isnan(res.QE_p)
+    assert np.allclose(res.estimate, y, rtol=1e-12) and np.allclose(res.vcov, V, rtol=1e-10)
+    assert res.Q_df == 0 and math.isnan(res.Q_p)
     assert res.QM_df == 3  # no intercept column: every coefficient is tested
 
 

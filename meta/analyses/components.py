@@ -97,7 +97,7 @@ def component_models(studies: pd.DataFrame, arms: pd.DataFrame, rho: float, leve
         if method == "FE":
             note += "; between-municipality variance not estimable here (fixed at 0)"
         for j, name in enumerate(used):
-            rows.append({**base, "component": name, "estimate": fit.coef[j], "se": fit.se[j], "ci_low": fit.ci_low[j],
+            rows.append({**base, "component": name, "estimate": fit.estimate[j], "se": fit.se[j], "ci_low": fit.ci_low[j],
                          "ci_high": fit.ci_high[j], "pval": fit.pval[j], "method": method, "sigma2": fit.sigma2,
-                         "QE": fit.QE, "QE_df": fit.QE_df, "QE_p": fit.QE_p, "identifiable": True, "statement": note})
+                         "QE": fit.Q, "QE_df": fit.Q_df, "QE_p": fit.Q_p, "identifiable": True, "statement": note})
     return pd.DataFrame(rows, columns=list(COMPONENT_COLUMNS))

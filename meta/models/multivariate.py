@@ -72,20 +72,21 @@ class MVResult:
 
     Attributes
     ----------
-    coef : ndarray, shape (p,)
+    estimate : ndarray, shape (p,)
         GLS estimates beta-hat (``beta``).
     se, zval, pval : ndarray, shape (p,)
-        Standard errors, Wald z = coef / se and two-sided normal p-values.
+        Standard errors, Wald z = estimate / se and two-sided normal p-values.
     ci_low, ci_high : ndarray, shape (p,)
-        Wald intervals coef -/+ z_{1-alpha/2} se at ``level`` percent.
+        Wald intervals estimate -/+ z_{1-alpha/2} se at ``level`` percent.
     vcov : ndarray, shape (p, p)
         (X' M^-1 X)^-1 at the estimated sigma2 (``vb``).
     sigma2 : float
         Variance of the random effect shared by all estimates of a group
         (``sigma2``); 0 for ``method="FE"``.
-    QE, QE_df, QE_p : float, int, float
-        Test for residual heterogeneity, computed with V alone (``QE``, ``QEp``).
-        ``QE_p`` is NaN when QE_df = 0.
+    Q, Q_df, Q_p : float, int, float
+        Test for residual heterogeneity, computed with V alone (``QE``, ``QEp``); the
+        names are those of :class:`meta.models.engine.PoolResult`, whose Q this is for an
+        intercept-only model with a diagonal V. ``Q_p`` is NaN when Q_df = 0.
     QM, QM_df, QM_p : float, int, float
         Wald test that all coefficients are 0, leaving out the intercept when X
         has an intercept column and other columns (``QM``, ``QMdf``, ``QMp``).
@@ -108,7 +109,7 @@ class MVResult:
         Number of groups (levels of the random effect).
     """
 
-    coef: np.ndarray
+    estimate: np.ndarray
     se: np.ndarray
     ci_low: np.ndarray
     ci_high: np.ndarray
@@ -116,9 +117,9 @@ class MVResult:
     pval: np.ndarray
     vcov: np.ndarray
     sigma2: float
-    QE: float
-    QE_df: int
-    QE_p: float
+    Q: float
+    Q_df: int
+    Q_p: float
     QM: float
     QM_df: int
     QM_p: float
@@ -140,7 +141,7 @@ class MVResult:
     def table(self) -> pd.DataFrame:
         """Coefficient table (one row per coefficient) as a DataFrame."""
         return pd.DataFrame(
-            {"estimate": self.coef, "se": self.se, "zval": self.zval, "pval": self.pval,
+            {"estimate": self.estimate, "se": self.se, "zval": self.zval, "pval": self.pval,
              "ci_low": self.ci_low, "ci_high": self.ci_high},
             index=pd.Index(self.names, name="coefficient"),
         )
@@ -405,7 +406,7 @@ def fit_mv(yi, V, X=None, groups=None, method: str = "REML", level: float = 95.0
     >>> VA = shared_control_cov(0.20, 100, [0.0037, 0.0025375])
     >>> V = block_diag_cov([VA, [[0.003]]])
     >>> res = fit_mv([0.10, 0.05, 0.02], V, groups=["A", "A", "B"], method="FE")
-    >>> res.names, round(float(res.coef[0]), 4)
+    >>> res.names, round(float(res.estimate[0]), 4)
     (('intrcpt',), 0.046)
     """
     method, level = _check_method(method, level)
@@ -423,20 +424,20 @@ def fit_mv(yi, V, X=None, groups=None, method: str = "REML", level: float = 95.0
     vcov = (st.vcov + st.vcov.T) / 2.0
     wald = _wald(st.beta, vcov, level)
     # residual heterogeneity under V alone (sigma2 = 0)
-    QE = (st if sigma2 == 0.0 else state(y, Xa, 0.0)).rss
-    QE_df = k - p
-    QE_p = float(chi2_sf(QE, QE_df)) if QE_df > 0 else math.nan
+    Q = (st if sigma2 == 0.0 else state(y, Xa, 0.0)).rss
+    Q_df = k - p
+    Q_p = float(chi2_sf(Q, Q_df)) if Q_df > 0 else math.nan
     QM, QM_df, QM_p = _omnibus_test(st.beta, vcov, Xa)
 
     arrays = {}
-    for key, val in dict(coef=st.beta, **wald, vcov=vcov).items():
+    for key, val in dict(estimate=st.beta, **wald, vcov=vcov).items():
         val = np.array(val, dtype=float)
         val.setflags(write=False)
         arrays[key] = val
     return MVResult(
         **arrays,
         sigma2=float(sigma2),
-        QE=float(QE), QE_df=int(QE_df), QE_p=QE_p,
+        Q=float(Q), Q_df=int(Q_df), Q_p=Q_p,
         QM=QM, QM_df=int(QM_df), QM_p=QM_p,
         k=int(k), p=int(p), names=tuple(names),
         converged=bool(converged),
