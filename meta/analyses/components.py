@@ -7,8 +7,9 @@ still inform the components. Arms of one municipality share its control group, s
 their effects are correlated: the sampling covariance is block-diagonal across
 municipalities with, within one,
 
-    Cov(ŷ_a, ŷ_b) = p₀(1 − p₀)/n₀           for differences in shares with a known control share and N,
-    Cov(ŷ_a, ŷ_b) = ρ · se_a · se_b          otherwise, ρ the plan's ``shared_control_correlation``
+    Cov(ŷ_a, ŷ_b) = 100²·p₀(1 − p₀)/n₀    differences in shares, in percentage points, with a known control
+                                         share p₀ and size n₀,
+    Cov(ŷ_a, ŷ_b) = ρ · se_a · se_b         otherwise, ρ the plan's ``shared_control_correlation``
 
 (Gleser & Olkin 2009). The model ``y = Xβ + u_municipality + ε`` is fitted by
 generalised least squares with a REML random effect per municipality
@@ -23,18 +24,23 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from meta.models.covariance import block_diag_cov
+from meta.models.covariance import block_diag_cov, shared_control_cov
 from meta.models.design import component_design, identifiability
 from meta.models.multivariate import fit_mv
-
-COMPONENTS = ("exemption", "intensive", "release", "fulltime_bonus", "free_choice")
+from meta.read.schema import TREATMENT_COMPONENTS as COMPONENTS
 MODEL_KEYS = ("outcome_key", "period", "unit_h")
 COMPONENT_COLUMNS = (*MODEL_KEYS, "component", "estimate", "se", "ci_low", "ci_high", "pval", "k", "municipalities",
                      "method", "sigma2", "QE", "QE_df", "QE_p", "identifiable", "statement")
 
 
 def sampling_cov(cell: pd.DataFrame, rho: float) -> np.ndarray:
-    """Block-diagonal sampling covariance of the arm-versus-control effects in ``cell`` (sorted by municipality)."""
+    """Block-diagonal sampling covariance of the arm-versus-control effects in ``cell`` (sorted by municipality).
+
+    Within a municipality the diagonal is seᵢ² and the covariance of two arms is that of their shared control
+    group: 100²·p₀(1 − p₀)/n₀ (effects in percentage points, :func:`meta.models.covariance.shared_control_cov`)
+    when the rows give one control share p₀ and its size n₀, else ρ·seᵢ·seⱼ. Municipalities are independent.
+    Raises a ValueError naming the municipality when an arm's se² is below its control group's own variance.
+    """
     codes, uniques = pd.factorize(cell["municipality"], sort=False)  # blocks in order of first appearance
     se_all = cell["sei"].to_numpy(float)
     p0_all = cell["share_control"].to_numpy(float)
@@ -45,10 +51,14 @@ def sampling_cov(cell: pd.DataFrame, rho: float) -> np.ndarray:
     for g in range(len(uniques)):  # numpy on each municipality's rows: no pandas per block
         rows = order[bounds[g]:bounds[g + 1]]
         se, p0, n0 = se_all[rows], p0_all[rows], n0_all[rows]
-        block = np.outer(se, se) * rho
         if np.all(np.isfinite(p0)) and np.all(np.isfinite(n0)) and len(set(np.round(p0, 9))) == 1:
-            block = np.full_like(block, 100.0**2 * p0[0] * (1 - p0[0]) / n0[0])
-        np.fill_diagonal(block, se**2)
+            try:
+                block = shared_control_cov(p0[0], n0[0], se**2, points_per_share=100.0)
+            except ValueError as exc:
+                raise ValueError(f"{uniques[g]}: {exc}") from None
+        else:
+            block = np.outer(se, se) * rho
+            np.fill_diagonal(block, se**2)
         blocks.append(block)
     return block_diag_cov(blocks)
 
@@ -79,10 +89,10 @@ def component_models(studies: pd.DataFrame, arms: pd.DataFrame, rho: float, leve
         if ident.rank < len(used):
             rows.append({**base, "component": "", "identifiable": False, "statement": ident.statement})
             continue
-        V = sampling_cov(cell, rho)
         n_groups = cell["municipality"].nunique()
         method = "REML" if len(cell) > len(used) and n_groups >= 2 else "FE"
         try:
+            V = sampling_cov(cell, rho)
             fit = fit_mv(cell["yi"].to_numpy(float), V, X.to_numpy(float), groups=list(cell["municipality"]),
                          method=method, level=level, names=used)
         except ValueError as exc:

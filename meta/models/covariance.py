@@ -23,7 +23,7 @@ from scipy import linalg
 SYMMETRY_RTOL = 1e-10
 
 
-def shared_control_cov(p_control: float, n_control: float, var_arm) -> np.ndarray:
+def shared_control_cov(p_control: float, n_control: float, var_arm, points_per_share: float = 1.0) -> np.ndarray:
     r"""Sampling covariance of several arm-minus-control differences in shares from one municipality.
 
     For arms i = 1..m compared with one control group (share p0, size n0),
@@ -36,7 +36,9 @@ def shared_control_cov(p_control: float, n_control: float, var_arm) -> np.ndarra
         \quad (i \ne j),
 
     because the arms are independent samples and only the control term is
-    shared (Gleser & Olkin 2009, eq. 19.20 for risk differences).
+    shared (Gleser & Olkin 2009, eq. 19.20 for risk differences). With effects
+    in percentage points, y_i = 100 (p_i - p_0), every element is 100² times
+    as large (``points_per_share=100``).
 
     Parameters
     ----------
@@ -46,12 +48,17 @@ def shared_control_cov(p_control: float, n_control: float, var_arm) -> np.ndarra
         Control-group size n0 > 0.
     var_arm : array_like, shape (m,)
         Sampling variance of each arm's difference (the full Var(y_i), which
-        already contains the control term). Each must be at least p0(1-p0)/n0.
+        already contains the control term), in the units of the effects. Each
+        must be at least the control's own variance.
+    points_per_share : float, default 1
+        Units of the effects per unit of share: 1 for differences in shares,
+        100 for percentage points. The covariance is points_per_share² p0(1-p0)/n0.
 
     Returns
     -------
     ndarray, shape (m, m)
-        Diagonal ``var_arm``, every off-diagonal element p0(1-p0)/n0.
+        Diagonal ``var_arm``, every off-diagonal element
+        points_per_share² p0(1-p0)/n0.
 
     Examples
     --------
@@ -71,12 +78,15 @@ def shared_control_cov(p_control: float, n_control: float, var_arm) -> np.ndarra
     if not np.all(np.isfinite(v) & (v > 0)):
         i = int(np.flatnonzero(~(np.isfinite(v) & (v > 0)))[0])
         raise ValueError(f"var_arm must be finite and > 0; arm {i} has {v[i]!r}")
-    c = p0 * (1.0 - p0) / n0
+    if not (math.isfinite(points_per_share) and points_per_share > 0):
+        raise ValueError(f"points_per_share must be finite and > 0; got {points_per_share!r}")
+    c = points_per_share**2 * p0 * (1.0 - p0) / n0
     if np.any(v < c * (1.0 - 1e-12)):
         i = int(np.flatnonzero(v < c * (1.0 - 1e-12))[0])
+        factor = "" if points_per_share == 1 else f"{points_per_share:g}²·"
         raise ValueError(
             f"arm {i} has variance {v[i]:.6g}, below the control group's own variance "
-            f"p0(1-p0)/n0 = {c:.6g}; the variance of an arm-minus-control difference includes the "
+            f"{factor}p0(1-p0)/n0 = {c:.6g}; the variance of an arm-minus-control difference includes the "
             "control's variance, so var_arm is probably the arm's own variance only"
         )
     out = np.full((v.size, v.size), c)

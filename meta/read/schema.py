@@ -27,7 +27,10 @@ from dataclasses import dataclass
 # --------------------------------------------------------------------------- #
 # vocabularies
 # --------------------------------------------------------------------------- #
-COMPONENTS = ("exemption", "intensive", "release", "fulltime_bonus", "free_choice", "control")
+#: The intervention components an arm can have, each a 0/1 column of arms.csv (the only list of them).
+TREATMENT_COMPONENTS = ("exemption", "intensive", "release", "fulltime_bonus", "free_choice")
+#: The 0/1 columns of arms.csv: the treatment components and ``control``, which marks the control arm.
+COMPONENTS = (*TREATMENT_COMPONENTS, "control")
 SIGNIFICANCE_MARKS = ("", "~", "*", "**", "***")
 #: Footnote-style marks some reports use (``1)`` = p<0.15 in Wageningen); allowed only where the table's legend defines them.
 FOOTNOTE_MARK = re.compile(r"^\*{0,3}\d\)$")
@@ -579,7 +582,7 @@ def check_setting(setting: Setting, value, notes: list):
 
 
 __all__ = [
-    "COMPONENTS", "SIGNIFICANCE_MARKS", "FOOTNOTE_MARK", "P_THRESHOLDS", "MAX_HORIZON_MONTHS", "Unit", "UNITS",
+    "COMPONENTS", "TREATMENT_COMPONENTS", "SIGNIFICANCE_MARKS", "FOOTNOTE_MARK", "P_THRESHOLDS", "MAX_HORIZON_MONTHS", "Unit", "UNITS",
     "SHARE_UNITS", "unit", "Column", "Table", "MUNICIPALITIES", "ARMS", "OUTCOMES", "LEGENDS", "ESTIMATES",
     "SOURCE_FIELDS", "SOURCES", "SOURCE_PAGES",
     "TABLES", "INT_COLUMNS", "NUMERIC_COLUMNS", "FREE_TEXT", "SchemaError", "parse_number", "check_text",
