@@ -105,11 +105,11 @@ def test_fit_mv_matches_rma_mv_at_the_hand_checked_sigma2(case):
 def test_reml_sigma2_solves_the_score_equation_like_the_hand_check(case):
     res = _fit(case)
     hand = case["hand_check"]
-    assert math.isclose(res.sigma2, hand["sigma2"], rel_tol=RTOL_SIGMA2, abs_tol=1e-15)
-    assert res.sigma2 >= 0.0
+    assert math.isclose(res.tau2, hand["sigma2"], rel_tol=RTOL_SIGMA2, abs_tol=1e-15)
+    assert res.tau2 >= 0.0
     assert _close(res.estimate, hand["coefficients"]) and _close(res.se, hand["se"])
     if hand["sigma2"] == 0:
-        assert res.sigma2 == 0.0  # boundary optimum found exactly, not a hair above 0
+        assert res.tau2 == 0.0  # boundary optimum found exactly, not a hair above 0
 
 
 @pytest.mark.parametrize("case", HAND, ids=[c["id"] for c in HAND])
@@ -117,7 +117,7 @@ def test_reml_fit_agrees_with_rma_mv_own_optimum_to_its_accuracy(case):
     # rma.mv(nlm) is ~4e-7 off in σ² (RD intercept) and reports 8e-14 for a boundary 0 (RD trt)
     res = _fit(case)
     ref = case["result"]
-    assert math.isclose(res.sigma2, ref["sigma2"][0], rel_tol=RTOL_SIGMA2, abs_tol=1e-12)
+    assert math.isclose(res.tau2, ref["sigma2"][0], rel_tol=RTOL_SIGMA2, abs_tol=1e-12)
     assert _close(res.estimate, ref["coefficients"]) and _close(res.se, ref["se"])
     assert math.isclose(res.Q, ref["QE"], rel_tol=RTOL)
 
@@ -127,7 +127,7 @@ def test_fixed_effect_gls_reproduces_gleser_olkin_published_table(measure):
     case = next(c for c in USABLE if c["id"] == f"gleser2009_{measure}/FE_trt")
     pub = case["published"]
     res = _fit(case)
-    assert res.sigma2 == 0.0 and res.method == "FE"
+    assert res.tau2 == 0.0 and res.method == "FE"
     assert _close(res.estimate, pub["fe_coefficients"], rtol=0, atol=0.5e-4)
     if measure == "RD":
         assert _close(res.vcov * 1e6, pub["fe_vcov_times_1e6"], rtol=0, atol=0.5e-3)
@@ -140,7 +140,7 @@ def test_fe_and_reml_coincide_when_reml_sigma2_is_zero():
     for measure in ("RD", "OR"):
         case = next(c for c in USABLE if c["id"] == f"gleser2009_{measure}/RE_trt_study")
         reml, fe = _fit(case), _fit(case, method="FE")
-        assert reml.sigma2 == 0.0
+        assert reml.tau2 == 0.0
         assert np.array_equal(reml.estimate, fe.estimate) and np.array_equal(reml.vcov, fe.vcov)
 
 
@@ -160,14 +160,14 @@ def test_diagonal_V_with_intercept_equals_univariate_reml_from_engine_pool():
     res = fit_mv(yi, np.diag(vi))
     uni = pool(yi, vi, method="REML", test="z")
     assert res.names == ("intrcpt",) and res.n_groups == len(yi)
-    assert math.isclose(res.sigma2, uni.tau2, rel_tol=1e-8)
+    assert math.isclose(res.tau2, uni.tau2, rel_tol=1e-8)
     for ours, theirs in [(res.estimate[0], uni.estimate), (res.se[0], uni.se), (res.ci_low[0], uni.ci_low),
                          (res.ci_high[0], uni.ci_high), (res.pval[0], uni.pval), (res.Q, uni.Q),
                          (res.Q_p, uni.Q_p)]:
         assert math.isclose(ours, theirs, rel_tol=1e-8), (ours, theirs)
     assert res.Q_df == uni.Q_df
     # and both equal metafor's rma() REML
-    assert math.isclose(res.sigma2, BCG_UNI["result"]["tau2"], rel_tol=1e-8)
+    assert math.isclose(res.tau2, BCG_UNI["result"]["tau2"], rel_tol=1e-8)
     assert math.isclose(res.estimate[0], BCG_UNI["result"]["estimate"], rel_tol=1e-8)
 
 
@@ -175,7 +175,7 @@ def test_diagonal_V_fit_equals_rma_mv_with_one_random_effect_per_trial():
     ref = BCG_MV["rma_mv"]
     res = fit_mv(BCG_MV["yi"], BCG_MV["vi"], groups=BCG_MV["trial"])  # 1-D V = its diagonal
     assert BCG_MV["comparison"]["equal_to_1e_6"] is True
-    assert math.isclose(res.sigma2, ref["sigma2"][0], rel_tol=RTOL_SIGMA2)
+    assert math.isclose(res.tau2, ref["sigma2"][0], rel_tol=RTOL_SIGMA2)
     for ours, theirs in [("estimate", "coefficients"), ("se", "se"), ("ci_low", "ci_low"), ("ci_high", "ci_high"),
                          ("pval", "pval"), ("Q", "QE"), ("Q_p", "QEp"), ("QM", "QM"), ("QM_p", "QMp")]:
         assert _close(getattr(res, ours), ref[theirs]), ours
@@ -186,7 +186,7 @@ def test_diagonal_V_ml_equals_univariate_ml_from_engine_pool():
     yi, vi = BCG_UNI["yi"], BCG_UNI["vi"]
     res = fit_mv(yi, np.diag(vi), method="ML")
     uni = pool(yi, vi, method="ML", test="z")
-    assert math.isclose(res.sigma2, uni.tau2, rel_tol=1e-8)
+    assert math.isclose(res.tau2, uni.tau2, rel_tol=1e-8)
     assert math.isclose(res.estimate[0], uni.estimate, rel_tol=1e-8)
     assert math.isclose(res.se[0], uni.se, rel_tol=1e-8)
 
@@ -195,7 +195,7 @@ def test_groups_default_to_one_group_per_estimate():
     yi, vi = BCG_UNI["yi"], BCG_UNI["vi"]
     a = fit_mv(yi, np.diag(vi))
     b = fit_mv(yi, np.diag(vi), groups=[f"trial {i}" for i in range(len(yi))])
-    assert a.sigma2 == b.sigma2 and np.array_equal(a.estimate, b.estimate)
+    assert a.tau2 == b.tau2 and np.array_equal(a.estimate, b.estimate)
 
 
 def _ml_problems():
@@ -228,15 +228,15 @@ def test_ml_and_reml_sigma2_maximise_independently_computed_likelihoods(name):
     ml = fit_mv(y, V, groups=groups, method="ML")
     reml = fit_mv(y, V, groups=groups, method="REML")
     assert ml.converged and reml.converged
-    assert math.isclose(ml.logLik_ML, loglik(ml.sigma2, False), rel_tol=1e-10)
-    assert math.isclose(reml.logLik, loglik(reml.sigma2, True), rel_tol=1e-10)
-    grid = np.linspace(0.0, 5.0 * reml.sigma2, 2001)
+    assert math.isclose(ml.logLik_ML, loglik(ml.tau2, False), rel_tol=1e-10)
+    assert math.isclose(reml.logLik, loglik(reml.tau2, True), rel_tol=1e-10)
+    grid = np.linspace(0.0, 5.0 * reml.tau2, 2001)
     for res, reml_flag in ((ml, False), (reml, True)):
         best = grid[np.argmax([loglik(s, reml_flag) for s in grid])]
-        assert abs(best - res.sigma2) <= grid[1]
-    assert reml.sigma2 > 0 and ml.sigma2 < reml.sigma2  # ML shrinks sigma2 (here to the boundary 0 for RD)
+        assert abs(best - res.tau2) <= grid[1]
+    assert reml.tau2 > 0 and ml.tau2 < reml.tau2  # ML shrinks sigma2 (here to the boundary 0 for RD)
     if name == "gleser_RD_intercept":
-        assert ml.sigma2 == 0.0
+        assert ml.tau2 == 0.0
 
 
 # --------------------------------------------------------------------------- #
@@ -315,7 +315,7 @@ def test_fit_mv_explains_a_rank_deficient_component_design():
 def test_result_is_immutable():
     res = fit_mv(BCG_UNI["yi"], BCG_UNI["vi"])
     with pytest.raises(FrozenInstanceError):
-        res.sigma2 = 0.0
+        res.tau2 = 0.0
     with pytest.raises(ValueError):
         res.estimate[0] = 0.0
     assert res.table().shape == (1, 6) and res.to_dict()["names"] == ("intrcpt",)

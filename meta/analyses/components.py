@@ -108,6 +108,6 @@ def component_models(studies: pd.DataFrame, arms: pd.DataFrame, rho: float, leve
             note += "; between-municipality variance not estimable here (fixed at 0)"
         for j, name in enumerate(used):
             rows.append({**base, "component": name, "estimate": fit.estimate[j], "se": fit.se[j], "ci_low": fit.ci_low[j],
-                         "ci_high": fit.ci_high[j], "pval": fit.pval[j], "method": method, "sigma2": fit.sigma2,
+                         "ci_high": fit.ci_high[j], "pval": fit.pval[j], "method": method, "sigma2": fit.tau2,
                          "QE": fit.Q, "QE_df": fit.Q_df, "QE_p": fit.Q_p, "identifiable": True, "statement": note})
     return pd.DataFrame(rows, columns=list(COMPONENT_COLUMNS))

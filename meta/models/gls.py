@@ -1,9 +1,9 @@
-"""The multivariate model's likelihood at one sigma2, by GLS, and the sigma2 that maximises it.
+"""The multivariate model's likelihood at one tau2, by GLS, and the tau2 that maximises it.
 
-For ``y = X beta + Z u + e`` with ``e ~ N(0, V)`` and ``u ~ N(0, sigma2 I_g)`` the marginal covariance is
-``M = V + sigma2 Z Z'``. :class:`_State` computes the GLS fit, the (restricted) log-likelihood and its score in
-sigma2 through the Cholesky factor of M; :class:`_BlockState` does the same one group at a time when M is
-block-diagonal by group; :func:`estimate_sigma2` finds the maximum over sigma2 >= 0.
+For ``y = X beta + Z u + e`` with ``e ~ N(0, V)`` and ``u ~ N(0, tau2 I_g)`` the marginal covariance is
+``M = V + tau2 Z Z'``. :class:`_State` computes the GLS fit, the (restricted) log-likelihood and its score in
+tau2 through the Cholesky factor of M; :class:`_BlockState` does the same one group at a time when M is
+block-diagonal by group; :func:`maximum_likelihood_tau2` finds the maximum over tau2 >= 0.
 
 References
 ----------
@@ -19,12 +19,12 @@ import math
 import numpy as np
 from scipy import optimize
 
-#: relative tolerance on sigma2 for the root of the score equation
-SIGMA2_RTOL = 1e-13
+#: relative tolerance on tau2 for the root of the score equation
+TAU2_RTOL = 1e-13
 
 
 class _State:
-    """GLS quantities at one sigma2, computed through the Cholesky factor of M.
+    """GLS quantities at one tau2, computed through the Cholesky factor of M.
 
     With M = L L', whitened Xw = L^-1 X, yw = L^-1 y, Zw = L^-1 Z and the thin
     QR decomposition Xw = Q R:
@@ -35,8 +35,8 @@ class _State:
     * Z'P y = Zw' r and Z'P Z = Zw'Zw - (Q'Zw)'(Q'Zw).
     """
 
-    def __init__(self, y, V, X, Z, sigma2):
-        M = V + sigma2 * (Z @ Z.T) if sigma2 != 0 else V
+    def __init__(self, y, V, X, Z, tau2):
+        M = V + tau2 * (Z @ Z.T) if tau2 != 0 else V
         L = np.linalg.cholesky(M)
         p = X.shape[1]
         # one solve with L for [X y Z] (numpy's LAPACK solve: scipy's solve_triangular has a large
@@ -70,11 +70,11 @@ class _State:
         return Q, r
 
     def score(self, method):
-        """d logLik / d sigma2: 1/2 (y'P ZZ' P y - tr(P ZZ')) (REML) or with M^-1 in the trace (ML)."""
+        """d logLik / d tau2: 1/2 (y'P ZZ' P y - tr(P ZZ')) (REML) or with M^-1 in the trace (ML)."""
         return 0.5 * (self.quad - (self.tr_P if method == "REML" else self.tr_Mi))
 
     def loglik(self, method, k, p, logdet_XtX):
-        """Log-likelihood at this sigma2.
+        """Log-likelihood at this tau2.
 
         REML: -(k-p)/2 log 2pi + 1/2 log|X'X| - 1/2 log|M| - 1/2 log|X'M^-1X| - 1/2 RSS;
         ML: -k/2 log 2pi - 1/2 log|M| - 1/2 RSS.
@@ -88,7 +88,7 @@ class _State:
 class _BlockState(_State):
     """The quantities of :class:`_State` when M is block-diagonal by group (V has no covariance across groups).
 
-    Then M = blockdiag(V_g + sigma2 11'), whitening is one small Cholesky per group, Zw has one non-zero column
+    Then M = blockdiag(V_g + tau2 11'), whitening is one small Cholesky per group, Zw has one non-zero column
     per group (L_g^-1 1), Z'M^-1 Z is diagonal (d_g = 1'M_g^-1 1) and, with A = Q'Zw (p x g),
 
         Z'P Z = diag(d) - A'A,   tr(Z'PZ) = sum d - ||A||^2,
@@ -98,7 +98,7 @@ class _BlockState(_State):
     Same formulas as :class:`_State`; the numbers agree to rounding.
     """
 
-    def __init__(self, y, V, X, Z, sigma2, layout):
+    def __init__(self, y, V, X, Z, tau2, layout):
         codes, by_size = layout
         k, p = X.shape
         G = Z.shape[1]
@@ -107,7 +107,7 @@ class _BlockState(_State):
         zw = np.empty(k)
         logdet = 0.0
         for idx in by_size:  # idx: (n, s) row indices of n groups of size s
-            Mb = V[idx[:, :, None], idx[:, None, :]] + sigma2
+            Mb = V[idx[:, :, None], idx[:, None, :]] + tau2
             Lb = np.linalg.cholesky(Mb)
             rhs = np.concatenate([X[idx], y[idx][:, :, None], np.ones(idx.shape + (1,))], axis=2)
             Wb = np.linalg.solve(Lb, rhs)
@@ -130,7 +130,7 @@ class _BlockState(_State):
 
 def _block_layout(V, Z):
     """(group code per row, [row indices of the groups of each size]) when V has no covariance across the groups
-    of Z (one 1 per row), else None: then M = V + sigma2 ZZ' is block-diagonal and :class:`_BlockState` applies."""
+    of Z (one 1 per row), else None: then M = V + tau2 ZZ' is block-diagonal and :class:`_BlockState` applies."""
     if not np.all(Z.sum(axis=1) == 1):
         return None
     codes = np.argmax(Z, axis=1)
@@ -146,7 +146,7 @@ def _block_layout(V, Z):
 
 
 def state_factory(V, Z):
-    """``state(y, X, sigma2)``: :class:`_BlockState` when M is block-diagonal by group, else the dense
+    """``state(y, X, tau2)``: :class:`_BlockState` when M is block-diagonal by group, else the dense
     :class:`_State`."""
     layout = _block_layout(V, Z)
     if layout is None:
@@ -154,13 +154,13 @@ def state_factory(V, Z):
     return lambda y, X, s2: _BlockState(y, V, X, Z, s2, layout)
 
 
-def estimate_sigma2(y, V, X, Z, method) -> tuple[float, bool]:
-    """Maximise the (restricted) log-likelihood over sigma2 >= 0.
+def maximum_likelihood_tau2(y, V, X, Z, method) -> tuple[float, bool]:
+    """Maximise the (restricted) log-likelihood over tau2 >= 0.
 
-    The score is evaluated on sigma2 = 0 and a log-spaced grid up to an upper
+    The score is evaluated on tau2 = 0 and a log-spaced grid up to an upper
     bound where the score is negative. Each sign change from + to - brackets a
     local maximum, which Brent's method refines on the score equation (relative
-    tolerance ``SIGMA2_RTOL``); sigma2 = 0 is a candidate when the score there
+    tolerance ``TAU2_RTOL``); tau2 = 0 is a candidate when the score there
     is <= 0. The candidate with the largest log-likelihood wins.
     """
     k, p = X.shape
@@ -178,7 +178,7 @@ def estimate_sigma2(y, V, X, Z, method) -> tuple[float, bool]:
             break
         upper *= 10.0
     else:
-        converged = False  # the likelihood still increases at a huge sigma2
+        converged = False  # the likelihood still increases at a huge tau2
     grid = np.concatenate([[0.0], upper * np.geomspace(1e-12, 1.0, 49)])
     scores = np.array([s0] + [score(g) for g in grid[1:]])
     candidates = []
@@ -189,7 +189,7 @@ def estimate_sigma2(y, V, X, Z, method) -> tuple[float, bool]:
             if scores[i + 1] == 0:
                 candidates.append((float(grid[i + 1]), True))
                 continue
-            root, info = optimize.brentq(score, grid[i], grid[i + 1], xtol=1e-300, rtol=SIGMA2_RTOL,
+            root, info = optimize.brentq(score, grid[i], grid[i + 1], xtol=1e-300, rtol=TAU2_RTOL,
                                          maxiter=1000, full_output=True, disp=False)
             candidates.append((float(root), bool(info.converged)))
     if not candidates:  # score > 0 everywhere up to `upper`

@@ -14,19 +14,21 @@ Treating such arms as independent studies counts the control group twice.
 This module fits the model that metafor writes as
 ``rma.mv(yi, V, mods = X, random = ~ 1 | study)``:
 
-    y = X beta + Z u + e,    e ~ N(0, V),    u ~ N(0, sigma2 I_g),
+    y = X beta + Z u + e,    e ~ N(0, V),    u ~ N(0, tau2 I_g),
 
 with ``V`` the known k x k sampling covariance (block-diagonal across groups),
 ``Z`` the k x g indicator matrix of the groups (municipalities or studies), and
 one random effect per group that all of that group's estimates share. The
-marginal covariance is ``M = V + sigma2 Z Z'``. ``sigma2`` is estimated by REML
+marginal covariance is ``M = V + tau2 Z Z'``. ``tau2``, the between-group variance
+(metafor's ``sigma2`` of ``rma.mv``; the univariate model's τ² when every group has
+one estimate, hence this module's name for it), is estimated by REML
 (or ML), or fixed at 0 (``method="FE"``, the Gleser-Olkin GLS model). Results
 match metafor 3.8-1; the reference values and R calls are in
 ``tests/reference/metafor_rma_mv_reference.json``.
 
 Its inputs are built by :mod:`meta.models.covariance` (``V``: shared control groups, blocks by group) and
 :mod:`meta.models.design` (the additive component design and which components it can identify); the
-likelihood and the estimation of ``sigma2`` are in :mod:`meta.models.gls`.
+likelihood and the estimation of ``tau2`` are in :mod:`meta.models.gls`.
 
 References
 ----------
@@ -53,7 +55,7 @@ from scipy import linalg
 from meta.models.covariance import SYMMETRY_RTOL
 from meta.models.design import identifiability
 from meta.models.distributions import chi2_sf, norm_ppf, norm_sf
-from meta.models.gls import estimate_sigma2, state_factory
+from meta.models.gls import maximum_likelihood_tau2, state_factory
 
 __all__ = ["MVResult", "fit_mv"]
 
@@ -79,10 +81,10 @@ class MVResult:
     ci_low, ci_high : ndarray, shape (p,)
         Wald intervals estimate -/+ z_{1-alpha/2} se at ``level`` percent.
     vcov : ndarray, shape (p, p)
-        (X' M^-1 X)^-1 at the estimated sigma2 (``vb``).
-    sigma2 : float
+        (X' M^-1 X)^-1 at the estimated tau2 (``vb``).
+    tau2 : float
         Variance of the random effect shared by all estimates of a group
-        (``sigma2``); 0 for ``method="FE"``.
+        (metafor's ``sigma2``); 0 for ``method="FE"``.
     Q, Q_df, Q_p : float, int, float
         Test for residual heterogeneity, computed with V alone (``QE``, ``QEp``); the
         names are those of :class:`meta.models.engine.PoolResult`, whose Q this is for an
@@ -95,12 +97,12 @@ class MVResult:
     names : tuple of str
         Coefficient names (``"intrcpt"`` for an intercept column).
     converged : bool
-        True when sigma2 was found to the tolerance (always true for FE).
+        True when tau2 was found to the tolerance (always true for FE).
     logLik : float
-        Restricted (REML) log-likelihood at sigma2, including metafor's
+        Restricted (REML) log-likelihood at tau2, including metafor's
         +1/2 log|X'X| term, so it equals metafor's ``fit.stats["ll", "REML"]``.
     logLik_ML : float
-        Full (ML) log-likelihood at sigma2 (``fit.stats["ll", "ML"]``).
+        Full (ML) log-likelihood at tau2 (``fit.stats["ll", "ML"]``).
     level : float
         Confidence level in percent.
     method : str
@@ -116,7 +118,7 @@ class MVResult:
     zval: np.ndarray
     pval: np.ndarray
     vcov: np.ndarray
-    sigma2: float
+    tau2: float
     Q: float
     Q_df: int
     Q_p: float
@@ -263,8 +265,8 @@ def _check_method(method, level) -> tuple[str, float]:
     return method, level
 
 
-def _fit_sigma2(y, V, X, Z, method) -> tuple[float, bool]:
-    """sigma2 and whether it converged: 0 for FE, else the (RE)ML maximum of :func:`meta.models.gls.estimate_sigma2`.
+def _fit_tau2(y, V, X, Z, method) -> tuple[float, bool]:
+    """tau2 and whether it converged: 0 for FE, else :func:`meta.models.gls.maximum_likelihood_tau2`.
 
     Raises a ValueError when REML has k <= p or when X already holds one coefficient per group (then the random
     effect is confounded with the fixed effects: rank [X Z] = rank X).
@@ -277,10 +279,10 @@ def _fit_sigma2(y, V, X, Z, method) -> tuple[float, bool]:
     if np.linalg.matrix_rank(np.hstack([X, Z])) == np.linalg.matrix_rank(X):
         raise ValueError(
             "the random effect is confounded with the fixed effects (X already contains one "
-            "coefficient per group), so sigma2 is not identifiable; use method='FE' or drop "
+            "coefficient per group), so tau2 is not identifiable; use method='FE' or drop "
             "those columns"
         )
-    return estimate_sigma2(y, V, X, Z, method)
+    return maximum_likelihood_tau2(y, V, X, Z, method)
 
 
 def _wald(coef, vcov, level) -> dict:
@@ -314,7 +316,7 @@ def fit_mv(yi, V, X=None, groups=None, method: str = "REML", level: float = 95.0
     .. math::
 
         y = X\beta + Zu + \varepsilon, \quad \varepsilon \sim N(0, V), \quad
-        u \sim N(0, \sigma^2 I_g), \quad M = \operatorname{Var}(y) = V + \sigma^2 ZZ^\top,
+        u \sim N(0, \tau^2 I_g), \quad M = \operatorname{Var}(y) = V + \tau^2 ZZ^\top,
 
     with V the known sampling covariance (for arms that share a control group,
     see :func:`shared_control_cov`), Z the k x g 0/1 indicator of the groups
@@ -323,23 +325,23 @@ def fit_mv(yi, V, X=None, groups=None, method: str = "REML", level: float = 95.0
 
     Estimation:
 
-    * ``sigma2`` maximises the restricted log-likelihood (REML)
+    * ``tau2`` maximises the restricted log-likelihood (REML)
 
       .. math::
 
-          \ell_R(\sigma^2) = -\tfrac{k-p}{2}\log 2\pi + \tfrac12\log|X^\top X|
+          \ell_R(\tau^2) = -\tfrac{k-p}{2}\log 2\pi + \tfrac12\log|X^\top X|
           - \tfrac12\log|M| - \tfrac12\log|X^\top M^{-1}X| - \tfrac12 (y-X\hat\beta)^\top M^{-1}(y-X\hat\beta)
 
-      over sigma2 >= 0 (the 1/2 log|X'X| term is metafor's convention), found
+      over tau2 >= 0 (the 1/2 log|X'X| term is metafor's convention), found
       from the score equation
       :math:`\tfrac12\{y^\top P ZZ^\top P y - \operatorname{tr}(P ZZ^\top)\} = 0`,
       :math:`P = M^{-1} - M^{-1}X(X^\top M^{-1}X)^{-1}X^\top M^{-1}`, with a
       grid search for brackets, Brent's method to relative 1e-13, and the
-      boundary sigma2 = 0 whenever the score there is <= 0 (Harville 1977).
+      boundary tau2 = 0 whenever the score there is <= 0 (Harville 1977).
       ``"ML"`` uses the full likelihood (M^-1 in place of P in the trace),
-      and ``"FE"`` fixes sigma2 = 0 (the Gleser & Olkin 2009 GLS model).
+      and ``"FE"`` fixes tau2 = 0 (the Gleser & Olkin 2009 GLS model).
     * :math:`\hat\beta = (X^\top M^{-1}X)^{-1}X^\top M^{-1}y` and
-      :math:`\operatorname{vcov} = (X^\top M^{-1}X)^{-1}` at the estimated sigma2;
+      :math:`\operatorname{vcov} = (X^\top M^{-1}X)^{-1}` at the estimated tau2;
       Wald :math:`z_j = \hat\beta_j/\mathrm{se}_j`, two-sided normal p-values and
       intervals :math:`\hat\beta_j \pm z_{1-\alpha/2}\,\mathrm{se}_j`.
     * :math:`Q_E = (y - Xb_V)^\top V^{-1}(y - Xb_V)`, with :math:`b_V` the GLS
@@ -370,7 +372,7 @@ def fit_mv(yi, V, X=None, groups=None, method: str = "REML", level: float = 95.0
         (then, with a diagonal V and an intercept, this is the univariate REML
         model of :func:`meta.models.engine.pool`).
     method : {"REML", "ML", "FE"}
-        Estimator of sigma2 ("EE" and "CE" are accepted as metafor's names for FE).
+        Estimator of tau2 ("EE" and "CE" are accepted as metafor's names for FE).
     level : float
         Confidence level in percent, 0 < level < 100.
     names : sequence of str, optional
@@ -416,15 +418,15 @@ def fit_mv(yi, V, X=None, groups=None, method: str = "REML", level: float = 95.0
     Xa, names = _check_design(X, k, names)
     p = Xa.shape[1]
     Z = _group_matrix(groups, k)
-    sigma2, converged = _fit_sigma2(y, V, Xa, Z, method)
+    tau2, converged = _fit_tau2(y, V, Xa, Z, method)
 
     state = state_factory(V, Z)
-    st = state(y, Xa, sigma2)
+    st = state(y, Xa, tau2)
     logdet_XtX = 2.0 * float(np.sum(np.log(np.abs(np.diag(np.linalg.qr(Xa)[1])))))
     vcov = (st.vcov + st.vcov.T) / 2.0
     wald = _wald(st.beta, vcov, level)
-    # residual heterogeneity under V alone (sigma2 = 0)
-    Q = (st if sigma2 == 0.0 else state(y, Xa, 0.0)).rss
+    # residual heterogeneity under V alone (tau2 = 0)
+    Q = (st if tau2 == 0.0 else state(y, Xa, 0.0)).rss
     Q_df = k - p
     Q_p = float(chi2_sf(Q, Q_df)) if Q_df > 0 else math.nan
     QM, QM_df, QM_p = _omnibus_test(st.beta, vcov, Xa)
@@ -436,7 +438,7 @@ def fit_mv(yi, V, X=None, groups=None, method: str = "REML", level: float = 95.0
         arrays[key] = val
     return MVResult(
         **arrays,
-        sigma2=float(sigma2),
+        tau2=float(tau2),
         Q=float(Q), Q_df=int(Q_df), Q_p=Q_p,
         QM=QM, QM_df=int(QM_df), QM_p=QM_p,
         k=int(k), p=int(p), names=tuple(names),
