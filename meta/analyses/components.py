@@ -30,7 +30,7 @@ from meta.models.multivariate import fit_mv
 from meta.read.schema import TREATMENT_COMPONENTS as COMPONENTS
 MODEL_KEYS = ("outcome_key", "period", "unit_h")
 COMPONENT_COLUMNS = (*MODEL_KEYS, "component", "estimate", "se", "ci_low", "ci_high", "pval", "k", "municipalities",
-                     "method", "sigma2", "QE", "QE_df", "QE_p", "identifiable", "statement")
+                     "method", "tau2", "Q", "Q_df", "Q_p", "identifiable", "statement")
 
 
 def sampling_cov(cell: pd.DataFrame, rho: float) -> np.ndarray:
@@ -108,6 +108,6 @@ def component_models(studies: pd.DataFrame, arms: pd.DataFrame, rho: float, leve
             note += "; between-municipality variance not estimable here (fixed at 0)"
         for j, name in enumerate(used):
             rows.append({**base, "component": name, "estimate": fit.estimate[j], "se": fit.se[j], "ci_low": fit.ci_low[j],
-                         "ci_high": fit.ci_high[j], "pval": fit.pval[j], "method": method, "sigma2": fit.tau2,
-                         "QE": fit.Q, "QE_df": fit.Q_df, "QE_p": fit.Q_p, "identifiable": True, "statement": note})
+                         "ci_high": fit.ci_high[j], "pval": fit.pval[j], "method": method, "tau2": fit.tau2,
+                         "Q": fit.Q, "Q_df": fit.Q_df, "Q_p": fit.Q_p, "identifiable": True, "statement": note})
     return pd.DataFrame(rows, columns=list(COMPONENT_COLUMNS))
