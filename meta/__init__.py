@@ -12,7 +12,8 @@ Layers, top to bottom; a module imports only from layers below its own (``pyproj
     effects/                     yi and sei from printed numbers (SE from CI, p, shares+N, marks); concepts
     plan                         the analysis plan: defaults, reading, checking it against the inputs
     read/                        schema of every file, the strict CSV reader, registers, estimates, sources
-    models/                      engine (rma.uni), bayes, multivariate (rma.mv): import nothing else of meta
+    models/                      engine + tau2 (rma.uni), multivariate + gls, covariance, design (rma.mv, components),
+                                 bayes + mixtures: import nothing else of meta
     i18n | control | errors      words and number formats (NL/EN); run stages and stop requests; InputError
 
 Importing this package has no side effects on numpy's error state or Python's warning filters.

@@ -470,7 +470,7 @@ def bayes_pool_table(studies, cell_columns, tau_prior_scale, level: float = 95.0
     -------
     pandas.DataFrame
         One row per cell (sorted by the cell columns, as
-        :func:`meta.engine.pool_cells`) with the cell columns followed by the
+        :func:`meta.models.engine.pool_cells`) with the cell columns followed by the
         fields of :class:`BayesResult` (``BAYES_KEYS``).
     """
     import pandas as pd
