@@ -63,6 +63,8 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
+from meta.read.schema import TREATMENT_COMPONENTS
+
 SE_METHODS = (
     "reported_se", "from_ci", "from_p", "from_shares_binomial", "from_shares_binomial_and_marks",
     "from_significance_marks",
@@ -526,7 +528,7 @@ def _range_width(outcome_row) -> float:
 def arm_components(arm) -> str:
     """Describe an arm by its components, e.g. ``exemption + release 50% ≤ €200/month``."""
     parts = []
-    for comp in ("exemption", "intensive", "release", "fulltime_bonus", "free_choice"):
+    for comp in TREATMENT_COMPONENTS:
         if int(arm[comp]) == 1:
             text = comp.replace("_", " ")
             if comp == "release":
