@@ -23,6 +23,11 @@ TEXT = {
             "nl": ["Wat vonden we", "Kerntabel", "Dekking", "Forestplots", "Naast elkaar", "Gevoeligheid", "Onderdelen",
                    "Methoden", "Bronnen"]},
     "h_findings": {"en": "What we found", "nl": "Wat vonden we"},
+    "h_decisions": {"en": "Decision probabilities", "nl": "Beslissingskansen"},
+    "h_sensitivity": {"en": "Sensitivity", "nl": "Gevoeligheid"},
+    "h_components": {"en": "Components of the interventions", "nl": "Onderdelen van de interventies"},
+    "h_simulation": {"en": "Simulation study", "nl": "Simulatiestudie"},
+    "h_references": {"en": "Sources", "nl": "Bronnen"},
     # console summary of `meta run`
     "console_reading": {"en": "meta: reading inputs from {inputs} (plan: {plan})",
                         "nl": "meta: invoer uit {inputs} (plan: {plan})"},

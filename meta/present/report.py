@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 
 import pandas as pd
+from markupsafe import Markup
 
 from meta.present import fewstudies_report as fsr
 from meta.effects.concepts import SE_METHOD as RANGE_BOUND
@@ -21,6 +22,7 @@ from meta.effects.harmonise import SE_METHODS
 from meta.cells import CELL_COLUMNS
 from meta.analyses.tables import cell_order as tables_cell_order, mark_p_ranges as tables_mark_p_ranges, side_by_side
 from meta.plan import REPO
+from meta.present.templating import render
 from meta.i18n import (arm_class_label, cell_labels, changed_by_words, component_note_words, components_label, fmt_g,
                        fmt_interval, fmt_num, fmt_p, fmt_p_range, method_words, outcome_labels, reason_words, t, word,
                        words, concept_labels, period_label)
@@ -35,26 +37,6 @@ SE_METHOD_TEXT = {
     "from_significance_marks": "reconstructed from significance marks (bracket; see methods)",
     "from_range_bound": "upper bound from the outcome's range and the respondents per wave (adjusted means; see methods)",
 }
-
-CSS = """
-body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;max-width:1200px;color:#222;
-line-height:1.45;padding:0 1em}
-h1{font-size:1.6em;margin-bottom:.2em}h2{font-size:1.25em;border-bottom:2px solid #1f4e79;padding-bottom:.2em;
-margin-top:2em}h3{font-size:1.05em}
-table{border-collapse:collapse;font-size:.82em;margin:.6em 0;width:100%}
-th,td{border:1px solid #ccc;padding:3px 6px;text-align:left;vertical-align:top}
-th{background:#eef3f8;position:sticky;top:0}
-td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}td.wrap{white-space:normal}
-tr.single td{color:#666}
-.pending{color:#a05a00;font-style:italic}.na{color:#999}.derived{background:#fff6e0}.ok{background:#eaf6ea}
-.notreported{background:#f3f3f3}
-.note{background:#f7f7f7;border-left:4px solid #1f4e79;padding:.6em 1em;margin:1em 0}
-.warn{border-left-color:#b22222}
-img{max-width:100%;height:auto;border:1px solid #ddd;margin:.5em 0}
-.small{font-size:.8em;color:#555}
-nav a{margin-right:1em}
-"""
-
 
 def _e(x) -> str:
     return html.escape("" if x is None else str(x))
@@ -730,52 +712,43 @@ def findings_section(results, lang: str = "en") -> str:
 
 
 def render_report(results, figures: dict, lang: str = "nl", extra: dict | None = None) -> str:
-    munis = results.inputs.municipalities
-    transcribed = ", ".join(munis.loc[munis["status"] == "transcribed", "name"])
-    pending = ", ".join(munis.loc[munis["status"] == "pending", "name"])
-    n_in, n_used, n_ex = len(results.inputs.estimates), len(results.studies), len(results.excluded)
+    """The whole page (``templates/report.html.j2``): the values of every section, laid out by the templates."""
+    extra = extra or {}
+    return str(render("report.html.j2", lang, **_page_values(results, figures, extra, lang),
+                      **_section_values(results, extra, lang)))
+
+
+def _page_values(results, figures: dict, extra: dict, lang: str) -> dict:
+    """The page's frame: settings, navigation, the 'read this first' note, figures and the row accounting."""
+    munis, plan = results.inputs.municipalities, results.plan
     reasons = pd.Series([reason_words(r, lang) for r in results.excluded["reason"]], dtype=object).value_counts()
-    reason_items = "".join(f"<li>{_e(r)}: {int(n)}</li>" for r, n in reasons.items())
-    figs = "".join(
-        f"<h3 id='{_e(name)}'>{_e(f['title'])}</h3><img alt='{_e(f['title'])}' src='{_img(f['png'])}'>"
-        for name, f in figures.items())
-    overview = (extra or {}).get("overview")
-    overview_img = (f"<img alt='{_e(overview['title'])}' src='{_img(overview['png'])}'>" if overview else "")
-    plan = results.plan
-    nav = "".join(f'<a href="#{a}">{label}</a>' for a, label in
-                  zip(("findings", "headline", "coverage", "forest", "side", "sensitivity", "components", "methods",
-                       "sources"),
-                      t("nav", lang)))
-    return f"""<!DOCTYPE html>
-<html lang="{lang}"><head><meta charset="utf-8"><title>{t('title', lang)}</title>
-<style>{CSS}</style></head><body>
-<h1>{t('title', lang)}</h1>
-<p class='small'>{t('generated', lang)} {t('settings', lang, method=_e(plan.method), test=_e(words('test', plan.test, lang)),
-    level=fmt_g(plan.level, lang), policy=_e(words('policy', plan.se_policy, lang)),
-    olevel=_e(words('outcome_level', plan.outcome_level, lang)))}</p>
-<nav>{nav}</nav>
-<div class='note warn'>{t('read_first', lang, done=_e(transcribed), pending=_e(pending)) if pending else
-    t('read_first_all', lang, done=_e(transcribed))}{pooled_count(results, lang)}</div>
-<h2 id="findings">{t('h_findings', lang)}</h2>{overview_img}{findings_section(results, lang)}
-<h2 id="headline">{t('h_headline', lang)}</h2>{headline_table(results, lang)}
-<p class='small'>{t('legend_headline', lang)}</p>
-{f"<h3 id='pools'>{t('h_pools', lang)}</h3>" + pools_section(results, lang) if results.plan.outcome_level == "concept" else ""}
-<h3 id="decisions">{'Beslissingskansen' if lang == 'nl' else 'Decision probabilities'}</h3>{fsr.decision_section(results, lang)}
-<h2 id="coverage">{t('h_coverage', lang)}</h2>{coverage_table(results, lang)}
-<h2 id="forest">{t('h_forest', lang)}</h2>{figs or f"<p>{t('no_figures', lang)}</p>"}
-<h2 id="side">{t('h_side', lang)}</h2>
-<p>{t('side_intro', lang, level=fmt_g(plan.level, lang))}</p>{side_by_side_table(results, lang)}
-<h2 id="sensitivity">{'Gevoeligheid' if lang == 'nl' else 'Sensitivity'}</h2>{robustness_section(results, extra or {}, lang)}
-<h2 id="components">{'Onderdelen van de interventies' if lang == 'nl' else 'Components of the interventions'}</h2>
-{components_section(results, extra or {}, lang)}
-<h2 id="methods">{t('h_methods', lang)}</h2>{methods_section(results, lang)}
-{fsr.methods_html(results, lang, SIMULATION_SUMMARY.with_name('simulation_results.csv'))}
-<h3>{'Simulatiestudie' if lang == 'nl' else 'Simulation study'}</h3>{simulation_table(lang=lang) if lang == 'nl' else simulation_verdict(lang=lang)}
-<h3>{t('h_accounting', lang)}</h3><p>{t('accounting', lang, n_in=n_in, n_used=n_used, n_ex=n_ex)}</p><ul>{reason_items}</ul>
-<h2 id="sources">{t('h_sources', lang)}</h2>{sources_table(results, lang)}
-<h2 id="references">{'Bronnen' if lang == 'nl' else 'Sources'}</h2>{references_section(results, lang)}
-</body></html>
-"""
+    return dict(
+        settings=dict(method=plan.method, test=words("test", plan.test, lang), level=fmt_g(plan.level, lang),
+                      policy=words("policy", plan.se_policy, lang),
+                      olevel=words("outcome_level", plan.outcome_level, lang)),
+        nav=list(zip(("findings", "headline", "coverage", "forest", "side", "sensitivity", "components", "methods",
+                      "sources"), t("nav", lang))),
+        transcribed=", ".join(munis.loc[munis["status"] == "transcribed", "name"]),
+        pending=", ".join(munis.loc[munis["status"] == "pending", "name"]),
+        level=fmt_g(plan.level, lang), figures=figures, overview=extra.get("overview"),
+        accounting=dict(n_in=len(results.inputs.estimates), n_used=len(results.studies), n_ex=len(results.excluded)),
+        reasons=[(r, int(n)) for r, n in reasons.items()])
+
+
+def _section_values(results, extra: dict, lang: str) -> dict:
+    """Every section of the page, rendered."""
+    nl = lang == "nl"
+    return dict(
+        pooled_count=Markup(pooled_count(results, lang)), findings=Markup(findings_section(results, lang)),
+        headline=Markup(headline_table(results, lang)),
+        pools=Markup(pools_section(results, lang)) if results.plan.outcome_level == "concept" else None,
+        decisions=Markup(fsr.decision_section(results, lang)), coverage=Markup(coverage_table(results, lang)),
+        side_by_side=Markup(side_by_side_table(results, lang)),
+        robustness=Markup(robustness_section(results, extra, lang)),
+        components=Markup(components_section(results, extra, lang)), methods=Markup(methods_section(results, lang)),
+        few_studies_methods=Markup(fsr.methods_html(results, lang, SIMULATION_RESULTS)),
+        simulation=Markup(simulation_table(lang=lang) if nl else simulation_verdict(lang=lang)),
+        sources=Markup(sources_table(results, lang)), references=Markup(references_section(results, lang)))
 
 
 def write_report(results, path: Path, figures: dict, lang: str = "nl", extra: dict | None = None) -> Path:

@@ -1,0 +1,54 @@
+"""The report's HTML from Jinja2 templates (``meta/present/templates/``), autoescaped.
+
+Python computes every value (numbers formatted by :mod:`meta.i18n`), the templates lay them out. Every
+``{{ value }}`` is escaped on output unless it is :class:`markupsafe.Markup` (a catalogue text, which is HTML, or a
+section already rendered). The escape is :func:`html.escape` (``'`` → ``&#x27;``, ``"`` → ``&quot;``), applied through
+the environment's ``finalize`` hook, so the report's bytes do not depend on markupsafe's spelling (``&#39;``).
+
+Whitespace is explicit: ``trim_blocks`` and ``lstrip_blocks`` drop the lines that hold only a block tag,
+``keep_trailing_newline`` keeps a template's last newline (the page ends with one), and a fragment's lines are joined
+with ``{#- -#}`` or ``-`` on a tag where the HTML has no line break.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import html
+from pathlib import Path
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
+
+from meta.i18n import t
+
+
+def esc(value) -> Markup:
+    """``value`` as HTML text: Markup unchanged, None as nothing, anything else through :func:`html.escape`."""
+    if hasattr(value, "__html__"):
+        return Markup(value.__html__())
+    return Markup(html.escape("" if value is None else str(value)))
+
+
+@functools.cache
+def environment() -> Environment:
+    """The one Jinja2 environment of the report (templates shipped as package data of :mod:`meta.present`)."""
+    env = Environment(loader=PackageLoader("meta.present", "templates"), autoescape=True, finalize=esc,
+                      trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, undefined=StrictUndefined)
+    env.filters["png_data"] = png_data
+    return env
+
+
+def png_data(path) -> str:
+    """A PNG file as a ``data:`` URI, so the report is one self-contained file."""
+    return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
+
+
+def text(key: str, lang: str, **values) -> Markup:
+    """The catalogue text ``key`` (:func:`meta.i18n.t`, HTML) with ``values`` escaped into its placeholders."""
+    return Markup(t(key, lang, **{k: esc(v) for k, v in values.items()}))
+
+
+def render(name: str, lang: str, **values) -> Markup:
+    """Template ``name`` rendered with ``values``, ``lang`` and ``t(key, **values)`` (:func:`text` in ``lang``)."""
+    return Markup(environment().get_template(name).render(lang=lang, t=functools.partial(text, lang=lang), **values))
