@@ -1,13 +1,17 @@
 """Words of the report and figures in Dutch (default, as the ministry reads it) and English.
 
 Outcome and arm names come from the registers (``label_nl``/``label_en``, ``name_nl``/``name_en``);
-everything else the report and figures say is here.
+everything else the report and figures say is here: the message catalogue :data:`TEXT` (read with :func:`t`) holds
+the short texts below and the report's paragraphs from ``messages.toml`` beside this module (one key, one place:
+a key in both is refused at import).
 """
 
 from __future__ import annotations
 
 import math
 import re
+import tomllib
+from pathlib import Path
 
 LANGS = ("nl", "en")
 DEFAULT_LANG = "nl"
@@ -182,6 +186,22 @@ TEXT = {
               "municipality. τ², I² and Q come from the classical analysis."},
     "fe": {"nl": "gemeenschappelijk effect", "en": "common effect"},
 }
+
+#: The report's paragraphs and table heads, ``{key: {"nl": ..., "en": ...}}`` (placeholders as in str.format).
+MESSAGES = Path(__file__).with_name("messages.toml")
+
+
+def _with_messages(text: dict, path: Path = MESSAGES) -> dict:
+    """``text`` and the catalogue file at ``path`` as one dict; a key in both is an error."""
+    with open(path, "rb") as f:
+        more = tomllib.load(f)
+    twice = sorted(set(text) & set(more))
+    if twice:
+        raise ValueError(f"{path.name}: keys also in meta.i18n.TEXT: {', '.join(twice)}")
+    return {**text, **more}
+
+
+TEXT = _with_messages(TEXT)
 
 
 def t(key: str, lang: str, **fmt):

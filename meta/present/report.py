@@ -22,7 +22,7 @@ from meta.effects.harmonise import SE_METHODS
 from meta.cells import CELL_COLUMNS
 from meta.analyses.tables import cell_order as tables_cell_order, mark_p_ranges as tables_mark_p_ranges, side_by_side
 from meta.plan import REPO
-from meta.present.templating import render
+from meta.present.templating import render, text
 from meta.i18n import (arm_class_label, cell_labels, changed_by_words, component_note_words, components_label, fmt_g,
                        fmt_interval, fmt_num, fmt_p, fmt_p_range, method_words, outcome_labels, reason_words, t, word,
                        words, concept_labels, period_label)
@@ -59,52 +59,49 @@ def row_anchor(r) -> str:
 
 
 def headline_table(results, lang: str = "en") -> str:
+    """The Kerntabel (``templates/headline.html.j2``): one row per cell, arm class first, as the ministry reads."""
     p = results.pooled
     if len(p) == 0:
-        return "<p>Geen enkele cel kon worden gepoold.</p>" if lang == "nl" else "<p>No cell could be pooled.</p>"
+        return render("headline.html.j2", lang, rows=[])
     p = cell_order(results, p)
-    label = cell_labels(results.inputs, lang)
-    interval_head = (f"{fmt_g(results.plan.level, lang)}%-BI of -GI" if lang == "nl"
-                     else f"{fmt_g(results.plan.level, lang)}% CI or CrI")
-    head = (f"<tr><th>{t('col_arm_class', lang)}</th><th>{t('col_outcome', lang)}</th><th>{t('col_horizon', lang)}</th>"
-            f"<th>k</th><th>{t('col_munis', lang)}</th><th>{t('col_model', lang)}</th>"
-            f"<th>{t('col_estimate', lang)}</th><th>{interval_head}</th><th>p</th>"
-            f"<th>{t('col_pi', lang)}</th><th>τ² [{'BI' if lang == 'nl' else 'CI'}]</th>"
-            f"<th>I² [{'BI' if lang == 'nl' else 'CI'}]</th><th>Q p</th><th>{t('col_se_methods', lang)}</th></tr>")
-    mark_p = _mark_p_texts(results, lang)
-    names = dict(zip(results.inputs.municipalities["municipality"], results.inputs.municipalities["name"]))
-    arm_text = {}
-    for key, g in results.studies.groupby(list(CELL_COLUMNS)):
-        arm_text[cell_key(dict(zip(CELL_COLUMNS, key)))] = "; ".join(
-            f"{names[m]}: {components_label(c, lang)}" for m, c in zip(g["municipality"], g["arm_components"])
-        ) if len(g) <= REPORT_MAX_MUNICIPALITIES else (f"{len(g)} gemeenten" if lang == "nl" else f"{len(g)} municipalities")
-    body = []
-    for _, r in p.iterrows():
-        single = bool(r["single_study"])
-        flag = " ⚠" if r["flag_derived_se"] else ""
-        d = fsr.unit_digits(r["unit_h"])
-        methods = ", ".join(words("se_method", m, lang) for m in str(r["se_methods"]).split(";") if m)
-        body.append(
-            f"<tr id='{row_anchor(r)}' class='{'single' if single else ''}'>"
-            f"<td>{_e(arm_class_label(r['arm_class'], lang))}</td>"
-            f"<td>{_e(label.get(r['outcome_key'], r['outcome_label']))}</td>"
-            f"<td>{_e(_period(results, r['period'], lang))}</td>"
-            f"<td class='num'>{int(r['k'])}</td><td>{_e(arm_text.get(cell_key(r), r['municipalities']))}</td>"
-            f"<td>{_e(fsr.model_text(r, lang))}</td>"
-            f"<td class='num'>{fsr.value_text(r, 'estimate', d, lang)} {_e(fsr.unit_short(r['unit_h'], lang))}</td>"
-            f"<td class='num'>{fsr.interval_text(r, 'ci_low', 'ci_high', d, lang)}</td>"
-            f"<td class='num'>{_e(mark_p.get(cell_key(r), fmt_p(r['pval'], lang)) if single else fmt_p(r['pval'], lang))}</td>"
-            + (f"<td>{t('single', lang)}</td><td>—</td><td>—</td><td>—</td>" if single else
-               f"<td class='num'>{fsr.interval_text(r, 'pi_low', 'pi_high', d, lang)}</td>"
-               f"<td class='num wrap'>{fsr.value_text(r, 'tau2', 2, lang)} "
-               f"{fsr.interval_text(r, 'tau2_ci_low', 'tau2_ci_high', 2, lang)}</td>"
-               f"<td class='num'>{fmt_num(r['I2'], 0, lang)}% {fmt_interval(r['I2_ci_low'], r['I2_ci_high'], 0, lang)}</td>"
-               f"<td class='num'>{_e(fmt_p(r['Q_p'], lang))}</td>")
-            + f"<td>{_e(methods)}{flag}</td></tr>"
-        )
-    note = f"<p class='small'>{fsr.footnote(lang)}</p>" if fsr.has_undetermined(p) else ""
-    return f"<table>{head}{''.join(body)}</table>{note}"
+    label, mark_p, arms = cell_labels(results.inputs, lang), _mark_p_texts(results, lang), _arm_texts(results, lang)
+    rows = [_headline_row(results, r, lang, label, mark_p, arms) for _, r in p.iterrows()]
+    return render("headline.html.j2", lang, rows=rows, level=fmt_g(results.plan.level, lang),
+                  note=fsr.has_undetermined(p))
 
+
+def _arm_texts(results, lang: str) -> dict:
+    """{cell: 'Nijmegen: exemption + release …; Wageningen: …'}, or the number of municipalities past the limit."""
+    names = _names(results)
+    out = {}
+    for key, g in results.studies.groupby(list(CELL_COLUMNS)):
+        out[cell_key(dict(zip(CELL_COLUMNS, key)))] = "; ".join(
+            f"{names[m]}: {components_label(c, lang)}" for m, c in zip(g["municipality"], g["arm_components"])
+        ) if len(g) <= REPORT_MAX_MUNICIPALITIES else t("n_municipalities", lang, n=len(g))
+    return out
+
+
+def _headline_row(results, r, lang: str, label: dict, mark_p: dict, arms: dict) -> dict:
+    """The values of one Kerntabel row, formatted."""
+    d = fsr.unit_digits(r["unit_h"])
+    single = bool(r["single_study"])
+    p = fmt_p(r["pval"], lang)
+    return dict(
+        anchor=row_anchor(r), single=single, arm_class=arm_class_label(r["arm_class"], lang),
+        outcome=label.get(r["outcome_key"], r["outcome_label"]), period=_period(results, r["period"], lang),
+        k=int(r["k"]), munis=arms.get(cell_key(r), r["municipalities"]), model=fsr.model_text(r, lang),
+        estimate=fsr.value_text(r, "estimate", d, lang), unit=fsr.unit_short(r["unit_h"], lang),
+        interval=fsr.interval_text(r, "ci_low", "ci_high", d, lang), p=mark_p.get(cell_key(r), p) if single else p,
+        pi=fsr.interval_text(r, "pi_low", "pi_high", d, lang), tau2=fsr.value_text(r, "tau2", 2, lang),
+        tau2_ci=fsr.interval_text(r, "tau2_ci_low", "tau2_ci_high", 2, lang), I2=fmt_num(r["I2"], 0, lang),
+        I2_ci=fmt_interval(r["I2_ci_low"], r["I2_ci_high"], 0, lang), Q_p=fmt_p(r["Q_p"], lang),
+        methods=", ".join(words("se_method", m, lang) for m in str(r["se_methods"]).split(";") if m),
+        flag=" ⚠" if r["flag_derived_se"] else "")
+
+
+def _names(results) -> dict:
+    """{municipality code: its name}."""
+    return dict(zip(results.inputs.municipalities["municipality"], results.inputs.municipalities["name"]))
 
 def cell_key(r) -> tuple:
     """The cell of a pooled or study row (:data:`meta.cells.CELL_COLUMNS`), whole numbers as ``int``."""
@@ -192,10 +189,9 @@ def _too_many(results) -> bool:
     return len(results.inputs.municipalities) > REPORT_MAX_MUNICIPALITIES
 
 
-def _in_files(what_nl: str, what_en: str, files: str, n: int, lang: str) -> str:
-    return (f"<p>{n} gemeenten: {what_nl} staat in <code translate='no'>{files}</code> (ook in <code translate='no'>meta.xlsx</code>).</p>"
-            if lang == "nl" else
-            f"<p>{n} municipalities: {what_en} is in <code translate='no'>{files}</code> (and in <code translate='no'>meta.xlsx</code>).</p>")
+def _cell_texts(results, o: str, h: str, a: str, lang: str, label: dict) -> dict:
+    """The outcome, period and arm class of a cell in words (the first three columns of a cell table)."""
+    return dict(outcome=label.get(o, o), period=_period(results, h, lang), arm_class=arm_class_label(a, lang))
 
 
 def _coverage_counts(results, lang: str) -> str:
@@ -205,115 +201,90 @@ def _coverage_counts(results, lang: str) -> str:
                 if s in set(cov["status"])]
     counts = cov.groupby(["outcome_key", "period", "arm_class", "status"], sort=False).size()
     label = cell_labels(results.inputs, lang)
-    out = [f"<table><tr><th>{t('col_outcome', lang)}</th><th>{t('col_horizon', lang)}</th>"
-           f"<th>{t('col_arm_class', lang)}</th>" + "".join(f"<th>{_e(word('status', st, lang))}</th>" for st in statuses)
-           + "</tr>"]
-    for (o, h, a), g in cov.groupby(["outcome_key", "period", "arm_class"], sort=False):
-        out.append(f"<tr><td>{_e(label.get(o, o))}</td><td>{_e(_period(results, h, lang))}</td><td>{_e(arm_class_label(a, lang))}</td>"
-                   + "".join(f"<td class='num'>{int(counts.get((o, h, a, st), 0))}</td>" for st in statuses) + "</tr>")
-    out.append("</table>")
-    return "".join(out) + _in_files("de status per gemeente", "the status per municipality", "coverage.csv",
-                                    len(results.inputs.municipalities), lang)
+    rows = [{**_cell_texts(results, o, h, a, lang, label),
+             "counts": [int(counts.get((o, h, a, st), 0)) for st in statuses]}
+            for (o, h, a), _ in cov.groupby(["outcome_key", "period", "arm_class"], sort=False)]
+    return render("coverage_counts.html.j2", lang, statuses=[word("status", st, lang) for st in statuses], rows=rows,
+                  n=len(results.inputs.municipalities))
+
+
+#: The CSS class of a coverage status.
+STATUS_CSS = {"transcribed": "ok", "derived-SE": "derived", "pending": "pending", "not applicable": "na",
+              "not reported": "notreported"}
 
 
 def coverage_table(results, lang: str = "en") -> str:
+    """Which municipality has a number in which cell (``templates/coverage.html.j2``), then where the pending
+    municipalities' numbers live; cells in which no municipality has a number are counted, not shown."""
     if _too_many(results):
         return _coverage_counts(results, lang)
-    cov = results.coverage
     munis = list(results.inputs.municipalities["municipality"])
-    names = dict(zip(results.inputs.municipalities["municipality"], results.inputs.municipalities["name"]))
-    css = {"transcribed": "ok", "derived-SE": "derived", "pending": "pending", "not applicable": "na",
-           "not reported": "notreported"}
-    out = [f"<table><tr><th>{t('col_outcome', lang)}</th><th>{t('col_horizon', lang)}</th>"
-           f"<th>{t('col_arm_class', lang)}</th>" + "".join(f"<th>{_e(names[m])}</th>" for m in munis) + "</tr>"]
     label = cell_labels(results.inputs, lang)
-    n_hidden = 0
-    for (o, h, a), g in cov.groupby(["outcome_key", "period", "arm_class"], sort=False):
+    rows, hidden = [], 0
+    for (o, h, a), g in results.coverage.groupby(["outcome_key", "period", "arm_class"], sort=False):
         st = dict(zip(g["municipality"], g["status"]))
         if not set(st.values()) & {"transcribed", "derived-SE"}:
-            n_hidden += 1
+            hidden += 1
             continue
-        out.append(f"<tr><td>{_e(label.get(o, o))}</td><td>{_e(_period(results, h, lang))}</td><td>{_e(arm_class_label(a, lang))}</td>"
-                   + "".join(f"<td class='{css.get(st[m], '')}'>{_e(word('status', st[m], lang))}</td>" for m in munis)
-                   + "</tr>")
-    out.append("</table>")
-    out.append(f"<p class='small'>{t('coverage_shown', lang, shown=len(out) - 2, hidden=n_hidden)}</p>")
+        rows.append({**_cell_texts(results, o, h, a, lang, label),
+                     "statuses": [(STATUS_CSS.get(st[m], ""), word("status", st[m], lang)) for m in munis]})
     pend = results.inputs.municipalities
     pend = pend[pend["status"] == "pending"]
     col = "pending_where_nl" if lang == "nl" and "pending_where_nl" in pend else "pending_where"
-    items = "".join(f"<li><b>{_e(r['name'])}</b>: {_e(r[col] or r['pending_where'])}</li>" for _, r in pend.iterrows())
-    return "".join(out) + (f"<p>{t('pending_where', lang)}</p><ul>{items}</ul>" if items else "")
+    return render("coverage.html.j2", lang, munis=[_names(results)[m] for m in munis], rows=rows, hidden=hidden,
+                  pending=[(r["name"], r[col] or r["pending_where"]) for _, r in pend.iterrows()])
 
 
 def side_by_side_table(results, lang: str = "en") -> str:
+    """Each municipality's harmonised estimate per cell (``templates/side_by_side.html.j2``)."""
     if _too_many(results):
-        return _in_files("de tabel naast elkaar", "the side-by-side table", "side_by_side.csv",
-                         len(results.inputs.municipalities), lang)
+        return _in_files("what_side_by_side", "side_by_side.csv", results, lang)
     sbs = cell_order(results, side_by_side(results.studies, results.inputs.municipalities, results.plan.level, lang))
     munis = list(results.inputs.municipalities["municipality"])
-    names = dict(zip(results.inputs.municipalities["municipality"], results.inputs.municipalities["name"]))
-    out = [f"<table><tr><th>{t('col_outcome', lang)}</th><th>{t('col_horizon', lang)}</th>"
-           f"<th>{t('col_arm_class', lang)}</th><th>{t('col_unit', lang)}</th>"
-           + "".join(f"<th>{_e(names[m])}</th>" for m in munis) + "</tr>"]
     label = cell_labels(results.inputs, lang)
-    for _, r in sbs.iterrows():
-        cells = "".join(
-            f"<td class='{'pending' if r[m] == 'pending' else 'num'}'>{_e(word('status', r[m], lang))}</td>"
-            for m in munis)
-        out.append(f"<tr><td>{_e(label.get(r['outcome_key'], r['outcome_key']))}</td>"
-                   f"<td>{_e(_period(results, r['period'], lang))}</td>"
-                   f"<td>{_e(arm_class_label(r['arm_class'], lang))}</td><td>{_e(fsr.unit_short(r['unit_h'], lang))}</td>"
-                   f"{cells}</tr>")
-    out.append("</table>")
-    return "".join(out)
+    rows = [{**_cell_texts(results, r["outcome_key"], r["period"], r["arm_class"], lang, label),
+             "unit": fsr.unit_short(r["unit_h"], lang),
+             "cells": [("pending" if r[m] == "pending" else "num", word("status", r[m], lang)) for m in munis]}
+            for _, r in sbs.iterrows()]
+    return render("side_by_side.html.j2", lang, munis=[_names(results)[m] for m in munis], rows=rows)
+
+
+def _in_files(what: str, files: str, results, lang: str) -> str:
+    """Past ``REPORT_MAX_MUNICIPALITIES``: where the table ``what`` (a catalogue key) is instead."""
+    return f"<p>{text('in_files', lang, what=text(what, lang), files=files, n=len(results.inputs.municipalities))}</p>"
+
+
+def _citation(src, pages, r, lang: str) -> dict:
+    """The citation of a study row, its page (range) kept on one line, and the text file and line for whoever
+    checks the transcription (when the citation does not end in that line already)."""
+    from meta.read import sources
+
+    cite = sources.citation(src, pages, r["source_file"], r["source_table"], r["source_line"], lang)
+    line = f"{sources.WORDS[lang]['line']} {int(r['source_line'])}"
+    where = sources.page_text(pages, r["source_file"], int(r["source_line"]), lang)
+    page = cite.endswith(where)  # the page (range) on one line: 'p. 17–23', never 'p. 17–' / '23'
+    return dict(cite_text=cite[: -len(where)] if page else cite, cite_page=where if page else None,
+                cite_line=None if cite.endswith(line) else line, file=r["source_file"])
 
 
 def sources_table(results, lang: str = "en") -> str:
-    from meta.read import sources
-
-    s = results.studies
+    """Every study row with its source (``templates/sources.html.j2``)."""
     if _too_many(results):
-        return _in_files("elke studierij met bron (bestand, tabel, regel)",
-                         "every study row with its source (file, table, line)", "studies.csv",
-                         len(results.inputs.municipalities), lang)
+        return _in_files("what_sources", "studies.csv", results, lang)
     src, pages = results.inputs.sources, results.inputs.source_pages
-    nl = lang == "nl"
-
-    def cite(r):
-        """The citation, and the text file and line for whoever checks the transcription."""
-        text = sources.citation(src, pages, r["source_file"], r["source_table"], r["source_line"], lang)
-        line = f"{sources.WORDS[lang]['line']} {int(r['source_line'])}"
-        where = sources.page_text(pages, r["source_file"], int(r["source_line"]), lang)
-        cell = _e(text)
-        if text.endswith(where):  # the page (range) on one line: 'p. 17–23', never 'p. 17–' / '23'
-            cell = f"{_e(text[: -len(where)])}<span style='white-space:nowrap'>{_e(where)}</span>"
-        if text.endswith(line):
-            return cell
-        return f"{cell}<br><span class='small'>{_q(r['source_file'])}, {_e(line)}</span>"
-
-    names = dict(zip(results.inputs.municipalities["municipality"], results.inputs.municipalities["name"]))
-    arms = results.inputs.arms
-    arm_name = dict(zip(zip(arms["municipality"], arms["arm"]), arms["name_nl" if nl else "name_en"]))
+    names, arms = _names(results), results.inputs.arms
+    arm_name = dict(zip(zip(arms["municipality"], arms["arm"]), arms["name_nl" if lang == "nl" else "name_en"]))
     label = cell_labels(results.inputs, lang)
-    heads = (["#", "Gemeente", "Arm (onderdelen)", "Uitkomst", "Horizon", "Model", "Zoals gedrukt", "Effect",
-              "SE [interval]", "SE-methode", "Bron"] if nl else
-             ["#", "Municipality", "Arm (components)", "Outcome", "Horizon", "Model", "As printed", "Effect",
-              "SE [bracket]", "SE method", "Source"])
-    out = ["<table><tr>" + "".join(f"<th>{h}</th>" for h in heads) + "</tr>"]
-    for _, r in s.iterrows():
-        bracket = ("" if r["sei_low"] == r["sei_high"] else " " + fmt_interval(r["sei_low"], r["sei_high"], 2, lang))
-        arm = arm_name.get((r["municipality"], r["arm"])) or r["arm"]
-        out.append(
-            f"<tr id='src-{int(r['input_row'])}'><td class='num'>{int(r['input_row'])}</td>"
-            f"<td>{_e(names.get(r['municipality'], r['municipality']))}</td>"
-            f"<td>{_e(arm)} ({_e(components_label(r['arm_components'], lang))})</td>"
-            f"<td>{_e(label.get(r['outcome'], r['outcome']))}</td>"
-            f"<td class='num'>{int(r['horizon_months'])} {t('months', lang)}</td><td>{_e(words('model', r['model'], lang))}</td>"
-            f"<td class='num'>{_q(r['printed'])}</td><td class='num'>{fmt_num(r['yi'], 2, lang)}</td>"
-            f"<td class='num'>{fmt_num(r['sei'], 2, lang)}{bracket}</td><td>{_e(words('se_method', r['se_method'], lang))}</td>"
-            f"<td>{cite(r)}</td></tr>")
-    out.append("</table>")
-    return "".join(out)
+    rows = [dict(
+        row=int(r["input_row"]), municipality=names.get(r["municipality"], r["municipality"]),
+        arm=arm_name.get((r["municipality"], r["arm"])) or r["arm"],
+        components=components_label(r["arm_components"], lang), outcome=label.get(r["outcome"], r["outcome"]),
+        horizon=int(r["horizon_months"]), model=words("model", r["model"], lang), printed=r["printed"],
+        yi=fmt_num(r["yi"], 2, lang), sei=fmt_num(r["sei"], 2, lang),
+        bracket="" if r["sei_low"] == r["sei_high"] else " " + fmt_interval(r["sei_low"], r["sei_high"], 2, lang),
+        se_method=words("se_method", r["se_method"], lang), **_citation(src, pages, r, lang))
+        for _, r in results.studies.iterrows()]
+    return render("sources.html.j2", lang, rows=rows)
 
 
 def references_section(results, lang: str = "en") -> str:
@@ -321,27 +292,10 @@ def references_section(results, lang: str = "en") -> str:
     from meta.read import sources
 
     src = results.inputs.sources
-    if src is None or len(src) == 0:
-        return ("<p>Geen <code translate='no'>sources.csv</code> in de invoermap: bronnen worden genoemd met bestandsnaam en "
-                "regelnummer.</p>" if lang == "nl" else
-                "<p>No <code translate='no'>sources.csv</code> in the inputs folder: sources are named by file name and line.</p>")
-    items = "".join(f"<li id='ref-{_e(r['source_file'])}'><b>{_e(r['label_nl' if lang == 'nl' else 'label_en'])}"
-                    f"</b>: <span translate='no'>{_e(sources.reference(r, lang))}</span></li>"  # as printed
-                    for _, r in src.iterrows())
-    if lang == "nl":
-        how = ("<p class='small'>Paginanummers zijn de gedrukte nummers van het rapport, afgeleid uit het tekstbestand "
-               "zelf: uit de inhoudsopgave (het begin van de paragraaf waarin de tabel staat) of uit paginanummers "
-               "onderaan een pagina. 'p. 17–23' betekent: op een van die pagina's; 'r. 1429' is de regel in het "
-               "tekstbestand waar het tekstbestand geen paginagrens vermeldt. Gegevens tussen [haken] staan niet in "
-               "het tekstbestand en zijn afgeleid; de toelichting staat in <code translate='no'>inputs/sources.csv</code>.</p>")
-    else:
-        how = ("<p class='small'>Page numbers are the report's printed numbers, derived from the text file itself: "
-               "from the table of contents (the start of the section that holds the table) or from page numbers at "
-               "the foot of a page. 'p. 17–23' means on one of those pages; 'line 1429' is the line of the text file "
-               "where the text file marks no page boundary. Details in [brackets] are not printed in the text file "
-               "and are supplied; <code translate='no'>inputs/sources.csv</code> says on what evidence.</p>")
-    return f"<ul>{items}</ul>{how}"
-
+    refs = [] if src is None else [
+        dict(file=r["source_file"], label=r["label_nl" if lang == "nl" else "label_en"],
+             reference=sources.reference(r, lang)) for _, r in src.iterrows()]  # the reference as printed
+    return render("references.html.j2", lang, refs=refs)
 
 SE_METHOD_TEXT_NL = {
     "reported_se": "standaardfout gedrukt in het rapport",

@@ -44,9 +44,13 @@ def png_data(path) -> str:
     return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
 
 
-def text(key: str, lang: str, **values) -> Markup:
-    """The catalogue text ``key`` (:func:`meta.i18n.t`, HTML) with ``values`` escaped into its placeholders."""
-    return Markup(t(key, lang, **{k: esc(v) for k, v in values.items()}))
+def text(key: str, lang: str, **values):
+    """The catalogue text ``key`` (:func:`meta.i18n.t`, HTML) with ``values`` escaped into its placeholders.
+
+    A list in the catalogue (table heads, navigation) is returned as it is: its items are escaped on output.
+    """
+    value = t(key, lang, **{k: esc(v) for k, v in values.items()})
+    return Markup(value) if isinstance(value, str) else value
 
 
 def render(name: str, lang: str, **values) -> Markup:
