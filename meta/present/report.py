@@ -118,30 +118,32 @@ def pools_section(results, lang: str = "en") -> str:
     """
     if results.plan.outcome_level != "concept" or len(results.studies) == 0:
         return ""
-    s = results.studies
-    names = dict(zip(results.inputs.municipalities["municipality"], results.inputs.municipalities["name"]))
-    own = outcome_labels(results.inputs.outcomes, lang)
     concept = concept_labels(results.inputs.concepts, lang)
-    at = "na" if lang == "nl" else "at"
-    missing = results.inputs.harmonisation
-    missing = missing[missing["role"] == "not_reported"]
     items = []
-    for (c, period), g in s.groupby(["outcome_key", "period"], sort=True):
-        parts = []
-        for m, gm in g.groupby("municipality", sort=False):
-            how = []
-            for (o, h, tr), _ in gm.groupby(["outcome", "horizon_months", "transform"], sort=True):
-                extra = "" if tr == "identity" else f" ({t('transform_' + tr, lang)})"
-                how.append(f"{own.get(o, o)} {at} {int(h)} {t('months', lang)}{extra}")
-            parts.append(f"{names[m]}: {'; '.join(how)}")
-        for _, r in missing[(missing["concept"] == c) & (missing["period"] == period)].iterrows():
-            lines = r["source_lines"].replace(";", ", ")
-            parts.append(f"{names[r['municipality']]}: {t('no_number', lang, lines=lines)}"
-                         + ("" if lang == "nl" else f" ({r['reason']})"))
+    for (c, period), g in results.studies.groupby(["outcome_key", "period"], sort=True):
         k = int(g.groupby("arm_class")["municipality"].nunique().max())
-        items.append(f"<li><b>{_e(concept.get(c, c))}</b>, {_e(_period(results, period, lang))} "
-                     f"{'(k = ' + str(k) + ')' if k >= 2 else ''} = {_e(' — '.join(parts))}</li>")
-    return f"<p>{t('pools_intro', lang)}</p><ul>{''.join(items)}</ul>"
+        items.append(dict(concept=concept.get(c, c), period=_period(results, period, lang),
+                          k=f"(k = {k})" if k >= 2 else "", parts=" — ".join(_pool_parts(results, c, period, g, lang))))
+    return render("pools.html.j2", lang, items=items)
+
+
+def _pool_parts(results, concept: str, period: str, g: pd.DataFrame, lang: str) -> list[str]:
+    """'Nijmegen: <own outcome> na 16 mnd', one per municipality of a concept cell, then those that print no number."""
+    names, own = _names(results), outcome_labels(results.inputs.outcomes, lang)
+    parts = []
+    for m, gm in g.groupby("municipality", sort=False):
+        how = [t("pool_how", lang, outcome=own.get(o, o), months=int(h), unit=t("months", lang),
+                 transform="" if tr == "identity" else f" ({t('transform_' + tr, lang)})")
+               for (o, h, tr), _ in gm.groupby(["outcome", "horizon_months", "transform"], sort=True)]
+        parts.append(f"{names[m]}: {'; '.join(how)}")
+    missing = results.inputs.harmonisation
+    missing = missing[(missing["role"] == "not_reported") & (missing["concept"] == concept)
+                      & (missing["period"] == period)]
+    for _, r in missing.iterrows():
+        lines = r["source_lines"].replace(";", ", ")
+        parts.append(f"{names[r['municipality']]}: {t('no_number', lang, lines=lines)}"
+                     + t("pool_missing_reason", lang, reason=r["reason"]))
+    return parts
 
 
 def pooled_count(results, lang: str = "en") -> str:
@@ -149,14 +151,13 @@ def pooled_count(results, lang: str = "en") -> str:
     p = results.pooled
     multi = p[p["k"] >= 2] if len(p) else p
     if len(multi) == 0:
-        return " " + t("nothing_pooled", lang)
+        return Markup(" ") + text("nothing_pooled", lang)
     label = cell_labels(results.inputs, lang)
     groups = []
     for (o, period), g in multi.groupby(["outcome_key", "period"], sort=True):
         classes = ", ".join(arm_class_label(a, lang) for a in g["arm_class"])
         groups.append(f"{label.get(o, o)} ({_period(results, period, lang)}: {classes})")
-    return t("pooled_count", lang, n=len(multi), total=len(p), cells=_e("; ".join(groups)))
-
+    return text("pooled_count", lang, n=len(multi), total=len(p), cells="; ".join(groups))
 
 def _period(results, period: str, lang: str) -> str:
     return period_label(period, results.inputs.periods, lang)
@@ -507,93 +508,57 @@ def _img(path: Path) -> str:
 
 
 def robustness_section(results, extra: dict, lang: str = "en") -> str:
+    """Per Kerntabel row: does its conclusion survive every specification of the sensitivity analysis, and the
+    specification curves (``templates/robustness.html.j2``)."""
     rob = results.robustness
     if rob is None or len(rob) == 0:
         return ""
-    nl = lang == "nl"
-    label = cell_labels(results.inputs, lang)
-    survive = rob[rob["survives_all"]]
-    vw = lambda v: word("verdict", v, lang)  # noqa: E731
-    names = dict(zip(results.inputs.municipalities["municipality"], results.inputs.municipalities["name"]))
-    rob = cell_order(results, rob)
-    head = (f"<tr><th>{t('col_outcome', lang)}</th><th>{t('col_horizon', lang)}</th><th>{t('col_arm_class', lang)}</th>"
-            + ("<th>Conclusie (hoofdanalyse)</th><th>Specificaties</th><th>Overeind in alle?</th><th>Bereik schatting</th>"
-               "<th>Veranderd door</th></tr>" if nl else
-               "<th>Conclusion (main)</th><th>Specifications</th><th>Survives all?</th><th>Estimate range</th>"
-               "<th>Changed by</th></tr>"))
-    body = "".join(
-        f"<tr><td>{_e(label.get(r['outcome_key'], r['outcome_key']))}</td>"
-        f"<td>{_e(_period(results, r['period'], lang))}</td>"
-        f"<td>{_e(arm_class_label(r['arm_class'], lang))}</td><td>{_e(vw(r['verdict']))}</td>"
-        f"<td class='num'>{int(r['n_specs'])}</td><td>{('ja' if nl else 'yes') if r['survives_all'] else ('nee' if nl else 'no')}</td>"
-        f"<td class='num'>{fmt_interval(r['estimate_min'], r['estimate_max'], fsr.unit_digits(r['unit_h']), lang)}</td>"
-        f"<td>{_e(changed_by_words(r['changed_by'], lang, names))}</td></tr>" for _, r in rob.iterrows())
+    label, names = cell_labels(results.inputs, lang), _names(results)
     groups = [word("spec_group", g, lang) for g in sorted(set(results.sensitivity["spec_group"]) - {"main"})]
-    intro = (f"<p>Elke rij van de hoofdanalyse is opnieuw berekend onder elke redelijke alternatieve keuze "
-             f"({_e(', '.join(groups))}). <b>{len(survive)} van de {len(rob)}</b> conclusies blijven in alle "
-             "specificaties overeind. Het Bayesiaanse model gebruikt de half-normale prior op τ per eenheid uit het "
-             "plan (zie de beslissingskansen) en is herhaald met de halve en dubbele schaal en een half-Cauchy-prior "
-             "(cellen met minstens twee gemeenten).</p>" if nl else
-             f"<p>Every row of the main analysis was recomputed under every reasonable alternative choice "
-             f"({_e(', '.join(groups))}). <b>{len(survive)} of {len(rob)}</b> conclusions survive all specifications. "
-             "The Bayesian model uses the half-normal prior on τ per unit from the plan (see the decision "
-             "probabilities) and is repeated with half and double the scale and with a half-Cauchy prior (cells with "
-             "at least two municipalities).</p>")
-    figs = "".join(f"<h3>{_e(f['title'])}</h3><img alt='{_e(f['title'])}' src='{_img(f['png'])}'>"
-                   for name, f in extra.items() if name.startswith("specification_curve"))
-    return f"{intro}<table>{head}{body}</table>{figs}"
+    intro = dict(groups=", ".join(groups), survive=int(rob["survives_all"].sum()), total=len(rob))
+    rows = [{**_cell_texts(results, r["outcome_key"], r["period"], r["arm_class"], lang, label),
+             "verdict": word("verdict", r["verdict"], lang), "n_specs": int(r["n_specs"]),
+             "survives": bool(r["survives_all"]),
+             "range": fmt_interval(r["estimate_min"], r["estimate_max"], fsr.unit_digits(r["unit_h"]), lang),
+             "changed_by": changed_by_words(r["changed_by"], lang, names)}
+            for _, r in cell_order(results, rob).iterrows()]
+    figures = [f for name, f in extra.items() if name.startswith("specification_curve")]
+    return render("robustness.html.j2", lang, intro=intro, rows=rows, figures=figures)
 
 
 def components_section(results, extra: dict, lang: str = "en") -> str:
+    """The additive component model per outcome and period, with its note (``templates/components.html.j2``)."""
     comp = results.components
     if comp is None or len(comp) == 0:
         return ""
-    nl = lang == "nl"
-    intro = ("<p>Het effect van elke arm t.o.v. de controlegroep is gemodelleerd als de som van de effecten van zijn "
-             "onderdelen (additief componentenmodel), met de correlatie tussen armen die één controlegroep delen "
-             f"(ρ = {fmt_g(results.plan.shared_control_correlation, lang)} waar de variantie van de controlegroep "
-             "onbekend is), "
-             "geschat met gegeneraliseerde kleinste kwadraten en een random effect per gemeente (gecontroleerd tegen "
-             "metafor's <code translate='no'>rma.mv</code>).</p>" if nl else
-             "<p>Each arm's effect against its control group is modelled as the sum of the effects of its components "
-             "(additive component model), with the correlation of arms that share one control group "
-             f"(ρ = {fmt_g(results.plan.shared_control_correlation, lang)} where the control's variance is unknown), "
-             "fitted by "
-             "generalised least squares with a random effect per municipality (checked against metafor's "
-             "<code translate='no'>rma.mv</code>).</p>")
-    rows = []
     label = cell_labels(results.inputs, lang)
+    rows = []
     for key, g in comp.groupby(["outcome_key", "period"], sort=True):
         fitted = g[g["component"].fillna("") != ""]
-        name = _e(label.get(key[0], key[0]))
-        if len(fitted):
-            d = fsr.unit_digits(fitted["unit_h"].iloc[0])
-            parts = "; ".join(f"{_e(word('component', r['component'].replace('_', ' '), lang))} "
-                              f"{fmt_num(r['estimate'], d, lang)} {fmt_interval(r['ci_low'], r['ci_high'], d, lang)}"
-                              for _, r in fitted.iterrows())
-            rows.append(f"<tr><td>{name}</td><td>{_e(_period(results, key[1], lang))}</td><td>{parts}</td>"
-                        f"<td>{_e(component_note_words(fitted['statement'].iloc[0], lang))}</td></tr>")
-        else:
-            rows.append(f"<tr><td>{name}</td><td>{_e(_period(results, key[1], lang))}</td><td>—</td>"
-                        f"<td>{_e(component_note_words(g['statement'].iloc[0], lang))}</td></tr>")
-    head = (f"<tr><th>{t('col_outcome', lang)}</th><th>{t('col_horizon', lang)}</th>"
-            + ("<th>Onderdelen [BI]</th><th>Opmerking</th></tr>" if nl else "<th>Components [CI]</th><th>Note</th></tr>"))
-    fig = extra.get("components")
-    img = f"<img alt='{_e(fig['title'])}' src='{_img(fig['png'])}'>" if fig else ""
-    return f"{intro}<table>{head}{''.join(rows)}</table>{img}"
+        rows.append(dict(outcome=label.get(key[0], key[0]), period=_period(results, key[1], lang),
+                         parts=_component_parts(fitted, lang) if len(fitted) else "—",
+                         note=component_note_words((fitted if len(fitted) else g)["statement"].iloc[0], lang)))
+    return render("components.html.j2", lang, rho=fmt_g(results.plan.shared_control_correlation, lang), rows=rows,
+                  figure=extra.get("components"))
+
+
+def _component_parts(fitted: pd.DataFrame, lang: str) -> str:
+    """'ontheffing 1,2 [-0,3; 2,7]; …': each fitted component's estimate and interval."""
+    d = fsr.unit_digits(fitted["unit_h"].iloc[0])
+    return "; ".join(f"{word('component', r['component'].replace('_', ' '), lang)} "
+                     f"{fmt_num(r['estimate'], d, lang)} {fmt_interval(r['ci_low'], r['ci_high'], d, lang)}"
+                     for _, r in fitted.iterrows())
 
 
 def _direction(low, high, lang: str) -> str:
     """What the interval says about the sign: below zero, above zero, includes zero, or not determinable."""
     if not (math.isfinite(low) and math.isfinite(high)):
-        return "het interval is niet te bepalen" if lang == "nl" else "the interval cannot be determined"
+        return t("direction_undetermined", lang)
     if high < 0:
-        return ("het interval ligt geheel onder nul (lager dan in de controlegroep)" if lang == "nl"
-                else "the interval lies wholly below zero (lower than in the control group)")
+        return t("direction_below", lang)
     if low > 0:
-        return ("het interval ligt geheel boven nul (hoger dan in de controlegroep)" if lang == "nl"
-                else "the interval lies wholly above zero (higher than in the control group)")
-    return "het interval omvat nul" if lang == "nl" else "the interval includes zero"
+        return t("direction_above", lang)
+    return t("direction_includes", lang)
 
 
 def findings_section(results, lang: str = "en") -> str:
@@ -602,68 +567,52 @@ def findings_section(results, lang: str = "en") -> str:
     Only numbers of the pooled table and the study rows are used; no sentence is written by hand.
     """
     p = results.pooled
-    nl = lang == "nl"
     if len(p) == 0:
-        return "<p>Geen cijfers om samen te vatten.</p>" if nl else "<p>No numbers to summarise.</p>"
+        return render("findings.html.j2", lang, groups=[])
     p = cell_order(results, p)
-    label = cell_labels(results.inputs, lang)
-    names = dict(zip(results.inputs.municipalities["municipality"], results.inputs.municipalities["name"]))
-    mark_p = _mark_p_texts(results, lang)
     level = fmt_g(results.plan.level, lang)
     finite = p[[math.isfinite(a) and math.isfinite(b) for a, b in zip(p["ci_low"], p["ci_high"])]]
     n_neg, n_pos = int((finite["ci_high"] < 0).sum()), int((finite["ci_low"] > 0).sum())
     n_multi = int((p["k"] >= 2).sum())
-    lead = (f"<p>De Kerntabel heeft {len(p)} rijen (armklasse × uitkomst × periode). {n_multi} daarvan hebben cijfers "
-            f"van twee of meer gemeenten en zijn gepoold; de andere {len(p) - n_multi} tonen de schatting van één "
-            f"gemeente zoals gerapporteerd. In {n_neg} rijen ligt het {level}%-interval geheel onder nul, in {n_pos} "
-            f"geheel boven nul, in de overige {len(p) - n_neg - n_pos} omvat het nul of is het niet te bepalen. Elke "
-            "zin hieronder verwijst naar zijn rij in de Kerntabel.</p>" if nl else
-            f"<p>The headline table has {len(p)} rows (arm class × outcome × period). {n_multi} of them have numbers "
-            f"from two or more municipalities and are pooled; the other {len(p) - n_multi} show one municipality's "
-            f"estimate as reported. In {n_neg} rows the {level}% interval lies wholly below zero, in {n_pos} wholly "
-            f"above zero, in the other {len(p) - n_neg - n_pos} it includes zero or cannot be determined. Each "
-            "sentence below links to its row of the headline table.</p>")
-    out = [lead]
+    lead = dict(rows=len(p), multi=n_multi, single=len(p) - n_multi, neg=n_neg, pos=n_pos,
+                other=len(p) - n_neg - n_pos, level=level)
+    context = dict(label=cell_labels(results.inputs, lang), names=_names(results),
+                   mark_p=_mark_p_texts(results, lang), level=level)
+    groups = []
     for arm_class, g in p.groupby("arm_class", sort=False):
-        items = []
-        for _, r in g.iterrows():
-            d = fsr.unit_digits(r["unit_h"])
-            unit = t("unit_pp", lang) if r["unit_h"] == "percentage_points" else t("unit_scale", lang)
-            what = (f"{label.get(r['outcome_key'], r['outcome_label'])}, {_period(results, r['period'], lang)}")
-            bayes = r.get("headline") == fsr.HEADLINE_BAYES
-            kind = ("GI" if nl else "CrI") if bayes else ("BI" if nl else "CI")
-            est = (f"{fsr.value_text(r, 'estimate', d, lang)} {unit} ({level}%-{kind} "
-                   f"{fsr.interval_text(r, 'ci_low', 'ci_high', d, lang)})")
-            munis = [names.get(m, m) for m in str(r["municipalities"]).split(";") if m]
-            if int(r["k"]) >= 2:
-                model = (("Bayesiaans model, mediaan" if nl else "Bayesian model, median") if bayes else
-                         method_words(r.get("method", results.plan.method), r.get("test", results.plan.test), lang))
-                body = (f"gepoold over {int(r['k'])} gemeenten ({', '.join(munis)}; {model}): {est}" if nl else
-                        f"pooled over {int(r['k'])} municipalities ({', '.join(munis)}; {model}): {est}")
-            else:
-                body = (f"alleen {munis[0] if munis else '?'}, niet gepoold: {est}" if nl else
-                        f"{munis[0] if munis else '?'} only, not pooled: {est}")
-            extra = ""
-            if int(r["k"]) >= 2 and r["flag_derived_se"]:
-                extra = ("; de SE van minstens één gemeente is gereconstrueerd (uit significantietekens of aandelen)"
-                         if nl else "; at least one municipality's SE is reconstructed (from significance marks or "
-                         "shares)")
-            elif cell_key(r) in mark_p:
-                extra = (f"; de SE is gereconstrueerd uit significantietekens, het rapport geeft p "
-                         f"{mark_p[cell_key(r)]}" if nl else
-                         f"; the SE is reconstructed from significance marks, the report gives p {mark_p[cell_key(r)]}")
-            elif r["flag_derived_se"]:  # the SE method in words (shares and N, range bound, ...)
-                how = ", ".join(words("se_method", m, lang) for m in str(r["se_methods"]).split(";") if m)
-                extra = f"; SE-methode: {how}" if nl else f"; SE method: {how}"
-            bad = fsr.impossible(r)
-            low = math.nan if "ci_low" in bad else r["ci_low"]
-            high = math.nan if "ci_high" in bad else r["ci_high"]
-            items.append(f"<li><a href='#{row_anchor(r)}'>{_e(what)}</a>: {_e(body)}; "
-                         f"{_e(_direction(low, high, lang))}{_e(extra)}.</li>")
         head = t("fig_arms", lang, cls=arm_class_label(arm_class, lang))
-        out.append(f"<h3>{_e(head[:1].upper() + head[1:])}</h3><ul>{''.join(items)}</ul>")
-    return "".join(out)
+        groups.append((head[:1].upper() + head[1:], [_finding(results, r, lang, **context) for _, r in g.iterrows()]))
+    return render("findings.html.j2", lang, lead=lead, groups=groups)
 
+
+def _finding(results, r, lang: str, label: dict, names: dict, mark_p: dict, level: str) -> dict:
+    """The sentence of one Kerntabel row: what, the estimate with its model, how its SE was found, the sign."""
+    d = fsr.unit_digits(r["unit_h"])
+    bayes = r.get("headline") == fsr.HEADLINE_BAYES
+    est = t("finding_estimate", lang, estimate=fsr.value_text(r, "estimate", d, lang), level=level,
+            unit=t("unit_pp" if r["unit_h"] == "percentage_points" else "unit_scale", lang),
+            kind=t("cri" if bayes else "ci", lang), interval=fsr.interval_text(r, "ci_low", "ci_high", d, lang))
+    munis = [names.get(m, m) for m in str(r["municipalities"]).split(";") if m]
+    if int(r["k"]) >= 2:
+        model = t("bayes_median", lang) if bayes else method_words(r.get("method", results.plan.method),
+                                                                   r.get("test", results.plan.test), lang)
+        body = t("finding_pooled", lang, k=int(r["k"]), munis=", ".join(munis), model=model, estimate=est)
+    else:
+        body = t("finding_single", lang, muni=munis[0] if munis else "?", estimate=est)
+    if int(r["k"]) >= 2 and r["flag_derived_se"]:
+        extra = t("finding_derived_se", lang)
+    elif cell_key(r) in mark_p:
+        extra = t("finding_marks", lang, p=mark_p[cell_key(r)])
+    elif r["flag_derived_se"]:  # the SE method in words (shares and N, range bound, ...)
+        extra = t("finding_se_method", lang,
+                  how=", ".join(words("se_method", m, lang) for m in str(r["se_methods"]).split(";") if m))
+    else:
+        extra = ""
+    bad = fsr.impossible(r)
+    direction = _direction(math.nan if "ci_low" in bad else r["ci_low"], math.nan if "ci_high" in bad else r["ci_high"],
+                           lang)
+    return dict(anchor=row_anchor(r), what=f"{label.get(r['outcome_key'], r['outcome_label'])}, "
+                f"{_period(results, r['period'], lang)}", body=body, direction=direction, extra=extra)
 
 def render_report(results, figures: dict, lang: str = "nl", extra: dict | None = None) -> str:
     """The whole page (``templates/report.html.j2``): the values of every section, laid out by the templates."""
