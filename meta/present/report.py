@@ -27,17 +27,6 @@ from meta.i18n import (arm_class_label, cell_labels, changed_by_words, component
                        fmt_interval, fmt_num, fmt_p, fmt_p_range, method_words, outcome_labels, reason_words, t, word,
                        words, concept_labels, period_label)
 
-SE_METHOD_TEXT = {
-    "reported_se": "standard error printed in the report",
-    "from_ci": "from the printed confidence interval and its level",
-    "from_p": "from an exact p-value (two-sided z)",
-    "from_shares_binomial": "from arm and control shares and their N (binomial, unadjusted for covariates)",
-    "from_shares_binomial_and_marks": "from arm and control shares and their N (binomial), consistent with the printed "
-                                      "significance mark",
-    "from_significance_marks": "reconstructed from significance marks (bracket; see methods)",
-    "from_range_bound": "upper bound from the outcome's range and the respondents per wave (adjusted means; see methods)",
-}
-
 def _e(x) -> str:
     return html.escape("" if x is None else str(x))
 
@@ -298,122 +287,17 @@ def references_section(results, lang: str = "en") -> str:
              reference=sources.reference(r, lang)) for _, r in src.iterrows()]  # the reference as printed
     return render("references.html.j2", lang, refs=refs)
 
-SE_METHOD_TEXT_NL = {
-    "reported_se": "standaardfout gedrukt in het rapport",
-    "from_ci": "uit het gedrukte betrouwbaarheidsinterval en zijn niveau",
-    "from_p": "uit een exacte p-waarde (tweezijdig, z)",
-    "from_shares_binomial": "uit de aandelen en N van arm en controlegroep (binomiaal, niet gecorrigeerd voor covariaten)",
-    "from_shares_binomial_and_marks": "uit de aandelen en N van arm en controlegroep (binomiaal), in overeenstemming met "
-                                      "het gedrukte significantieteken",
-    "from_significance_marks": "gereconstrueerd uit significantietekens (interval; zie hieronder)",
-    "from_range_bound": "bovengrens uit het bereik van de uitkomst en de respondenten per meting (gecorrigeerde "
-                        "gemiddelden; zie hieronder)",
-}
-
-
 def methods_section(results, lang: str = "en") -> str:
-    plan = results.plan
-    s = results.studies
+    """The model, test and level, the SE methods with their shares of the study rows, and how marks bound an SE
+    (``templates/methods.html.j2``)."""
+    plan, s = results.plan, results.studies
     shares = s["se_method"].value_counts() if len(s) else pd.Series(dtype=int)
-    texts = SE_METHOD_TEXT_NL if lang == "nl" else SE_METHOD_TEXT
-    of = "van" if lang == "nl" else "of"
-    rows_word = "studierijen" if lang == "nl" else "study rows"
-    items = "".join(
-        f"<li><b>{_e(words('se_method', m, lang))}</b> ({_e(texts[m])}): {int(shares.get(m, 0))} {of} {len(s)} "
-        f"{rows_word} ({fmt_num(100 * shares.get(m, 0) / max(len(s), 1), 0, lang)}%)</li>" for m in (*SE_METHODS, RANGE_BOUND))
-    if lang == "nl":
-        return _methods_nl(plan, items)
-    test_text = {
-        "z": "Wald-type z intervals",
-        "knha": "the Hartung-Knapp-Sidik-Jonkman method (t distribution with k−1 degrees of freedom, "
-                "variance scaled by the weighted residual mean square)",
-        "adhoc": "the Hartung-Knapp-Sidik-Jonkman method with its scale factor floored at 1 (ad hoc variant)",
-    }[plan.test.lower()]
-    return f"""
-<p>Each cell (outcome or LOEP concept × period × arm class) is a random-effects meta-analysis across the municipalities that
-report it, with τ² estimated by <b>{_e(plan.method)}</b> and inference for the pooled effect by {test_text}, at the
-{fmt_g(plan.level, "en")}% level. The τ² interval is the Q-profile interval (Viechtbauer 2007); I² and H² are metafor's τ²-based
-definitions. The prediction interval is metafor's: estimate ± t<sub>k−1</sub>·√(τ² + SE²)
-(z for Wald). The engine reproduces R's metafor for every estimator and test; the reference values and
-the exact R calls are in <code translate='no'>tests/reference/</code>.</p>
-<p>Effects are intention-to-treat differences against the randomised control group, in percentage points for shares
-and in scale points for survey indices. Comparisons with non-randomised reference groups and between-arm contrasts are
-transcribed but never pooled. When a report prints several model columns the plan prefers
-<b>{_e('; '.join(words('model', m, 'en') for m in plan.model_preference))}</b>, in that order.</p>
-<p>Outcomes are pooled by LOEP concept and period (<code translate='no'>inputs/harmonisation.csv</code>): each
-municipality's own outcome at its own month, put on one unit by a stated scale transform (a difference on 1–10
-× 10/9 onto 0–10); how each pool was made is listed under the headline table, and the exact code and month is a
-sensitivity specification. Wageningen prints per-wave adjusted means, not effects: its effect is the arm-versus-control
-difference in change since the baseline questionnaire (what Nijmegen's LOEP model estimates), with the largest standard
-error the outcome's range and the respondents allow (the marks in those tables test changes over time, not this
-contrast).</p>
-<p>Standard errors ({_e(words('policy', plan.se_policy, 'en'))} policy):</p><ul>{items}</ul>
-<p>Where a report prints only significance marks, a mark bounds |estimate|/SE: a mark for p below a threshold gives an
-upper bound on the SE, no mark a lower bound, a mark for p between two thresholds both. The rounding of the printed
-estimate widens the bracket; the outcome's range and the arm sizes give a further upper bound; rows of one regression
-share a common SE. The <b>central</b> policy keeps a row marked significant (p below a threshold) significant, with its
-p-value at half the threshold, and otherwise uses the geometric centre of the bracket, √(lower·upper), with the
-lower bound raised to a third of the upper bound where it is lower (so the value never jumps and never falls when a bound
-rises); the <b>conservative</b> policy always uses the upper bound.
-Pooled rows with such SEs are marked ⚠; their intervals rest on this reconstruction, not on printed standard errors.
-The p-value shown for a single study whose SE came from a mark is the range the mark prints, not a computed number.</p>
-<p>Hartung-Knapp intervals can be narrower than Wald intervals when the municipalities agree more closely than their
-standard errors imply (scale factor below 1); the ad hoc variant floors that factor at 1 and is part of the sensitivity
-analysis. When τ² is estimated as 0 the prediction interval equals the confidence interval: with few municipalities the
-spread between them is then not estimable, which is not the same as absent.</p>
-<div class='note warn'><b>Few studies.</b> With two municipalities a between-municipality variance cannot be estimated
-with any precision and Hartung-Knapp intervals use a t distribution with one degree of freedom: such intervals are
-correct but very wide, which is why the Bayesian model is the headline for few municipalities (below). Cells with one
-municipality are shown as reported, not pooled.</div>
-"""
-
-
-def _methods_nl(plan, items: str) -> str:
-    test_text = {
-        "z": "Wald-intervallen (z)",
-        "knha": "de methode van Hartung-Knapp-Sidik-Jonkman (t-verdeling met k−1 vrijheidsgraden, variantie geschaald "
-                "met het gewogen gemiddelde residukwadraat)",
-        "adhoc": "de methode van Hartung-Knapp-Sidik-Jonkman met de schaalfactor naar onderen begrensd op 1 (ad hoc)",
-    }[plan.test.lower()]
-    return f"""
-<p>Elke cel (uitkomst of LOEP-begrip × periode × armklasse) is een meta-analyse met een random-effectsmodel over de gemeenten die er een cijfer voor
-hebben, met τ² geschat met <b>{_e(plan.method)}</b> en inferentie voor het gepoolde effect volgens {test_text}, op
-{fmt_g(plan.level, "nl")}%-niveau. Het interval voor τ² is het Q-profielinterval (Viechtbauer 2007); I² en H² volgen de
-τ²-definities van metafor. Het predictie-interval is dat van metafor: schatting ± t<sub>k−1</sub>·√(τ² + SE²)
-(z bij Wald). De rekenkern reproduceert R's metafor voor elke schatter en toets; de referentiewaarden en de exacte
-R-aanroepen staan in <code translate='no'>tests/reference/</code>.</p>
-<p>Effecten zijn intention-to-treat-verschillen met de gerandomiseerde controlegroep, in procentpunten voor aandelen en
-in schaalpunten voor survey-indices. Vergelijkingen met niet-gerandomiseerde referentiegroepen en verschillen tussen
-armen zijn overgenomen maar worden nooit gepoold. Als een rapport meerdere modelkolommen drukt, kiest het plan
-<b>{_e('; '.join(words('model', m, 'nl') for m in plan.model_preference))}</b>, in die volgorde.</p>
-<p>Uitkomsten worden gepoold per LOEP-begrip en periode (<code translate='no'>inputs/harmonisation.csv</code>): de eigen
-uitkomst van elke gemeente op haar eigen meetmoment, op één eenheid gezet met een vermelde schaalomzetting (een verschil
-op 1–10 × 10/9 naar 0–10); hoe elke pool is gemaakt staat onder de kerntabel, en de exacte code en maand is een
-gevoeligheidsanalyse. Wageningen drukt per meting gecorrigeerde gemiddelden, geen effecten: het effect is het verschil
-tussen arm en controlegroep in de verandering sinds de nulmeting (wat het LOEP-model van Nijmegen schat), met de grootste
-standaardfout die het bereik van de uitkomst en het aantal respondenten toelaten (de sterretjes in die tabellen toetsen
-veranderingen in de tijd, niet dit verschil).</p>
-<p>Standaardfouten (beleid: {_e(words('policy', plan.se_policy, 'nl'))}):</p><ul>{items}</ul>
-<p>Waar een rapport alleen significantietekens drukt, begrenst een teken |schatting|/SE: een teken voor p onder een
-drempel geeft een bovengrens voor de SE, geen teken een ondergrens, een teken voor p tussen twee drempels beide. De
-afronding van de gedrukte schatting verruimt het interval; het bereik van de uitkomst en de armgroottes geven een
-verdere bovengrens; rijen uit één regressie delen een gemeenschappelijke SE. Het beleid <b>centraal</b> houdt een rij
-die als significant is gemarkeerd (p onder een drempel) significant, met p op de helft van de drempel, en neemt
-anders het meetkundige midden van het interval, √(ondergrens·bovengrens), met de ondergrens opgetrokken tot een derde
-van de bovengrens waar die lager ligt (zo springt de waarde nergens en daalt ze nooit als een grens stijgt); het beleid
-<b>conservatief</b> neemt altijd de bovengrens. Gepoolde rijen met zulke SE's zijn gemarkeerd met ⚠; hun intervallen
-rusten op deze reconstructie, niet op gedrukte standaardfouten. De p-waarde bij één studie met een SE uit een teken is
-het bereik dat het teken aangeeft, geen berekend getal.</p>
-<p>Hartung-Knapp-intervallen kunnen smaller zijn dan Wald-intervallen als de gemeenten meer overeenstemmen dan hun
-standaardfouten doen verwachten (schaalfactor onder 1); de ad-hocvariant begrenst die factor op 1 en zit in de
-gevoeligheidsanalyse. Als τ² op 0 wordt geschat, valt het predictie-interval samen met het betrouwbaarheidsinterval:
-met weinig gemeenten is de spreiding tussen gemeenten dan niet te schatten, wat iets anders is dan afwezig.</p>
-<div class='note warn'><b>Weinig studies.</b> Met twee gemeenten is de variantie tussen gemeenten nauwelijks te schatten
-en gebruiken Hartung-Knapp-intervallen een t-verdeling met één vrijheidsgraad: zulke intervallen zijn correct maar erg
-breed; daarom is bij weinig gemeenten het Bayesiaanse model de kern (hieronder). Cellen met één gemeente worden getoond
-zoals gerapporteerd, niet gepoold.</div>
-"""
-
+    items = [dict(name=words("se_method", m, lang), text=word("se_method_long", m, lang), n=int(shares.get(m, 0)),
+                  pct=fmt_num(100 * shares.get(m, 0) / max(len(s), 1), 0, lang)) for m in (*SE_METHODS, RANGE_BOUND)]
+    model = dict(method=plan.method, test=Markup(word("test_long", plan.test.lower(), lang)),
+                 level=fmt_g(plan.level, lang), policy=words("policy", plan.se_policy, lang),
+                 models="; ".join(words("model", m, lang) for m in plan.model_preference))
+    return render("methods.html.j2", lang, model=model, items=items, total=len(s))
 
 SIMULATION_SUMMARY = REPO / "inputs" / "simulation" / "simulation_summary.md"
 
