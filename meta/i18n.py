@@ -274,10 +274,13 @@ def fmt_num(x, digits: int = 1, lang: str = DEFAULT_LANG, missing: str = MISSING
     return format_decimal(x, format=pattern, locale=LOCALES[lang])
 
 
+#: Between the bounds of an interval: a semicolon where the comma is the decimal sign.
+INTERVAL_SEP = {"nl": "; ", "en": ", "}
+
+
 def fmt_interval(low, high, digits: int = 1, lang: str = DEFAULT_LANG) -> str:
     """``[low, high]`` in English, ``[low; high]`` in Dutch (a comma is the decimal sign there)."""
-    sep = "; " if lang == "nl" else ", "
-    return f"[{fmt_num(low, digits, lang)}{sep}{fmt_num(high, digits, lang)}]"
+    return f"[{fmt_num(low, digits, lang)}{INTERVAL_SEP[lang]}{fmt_num(high, digits, lang)}]"
 
 
 def fmt_p(p, lang: str = DEFAULT_LANG) -> str:
