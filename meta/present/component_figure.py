@@ -7,7 +7,7 @@ import textwrap
 
 import pandas as pd
 
-from meta.i18n import tick_text, word
+from meta.i18n import t, tick_text, word
 
 
 def draw_components(table: pd.DataFrame, title: str, lang: str = "en", outcome_label: dict | None = None):
@@ -28,12 +28,10 @@ def draw_components(table: pd.DataFrame, title: str, lang: str = "en", outcome_l
         y = n - 1 - i
         ax.plot([r["ci_low"], r["ci_high"]], [y, y], color="0.3", lw=1.4)
         ax.scatter([r["estimate"]], [y], marker="s", color="#1f4e79", zorder=3)
-        months = "mnd" if lang == "nl" else "m"
         munis = [m.capitalize() for m in str(r["municipalities"]).split(";") if m]
         # named up to six; past that, counted (the list is in components.csv)
-        who = ", ".join(munis) if len(munis) <= 6 else (f"{len(munis)} gemeenten" if lang == "nl"
-                                                         else f"{len(munis)} municipalities")
-        period = (r["period"][1:] + f" {months}" if re.fullmatch(r"m\d+", str(r["period"]))
+        who = ", ".join(munis) if len(munis) <= 6 else t("n_municipalities", lang, n=len(munis))
+        period = (r["period"][1:] + f" {t('months', lang)}" if re.fullmatch(r"m\d+", str(r["period"]))
                   else str(r["period"]).replace("_", " "))
         text = (f"{(outcome_label or {}).get(r['outcome_key'], r['outcome_key'])} {period}: "
                 f"{word('component', r['component'].replace('_', ' '), lang)} ({who})")
@@ -41,15 +39,13 @@ def draw_components(table: pd.DataFrame, title: str, lang: str = "en", outcome_l
     ax.set_yticks([n - 1 - i for i in range(len(fitted))])
     ax.set_yticklabels(labels, fontsize=9)
     ax.axvline(0, color="black", lw=0.8)
-    ax.set_xlabel("Effect van het onderdeel\n(eenheid van de uitkomst: procentpunten of schaalpunten)" if lang == "nl"
-                  else "Effect of the component\n(unit of the outcome: percentage points or scale points)", fontsize=9)
+    ax.set_xlabel(t("component_xlabel", lang), fontsize=9)
     ax.tick_params(axis="x", labelsize=9)
     from matplotlib.ticker import FuncFormatter
 
     ax.xaxis.set_major_formatter(FuncFormatter(tick_text(lang)))
     if not len(fitted):
-        ax.text(0.5, 0.5, "geen uitkomst heeft armen die de onderdelen apart laten schatten" if lang == "nl" else
-                "no outcome has arms that identify the components", ha="center", va="center", transform=ax.transAxes)
+        ax.text(0.5, 0.5, t("components_none", lang), ha="center", va="center", transform=ax.transAxes)
     ax.set_title(title, loc="left", fontsize=11, fontweight="bold")
     fig.tight_layout()
     return fig
