@@ -1,5 +1,6 @@
 """Shared test helpers."""
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -8,6 +9,20 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
+
+
+def _seeds() -> Path:
+    """The Dutch source reports the transcription cites; they are not in the repository. ``META_SEEDS``, else
+    ``shared/seeds`` beside the checkout (/work/main) or beside its worktree folder (/work/wt/<name>)."""
+    if os.environ.get("META_SEEDS"):
+        return Path(os.environ["META_SEEDS"])
+    beside = REPO.parent / "shared" / "seeds"
+    return beside if beside.is_dir() else REPO.parent.parent / "shared" / "seeds"
+
+
+SEEDS = _seeds()
+#: A test that reads the seeds skips where they are absent, listed with this reason in pytest's summary (-ra).
+needs_seeds = pytest.mark.skipif(not SEEDS.is_dir(), reason=f"seed reports not found at {SEEDS} (set META_SEEDS)")
 
 
 def load_json(name):

@@ -20,13 +20,10 @@ from meta.read import load
 
 from meta.analyses import pipeline
 from meta.plan import load_plan
-from tests.conftest import REPO
+from tests.conftest import REPO, SEEDS, needs_seeds
 
 S = dict(dtype=str, keep_default_na=False)
 INPUTS = REPO / "inputs"
-SEEDS = REPO.parent / "shared" / "seeds"
-if not SEEDS.is_dir():
-    SEEDS = REPO.parent.parent / "shared" / "seeds"  # a git worktree under /work/wt
 
 
 @pytest.fixture(scope="module")
@@ -66,9 +63,8 @@ def test_a_row_missing_from_the_register_is_excluded_with_that_reason(tmp_path, 
     assert len(hit) == 2 and hit["reason"].str.startswith("no row in harmonisation.csv").all()
 
 
+@needs_seeds
 def test_every_cited_source_line_exists_in_its_seed():
-    if not SEEDS.is_dir():
-        pytest.skip(f"seed reports not found at {SEEDS}")
     lengths = {p.name[:3]: len(p.read_text(encoding="utf-8").splitlines()) for p in SEEDS.glob("00*.txt")}
     for name in ("harmonisation.csv", "concepts.csv", "periods.csv"):
         for cell in pd.read_csv(INPUTS / name, **S)["source_lines"]:
@@ -77,10 +73,9 @@ def test_every_cited_source_line_exists_in_its_seed():
                 assert max(map(int, lines.split("-"))) <= lengths[doc], (name, ref)
 
 
+@needs_seeds
 def test_word_for_word_equivalences_hold_in_the_seeds():
     """The questions the register pools as one concept are printed in both reports (lines cited in the register)."""
-    if not SEEDS.is_dir():
-        pytest.skip(f"seed reports not found at {SEEDS}")
     text = {p.name[:3]: p.read_text(encoding="utf-8").splitlines() for p in SEEDS.glob("00*.txt")}
     same = {
         "Wat vindt u van uw gezondheid?": (("002", 780), ("004", 3452)),

@@ -6,21 +6,15 @@
    Nijmegen row for row on key, estimate, mark and line; Wageningen number for number on (line, value), with every
    difference listed and explained in wageningen_reconciliation.csv.
 """
-import os
 import re
 from collections import Counter
-from pathlib import Path
 
 import pandas as pd
-import pytest
 
-from tests.conftest import HERE, REPO
+from tests.conftest import HERE, REPO, SEEDS, needs_seeds
 
-SEEDS = Path(os.environ.get("META_SEEDS", REPO.parent / "shared" / "seeds"))
 S = dict(dtype=str, keep_default_na=False)
 EST = pd.read_csv(REPO / "inputs" / "estimates.csv", **S)
-
-needs_seeds = pytest.mark.skipif(not SEEDS.is_dir(), reason=f"seed reports not found at {SEEDS}")
 
 
 def _number(token: str) -> float:
