@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from meta.effects.harmonise import (central_value, common_se, half_unit, harmonise, mark_bracket, printed_value, range_bound,
-                            se_from_bracket)
+from meta.effects.harmonise import harmonise
+from meta.effects.se import central_value, common_se, half_unit, mark_bracket, range_bound, se_from_bracket
+from meta.read.schema import parse_printed
 from tests.conftest import REPO
 
 NIJMEGEN_LEGEND = {"*": (0.05, math.nan), "~": (0.10, 0.05), "": (math.nan, 0.10)}
@@ -98,13 +99,15 @@ TOKEN_SHAPES = [
 
 @pytest.mark.parametrize("shape, token, mark, number, h", TOKEN_SHAPES, ids=[t[0] for t in TOKEN_SHAPES])
 def test_half_unit_and_number_of_every_printed_token_shape(shape, token, mark, number, h):
-    assert printed_value(token, mark) == pytest.approx(number, abs=1e-12)
-    assert half_unit(token, mark) == pytest.approx(h, rel=1e-12)
+    parsed = parse_printed(token)
+    assert parsed.number == pytest.approx(number, abs=1e-12)
+    assert parsed.mark == ("" if shape.endswith("(mark elsewhere)") else mark)
+    assert half_unit(token) == pytest.approx(h, rel=1e-12)
 
 
 def test_footnote_marks_are_cut_off_even_when_the_mark_is_not_given():
     assert half_unit("-4.71)") == pytest.approx(0.05) and half_unit("6.36*1)") == pytest.approx(0.005)
-    assert math.isnan(half_unit("n.v.t.")) and math.isnan(printed_value("n.v.t."))
+    assert math.isnan(half_unit("n.v.t.")) and parse_printed("n.v.t.") is None
 
 
 def test_the_token_shapes_tested_are_all_the_shapes_in_the_transcription():
@@ -120,7 +123,7 @@ def test_every_printed_token_reads_as_its_transcribed_estimate_on_the_grid_of_it
     est = pd.read_csv(REPO / "inputs" / "estimates.csv", dtype=str, keep_default_na=False)
     bad = []
     for i, r in enumerate(est.itertuples(), start=1):
-        value, h = printed_value(r.printed, r.significance), half_unit(r.printed, r.significance)
+        value, h = parse_printed(r.printed).number, half_unit(r.printed)
         steps = float(r.estimate) / (2 * h)
         if abs(value - float(r.estimate)) > 1e-9 or abs(steps - round(steps)) > 1e-6:
             bad.append((i, r.printed, r.significance, r.estimate, value, h))
@@ -135,7 +138,7 @@ def _typed_half_unit(estimate: str) -> float:
 def test_the_half_unit_read_from_printed_equals_the_decimals_typed_in_estimate_for_every_row():
     est = pd.read_csv(REPO / "inputs" / "estimates.csv", dtype=str, keep_default_na=False)
     bad = [(i, r.printed, r.estimate) for i, r in enumerate(est.itertuples(), start=1)
-           if half_unit(r.printed, r.significance) != _typed_half_unit(r.estimate)]
+           if half_unit(r.printed) != _typed_half_unit(r.estimate)]
     assert not bad, bad
 
 

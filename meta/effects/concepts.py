@@ -45,7 +45,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from meta.effects.harmonise import harmonise, range_bound
+from meta.effects.harmonise import harmonise, range_width
+from meta.effects.se import range_bound
 from meta.read.load import TRANSFORMS
 
 #: Models whose rows are adjusted means of one group per wave (levels that can be differenced against control).
@@ -59,14 +60,6 @@ CONTRAST_TEXT = {"change": "differences in change since baseline", "wave": "diff
 def _f(value) -> float:
     """A number as float; NaN when missing (None, NaN or pandas' NA)."""
     return math.nan if value is None or pd.isna(value) else float(value)
-
-
-def _width(outcome) -> float:
-    """Width of the range a person's outcome can take (scale_max − scale_min); NaN when unbounded."""
-    try:
-        return float(outcome.get("scale_max", "")) - float(outcome.get("scale_min", ""))
-    except (TypeError, ValueError):
-        return math.nan
 
 
 def survey_differences(harmonised: pd.DataFrame, outcomes: pd.DataFrame, arms: pd.DataFrame,
@@ -139,7 +132,7 @@ def survey_differences(harmonised: pd.DataFrame, outcomes: pd.DataFrame, arms: p
             yi -= float(out.at[a0, "estimate"]) - float(out.at[c0, "estimate"])
         lost = _f(answers.get(key)) - _f(r.get("n_obs"))  # NaN when either is unknown
         lost = lost if math.isnan(lost) else max(0.0, lost)
-        width = _width(meta_o[r["outcome"]])
+        width = range_width(meta_o[r["outcome"]])
         pairs = [(i, c)] + ([(a0, c0)] if contrast == "change" else [])
         hi = 0.0
         for x, y in pairs:
