@@ -95,74 +95,99 @@ def survey_differences(harmonised: pd.DataFrame, outcomes: pd.DataFrame, arms: p
     if not is_mean.any():
         return harmonised
     out["comparator_row"] = out["comparator_row"].astype(object)
-    meta_o = {r["outcome"]: r for r in outcomes.to_dict("records")}
-    meta_a = {(r["municipality"], r["arm"]): r for r in arms.to_dict("records")}
-    table = ["municipality", "source_table", "outcome", "model"]
-    means = out[is_mean]
-    # questionnaire answers per table: every arm at every measurement (baseline included), as the model's N counts them
-    answers = means[means["horizon_months"].notna()].groupby(table)["n_arm"].sum(min_count=1).to_dict()
-    row_of = {(*k, a, int(h)): i for k, a, h, i in zip(means[table].itertuples(index=False), means["arm"],
-                                                        means["horizon_months"].fillna(-1), means.index)}
+    means = _Means(out[is_mean], {r["outcome"]: r for r in outcomes.to_dict("records")},
+                   {(r["municipality"], r["arm"]): r for r in arms.to_dict("records")})
     users: dict = {}
-    for i in means.index:
-        r = out.loc[i]
-        h = r["horizon_months"]
-        if pd.isna(h):
-            out.at[i, "reason"] = ("adjusted mean averaged over all measurements, baseline included ('Totaal' "
-                                   "column), not an effect at a wave")
-            continue
-        if h == 0:
-            out.at[i, "reason"] = "baseline (nulmeting) adjusted mean: a level before treatment, not an effect"
-            continue
-        if r["arm"] == "control":
-            continue
-        arm = meta_a[(r["municipality"], r["arm"])]
-        key = tuple(r[table])
-        c = row_of.get((*key, "control", int(h)))
-        a0, c0 = row_of.get((*key, r["arm"], 0)), row_of.get((*key, "control", 0))
-        if (c is None or (contrast == "change" and (a0 is None or c0 is None)) or not bool(arm["randomised"])
-                or arm["arm_class"] in ("reference", "pooled_arms") or r["unit"] != r["unit_h"]):
-            continue  # harmonise's reason stands
-        used = [c] + ([a0, c0] if contrast == "change" else [])
-        for j in used:
-            users.setdefault(j, []).append(int(r["input_row"]))
-        ctrl = out.loc[c]
-        yi = float(r["estimate"]) - float(ctrl["estimate"])
-        if contrast == "change":
-            yi -= float(out.at[a0, "estimate"]) - float(out.at[c0, "estimate"])
-        lost = _f(answers.get(key)) - _f(r.get("n_obs"))  # NaN when either is unknown
-        lost = lost if math.isnan(lost) else max(0.0, lost)
-        width = range_width(meta_o[r["outcome"]])
-        pairs = [(i, c)] + ([(a0, c0)] if contrast == "change" else [])
-        hi = 0.0
-        for x, y in pairs:
-            n1, n0 = _f(out.at[x, "n_arm"]) - lost, _f(out.at[y, "n_arm"]) - lost
-            hi += range_bound(width, n1, n0) if n1 > 0 and n0 > 0 else math.inf
-        out.at[i, "yi"] = yi
-        out.at[i, "effective_comparator"] = "control"
-        out.at[i, "comparator_row"] = int(ctrl["input_row"])
-        out.at[i, "se_method"] = SE_METHOD
-        if not math.isfinite(hi):
-            out.at[i, "sei"] = out.at[i, "sei_low"] = out.at[i, "sei_high"] = math.nan
-            out.at[i, "eligible"] = False
-            why = (f"the outcome has no upper limit ({meta_o[r['outcome']]['unit'].replace('_', ' ')}), so its range "
-                   "bounds nothing"
-                   if not width > 0 else "the model's N (table legend, n_obs) is not transcribed" if math.isnan(lost)
-                   else f"the table's model N {int(r['n_obs'])} is {int(lost)} below its {int(answers[key])} "
-                   "questionnaire answers, which leaves no positive worst-case N")
-            out.at[i, "reason"] = ("no standard error can be derived: the marks test changes over time, not this "
-                                   f"contrast, and {why}")
-            continue
-        out.at[i, "sei"] = out.at[i, "sei_high"] = hi
-        out.at[i, "sei_low"] = 0.0
-        out.at[i, "eligible"] = True
-        out.at[i, "reason"] = ""
+    for i in means.frame.index:
+        for j in _difference(out, i, contrast, means):
+            users.setdefault(j, []).append(int(out.at[i, "input_row"]))
     for j, rows in users.items():
         what = "of the control group at this wave" if out.at[j, "horizon_months"] > 0 else "at baseline (nulmeting)"
         out.at[j, "reason"] = (f"adjusted mean {what}; used in the derived arm-vs-control {CONTRAST_TEXT[contrast]} "
                                f"(input rows {', '.join(map(str, sorted(rows)))})")
     out["comparator_row"] = pd.array([None if pd.isna(v) else int(v) for v in out["comparator_row"]], dtype="Int64")
     return out
+
+
+#: The columns of one table of adjusted means (one model on one outcome).
+_TABLE = ["municipality", "source_table", "outcome", "model"]
+
+
+class _Means:
+    """The adjusted-mean rows of :func:`survey_differences`, looked up by table, arm and wave."""
+
+    def __init__(self, means: pd.DataFrame, outcome: dict, arm: dict):
+        self.frame, self.outcome, self.arm = means, outcome, arm
+        # questionnaire answers per table: every arm at every measurement (baseline included), as the model's N
+        # counts them
+        self.answers = means[means["horizon_months"].notna()].groupby(_TABLE)["n_arm"].sum(min_count=1).to_dict()
+        self.row_of = {(*k, a, int(h)): i for k, a, h, i in zip(means[_TABLE].itertuples(index=False), means["arm"],
+                                                                means["horizon_months"].fillna(-1), means.index)}
+
+    def row(self, key: tuple, arm: str, wave: int):
+        """Index of ``arm``'s mean at ``wave`` (months) in the table ``key``; None when not printed."""
+        return self.row_of.get((*key, arm, wave))
+
+
+def _difference(out: pd.DataFrame, i, contrast: str, means: _Means) -> list:
+    """Make the adjusted mean in row ``i`` an arm-vs-control effect when it can be one (in place); return the rows
+    of the means it uses (empty when it is none: a baseline or 'Totaal' mean gets its reason, any other row keeps
+    harmonise's)."""
+    r = out.loc[i]
+    h = r["horizon_months"]
+    if pd.isna(h):
+        out.at[i, "reason"] = ("adjusted mean averaged over all measurements, baseline included ('Totaal' "
+                               "column), not an effect at a wave")
+        return []
+    if h == 0:
+        out.at[i, "reason"] = "baseline (nulmeting) adjusted mean: a level before treatment, not an effect"
+        return []
+    if r["arm"] == "control":
+        return []
+    arm = means.arm[(r["municipality"], r["arm"])]
+    key = tuple(r[_TABLE])
+    c = means.row(key, "control", int(h))
+    a0, c0 = means.row(key, r["arm"], 0), means.row(key, "control", 0)
+    if (c is None or (contrast == "change" and (a0 is None or c0 is None)) or not bool(arm["randomised"])
+            or arm["arm_class"] in ("reference", "pooled_arms") or r["unit"] != r["unit_h"]):
+        return []  # harmonise's reason stands
+    pairs = [(i, c)] + ([(a0, c0)] if contrast == "change" else [])
+    yi = float(r["estimate"]) - float(out.at[c, "estimate"])
+    if contrast == "change":
+        yi -= float(out.at[a0, "estimate"]) - float(out.at[c0, "estimate"])
+    lost = _f(means.answers.get(key)) - _f(r.get("n_obs"))  # NaN when either is unknown
+    lost = lost if math.isnan(lost) else max(0.0, lost)
+    width = range_width(means.outcome[r["outcome"]])
+    hi = 0.0
+    for x, y in pairs:
+        n1, n0 = _f(out.at[x, "n_arm"]) - lost, _f(out.at[y, "n_arm"]) - lost
+        hi += range_bound(width, n1, n0) if n1 > 0 and n0 > 0 else math.inf
+    out.at[i, "yi"] = yi
+    out.at[i, "effective_comparator"] = "control"
+    out.at[i, "comparator_row"] = int(out.at[c, "input_row"])
+    out.at[i, "se_method"] = SE_METHOD
+    if math.isfinite(hi):
+        out.at[i, "sei"] = out.at[i, "sei_high"] = hi
+        out.at[i, "sei_low"] = 0.0
+        out.at[i, "eligible"] = True
+        out.at[i, "reason"] = ""
+    else:
+        out.at[i, "sei"] = out.at[i, "sei_low"] = out.at[i, "sei_high"] = math.nan
+        out.at[i, "eligible"] = False
+        out.at[i, "reason"] = ("no standard error can be derived: the marks test changes over time, not this "
+                               f"contrast, and {_no_bound(r, width, lost, means)}")
+    return [c] + ([a0, c0] if contrast == "change" else [])
+
+
+def _no_bound(r, width: float, lost: float, means: _Means) -> str:
+    """Why the range bounds nothing for the survey difference of row ``r``."""
+    if not width > 0:
+        return (f"the outcome has no upper limit ({means.outcome[r['outcome']]['unit'].replace('_', ' ')}), so its "
+                "range bounds nothing")
+    if math.isnan(lost):
+        return "the model's N (table legend, n_obs) is not transcribed"
+    return (f"the table's model N {int(r['n_obs'])} is {int(lost)} below its "
+            f"{int(means.answers[tuple(r[_TABLE])])} questionnaire answers, which leaves no positive worst-case N")
 
 
 def map_concepts(harmonised: pd.DataFrame, register: pd.DataFrame) -> pd.DataFrame:
