@@ -84,47 +84,74 @@ def select_studies(harmonised: pd.DataFrame, outcomes: pd.DataFrame, plan: Plan,
         Every other input row with ``reason``.
     """
     h = harmonised.copy()
-    outcome_order = list(outcomes["outcome"])
-    strict = plan.outcome_level == "strict"
-    reason = h["reason"].copy()
-
-    def exclude(mask, text):
-        nonlocal reason
-        reason = reason.where(~(mask & (reason == "")), text)
-
-    if strict:
-        h["outcome_key"] = h["outcome"]
-        h["period"] = [strict_period(x) for x in h["horizon_months"]]
-        h["_role_rank"] = 0
-    else:
-        h["outcome_key"] = h["concept"]
-        h["period"] = h["period_concept"]
-        role = h["harmonisation_role"]
-        exclude(role == "", "no row in harmonisation.csv for this municipality, outcome and horizon (add one: "
-                            "concept, period and transform, or role unmapped with the reason)")
-        exclude(role == "unmapped", "deliberately unmapped in harmonisation.csv: " + h["harmonisation_reason"])
-        exclude(role.isin(("primary", "sensitivity")) & ~role.isin(roles),
-                role.map(lambda r: f"{r} mapping in harmonisation.csv; pooled only in the harmonisation "
-                                   "sensitivity specification" if r == "sensitivity" else
-                                   f"{r} mapping in harmonisation.csv; replaced by the sensitivity mapping in this "
-                                   "specification"))
-        h["_role_rank"] = [roles.index(r) if r in roles else len(roles) for r in role]
-        if plan.periods:
-            exclude(~h["period"].isin(plan.periods), "period not in the plan's periods")
-    exclude(~h["outcome_key"].isin(plan.outcomes),
-            f"outcome not in the plan's outcomes ({plan.outcome_level} level)")
-    exclude(~h["horizon_months"].isin(plan.horizons), "horizon not in the plan's horizons")
-    exclude(~h["arm_class"].isin(plan.arm_classes), "arm class not in the plan's arm classes")
-    exclude(~h["model"].isin(plan.model_preference), "model column not in the plan's model_preference")
-    if not plan.include_derived_from_marks:
-        exclude(h["se_method"] == "from_significance_marks",
-                "SE derived from significance marks, excluded by the plan")
-
+    reason = _cell_keys(h, plan, roles, h["reason"].copy())
+    reason = _plan_filters(h, plan, reason)
     candidates = h[reason == ""].copy()
-    if not strict:
+    if plan.outcome_level != "strict":
         candidates = cp.to_concept_scale(candidates, concepts)
         h.loc[candidates.index, ["yi", "sei", "sei_low", "sei_high", "unit_h"]] = candidates[
             ["yi", "sei", "sei_low", "sei_high", "unit_h"]]
+    reason = _one_row_per_slot(candidates, plan, list(outcomes["outcome"]), reason)
+    studies = h.loc[reason == ""].drop(columns=["_role_rank"]).copy()
+    studies["cell"] = [" | ".join(map(str, t)) for t in studies[list(CELL_COLUMNS)].itertuples(index=False)]
+    studies = studies.sort_values([*CELL_COLUMNS, "municipality", "arm"], kind="mergesort").reset_index(drop=True)
+    excluded = h.loc[reason != ""].drop(columns=["_role_rank"]).copy()
+    excluded["reason"] = reason[reason != ""]
+    excluded = excluded.sort_values("input_row", kind="mergesort").reset_index(drop=True)
+    return studies, excluded
+
+
+def _exclude(reason: pd.Series, mask, text) -> pd.Series:
+    """``reason`` with ``text`` for the rows of ``mask`` that have none yet (the first reason a row gets stands)."""
+    return reason.where(~(mask & (reason == "")), text)
+
+
+def _cell_keys(h: pd.DataFrame, plan: Plan, roles: tuple[str, ...], reason: pd.Series) -> pd.Series:
+    """Add ``outcome_key``, ``period`` and ``_role_rank`` to ``h`` (in place) for the plan's level; at the concept
+    level, exclude rows the register does not map in ``roles`` or whose period the plan leaves out."""
+    if plan.outcome_level == "strict":
+        h["outcome_key"] = h["outcome"]
+        h["period"] = [strict_period(x) for x in h["horizon_months"]]
+        h["_role_rank"] = 0
+        return reason
+    h["outcome_key"] = h["concept"]
+    h["period"] = h["period_concept"]
+    role = h["harmonisation_role"]
+    reason = _exclude(reason, role == "", "no row in harmonisation.csv for this municipality, outcome and horizon "
+                                          "(add one: concept, period and transform, or role unmapped with the reason)")
+    reason = _exclude(reason, role == "unmapped",
+                      "deliberately unmapped in harmonisation.csv: " + h["harmonisation_reason"])
+    reason = _exclude(reason, role.isin(("primary", "sensitivity")) & ~role.isin(roles),
+                      role.map(lambda r: f"{r} mapping in harmonisation.csv; pooled only in the harmonisation "
+                                         "sensitivity specification" if r == "sensitivity" else
+                                         f"{r} mapping in harmonisation.csv; replaced by the sensitivity mapping in "
+                                         "this specification"))
+    h["_role_rank"] = [roles.index(r) if r in roles else len(roles) for r in role]
+    if plan.periods:
+        reason = _exclude(reason, ~h["period"].isin(plan.periods), "period not in the plan's periods")
+    return reason
+
+
+def _plan_filters(h: pd.DataFrame, plan: Plan, reason: pd.Series) -> pd.Series:
+    """Exclude rows the plan leaves out: outcome, horizon, arm class, model column, SE from marks
+    (:data:`PLAN_FILTERS`, in that order)."""
+    reason = _exclude(reason, ~h["outcome_key"].isin(plan.outcomes),
+                      f"outcome not in the plan's outcomes ({plan.outcome_level} level)")
+    reason = _exclude(reason, ~h["horizon_months"].isin(plan.horizons), "horizon not in the plan's horizons")
+    reason = _exclude(reason, ~h["arm_class"].isin(plan.arm_classes), "arm class not in the plan's arm classes")
+    reason = _exclude(reason, ~h["model"].isin(plan.model_preference),
+                      "model column not in the plan's model_preference")
+    if not plan.include_derived_from_marks:
+        reason = _exclude(reason, h["se_method"] == "from_significance_marks",
+                          "SE derived from significance marks, excluded by the plan")
+    return reason
+
+
+def _one_row_per_slot(candidates: pd.DataFrame, plan: Plan, outcome_order: list, reason: pd.Series) -> pd.Series:
+    """Keep one candidate per municipality, arm and cell: the register's most preferred role, then the outcome
+    register's order, the plan's model and population preferences, a printed effect before a derived one, and
+    the first input row; the others get a reason naming the row kept."""
+    candidates = candidates.copy()
     candidates["_model_rank"] = [_rank(m, plan.model_preference) for m in candidates["model"]]
     candidates["_pop_rank"] = [_rank(p, plan.population_preference) for p in candidates["population"]]
     candidates["_outcome_rank"] = [outcome_order.index(o) for o in candidates["outcome"]]
@@ -137,15 +164,9 @@ def select_studies(harmonised: pd.DataFrame, outcomes: pd.DataFrame, plan: Plan,
     first = ~candidates.duplicated(slot, keep="first")
     chosen = candidates[first]
     winner = {tuple(k): r for k, r in zip(chosen[slot].itertuples(index=False), chosen["input_row"])}
+    reason = reason.copy()
     for idx, row in candidates[~first].iterrows():
         kept = winner[tuple(row[slot])]
         reason.loc[idx] = (f"another row represents {row['municipality']} {row['arm']} in this cell "
                            f"(input row {kept}: preferred model, population, outcome or printed effect)")
-
-    studies = h.loc[reason == ""].drop(columns=["_role_rank"]).copy()
-    studies["cell"] = [" | ".join(map(str, t)) for t in studies[list(CELL_COLUMNS)].itertuples(index=False)]
-    studies = studies.sort_values([*CELL_COLUMNS, "municipality", "arm"], kind="mergesort").reset_index(drop=True)
-    excluded = h.loc[reason != ""].drop(columns=["_role_rank"]).copy()
-    excluded["reason"] = reason[reason != ""]
-    excluded = excluded.sort_values("input_row", kind="mergesort").reset_index(drop=True)
-    return studies, excluded
+    return reason
