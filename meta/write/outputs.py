@@ -163,65 +163,16 @@ def write_outputs(results: Results, out_dir: Path, plan_path: Path | None, draw:
     try:
         control.checkpoint("write")
         (tmp / "README.md").write_text(OUTPUTS_README, encoding="utf-8")
-        studies = results.studies.reindex(columns=list(STUDY_OUTPUT_COLUMNS))
-        excluded = results.excluded.reindex(columns=list(EXCLUDED_OUTPUT_COLUMNS))
-        excluded["reason_code"] = [reason_code(r) for r in excluded["reason"]]  # machine code beside the words
-        _write_table(results.pooled, tmp, "pooled")
-        _write_table(studies, tmp, "studies")
-        _write_table(excluded, tmp, "excluded", parquet=False)
-        _write_table(results.coverage, tmp, "coverage", parquet=False)
-        _write_table(results.side_by_side, tmp, "side_by_side", parquet=False)
-        for name in ("sensitivity", "robustness", "components"):  # absent when the run skipped them
-            if len(getattr(results, name).columns):
-                _write_table(getattr(results, name), tmp, name, parquet=False)
-        from meta.present import figures as figcache
-
+        _write_tables(results, tmp)
         previous = out_dir if (out_dir / "manifest.json").is_file() else None  # unchanged files are taken from it
-        figures, figure_keys, reused = {}, {}, []
+        content_keys, reused = {}, []
         if draw:
-            from meta.present import plots, report
-
-            control.checkpoint("figures")
-            (tmp / "figures").mkdir()
-            forest, others = plots.figure_jobs(results, lang, svg)
-            figure_keys, reused = figcache.write_figures(forest + others, tmp / "figures", previous, jobs)
-            paths = {j.name: {**{fmt: tmp / "figures" / f for fmt, f in j.files.items()}, "title": j.title}
-                     for j in forest + others}
-            figures = {j.name: paths[j.name] for j in forest}
-            extra = {j.name: paths[j.name] for j in others}
-            control.checkpoint("report")
-            report.write_report(results, tmp / "report.html", figures, lang, extra)
-        # the workbook is a pure function of the run's tables and its language: reused when they and the code are
-        # unchanged
-        wb_key = figcache.frames_key("workbook", {"lang": lang, **{f.name: getattr(results, f.name)
-                                                                   for f in fields(results)
-                                                                   if isinstance(getattr(results, f.name),
-                                                                                 pd.DataFrame)}})
-        content_keys = {**figure_keys, "meta.xlsx": wb_key}
-        if figcache.reuse("meta.xlsx", wb_key, previous, tmp):
+            figure_keys, reused = _write_figures_and_report(results, tmp, previous, lang, svg, jobs)
+            content_keys = dict(figure_keys)
+        content_keys["meta.xlsx"], workbook_reused = _write_or_reuse_workbook(results, tmp, previous, lang)
+        if workbook_reused:
             reused = sorted([*reused, "meta.xlsx"])
-        else:
-            write_workbook(results, tmp / "meta.xlsx", lang)
-        manifest = {
-            "inputs": {name: {"path": os.path.relpath(p, REPO) if str(p).startswith(str(REPO)) else str(p),
-                              "sha256": _sha256(p)} for name, p in sorted(results.inputs.files.items())},
-            "plan": results.plan.to_dict(),
-            "lang": lang,
-            "input_notices": list(getattr(results.inputs, "notices", [])),
-            "plan_file": None if plan_path is None else {"path": str(plan_path), "sha256": _sha256(plan_path)},
-            "simulation_summary": ({"path": os.path.relpath(SIMULATION_SUMMARY, REPO),
-                                    "sha256": _sha256(SIMULATION_SUMMARY)} if SIMULATION_SUMMARY.exists() else None),
-            "content_keys": content_keys,  # file -> content key (meta.present.figures): unchanged files are reused next run
-            "reused": reused,  # taken from the previous outputs instead of made again in this run
-            "versions": _versions(),
-            "git_commit": _git_commit(),
-            "counts": {"input_rows": int(len(results.inputs.estimates)), "studies": int(len(results.studies)),
-                       "excluded": int(len(results.excluded)),
-                       **dict(zip(("pooled_cells", "single_study_cells"), cell_counts(results.pooled)))},
-            "excluded_by": cells.plan_removals(results.excluded),
-            # every file this run wrote: a later run replaces the folder only if it holds nothing else
-            "files": sorted(p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file()),
-        }
+        manifest = _manifest(results, plan_path, lang, content_keys, reused, tmp)
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         outdir.replace_folder(tmp, out_dir)
     except OSError as exc:
@@ -231,3 +182,79 @@ def write_outputs(results: Results, out_dir: Path, plan_path: Path | None, draw:
         outdir.rmtree(tmp)
         raise
     return out_dir / "report.html" if draw else None
+
+
+def _write_tables(results: Results, folder: Path) -> None:
+    """The CSV (and Parquet) tables: pooled, studies, excluded (with ``reason_code``), coverage, side by side, and
+    sensitivity, robustness and components when the run made them."""
+    studies = results.studies.reindex(columns=list(STUDY_OUTPUT_COLUMNS))
+    excluded = results.excluded.reindex(columns=list(EXCLUDED_OUTPUT_COLUMNS))
+    excluded["reason_code"] = [reason_code(r) for r in excluded["reason"]]  # machine code beside the words
+    _write_table(results.pooled, folder, "pooled")
+    _write_table(studies, folder, "studies")
+    _write_table(excluded, folder, "excluded", parquet=False)
+    _write_table(results.coverage, folder, "coverage", parquet=False)
+    _write_table(results.side_by_side, folder, "side_by_side", parquet=False)
+    for name in ("sensitivity", "robustness", "components"):  # absent when the run skipped them
+        if len(getattr(results, name).columns):
+            _write_table(getattr(results, name), folder, name, parquet=False)
+
+
+def _write_figures_and_report(results: Results, folder: Path, previous: Path | None, lang: str, svg: bool,
+                              jobs: int | None) -> tuple[dict, list]:
+    """``figures/`` (unchanged figures reused from ``previous``) and ``report.html``; returns the figures' content
+    keys and the files reused."""
+    from meta.present import figures as figcache
+    from meta.present import plots, report
+
+    control.checkpoint("figures")
+    (folder / "figures").mkdir()
+    forest, others = plots.figure_jobs(results, lang, svg)
+    figure_keys, reused = figcache.write_figures(forest + others, folder / "figures", previous, jobs)
+    paths = {j.name: {**{fmt: folder / "figures" / f for fmt, f in j.files.items()}, "title": j.title}
+             for j in forest + others}
+    figures = {j.name: paths[j.name] for j in forest}
+    extra = {j.name: paths[j.name] for j in others}
+    control.checkpoint("report")
+    report.write_report(results, folder / "report.html", figures, lang, extra)
+    return figure_keys, reused
+
+
+def _write_or_reuse_workbook(results: Results, folder: Path, previous: Path | None, lang: str) -> tuple[str, bool]:
+    """``meta.xlsx``: a pure function of the run's tables and its language, so reused from ``previous`` when they
+    and the code are unchanged. Returns its content key and whether it was reused."""
+    from meta.present import figures as figcache
+
+    wb_key = figcache.frames_key("workbook", {"lang": lang, **{f.name: getattr(results, f.name)
+                                                               for f in fields(results)
+                                                               if isinstance(getattr(results, f.name), pd.DataFrame)}})
+    if figcache.reuse("meta.xlsx", wb_key, previous, folder):
+        return wb_key, True
+    write_workbook(results, folder / "meta.xlsx", lang)
+    return wb_key, False
+
+
+def _manifest(results: Results, plan_path: Path | None, lang: str, content_keys: dict, reused: list,
+              folder: Path) -> dict:
+    """``manifest.json``: SHA-256 of every input and the plan, versions, commit, counts, content keys and the files
+    written into ``folder``."""
+    return {
+        "inputs": {name: {"path": os.path.relpath(p, REPO) if str(p).startswith(str(REPO)) else str(p),
+                          "sha256": _sha256(p)} for name, p in sorted(results.inputs.files.items())},
+        "plan": results.plan.to_dict(),
+        "lang": lang,
+        "input_notices": list(getattr(results.inputs, "notices", [])),
+        "plan_file": None if plan_path is None else {"path": str(plan_path), "sha256": _sha256(plan_path)},
+        "simulation_summary": ({"path": os.path.relpath(SIMULATION_SUMMARY, REPO),
+                                "sha256": _sha256(SIMULATION_SUMMARY)} if SIMULATION_SUMMARY.exists() else None),
+        "content_keys": content_keys,  # file -> content key (meta.present.figures): unchanged files are reused next run
+        "reused": reused,  # taken from the previous outputs instead of made again in this run
+        "versions": _versions(),
+        "git_commit": _git_commit(),
+        "counts": {"input_rows": int(len(results.inputs.estimates)), "studies": int(len(results.studies)),
+                   "excluded": int(len(results.excluded)),
+                   **dict(zip(("pooled_cells", "single_study_cells"), cell_counts(results.pooled)))},
+        "excluded_by": cells.plan_removals(results.excluded),
+        # every file this run wrote: a later run replaces the folder only if it holds nothing else
+        "files": sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()),
+    }
