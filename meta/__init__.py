@@ -6,7 +6,7 @@ Layers, top to bottom; a module imports only from layers below its own (``pyproj
     cli                          every subcommand (the only argparse)
     api | simulate | template    meta.run() for notebooks; the simulation study; the analyst's template/check/add
     write/                       output folder guard and atomic swap, output files and manifest, workbook
-    present/                     forest plots and other figures, figure cache, the HTML report
+    present/                     forest plots and other figures, figure cache, the HTML report (Jinja2 templates)
     analyses/                    inputs × plan → studies → pooled cells; few studies; sensitivity; components
     cells                        which studies form each cell (plan level: outcome code or LOEP concept)
     effects/                     yi and sei from printed numbers (SE from CI, p, shares+N, marks); concepts
@@ -14,7 +14,8 @@ Layers, top to bottom; a module imports only from layers below its own (``pyproj
     read/                        schema of every file, the strict CSV reader, registers, estimates, sources
     models/                      engine + tau2 (rma.uni), multivariate + gls, covariance, design (rma.mv, components),
                                  bayes + mixtures: import nothing else of meta
-    i18n | control | errors      words and number formats (NL/EN); run stages and stop requests; InputError
+    i18n | control | errors      words (the catalogue messages.toml) and number formats (NL/EN); run stages and
+                                 stop requests; InputError
 
 Importing this package has no side effects on numpy's error state or Python's warning filters.
 

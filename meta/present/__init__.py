@@ -1,4 +1,5 @@
 """Present: what a person reads. Forest plots, the overview and specification curves (``plots``), the figure cache
-and drawing workers (``figures``), the component figure, and the HTML report (``report``, ``fewstudies_report``).
-Words and number formats come from :mod:`meta.i18n`.
+and drawing workers (``figures``), the component figure, and the HTML report: ``report`` and ``fewstudies_report``
+compute its values, the Jinja2 templates in ``templates/`` lay them out (``templating``: one autoescaping
+environment). Words and number formats come from :mod:`meta.i18n` (the catalogue ``meta/messages.toml``).
 """

@@ -3,11 +3,14 @@
 Every number in the report links back to its source: study rows link to the
 sources table, which gives the seed file, table and line and the token as
 printed there.
+
+Each section is a function that computes its values (numbers formatted by :mod:`meta.i18n`, words from its
+catalogue) and renders its template in ``templates/`` (:mod:`meta.present.templating`, autoescaped);
+:func:`render_report` puts them into ``templates/report.html.j2``.
 """
 
 from __future__ import annotations
 
-import base64
 import html
 import math
 import re
@@ -27,13 +30,9 @@ from meta.i18n import (arm_class_label, cell_labels, changed_by_words, component
                        fmt_interval, fmt_num, fmt_p, fmt_p_range, method_words, outcome_labels, reason_words, t, word,
                        words, concept_labels, period_label)
 
+
 def _e(x) -> str:
     return html.escape("" if x is None else str(x))
-
-
-def _q(x) -> str:
-    """A verbatim quotation (printed token, file or command name): kept as is and marked so for the language scan."""
-    return f"<code translate='no'>{_e(x)}</code>"
 
 
 def cell_order(results, frame: pd.DataFrame) -> pd.DataFrame:
@@ -149,6 +148,7 @@ def pooled_count(results, lang: str = "en") -> str:
     return text("pooled_count", lang, n=len(multi), total=len(p), cells="; ".join(groups))
 
 def _period(results, period: str, lang: str) -> str:
+    """A cell's period in words (:func:`meta.i18n.period_label` with the run's period register)."""
     return period_label(period, results.inputs.periods, lang)
 
 
@@ -176,6 +176,7 @@ REPORT_MAX_MUNICIPALITIES = 50
 
 
 def _too_many(results) -> bool:
+    """More municipalities than the report names one by one (:data:`REPORT_MAX_MUNICIPALITIES`)."""
     return len(results.inputs.municipalities) > REPORT_MAX_MUNICIPALITIES
 
 
@@ -384,11 +385,6 @@ def simulation_verdict(summary_path: Path = SIMULATION_SUMMARY, lang: str = "en"
             "<code translate='no'>inputs/simulation/</code>) analyses individual-level trials shaped like the six experiments, "
             "prints the results the way the reports print them, and pools them with this software. Verdict:</p>")
     return lead + "".join(paras)
-
-
-def _img(path: Path) -> str:
-    data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
-    return f"data:image/png;base64,{data}"
 
 
 def robustness_section(results, extra: dict, lang: str = "en") -> str:
