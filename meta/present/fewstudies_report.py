@@ -228,8 +228,8 @@ def _simulation_sentence(sim: pd.DataFrame, ks, lang: str, few_k: int = 4) -> st
     width = lambda x: f"{x.min():.0f}–{x.max():.0f} pp"  # noqa: E731
     out = text("sim_narrower", lang, k=max(few), bayes=width(b["ci_width_median"]), hksj=width(h["ci_width_median"]))
     if taus and len(fine):
-        return out + text("sim_covers_but", lang, fine=span(fine["coverage"]), tau_fine=fmt_g(max(set(fine["tau"])), lang),
-                          low=span(low["coverage"]), taus=", ".join(fmt_g(x, lang) for x in taus),
+        return out + text("sim_covers_but", lang, fine=span(fine["coverage"]), low=span(low["coverage"]),
+                          tau_fine=fmt_g(max(set(fine["tau"])), lang), taus=", ".join(fmt_g(x, lang) for x in taus),
                           worst=fmt_num(100 * worst["coverage"], 1, lang), k=int(worst["k"]))
     return out + text("sim_covers" if taus else "sim_and_covers", lang, span=span(b["coverage"]))
 

@@ -23,27 +23,18 @@ from meta.present import fewstudies_report as fsr
 from meta.effects.concepts import SE_METHOD as RANGE_BOUND
 from meta.effects.harmonise import SE_METHODS
 from meta.cells import CELL_COLUMNS
-from meta.analyses.tables import cell_order as tables_cell_order, mark_p_ranges as tables_mark_p_ranges, side_by_side
 from meta.plan import REPO
+from meta.present.report_cells import (REPORT_MAX_MUNICIPALITIES, cell_key, cell_order, cell_texts, mark_p_texts,
+                                       municipality_names, period_text, row_anchor)
+from meta.present.report_sources import coverage_table, references_section, side_by_side_table, sources_table
 from meta.present.templating import render, text
 from meta.i18n import (arm_class_label, cell_labels, changed_by_words, component_note_words, components_label, fmt_g,
-                       fmt_interval, fmt_num, fmt_p, fmt_p_range, method_words, outcome_labels, reason_words, t, word,
-                       words, concept_labels, period_label)
+                       fmt_interval, fmt_num, fmt_p, method_words, outcome_labels, reason_words, t, word, words,
+                       concept_labels)
 
 
 def _e(x) -> str:
     return html.escape("" if x is None else str(x))
-
-
-def cell_order(results, frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` ordered as the ministry reads: arm class, then outcome (plan order), horizon (see tables)."""
-    return tables_cell_order(frame, results.plan)
-
-
-def row_anchor(r) -> str:
-    """The HTML id of a Kerntabel row: ``kern-<outcome>-<horizon>-<arm class>`` (the cell columns but the unit)."""
-    parts = [str(v) for c, v in zip(CELL_COLUMNS, cell_key(r)) if c != "unit_h"]
-    return re.sub(r"[^a-z0-9-]+", "-", "kern-" + "-".join(parts).lower())
 
 
 def headline_table(results, lang: str = "en") -> str:
@@ -52,7 +43,7 @@ def headline_table(results, lang: str = "en") -> str:
     if len(p) == 0:
         return render("headline.html.j2", lang, rows=[])
     p = cell_order(results, p)
-    label, mark_p, arms = cell_labels(results.inputs, lang), _mark_p_texts(results, lang), _arm_texts(results, lang)
+    label, mark_p, arms = cell_labels(results.inputs, lang), mark_p_texts(results, lang), _arm_texts(results, lang)
     rows = [_headline_row(results, r, lang, label, mark_p, arms) for _, r in p.iterrows()]
     return render("headline.html.j2", lang, rows=rows, level=fmt_g(results.plan.level, lang),
                   note=fsr.has_undetermined(p))
@@ -60,7 +51,7 @@ def headline_table(results, lang: str = "en") -> str:
 
 def _arm_texts(results, lang: str) -> dict:
     """{cell: 'Nijmegen: exemption + release …; Wageningen: …'}, or the number of municipalities past the limit."""
-    names = _names(results)
+    names = municipality_names(results)
     out = {}
     for key, g in results.studies.groupby(list(CELL_COLUMNS)):
         out[cell_key(dict(zip(CELL_COLUMNS, key)))] = "; ".join(
@@ -76,7 +67,7 @@ def _headline_row(results, r, lang: str, label: dict, mark_p: dict, arms: dict) 
     p = fmt_p(r["pval"], lang)
     return dict(
         anchor=row_anchor(r), single=single, arm_class=arm_class_label(r["arm_class"], lang),
-        outcome=label.get(r["outcome_key"], r["outcome_label"]), period=_period(results, r["period"], lang),
+        outcome=label.get(r["outcome_key"], r["outcome_label"]), period=period_text(results, r["period"], lang),
         k=int(r["k"]), munis=arms.get(cell_key(r), r["municipalities"]), model=fsr.model_text(r, lang),
         estimate=fsr.value_text(r, "estimate", d, lang), unit=fsr.unit_short(r["unit_h"], lang),
         interval=fsr.interval_text(r, "ci_low", "ci_high", d, lang), p=mark_p.get(cell_key(r), p) if single else p,
@@ -85,16 +76,6 @@ def _headline_row(results, r, lang: str, label: dict, mark_p: dict, arms: dict) 
         I2_ci=fmt_interval(r["I2_ci_low"], r["I2_ci_high"], 0, lang), Q_p=fmt_p(r["Q_p"], lang),
         methods=", ".join(words("se_method", m, lang) for m in str(r["se_methods"]).split(";") if m),
         flag=" ⚠" if r["flag_derived_se"] else "")
-
-
-def _names(results) -> dict:
-    """{municipality code: its name}."""
-    return dict(zip(results.inputs.municipalities["municipality"], results.inputs.municipalities["name"]))
-
-def cell_key(r) -> tuple:
-    """The cell of a pooled or study row (:data:`meta.cells.CELL_COLUMNS`), whole numbers as ``int``."""
-    return tuple(int(v) if isinstance(v, (int, float)) and float(v).is_integer() else v
-                 for v in (r[c] for c in CELL_COLUMNS))
 
 
 def pools_section(results, lang: str = "en") -> str:
@@ -110,14 +91,14 @@ def pools_section(results, lang: str = "en") -> str:
     items = []
     for (c, period), g in results.studies.groupby(["outcome_key", "period"], sort=True):
         k = int(g.groupby("arm_class")["municipality"].nunique().max())
-        items.append(dict(concept=concept.get(c, c), period=_period(results, period, lang),
+        items.append(dict(concept=concept.get(c, c), period=period_text(results, period, lang),
                           k=f"(k = {k})" if k >= 2 else "", parts=" — ".join(_pool_parts(results, c, period, g, lang))))
     return render("pools.html.j2", lang, items=items)
 
 
 def _pool_parts(results, concept: str, period: str, g: pd.DataFrame, lang: str) -> list[str]:
     """'Nijmegen: <own outcome> na 16 mnd', one per municipality of a concept cell, then those that print no number."""
-    names, own = _names(results), outcome_labels(results.inputs.outcomes, lang)
+    names, own = municipality_names(results), outcome_labels(results.inputs.outcomes, lang)
     parts = []
     for m, gm in g.groupby("municipality", sort=False):
         how = [t("pool_how", lang, outcome=own.get(o, o), months=int(h), unit=t("months", lang),
@@ -144,149 +125,9 @@ def pooled_count(results, lang: str = "en") -> str:
     groups = []
     for (o, period), g in multi.groupby(["outcome_key", "period"], sort=True):
         classes = ", ".join(arm_class_label(a, lang) for a in g["arm_class"])
-        groups.append(f"{label.get(o, o)} ({_period(results, period, lang)}: {classes})")
+        groups.append(f"{label.get(o, o)} ({period_text(results, period, lang)}: {classes})")
     return text("pooled_count", lang, n=len(multi), total=len(p), cells="; ".join(groups))
 
-def _period(results, period: str, lang: str) -> str:
-    """A cell's period in words (:func:`meta.i18n.period_label` with the run's period register)."""
-    return period_label(period, results.inputs.periods, lang)
-
-
-def mark_p_ranges(results) -> dict:
-    """``{input_row: (p_at_least, p_below, mark)}`` for study rows whose SE came from a mark (see tables)."""
-    return tables_mark_p_ranges(results.studies, results.inputs.legends)
-
-
-def _mark_p_texts(results, lang: str = "en") -> dict:
-    """For single-study cells whose SE came from a significance mark: the p-value range the mark prints, as text."""
-    ranges = mark_p_ranges(results)
-    out = {}
-    for _, s in results.studies.iterrows():
-        if int(s["input_row"]) in ranges:
-            at_least, below, mark = ranges[int(s["input_row"])]
-            out[cell_key(s)] = (
-                fmt_p_range(at_least, below, lang) + (f" ({mark})" if mark else ""))
-    return out
-
-
-#: Past this many municipalities the report counts instead of naming, and leaves the per-municipality tables
-#: (side by side, sources) to side_by_side.csv, studies.csv and the workbook, so a national roll-out
-#: (~340 municipalities) still gives a report a person can read (and a browser can open).
-REPORT_MAX_MUNICIPALITIES = 50
-
-
-def _too_many(results) -> bool:
-    """More municipalities than the report names one by one (:data:`REPORT_MAX_MUNICIPALITIES`)."""
-    return len(results.inputs.municipalities) > REPORT_MAX_MUNICIPALITIES
-
-
-def _cell_texts(results, o: str, h: str, a: str, lang: str, label: dict) -> dict:
-    """The outcome, period and arm class of a cell in words (the first three columns of a cell table)."""
-    return dict(outcome=label.get(o, o), period=_period(results, h, lang), arm_class=arm_class_label(a, lang))
-
-
-def _coverage_counts(results, lang: str) -> str:
-    """Coverage past ``REPORT_MAX_MUNICIPALITIES``: per outcome × horizon × arm class, municipalities per status."""
-    cov = results.coverage
-    statuses = [s for s in ("transcribed", "derived-SE", "not reported", "pending", "not applicable")
-                if s in set(cov["status"])]
-    counts = cov.groupby(["outcome_key", "period", "arm_class", "status"], sort=False).size()
-    label = cell_labels(results.inputs, lang)
-    rows = [{**_cell_texts(results, o, h, a, lang, label),
-             "counts": [int(counts.get((o, h, a, st), 0)) for st in statuses]}
-            for (o, h, a), _ in cov.groupby(["outcome_key", "period", "arm_class"], sort=False)]
-    return render("coverage_counts.html.j2", lang, statuses=[word("status", st, lang) for st in statuses], rows=rows,
-                  n=len(results.inputs.municipalities))
-
-
-#: The CSS class of a coverage status.
-STATUS_CSS = {"transcribed": "ok", "derived-SE": "derived", "pending": "pending", "not applicable": "na",
-              "not reported": "notreported"}
-
-
-def coverage_table(results, lang: str = "en") -> str:
-    """Which municipality has a number in which cell (``templates/coverage.html.j2``), then where the pending
-    municipalities' numbers live; cells in which no municipality has a number are counted, not shown."""
-    if _too_many(results):
-        return _coverage_counts(results, lang)
-    munis = list(results.inputs.municipalities["municipality"])
-    label = cell_labels(results.inputs, lang)
-    rows, hidden = [], 0
-    for (o, h, a), g in results.coverage.groupby(["outcome_key", "period", "arm_class"], sort=False):
-        st = dict(zip(g["municipality"], g["status"]))
-        if not set(st.values()) & {"transcribed", "derived-SE"}:
-            hidden += 1
-            continue
-        rows.append({**_cell_texts(results, o, h, a, lang, label),
-                     "statuses": [(STATUS_CSS.get(st[m], ""), word("status", st[m], lang)) for m in munis]})
-    pend = results.inputs.municipalities
-    pend = pend[pend["status"] == "pending"]
-    col = "pending_where_nl" if lang == "nl" and "pending_where_nl" in pend else "pending_where"
-    return render("coverage.html.j2", lang, munis=[_names(results)[m] for m in munis], rows=rows, hidden=hidden,
-                  pending=[(r["name"], r[col] or r["pending_where"]) for _, r in pend.iterrows()])
-
-
-def side_by_side_table(results, lang: str = "en") -> str:
-    """Each municipality's harmonised estimate per cell (``templates/side_by_side.html.j2``)."""
-    if _too_many(results):
-        return _in_files("what_side_by_side", "side_by_side.csv", results, lang)
-    sbs = cell_order(results, side_by_side(results.studies, results.inputs.municipalities, results.plan.level, lang))
-    munis = list(results.inputs.municipalities["municipality"])
-    label = cell_labels(results.inputs, lang)
-    rows = [{**_cell_texts(results, r["outcome_key"], r["period"], r["arm_class"], lang, label),
-             "unit": fsr.unit_short(r["unit_h"], lang),
-             "cells": [("pending" if r[m] == "pending" else "num", word("status", r[m], lang)) for m in munis]}
-            for _, r in sbs.iterrows()]
-    return render("side_by_side.html.j2", lang, munis=[_names(results)[m] for m in munis], rows=rows)
-
-
-def _in_files(what: str, files: str, results, lang: str) -> str:
-    """Past ``REPORT_MAX_MUNICIPALITIES``: where the table ``what`` (a catalogue key) is instead."""
-    return f"<p>{text('in_files', lang, what=text(what, lang), files=files, n=len(results.inputs.municipalities))}</p>"
-
-
-def _citation(src, pages, r, lang: str) -> dict:
-    """The citation of a study row, its page (range) kept on one line, and the text file and line for whoever
-    checks the transcription (when the citation does not end in that line already)."""
-    from meta.read import sources
-
-    cite = sources.citation(src, pages, r["source_file"], r["source_table"], r["source_line"], lang)
-    line = f"{sources.WORDS[lang]['line']} {int(r['source_line'])}"
-    where = sources.page_text(pages, r["source_file"], int(r["source_line"]), lang)
-    page = cite.endswith(where)  # the page (range) on one line: 'p. 17–23', never 'p. 17–' / '23'
-    return dict(cite_text=cite[: -len(where)] if page else cite, cite_page=where if page else None,
-                cite_line=None if cite.endswith(line) else line, file=r["source_file"])
-
-
-def sources_table(results, lang: str = "en") -> str:
-    """Every study row with its source (``templates/sources.html.j2``)."""
-    if _too_many(results):
-        return _in_files("what_sources", "studies.csv", results, lang)
-    src, pages = results.inputs.sources, results.inputs.source_pages
-    names, arms = _names(results), results.inputs.arms
-    arm_name = dict(zip(zip(arms["municipality"], arms["arm"]), arms["name_nl" if lang == "nl" else "name_en"]))
-    label = cell_labels(results.inputs, lang)
-    rows = [dict(
-        row=int(r["input_row"]), municipality=names.get(r["municipality"], r["municipality"]),
-        arm=arm_name.get((r["municipality"], r["arm"])) or r["arm"],
-        components=components_label(r["arm_components"], lang), outcome=label.get(r["outcome"], r["outcome"]),
-        horizon=int(r["horizon_months"]), model=words("model", r["model"], lang), printed=r["printed"],
-        yi=fmt_num(r["yi"], 2, lang), sei=fmt_num(r["sei"], 2, lang),
-        bracket="" if r["sei_low"] == r["sei_high"] else " " + fmt_interval(r["sei_low"], r["sei_high"], 2, lang),
-        se_method=words("se_method", r["se_method"], lang), **_citation(src, pages, r, lang))
-        for _, r in results.studies.iterrows()]
-    return render("sources.html.j2", lang, rows=rows)
-
-
-def references_section(results, lang: str = "en") -> str:
-    """The full reference of every source document (``inputs/sources.csv``) and how its pages are cited."""
-    from meta.read import sources
-
-    src = results.inputs.sources
-    refs = [] if src is None else [
-        dict(file=r["source_file"], label=r["label_nl" if lang == "nl" else "label_en"],
-             reference=sources.reference(r, lang)) for _, r in src.iterrows()]  # the reference as printed
-    return render("references.html.j2", lang, refs=refs)
 
 def methods_section(results, lang: str = "en") -> str:
     """The model, test and level, the SE methods with their shares of the study rows, and how marks bound an SE
@@ -393,10 +234,10 @@ def robustness_section(results, extra: dict, lang: str = "en") -> str:
     rob = results.robustness
     if rob is None or len(rob) == 0:
         return ""
-    label, names = cell_labels(results.inputs, lang), _names(results)
+    label, names = cell_labels(results.inputs, lang), municipality_names(results)
     groups = [word("spec_group", g, lang) for g in sorted(set(results.sensitivity["spec_group"]) - {"main"})]
     intro = dict(groups=", ".join(groups), survive=int(rob["survives_all"].sum()), total=len(rob))
-    rows = [{**_cell_texts(results, r["outcome_key"], r["period"], r["arm_class"], lang, label),
+    rows = [{**cell_texts(results, r["outcome_key"], r["period"], r["arm_class"], lang, label),
              "verdict": word("verdict", r["verdict"], lang), "n_specs": int(r["n_specs"]),
              "survives": bool(r["survives_all"]),
              "range": fmt_interval(r["estimate_min"], r["estimate_max"], fsr.unit_digits(r["unit_h"]), lang),
@@ -415,7 +256,7 @@ def components_section(results, extra: dict, lang: str = "en") -> str:
     rows = []
     for key, g in comp.groupby(["outcome_key", "period"], sort=True):
         fitted = g[g["component"].fillna("") != ""]
-        rows.append(dict(outcome=label.get(key[0], key[0]), period=_period(results, key[1], lang),
+        rows.append(dict(outcome=label.get(key[0], key[0]), period=period_text(results, key[1], lang),
                          parts=_component_parts(fitted, lang) if len(fitted) else "—",
                          note=component_note_words((fitted if len(fitted) else g)["statement"].iloc[0], lang)))
     return render("components.html.j2", lang, rho=fmt_g(results.plan.shared_control_correlation, lang), rows=rows,
@@ -456,8 +297,8 @@ def findings_section(results, lang: str = "en") -> str:
     n_multi = int((p["k"] >= 2).sum())
     lead = dict(rows=len(p), multi=n_multi, single=len(p) - n_multi, neg=n_neg, pos=n_pos,
                 other=len(p) - n_neg - n_pos, level=level)
-    context = dict(label=cell_labels(results.inputs, lang), names=_names(results),
-                   mark_p=_mark_p_texts(results, lang), level=level)
+    context = dict(label=cell_labels(results.inputs, lang), names=municipality_names(results),
+                   mark_p=mark_p_texts(results, lang), level=level)
     groups = []
     for arm_class, g in p.groupby("arm_class", sort=False):
         head = t("fig_arms", lang, cls=arm_class_label(arm_class, lang))
@@ -492,7 +333,7 @@ def _finding(results, r, lang: str, label: dict, names: dict, mark_p: dict, leve
     direction = _direction(math.nan if "ci_low" in bad else r["ci_low"], math.nan if "ci_high" in bad else r["ci_high"],
                            lang)
     return dict(anchor=row_anchor(r), what=f"{label.get(r['outcome_key'], r['outcome_label'])}, "
-                f"{_period(results, r['period'], lang)}", body=body, direction=direction, extra=extra)
+                f"{period_text(results, r['period'], lang)}", body=body, direction=direction, extra=extra)
 
 def render_report(results, figures: dict, lang: str = "nl", extra: dict | None = None) -> str:
     """The whole page (``templates/report.html.j2``): the values of every section, laid out by the templates."""

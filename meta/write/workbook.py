@@ -167,13 +167,13 @@ def _unit(unit: str, lang: str) -> str:
 
 
 def _order(results, frame: pd.DataFrame) -> pd.DataFrame:
-    from meta.present.report import cell_order
+    from meta.present.report_cells import cell_order
 
     return cell_order(results, frame) if len(frame) else frame
 
 
 def headline_sheet(results, lang: str) -> pd.DataFrame:
-    from meta.present.report import cell_key, mark_p_ranges
+    from meta.present.report_cells import cell_key, mark_p_ranges
 
     p = _order(results, results.pooled)
     label = cell_labels(results.inputs, lang)
@@ -241,7 +241,7 @@ def _row_words(results, frame: pd.DataFrame, lang: str) -> dict:
 
 
 def studies_sheet(results, lang: str) -> pd.DataFrame:
-    from meta.present.report import mark_p_ranges
+    from meta.present.report_cells import mark_p_ranges
 
     s = results.studies
     ranges = mark_p_ranges(results)

@@ -1,0 +1,74 @@
+"""A cell of the report (outcome or concept × period × arm class × unit): its key, anchor, order and words.
+
+Shared by the report's sections (:mod:`meta.present.report`, :mod:`meta.present.report_sources`) and the workbook.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+
+from meta.analyses.tables import cell_order as tables_cell_order, mark_p_ranges as tables_mark_p_ranges
+from meta.cells import CELL_COLUMNS
+from meta.i18n import arm_class_label, fmt_p_range, period_label
+
+def cell_order(results, frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` ordered as the ministry reads: arm class, then outcome (plan order), horizon (see tables)."""
+    return tables_cell_order(frame, results.plan)
+
+
+def row_anchor(r) -> str:
+    """The HTML id of a Kerntabel row: ``kern-<outcome>-<horizon>-<arm class>`` (the cell columns but the unit)."""
+    parts = [str(v) for c, v in zip(CELL_COLUMNS, cell_key(r)) if c != "unit_h"]
+    return re.sub(r"[^a-z0-9-]+", "-", "kern-" + "-".join(parts).lower())
+
+
+def cell_key(r) -> tuple:
+    """The cell of a pooled or study row (:data:`meta.cells.CELL_COLUMNS`), whole numbers as ``int``."""
+    return tuple(int(v) if isinstance(v, (int, float)) and float(v).is_integer() else v
+                 for v in (r[c] for c in CELL_COLUMNS))
+
+
+def municipality_names(results) -> dict:
+    """{municipality code: its name}."""
+    return dict(zip(results.inputs.municipalities["municipality"], results.inputs.municipalities["name"]))
+
+
+def period_text(results, period: str, lang: str) -> str:
+    """A cell's period in words (:func:`meta.i18n.period_label` with the run's period register)."""
+    return period_label(period, results.inputs.periods, lang)
+
+
+def mark_p_ranges(results) -> dict:
+    """``{input_row: (p_at_least, p_below, mark)}`` for study rows whose SE came from a mark (see tables)."""
+    return tables_mark_p_ranges(results.studies, results.inputs.legends)
+
+
+def mark_p_texts(results, lang: str = "en") -> dict:
+    """For single-study cells whose SE came from a significance mark: the p-value range the mark prints, as text."""
+    ranges = mark_p_ranges(results)
+    out = {}
+    for _, s in results.studies.iterrows():
+        if int(s["input_row"]) in ranges:
+            at_least, below, mark = ranges[int(s["input_row"])]
+            out[cell_key(s)] = (
+                fmt_p_range(at_least, below, lang) + (f" ({mark})" if mark else ""))
+    return out
+
+
+#: Past this many municipalities the report counts instead of naming, and leaves the per-municipality tables
+#: (side by side, sources) to side_by_side.csv, studies.csv and the workbook, so a national roll-out
+#: (~340 municipalities) still gives a report a person can read (and a browser can open).
+REPORT_MAX_MUNICIPALITIES = 50
+
+
+def too_many(results) -> bool:
+    """More municipalities than the report names one by one (:data:`REPORT_MAX_MUNICIPALITIES`)."""
+    return len(results.inputs.municipalities) > REPORT_MAX_MUNICIPALITIES
+
+
+def cell_texts(results, o: str, h: str, a: str, lang: str, label: dict) -> dict:
+    """The outcome, period and arm class of a cell in words (the first three columns of a cell table)."""
+    return dict(outcome=label.get(o, o), period=period_text(results, h, lang), arm_class=arm_class_label(a, lang))
+

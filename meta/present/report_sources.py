@@ -1,0 +1,119 @@
+"""Where the report's numbers come from: which municipality has a number in which cell (coverage), each
+municipality's harmonised estimate side by side, the source of every study row and the full references.
+
+Past :data:`meta.present.report_cells.REPORT_MAX_MUNICIPALITIES` these sections count or point to the CSV files
+instead of naming every municipality.
+"""
+
+from __future__ import annotations
+
+from meta.analyses.tables import side_by_side
+from meta.i18n import cell_labels, components_label, fmt_interval, fmt_num, word, words
+from meta.present import fewstudies_report as fsr
+from meta.present.report_cells import cell_order, cell_texts, municipality_names, too_many
+from meta.present.templating import render, text
+
+def _coverage_counts(results, lang: str) -> str:
+    """Coverage past ``REPORT_MAX_MUNICIPALITIES``: per outcome × horizon × arm class, municipalities per status."""
+    cov = results.coverage
+    statuses = [s for s in ("transcribed", "derived-SE", "not reported", "pending", "not applicable")
+                if s in set(cov["status"])]
+    counts = cov.groupby(["outcome_key", "period", "arm_class", "status"], sort=False).size()
+    label = cell_labels(results.inputs, lang)
+    rows = [{**cell_texts(results, o, h, a, lang, label),
+             "counts": [int(counts.get((o, h, a, st), 0)) for st in statuses]}
+            for (o, h, a), _ in cov.groupby(["outcome_key", "period", "arm_class"], sort=False)]
+    return render("coverage_counts.html.j2", lang, statuses=[word("status", st, lang) for st in statuses], rows=rows,
+                  n=len(results.inputs.municipalities))
+
+
+#: The CSS class of a coverage status.
+STATUS_CSS = {"transcribed": "ok", "derived-SE": "derived", "pending": "pending", "not applicable": "na",
+              "not reported": "notreported"}
+
+
+def coverage_table(results, lang: str = "en") -> str:
+    """Which municipality has a number in which cell (``templates/coverage.html.j2``), then where the pending
+    municipalities' numbers live; cells in which no municipality has a number are counted, not shown."""
+    if too_many(results):
+        return _coverage_counts(results, lang)
+    munis = list(results.inputs.municipalities["municipality"])
+    label = cell_labels(results.inputs, lang)
+    rows, hidden = [], 0
+    for (o, h, a), g in results.coverage.groupby(["outcome_key", "period", "arm_class"], sort=False):
+        st = dict(zip(g["municipality"], g["status"]))
+        if not set(st.values()) & {"transcribed", "derived-SE"}:
+            hidden += 1
+            continue
+        rows.append({**cell_texts(results, o, h, a, lang, label),
+                     "statuses": [(STATUS_CSS.get(st[m], ""), word("status", st[m], lang)) for m in munis]})
+    pend = results.inputs.municipalities
+    pend = pend[pend["status"] == "pending"]
+    col = "pending_where_nl" if lang == "nl" and "pending_where_nl" in pend else "pending_where"
+    names = municipality_names(results)
+    return render("coverage.html.j2", lang, munis=[names[m] for m in munis], rows=rows, hidden=hidden,
+                  pending=[(r["name"], r[col] or r["pending_where"]) for _, r in pend.iterrows()])
+
+
+def side_by_side_table(results, lang: str = "en") -> str:
+    """Each municipality's harmonised estimate per cell (``templates/side_by_side.html.j2``)."""
+    if too_many(results):
+        return _in_files("what_side_by_side", "side_by_side.csv", results, lang)
+    sbs = cell_order(results, side_by_side(results.studies, results.inputs.municipalities, results.plan.level, lang))
+    munis = list(results.inputs.municipalities["municipality"])
+    label = cell_labels(results.inputs, lang)
+    rows = [{**cell_texts(results, r["outcome_key"], r["period"], r["arm_class"], lang, label),
+             "unit": fsr.unit_short(r["unit_h"], lang),
+             "cells": [("pending" if r[m] == "pending" else "num", word("status", r[m], lang)) for m in munis]}
+            for _, r in sbs.iterrows()]
+    return render("side_by_side.html.j2", lang, munis=[municipality_names(results)[m] for m in munis], rows=rows)
+
+
+def _in_files(what: str, files: str, results, lang: str) -> str:
+    """Past ``REPORT_MAX_MUNICIPALITIES``: where the table ``what`` (a catalogue key) is instead."""
+    return f"<p>{text('in_files', lang, what=text(what, lang), files=files, n=len(results.inputs.municipalities))}</p>"
+
+
+def _citation(src, pages, r, lang: str) -> dict:
+    """The citation of a study row, its page (range) kept on one line, and the text file and line for whoever
+    checks the transcription (when the citation does not end in that line already)."""
+    from meta.read import sources
+
+    cite = sources.citation(src, pages, r["source_file"], r["source_table"], r["source_line"], lang)
+    line = f"{sources.WORDS[lang]['line']} {int(r['source_line'])}"
+    where = sources.page_text(pages, r["source_file"], int(r["source_line"]), lang)
+    page = cite.endswith(where)  # the page (range) on one line: 'p. 17–23', never 'p. 17–' / '23'
+    return dict(cite_text=cite[: -len(where)] if page else cite, cite_page=where if page else None,
+                cite_line=None if cite.endswith(line) else line, file=r["source_file"])
+
+
+def sources_table(results, lang: str = "en") -> str:
+    """Every study row with its source (``templates/sources.html.j2``)."""
+    if too_many(results):
+        return _in_files("what_sources", "studies.csv", results, lang)
+    src, pages = results.inputs.sources, results.inputs.source_pages
+    names, arms = municipality_names(results), results.inputs.arms
+    arm_name = dict(zip(zip(arms["municipality"], arms["arm"]), arms["name_nl" if lang == "nl" else "name_en"]))
+    label = cell_labels(results.inputs, lang)
+    rows = [dict(
+        row=int(r["input_row"]), municipality=names.get(r["municipality"], r["municipality"]),
+        arm=arm_name.get((r["municipality"], r["arm"])) or r["arm"],
+        components=components_label(r["arm_components"], lang), outcome=label.get(r["outcome"], r["outcome"]),
+        horizon=int(r["horizon_months"]), model=words("model", r["model"], lang), printed=r["printed"],
+        yi=fmt_num(r["yi"], 2, lang), sei=fmt_num(r["sei"], 2, lang),
+        bracket="" if r["sei_low"] == r["sei_high"] else " " + fmt_interval(r["sei_low"], r["sei_high"], 2, lang),
+        se_method=words("se_method", r["se_method"], lang), **_citation(src, pages, r, lang))
+        for _, r in results.studies.iterrows()]
+    return render("sources.html.j2", lang, rows=rows)
+
+
+def references_section(results, lang: str = "en") -> str:
+    """The full reference of every source document (``inputs/sources.csv``) and how its pages are cited."""
+    from meta.read import sources
+
+    src = results.inputs.sources
+    refs = [] if src is None else [
+        dict(file=r["source_file"], label=r["label_nl" if lang == "nl" else "label_en"],
+             reference=sources.reference(r, lang)) for _, r in src.iterrows()]  # the reference as printed
+    return render("references.html.j2", lang, refs=refs)
+
