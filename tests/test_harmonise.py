@@ -8,7 +8,8 @@ import pytest
 from scipy import stats
 
 from meta.effects.harmonise import harmonise
-from meta.effects.se import central_value, common_se, half_unit, mark_bracket, range_bound, se_from_bracket
+from meta.effects.se import (central_value, common_se, common_se_factor, half_unit, mark_bracket, range_bound,
+                             se_from_bracket)
 from meta.read.schema import parse_printed
 from tests.conftest import REPO
 
@@ -357,6 +358,12 @@ def test_the_common_se_constraint_intersects_sigma_brackets_and_leaves_disjoint_
     lo, hi = common_se([[4.0, 0.5]], [[5.0, 1.0]], f)      # sigma in [4, 5] and [0.25, 0.5]: disjoint
     np.testing.assert_allclose(lo, [[4.0, 0.5]])
     np.testing.assert_allclose(hi, [[5.0, 1.0]])
+
+
+def test_the_common_se_factor_is_the_root_of_the_inverse_arm_sizes_and_1_where_an_n_is_unknown():
+    assert common_se_factor(130, 131) == pytest.approx(math.sqrt(1 / 130 + 1 / 131), rel=1e-15)
+    assert common_se_factor(None, 131) == common_se_factor(math.nan, 131) == common_se_factor(130, 0) == 1.0
+    np.testing.assert_allclose(common_se_factor([100, 50], 100), [math.sqrt(0.02), math.sqrt(0.03)], rtol=1e-15)
 
 
 # --------------------------------------------------------------------------- shares and N against the printed mark

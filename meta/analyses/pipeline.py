@@ -15,6 +15,7 @@ from meta import cells, control
 from meta.analyses import components, fewstudies, tables
 from meta.analyses import sensitivity as sa
 from meta.effects import concepts
+from meta.effects.harmonise import SE_SOURCE_COLUMN
 from meta.errors import InputError
 from meta.models import engine
 from meta.plan import DEFAULT_INPUTS, Plan, check_plan
@@ -78,11 +79,6 @@ def analyse(inputs_dir: Path = DEFAULT_INPUTS, plan: Plan | None = None, sensiti
     sens = sa.sensitivity_table(results)
     comps = components.component_models(studies, inputs.arms, plan.shared_control_correlation, plan.level)
     return replace(results, sensitivity=sens, robustness=sa.robustness(sens), components=comps)
-
-
-#: The input column each SE method derives the SE from (for messages naming file, row and column).
-SE_SOURCE_COLUMN = {"reported_se": "se", "from_ci": "ci_low", "from_p": "p_value", "from_shares_binomial": "share_arm",
-                    "from_shares_binomial_and_marks": "share_arm", "from_significance_marks": "significance"}
 
 
 def check_standard_errors(harmonised: pd.DataFrame, path) -> None:

@@ -40,18 +40,18 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from meta.effects.se import (binomial_se, binomial_se_range, central_value, common_se, half_unit, mark_bracket,
-                             range_bound, se_from_bracket, se_from_ci, se_from_p, shares_and_mark)
+from meta.effects.se import (binomial_se, binomial_se_range, central_value, common_se, common_se_factor, half_unit,
+                             mark_bracket, range_bound, se_from_bracket, se_from_ci, se_from_p, shares_and_mark)
 from meta.read.schema import TREATMENT_COMPONENTS
 
 #: With the SE formulas ``meta simulate`` imports from here (defined in :mod:`meta.effects.se`).
-__all__ = ["SE_METHODS", "TO_PERCENTAGE_POINTS", "harmonise", "arm_components", "range_width",
-           "common_se", "half_unit", "mark_bracket", "range_bound", "se_from_bracket"]
+__all__ = ["SE_METHODS", "SE_SOURCE_COLUMN", "TO_PERCENTAGE_POINTS", "harmonise", "arm_components", "range_width",
+           "common_se", "common_se_factor", "half_unit", "mark_bracket", "range_bound", "se_from_bracket"]
 
-SE_METHODS = (
-    "reported_se", "from_ci", "from_p", "from_shares_binomial", "from_shares_binomial_and_marks",
-    "from_significance_marks",
-)
+#: Each SE method (module docstring) and the input column it derives the SE from (messages name file, row and column).
+SE_SOURCE_COLUMN = {"reported_se": "se", "from_ci": "ci_low", "from_p": "p_value", "from_shares_binomial": "share_arm",
+                    "from_shares_binomial_and_marks": "share_arm", "from_significance_marks": "significance"}
+SE_METHODS = tuple(SE_SOURCE_COLUMN)
 #: Factor from a row's printed unit to the harmonised unit of a share outcome.
 TO_PERCENTAGE_POINTS = {"proportion": 100.0, "percent": 1.0, "percentage_points": 1.0}
 #: Arm classes that are no single randomised arm: never pooled, never differenced against control.
@@ -198,7 +198,7 @@ def _contrast_effect(r: dict, f: float, outcome: dict, look: _Lookup) -> _Effect
     e = _Effect(unit_h=outcome["unit"], yi=r["estimate"] * f)
     ra = look.n_rand.get((r["municipality"], r["arm"]))
     rb = look.n_rand.get((r["municipality"], r["comparator"]))
-    e.factor = math.sqrt(1 / ra + 1 / rb) if (ra and rb) else 1.0
+    e.factor = float(common_se_factor(ra, rb))
     if not pd.isna(r["se"]):
         e.set_se(r["se"] * f, "reported_se")
     elif not (pd.isna(r["ci_low"]) or pd.isna(r["ci_high"])):

@@ -138,6 +138,16 @@ def shares_and_mark(se_binomial: float, binomial_range: tuple[float, float], mar
     return min(max(se_binomial, lo), hi), lo, hi
 
 
+def common_se_factor(n_arm, n_control):
+    """f = √(1/n_arm + 1/n_control), the factor of σ in SE = σ·f of the rows of one regression (:func:`common_se`).
+
+    1 where an N is unknown (None, NaN or not positive): such rows get equal factors. Element-wise on arrays.
+    """
+    n_arm, n_control = np.asarray(n_arm, float), np.asarray(n_control, float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where((n_arm > 0) & (n_control > 0), np.sqrt(1 / n_arm + 1 / n_control), 1.0)
+
+
 def common_se(lo, hi, factor):
     """Intersect the σ-brackets of rows estimated in one regression and map them back (the common-SE constraint).
 
