@@ -13,9 +13,11 @@ positive, or no significant effect at the plan's level).
 
 Pure functions; the batch engine pools each family of specifications in one call
 (leave-one-out: every cell × left-out municipality in one batch; one call per
-estimator and per test). Nothing is harmonised twice: choices made after
-harmonising reuse the run's harmonised rows, and the other SE policy is
-harmonised once.
+estimator and per test). Effects are derived once per SE policy and survey
+contrast: choices made after harmonising (model column, SE from marks, outcome
+level, harmonisation mappings) reuse the run's harmonised rows; the other SE
+policy and the other survey contrast derive them once more each
+(:func:`meta.effects.concepts.effects`, which runs harmonise again).
 
 Scale: a cell with more than ``LOO_ALL_MAX_K`` municipalities leaves out only the
 ``LOO_TOP`` municipalities whose omission moves the pooled estimate most to first
@@ -141,6 +143,25 @@ def _strict_rows(studies: pd.DataFrame, pool) -> list[dict]:
 
 
 
+def plan_variants(plan) -> list[tuple[str, str, object]]:
+    """The specifications that change a choice made before pooling, as (spec_group, spec, plan): each other model
+    column first (the plan's later preferences after it), the other SE policy, without SEs from marks (when the plan
+    includes them) and the other survey contrast."""
+    variants = []
+    first = plan.model_preference[0] if plan.model_preference else "loep"
+    for model in MODEL_COLUMNS:
+        if model != first:
+            prefs = (model,) + tuple(m for m in plan.model_preference if m != first and m != model)
+            variants.append(("model column", model, replace(plan, model_preference=prefs)))
+    other_policy = "conservative" if plan.se_policy == "central" else "central"
+    variants.append(("SE policy", other_policy, replace(plan, se_policy=other_policy)))
+    if plan.include_derived_from_marks:
+        variants.append(("SE from marks", "excluded", replace(plan, include_derived_from_marks=False)))
+    other_contrast = "wave" if plan.survey_contrast == "change" else "change"
+    variants.append(("survey contrast", other_contrast, replace(plan, survey_contrast=other_contrast)))
+    return variants
+
+
 def sensitivity_table(results) -> pd.DataFrame:
     """Every specification for every cell of the main analysis, one row each (see module docstring)."""
     plan, inputs, studies = results.plan, results.inputs, results.studies
@@ -178,20 +199,8 @@ def sensitivity_table(results) -> pd.DataFrame:
     if len(loo):
         batch = engine.pool_cells(loo, (*CELL_COLUMNS, "spec"), plan.method, plan.test, plan.level)
         rows += _spec_rows(batch, "leave one out", None, loo, by="spec")
-    # choices made before pooling: re-select (and harmonise once more for the other SE policy only)
-    variants = []
-    first = plan.model_preference[0] if plan.model_preference else "loep"
-    for model in MODEL_COLUMNS:
-        if model != first:
-            prefs = (model,) + tuple(m for m in plan.model_preference if m != first and m != model)
-            variants.append(("model column", model, replace(plan, model_preference=prefs)))
-    other_policy = "conservative" if plan.se_policy == "central" else "central"
-    variants.append(("SE policy", other_policy, replace(plan, se_policy=other_policy)))
-    if plan.include_derived_from_marks:
-        variants.append(("SE from marks", "excluded", replace(plan, include_derived_from_marks=False)))
-    other_contrast = "wave" if plan.survey_contrast == "change" else "change"
-    variants.append(("survey contrast", other_contrast, replace(plan, survey_contrast=other_contrast)))
-    for group, spec, variant in variants:
+    # choices made before pooling: re-select (and derive the effects once more for another SE policy or contrast)
+    for group, spec, variant in plan_variants(plan):
         s = _studies_for(inputs, variant)
         if len(s):
             rows += _spec_rows(pool(s), group, spec, s)
