@@ -19,6 +19,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from meta.analyses.fewstudies import HEADLINE_BAYES, HEADLINE_SINGLE
+from meta.analyses.sensitivity import prior_dependence
 from meta.analyses.tables import cell_order
 from meta.i18n import (INTERVAL_SEP, arm_class_label, concept_labels, fmt_g, fmt_num, outcome_labels, period_label,
                        t)
@@ -114,8 +115,6 @@ def decision_section(results, lang: str = "nl") -> str:
     One row per pooled cell that has a τ prior for its unit. k = 1 rows speak of the single municipality's own
     effect; k ≥ 2 rows of the mean effect over municipalities (Bayesian posterior).
     """
-    from meta.analyses.sensitivity import prior_dependence
-
     p = results.pooled
     if len(p) == 0 or "p_gt_0" not in p:
         return ""

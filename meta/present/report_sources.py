@@ -12,6 +12,7 @@ from meta.i18n import cell_labels, components_label, fmt_interval, fmt_num, word
 from meta.present import fewstudies_report as fsr
 from meta.present.report_cells import cell_order, cell_texts, municipality_names, too_many
 from meta.present.templating import render, text
+from meta.read import sources
 
 def _coverage_counts(results, lang: str) -> str:
     """Coverage past ``REPORT_MAX_MUNICIPALITIES``: per outcome × horizon × arm class, municipalities per status."""
@@ -77,8 +78,6 @@ def _in_files(what: str, files: str, results, lang: str) -> str:
 def _citation(src, pages, r, lang: str) -> dict:
     """The citation of a study row, its page (range) kept on one line, and the text file and line for whoever
     checks the transcription (when the citation does not end in that line already)."""
-    from meta.read import sources
-
     cite = sources.citation(src, pages, r["source_file"], r["source_table"], r["source_line"], lang)
     line = f"{sources.WORDS[lang]['line']} {int(r['source_line'])}"
     where = sources.page_text(pages, r["source_file"], int(r["source_line"]), lang)
@@ -109,8 +108,6 @@ def sources_table(results, lang: str = "en") -> str:
 
 def references_section(results, lang: str = "en") -> str:
     """The full reference of every source document (``inputs/sources.csv``) and how its pages are cited."""
-    from meta.read import sources
-
     src = results.inputs.sources
     refs = [] if src is None else [
         dict(file=r["source_file"], label=r["label_nl" if lang == "nl" else "label_en"],
