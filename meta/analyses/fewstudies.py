@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
+from meta.effects.harmonise import range_width
 from meta.models import engine
 from meta.models.bayes import bayes_pool
 from meta.plan import Plan
@@ -76,16 +77,18 @@ SOURCE_SINGLE = "the single municipality's own estimate (flat prior)"
 
 
 def range_widths(outcomes: pd.DataFrame) -> dict:
-    """Width of the range a person's outcome can take per harmonised unit (``scale_max − scale_min``).
+    """Width of the range a person's outcome can take per harmonised unit (``scale_max − scale_min``,
+    :func:`meta.effects.harmonise.range_width`; the largest over the unit's outcomes).
 
     A difference of two means (or shares) in that unit lies within ±width. Units without ``scale_min``/``scale_max``
     (counts, hours, unknown scales) are absent: they have no feasible range.
     """
-    lo = pd.to_numeric(outcomes.get("scale_min", pd.Series(dtype=float)), errors="coerce")
-    hi = pd.to_numeric(outcomes.get("scale_max", pd.Series(dtype=float)), errors="coerce")
-    width = (hi - lo).where(lambda w: w > 0)
-    frame = pd.DataFrame({"unit": outcomes["unit"], "width": width}).dropna()
-    return {u: float(g.max()) for u, g in frame.groupby("unit")["width"]}
+    widths: dict = {}
+    for r in outcomes.to_dict("records"):
+        w = range_width(r)
+        if w > 0:
+            widths[r["unit"]] = max(widths.get(r["unit"], w), w)
+    return dict(sorted(widths.items()))
 
 
 def headline_model(headline: str, plan: Plan, unit: str) -> str:

@@ -1,6 +1,6 @@
 """Tables for analysts: pooled rows, the side-by-side table and the coverage matrix (stage 5).
 
-Pure functions on DataFrames; writing happens in :mod:`meta.analyses.pipeline`.
+Pure functions on DataFrames; writing happens in :mod:`meta.write.outputs`.
 """
 
 from __future__ import annotations
