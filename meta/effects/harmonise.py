@@ -44,7 +44,7 @@ from meta.effects.se import (binomial_se, binomial_se_range, central_value, comm
                              mark_bracket, range_bound, se_from_bracket, se_from_ci, se_from_p, shares_and_mark)
 from meta.read.schema import TREATMENT_COMPONENTS
 
-#: With the SE formulas ``meta simulate`` imports from here (defined in :mod:`meta.effects.se`).
+#: Public names; the SE formulas (defined in :mod:`meta.effects.se`) stay importable from here for ``meta simulate``.
 __all__ = ["SE_METHODS", "SE_SOURCE_COLUMN", "TO_PERCENTAGE_POINTS", "harmonise", "arm_components", "range_width",
            "common_se", "common_se_factor", "half_unit", "mark_bracket", "range_bound", "se_from_bracket"]
 
@@ -202,7 +202,7 @@ def _contrast_effect(r: dict, f: float, outcome: dict, look: _Lookup) -> _Effect
     if not pd.isna(r["se"]):
         e.set_se(r["se"] * f, "reported_se")
     elif not (pd.isna(r["ci_low"]) or pd.isna(r["ci_high"])):
-        e.set_se(se_from_ci(r["ci_low"] * f, r["ci_high"] * f, r["ci_level"]), "from_ci")
+        e.set_se(se_from_ci(r["ci_low"], r["ci_high"], r["ci_level"], f), "from_ci")
     elif not pd.isna(r["p_value"]) and 0 < r["p_value"] < 1 and r["estimate"] != 0:
         e.set_se(se_from_p(e.yi, r["p_value"]), "from_p")
     elif not any(pd.isna(r[c]) for c in ("share_arm", "share_control", "n_arm", "n_control")):

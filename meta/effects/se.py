@@ -2,7 +2,8 @@
 
 One place for every SE formula; :func:`meta.effects.harmonise.harmonise` applies them to transcribed rows and
 ``meta simulate`` to simulated printed tables, so the simulation study tests exactly the rules the analysis uses.
-Every function takes numbers on the harmonised scale (percentage points for shares, scale points for indices).
+Numbers are on the harmonised scale (percentage points for shares, scale points for indices); :func:`se_from_ci`
+converts its interval with a factor.
 
 =============================  ======================================================================
 function                       standard error
@@ -65,9 +66,12 @@ def z_crit(p: float, two_sided: bool = True) -> float:
     return float(-special.ndtri(p / 2 if two_sided else p))  # scipy.stats.norm.isf
 
 
-def se_from_ci(ci_low: float, ci_high: float, level: float) -> float:
-    """SE of an estimate from its symmetric ``level`` % confidence interval: (ci_high − ci_low) / (2 z_{(1+level)/2})."""
-    return (ci_high - ci_low) / (2 * z_crit(1 - level / 100))
+def se_from_ci(ci_low: float, ci_high: float, level: float, scale: float = 1.0) -> float:
+    """SE of an estimate from its symmetric ``level`` % confidence interval: (ci_high − ci_low)·s / (2 z_{(1+level)/2}).
+
+    ``scale`` s converts the interval's unit to the harmonised one (100 for a proportion in percentage points).
+    """
+    return (ci_high - ci_low) * scale / (2 * z_crit(1 - level / 100))
 
 
 def se_from_p(estimate: float, p_value: float) -> float:
