@@ -3,11 +3,12 @@
 Layers, top to bottom; a module imports only from layers below its own (``pyproject.toml``, checked by
 ``lint-imports`` in ``make test``)::
 
-    cli                          every subcommand (the only argparse)
-    api | simulate | template    meta.run() for notebooks; the simulation study; the analyst's template/check/add
+    cli                          every subcommand (the only parser; ``meta simulate`` adds its options)
+    api | template               meta.run() for notebooks; the analyst's template/check/add
     write/                       output folder guard and atomic swap, output files and manifest, workbook
     present/                     forest plots and other figures, figure cache, the HTML report (Jinja2 templates)
-    analyses/                    inputs × plan → studies → pooled cells; few studies; sensitivity; components
+    analyses/ | simulate/        inputs × plan → studies → pooled cells; few studies; sensitivity; components |
+                                 the simulation study, its summary (JSON + Markdown, quoted by the report)
     cells                        which studies form each cell (plan level: outcome code or LOEP concept)
     effects/                     yi and sei from printed numbers (SE from CI, p, shares+N, marks); concepts
     plan                         the analysis plan: defaults, reading, checking it against the inputs

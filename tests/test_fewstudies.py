@@ -7,6 +7,7 @@ SYNTHETIC rows appended to the real inputs, named so in their note.
 """
 from __future__ import annotations
 
+import json
 import math
 import re
 
@@ -293,16 +294,20 @@ def test_decision_table_gives_probabilities_delta_with_reason_and_the_prior_depe
 
 def test_committed_simulation_has_the_bayesian_headline_beside_hksj_at_every_k_and_the_report_quotes_it():
     from meta.present import fewstudies_report
-    from meta.present.report import SIMULATION_SUMMARY
+    from meta.present.report import SIMULATION_RESULTS, SIMULATION_SUMMARY
+    from meta.simulate import read_summary
 
-    results = SIMULATION_SUMMARY.with_name("simulation_results.csv")
+    results = SIMULATION_RESULTS
     t = pd.read_csv(results)
     for method, test in (("Bayes", "posterior"), ("REML", "knha")):
         part = t[(t["method"] == method) & (t["test"] == test) & (t["se_policy"] == "reported")]
         assert sorted(set(part["k"])) == [2, 3, 4, 5, 6] and part["ci_width_median"].notna().all()
-    summary = SIMULATION_SUMMARY.read_text(encoding="utf-8")
+    summary = SIMULATION_SUMMARY.with_name("simulation_summary.md").read_text(encoding="utf-8")
     assert "## The report's headline: Bayesian for k <= 4, REML + HKSJ above" in summary
     assert "--bayes-reps 1000" in summary  # the committed run is the one its command line says
+    run = read_summary(SIMULATION_SUMMARY)  # the report reads this JSON, and the table it names
+    assert run.settings.bayes_reps == 1000 and "--bayes-reps 1000" in json.loads(SIMULATION_SUMMARY.read_text())["command"]
+    assert (t.loc[t["method"] == "Bayes", "reps"] == 1000).all()
     html = fewstudies_report.simulation_quote(results, "nl")
     b2 = t[(t["method"] == "Bayes") & (t["k"] == 2) & (t["tau"] == 0) & (t["se_policy"] == "reported")].iloc[0]
     assert f"{100 * b2['coverage']:.0f}% ({b2['ci_width_median']:.0f} pp)" in html

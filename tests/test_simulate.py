@@ -6,6 +6,7 @@ chosen as 3-4 Monte Carlo standard errors so that a correct implementation passe
 from __future__ import annotations
 
 import argparse
+import json
 import math
 from pathlib import Path
 
@@ -192,11 +193,13 @@ def test_bad_settings_are_refused():
 # --------------------------------------------------------------------------- #
 # command line
 # --------------------------------------------------------------------------- #
-def test_quick_cli_writes_both_files(tmp_path, capsys):
+def test_quick_cli_writes_the_results_the_json_summary_and_the_markdown(tmp_path, capsys):
     out = tmp_path / "sim"
     assert sim.main(["--quick", "--jobs", "1", "--out", str(out)]) == 0
-    csv, md = out / sim.RESULTS_FILE, out / sim.SUMMARY_FILE
-    assert csv.exists() and md.exists()
+    csv, md, js = out / sim.RESULTS_FILE, out / sim.SUMMARY_FILE, out / sim.JSON_FILE
+    assert csv.exists() and md.exists() and js.exists()
+    run = sim.read_summary(js)
+    assert md.read_text() == sim.summary_markdown(run, out, json.loads(js.read_text())["command"])
     t = pd.read_csv(csv)
     assert set(t["k"]) == {2, 3, 4, 5, 6} and set(t["tau"]) == {0.0, 3.0, 6.0}
     assert set(t["se_policy"]) == set(sim.SE_POLICIES)
@@ -219,3 +222,54 @@ def test_add_subcommand_registers_simulate_with_an_example():
     s = sim.settings_from_args(args)
     assert (s.reps, s.taus, s.ks, s.bayes_reps) == (50, (0.0, 4.0), (2, 3), 50)
     assert sim.settings_from_args(parser.parse_args(["simulate", "--quick"])).reps == sim.QUICK["reps"]
+
+
+# --------------------------------------------------------------------------- #
+# the JSON summary: what the report reads
+# --------------------------------------------------------------------------- #
+def _small_run(tmp_path):
+    settings = sim.Settings(reps=40, bayes_reps=3, taus=(3.0,), ks=(2, 3), methods=("REML", "DL"),
+                            tests=("z", "knha"), policies=("reported", "marks-central"), jobs=1)
+    res = sim.run_simulation(settings)
+    sim.write_outputs(res, tmp_path, command="meta simulate --test")
+    return res
+
+
+def test_the_json_summary_gives_back_the_settings_diagnostics_and_results_of_the_run(tmp_path):
+    res = _small_run(tmp_path)
+    back = sim.read_summary(tmp_path / sim.JSON_FILE)
+    assert back.settings == res.settings and back.seconds == res.seconds
+    pd.testing.assert_frame_equal(back.reconstruction_check, res.reconstruction_check)
+    pd.testing.assert_frame_equal(back.regression_check, res.regression_check)
+    num = res.results.select_dtypes("number").columns
+    np.testing.assert_allclose(back.results[num].to_numpy(float), res.results[num].to_numpy(float), rtol=1e-5)
+    assert (back.results["municipalities"] == res.results["municipalities"]).all()
+
+
+def test_a_results_table_changed_after_its_summary_is_refused(tmp_path):
+    _small_run(tmp_path)
+    csv = tmp_path / sim.RESULTS_FILE
+    csv.write_text(csv.read_text().replace("nijmegen+wageningen", "nijmegen+groningen", 1))
+    with pytest.raises(ValueError, match="sha256"):
+        sim.read_summary(tmp_path / sim.JSON_FILE)
+
+
+def test_the_committed_markdown_verdict_is_what_the_report_computes_from_the_committed_json():
+    """The three committed files are one run: the Markdown's 'Verdict' section equals the lines the report renders
+    from the JSON summary and the results table it names."""
+    folder = REPO / sim.DEFAULT_OUT
+    run = sim.read_summary(folder / sim.JSON_FILE)
+    text = (folder / sim.SUMMARY_FILE).read_text(encoding="utf-8")
+    section = text.split("## Verdict\n\n", 1)[1].split("\n\n## ", 1)[0]
+    assert section.splitlines() == sim.verdict_lines(run.results, run.reconstruction_check, run.settings)
+    assert f"--reps {run.settings.reps} --bayes-reps {run.settings.bayes_reps}" in text
+
+
+def test_the_english_report_renders_the_verdict_from_the_json_summary():
+    from meta.present.report import SIMULATION_SUMMARY, simulation_verdict
+
+    assert SIMULATION_SUMMARY.name == sim.JSON_FILE
+    html = simulation_verdict(lang="en")
+    assert "<li><b>k = 2 (Nijmegen and Wageningen), between-municipality SD tau = 0 pp:</b>" in html
+    assert "<p>What this means:</p><ul><li>HKSJ (test knha) intervals from REML" in html
+    assert "<code translate='no'>inputs/README.md</code>" in html

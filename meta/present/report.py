@@ -28,6 +28,9 @@ from meta.present.report_cells import (REPORT_MAX_MUNICIPALITIES, cell_key, cell
                                        municipality_names, period_text, row_anchor)
 from meta.present.report_sources import coverage_table, references_section, side_by_side_table, sources_table
 from meta.present.templating import render, text
+from meta.simulate.settings import DEFAULT_OUT as SIMULATION_DIR, JSON_FILE, RESULTS_FILE
+from meta.simulate.summary import read_summary
+from meta.simulate.words import verdict_lines
 from meta.i18n import (arm_class_label, cell_labels, changed_by_words, component_note_words, components_label, fmt_g,
                        fmt_interval, fmt_num, fmt_p, method_words, outcome_labels, reason_words, t, word, words,
                        concept_labels)
@@ -141,16 +144,19 @@ def methods_section(results, lang: str = "en") -> str:
                  models="; ".join(words("model", m, lang) for m in plan.model_preference))
     return render("methods.html.j2", lang, model=model, items=items, total=len(s))
 
-SIMULATION_SUMMARY = REPO / "inputs" / "simulation" / "simulation_summary.md"
+#: The committed simulation study (``meta simulate``): the JSON summary the report reads, and the results table it
+#: names; the report quotes them, it does not rerun the study.
+SIMULATION_SUMMARY = REPO / SIMULATION_DIR / JSON_FILE
 
 
 def _markdown_inline(text: str) -> str:
+    """The inline markup of :mod:`meta.simulate.words` (``**bold**``, ```code```) as escaped HTML."""
     text = _e(text)
     text = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", text)
     return re.sub(r"`(.+?)`", r"<code translate='no'>\1</code>", text)
 
 
-SIMULATION_RESULTS = SIMULATION_SUMMARY.parent / "simulation_results.csv"
+SIMULATION_RESULTS = SIMULATION_SUMMARY.with_name(RESULTS_FILE)
 
 
 def simulation_table(results_path: Path = SIMULATION_RESULTS, lang: str = "nl") -> str:
@@ -199,19 +205,19 @@ def simulation_table(results_path: Path = SIMULATION_RESULTS, lang: str = "nl") 
 def simulation_verdict(summary_path: Path = SIMULATION_SUMMARY, lang: str = "en") -> str:
     """The 'Verdict' and 'What this means' bullets of the committed simulation study, as HTML.
 
-    The study is run by ``meta simulate`` (``inputs/simulation/``); the report quotes it, it does not rerun it.
+    The study is run by ``meta simulate`` (``inputs/simulation/``); the report quotes it, it does not rerun it. The
+    bullets are :func:`meta.simulate.words.verdict_lines` of the JSON summary and the results table it names (the
+    words of the Markdown summary's 'Verdict' section, from the same numbers).
     """
     if not Path(summary_path).exists():
         return ("<p>Simulatiestudie niet gevonden: draai <code translate='no'>meta simulate</code>.</p>" if lang == "nl" else
                 "<p>Simulation study not found: run <code translate='no'>meta simulate</code>.</p>")
-    text = Path(summary_path).read_text(encoding="utf-8")
-    m = re.search(r"## Verdict\n(.*?)(?=\n## )", text, re.S)
-    body = m.group(1) if m else ""
+    run = read_summary(summary_path)
     items, paras = [], []
-    for line in body.splitlines():
+    for line in verdict_lines(run.results, run.reconstruction_check, run.settings):
         if line.startswith("- "):
             items.append(f"<li>{_markdown_inline(line[2:])}</li>")
-        elif line.strip() and not line.startswith("#"):
+        elif line.strip():
             if items:
                 paras.append(f"<ul>{''.join(items)}</ul>")
                 items = []

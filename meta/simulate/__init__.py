@@ -84,26 +84,26 @@ Modules
 ``study``     replications pooled in batches, performance measures (:func:`run_simulation`)
 ``words``     the verdict in plain words (:func:`verdict_lines`), for the Markdown and the report
 ``markdown``  the Markdown summary (:func:`summary_markdown`)
-``summary``   the files of a run (:func:`write_outputs`)
+``summary``   the files of a run (:func:`write_outputs`) and reading them back (:func:`read_summary`)
 ``command``   ``meta simulate`` (:func:`add_subcommand`, :func:`cmd_simulate`)
 """
 
 from meta.simulate.command import QUICK, add_subcommand, cmd_simulate, main, settings_from_args
 from meta.simulate.markdown import canonical_command, summary_markdown
 from meta.simulate.printing import mark_of, print_municipality, print_with_marks, print_with_se, reconstruct_se
-from meta.simulate.settings import (BAYES_METHOD, BAYES_TEST, DEFAULT_OUT, DESIGN, LEVEL, METHODS, MIN_SHARE,
-                                    POOLED_ARM, RESULTS_FILE, SE_POLICIES, SUMMARY_FILE, TESTS, Municipality,
-                                    Settings)
+from meta.simulate.settings import (BAYES_METHOD, BAYES_TEST, DEFAULT_OUT, DESIGN, JSON_FILE, LEVEL, METHODS,
+                                    MIN_SHARE, POOLED_ARM, RESULTS_FILE, SE_POLICIES, SUMMARY_FILE, TESTS,
+                                    Municipality, Settings)
 from meta.simulate.study import SimulationResult, performance, run_simulation
-from meta.simulate.summary import write_outputs
+from meta.simulate.summary import read_summary, write_outputs
 from meta.simulate.trials import Trials, ols_batch, simulate_trials, true_effects
 from meta.simulate.words import plain_words, verdict_lines, verdict_sentences
 
 __all__ = [
-    "BAYES_METHOD", "BAYES_TEST", "DEFAULT_OUT", "DESIGN", "LEVEL", "METHODS", "MIN_SHARE", "POOLED_ARM", "QUICK",
-    "RESULTS_FILE", "SE_POLICIES", "SUMMARY_FILE", "TESTS", "Municipality", "Settings", "SimulationResult",
-    "Trials", "add_subcommand", "canonical_command", "cmd_simulate", "main", "mark_of", "ols_batch", "performance",
-    "plain_words", "print_municipality", "print_with_marks", "print_with_se", "reconstruct_se", "run_simulation",
-    "settings_from_args", "simulate_trials", "summary_markdown", "true_effects", "verdict_lines",
-    "verdict_sentences", "write_outputs",
+    "BAYES_METHOD", "BAYES_TEST", "DEFAULT_OUT", "DESIGN", "JSON_FILE", "LEVEL", "METHODS", "MIN_SHARE",
+    "POOLED_ARM", "QUICK", "RESULTS_FILE", "SE_POLICIES", "SUMMARY_FILE", "TESTS", "Municipality", "Settings",
+    "SimulationResult", "Trials", "add_subcommand", "canonical_command", "cmd_simulate", "main", "mark_of",
+    "ols_batch", "performance", "plain_words", "print_municipality", "print_with_marks", "print_with_se",
+    "read_summary", "reconstruct_se", "run_simulation", "settings_from_args", "simulate_trials", "summary_markdown",
+    "true_effects", "verdict_lines", "verdict_sentences", "write_outputs",
 ]

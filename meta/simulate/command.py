@@ -7,7 +7,7 @@ import os
 import sys
 from dataclasses import replace
 
-from meta.simulate.settings import DEFAULT_OUT, RESULTS_FILE, SUMMARY_FILE, Settings
+from meta.simulate.settings import DEFAULT_OUT, JSON_FILE, RESULTS_FILE, SUMMARY_FILE, Settings
 from meta.simulate.study import run_simulation
 from meta.simulate.summary import write_outputs
 from meta.simulate.words import verdict_sentences
@@ -45,7 +45,7 @@ def _add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true",
                    help=f"a fast run for tests: --reps {QUICK['reps']} --bayes-reps {QUICK['bayes_reps']} "
                         "unless given")
-    p.add_argument("--out", default=DEFAULT_OUT, help=f"folder for {RESULTS_FILE} and {SUMMARY_FILE} "
+    p.add_argument("--out", default=DEFAULT_OUT, help=f"folder for {RESULTS_FILE}, {JSON_FILE} and {SUMMARY_FILE} "
                                                       f"(default {DEFAULT_OUT}/)")
 
 
@@ -53,7 +53,8 @@ DESCRIPTION = (
     "Simulation study of the whole chain: individual-level trials shaped like the six experiments, the LOEP-style\n"
     "regression per municipality, estimates printed with SEs or only with significance marks, SEs reconstructed\n"
     "as meta.effects.harmonise does, then pooling for k = 2..6 with DL/REML/PM x z/knha/adhoc and the Bayesian model.\n"
-    "Writes simulation_results.csv (coverage, bias, prediction-interval coverage, Monte Carlo SEs) and\n"
+    "Writes simulation_results.csv (coverage, bias, prediction-interval coverage, Monte Carlo SEs),\n"
+    "simulation_summary.json (settings and diagnostics; what the report reads with the results) and\n"
     "simulation_summary.md (the verdict in plain words) into --out.\n"
     "Example: meta simulate --reps 2000 --out inputs/simulation"
 )
@@ -79,15 +80,15 @@ def settings_from_args(args) -> Settings:
 
 
 def cmd_simulate(args) -> int:
-    """Run ``meta simulate``: simulate, write both files, print where they are and the verdict."""
+    """Run ``meta simulate``: simulate, write the three files, print where they are and the verdict."""
     try:
         settings = settings_from_args(args)
     except ValueError as exc:
         print(f"meta simulate: error: {exc}", file=sys.stderr)
         return 2
     res = run_simulation(settings)
-    csv_path, md_path = write_outputs(res, args.out)
-    print(f"wrote {csv_path} and {md_path} ({res.seconds:.0f} s)")
+    csv_path, json_path, md_path = write_outputs(res, args.out)
+    print(f"wrote {csv_path}, {json_path} and {md_path} ({res.seconds:.0f} s)")
     for line in verdict_sentences(res.results, settings):
         print(line)
     return 0

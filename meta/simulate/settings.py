@@ -30,6 +30,7 @@ BAYES_GRID = 64
 DEFAULT_OUT = "inputs/simulation"
 RESULTS_FILE = "simulation_results.csv"
 SUMMARY_FILE = "simulation_summary.md"
+JSON_FILE = "simulation_summary.json"
 
 
 @dataclass(frozen=True)
