@@ -48,14 +48,14 @@ How the results are printed
 * ``marks-central`` / ``marks-conservative``: as Nijmegen prints them — the
   estimate as a proportion with two decimals and a mark, ``*`` p < 0.05, ``~``
   p < 0.10 (``significance_legends.csv``, Nijmegen tables). The SE is
-  reconstructed with :func:`meta.effects.harmonise.mark_bracket` (half a unit of the
-  last printed decimal, :func:`meta.effects.harmonise.half_unit`), capped by
-  :func:`meta.effects.harmonise.range_bound` with the arm and control N, narrowed by the
+  reconstructed with :func:`meta.effects.se.mark_bracket` (half a unit of the
+  last printed decimal, :func:`meta.effects.se.half_unit`), capped by
+  :func:`meta.effects.se.range_bound` with the arm and control N, narrowed by the
   common-SE constraint across the arms of the municipality's regression
-  (:func:`meta.effects.harmonise.common_se`, the function ``harmonise`` uses: σ-brackets
+  (:func:`meta.effects.se.common_se`, the function ``harmonise`` uses: σ-brackets
   lo/f, hi/f with f = √(1/n_a + 1/n_c) intersected and mapped back when they
   intersect) and turned into a value by
-  :func:`meta.effects.harmonise.se_from_bracket` with the policy ``central`` or
+  :func:`meta.effects.se.se_from_bracket` with the policy ``central`` or
   ``conservative``. Every municipality in a pool is printed the same way.
 
 Pooling

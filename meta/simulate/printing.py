@@ -1,9 +1,9 @@
 """How the reports print a regression, and the standard errors reconstructed from what they print.
 
 ``reported``: estimate and SE as proportions with three decimals. ``marks-*``: the estimate with two decimals and
-Nijmegen's mark; the SE comes back through :mod:`meta.effects.harmonise`'s functions (one place for the rules):
-:func:`~meta.effects.harmonise.mark_bracket`, :func:`~meta.effects.harmonise.range_bound`,
-:func:`~meta.effects.harmonise.common_se` and :func:`~meta.effects.harmonise.se_from_bracket`.
+Nijmegen's mark; the SE comes back through the functions :mod:`meta.effects.harmonise` uses (one place for the
+rules, :mod:`meta.effects.se`): :func:`~meta.effects.se.mark_bracket`, :func:`~meta.effects.se.range_bound`,
+:func:`~meta.effects.se.common_se` and :func:`~meta.effects.se.se_from_bracket`.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from meta.effects.harmonise import common_se as common_se_constraint
-from meta.effects.harmonise import half_unit, mark_bracket, range_bound, se_from_bracket
+from meta.effects.se import common_se as common_se_constraint
+from meta.effects.se import half_unit, mark_bracket, range_bound, se_from_bracket
 from meta.simulate.settings import (DECIMALS_WITH_MARKS, DECIMALS_WITH_SE, NIJMEGEN_LEGEND, POOLED_ARM, SE_POLICIES,
                                     SHARE_RANGE_PP)
 from meta.simulate.trials import Trials
@@ -34,7 +34,7 @@ def mark_of(pval) -> np.ndarray:
 
 def print_with_marks(estimate, pval, decimals: int = DECIMALS_WITH_MARKS):
     """What a marks-only table shows: the estimate (pp) rounded to ``decimals`` decimals of a proportion, its mark,
-    and h, half a unit of the last printed decimal in pp (:func:`meta.effects.harmonise.half_unit`)."""
+    and h, half a unit of the last printed decimal in pp (:func:`meta.effects.se.half_unit`)."""
     f = 10.0 ** decimals
     printed = np.round(np.asarray(estimate) / 100 * f) / f
     h = half_unit(f"{-0.11:.{decimals}f}") * 100.0
@@ -50,16 +50,16 @@ def _bracket(abs_est: float, h: float, mark: str) -> tuple[float, float]:
 def reconstruct_se(printed, marks, h: float, n_arm, n_control: int, policy: str, common_se: bool = True):
     """Standard errors of one municipality's arm-versus-control rows reconstructed from their marks.
 
-    The same functions as :func:`meta.effects.harmonise.harmonise`: :func:`~meta.effects.harmonise.mark_bracket`,
-    :func:`~meta.effects.harmonise.range_bound`, :func:`~meta.effects.harmonise.common_se` and
-    :func:`~meta.effects.harmonise.se_from_bracket`.
+    The same functions as :func:`meta.effects.harmonise.harmonise`: :func:`~meta.effects.se.mark_bracket`,
+    :func:`~meta.effects.se.range_bound`, :func:`~meta.effects.se.common_se` and
+    :func:`~meta.effects.se.se_from_bracket`.
 
     Parameters
     ----------
     printed, marks : (R, a) arrays of printed estimates (pp) and marks of the a arms of one regression.
     h : half a unit of the last printed decimal (pp).
     n_arm : the a arm sizes; n_control : the control group's size.
-    policy : ``central`` or ``conservative`` (:func:`meta.effects.harmonise.se_from_bracket`).
+    policy : ``central`` or ``conservative`` (:func:`meta.effects.se.se_from_bracket`).
     common_se : apply harmonise's common-SE constraint across the a rows of each replication.
 
     Returns
