@@ -1,11 +1,11 @@
-"""Command line: ``meta pool``, ``meta run``, ``meta coverage``.
+"""Command line: every ``meta`` subcommand (pool, run, coverage, template, check, add, reconcile; ``simulate``
+is registered by :func:`meta.simulate.add_subcommand`).
 
-I/O lives here and in the writers; every other module is pure.
-Bad input ends with one line on stderr naming file, row, column and the fix,
-and exit status 2; ``run`` and ``coverage`` check the plan, the inputs and the
-output folder before any work (:func:`preflight`). Warnings (a conversion
-applied to an input, an ignored column, a plan entry nobody reports) are one
-line each on stderr. Ctrl-C ends with status 130, SIGTERM with 143, and the outputs untouched.
+Each command imports what it needs when it runs (``meta --help`` and ``meta pool`` start fast). Bad input ends
+with one line on stderr naming file, row, column and the fix, and exit status 2; ``run`` and ``coverage`` check
+the plan, the inputs and the output folder before any work (:func:`preflight`) and use the plan and inputs it
+read. Warnings (a conversion applied to an input, an ignored column, a plan entry nobody reports) are one line
+each on stderr. Ctrl-C ends with status 130, SIGTERM with 143, and the outputs untouched.
 """
 
 from __future__ import annotations
@@ -37,7 +37,6 @@ log = logging.getLogger("meta.cli")
 from meta import control  # noqa: E402
 from meta.errors import InputError  # noqa: E402  (one error type for all bad input; no pandas import)
 from meta.plan import DEFAULT_INPUTS, DEFAULT_OUT, check_plan, load_plan, plan_file  # noqa: E402
-from meta.read import schema  # noqa: E402
 from meta.write import outdir  # noqa: E402
 
 
@@ -47,58 +46,6 @@ def _jsonable(value):
     if hasattr(value, "item"):
         return _jsonable(value.item())
     return value
-
-
-def read_pool_csv(path: Path):
-    """Read a ``meta pool`` CSV: columns ``yi`` and ``vi`` or ``sei``; optional ``label``.
-
-    Read by :func:`meta.read.load.read_csv_strict`, the reader of every input file: comma-separated with decimal
-    points, or semicolon-separated with decimal commas as Excel writes it in a Dutch locale (said on stderr);
-    UTF-8 with or without byte-order mark. Returns (yi, vi) as lists of floats. Raises :class:`InputError`
-    naming the file, row (1-based data row, header is row 0), column and the fix for the first problem.
-    """
-    from meta.read import load
-
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: file not found; give the path of a CSV with columns yi and vi (or sei)")
-    if not path.read_bytes().replace(b"\xef\xbb\xbf", b"", 1).strip():
-        raise InputError(f"{path}: the file is empty; it needs a header row 'yi,vi' (or 'yi,sei') and one row per study")
-    frame = load.read_csv_strict(path, ())  # no required columns: the messages below are pool's own
-    columns = [c for c in frame.columns if c != "input_row"]
-    if "yi" not in columns or not ({"vi", "sei"} & set(columns)):
-        raise InputError(
-            f"{path}: row 0 (header): columns {columns} lack 'yi' and one of 'vi'/'sei'; "
-            "name the effect column yi and its variance vi (or standard error sei)"
-        )
-    if {"vi", "sei"} <= set(columns):
-        raise InputError(f"{path}: row 0 (header): both 'vi' and 'sei' given; keep only one of them")
-    unknown = [c or "(unnamed)" for c in columns if c not in ("yi", "vi", "sei", "label")]
-    if unknown:
-        log.warning(f"{path}: row 0 (header): column{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} "
-                    "ignored; meta pool reads yi, vi or sei, and label")
-    var_col = "vi" if "vi" in columns else "sei"
-    yi, vi = [], []
-    for i, y_text, v_text in zip(frame["input_row"], frame["yi"], frame[var_col]):
-        values = {}
-        for col, text in (("yi", y_text), (var_col, v_text)):
-            try:
-                x = schema.parse_number(text, exponent=True)  # Python's float would read 0_05 as 5
-            except schema.SchemaError as exc:
-                hint = ""
-                if "," in text:
-                    hint = (" (a decimal comma: use a dot as decimal separator in a comma-separated file, or save "
-                            "the file with semicolons between the columns)")
-                raise InputError(f"{path}: row {i}, column {col}: " + (f"{text!r} is not a number{hint}" if hint else
-                                                                        str(exc)))
-            if not math.isfinite(x):  # blank
-                raise InputError(f"{path}: row {i}, column {col}: blank; every study needs yi and its vi (or sei)")
-            values[col] = x
-        if values[var_col] <= 0 or (var_col == "sei" and values[var_col] ** 2 == 0):
-            raise InputError(f"{path}: row {i}, column {var_col}: {values[var_col]!r} must be > 0; check the study's standard error")
-        yi.append(values["yi"])
-        vi.append(values[var_col] ** 2 if var_col == "sei" else values[var_col])
-    return yi, vi
 
 
 #: The keys ``meta pool --bayes`` prints, in order (issue 12).
@@ -133,6 +80,8 @@ def cmd_pool_bayes(args) -> int:
     """``meta pool FILE --bayes``: the Bayesian normal-normal model (meta.models.bayes) as one JSON object."""
     from meta.models.bayes import bayes_pool
 
+    from meta.read.pool import read_pool_csv
+
     yi, vi = read_pool_csv(Path(args.file))
     scale = 5.0 if args.tau_prior_scale is None else args.tau_prior_scale
     delta = 2.0 if args.delta is None else args.delta
@@ -147,7 +96,9 @@ def cmd_pool_bayes(args) -> int:
 
 
 def cmd_pool(args) -> int:
+    """``meta pool FILE``: the random-effects model (meta.models.engine) as one JSON object."""
     from meta.models.engine import POOL_KEYS, pool
+    from meta.read.pool import read_pool_csv
 
     _check_bayes_options(args)
     if args.bayes:
@@ -160,9 +111,8 @@ def cmd_pool(args) -> int:
 
 
 def build_parser(pool_only: bool = False) -> argparse.ArgumentParser:
-    """The ``meta`` parser; ``pool_only`` registers only ``meta pool`` (it then imports no pandas, no figures)."""
-    from meta.models.engine import METHODS, TESTS
-
+    """The ``meta`` parser; ``pool_only`` registers only ``meta pool`` (then no analysis, figure or workbook module
+    is imported)."""
     parser = argparse.ArgumentParser(
         prog="meta",
         description=(
@@ -172,6 +122,18 @@ def build_parser(pool_only: bool = False) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True)
+
+    _add_pool(sub)
+    if pool_only:
+        return parser
+
+    add_subcommands(sub)
+    return parser
+
+
+def _add_pool(sub) -> None:
+    """``meta pool``: its options, checked against the engine's estimators and tests."""
+    from meta.models.engine import METHODS, TESTS
 
     p = sub.add_parser(
         "pool",
@@ -202,11 +164,6 @@ def build_parser(pool_only: bool = False) -> argparse.ArgumentParser:
                    help="with --bayes: threshold delta of P(mu < -delta) and P(|mu| < delta), in the units of yi "
                         "(default 2, the plan's delta for percentage points)")
     p.set_defaults(func=cmd_pool)
-    if pool_only:
-        return parser
-
-    add_subcommands(sub)
-    return parser
 
 
 # --------------------------------------------------------------------------- #
@@ -221,7 +178,7 @@ class _Stderr(logging.Handler):
 
     def emit(self, record):
         message = " ".join(record.getMessage().splitlines())
-        if message not in self.seen:  # the inputs are read twice (preflight, then the run): say things once
+        if message not in self.seen:  # a message repeated within one command (e.g. per file read) is said once
             self.seen.add(message)
             print(f"meta: warning: {message}", file=sys.stderr)
 
@@ -238,7 +195,8 @@ def _stderr_warnings() -> None:
 
 def preflight(args) -> None:
     """Everything ``run`` and ``coverage`` can refuse, checked before any work: plan, inputs, plan against the
-    inputs, and (``run``) the output folder. Warnings go to stderr once."""
+    inputs, and (``run``) the output folder. Warnings go to stderr once. The command uses the plan and inputs
+    read here (``args.loaded``: plan path, plan, inputs), so each is read once."""
     from meta.read import load
 
     plan_path = plan_file(args.plan, args.inputs)
@@ -246,7 +204,7 @@ def preflight(args) -> None:
     inputs = load.load_inputs(Path(args.inputs))
     for message in check_plan(plan, inputs, plan_path):
         log.warning(message)
-    args.loaded_inputs = inputs  # the run uses them: the inputs are read once
+    args.loaded = (plan_path, plan, inputs)
     if getattr(args, "out", None) is not None and args.command == "run":
         out = outdir.check_out_dir(args.out, [Path(args.inputs)] + ([plan_path] if plan_path else []))
         outdir.recover_interrupted(out)
@@ -329,6 +287,7 @@ def main(argv=None) -> int:
 # CLI subcommands
 # --------------------------------------------------------------------------- #
 def cmd_run(args) -> int:
+    """``meta run``: the analysis of the plan, written atomically into ``--out``; a summary on stdout."""
     import pandas as pd
 
     from meta import cells
@@ -337,13 +296,11 @@ def cmd_run(args) -> int:
     from meta.i18n import fmt_g, method_words, t, word
     from meta.write.outputs import write_outputs
 
-    plan_path = plan_file(args.plan, args.inputs)
-    plan = load_plan(plan_path)
+    plan_path, plan, inputs = args.loaded  # read by the preflight
     inputs_dir = Path(args.inputs)
     lang = args.lang
     print(t("console_reading", lang, inputs=inputs_dir, plan=plan_path or t("console_defaults", lang)))
-    results = analyse(inputs_dir, plan, sensitivity=not args.no_sensitivity,
-                      inputs=getattr(args, "loaded_inputs", None))  # read once, by the preflight
+    results = analyse(inputs_dir, plan, sensitivity=not args.no_sensitivity, inputs=inputs)
     n_in = len(results.inputs.estimates)
     print(t("console_rows", lang, n_in=n_in, used=len(results.studies), excluded=len(results.excluded)))
     removed = cells.plan_removals(results.excluded)
@@ -365,14 +322,14 @@ def cmd_run(args) -> int:
 
 
 def cmd_coverage(args) -> int:
+    """``meta coverage``: which cells have numbers (the coverage matrix), on stdout."""
     import pandas as pd
 
     from meta.analyses import tables
     from meta.analyses.pipeline import analyse
 
-    plan = load_plan(plan_file(args.plan, args.inputs))
-    results = analyse(Path(args.inputs), plan, sensitivity=False,  # coverage needs no sensitivity analysis
-                      inputs=getattr(args, "loaded_inputs", None))  # read once, by the preflight
+    _, plan, inputs = args.loaded  # read by the preflight
+    results = analyse(Path(args.inputs), plan, sensitivity=False, inputs=inputs)  # coverage prints no sensitivity
     if args.wide:
         wide = tables.coverage_matrix(results.coverage)
         with pd.option_context("display.width", 10000, "display.max_columns", 500, "display.max_rows", 5000):
@@ -383,24 +340,25 @@ def cmd_coverage(args) -> int:
 
 
 def cmd_template(args) -> int:
-    from meta import template
+    """``meta template``: the blank rows of a pending municipality, its report's description and legends."""
     from meta.read import load
+    from meta.template import blank
 
     plan = load_plan(plan_file(args.plan, args.inputs))
     inputs = load.load_inputs(Path(args.inputs))
-    rows = template.template_rows(inputs, plan, args.municipality)
+    rows = blank.template_rows(inputs, plan, args.municipality)
     out = Path(args.out or f"template_{args.municipality}.csv")
     rows.to_csv(out, index=False, lineterminator="\n")
     print(f"meta: {len(rows)} pending cells of {args.municipality} written to {out}; fill them from the report")
     extra = ""
     if len(inputs.sources):
         src = out.with_name(f"{out.stem}_sources.csv")
-        template.source_template_rows().to_csv(src, index=False, lineterminator="\n")
+        blank.source_template_rows().to_csv(src, index=False, lineterminator="\n")
         print(f"meta: the report's description for sources.csv written to {src}; fill it from its title page "
               "(leave it blank if the report is already in sources.csv)")
         extra = f" --sources {src}"
     legends = out.with_name(f"{out.stem}_legends.csv")
-    template.legend_template_rows().to_csv(legends, index=False, lineterminator="\n")
+    blank.legend_template_rows().to_csv(legends, index=False, lineterminator="\n")
     print(f"meta: the legends of the tables whose significance marks you copy, one row per mark, go in {legends} "
           "(rows left blank add nothing)")
     extra += f" --legends {legends}"
@@ -411,43 +369,44 @@ def cmd_template(args) -> int:
 
 
 def cmd_check(args) -> int:
-    from meta import template
+    """``meta check``: a filled template validated; exit 2 with errors, 1 with empty cells, else 0."""
     from meta.read import load
+    from meta.template import check
 
     inputs = load.load_inputs(Path(args.inputs))
-    result = template.check_rows(Path(args.file), inputs, Path(args.sources) if args.sources else None,
-                                 Path(args.legends) if args.legends else None)
-    print("\n".join(template.format_check(result)))
+    result = check.check_rows(Path(args.file), inputs, Path(args.sources) if args.sources else None,
+                              Path(args.legends) if args.legends else None)
+    print("\n".join(check.format_check(result)))
     return 2 if result.errors else (1 if result.empty else 0)
 
 
 def cmd_add(args) -> int:
-    from meta import template
+    """``meta add``: a filled template checked (as ``meta check``), then merged into the inputs."""
     from meta.read import load
+    from meta.template import add, check
 
     inputs = load.load_inputs(Path(args.inputs))
-    result = template.check_rows(Path(args.file), inputs, Path(args.sources) if args.sources else None,
-                                 Path(args.legends) if args.legends else None)
+    result = check.check_rows(Path(args.file), inputs, Path(args.sources) if args.sources else None,
+                              Path(args.legends) if args.legends else None)
     if not result.ok:
-        print("\n".join(template.format_check(result)))
+        print("\n".join(check.format_check(result)))
         print(f"meta add: nothing written: fix the rows above first ({args.file} is unchanged)")
         return 2 if result.errors else 1
-    print("\n".join(template.add_rows(result, Path(args.inputs))))
+    print("\n".join(add.add_rows(result, Path(args.inputs))))
     return 0
 
 
 def cmd_reconcile(args) -> int:
-    from meta import template
+    """``meta reconcile``: the cells where two transcriptions differ; exit 0 when they agree, else 1."""
+    from meta.template import compare
 
-    lines = template.reconcile(Path(args.first), Path(args.second))
+    lines = compare.reconcile(Path(args.first), Path(args.second))
     print("\n".join(lines))
     return 0 if len(lines) == 1 else 1
 
 
 def _subcommand(sub, name: str, help: str, description: str, func, plan: bool = True, inputs: bool = True):
     """One subcommand with its description (ending in an example) and the shared --plan/--inputs options."""
-    import argparse
-
     p = sub.add_parser(name, help=help, description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     if plan:
         p.add_argument("--plan", help="plan TOML (default: plan.toml in the --inputs folder, else built-in defaults)")
@@ -458,8 +417,16 @@ def _subcommand(sub, name: str, help: str, description: str, func, plan: bool = 
 
 
 def add_subcommands(sub) -> None:
-    from meta.i18n import DEFAULT_LANG, LANGS
+    """Every subcommand but ``pool``: adding a municipality, the analysis, and the simulation study."""
+    _add_transcription(sub)
+    _add_analysis(sub)
+    from meta import simulate
 
+    simulate.add_subcommand(sub)
+
+
+def _add_transcription(sub) -> None:
+    """``meta template``, ``check``, ``add`` and ``reconcile`` (adding a municipality, :mod:`meta.template`)."""
     tp = _subcommand(
         sub, "template", "write the pending cells of a municipality as a CSV to fill in",
         "Write every arm x core outcome x horizon of the plan that is pending for a municipality,\n"
@@ -500,6 +467,11 @@ def add_subcommands(sub) -> None:
     rc.add_argument("first", help="the first transcription (CSV with the columns of estimates.csv)")
     rc.add_argument("second", help="the second transcription")
 
+
+def _add_analysis(sub) -> None:
+    """``meta run`` and ``meta coverage``."""
+    from meta.i18n import DEFAULT_LANG, LANGS
+
     p = _subcommand(
         sub, "run", "run the analysis plan: inputs/ -> outputs/ (tables, figures, report)",
         "Run the analysis plan on the inputs and write outputs atomically.\n"
@@ -520,10 +492,6 @@ def add_subcommands(sub) -> None:
         "Example: meta coverage", cmd_coverage)
     cv.add_argument("--wide", action="store_true", help="one column per municipality / arm class, statuses in full "
                     "(about 550 characters a line)")
-
-    from meta import simulate
-
-    simulate.add_subcommand(sub)
 
 
 if __name__ == "__main__":  # pragma: no cover

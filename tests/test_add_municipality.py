@@ -6,7 +6,8 @@ import shutil
 import pandas as pd
 import pytest
 
-from meta import template
+from meta.template import add, check
+from meta.template.text import set_status
 from tests.conftest import REPO
 
 S = dict(dtype=str, keep_default_na=False)
@@ -116,12 +117,13 @@ def test_add_refuses_a_conflicting_row_and_writes_nothing(tmp_path, inputs, caps
 
 
 def test_add_checks_conflicts_again_against_the_file_as_it_is_when_writing(tmp_path, inputs, capsys):
-    from meta.read.load import InputError, load_inputs
+    from meta.errors import InputError
+    from meta.read.load import load_inputs
 
     rows, srcs = tmp_path / "g.csv", tmp_path / "g_sources.csv"
     _main(capsys, "template", "--municipality", "groningen", "--inputs", inputs, "--out", rows)
     _fill_synthetic(rows, srcs)
-    checked = template.check_rows(rows, load_inputs(inputs), srcs)
+    checked = check.check_rows(rows, load_inputs(inputs), srcs)
     assert checked.ok
     t = pd.read_csv(rows, **S)  # meanwhile someone else adds the same cells with another number (SYNTHETIC)
     t.loc[0, ["estimate", "printed"]] = ["0.08", "0,08"]
@@ -130,7 +132,7 @@ def test_add_checks_conflicts_again_against_the_file_as_it_is_when_writing(tmp_p
     assert _main(capsys, "add", other, "--sources", srcs, "--inputs", inputs)[0] == 0
     before = _snapshot(inputs)
     with pytest.raises(InputError, match=r"not added: 1 row conflict with .*row 1: .*estimate '0.08' there"):
-        template.add_rows(checked, inputs)
+        add.add_rows(checked, inputs)
     assert _snapshot(inputs) == before
 
 
@@ -174,13 +176,13 @@ def test_a_source_file_missing_from_sources_csv_is_an_error_naming_the_fix(tmp_p
 
 def test_set_status_changes_one_cell_and_keeps_every_other_byte():
     text = (REPO / "inputs" / "municipalities.csv").read_text(encoding="utf-8")
-    new, changed = template.set_status(text, ["tilburg"])
+    new, changed = set_status(text, ["tilburg"])
     assert changed == ["tilburg"]
     old_lines, new_lines = text.split("\n"), new.split("\n")
     diff = [i for i, (a, b) in enumerate(zip(old_lines, new_lines)) if a != b]
     assert len(old_lines) == len(new_lines) and len(diff) == 1
     assert new_lines[diff[0]] == old_lines[diff[0]].replace("tilburg,Tilburg,pending,", "tilburg,Tilburg,transcribed,", 1)
-    assert template.set_status(new, ["tilburg"]) == (new, [])
+    assert set_status(new, ["tilburg"]) == (new, [])
 
 
 def test_an_interrupted_write_leaves_the_inputs_as_they_were(tmp_path, inputs, monkeypatch):
@@ -189,9 +191,9 @@ def test_an_interrupted_write_leaves_the_inputs_as_they_were(tmp_path, inputs, m
     def fail(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(template.os, "replace", fail)
+    monkeypatch.setattr(add.os, "replace", fail)
     with pytest.raises(KeyboardInterrupt):
-        template.write_inputs_atomically(inputs, {"estimates.csv": "x\n", "municipalities.csv": "y\n"})
+        add.write_inputs_atomically(inputs, {"estimates.csv": "x\n", "municipalities.csv": "y\n"})
     assert _snapshot(inputs) == before  # and no temporary file is left
 
 
@@ -245,7 +247,7 @@ def _to_dutch_excel(path):
     import csv
     import io
 
-    from meta.read.load import NUMERIC_COLUMNS
+    from meta.read.reader import NUMERIC_COLUMNS
 
     records = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"), newline="")))
     header = records[0]

@@ -31,7 +31,7 @@ import pytest
 
 from meta import cli
 
-from meta.read import load
+from meta.read import reader
 from tests.conftest import REPO, run_meta
 
 CASES_DIR = Path(__file__).resolve().parent / "bad_inputs"
@@ -71,7 +71,7 @@ class CsvFile:
             return self.content.encode("utf-8")
         t = set(self.transforms)
         delimiter = ";" if "semicolon" in t else "\t" if "tabs" in t else ","
-        numeric = {j for j, c in enumerate(self.rows[0]) if c in load.NUMERIC_COLUMNS}
+        numeric = {j for j, c in enumerate(self.rows[0]) if c in reader.NUMERIC_COLUMNS}
         lines = []
         for i, row in enumerate(self.rows):
             cells = []

@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from meta.read import load
 
 from meta.analyses import pipeline
-from meta.read.load import InputError
+from meta.errors import InputError
 from meta.plan import check_plan, load_plan
 from tests.conftest import REPO
 

@@ -22,7 +22,7 @@ from meta.analyses import fewstudies, sensitivity, tables
 from meta.read import load
 from meta.models.bayes import bayes_pool
 from meta.analyses.fewstudies import add_few_studies_columns, impossible_columns, prior_sensitivity_rows, range_widths
-from meta.read.load import InputError
+from meta.errors import InputError
 from meta.plan import Plan, load_plan
 from meta.cells import CELL_COLUMNS
 from meta.plan import BAYES_UNIT_KEYS

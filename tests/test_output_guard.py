@@ -21,7 +21,7 @@ import meta
 from meta import cli
 from meta.write import outdir
 from meta.analyses import pipeline
-from meta.read.load import InputError
+from meta.errors import InputError
 from meta import control
 from meta.plan import DEFAULT_INPUTS, DEFAULT_PLAN, load_plan
 from meta.write import outputs

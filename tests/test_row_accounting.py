@@ -14,10 +14,10 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, reject, settings, strategies as st
 
-from meta.read import load
+from meta.read import estimates
 
 from meta.analyses import pipeline
-from meta.read.load import InputError
+from meta.errors import InputError
 from meta.plan import Plan
 from meta.plan import load_plan
 from tests.conftest import REPO
@@ -84,7 +84,7 @@ def mutate(rng: np.random.Generator, p_drop: float, n_dup: int, n_mod: int) -> p
             rows.loc[i, "model"] = rng.choice(REAL_PLAN.model_preference)
         else:
             rows.loc[i, "population"] = rng.choice(["all", "all_incl_dropouts", "stock", "respondents_m2"])
-    rows = rows.drop_duplicates(subset=list(load.ESTIMATE_KEY), keep="first")  # a modification may repeat a key
+    rows = rows.drop_duplicates(subset=list(estimates.ESTIMATE_KEY), keep="first")  # a modification may repeat a key
     return rows.iloc[rng.permutation(len(rows))].reset_index(drop=True)
 
 

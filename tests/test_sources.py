@@ -5,8 +5,8 @@ import re
 import pandas as pd
 import pytest
 
-from meta.read import load, sources
-from meta.read.load import InputError
+from meta.errors import InputError
+from meta.read import load, registers, schema, sources
 from tests.conftest import REPO, SEEDS, needs_seeds
 
 S = dict(dtype=str, keep_default_na=False)
@@ -91,7 +91,7 @@ def test_every_printed_field_of_sources_csv_is_on_the_line_it_names():
     problems = []
     for _, r in SRC.iterrows():
         text = (SEEDS / r["source_file"]).read_text(encoding="utf-8").splitlines()
-        for field in load.SOURCE_FIELDS:
+        for field in schema.SOURCE_FIELDS:
             if not r[f"{field}_line"]:
                 continue
             printed = " ".join(text[i - 1] for i in _lines(r[f"{field}_line"])).lower()
@@ -151,7 +151,7 @@ def test_sources_csv_refuses_a_field_that_is_not_traceable(tmp_path, change, nee
     for col, val in change.items():
         bad.loc[bad["source_file"] == NIJMEGEN, col] = val
     with pytest.raises(InputError) as err:
-        load.load_sources(_write(tmp_path, bad))
+        registers.load_sources(_write(tmp_path, bad))
     assert needle in str(err.value) and "row 3 (line 4)" in str(err.value)
 
 
@@ -159,14 +159,14 @@ def test_sources_csv_must_cover_every_source_file_of_the_estimates(tmp_path):
     inputs = load.load_inputs(REPO / "inputs")
     path = _write(tmp_path, SRC[SRC["source_file"] != WAGENINGEN])
     with pytest.raises(InputError, match=f"no row for source_file '{WAGENINGEN}', which estimates.csv row"):
-        load.load_sources(path, inputs.estimates)
+        registers.load_sources(path, inputs.estimates)
 
 
 def test_source_pages_refuses_pages_that_go_backwards(tmp_path):
     bad = PAGES.copy()
     bad.loc[(bad["source_file"] == WAGENINGEN) & (bad["line"] == "2910"), "page"] = "38"
     with pytest.raises(InputError, match="page 38 at line 2910"):
-        load.load_source_pages(_write(tmp_path, bad, "source_pages.csv"), SRC)
+        registers.load_source_pages(_write(tmp_path, bad, "source_pages.csv"), SRC)
 
 
 def test_report_cites_pages_and_lists_full_references(real_run):

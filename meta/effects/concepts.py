@@ -34,7 +34,7 @@ Two things happen here, after :func:`meta.effects.harmonise.harmonise`:
 
 2. **The register** (:func:`map_concepts`, :func:`to_concept_scale`): every harmonised row gets the concept,
    period, transform and role of its ``(municipality, outcome, horizon)`` in ``harmonisation.csv``; at the concept
-   level a linear transform with factor f (:data:`meta.read.load.TRANSFORMS`) maps ``yi``, ``sei``, ``sei_low`` and
+   level a linear transform with factor f (:data:`meta.read.registers.TRANSFORMS`) maps ``yi``, ``sei``, ``sei_low`` and
    ``sei_high`` alike onto the concept's unit (f = 10/9 for a difference on 1–10 onto 0–10).
 """
 
@@ -47,7 +47,7 @@ import pandas as pd
 
 from meta.effects.harmonise import harmonise, range_width
 from meta.effects.se import range_bound
-from meta.read.load import TRANSFORMS
+from meta.read.registers import TRANSFORMS
 
 #: Models whose rows are adjusted means of one group per wave (levels that can be differenced against control).
 ADJUSTED_MEAN_MODELS = ("ols_adjusted_mean",)

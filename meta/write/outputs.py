@@ -25,7 +25,7 @@ from meta.errors import InputError
 from meta.i18n import DEFAULT_LANG, reason_code
 from meta.plan import REPO
 from meta.present.report import SIMULATION_SUMMARY
-from meta.read import load
+from meta.read.estimates import ESTIMATE_COLUMNS
 from meta.write import outdir
 
 OUTPUTS_README = """# outputs/
@@ -81,10 +81,10 @@ def check_text(results: Results) -> None:
 # writers
 # --------------------------------------------------------------------------- #
 STUDY_OUTPUT_COLUMNS = (
-    "input_row", *load.ESTIMATE_COLUMNS, "outcome_key", "period", "transform", "unit_h", "arm_class", "arm_components",
+    "input_row", *ESTIMATE_COLUMNS, "outcome_key", "period", "transform", "unit_h", "arm_class", "arm_components",
     "effective_comparator", "comparator_row", "yi", "sei", "sei_low", "sei_high", "se_method", "cell",
 )
-EXCLUDED_OUTPUT_COLUMNS = ("input_row", *load.ESTIMATE_COLUMNS, "reason")
+EXCLUDED_OUTPUT_COLUMNS = ("input_row", *ESTIMATE_COLUMNS, "reason")
 
 
 def _sha256(path: Path) -> str:
