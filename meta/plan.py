@@ -124,9 +124,154 @@ BAYES_UNIT_KEYS = ("tau_prior_scale", "tau_prior_reason", "delta", "delta_reason
 BAYES_UNIT_REQUIRED = BAYES_UNIT_KEYS[:4]
 
 
-#: The plan's settings and their types (declared in :data:`meta.read.schema.PLAN`; a setting declared only on
-#: :class:`Plan` is checked against its default's type; ``bayes_units`` is a table, checked by :func:`_bayes_units`).
-PLAN_FIELDS = {name: schema.SETTINGS[name].kind if name in schema.SETTINGS else type(default)
+# --------------------------------------------------------------------------- #
+# the settings: type, range and allowed values of each plan key
+# --------------------------------------------------------------------------- #
+@dataclass(frozen=True)
+class Setting:
+    """One plan setting: its type (``str``, ``int``, ``float``, ``bool``, ``list_str``, ``list_int``), range or
+    allowed values, and whether the values are compared case-insensitively (then normalised with a note)."""
+
+    name: str
+    kind: str
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    choices: tuple = ()
+    case: str | None = None  # "upper" / "lower": normalise the case of a choice, with a note
+    doc: str = ""
+    fix: str = ""
+
+    def column(self) -> schema.Column:
+        """The range of a number setting as a :class:`meta.read.schema.Column` (its ``bounds`` and ``in_range``)."""
+        return schema.Column(self.name, low=self.low, high=self.high, low_open=self.low_open,
+                             high_open=self.high_open)
+
+
+PLAN = (
+    Setting("outcomes", "list_str", doc="concepts (or, at the strict level, outcome codes) to pool; each must be in "
+            "concepts.csv (outcomes.csv)"),
+    Setting("outcome_level", "str", choices=("strict", "concept"), fix="use 'strict' or 'concept'"),
+    Setting("periods", "list_str", doc="periods of periods.csv pooled at the concept level (empty: all)"),
+    Setting("survey_contrast", "str", choices=("change", "wave"), fix="use 'change' or 'wave'",
+            doc="Wageningen's survey effects: change since baseline, or the difference at the wave"),
+    Setting("horizons", "list_int", low=0, high=schema.MAX_HORIZON_MONTHS,
+            doc="months since the start; whole numbers", fix="write the list as [12, 16, 24] (months, no quotes)"),
+    Setting("model_preference", "list_str", doc="model columns, most preferred first; each must occur in "
+            "estimates.csv"),
+    Setting("population_preference", "list_str", doc="populations, most preferred first; each must occur in "
+            "estimates.csv"),
+    Setting("arm_classes", "list_str", doc="arm classes pooled; each must be the arm_class of an arm"),
+    Setting("method", "str", case="upper", doc="tau^2 estimator (meta.models.engine.METHODS)"),
+    Setting("test", "str", case="lower", doc="inference for the pooled effect (meta.models.engine.TESTS)"),
+    Setting("level", "float", low=50, high=100, low_open=True, high_open=True,
+            fix="write the level in percent, e.g. 95 (not 0.95)"),
+    Setting("se_policy", "str", choices=("central", "conservative"), fix="use 'central' or 'conservative'"),
+    Setting("include_derived_from_marks", "bool"),
+    Setting("few_studies_k", "int", low=1, fix="cells with at most this many studies get the Bayesian headline; 1 "
+            "keeps the classical headline for every pooled cell"),
+    Setting("shared_control_correlation", "float", low=0, high=1, high_open=True, fix="give a value in [0, 1)"),
+)
+SETTINGS = {s.name: s for s in PLAN}
+
+
+def plan_choices(name: str) -> tuple:
+    """Allowed values of a setting; those of ``method`` and ``test`` are the engine's."""
+    if name in ("method", "test"):
+        from meta.models.engine import METHODS, TESTS  # only when a plan sets method or test: no numpy otherwise
+
+        return tuple(METHODS) if name == "method" else tuple(TESTS)
+    return SETTINGS[name].choices if name in SETTINGS else ()
+
+
+def check_setting(setting: Setting, value, notes: list):
+    """Validate (and normalise, with a note in ``notes``) one plan value; raises :class:`meta.read.schema.SchemaError`."""
+    kind = setting.kind
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise schema.SchemaError(f"{value!r} has the wrong type; write true or false (no quotes)")
+        return value
+    if kind in ("int", "float"):
+        return _check_number(setting, value, notes)
+    if kind == "str":
+        return _check_str(setting, value, notes)
+    return _check_list(setting, value, notes)
+
+
+def _check_number(setting: Setting, value, notes: list):
+    """An ``int`` or ``float`` setting: a finite number in range (``16.0`` read as 16 for an ``int``)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise schema.SchemaError(f"{value!r} has the wrong type; write a number (no quotes)")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise schema.SchemaError(f"{value!r} is not a finite number; {setting.fix}")
+    if setting.kind == "int" and isinstance(value, float):
+        if not value.is_integer():
+            raise schema.SchemaError(f"{value!r} must be a whole number; {setting.fix or 'write it without decimals'}")
+        notes.append(f"{value!r} read as {int(value)}")
+        value = int(value)
+    col = setting.column()
+    if not col.in_range(value):
+        raise schema.SchemaError(f"{value!r} must be {col.bounds()}; {setting.fix or 'see inputs/README.md'}")
+    return value
+
+
+def _check_str(setting: Setting, value, notes: list):
+    """A ``str`` setting; one with choices is normalised (spaces, case) and must be one of them."""
+    if not isinstance(value, str):
+        raise schema.SchemaError(f"{value!r} has the wrong type; write it in quotes, see inputs/README.md")
+    choices = plan_choices(setting.name)
+    if not choices:
+        return value
+    normal = value.strip()
+    if setting.case == "upper":
+        normal = normal.upper()
+    elif setting.case == "lower":
+        normal = normal.lower()
+    if normal not in choices:
+        raise schema.SchemaError(f"{value!r} unknown; use one of {', '.join(choices)}")
+    if normal != value:
+        notes.append(f"{value!r} read as {normal!r}")
+    return normal
+
+
+def _check_list(setting: Setting, value, notes: list) -> tuple:
+    """A ``list_int`` or ``list_str`` setting: a non-empty list; items checked, trimmed, and listed once."""
+    kind = setting.kind
+    if not isinstance(value, list):
+        example = "[12, 16, 24] (months, no quotes)" if kind == "list_int" else '["a", "b"] (quoted)'
+        raise schema.SchemaError(f"{value!r} has the wrong type; write the list as {example}")
+    if not value:
+        raise schema.SchemaError("the list is empty, so nothing would be pooled; list at least one value or leave the "
+                                 "key out for the default")
+    out = []
+    for item in value:
+        if kind == "list_int":
+            if isinstance(item, float) and item.is_integer():
+                notes.append(f"{item!r} read as {int(item)}")
+                item = int(item)
+            if isinstance(item, bool) or not isinstance(item, int):
+                raise schema.SchemaError(f"{item!r} has the wrong type; write the list as [12, 16, 24] (months, no "
+                                         "quotes)")
+            col = schema.Column(setting.name, low=setting.low, high=setting.high)
+            if not col.in_range(item):
+                raise schema.SchemaError(f"{item!r} must be {col.bounds()} months; {setting.fix}")
+        else:
+            if not isinstance(item, str):
+                raise schema.SchemaError(f"{item!r} has the wrong type; write the list as [\"a\", \"b\"] (quoted)")
+            if item != item.strip():
+                notes.append(f"{item!r} read as {item.strip()!r}")
+                item = item.strip()
+        if item in out:
+            notes.append(f"{item!r} listed twice; used once")
+            continue
+        out.append(item)
+    return tuple(out)
+
+
+#: The plan's settings and their types (declared in :data:`PLAN`; a setting declared only on :class:`Plan` is
+#: checked against its default's type; ``bayes_units`` is a table, checked by :func:`_bayes_units`).
+PLAN_FIELDS = {name: SETTINGS[name].kind if name in SETTINGS else type(default)
                for name, default in Plan().__dict__.items()}
 #: Plan keys that were replaced, and by what.
 RENAMED_PLAN_KEYS = {
@@ -166,7 +311,7 @@ def _bayes_units(path, table) -> tuple:
 def load_plan(path: Path | None) -> Plan:
     """Read a plan TOML (a flat table of the :class:`Plan` fields); missing fields keep defaults.
 
-    Every value is checked against its :class:`meta.read.schema.Setting` (type, range, allowed values); harmless
+    Every value is checked against its :class:`Setting` (type, range, allowed values); harmless
     slips are normalised and said in a warning (``"reml"`` → ``"REML"``, an outcome listed twice, ``16.0``
     → 16); anything else is refused naming the plan file and key.
     """
@@ -193,7 +338,7 @@ def load_plan(path: Path | None) -> Plan:
     defaults = Plan()
     values = {}
     for key, val in data.items():
-        setting = schema.SETTINGS.get(key)
+        setting = SETTINGS.get(key)
         if key == "bayes_units":
             if not isinstance(val, dict):
                 raise InputError(f"{path}: key 'bayes_units': give a table per unit ([bayes_units.percentage_points] "
@@ -211,7 +356,7 @@ def load_plan(path: Path | None) -> Plan:
             continue
         notes: list[str] = []
         try:
-            values[key] = schema.check_setting(setting, val, notes)
+            values[key] = check_setting(setting, val, notes)
         except schema.SchemaError as exc:
             raise InputError(f"{path}: key {key!r}: {exc}") from None
         for note in notes:
@@ -227,20 +372,38 @@ def check_plan(plan: Plan, inputs: Inputs, path: Path | str | None = None) -> li
     """Check the plan against the inputs: refuse what cannot be meant, return warnings for what pools nothing.
 
     Refused (:class:`InputError` naming the plan file and key): an outcome that is not a code of ``outcomes.csv``
-    (``outcome_level = "strict"``) or a concept of ``concepts.csv`` (``"concept"``); a period not in ``periods.csv``; an arm class no arm of ``arms.csv`` has; a plan
-    that selects no row of ``estimates.csv`` at all. Returned as warnings (the run goes on and the cells stay
-    visibly empty in the coverage table): a listed outcome or horizon that no row reports (a plan may list what
-    the pending municipalities will report).
+    (``outcome_level = "strict"``) or a concept of ``concepts.csv`` (``"concept"``); a period not in
+    ``periods.csv``; an arm class no arm of ``arms.csv`` has; a model or population no row has; a plan that
+    selects no row of ``estimates.csv`` at all. Returned as warnings (the run goes on and the cells stay visibly
+    empty in the coverage table): a listed outcome or horizon that no row reports (a plan may list what the
+    pending municipalities will report).
     """
-    import pandas as pd
-
     where = str(path) if path is not None else "plan"
-    outcomes, est = inputs.outcomes, inputs.estimates
-    outcomes_file = inputs.files.get("outcomes", "outcomes.csv")
+    _check_outcomes(plan, inputs, where)
+    _check_registers(plan, inputs, where)
+    key = _outcome_key(plan, inputs)
+    _check_selects_rows(plan, inputs, key, where)
+    est = inputs.estimates
     estimates_file = inputs.files.get("estimates", "estimates.csv")
-    strict = plan.outcome_level == "strict"
+    warnings = []
+    for name, values, reported in (
+        ("outcomes", plan.outcomes, set(key)),
+        ("horizons", plan.horizons, set(est["horizon_months"].dropna().astype(int))),
+    ):
+        missing = [v for v in values if v not in reported]
+        if missing:
+            warnings.append(f"{where}: key {name!r}: {', '.join(map(repr, missing))} reported by no row of "
+                            f"{estimates_file}; {'it stays' if len(missing) == 1 else 'they stay'} empty (remove "
+                            f"{'it' if len(missing) == 1 else 'them'} from the plan, or add the rows)")
+    return warnings
+
+
+def _check_outcomes(plan: Plan, inputs: Inputs, where: str) -> None:
+    """Every listed outcome is a code of ``outcomes.csv`` (strict level) or a concept of ``concepts.csv``."""
+    outcomes_file = inputs.files.get("outcomes", "outcomes.csv")
     concepts_file = inputs.files.get("concepts", "concepts.csv")
-    codes, concepts = set(outcomes["outcome"]), set(inputs.concepts["concept"])
+    strict = plan.outcome_level == "strict"
+    codes, concepts = set(inputs.outcomes["outcome"]), set(inputs.concepts["concept"])
     for o in plan.outcomes:
         if o not in (codes if strict else concepts):
             if strict and o in concepts:
@@ -252,6 +415,10 @@ def check_plan(plan: Plan, inputs: Inputs, path: Path | str | None = None) -> li
                 fix = f"add it to {outcomes_file if strict else concepts_file} or fix the {'code' if strict else 'concept'}"
             raise InputError(f"{where}: key 'outcomes': {o!r} is no outcome {'code' if strict else 'concept'} of "
                              f"{outcomes_file if strict else concepts_file}; {fix}")
+
+
+def _check_registers(plan: Plan, inputs: Inputs, where: str) -> None:
+    """Every listed period, arm class, model and population occurs in its register or in ``estimates.csv``."""
     known_periods = list(inputs.periods["period"])
     for period in plan.periods:
         if period not in known_periods:
@@ -262,9 +429,9 @@ def check_plan(plan: Plan, inputs: Inputs, path: Path | str | None = None) -> li
         if c not in arm_classes:
             raise InputError(f"{where}: key 'arm_classes': {c!r} is the arm_class of no arm in "
                              f"{inputs.files.get('arms', 'arms.csv')}; use one of {', '.join(sorted(arm_classes))}")
-
+    estimates_file = inputs.files.get("estimates", "estimates.csv")
     for name, column in (("model_preference", "model"), ("population_preference", "population")):
-        present = sorted(set(est[column]))
+        present = sorted(set(inputs.estimates[column]))
         for value in getattr(plan, name):
             if value not in present:
                 close = difflib.get_close_matches(value, present, 1)
@@ -272,22 +439,36 @@ def check_plan(plan: Plan, inputs: Inputs, path: Path | str | None = None) -> li
                 raise InputError(f"{where}: key {name!r}: {value!r} is the {column} of no row of {estimates_file} "
                                  f"and would silently match nothing; {hint}")
 
-    if strict:
-        key = est["outcome"]
-    else:
-        h = inputs.harmonisation
-        mapped = h[h["role"].isin(("primary", "sensitivity"))]
-        concept_of = {(m, o, int(hz)): c for m, o, hz, c in zip(mapped["municipality"], mapped["outcome"],
-                                                               mapped["horizon_months"], mapped["concept"])}
-        key = pd.Series([concept_of.get((m, o, None if pd.isna(hz) else int(hz)))
-                         for m, o, hz in zip(est["municipality"], est["outcome"], est["horizon_months"])], dtype=object)
-    horizon = est["horizon_months"]
+
+def _outcome_key(plan: Plan, inputs: Inputs):
+    """Per row of ``estimates.csv``: what the plan's ``outcomes`` name it by (its outcome code at the strict level,
+    else the concept ``harmonisation.csv`` maps it to, None when unmapped)."""
+    import pandas as pd
+
+    est = inputs.estimates
+    if plan.outcome_level == "strict":
+        return est["outcome"]
+    h = inputs.harmonisation
+    mapped = h[h["role"].isin(("primary", "sensitivity"))]
+    concept_of = {(m, o, int(hz)): c for m, o, hz, c in zip(mapped["municipality"], mapped["outcome"],
+                                                           mapped["horizon_months"], mapped["concept"])}
+    return pd.Series([concept_of.get((m, o, None if pd.isna(hz) else int(hz)))
+                      for m, o, hz in zip(est["municipality"], est["outcome"], est["horizon_months"])], dtype=object)
+
+
+def _check_selects_rows(plan: Plan, inputs: Inputs, key, where: str) -> None:
+    """Refuse a plan whose outcomes, horizons, models and arm classes together select no row, naming the first
+    key that empties the selection."""
+    import pandas as pd
+
+    est = inputs.estimates
+    estimates_file = inputs.files.get("estimates", "estimates.csv")
     class_of = dict(zip(zip(inputs.arms["municipality"], inputs.arms["arm"]), inputs.arms["arm_class"]))
     arm_class = [class_of.get(k) for k in zip(est["municipality"], est["arm"])]
     selected = key.isin(plan.outcomes).to_numpy()
     for name, mask, what in (
         ("outcomes", selected, "reports one of the plan's outcomes"),
-        ("horizons", horizon.isin(plan.horizons).fillna(False).to_numpy(dtype=bool),
+        ("horizons", est["horizon_months"].isin(plan.horizons).fillna(False).to_numpy(dtype=bool),
          "of the plan's outcomes has one of the plan's horizons"),
         ("model_preference", est["model"].isin(plan.model_preference).to_numpy(),
          "of the plan's outcomes and horizons comes from a model the plan lists"),
@@ -298,14 +479,3 @@ def check_plan(plan: Plan, inputs: Inputs, path: Path | str | None = None) -> li
         if not selected.any():
             raise InputError(f"{where}: key {name!r}: the plan selects no row of {estimates_file}: no row "
                              f"{what}; check {name} against the rows of {estimates_file}")
-    warnings = []
-    for name, values, reported in (
-        ("outcomes", plan.outcomes, set(key)),
-        ("horizons", plan.horizons, set(horizon.dropna().astype(int))),
-    ):
-        missing = [v for v in values if v not in reported]
-        if missing:
-            warnings.append(f"{where}: key {name!r}: {', '.join(map(repr, missing))} reported by no row of "
-                            f"{estimates_file}; {'it stays' if len(missing) == 1 else 'they stay'} empty (remove "
-                            f"{'it' if len(missing) == 1 else 'them'} from the plan, or add the rows)")
-    return warnings

@@ -233,7 +233,7 @@ def _check_se_ci_p_agree(r, at, printed) -> None:
                              f"[{r.ci_low:g}, {r.ci_high:g}] (which implies {implied:.3g}); check both against the "
                              "source line")
     if not math.isnan(r.se) and not math.isnan(r.p_value) and r.se > 0:
-        h_e = 0.5 * 10.0 ** -printed.decimals
+        h_e = printed.half_unit
         h_s = _half_unit(r.se)
         z_lo = max(abs(r.estimate) - h_e, 0.0) / (r.se + h_s)
         z_hi = (abs(r.estimate) + h_e) / max(r.se - h_s, 1e-300)

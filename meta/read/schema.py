@@ -1,10 +1,12 @@
-"""The schema of every input file and of the plan, declared once (stage 1, with :mod:`meta.read.load`).
+"""The schema of every input file, declared once; reading one cell; the printed token.
 
 Each input file is a :class:`Table` of :class:`Column` declarations: kind (code, text, number, whole number,
 one of a set of values), whether the column must be present and whether a cell may be blank, and the range
-of a number (open or closed ends). The plan is a tuple of :class:`Setting` declarations. ``meta run``,
-``meta check`` (and ``meta add``) read through :func:`validate_table` and :func:`validate_plan`; what depends
-on another file (codes, units of an outcome, legends) is checked in :mod:`meta.read.load`.
+of a number (open or closed ends). Every reader checks its cells with :func:`meta.read.reader.validate_table`
+(``meta run``, ``meta check`` and ``meta add`` alike); what depends on another file (codes, units of an
+outcome, legends) is checked by the loaders in :mod:`meta.read.registers` and :mod:`meta.read.estimates`. The
+plan's settings are declared beside the plan (:data:`meta.plan.PLAN`) and checked with the same :class:`Column`
+ranges and :class:`SchemaError`.
 
 Why a small dataclass schema rather than pandera or JSON Schema: every refusal here must name file, row
 (data row counting from 1, the file line is one more), column and the fix, in words an analyst reads; the
@@ -268,7 +270,7 @@ SOURCES = Table("sources.csv", (
     Column("label_en", "text", blank=False, fix="give a short English name, e.g. Nijmegen report"),
     *(c for f in SOURCE_FIELDS for c in (_text(f), _text(f"{f}_line"))),
     _text("note"),
-), key=("source_file",), doc="one row per source document, every field as printed with its line (meta.read.load.load_sources)")
+), key=("source_file",), doc="one row per source document, every field as printed with its line (meta.read.registers.load_sources)")
 
 SOURCE_PAGES = Table("source_pages.csv", (
     _text("source_file"),
@@ -331,7 +333,7 @@ FREE_TEXT = frozenset(c for t in TABLES.values() for c in t.of_kind("text")) - {
 # reading one cell
 # --------------------------------------------------------------------------- #
 class SchemaError(ValueError):
-    """A cell that breaks the schema; :mod:`meta.read.load` turns it into an ``InputError``."""
+    """A cell that breaks the schema; the readers turn it into an ``InputError`` naming file, row and column."""
 
 
 _PLAIN = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)$")
@@ -439,6 +441,12 @@ class Printed:
     percent: bool
     mark: str
 
+    @property
+    def half_unit(self) -> float:
+        """Half a unit of the last printed decimal, the rounding error of the printed number: 0.5 · 10^−decimals
+        (``-0,11*`` → 0.005, ``12`` → 0.5)."""
+        return 0.5 * 10.0 ** -self.decimals
+
 
 def parse_printed(token: str) -> Printed | None:
     """Read a printed token: ``-0,10*`` → −0.10 with mark ``*``; ``4.2%*`` → 4.2, percent, ``*``; ``4.291)`` →
@@ -456,135 +464,10 @@ def parse_printed(token: str) -> Printed | None:
     return Printed(value, decimals, m["pct"] == "%", m["mark"])
 
 
-# --------------------------------------------------------------------------- #
-# the plan
-# --------------------------------------------------------------------------- #
-@dataclass(frozen=True)
-class Setting:
-    """One plan setting: its type (``str``, ``int``, ``float``, ``bool``, ``list_str``, ``list_int``), range or
-    allowed values, and whether the values are compared case-insensitively (then normalised with a note)."""
-
-    name: str
-    kind: str
-    low: float | None = None
-    high: float | None = None
-    low_open: bool = False
-    high_open: bool = False
-    choices: tuple = ()
-    case: str | None = None  # "upper" / "lower": normalise the case of a choice, with a note
-    doc: str = ""
-    fix: str = ""
-
-
-PLAN = (
-    Setting("outcomes", "list_str", doc="concepts (or, at the strict level, outcome codes) to pool; each must be in "
-            "concepts.csv (outcomes.csv)"),
-    Setting("outcome_level", "str", choices=("strict", "concept"), fix="use 'strict' or 'concept'"),
-    Setting("periods", "list_str", doc="periods of periods.csv pooled at the concept level (empty: all)"),
-    Setting("survey_contrast", "str", choices=("change", "wave"), fix="use 'change' or 'wave'",
-            doc="Wageningen's survey effects: change since baseline, or the difference at the wave"),
-    Setting("horizons", "list_int", low=0, high=MAX_HORIZON_MONTHS,
-            doc="months since the start; whole numbers", fix="write the list as [12, 16, 24] (months, no quotes)"),
-    Setting("model_preference", "list_str", doc="model columns, most preferred first; each must occur in "
-            "estimates.csv"),
-    Setting("population_preference", "list_str", doc="populations, most preferred first; each must occur in "
-            "estimates.csv"),
-    Setting("arm_classes", "list_str", doc="arm classes pooled; each must be the arm_class of an arm"),
-    Setting("method", "str", case="upper", doc="tau^2 estimator (meta.models.engine.METHODS)"),
-    Setting("test", "str", case="lower", doc="inference for the pooled effect (meta.models.engine.TESTS)"),
-    Setting("level", "float", low=50, high=100, low_open=True, high_open=True,
-            fix="write the level in percent, e.g. 95 (not 0.95)"),
-    Setting("se_policy", "str", choices=("central", "conservative"), fix="use 'central' or 'conservative'"),
-    Setting("include_derived_from_marks", "bool"),
-    Setting("few_studies_k", "int", low=1, fix="cells with at most this many studies get the Bayesian headline; 1 "
-            "keeps the classical headline for every pooled cell"),
-    Setting("shared_control_correlation", "float", low=0, high=1, high_open=True, fix="give a value in [0, 1)"),
-)
-SETTINGS = {s.name: s for s in PLAN}
-
-
-def plan_choices(name: str) -> tuple:
-    """Allowed values of a setting whose vocabulary lives in another module (the engine's)."""
-    if name in ("method", "test"):
-        from meta.models.engine import METHODS, TESTS  # constants only: no stage-order issue
-
-        return tuple(METHODS) if name == "method" else tuple(TESTS)
-    return SETTINGS[name].choices if name in SETTINGS else ()
-
-
-def check_setting(setting: Setting, value, notes: list):
-    """Validate (and normalise, with a note in ``notes``) one plan value; raises :class:`SchemaError`."""
-    kind = setting.kind
-    if kind == "bool":
-        if not isinstance(value, bool):
-            raise SchemaError(f"{value!r} has the wrong type; write true or false (no quotes)")
-        return value
-    if kind in ("int", "float"):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise SchemaError(f"{value!r} has the wrong type; write a number (no quotes)")
-        if isinstance(value, float) and not math.isfinite(value):
-            raise SchemaError(f"{value!r} is not a finite number; {setting.fix}")
-        if kind == "int" and isinstance(value, float):
-            if not value.is_integer():
-                raise SchemaError(f"{value!r} must be a whole number; {setting.fix or 'write it without decimals'}")
-            notes.append(f"{value!r} read as {int(value)}")
-            value = int(value)
-        col = Column(setting.name, low=setting.low, high=setting.high, low_open=setting.low_open,
-                     high_open=setting.high_open)
-        if not col.in_range(value):
-            raise SchemaError(f"{value!r} must be {col.bounds()}; {setting.fix or 'see inputs/README.md'}")
-        return value
-    if kind == "str":
-        if not isinstance(value, str):
-            raise SchemaError(f"{value!r} has the wrong type; write it in quotes, see inputs/README.md")
-        choices = plan_choices(setting.name)
-        if choices:
-            normal = value.strip()
-            if setting.case == "upper":
-                normal = normal.upper()
-            elif setting.case == "lower":
-                normal = normal.lower()
-            if normal not in choices:
-                raise SchemaError(f"{value!r} unknown; use one of {', '.join(choices)}")
-            if normal != value:
-                notes.append(f"{value!r} read as {normal!r}")
-            return normal
-        return value
-    # lists
-    if not isinstance(value, list):
-        example = "[12, 16, 24] (months, no quotes)" if kind == "list_int" else '["a", "b"] (quoted)'
-        raise SchemaError(f"{value!r} has the wrong type; write the list as {example}")
-    if not value:
-        raise SchemaError("the list is empty, so nothing would be pooled; list at least one value or leave the "
-                          "key out for the default")
-    out = []
-    for item in value:
-        if kind == "list_int":
-            if isinstance(item, float) and item.is_integer():
-                notes.append(f"{item!r} read as {int(item)}")
-                item = int(item)
-            if isinstance(item, bool) or not isinstance(item, int):
-                raise SchemaError(f"{item!r} has the wrong type; write the list as [12, 16, 24] (months, no quotes)")
-            col = Column(setting.name, low=setting.low, high=setting.high)
-            if not col.in_range(item):
-                raise SchemaError(f"{item!r} must be {col.bounds()} months; {setting.fix}")
-        else:
-            if not isinstance(item, str):
-                raise SchemaError(f"{item!r} has the wrong type; write the list as [\"a\", \"b\"] (quoted)")
-            if item != item.strip():
-                notes.append(f"{item!r} read as {item.strip()!r}")
-                item = item.strip()
-        if item in out:
-            notes.append(f"{item!r} listed twice; used once")
-            continue
-        out.append(item)
-    return tuple(out)
-
-
 __all__ = [
     "COMPONENTS", "TREATMENT_COMPONENTS", "SIGNIFICANCE_MARKS", "FOOTNOTE_MARK", "P_THRESHOLDS", "MAX_HORIZON_MONTHS", "Unit", "UNITS",
     "SHARE_UNITS", "unit", "Column", "Table", "MUNICIPALITIES", "ARMS", "OUTCOMES", "LEGENDS", "ESTIMATES",
-    "SOURCE_FIELDS", "SOURCES", "SOURCE_PAGES",
+    "SOURCE_FIELDS", "SOURCES", "SOURCE_PAGES", "HARMONISATION_ROLES", "PERIODS", "CONCEPTS", "HARMONISATION", "unit_names",
     "TABLES", "INT_COLUMNS", "NUMERIC_COLUMNS", "FREE_TEXT", "SchemaError", "parse_number", "check_text",
-    "check_cell", "Printed", "parse_printed", "Setting", "PLAN", "SETTINGS", "check_setting",
+    "check_cell", "Printed", "parse_printed",
 ]

@@ -1,4 +1,7 @@
-"""Citations a reader can follow: source document, table and printed page of every number (present layer).
+"""Citations a reader can follow: source document, table and printed page of every number.
+
+The report and the workbook cite with these functions; they sit in ``read`` beside the loaders of
+``sources.csv`` and ``source_pages.csv`` (:mod:`meta.read.registers`) because they read nothing but those tables.
 
 The page of a line of a source text comes from ``inputs/source_pages.csv``, the places where the text file
 itself prints a page: a page number at the foot of a page (``page_number``: that line and the lines since the
