@@ -1,6 +1,9 @@
-"""The analysis plan (``inputs/plan.toml``): :class:`Plan`, its defaults, reading and checking it, and where it is.
+"""The analysis plan (``inputs/plan.toml``): :class:`Plan`, its defaults, its settings, reading and checking it,
+and where it is.
 
-The plan path is resolved here and nowhere else (:func:`plan_file`).
+Each key is a field of :class:`Plan` (its default) and, where it has a type, range or allowed values, a
+:class:`Setting` of :data:`PLAN`; :func:`load_plan` checks every value against it, :func:`check_plan` the plan
+against the inputs. The plan path is resolved here and nowhere else (:func:`plan_file`).
 """
 
 from __future__ import annotations
