@@ -30,7 +30,6 @@ ESTIMATE_KEY = schema.ESTIMATES.key
 #: Cells a table fills for all its rows or for none: one row filled where the others are blank is warned about.
 _FILLED_TOGETHER = ("se", "ci_low", "ci_high", "p_value", "n_arm", "n_control", "n_table", "share_arm",
                     "share_control")
-_CODE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 log = logging.getLogger(__name__)
 
@@ -271,7 +270,7 @@ def _check_lone_codes(frame: pd.DataFrame, path: Path) -> None:
         counts = frame[col].value_counts()
         common = [c for c in counts.index if counts[c] > 1]
         for value, row in zip(frame[col], frame["input_row"]):
-            if not _CODE.match(value):
+            if not schema.CODE.fullmatch(value):
                 raise InputError(f"{where(path, row, col)}: code {value!r} must be lower-case letters, digits and _ "
                                  f"(e.g. {re.sub('[^a-z0-9_]', '', value.lower()).strip('_')!r})")
             if counts[value] == 1:

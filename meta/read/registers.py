@@ -28,14 +28,13 @@ TRANSFORMS = {
     "scale_1_5_to_0_10": ("scale_1_5", "scale_0_10", 10 / 4),
 }
 _SOURCE_LINES = re.compile(r"^\d{3}:\d+(-\d+)?(;\d{3}:\d+(-\d+)?)*$")
-_CODE = re.compile(r"[a-z][a-z0-9_]*")
 
 
 def load_municipalities(path: Path) -> pd.DataFrame:
     """The municipality register: the one list of municipalities (a new one is added by adding a row)."""
     frame = read_csv_strict(path, schema.MUNICIPALITIES.required)
     frame = validate_table(frame, schema.MUNICIPALITIES, path)
-    bad = [(m, r) for m, r in zip(frame["municipality"], frame["input_row"]) if not _CODE.fullmatch(m)]
+    bad = [(m, r) for m, r in zip(frame["municipality"], frame["input_row"]) if not schema.CODE.fullmatch(m)]
     if bad:
         m, r = bad[0]
         raise InputError(f"{where(path, r, 'municipality')}: code {m!r} must be lower-case letters, digits or _ "

@@ -40,6 +40,9 @@ FOOTNOTE_MARK = re.compile(r"^\*{0,3}\d\)$")
 #: 0.001, and Wageningen's footnote marks at 0.11, 0.13, 0.15). A legend threshold outside this set is a typo
 #: (``0.5`` for ``0.05``); add a value here only when a report really prints it.
 P_THRESHOLDS = (0.001, 0.005, 0.01, 0.05, 0.10, 0.11, 0.13, 0.15, 0.20)
+#: A code that names a municipality, model or population in every file: lower-case letters, digits and _, first a
+#: letter (use with ``fullmatch``).
+CODE = re.compile(r"[a-z][a-z0-9_]*")
 #: Largest plausible horizon (months since the start); the experiments ran about two years.
 MAX_HORIZON_MONTHS = 120
 
@@ -465,7 +468,8 @@ def parse_printed(token: str) -> Printed | None:
 
 
 __all__ = [
-    "COMPONENTS", "TREATMENT_COMPONENTS", "SIGNIFICANCE_MARKS", "FOOTNOTE_MARK", "P_THRESHOLDS", "MAX_HORIZON_MONTHS", "Unit", "UNITS",
+    "COMPONENTS", "TREATMENT_COMPONENTS", "CODE", "SIGNIFICANCE_MARKS", "FOOTNOTE_MARK", "P_THRESHOLDS",
+    "MAX_HORIZON_MONTHS", "Unit", "UNITS",
     "SHARE_UNITS", "unit", "Column", "Table", "MUNICIPALITIES", "ARMS", "OUTCOMES", "LEGENDS", "ESTIMATES",
     "SOURCE_FIELDS", "SOURCES", "SOURCE_PAGES", "HARMONISATION_ROLES", "PERIODS", "CONCEPTS", "HARMONISATION", "unit_names",
     "TABLES", "INT_COLUMNS", "NUMERIC_COLUMNS", "FREE_TEXT", "SchemaError", "parse_number", "check_text",
