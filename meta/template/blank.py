@@ -13,11 +13,8 @@ from meta.read import schema
 from meta.read.load import Inputs
 from meta.template.text import column_names, file_style, read_text
 
-
 #: Cells every row needs before it can be appended to inputs/estimates.csv.
 REQUIRED_TO_FILL = ("estimate", "unit", "printed", "source_file", "source_table", "source_line")
-
-
 FILL_NOTE = ("TO FILL from the report: estimate and unit as printed (proportion, percent or percentage_points), "
              "the printed token, file, table and line; se or ci_low/ci_high/ci_level or p_value where printed; "
              "the significance mark as printed (and the table's legend in the legends file meta template wrote); "
@@ -72,12 +69,8 @@ def template_rows(inputs: Inputs, plan: Plan, municipality: str) -> pd.DataFrame
                            else "loep", population="all", note=FILL_NOTE)
                 rows.append(row)
     return pd.DataFrame(rows, columns=columns)
-
-
 #: Cells every sources.csv row needs before it can be added (the label, and the fields a citation names).
 SOURCE_REQUIRED_TO_FILL = ("source_file", "label_nl", "label_en", "title")
-
-
 SOURCE_FILL_NOTE = ("TO FILL from the report's title page, copying each field as printed and the line(s) of the "
                     "text file where it is printed (<field>_line); leave a field blank when the report does not "
                     "print it; source_file is the file name the rows cite")
@@ -88,8 +81,6 @@ def source_template_rows() -> pd.DataFrame:
     row = {c: "" for c in schema.SOURCES.required}
     row["note"] = SOURCE_FILL_NOTE
     return pd.DataFrame([row], columns=list(schema.SOURCES.required))
-
-
 #: Cells every significance_legends.csv row needs (the mark itself may be blank: 'no mark').
 LEGEND_REQUIRED_TO_FILL = ("source_file", "source_table", "legend_line", "legend_text")
 

@@ -14,10 +14,10 @@ from meta.errors import InputError
 from meta.read.estimates import ESTIMATE_COLUMNS, ESTIMATE_FLOATS, ESTIMATE_INTS, ESTIMATE_KEY, ESTIMATE_OPTIONAL_INTS
 from meta.read.reader import read_csv_strict
 
-#: The template's cell: the key of a row without its model, population and table when those are unique.
+#: The template's cell: the key of ``estimates.csv`` without the source table (rows of two transcriptions are
+#: matched on it when it is unique in both).
 CELL_KEY = ("municipality", "arm", "comparator", "outcome", "horizon_months", "model", "population")
-
-
+#: Columns compared as numbers (``0.10`` and ``0.1`` agree).
 _NUMERIC = frozenset((*ESTIMATE_FLOATS, *ESTIMATE_INTS, *ESTIMATE_OPTIONAL_INTS))
 
 
@@ -33,6 +33,7 @@ def _same(a: str, b: str, numeric: bool) -> bool:
 
 
 def differing(a: dict, b: dict, columns) -> list[str]:
+    """The ``columns`` in which rows ``a`` and ``b`` differ (numbers compared as numbers)."""
     return [c for c in columns if not _same(str(a.get(c, "")), str(b.get(c, "")), c in _NUMERIC)]
 
 
