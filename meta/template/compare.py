@@ -85,7 +85,6 @@ def plan_addition(rows: pd.DataFrame, existing: pd.DataFrame) -> tuple[pd.DataFr
     return pd.DataFrame(new, columns=rows.columns), same, conflicts
 
 
-
 def reconcile(first: Path, second: Path) -> list[str]:
     """Every cell where two transcriptions of the same rows differ (numbers compared as numbers).
 
