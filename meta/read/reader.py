@@ -146,8 +146,7 @@ def _normalise_decimals(frame: pd.DataFrame, path: Path) -> bool:
     return True
 
 
-def read_csv_strict(path: Path, required: tuple[str, ...], name: str | None = None,
-                    optional: tuple[str, ...] | None = None) -> pd.DataFrame:
+def read_csv_strict(path: Path, required: tuple[str, ...], optional: tuple[str, ...] | None = None) -> pd.DataFrame:
     """Read a CSV as strings; check it exists, is non-empty and has ``required`` columns.
 
     Read without guessing, and said on the ``meta.read`` loggers when applied: a UTF-8 byte-order mark, Windows
