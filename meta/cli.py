@@ -1,5 +1,5 @@
 """Command line: every ``meta`` subcommand (pool, run, coverage, template, check, add, reconcile; ``simulate``
-is registered by :func:`meta.simulate.add_subcommand`).
+is registered by :func:`meta.simulate.command.add_subcommand`).
 
 Each command imports what it needs when it runs (``meta --help`` and ``meta pool`` start fast). Bad input ends
 with one line on stderr naming file, row, column and the fix, and exit status 2; ``run`` and ``coverage`` check
