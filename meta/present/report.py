@@ -11,7 +11,6 @@ catalogue) and renders its template in ``templates/`` (:mod:`meta.present.templa
 
 from __future__ import annotations
 
-import html
 import math
 import re
 from pathlib import Path
@@ -27,17 +26,13 @@ from meta.plan import REPO
 from meta.present.report_cells import (REPORT_MAX_MUNICIPALITIES, cell_key, cell_order, cell_texts, mark_p_texts,
                                        municipality_names, period_text, row_anchor)
 from meta.present.report_sources import coverage_table, references_section, side_by_side_table, sources_table
-from meta.present.templating import render, text
+from meta.present.templating import esc, render, text
 from meta.simulate.settings import DEFAULT_OUT as SIMULATION_DIR, JSON_FILE, RESULTS_FILE
 from meta.simulate.summary import read_summary
 from meta.simulate.words import verdict_lines
 from meta.i18n import (arm_class_label, cell_labels, changed_by_words, component_note_words, components_label, fmt_g,
                        fmt_interval, fmt_num, fmt_p, method_words, outcome_labels, reason_words, t, word, words,
                        concept_labels)
-
-
-def _e(x) -> str:
-    return html.escape("" if x is None else str(x))
 
 
 def headline_table(results, lang: str = "en") -> str:
@@ -149,11 +144,10 @@ def methods_section(results, lang: str = "en") -> str:
 SIMULATION_SUMMARY = REPO / SIMULATION_DIR / JSON_FILE
 
 
-def _markdown_inline(text: str) -> str:
+def _markdown_inline(line: str) -> Markup:
     """The inline markup of :mod:`meta.simulate.words` (``**bold**``, ```code```) as escaped HTML."""
-    text = _e(text)
-    text = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", text)
-    return re.sub(r"`(.+?)`", r"<code translate='no'>\1</code>", text)
+    html = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", str(esc(line)))
+    return Markup(re.sub(r"`(.+?)`", r"<code translate='no'>\1</code>", html))
 
 
 SIMULATION_RESULTS = SIMULATION_SUMMARY.with_name(RESULTS_FILE)
@@ -166,40 +160,24 @@ def simulation_table(results_path: Path = SIMULATION_RESULTS, lang: str = "nl") 
     with Wald (z) intervals, printed standard errors, per between-municipality SD τ and number of municipalities k.
     """
     if not Path(results_path).exists():
-        return ("<p>Simulatiestudie niet gevonden: draai <code translate='no'>meta simulate</code>.</p>" if lang == "nl"
-                else "<p>Simulation study not found: run <code translate='no'>meta simulate</code>.</p>")
+        return render("simulation_table.html.j2", lang, rows=None)
     r = pd.read_csv(results_path)
     r = r[(r["se_policy"] == "reported") & (r["method"] == "REML") & r["test"].isin(["knha", "z"])]
-    nl = lang == "nl"
-    level = fmt_g(r["level"].iloc[0], lang)
     wide = r.pivot_table(index=["tau", "k"], columns="test", values=["coverage", "ci_width_median"]).reset_index()
-    head = (f"<tr><th>τ (pp)</th><th>k</th><th>{'Dekking' if nl else 'Coverage'}, Hartung-Knapp</th>"
-            f"<th>{'Mediane breedte' if nl else 'Median width'} (pp)</th><th>{'Dekking' if nl else 'Coverage'}, "
-            f"Wald (z)</th><th>{'Mediane breedte' if nl else 'Median width'} (pp)</th></tr>")
-    body = "".join(
-        f"<tr><td class='num'>{fmt_g(w['tau'].iloc[0], lang)}</td><td class='num'>{int(w['k'].iloc[0])}</td>"
-        f"<td class='num'>{fmt_num(100 * w[('coverage', 'knha')].iloc[0], 1, lang)}%</td>"
-        f"<td class='num'>{fmt_num(w[('ci_width_median', 'knha')].iloc[0], 0, lang)}</td>"
-        f"<td class='num'>{fmt_num(100 * w[('coverage', 'z')].iloc[0], 1, lang)}%</td>"
-        f"<td class='num'>{fmt_num(w[('ci_width_median', 'z')].iloc[0], 0, lang)}</td></tr>"
-        for _, w in wide.groupby(["tau", "k"], sort=True))
+    rows = [dict(tau=fmt_g(w["tau"].iloc[0], lang), k=int(w["k"].iloc[0]),
+                 hk_coverage=fmt_num(100 * w[("coverage", "knha")].iloc[0], 1, lang),
+                 hk_width=fmt_num(w[("ci_width_median", "knha")].iloc[0], 0, lang),
+                 z_coverage=fmt_num(100 * w[("coverage", "z")].iloc[0], 1, lang),
+                 z_width=fmt_num(w[("ci_width_median", "z")].iloc[0], 0, lang))
+            for _, w in wide.groupby(["tau", "k"], sort=True)]
     hk, wz = r[r["test"] == "knha"], r[r["test"] == "z"]
     k2 = hk[hk["k"] == hk["k"].min()]
     pct = lambda x: fmt_num(100 * x, 0, lang)  # noqa: E731
-    lead = (f"<p>Houdt de methode haar belofte? Een simulatiestudie (<code translate='no'>meta simulate</code>; alle "
-            f"tabellen in <code translate='no'>inputs/simulation/</code>) analyseert proeven op individueel niveau die "
-            f"lijken op de zes experimenten, drukt de resultaten af zoals de rapporten dat doen en poolt ze met deze "
-            f"software. De tabel geeft hoe vaak het {level}%-interval voor het gemiddelde effect dat effect bevat "
-            f"(dekking; de belofte is {level}%), bij gedrukte standaardfouten en REML. Hartung-Knapp-intervallen dekken "
-            f"{pct(hk['coverage'].min())}–{pct(hk['coverage'].max())}%, Wald-intervallen "
-            f"{pct(wz['coverage'].min())}–{pct(wz['coverage'].max())}%. Met k = {int(k2['k'].iloc[0])} is het "
-            f"mediane Hartung-Knapp-interval {fmt_num(k2['ci_width_median'].min(), 0, lang)}–"
-            f"{fmt_num(k2['ci_width_median'].max(), 0, lang)} procentpunt breed.</p>" if nl else
-            f"<p>The simulation's main table (REML, printed standard errors): coverage of the {level}% interval for "
-            f"the mean effect and its median width. Hartung-Knapp intervals cover "
-            f"{pct(hk['coverage'].min())}–{pct(hk['coverage'].max())}%, Wald intervals "
-            f"{pct(wz['coverage'].min())}–{pct(wz['coverage'].max())}%.</p>")
-    return f"{lead}<table>{head}{body}</table>"
+    lead = dict(level=fmt_g(r["level"].iloc[0], lang), hk_low=pct(hk["coverage"].min()),
+                hk_high=pct(hk["coverage"].max()), wz_low=pct(wz["coverage"].min()), wz_high=pct(wz["coverage"].max()),
+                k=int(k2["k"].iloc[0]), width_low=fmt_num(k2["ci_width_median"].min(), 0, lang),
+                width_high=fmt_num(k2["ci_width_median"].max(), 0, lang))
+    return render("simulation_table.html.j2", lang, rows=rows, lead=lead)
 
 
 def simulation_verdict(summary_path: Path = SIMULATION_SUMMARY, lang: str = "en") -> str:
@@ -210,28 +188,17 @@ def simulation_verdict(summary_path: Path = SIMULATION_SUMMARY, lang: str = "en"
     words of the Markdown summary's 'Verdict' section, from the same numbers).
     """
     if not Path(summary_path).exists():
-        return ("<p>Simulatiestudie niet gevonden: draai <code translate='no'>meta simulate</code>.</p>" if lang == "nl" else
-                "<p>Simulation study not found: run <code translate='no'>meta simulate</code>.</p>")
+        return render("simulation_verdict.html.j2", lang, blocks=None)
     run = read_summary(summary_path)
-    items, paras = [], []
+    blocks = []  # ("ul", [items]) for a run of "- " lines, ("p", text) for any other line
     for line in verdict_lines(run.results, run.reconstruction_check, run.settings):
         if line.startswith("- "):
-            items.append(f"<li>{_markdown_inline(line[2:])}</li>")
+            if not blocks or blocks[-1][0] != "ul":
+                blocks.append(("ul", []))
+            blocks[-1][1].append(_markdown_inline(line[2:]))
         elif line.strip():
-            if items:
-                paras.append(f"<ul>{''.join(items)}</ul>")
-                items = []
-            paras.append(f"<p>{_markdown_inline(line)}</p>")
-    if items:
-        paras.append(f"<ul>{''.join(items)}</ul>")
-    lead = ("<p>Houdt de methode haar belofte? Een simulatiestudie (<code translate='no'>meta simulate</code>; volledige tabellen in "
-            "<code translate='no'>inputs/simulation/</code>, hieronder in het Engels) analyseert proeven op individueel niveau die "
-            "lijken op de zes experimenten, drukt de resultaten af zoals de rapporten dat doen en poolt ze met deze "
-            "software. Oordeel:</p>" if lang == "nl" else
-            "<p>Does the method keep its promise? A simulation study (<code translate='no'>meta simulate</code>; full tables in "
-            "<code translate='no'>inputs/simulation/</code>) analyses individual-level trials shaped like the six experiments, "
-            "prints the results the way the reports print them, and pools them with this software. Verdict:</p>")
-    return lead + "".join(paras)
+            blocks.append(("p", _markdown_inline(line)))
+    return render("simulation_verdict.html.j2", lang, blocks=blocks)
 
 
 def robustness_section(results, extra: dict, lang: str = "en") -> str:
@@ -366,19 +333,22 @@ def _page_values(results, figures: dict, extra: dict, lang: str) -> dict:
 
 
 def _section_values(results, extra: dict, lang: str) -> dict:
-    """Every section of the page, rendered."""
-    nl = lang == "nl"
+    """Every section of the page, rendered (Markup, or "" for a section the run has nothing for)."""
     return dict(
-        pooled_count=Markup(pooled_count(results, lang)), findings=Markup(findings_section(results, lang)),
-        headline=Markup(headline_table(results, lang)),
-        pools=Markup(pools_section(results, lang)) if results.plan.outcome_level == "concept" else None,
-        decisions=Markup(fsr.decision_section(results, lang)), coverage=Markup(coverage_table(results, lang)),
-        side_by_side=Markup(side_by_side_table(results, lang)),
-        robustness=Markup(robustness_section(results, extra, lang)),
-        components=Markup(components_section(results, extra, lang)), methods=Markup(methods_section(results, lang)),
-        few_studies_methods=Markup(fsr.methods_html(results, lang, SIMULATION_RESULTS)),
-        simulation=Markup(simulation_table(lang=lang) if nl else simulation_verdict(lang=lang)),
-        sources=Markup(sources_table(results, lang)), references=Markup(references_section(results, lang)))
+        pooled_count=pooled_count(results, lang), findings=findings_section(results, lang),
+        headline=headline_table(results, lang),
+        pools=pools_section(results, lang) if results.plan.outcome_level == "concept" else None,
+        decisions=fsr.decision_section(results, lang), coverage=coverage_table(results, lang),
+        side_by_side=side_by_side_table(results, lang), robustness=robustness_section(results, extra, lang),
+        components=components_section(results, extra, lang), methods=methods_section(results, lang),
+        few_studies_methods=fsr.methods_html(results, lang, SIMULATION_RESULTS),
+        simulation=SIMULATION_SECTION[lang](lang=lang), sources=sources_table(results, lang),
+        references=references_section(results, lang))
+
+
+#: The simulation study in the report: the Dutch report generates its table from the numbers, the English one
+#: quotes the study's own (English) verdict.
+SIMULATION_SECTION = {"nl": simulation_table, "en": simulation_verdict}
 
 
 def write_report(results, path: Path, figures: dict, lang: str = "nl", extra: dict | None = None) -> Path:

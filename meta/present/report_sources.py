@@ -7,6 +7,8 @@ instead of naming every municipality.
 
 from __future__ import annotations
 
+from markupsafe import Markup
+
 from meta.analyses.tables import side_by_side
 from meta.i18n import cell_labels, components_label, fmt_interval, fmt_num, word, words
 from meta.present import fewstudies_report as fsr
@@ -72,7 +74,8 @@ def side_by_side_table(results, lang: str = "en") -> str:
 
 def _in_files(what: str, files: str, results, lang: str) -> str:
     """Past ``REPORT_MAX_MUNICIPALITIES``: where the table ``what`` (a catalogue key) is instead."""
-    return f"<p>{text('in_files', lang, what=text(what, lang), files=files, n=len(results.inputs.municipalities))}</p>"
+    n = len(results.inputs.municipalities)
+    return Markup("<p>") + text("in_files", lang, what=text(what, lang), files=files, n=n) + Markup("</p>")
 
 
 def _citation(src, pages, r, lang: str) -> dict:
