@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 
 import pandas as pd
+from scipy import special  # norm.isf(q) = -ndtri(q), norm.sf(x) = ndtr(-x): no scipy.stats import
 
 from meta.errors import InputError
 from meta.read import schema
@@ -221,8 +222,6 @@ def _check_se_ci_p_agree(r, at, printed) -> None:
     """Where a row gives two of SE, interval and p-value, they must agree within the rounding of the printed
     numbers: SE ≈ (ci_high − ci_low) / (2 z), and p ≈ 2 Φ(−|estimate| / SE). A typo in one of them would
     otherwise change the SE used without a word."""
-    from scipy import special  # norm.isf(q) = -ndtri(q), norm.sf(x) = ndtr(-x): no scipy.stats import
-
     if not math.isnan(r.se) and not (math.isnan(r.ci_low) or math.isnan(r.ci_high) or math.isnan(r.ci_level)):
         z = float(-special.ndtri((1 - r.ci_level / 100) / 2))
         implied = (r.ci_high - r.ci_low) / (2 * z)
