@@ -29,8 +29,9 @@ KNOWN_OPTIONAL = {t.required: t.optional for t in schema.TABLES.values()}
 INT_COLUMNS = schema.INT_COLUMNS
 NUMERIC_COLUMNS = schema.NUMERIC_COLUMNS | {"yi", "vi", "sei"}
 
-_COMMA_NUMBER = re.compile(r"^[-+]?\d*,\d+([eE][-+]?\d+)?$")
-_DOT_NUMBER = re.compile(r"^[-+]?\d*\.\d+([eE][-+]?\d+)?$")
+#: A number written with a decimal comma, or with a decimal point (a semicolon-separated file uses one of them).
+COMMA_NUMBER = re.compile(r"^[-+]?\d*,\d+([eE][-+]?\d+)?$")
+DOT_NUMBER = re.compile(r"^[-+]?\d*\.\d+([eE][-+]?\d+)?$")
 _DOT_THOUSANDS = re.compile(r"^[-+]?\d{1,3}(\.\d{3})+$")
 #: The UTF-8 byte-order mark Excel writes at the start of 'CSV UTF-8'.
 BOM = b"\xef\xbb\xbf"
@@ -129,9 +130,9 @@ def _normalise_decimals(frame: pd.DataFrame, path: Path) -> bool:
     for i in range(len(frame)):
         for col in columns:
             value = frame[col].iat[i]
-            if first_comma is None and _COMMA_NUMBER.match(value):
+            if first_comma is None and COMMA_NUMBER.match(value):
                 first_comma = (i + 1, col, value)
-            elif (first_dot is None and _DOT_NUMBER.match(value)
+            elif (first_dot is None and DOT_NUMBER.match(value)
                   and not (col in INT_COLUMNS and _DOT_THOUSANDS.match(value))):
                 first_dot = (i + 1, col, value)
     if first_comma and first_dot:
@@ -142,7 +143,7 @@ def _normalise_decimals(frame: pd.DataFrame, path: Path) -> bool:
     if first_comma is None:
         return False
     for col in columns:
-        frame[col] = [v.replace(",", ".") if _COMMA_NUMBER.match(v) else v for v in frame[col]]
+        frame[col] = [v.replace(",", ".") if COMMA_NUMBER.match(v) else v for v in frame[col]]
     return True
 
 

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from meta.read.reader import NUMERIC_COLUMNS, delimiter_of, first_line
+from meta.read.reader import COMMA_NUMBER, DOT_NUMBER, NUMERIC_COLUMNS, delimiter_of, first_line, strip
 
 
 @dataclass(frozen=True)
@@ -28,8 +27,6 @@ class Style:
     bom: str = ""
 
 
-_DOT_DECIMAL = re.compile(r"^[-+]?\d*\.\d+$")
-_COMMA_DECIMAL = re.compile(r"^[-+]?\d*,\d+$")
 
 
 def read_text(path: Path) -> str:
@@ -39,8 +36,9 @@ def read_text(path: Path) -> str:
 
 
 def file_style(text: str) -> Style:
-    """The :class:`Style` of a CSV text (the delimiter from the header, as :func:`meta.read.reader.delimiter_of`
-    reads it)."""
+    """The :class:`Style` of a CSV text: the delimiter and, in a semicolon-separated file, whether its numeric
+    columns write decimal commas, by the reader's own rules (:func:`meta.read.reader.delimiter_of`,
+    :data:`meta.read.reader.COMMA_NUMBER`)."""
     bom = "\ufeff" if text.startswith("\ufeff") else ""
     body = text[len(bom):]
     delimiter = delimiter_of(first_line(body))
@@ -48,7 +46,7 @@ def file_style(text: str) -> Style:
     if delimiter == ";":
         records = list(csv.reader(io.StringIO(body, newline=""), delimiter=";"))
         numeric = [j for j, c in enumerate(records[0]) if c.strip() in NUMERIC_COLUMNS] if records else []
-        comma = any(_COMMA_DECIMAL.match(rec[j].strip()) for rec in records[1:] for j in numeric if j < len(rec))
+        comma = any(COMMA_NUMBER.match(strip(rec[j])) for rec in records[1:] for j in numeric if j < len(rec))
     return Style(delimiter, comma, "\r\n" if "\r\n" in body else "\n", bom)
 
 
@@ -59,7 +57,7 @@ def csv_rows(frame: pd.DataFrame, columns: list[str], style: Style = Style()) ->
     for r in frame.to_dict("records"):
         cells = [str(r.get(c, "")) for c in columns]
         if style.decimal_comma:
-            cells = [v.replace(".", ",") if c in NUMERIC_COLUMNS and _DOT_DECIMAL.match(v) else v
+            cells = [v.replace(".", ",") if c in NUMERIC_COLUMNS and DOT_NUMBER.match(v) else v
                      for c, v in zip(columns, cells)]
         writer.writerow(cells)
     return buffer.getvalue()
