@@ -41,12 +41,10 @@ import numpy as np
 import pandas as pd
 
 from meta.effects.se import (binomial_se, binomial_se_range, central_value, common_se, common_se_factor, half_unit,
-                             mark_bracket, range_bound, se_from_bracket, se_from_ci, se_from_p, shares_and_mark)
+                             mark_bracket, range_bound, se_from_ci, se_from_p, shares_and_mark)
 from meta.read.schema import TREATMENT_COMPONENTS
 
-#: Public names; the SE formulas (defined in :mod:`meta.effects.se`) stay importable from here for ``meta simulate``.
-__all__ = ["SE_METHODS", "SE_SOURCE_COLUMN", "TO_PERCENTAGE_POINTS", "harmonise", "arm_components", "range_width",
-           "common_se", "common_se_factor", "half_unit", "mark_bracket", "range_bound", "se_from_bracket"]
+__all__ = ["SE_METHODS", "SE_SOURCE_COLUMN", "TO_PERCENTAGE_POINTS", "harmonise", "arm_components", "range_width"]
 
 #: Each SE method (module docstring) and the input column it derives the SE from (messages name file, row and column).
 SE_SOURCE_COLUMN = {"reported_se": "se", "from_ci": "ci_low", "from_p": "p_value", "from_shares_binomial": "share_arm",
