@@ -16,6 +16,7 @@ import pytest
 
 from meta import simulate as sim
 from meta.effects.harmonise import harmonise
+from meta.errors import InputError
 from meta.read.load import load_inputs
 
 REPO = Path(__file__).resolve().parent.parent
@@ -246,11 +247,14 @@ def test_the_json_summary_gives_back_the_settings_diagnostics_and_results_of_the
     assert (back.results["municipalities"] == res.results["municipalities"]).all()
 
 
-def test_a_results_table_changed_after_its_summary_is_refused(tmp_path):
+def test_a_results_table_changed_or_missing_after_its_summary_is_refused(tmp_path):
     _small_run(tmp_path)
     csv = tmp_path / sim.RESULTS_FILE
     csv.write_text(csv.read_text().replace("nijmegen+wageningen", "nijmegen+groningen", 1))
-    with pytest.raises(ValueError, match="sha256"):
+    with pytest.raises(InputError, match="sha256 differs"):
+        sim.read_summary(tmp_path / sim.JSON_FILE)
+    csv.unlink()
+    with pytest.raises(InputError, match="does not exist"):
         sim.read_summary(tmp_path / sim.JSON_FILE)
 
 

@@ -153,15 +153,16 @@ def _markdown_inline(line: str) -> Markup:
 SIMULATION_RESULTS = SIMULATION_SUMMARY.with_name(RESULTS_FILE)
 
 
-def simulation_table(results_path: Path = SIMULATION_RESULTS, lang: str = "nl") -> str:
-    """The simulation study's main result in ``lang``, generated from its numbers (``simulation_results.csv``).
+def simulation_table(summary_path: Path = SIMULATION_SUMMARY, lang: str = "nl") -> str:
+    """The simulation study's main result in ``lang``, generated from its numbers: the results table the JSON summary
+    names (``simulation_results.csv``, read with :func:`meta.simulate.summary.read_summary`).
 
     Coverage of the nominal interval for the mean effect and its median width, for REML with Hartung-Knapp and
     with Wald (z) intervals, printed standard errors, per between-municipality SD τ and number of municipalities k.
     """
-    if not Path(results_path).exists():
+    if not Path(summary_path).exists():
         return render("simulation_table.html.j2", lang, rows=None)
-    r = pd.read_csv(results_path)
+    r = read_summary(summary_path).results
     r = r[(r["se_policy"] == "reported") & (r["method"] == "REML") & r["test"].isin(["knha", "z"])]
     wide = r.pivot_table(index=["tau", "k"], columns="test", values=["coverage", "ci_width_median"]).reset_index()
     rows = [dict(tau=fmt_g(w["tau"].iloc[0], lang), k=int(w["k"].iloc[0]),

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from meta.errors import InputError
 from meta.simulate.markdown import canonical_command, summary_markdown
 from meta.simulate.settings import JSON_FILE, RESULTS_FILE, SUMMARY_FILE, Municipality, Settings
 from meta.simulate.study import SimulationResult
@@ -79,17 +80,20 @@ def read_summary(path) -> SimulationResult:
     Raises
     ------
     FileNotFoundError
-        The summary or its results table is missing.
-    ValueError
-        The results table is not the one the summary was written with (its sha256 differs).
+        The summary is missing.
+    InputError
+        The results table it names is missing, or is not the one the summary was written with (sha256 differs).
     """
     path = Path(path)
     record = json.loads(path.read_text(encoding="utf-8"))
     results_path = path.with_name(record["results"]["file"])
+    fix = "run meta simulate again, or restore both files from git"
+    if not results_path.exists():
+        raise InputError(f"{path} names the results table {results_path}, which does not exist; {fix}")
     text = results_path.read_text(encoding="utf-8")
     if _sha256(text) != record["results"]["sha256"]:
-        raise ValueError(f"{results_path} is not the results table {path} was written with (sha256 differs); "
-                         "run meta simulate again, or restore both files from git")
+        raise InputError(f"{results_path} is not the results table {path} was written with (sha256 differs); "
+                         f"{fix}")
     seconds = record["seconds"]
     return SimulationResult(pd.read_csv(io.StringIO(text)), pd.DataFrame(record["regression_check"]),
                             pd.DataFrame(record["reconstruction_check"]), settings_from_record(record),
