@@ -4,15 +4,16 @@ Layers, top to bottom; a module imports only from layers below its own (``pyproj
 ``lint-imports`` in ``make test``)::
 
     cli                          every subcommand (the only parser; ``meta simulate`` adds its options)
-    api | template               meta.run() for notebooks; the analyst's template/check/add
+    api | template/              meta.run() for notebooks; adding a municipality: template, check, add, reconcile
     write/                       output folder guard and atomic swap, output files and manifest, workbook
     present/                     forest plots and other figures, figure cache, the HTML report (Jinja2 templates)
     analyses/ | simulate/        inputs × plan → studies → pooled cells; few studies; sensitivity; components |
                                  the simulation study, its summary (JSON + Markdown, quoted by the report)
     cells                        which studies form each cell (plan level: outcome code or LOEP concept)
     effects/                     yi and sei from printed numbers (SE from CI, p, shares+N, marks); concepts
-    plan                         the analysis plan: defaults, reading, checking it against the inputs
-    read/                        schema of every file, the strict CSV reader, registers, estimates, sources
+    plan                         the analysis plan: defaults, settings, reading, checking it against the inputs
+    read/                        schema of every file, the strict CSV reader, registers, estimates, load_inputs,
+                                 meta pool's CSV, citations of the sources
     models/                      engine + tau2 (rma.uni), multivariate + gls, covariance, design (rma.mv, components),
                                  bayes + mixtures: import nothing else of meta
     i18n | control | errors      words (the catalogue messages.toml) and number formats (NL/EN); run stages and
