@@ -52,7 +52,8 @@ def load_estimates(path: Path, municipalities, arms, outcomes, legends) -> pd.Da
     warnings = _check_rows(frame, path, printed, municipalities, arms, legends)
     _check_units_agree(frame, path)
     _check_lone_codes(frame, path)
-    warnings += _lone_horizons(frame, path) + _lone_decimals(frame, path, printed) + _lone_filled(frame, path)
+    warnings += (_lone_horizons(frame, path) + _lone_decimals(frame, path, printed) + _lone_filled(frame, path)
+                 + _lone_blank(frame, path))
     if warnings:
         more = f" (and {len(warnings) - 1} more rows)" if len(warnings) > 1 else ""
         log.warning(warnings[0] + more)
@@ -313,6 +314,25 @@ def _lone_filled(frame: pd.DataFrame, path: Path) -> list[str]:
                 row = int(group.loc[filled, "input_row"].iloc[0])
                 out.append(f"{where(path, row, col)}: the only row of {table} with a {col}; check that it belongs to "
                            "this row")
+    return out
+
+
+def _lone_blank(frame: pd.DataFrame, path: Path) -> list[str]:
+    """Warnings for a cell left blank in one row only of a table's rows of one outcome (those with a horizon, or
+    those without) that fill that column otherwise: a value deleted by mistake (an N, an SE) would change how the
+    row's SE is derived without a word. The mirror of :func:`_lone_filled`."""
+    out = []
+    kind = frame["horizon_months"].isna()
+    for (_, table, outcome, _), group in frame.assign(_no_horizon=kind).groupby(
+            ["source_file", "source_table", "outcome", "_no_horizon"], sort=False):
+        if len(group) < 3:
+            continue
+        for col in _FILLED_TOGETHER:
+            blank = group[col].isna()
+            if int(blank.sum()) == 1:
+                row = int(group.loc[blank, "input_row"].iloc[0])
+                out.append(f"{where(path, row, col)}: blank in this row only of the {outcome} rows of {table}; check "
+                           "that the value was not deleted")
     return out
 
 
