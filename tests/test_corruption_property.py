@@ -116,3 +116,21 @@ def test_one_corrupted_cell_is_refused_or_said_or_changes_nothing(baseline, used
                                                        equal_nan=True, rtol=0, atol=1e-12)
     assert same or warnings, (f"row {row}, column {column}: {original!r} -> {frame.at[row - 1, column]!r} changed the "
                               "pooled numbers without a warning")
+
+
+def test_a_value_deleted_from_one_row_of_a_table_is_warned_about_and_a_full_table_is_not(baseline):
+    """The example Hypothesis found: Wageningen Tabel 3.9 prints an N for every wave of every arm; the rows
+    without a horizon (the model's overall row) print none. Deleting one wave's N changes its SE."""
+    folder, _, _ = baseline
+    assert load.load_inputs(folder).notices == ()  # the real inputs: no row is the only blank one of its group
+    frame = REAL.copy()
+    row = int(frame.index[(frame["source_table"] == "Tabel 3.9") & (frame["outcome"] == "health_subjective_0_10")
+                          & (frame["arm"] == "intensive") & (frame["horizon_months"] == "12")][0]) + 1
+    frame.at[row - 1, "n_arm"] = ""
+    frame.to_csv(folder / "estimates.csv", index=False, lineterminator="\n")
+    try:
+        notices = load.load_inputs(folder).notices
+    finally:
+        REAL.to_csv(folder / "estimates.csv", index=False, lineterminator="\n")
+    assert any(f"row {row} (line {row + 1}), column n_arm: blank in this row only of the health_subjective_0_10 rows "
+               "of Tabel 3.9" in n for n in notices), notices
