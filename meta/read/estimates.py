@@ -3,7 +3,8 @@
 :func:`load_estimates` checks every cell against :data:`meta.read.schema.ESTIMATES`, every code against its
 register, and each row's cells against each other (the printed token re-read gives the estimate and the mark;
 SE, interval and p-value agree within their rounding); then the rows of one source table against each other
-(one unit per outcome, no lone code, horizon, decimals or filled cell that looks like a typo).
+(one unit per outcome; a lone code is refused, and a lone horizon, number of decimals, filled or blank cell that
+looks like a typo is warned about).
 """
 
 from __future__ import annotations
