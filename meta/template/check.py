@@ -139,7 +139,7 @@ def _validate_rows(frame: pd.DataFrame, inputs: Inputs, known_sources: set | Non
 
 
 class _Notes(logging.Handler):
-    """Collects the warnings of :mod:`meta.read` loggers instead of printing them (used as a context manager)."""
+    """Collects the warnings of the ``meta.read`` loggers instead of printing them (used as a context manager)."""
 
     def __init__(self):
         super().__init__(logging.WARNING)
