@@ -134,9 +134,12 @@ def methods_section(results, lang: str = "en") -> str:
     shares = s["se_method"].value_counts() if len(s) else pd.Series(dtype=int)
     items = [dict(name=words("se_method", m, lang), text=word("se_method_long", m, lang), n=int(shares.get(m, 0)),
                   pct=fmt_num(100 * shares.get(m, 0) / max(len(s), 1), 0, lang)) for m in (*SE_METHODS, RANGE_BOUND)]
+    few = plan.few_studies_k >= 2
     model = dict(method=plan.method, test=Markup(word("test_long", plan.test.lower(), lang)),
                  level=fmt_g(plan.level, lang), policy=words("policy", plan.se_policy, lang),
-                 models="; ".join(words("model", m, lang) for m in plan.model_preference))
+                 models="; ".join(words("model", m, lang) for m in plan.model_preference),
+                 headline=text("methods_headline_few", lang, k=plan.few_studies_k, level=fmt_g(plan.level, lang))
+                 if few else "")
     return render("methods.html.j2", lang, model=model, items=items, total=len(s))
 
 #: The committed simulation study (``meta simulate``): the JSON summary the report reads, and the results table it
@@ -320,10 +323,15 @@ def _page_values(results, figures: dict, extra: dict, lang: str) -> dict:
     """The page's frame: settings, navigation, the 'read this first' note, figures and the row accounting."""
     munis, plan = results.inputs.municipalities, results.plan
     reasons = pd.Series([reason_words(r, lang) for r in results.excluded["reason"]], dtype=object).value_counts()
+    pooled = results.pooled
+    multi = pooled[pooled["k"] >= 2] if len(pooled) else pooled
     return dict(
         settings=dict(method=plan.method, test=words("test", plan.test, lang), level=fmt_g(plan.level, lang),
                       policy=words("policy", plan.se_policy, lang),
-                      olevel=words("outcome_level", plan.outcome_level, lang)),
+                      olevel=words("outcome_level", plan.outcome_level, lang), k=plan.few_studies_k,
+                      n_pooled=len(multi),
+                      n_bayes=int((multi["headline"] == fsr.HEADLINE_BAYES).sum()) if len(multi) else 0),
+        settings_key="settings_few" if plan.few_studies_k >= 2 else "settings",
         nav=list(zip(("findings", "headline", "coverage", "forest", "side", "sensitivity", "components", "methods",
                       "sources"), t("nav", lang))),
         transcribed=", ".join(munis.loc[munis["status"] == "transcribed", "name"]),
