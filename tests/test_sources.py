@@ -48,7 +48,11 @@ def test_citations_of_real_rows_name_document_authors_table_and_printed_page():
     # 004: page feet ' 39 ' at line 2835 and ' 40 ' at line 2910, so line 2870 is on p. 40
     assert cite(WAGENINGEN, "Tabel X", 2870).endswith("Tabel X, p. 40")
     # 004 Tabel 2.2 (line 1429) lies before the first page foot that survives (' 26 ', line 1833): no lower bound
-    assert cite(WAGENINGEN, "Tabel 2.2", 1429) == "Wageningen-eindverslag ([Tilburg University], [2020]), Tabel 2.2, r. 1429"
+    # no title page: publisher and year are supplied in [brackets] in sources.csv, and the citation says so in words
+    assert cite(WAGENINGEN, "Tabel 2.2", 1429) == ("Wageningen-eindverslag (Tilburg University, 2020; niet gedrukt, "
+                                                   "afgeleid uit de tekst), Tabel 2.2, r. 1429")
+    assert cite(WAGENINGEN, "Tabel 2.2", 1429, "en").startswith(
+        "Wageningen final report (Tilburg University, 2020; not printed, inferred from the text), ")
     assert cite("unknown.txt", "Tabel 1", 7) == "unknown.txt, Tabel 1, r. 7"
 
 

@@ -7,6 +7,8 @@ instead of naming every municipality.
 
 from __future__ import annotations
 
+import re
+
 from markupsafe import Markup
 
 from meta.analyses.tables import side_by_side
@@ -54,8 +56,28 @@ def coverage_table(results, lang: str = "en") -> str:
     pend = pend[pend["status"] == "pending"]
     col = "pending_where_nl" if lang == "nl" and "pending_where_nl" in pend else "pending_where"
     names = municipality_names(results)
+    own, shared = shared_sentences([r[col] or r["pending_where"] for _, r in pend.iterrows()])
     return render("coverage.html.j2", lang, munis=[names[m] for m in munis], rows=rows, hidden=hidden,
-                  pending=[(r["name"], r[col] or r["pending_where"]) for _, r in pend.iterrows()])
+                  pending=list(zip(pend["name"], own)), shared=shared, n_pending=len(pend),
+                  pending_names=", ".join(pend["name"]))
+
+
+def _sentences(paragraph: str) -> list[str]:
+    """A paragraph split after '.', '?' or '!' followed by a space and a capital or quote (joined again by spaces)."""
+    return [x for x in re.split(r"(?<=[.?!])\s+(?=[A-Z'‘\"(])", paragraph.strip()) if x]
+
+
+def shared_sentences(paragraphs: list[str]) -> tuple[list[str], str]:
+    """(each paragraph without the sentences all of them share, those shared sentences once).
+
+    The pending municipalities' notes (``municipalities.csv``, ``pending_where``) repeat the same sentences; the
+    report prints them once under the list. With fewer than two paragraphs nothing is shared.
+    """
+    split = [_sentences(p) for p in paragraphs]
+    if len(split) < 2:
+        return list(paragraphs), ""
+    common = [x for x in split[0] if all(x in other for other in split[1:])]
+    return [" ".join(x for x in s if x not in common) for s in split], " ".join(common)
 
 
 def side_by_side_table(results, lang: str = "en") -> str:

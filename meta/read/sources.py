@@ -22,9 +22,11 @@ import pandas as pd
 #: Words of the citations, per language.
 WORDS = {
     "nl": {"et_al": "e.a.", "and": "&", "no_year": "z.j.", "page": "p.", "line": "r.",
-           "file": "tekstbestand", "published_in": "In", "not_printed": "niet gedrukt"},
+           "file": "tekstbestand", "published_in": "In", "not_printed": "niet gedrukt",
+           "supplied": "niet gedrukt, afgeleid uit de tekst"},
     "en": {"et_al": "et al.", "and": "&", "no_year": "n.d.", "page": "p.", "line": "line",
-           "file": "text file", "published_in": "In", "not_printed": "not printed"},
+           "file": "text file", "published_in": "In", "not_printed": "not printed",
+           "supplied": "not printed, inferred from the text"},
 }
 _PARTICLES = {"van", "de", "der", "den", "ten", "ter", "te", "het", "'t", "op", "in", "von"}
 
@@ -82,8 +84,17 @@ def surname(name: str) -> str:
     return words[-1] if words else ""
 
 
+def _supplied(value: str) -> tuple[str, bool]:
+    """A ``sources.csv`` value without its [brackets], and whether it had them (supplied, not printed)."""
+    value = str(value).strip()
+    if value.startswith("[") and value.endswith("]"):
+        return value[1:-1].strip(), True
+    return value, False
+
+
 def author_year(row, lang: str = "nl") -> str:
-    """``Betkó e.a., 2020`` / ``Rombouts & Betkó, 2024`` / ``[Tilburg University], [2020]`` (no authors printed)."""
+    """``Betkó e.a., 2020`` / ``Rombouts & Betkó, 2024`` / ``Tilburg University, 2020; niet gedrukt, afgeleid uit de
+    tekst`` (no authors printed: the publisher, and values supplied in [brackets] said so in words)."""
     w = WORDS[lang]
     authors = [a.strip() for a in str(row["authors"]).split(";") if a.strip()]
     if len(authors) >= 3:
@@ -94,8 +105,9 @@ def author_year(row, lang: str = "nl") -> str:
         who = surname(authors[0])
     else:
         who = str(row["publisher"]) or str(row["label_nl" if lang == "nl" else "label_en"])
-    year = str(row["year"]) or w["no_year"]
-    return f"{who}, {year}"
+    (who, who_supplied), (year, year_supplied) = _supplied(who), _supplied(row["year"])
+    year = year or w["no_year"]
+    return f"{who}, {year}" + (f"; {w['supplied']}" if who_supplied or year_supplied else "")
 
 
 def citation(sources: pd.DataFrame, pages: pd.DataFrame, source_file: str, source_table: str, source_line,
