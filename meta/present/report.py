@@ -47,15 +47,25 @@ def headline_table(results, lang: str = "en") -> str:
                   note=fsr.has_undetermined(p))
 
 
+def _cell_arms(results, lang: str) -> dict:
+    """{cell: [(municipality name, its arm's components in words), …]} from the study rows (``arm_components``,
+    from ``inputs/arms.csv``)."""
+    names = municipality_names(results)
+    return {cell_key(dict(zip(CELL_COLUMNS, key))): [(names[m], components_label(c, lang))
+                                                     for m, c in zip(g["municipality"], g["arm_components"])]
+            for key, g in results.studies.groupby(list(CELL_COLUMNS))}
+
+
+def _arms_text(arms: list, lang: str) -> str:
+    """'Nijmegen: exemption + release …; Wageningen: exemption', or the number of municipalities past the limit."""
+    if len(arms) > REPORT_MAX_MUNICIPALITIES:
+        return t("n_municipalities", lang, n=len(arms))
+    return "; ".join(f"{name}: {components}" for name, components in arms)
+
+
 def _arm_texts(results, lang: str) -> dict:
     """{cell: 'Nijmegen: exemption + release …; Wageningen: …'}, or the number of municipalities past the limit."""
-    names = municipality_names(results)
-    out = {}
-    for key, g in results.studies.groupby(list(CELL_COLUMNS)):
-        out[cell_key(dict(zip(CELL_COLUMNS, key)))] = "; ".join(
-            f"{names[m]}: {components_label(c, lang)}" for m, c in zip(g["municipality"], g["arm_components"])
-        ) if len(g) <= REPORT_MAX_MUNICIPALITIES else t("n_municipalities", lang, n=len(g))
-    return out
+    return {key: _arms_text(arms, lang) for key, arms in _cell_arms(results, lang).items()}
 
 
 def _headline_row(results, r, lang: str, label: dict, mark_p: dict, arms: dict) -> dict:
@@ -124,7 +134,19 @@ def pooled_count(results, lang: str = "en") -> str:
     for (o, period), g in multi.groupby(["outcome_key", "period"], sort=True):
         classes = ", ".join(arm_class_label(a, lang) for a in g["arm_class"])
         groups.append(f"{label.get(o, o)} ({period_text(results, period, lang)}: {classes})")
-    return text("pooled_count", lang, n=len(multi), total=len(p), cells="; ".join(groups))
+    return (text("pooled_count", lang, n=len(multi), total=len(p), cells="; ".join(groups))
+            + text("pooled_arms", lang, classes=_class_arms(results, multi, lang)))
+
+
+def _class_arms(results, multi: pd.DataFrame, lang: str) -> str:
+    """'ontheffing = Nijmegen: ontheffing + vrijlating …; Wageningen: ontheffing. intensivering = …': what each arm
+    class holds in the pooled cells, per municipality by its arm's components (the study rows' ``arm_components``)."""
+    arms = _cell_arms(results, lang)
+    out = []
+    for arm_class, g in multi.groupby("arm_class", sort=False):
+        seen = list(dict.fromkeys(a for _, r in g.iterrows() for a in arms.get(cell_key(r), [])))
+        out.append(f"<b>{esc(arm_class_label(arm_class, lang))}</b> = {esc(_arms_text(seen, lang))}")
+    return Markup(". ".join(out))
 
 
 def methods_section(results, lang: str = "en") -> str:
@@ -274,7 +296,7 @@ def findings_section(results, lang: str = "en") -> str:
     n_multi = int((p["k"] >= 2).sum())
     lead = dict(rows=len(p), multi=n_multi, single=len(p) - n_multi, neg=n_neg, pos=n_pos,
                 other=len(p) - n_neg - n_pos, level=level)
-    context = dict(label=cell_labels(results.inputs, lang), names=municipality_names(results),
+    context = dict(label=cell_labels(results.inputs, lang), arms=_cell_arms(results, lang),
                    mark_p=mark_p_texts(results, lang), level=level)
     groups = []
     for arm_class, g in p.groupby("arm_class", sort=False):
@@ -283,20 +305,22 @@ def findings_section(results, lang: str = "en") -> str:
     return render("findings.html.j2", lang, lead=lead, groups=groups)
 
 
-def _finding(results, r, lang: str, label: dict, names: dict, mark_p: dict, level: str) -> dict:
+def _finding(results, r, lang: str, label: dict, arms: dict, mark_p: dict, level: str) -> dict:
     """The sentence of one Kerntabel row: what, the estimate with its model, how its SE was found, the sign."""
     d = fsr.unit_digits(r["unit_h"])
     bayes = r.get("headline") == fsr.HEADLINE_BAYES
     est = t("finding_estimate", lang, estimate=fsr.value_text(r, "estimate", d, lang), level=level,
             unit=t("unit_pp" if r["unit_h"] == "percentage_points" else "unit_scale", lang),
             kind=t("cri" if bayes else "ci", lang), interval=fsr.interval_text(r, "ci_low", "ci_high", d, lang))
-    munis = [names.get(m, m) for m in str(r["municipalities"]).split(";") if m]
+    cell_arms = arms.get(cell_key(r), [])
     if int(r["k"]) >= 2:
         model = t("bayes_median", lang) if bayes else method_words(r.get("method", results.plan.method),
                                                                    r.get("test", results.plan.test), lang)
-        body = t("finding_pooled", lang, k=int(r["k"]), munis=", ".join(munis), model=model, estimate=est)
+        body = t("finding_pooled", lang, k=int(r["k"]), munis=_arms_text(cell_arms, lang), model=model,
+                 estimate=est)
     else:
-        body = t("finding_single", lang, muni=munis[0] if munis else "?", estimate=est)
+        muni, components = cell_arms[0] if cell_arms else ("?", "?")
+        body = t("finding_single", lang, muni=muni, components=components, estimate=est)
     if int(r["k"]) >= 2 and r["flag_derived_se"]:
         extra = t("finding_derived_se", lang)
     elif cell_key(r) in mark_p:
