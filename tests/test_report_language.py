@@ -141,6 +141,30 @@ def test_kerntabel_is_ordered_by_arm_class_then_outcome_and_every_finding_links_
     assert sorted(links) == sorted(ids)
 
 
+def test_a_study_with_95_percent_of_the_weight_is_named_and_others_are_not():
+    import pandas as pd
+
+    from meta.analyses.tables import dominant_study
+
+    two = pd.DataFrame({"municipality": ["a", "b"], "sei": [0.1, 1.0]})
+    # 1/0.01 = 100 against 1/1 = 1: a carries 100/101 = 0.990099 of the weight
+    assert dominant_study(two, 0.0) == ("a", pytest.approx(100 / 101))
+    # with tau2 = 1: 1/1.01 against 1/2, a carries 0.990/1.490 = 0.664: nobody dominates
+    assert dominant_study(two, 1.0) is None
+    assert dominant_study(two.iloc[:1], 0.0) is None  # one study is not a pool
+
+
+def test_findings_name_arm_components_and_a_dominant_study(results):
+    from meta.present.report import findings_section
+
+    html = findings_section(results, "nl")
+    item = re.search(r"<li><a href='#kern-welbevinden-meting-1jaar-exemption'>.*?</li>", html).group(0)
+    # Nijmegen's welbevinden SE is far smaller than Wageningen's range bound: it carries > 95% of the weight
+    assert "<b>Nijmegen draagt" in item and "van het gewicht</b>" in item
+    # the arm of each municipality by its components (inputs/arms.csv), never the class name alone
+    assert "Nijmegen: ontheffing + vrijlating 50% ≤ €200/maand; Wageningen: ontheffing" in item
+
+
 def test_workbook_has_the_analysts_sheets_numeric_bounds_filters_and_p_ranges_not_points(results, tmp_path):
     from openpyxl import load_workbook
 

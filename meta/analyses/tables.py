@@ -27,6 +27,31 @@ POOLED_COLUMNS = (
 )
 
 
+#: A study that carries at least this share of a pooled cell's weight dominates it: the report says so.
+DOMINANT_WEIGHT = 0.95
+
+
+def study_weights(sei, tau2: float) -> np.ndarray:
+    """Random-effects weights of a cell's studies as shares: w_i = 1 / (sei_i² + τ²), divided by their sum.
+
+    The weights of the classical model (metafor's ``weights()`` for ``rma.uni``; τ² the cell's estimate, 0 when it is
+    missing), as the forest plots print them.
+    """
+    sei = np.asarray(sei, dtype=float)
+    w = 1.0 / (sei ** 2 + (0.0 if tau2 is None or np.isnan(tau2) else float(tau2)))
+    return w / w.sum()
+
+
+def dominant_study(cell_studies: pd.DataFrame, tau2: float, threshold: float = DOMINANT_WEIGHT):
+    """``(municipality, weight share)`` of the study that carries ≥ ``threshold`` of a pooled cell's weight, else
+    None (also for a cell with fewer than two studies)."""
+    if len(cell_studies) < 2:
+        return None
+    w = study_weights(cell_studies["sei"], tau2)
+    i = int(np.argmax(w))
+    return (cell_studies["municipality"].iloc[i], float(w[i])) if w[i] >= threshold else None
+
+
 def mark_p_ranges(studies: pd.DataFrame, legends: pd.DataFrame) -> dict:
     """For study rows whose SE came from a significance mark: ``{input_row: (p_at_least, p_below, mark)}``.
 

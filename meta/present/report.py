@@ -23,6 +23,7 @@ from meta.effects.concepts import SE_METHOD as RANGE_BOUND
 from meta.effects.harmonise import SE_METHODS
 from meta.cells import CELL_COLUMNS
 from meta.plan import REPO
+from meta.analyses.tables import dominant_study
 from meta.present.report_cells import (REPORT_MAX_MUNICIPALITIES, cell_key, cell_order, cell_texts, mark_p_texts,
                                        municipality_names, period_text, row_anchor)
 from meta.present.report_sources import coverage_table, references_section, side_by_side_table, sources_table
@@ -330,6 +331,12 @@ def _finding(results, r, lang: str, label: dict, arms: dict, mark_p: dict, level
                   how=", ".join(words("se_method", m, lang) for m in str(r["se_methods"]).split(";") if m))
     else:
         extra = ""
+    s = results.studies
+    in_cell = s[(s[list(CELL_COLUMNS)] == pd.Series({c: r[c] for c in CELL_COLUMNS})).all(axis=1)]
+    dominant = dominant_study(in_cell, r["tau2"]) if int(r["k"]) >= 2 else None
+    if dominant is not None:
+        extra = text("finding_dominant", lang, muni=municipality_names(results).get(dominant[0], dominant[0]),
+                  pct=">99%" if dominant[1] > 0.99 else fmt_num(100 * dominant[1], 0, lang) + "%") + extra
     bad = fsr.impossible(r)
     direction = _direction(math.nan if "ci_low" in bad else r["ci_low"], math.nan if "ci_high" in bad else r["ci_high"],
                            lang)
