@@ -163,6 +163,16 @@ def test_findings_name_arm_components_and_a_dominant_study(results):
     assert "<b>Nijmegen draagt" in item and "van het gewicht</b>" in item
     # the arm of each municipality by its components (inputs/arms.csv), never the class name alone
     assert "Nijmegen: ontheffing + vrijlating 50% ≤ €200/maand; Wageningen: ontheffing" in item
+    # werk: Nijmegen -10.0* and Wageningen +7.6 differ (Q p = 0.015) and define work differently; both are shown
+    werk = re.search(r"<li><a href='#kern-werk-einde-experiment-exemption'>.*?</li>", html).group(0)
+    row = results.pooled.set_index(["outcome_key", "period", "arm_class"]).loc[("werk", "einde_experiment",
+                                                                                  "exemption")]
+    assert row["Q_p"] < 0.05
+    assert "<b>de gemeenten verschillen significant</b>" in werk and "<b>en meten iets anders</b>" in werk
+    assert f"(Q = {row['Q']:.2f}; p = {row['Q_p']:.3f})".replace(".", ",") in werk
+    assert "Nijmegen -10,0 pp [" in werk and "na 16 mnd" in werk and "Wageningen 7,6 pp [" in werk and "na 24 mnd" in werk
+    gezondheid = re.search(r"<li><a href='#kern-gezondheid-meting-1jaar-exemption'>.*?</li>", html).group(0)
+    assert "verschillen significant" not in gezondheid  # Q p = 0.996
 
 
 def test_workbook_has_the_analysts_sheets_numeric_bounds_filters_and_p_ranges_not_points(results, tmp_path):

@@ -52,6 +52,14 @@ def dominant_study(cell_studies: pd.DataFrame, tau2: float, threshold: float = D
     return (cell_studies["municipality"].iloc[i], float(w[i])) if w[i] >= threshold else None
 
 
+def study_intervals(studies: pd.DataFrame, level: float = 95.0) -> tuple[np.ndarray, np.ndarray]:
+    """Each study's Wald interval yi ± z·sei at ``level`` percent (z the normal quantile), as :func:`side_by_side`
+    prints it."""
+    z = float(ndtri(0.5 + level / 200))
+    yi, sei = studies["yi"].to_numpy(float), studies["sei"].to_numpy(float)
+    return yi - z * sei, yi + z * sei
+
+
 def mark_p_ranges(studies: pd.DataFrame, legends: pd.DataFrame) -> dict:
     """For study rows whose SE came from a significance mark: ``{input_row: (p_at_least, p_below, mark)}``.
 
@@ -138,7 +146,6 @@ def side_by_side(studies: pd.DataFrame, municipalities: pd.DataFrame, level: flo
     the mark as printed, its Wald interval from sei, and the SE method when the SE was not printed. Pending
     municipalities read ``pending``; a transcribed municipality without a number reads ``—``.
     """
-    z = float(ndtri(0.5 + level / 200))  # normal quantile
     short = {"en": {"from_p": "p", "from_shares_binomial": "shares", "from_shares_binomial_and_marks": "shares",
                     "from_significance_marks": "marks", RANGE_BOUND: "range bound"},
              "nl": {"from_p": "p", "from_shares_binomial": "aandelen", "from_shares_binomial_and_marks": "aandelen",
@@ -150,8 +157,8 @@ def side_by_side(studies: pd.DataFrame, municipalities: pd.DataFrame, level: flo
         return pd.DataFrame(columns=[*CELL_COLUMNS, *muni])
     # every study's text at once (vectorised), then one dict per cell: no mask or iterrows per row
     d = np.where(studies["unit_h"].to_numpy() == "percentage_points", 1, 2)
-    yi, sei = studies["yi"].to_numpy(float), studies["sei"].to_numpy(float)
-    lo, hi = yi - z * sei, yi + z * sei
+    yi = studies["yi"].to_numpy(float)
+    lo, hi = study_intervals(studies, level)
     tags = [short.get(m, "") for m in studies["se_method"]]
     # a difference derived from two printed levels carries no mark of its own (a printed mark belongs to a level)
     derived = (studies["comparator_row"].notna().to_numpy() if "comparator_row" in studies

@@ -23,7 +23,7 @@ from meta.effects.concepts import SE_METHOD as RANGE_BOUND
 from meta.effects.harmonise import SE_METHODS
 from meta.cells import CELL_COLUMNS
 from meta.plan import REPO
-from meta.analyses.tables import dominant_study
+from meta.analyses.tables import dominant_study, study_intervals
 from meta.present.report_cells import (REPORT_MAX_MUNICIPALITIES, cell_key, cell_order, cell_texts, mark_p_texts,
                                        municipality_names, period_text, row_anchor)
 from meta.present.report_sources import coverage_table, references_section, side_by_side_table, sources_table
@@ -337,11 +337,34 @@ def _finding(results, r, lang: str, label: dict, arms: dict, mark_p: dict, level
     if dominant is not None:
         extra = text("finding_dominant", lang, muni=municipality_names(results).get(dominant[0], dominant[0]),
                   pct=">99%" if dominant[1] > 0.99 else fmt_num(100 * dominant[1], 0, lang) + "%") + extra
+    extra = _apart(results, r, in_cell, lang) + extra
     bad = fsr.impossible(r)
     direction = _direction(math.nan if "ci_low" in bad else r["ci_low"], math.nan if "ci_high" in bad else r["ci_high"],
                            lang)
     return dict(anchor=row_anchor(r), what=f"{label.get(r['outcome_key'], r['outcome_label'])}, "
                 f"{period_text(results, r['period'], lang)}", body=body, direction=direction, extra=extra)
+
+def _apart(results, r, in_cell: pd.DataFrame, lang: str) -> Markup:
+    """For a pooled cell whose municipalities differ significantly (Cochran's Q, p below 1 − level): that, whether
+    they measure the concept by different definitions (own outcome or month), and each municipality's own estimate,
+    interval and definition ("; the municipalities differ significantly (Q = 5.97; p = 0.015) and measure different
+    things …: Nijmegen -10.0 pp [-19.1, -0.9] (… at 16 months); Wageningen …"). Empty otherwise."""
+    if int(r["k"]) < 2 or len(in_cell) < 2 or not r["Q_p"] < 1 - results.plan.level / 100:
+        return Markup("")
+    definitions = in_cell[["outcome", "horizon_months"]].drop_duplicates()
+    key = "finding_apart_both" if len(definitions) >= 2 else "finding_apart_q"
+    names, own = municipality_names(results), outcome_labels(results.inputs.outcomes, lang)
+    d, unit = fsr.unit_digits(r["unit_h"]), fsr.unit_short(r["unit_h"], lang)
+    lo, hi = study_intervals(in_cell, results.plan.level)
+    studies = "; ".join(
+        f"{names.get(s['municipality'], s['municipality'])} {fmt_num(s['yi'], d, lang)} {unit} "
+        f"{fmt_interval(a, b, d, lang)} ("
+        + t("pool_how", lang, outcome=own.get(s["outcome"], s["outcome"]), months=int(s["horizon_months"]),
+            unit=t("months", lang), transform="" if s["transform"] == "identity"
+            else f" ({t('transform_' + s['transform'], lang)})") + ")"
+        for (_, s), a, b in zip(in_cell.iterrows(), lo, hi))
+    return text(key, lang, Q=fmt_num(r["Q"], 2, lang), p=fmt_p(r["Q_p"], lang), studies=studies)
+
 
 def render_report(results, figures: dict, lang: str = "nl", extra: dict | None = None) -> str:
     """The whole page (``templates/report.html.j2``): the values of every section, laid out by the templates."""
