@@ -135,6 +135,31 @@ def tick_text(lang: str):
     return lambda v, _pos=None: fmt_g(round(float(v), 6), lang).replace("-", "−")
 
 
+#: A printed number: sign, digits, one decimal separator (point or comma) and decimals, an optional percent sign.
+PRINTED_NUMBER = re.compile(r"^([+\-−]?\d+)(?:[.,](\d+))?(%?)$")
+#: A footnote reference at the end of a printed mark: ``1)``.
+FOOTNOTE_MARK = re.compile(r"(\d+)\)$")
+
+
+def printed_text(printed: str, significance: str, lang: str = DEFAULT_LANG) -> str:
+    """A printed token for a reader of ``lang``: the number with the language's decimal sign, its significance mark
+    attached, a footnote reference written out (``4.291)`` → ``4,29 (voetnoot 1)``, ``6.36*1)`` → ``6,36* (voetnoot
+    1)``, ``7.6%`` → ``7,6%``; English ``4.29 (footnote 1)``). A token that is not a number followed by its mark is
+    returned unchanged. The CSV outputs and the workbook keep the token exactly as printed.
+    """
+    printed, mark = str(printed), str(significance or "")
+    number = printed[: len(printed) - len(mark)] if mark and printed.endswith(mark) else printed
+    found = PRINTED_NUMBER.match(number)
+    if found is None or (mark and number == printed):
+        return printed
+    whole, decimals, percent = found.groups()
+    number = whole + ({"nl": ",", "en": "."}[lang] + decimals if decimals else "") + percent
+    note = FOOTNOTE_MARK.search(mark)
+    if note:
+        mark = mark[: note.start()]
+    return number + mark + (" (" + t("footnote_ref", lang, n=note.group(1)) + ")" if note else "")
+
+
 def fmt_p_range(at_least, below, lang: str = DEFAULT_LANG) -> str:
     """A p-value known only as a range from a significance mark: ``<0,05``, ``0,05–0,1`` or ``≥0,1``."""
     if not _is_missing(below) and (_is_missing(at_least) or float(at_least) == 0):

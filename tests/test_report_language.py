@@ -115,6 +115,18 @@ def test_numbers_are_formatted_by_babel_per_language():
     assert fmt_p_range(0.1, float("nan"), "en") == "≥0.1"
 
 
+def test_printed_tokens_show_the_languages_decimal_sign_and_write_out_footnotes():
+    from meta.i18n import printed_text
+
+    # Wageningen Tabel 3.9 prints '4.291)': 4.29 with footnote 1), not 4.291
+    assert printed_text("4.291)", "1)", "nl") == "4,29 (voetnoot 1)"
+    assert printed_text("4.291)", "1)", "en") == "4.29 (footnote 1)"
+    assert printed_text("6.36*1)", "*1)", "nl") == "6,36* (voetnoot 1)"
+    assert printed_text("7.6%", "", "nl") == "7,6%" and printed_text("-0.7%", "", "nl") == "-0,7%"
+    assert printed_text("-0,12*", "*", "nl") == "-0,12*" and printed_text("-0,12*", "*", "en") == "-0.12*"
+    assert printed_text("4.29", "**", "nl") == "4.29"  # the mark is not on the token: shown as it is
+
+
 def test_exclusion_reasons_all_have_dutch_words_and_a_code(results):
     from meta.i18n import reason_code, reason_words
 

@@ -12,7 +12,7 @@ import re
 from markupsafe import Markup
 
 from meta.analyses.tables import side_by_side
-from meta.i18n import cell_labels, components_label, fmt_interval, fmt_num, word, words
+from meta.i18n import cell_labels, components_label, fmt_interval, fmt_num, printed_text, word, words
 from meta.present import fewstudies_report as fsr
 from meta.present.report_cells import cell_order, cell_texts, municipality_names, too_many
 from meta.present.templating import render, text
@@ -123,7 +123,7 @@ def sources_table(results, lang: str = "en") -> str:
         row=int(r["input_row"]), municipality=names.get(r["municipality"], r["municipality"]),
         arm=arm_name.get((r["municipality"], r["arm"])) or r["arm"],
         components=components_label(r["arm_components"], lang), outcome=label.get(r["outcome"], r["outcome"]),
-        horizon=int(r["horizon_months"]), model=words("model", r["model"], lang), printed=r["printed"],
+        horizon=int(r["horizon_months"]), model=words("model", r["model"], lang), printed=printed_text(r["printed"], r["significance"], lang),
         yi=fmt_num(r["yi"], 2, lang), sei=fmt_num(r["sei"], 2, lang),
         bracket="" if r["sei_low"] == r["sei_high"] else " " + fmt_interval(r["sei_low"], r["sei_high"], 2, lang),
         se_method=words("se_method", r["se_method"], lang), **_citation(src, pages, r, lang))
