@@ -97,3 +97,23 @@ def problems(text: str, lang: str) -> list[str]:
             out.append(f"{'English' if lang == 'nl' else 'Dutch'} word {m.group()!r}: "
                        f"…{text[max(0, m.start() - 40):m.end() + 40]}…")
     return out
+
+
+#: Code a reader of the report should never meet, even inside verbatim (``translate="no"``) elements: a seed file
+#: with a line (``002_7413e549cc2fe340.txt, r. 356``), a seed line reference (``004:2054-2058``), a path of the
+#: test suite (``tests/…``) and a column-name pattern (``classical_*``). Citations name the document and page
+#: (meta.read.sources); the reference list may name a seed file, without a line.
+CODE_LEAKS = {
+    "seed file with a line": re.compile(r"\b\d{3}_[0-9a-f]{16}\.txt\W{0,3}(?:r\.|line|regel) ?\d+"),
+    "seed line reference": re.compile(r"(?<![\d.,:/])\b\d{3}:\d+(?:-\d+)?\b"),
+    "test-suite path": re.compile(r"\btests/[\w./]*"),
+    "column-name pattern": re.compile(r"\b[a-z]+_\*"),
+}
+
+
+def code_leaks(html_text: str) -> list[str]:
+    """Every :data:`CODE_LEAKS` match in the page's text (tags removed, verbatim elements included), in context."""
+    text = re.sub(r"<style>.*?</style>", " ", html_text, flags=re.S)
+    text = re.sub(r"<[^>]+>", " ", text)
+    return [f"{what} {m.group()!r}: …{text[max(0, m.start() - 40):m.end() + 40]}…"
+            for what, pattern in CODE_LEAKS.items() for m in pattern.finditer(text)]

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from tests.language_scan import problems, visible_text
+from tests.language_scan import code_leaks, problems, visible_text
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +61,17 @@ def test_dutch_report_workbook_and_console_have_no_english_words_codes_or_decima
     found = (problems(visible_text(html), "nl") + problems(_workbook_text(out / "meta.xlsx"), "nl")
              + problems(console, "nl"))
     assert found == [], "\n".join(found[:30])
+    leaks = code_leaks(html)  # also inside verbatim elements: seed files with lines, seed line refs, test paths
+    assert leaks == [], "\n".join(leaks[:30])
+
+
+def test_the_code_leak_scan_finds_seed_lines_test_paths_and_column_patterns():
+    bad = ("<p><code translate='no'>002_7413e549cc2fe340.txt</code>, r. 356; zie 004:2054-2058; in "
+           "<code translate='no'>tests/test_bayes_pool_cli.py</code>; kolommen classical_*</p>")
+    assert [x.split(" '")[0] for x in code_leaks(bad)] == [
+        "seed file with a line", "seed line reference", "test-suite path", "column-name pattern"]
+    # a reference may name its text file; 'Tabel 3.5', 'p. 27–39' and '12:448–474' (a journal) are not leaks
+    assert code_leaks("<p>(tekstbestand 002_7413e549cc2fe340.txt) Tabel 3.5, p. 27–39; 12:448–474</p>") == []
 
 
 def test_english_report_and_workbook_stay_english(results, tmp_path):
@@ -319,7 +330,7 @@ def test_a_report_with_pooled_cells_stays_in_its_language_and_links_every_findin
     res = pooled_results
     assert (res.pooled["k"] == 2).sum() == 2
     html = render_report(res, {}, lang, {})
-    found = problems(visible_text(html), lang)
+    found = problems(visible_text(html), lang) + (code_leaks(html) if lang == "nl" else [])
     assert found == [], "\n".join(found[:30])
     findings = findings_section(res, lang)
     assert findings.count("gepoold over 2 gemeenten" if lang == "nl" else "pooled over 2 municipalities") == 2

@@ -28,6 +28,7 @@ from meta.present.report_cells import (REPORT_MAX_MUNICIPALITIES, cell_key, cell
                                        municipality_names, period_text, row_anchor)
 from meta.present.report_sources import coverage_table, references_section, side_by_side_table, sources_table
 from meta.present.templating import esc, render, text
+from meta.read import sources
 from meta.simulate.settings import DEFAULT_OUT as SIMULATION_DIR, JSON_FILE, RESULTS_FILE
 from meta.simulate.summary import read_summary
 from meta.simulate.words import verdict_lines
@@ -118,7 +119,7 @@ def _pool_parts(results, concept: str, period: str, g: pd.DataFrame, lang: str) 
     missing = missing[(missing["role"] == "not_reported") & (missing["concept"] == concept)
                       & (missing["period"] == period)]
     for _, r in missing.iterrows():
-        lines = r["source_lines"].replace(";", ", ")
+        lines = sources.cite_lines(results.inputs.sources, results.inputs.source_pages, r["source_lines"], lang)
         parts.append(f"{names[r['municipality']]}: {t('no_number', lang, lines=lines)}"
                      + t("pool_missing_reason", lang, reason=r["reason"]))
     return parts
@@ -390,7 +391,7 @@ def _page_values(results, figures: dict, extra: dict, lang: str) -> dict:
                       "sources"), t("nav", lang))),
         transcribed=", ".join(munis.loc[munis["status"] == "transcribed", "name"]),
         pending=", ".join(munis.loc[munis["status"] == "pending", "name"]),
-        level=fmt_g(plan.level, lang), figures=figures, overview=extra.get("overview"),
+        level=fmt_g(plan.level, lang), alpha=fmt_g(round(1 - plan.level / 100, 10), lang), figures=figures, overview=extra.get("overview"),
         accounting=dict(n_in=len(results.inputs.estimates), n_used=len(results.studies), n_ex=len(results.excluded)),
         reasons=[(r, int(n)) for r, n in reasons.items()])
 

@@ -101,14 +101,15 @@ def _in_files(what: str, files: str, results, lang: str) -> str:
 
 
 def _citation(src, pages, r, lang: str) -> dict:
-    """The citation of a study row, its page (range) kept on one line, and the text file and line for whoever
-    checks the transcription (when the citation does not end in that line already)."""
+    """The citation of a study row, its page (range) kept on one line, and the line of the document's text file for
+    whoever checks the transcription (when the citation does not end in that line already; the file is named in
+    the reference list)."""
     cite = sources.citation(src, pages, r["source_file"], r["source_table"], r["source_line"], lang)
     line = f"{sources.WORDS[lang]['line']} {int(r['source_line'])}"
     where = sources.page_text(pages, r["source_file"], int(r["source_line"]), lang)
     page = cite.endswith(where)  # the page (range) on one line: 'p. 17–23', never 'p. 17–' / '23'
     return dict(cite_text=cite[: -len(where)] if page else cite, cite_page=where if page else None,
-                cite_line=None if cite.endswith(line) else line, file=r["source_file"])
+                cite_line=None if cite.endswith(line) else int(r["source_line"]))
 
 
 def sources_table(results, lang: str = "en") -> str:

@@ -159,3 +159,27 @@ def reference(row, lang: str = "nl") -> str:
         parts.append(str(row["url"]))
     parts.append(f"({w['file']} {row['source_file']})")
     return " ".join(p for p in parts if p)
+
+
+def cite_lines(sources: pd.DataFrame, pages: pd.DataFrame, spec: str, lang: str = "nl") -> str:
+    """A register's seed lines (``004:2054-2058;004:2076``) as a reader can follow them: each document's label with
+    the printed page of each line range's first line, once per page (``Wageningen-eindverslag, p. 27–39``).
+
+    The seed number is the prefix of a ``sources.csv`` file name (``004_…``); a seed without a row there is cited by
+    its number and line (``004, r. 2054``).
+    """
+    out: dict[str, list[str]] = {}
+    for part in [x.strip() for x in str(spec).split(";") if x.strip()]:
+        seed, _, lines = part.partition(":")
+        line = int(lines.split("-")[0])
+        hit = None if sources is None or len(sources) == 0 else \
+            sources[sources["source_file"].str.startswith(seed + "_")]
+        if hit is None or len(hit) == 0:
+            head, where = seed, f"{WORDS[lang]['line']} {line}"
+        else:
+            row = hit.iloc[0]
+            head = row["label_nl" if lang == "nl" else "label_en"]
+            where = page_text(pages, row["source_file"], line, lang)
+        if where not in out.setdefault(head, []):
+            out[head].append(where)
+    return "; ".join(f"{head}, {', '.join(where)}" for head, where in out.items())
