@@ -361,10 +361,16 @@ def _apart(results, r, in_cell: pd.DataFrame, lang: str) -> Markup:
         f"{names.get(s['municipality'], s['municipality'])} {fmt_num(s['yi'], d, lang)} {unit} "
         f"{fmt_interval(a, b, d, lang)} ("
         + t("pool_how", lang, outcome=own.get(s["outcome"], s["outcome"]), months=int(s["horizon_months"]),
-            unit=t("months", lang), transform="" if s["transform"] == "identity"
-            else f" ({t('transform_' + s['transform'], lang)})") + ")"
+            unit=t("months", lang), transform=_transform_text(s.get("transform"), lang)) + ")"
         for (_, s), a, b in zip(in_cell.iterrows(), lo, hi))
     return text(key, lang, Q=fmt_num(r["Q"], 2, lang), p=fmt_p(r["Q_p"], lang), studies=studies)
+
+
+def _transform_text(transform, lang: str) -> str:
+    """' (1–10 × 10/9 to 0–10)' for a scale transform; '' for none (identity, or blank at the strict level)."""
+    if not isinstance(transform, str) or transform in ("", "identity"):
+        return ""
+    return f" ({t('transform_' + transform, lang)})"
 
 
 def render_report(results, figures: dict, lang: str = "nl", extra: dict | None = None) -> str:
