@@ -68,12 +68,15 @@ def _unit_label(unit: str, lang: str = "en") -> str:
     return unit.replace("_", " ")
 
 
-def forest_rows(results, outcome_key: str, period, unit: str, lang: str = "en") -> pd.DataFrame:
+def forest_rows(results, outcome_key: str, period, unit: str, lang: str = "en", cells: dict | None = None
+                ) -> pd.DataFrame:
     """The rows of one forest plot: per arm class a header, its studies, pooled row, PI row and stats line.
 
     ``period`` is a cell's period (``m16`` at the strict level; a whole number of months is read so too). A study
     row names the municipality, the arm's components and, at the concept level, the municipality's own outcome
     wording and month (e.g. "Wageningen: exemption — Volledige uitstroom naar betaald werk, 24 mnd").
+    ``cells``: :func:`cell_frames` of ``results`` when drawing many figures (each is then looked up, not filtered
+    from the whole table).
     """
     if isinstance(period, (int, np.integer)):
         period = f"m{int(period)}"
@@ -88,13 +91,11 @@ def forest_rows(results, outcome_key: str, period, unit: str, lang: str = "en") 
     names = dict(zip(munis["municipality"], munis["name"]))
     d = fsr.unit_digits(unit)
     rows, footer = [], []
+    cells = cell_frames(results) if cells is None else cells
     for arm_class in plan.arm_classes:
-        s = studies[(studies["outcome_key"] == outcome_key) & (studies["period"] == period)
-                    & (studies["arm_class"] == arm_class) & (studies["unit_h"] == unit)]
+        s, p = cells.get((outcome_key, period, arm_class, unit), (studies.iloc[:0], None))
         if len(s) == 0:
             continue
-        p = pooled[(pooled["outcome_key"] == outcome_key) & (pooled["period"] == period)
-                   & (pooled["arm_class"] == arm_class) & (pooled["unit_h"] == unit)].iloc[0]
         tau2 = 0.0 if math.isnan(p["tau2"]) else p["tau2"]
         w = 1 / (s["sei"].to_numpy() ** 2 + tau2)
         w = w / w.sum()
@@ -160,6 +161,27 @@ def forest_rows(results, outcome_key: str, period, unit: str, lang: str = "en") 
     frame["label"] = unique_labels(list(frame["label"]))
     frame.attrs["footer"] = footer  # lines for the figure's footer (classical fits beside a Bayesian headline)
     return frame
+
+
+#: The columns that name one forest-plot cell (one pooled row).
+CELL_KEY = ("outcome_key", "period", "arm_class", "unit_h")
+
+
+def cell_frames(results) -> dict:
+    """{(outcome_key, period, arm_class, unit_h): (its studies in table order, its pooled row or None)}: every
+    figure's rows looked up once instead of filtered from the whole studies table per figure."""
+    studies, pooled = results.studies, results.pooled
+    if len(studies) == 0:
+        return {}
+    first_pooled = {}
+    if len(pooled):
+        for i, key in enumerate(zip(*(pooled[c] for c in CELL_KEY))):
+            first_pooled.setdefault(key, i)
+    out = {}
+    for key, idx in studies.groupby(list(CELL_KEY), sort=False, dropna=False).indices.items():
+        i = first_pooled.get(key)
+        out[key] = (studies.iloc[idx], None if i is None else pooled.iloc[i])
+    return out
 
 
 def text_width_in(text: str, size: float = FONT_PT, weight: str = "normal") -> float:
@@ -335,10 +357,11 @@ def forest_jobs(results, lang: str = "en", svg: bool = False) -> list:
     from meta.present.figures import FigureJob
 
     jobs = []
+    cells = cell_frames(results)
     for outcome_key, horizon, unit in figure_cells(results):
         name = figure_name(outcome_key, horizon)
         title = forest_title(results, outcome_key, horizon, lang)
-        rows = forest_rows(results, outcome_key, horizon, unit, lang)
+        rows = forest_rows(results, outcome_key, horizon, unit, lang, cells)
         files = {"png": f"{name}.png", **({"svg": f"{name}.svg"} if svg else {})}
         jobs.append(FigureJob(name, "forest", title, files,
                               dict(rows=rows, unit=unit, title=title, level=float(results.plan.level), lang=lang,
@@ -361,6 +384,27 @@ def _write_now(jobs: list, folder) -> dict:
     for job in jobs:
         render(job, str(folder))
     return {job.name: {**{fmt: Path(folder) / f for fmt, f in job.files.items()}, "title": job.title} for job in jobs}
+
+
+def _segments(ax, segments, colors, lw: float, alpha=None, zorder: float = 2):
+    """Line segments [((x0, y0), (x1, y1))] as one LineCollection, styled as ``ax.plot`` styles a line (projecting
+    caps, ``zorder`` 2); segments with a non-finite end are left out, as ``ax.plot`` leaves them out. Updates the
+    data limits as ``ax.plot`` would."""
+    from matplotlib.collections import LineCollection
+
+    keep = [i for i, seg in enumerate(segments) if np.isfinite(np.asarray(seg, float)).all()]
+    if not keep:
+        return None
+    lc = LineCollection([segments[i] for i in keep], colors=[colors[i] for i in keep], linewidths=lw, alpha=alpha,
+                        capstyle="projecting", joinstyle="round", zorder=zorder)
+    ax.add_collection(lc, autolim=True)
+    ax.autoscale_view()
+    return lc
+
+
+def _points(ax, x, y, sizes, colors, zorder: float = 3, **kw):
+    """Markers at (x, y) as one ``ax.scatter`` call (one artist for every point; drawn in the given order)."""
+    return ax.scatter(np.asarray(x, float), np.asarray(y, float), s=sizes, c=list(colors), zorder=zorder, **kw)
 
 
 SPEC_COLORS = {"negative": "#b22222", "positive": "#1f7a1f", "no significant effect": "#555555", "no estimate": "#bbbbbb"}
@@ -393,12 +437,13 @@ def draw_spec_curve(sens: pd.DataFrame, outcome_key: str, title: str, lang: str 
         c = s[(s["period"] == cell["period"]) & (s["arm_class"] == cell["arm_class"])]
         c = c.sort_values(["estimate", "spec_group", "spec"], kind="mergesort").reset_index(drop=True)
         x = np.arange(len(c))
-        for i, r in c.iterrows():
-            col = SPEC_COLORS.get(r["verdict"], "#555555")
-            ax.plot([i, i], [r["ci_low"], r["ci_high"]], color=col, lw=1.4, alpha=0.8)
-            main = r["spec_group"] == "main"
-            ax.scatter([i], [r["estimate"]], s=70 if main else 22, color=col, edgecolor="black" if main else col,
-                       linewidth=1.5 if main else 0, zorder=3)
+        # one artist for all intervals and one for all points (not two per specification: drawing time)
+        cols = [SPEC_COLORS.get(v, "#555555") for v in c["verdict"]]
+        main = (c["spec_group"] == "main").to_numpy()
+        _segments(ax, [((i, lo), (i, hi)) for i, lo, hi in zip(x, c["ci_low"], c["ci_high"])], cols, 1.4, alpha=0.8)
+        _points(ax, x, c["estimate"], np.where(main, 70, 22), cols,
+                edgecolors=["black" if m else col for m, col in zip(main, cols)],
+                linewidths=np.where(main, 1.5, 0.0), zorder=3)
         ax.axhline(0, color="black", lw=0.8)
         number_axis(ax.yaxis, lang)
         ax.tick_params(axis="y", labelsize=FONT_PT)
@@ -482,17 +527,16 @@ def overview_rows(results, lang: str = "en") -> pd.DataFrame:
     from meta.analyses.tables import cell_order
 
     plan = results.plan
-    z = float(__import__("scipy").stats.norm.ppf(0.5 + plan.level / 200))
+    z = float(ndtri(0.5 + plan.level / 200))  # = scipy.stats.norm.ppf, without importing scipy.stats
     label = {**outcome_labels(results.inputs.outcomes, lang), **concept_labels(results.inputs.concepts, lang)}
     p = cell_order(results.pooled, plan) if len(results.pooled) else results.pooled
     rows = []
+    cells = cell_frames(results)
     for arm_class, g in p.groupby("arm_class", sort=False):
         rows.append(dict(kind="header", label=arm_class_label(arm_class, lang).capitalize(), unit_h="", studies=[],
                          pooled=None))
         for _, r in g.iterrows():
-            s = results.studies[(results.studies["outcome_key"] == r["outcome_key"])
-                                & (results.studies["period"] == r["period"])
-                                & (results.studies["arm_class"] == arm_class) & (results.studies["unit_h"] == r["unit_h"])]
+            s = cells.get((r["outcome_key"], r["period"], arm_class, r["unit_h"]), (results.studies.iloc[:0],))[0]
             studies = [(m, y, y - z * se, y + z * se) for m, y, se in zip(s["municipality"], s["yi"], s["sei"])]
             pooled = None
             if int(r["k"]) >= 2:
@@ -565,6 +609,7 @@ def draw_overview_rows(rows: pd.DataFrame, municipalities: list, level: float, l
         span = max(hi - lo, 1e-9)
         ax.set_xlim(lo - 0.05 * span, hi + 0.05 * span)
         ax.set_ylim(-0.5, n - 0.5)
+        segs, pts, cols = [], [], []  # every study of the panel: one artist for the lines, one for the squares
         for i, ((_, r), text) in enumerate(zip(panel.iterrows(), wrapped[id(panel)])):
             y = n - 1 - i
             header = r["kind"] == "header"
@@ -579,14 +624,17 @@ def draw_overview_rows(rows: pd.DataFrame, municipalities: list, level: float, l
             # studies above, the diamond below them in the same row
             offsets = (np.linspace(0.32, -0.05, k) if pooled_row else np.linspace(0.22, -0.22, k)) if k > 1 else [0.0]
             for (m, est, l, u), dy in zip(r["studies"], offsets):
-                ax.plot([l, u], [y + dy, y + dy], color=color[m], lw=1.4, zorder=2)
-                ax.scatter([est], [y + dy], marker="s", s=28, color=color[m], zorder=3)
+                segs.append(((l, y + dy), (u, y + dy)))
+                pts.append((est, y + dy))
+                cols.append(color[m])
             if r["pooled"] is not None:
                 est, l, u = r["pooled"]
                 l = l if np.isfinite(l) else ax.get_xlim()[0]
                 u = u if np.isfinite(u) else ax.get_xlim()[1]
                 ax.add_patch(Polygon([[l, y - 0.3], [est, y - 0.19], [u, y - 0.3], [est, y - 0.41]], closed=True,
                                      color="#b22222", zorder=4))
+        _segments(ax, segs, cols, 1.4, zorder=2)
+        _points(ax, [p[0] for p in pts], [p[1] for p in pts], 28, cols, marker="s", zorder=3)
         ax.axvline(0, color="black", lw=0.8, zorder=1)
         ax.set_yticks([])
         for side in ("top", "right", "left"):
