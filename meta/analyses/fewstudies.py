@@ -204,14 +204,23 @@ def impossible_columns(row) -> list[str]:
     return bad
 
 
-def prior_sensitivity_rows(studies: pd.DataFrame, plan: Plan) -> pd.DataFrame:
+def prior_sensitivity_rows(studies: pd.DataFrame, plan: Plan, pooled: pd.DataFrame | None = None) -> pd.DataFrame:
     """Cells with k ≥ 2 under the plan's τ prior and its variants (:data:`PRIOR_VARIANTS`), one row each.
 
     Columns: the cell columns, ``spec_group`` ("Bayesian" for the plan's prior, "prior" for the variants),
     ``spec``, ``k``, ``estimate`` (posterior median), ``ci_low``, ``ci_high``, ``p_gt_0``. Units without a τ prior
     in the plan are left out.
+
+    ``pooled``: the run's pooled table (:func:`add_few_studies_columns`), whose ``bayes_*`` columns already hold the
+    fit under the plan's prior (the same :func:`meta.models.bayes.bayes_pool` call on the same studies, with δ for
+    the decision probabilities); its rows are taken from there instead of being fitted again.
     """
     keys = list(CELL_COLUMNS)
+    fitted = {}
+    if pooled is not None and len(pooled) and "bayes_estimate" in pooled.columns:
+        cols = ["bayes_estimate", "bayes_ci_low", "bayes_ci_high", "p_gt_0"]
+        fitted = {tuple(r[:len(keys)]): r[len(keys):]
+                  for r in pooled[[*keys, *cols]].itertuples(index=False, name=None)}
     rows = []
     for key, g in studies.groupby(keys, sort=True, dropna=False):
         key = key if isinstance(key, tuple) else (key,)
@@ -223,9 +232,14 @@ def prior_sensitivity_rows(studies: pd.DataFrame, plan: Plan) -> pd.DataFrame:
         specs = [("Bayesian", f"half-normal τ prior, scale {s:g}", "halfnormal", 1.0)]
         specs += [("prior", f"{label} ({factor * s:g})", family, factor) for label, family, factor in PRIOR_VARIANTS]
         for group, spec, family, factor in specs:
-            b = bayes_pool(y, v, factor * s, level=plan.level, tau_prior=family)
+            known = fitted.get(key) if group == "Bayesian" else None
+            if known is not None and np.isfinite(known[0]):
+                estimate, ci_low, ci_high, p_gt_0 = known
+            else:
+                b = bayes_pool(y, v, factor * s, level=plan.level, tau_prior=family)
+                estimate, ci_low, ci_high, p_gt_0 = b.estimate, b.ci_low, b.ci_high, b.p_gt_0
             rows.append({**cell, "spec_group": group, "spec": spec, "k": len(g),
-                         "municipalities": ";".join(sorted(g["municipality"])), "estimate": b.estimate,
-                         "ci_low": b.ci_low, "ci_high": b.ci_high, "p_gt_0": b.p_gt_0})
+                         "municipalities": ";".join(sorted(g["municipality"])), "estimate": estimate,
+                         "ci_low": ci_low, "ci_high": ci_high, "p_gt_0": p_gt_0})
     return pd.DataFrame(rows, columns=[*keys, "spec_group", "spec", "k", "municipalities", "estimate", "ci_low",
                                        "ci_high", "p_gt_0"])

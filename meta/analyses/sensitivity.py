@@ -185,8 +185,9 @@ def sensitivity_table(results) -> pd.DataFrame:
         if len(part):
             spec = "Bayesian headline (plan's τ prior)" if headline_is_bayes else f"{plan.method} + {plan.test}"
             rows += _spec_rows(part, "main", spec, studies)
-    if len(bayes_cells):  # the plan's classical fit, now beside the headline
-        classical = pool(studies).merge(bayes_cells[list(CELL_COLUMNS)], on=list(CELL_COLUMNS))
+    if len(bayes_cells):  # the plan's classical fit, now beside the headline: the run's own (classical_* columns)
+        classical = bayes_cells[[*CELL_COLUMNS, "k"]].assign(**{c: bayes_cells[f"classical_{c}"]
+                                                               for c in ("estimate", "ci_low", "ci_high")})
         rows += _spec_rows(classical, "classical", f"{plan.method} + {plan.test}", studies)
     for method in engine.METHODS:
         if method != plan.method.upper():
@@ -211,7 +212,7 @@ def sensitivity_table(results) -> pd.DataFrame:
             rows += _spec_rows(pool(alt), "outcome definition", "harmonisation: sensitivity mappings", alt)
     # Bayesian normal-normal model with the plan's τ prior per unit, and the prior variants (cells with k >= 2: a single
     # study is shown as reported)
-    prior_rows = prior_sensitivity_rows(studies, plan)
+    prior_rows = prior_sensitivity_rows(studies, plan, results.pooled)  # the plan's prior: fitted once, in the run
     for _, r in prior_rows.iterrows():
         rows.append({**{c: r[c] for c in SPEC_COLUMNS if c != "verdict"}, "verdict": verdict(r["ci_low"], r["ci_high"])})
     table = pd.DataFrame(rows, columns=list(SPEC_COLUMNS))
