@@ -96,12 +96,39 @@ def render(job: FigureJob, folder: str) -> str:
         box = fig.get_tightbbox(fig.canvas.get_renderer()).padded(0.1)
     for fmt, name in job.files.items():
         if fmt == "png":
-            fig.savefig(folder / name, dpi=job.save.get("dpi", 100), bbox_inches=box, metadata={"Software": None})
+            save_png(fig, folder / name, job.save.get("dpi", 100), box)
         else:
             with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "meta"}):  # text as text; stable ids
                 fig.savefig(folder / name, bbox_inches=box, metadata={"Date": None, "Creator": None})
     plt.close(fig)
     return job.name
+
+
+#: zlib level of the PNGs: 3 packs the figures smaller than level 6 (PIL's default, what matplotlib uses) in ~60%
+#: of the time.
+PNG_COMPRESS_LEVEL = 3
+
+
+def save_png(fig, path, dpi: float, box=None) -> None:
+    """Save ``fig`` as PNG: the pixels matplotlib's Agg renders for ``savefig(path, dpi=dpi, bbox_inches=box)``,
+    written as RGB when every pixel is opaque (the figures have a white background; no alpha channel to compress)
+    at :data:`PNG_COMPRESS_LEVEL`, with the resolution but no software stamp in the file."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="raw", dpi=dpi, bbox_inches=box)
+    renderer = fig.canvas.renderer  # the one the raw pixels were drawn with
+    w, h = int(renderer.width), int(renderer.height)
+    rgba = np.frombuffer(buf.getbuffer(), dtype=np.uint8)
+    if rgba.size != 4 * w * h:  # pragma: no cover - matplotlib's renderer and buffer disagree
+        raise RuntimeError(f"{path}: {rgba.size} bytes of pixels for {w} x {h}")
+    rgba = rgba.reshape(h, w, 4)
+    image = (Image.fromarray(np.ascontiguousarray(rgba[..., :3]), "RGB") if (rgba[..., 3] == 255).all()
+             else Image.fromarray(rgba.copy(), "RGBA"))
+    image.save(path, format="png", compress_level=PNG_COMPRESS_LEVEL, dpi=(dpi, dpi))
 
 
 def frames_key(kind: str, frames: dict, version: str | None = None) -> str:
@@ -156,10 +183,12 @@ def default_jobs() -> int:
 
 
 def write_figures(jobs: list[FigureJob], folder: Path, previous: Path | None = None,
-                  workers: int | None = None) -> tuple[dict, list[str]]:
+                  workers: int | None = None, meanwhile=None) -> tuple[dict, list[str]]:
     """Write every job's files into ``folder``, reusing unchanged ones from ``previous``.
 
-    Returns ``({"figures/<file>": key}, [those reused])`` for the manifest.
+    ``meanwhile``: a function called (without arguments) in this process while the worker processes draw, so that
+    other output (the workbook) is written on a core the drawing leaves idle; called after drawing when there are
+    no workers. Returns ``({"figures/<file>": key}, [those reused])`` for the manifest.
     """
     folder = Path(folder)
     version = code_version()
@@ -179,14 +208,16 @@ def write_figures(jobs: list[FigureJob], folder: Path, previous: Path | None = N
         todo.append(job)
     workers = default_jobs() if workers is None else max(1, int(workers))
     if len(todo) >= 2 and workers >= 2:
-        _render_parallel(todo, folder, min(workers, len(todo)))
+        _render_parallel(todo, folder, min(workers, len(todo)), meanwhile)
     else:
         for job in todo:
             render(job, str(folder))
+        if meanwhile is not None:
+            meanwhile()
     return dict(sorted(keys.items())), sorted(reused)
 
 
-def _render_parallel(todo: list[FigureJob], folder: Path, workers: int) -> None:
+def _render_parallel(todo: list[FigureJob], folder: Path, workers: int, meanwhile=None) -> None:
     """Draw jobs in ``workers`` processes (forked after matplotlib is imported, so workers start warm)."""
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
@@ -202,5 +233,12 @@ def _render_parallel(todo: list[FigureJob], folder: Path, workers: int) -> None:
     # biggest figures first, so one slow figure does not finish last alone
     order = sorted(todo, key=lambda j: -sum(len(v) if hasattr(v, "__len__") else 1 for v in j.payload.values()))
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        for _ in pool.map(render, order, [str(folder)] * len(order)):
-            pass
+        futures = [pool.submit(render, job, str(folder)) for job in order]
+        try:
+            if meanwhile is not None:
+                meanwhile()
+            for future in futures:
+                future.result()
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise

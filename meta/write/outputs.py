@@ -165,11 +165,18 @@ def write_outputs(results: Results, out_dir: Path, plan_path: Path | None, draw:
         (tmp / "README.md").write_text(OUTPUTS_README, encoding="utf-8")
         _write_tables(results, tmp)
         previous = out_dir if (out_dir / "manifest.json").is_file() else None  # unchanged files are taken from it
-        content_keys, reused = {}, []
+        content_keys, reused, workbook = {}, [], {}
+
+        def write_workbook_now():  # while the figures are drawn in worker processes, on the core they leave idle
+            workbook["key"], workbook["reused"] = _write_or_reuse_workbook(results, tmp, previous, lang)
+
         if draw:
-            figure_keys, reused = _write_figures_and_report(results, tmp, previous, lang, svg, jobs)
+            figure_keys, reused = _write_figures_and_report(results, tmp, previous, lang, svg, jobs,
+                                                            meanwhile=write_workbook_now)
             content_keys = dict(figure_keys)
-        content_keys["meta.xlsx"], workbook_reused = _write_or_reuse_workbook(results, tmp, previous, lang)
+        else:
+            write_workbook_now()
+        content_keys["meta.xlsx"], workbook_reused = workbook["key"], workbook["reused"]
         if workbook_reused:
             reused = sorted([*reused, "meta.xlsx"])
         manifest = _manifest(results, plan_path, lang, content_keys, reused, tmp)
@@ -201,16 +208,18 @@ def _write_tables(results: Results, folder: Path) -> None:
 
 
 def _write_figures_and_report(results: Results, folder: Path, previous: Path | None, lang: str, svg: bool,
-                              jobs: int | None) -> tuple[dict, list]:
+                              jobs: int | None, meanwhile=None) -> tuple[dict, list]:
     """``figures/`` (unchanged figures reused from ``previous``) and ``report.html``; returns the figures' content
-    keys and the files reused."""
+    keys and the files reused. ``meanwhile()`` is called in this process while worker processes draw (see
+    :func:`meta.present.figures.write_figures`)."""
     from meta.present import figures as figcache
     from meta.present import plots, report
 
     control.checkpoint("figures")
     (folder / "figures").mkdir()
     forest, others = plots.figure_jobs(results, lang, svg)
-    figure_keys, reused = figcache.write_figures(forest + others, folder / "figures", previous, jobs)
+    figure_keys, reused = figcache.write_figures(forest + others, folder / "figures", previous, jobs,
+                                                 meanwhile=meanwhile)
     paths = {j.name: {**{fmt: folder / "figures" / f for fmt, f in j.files.items()}, "title": j.title}
              for j in forest + others}
     figures = {j.name: paths[j.name] for j in forest}
