@@ -8,6 +8,7 @@ this module (:data:`TEXT`, read with :func:`t`; vocabulary groups with :func:`wo
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import tomllib
@@ -94,15 +95,23 @@ def fmt_num(x, digits: int = 1, lang: str = DEFAULT_LANG, missing: str = MISSING
     """
     if _is_missing(x):
         return missing
-    from babel.numbers import format_decimal
-
     x = float(x)
     if round(x, digits) == 0:
         x = 0.0  # no "-0,0"
+    pattern, locale = _number_pattern(digits, sign, lang)
+    return pattern.apply(x, locale)  # what babel.numbers.format_decimal(x, pattern, locale) does
+
+
+@functools.lru_cache(maxsize=None)
+def _number_pattern(digits: int, sign: bool, lang: str):
+    """Babel's parsed decimal pattern and locale for :func:`fmt_num` (parsed once, not per number)."""
+    from babel import Locale
+    from babel.numbers import parse_pattern
+
     pattern = "#,##0" + ("." + "0" * digits if digits > 0 else "")
     if sign:
         pattern = f"+{pattern};-{pattern}"
-    return format_decimal(x, format=pattern, locale=LOCALES[lang])
+    return parse_pattern(pattern), Locale.parse(LOCALES[lang])
 
 
 #: Between the bounds of an interval: a semicolon where the comma is the decimal sign.
@@ -426,12 +435,12 @@ def period_label(period: str, periods, lang: str) -> str:
     """A cell's period in ``lang``: ``m16`` (strict level) → '16 mnd'; a register period → its label and months."""
     if period.startswith("m") and period[1:].isdigit():
         return f"{period[1:]} {t('months', lang)}"
-    if periods is None or not (periods["period"] == period).any():
-        return period.replace("_", " ")  # without the register: the code in words
-    row = periods[periods["period"] == period]
-    r = row.iloc[0]
-    label = r["label_nl"] if lang == "nl" else r["label_en"]
-    return f"{label} ({r['month_min']}–{r['month_max']} {t('months', lang)})"
+    if periods is not None:  # the register's first row of the period (a plain scan: called per table cell)
+        for code, nl, en, lo, hi in zip(periods["period"], periods["label_nl"], periods["label_en"],
+                                        periods["month_min"], periods["month_max"]):
+            if code == period:
+                return f"{nl if lang == 'nl' else en} ({lo}–{hi} {t('months', lang)})"
+    return period.replace("_", " ")  # without the register: the code in words
 
 
 def concept_labels(concepts, lang: str) -> dict:

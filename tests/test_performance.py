@@ -124,3 +124,13 @@ def test_past_fifty_municipalities_forest_plots_show_a_strip_and_the_report_coun
                  report.sources_table(res, "nl"), report.headline_table(res, "nl")):
         assert not any(name in html for name in names)
     assert "side_by_side.csv" in report.side_by_side_table(res, "en")
+
+
+def test_the_control_characters_refused_before_writing_are_exactly_those_openpyxl_refuses():
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    from meta.write.outputs import ILLEGAL_CHARACTERS_RE as ours
+
+    assert (ours.pattern, ours.flags) == (ILLEGAL_CHARACTERS_RE.pattern, ILLEGAL_CHARACTERS_RE.flags)
+    assert [c for c in map(chr, range(128)) if ours.search(c)] == [c for c in map(chr, range(128))
+                                                                   if ILLEGAL_CHARACTERS_RE.search(c)]

@@ -41,7 +41,7 @@ from scipy import special
 
 from meta.effects.harmonise import range_width
 from meta.models import engine
-from meta.models.bayes import bayes_pool
+from meta.models.bayes import bayes_pool, bayes_pool_many
 from meta.plan import Plan
 from meta.cells import CELL_COLUMNS
 
@@ -221,7 +221,7 @@ def prior_sensitivity_rows(studies: pd.DataFrame, plan: Plan, pooled: pd.DataFra
         cols = ["bayes_estimate", "bayes_ci_low", "bayes_ci_high", "p_gt_0"]
         fitted = {tuple(r[:len(keys)]): r[len(keys):]
                   for r in pooled[[*keys, *cols]].itertuples(index=False, name=None)}
-    rows = []
+    rows, to_fit = [], []
     for key, g in studies.groupby(keys, sort=True, dropna=False):
         key = key if isinstance(key, tuple) else (key,)
         cell = dict(zip(keys, key))
@@ -233,13 +233,14 @@ def prior_sensitivity_rows(studies: pd.DataFrame, plan: Plan, pooled: pd.DataFra
         specs += [("prior", f"{label} ({factor * s:g})", family, factor) for label, family, factor in PRIOR_VARIANTS]
         for group, spec, family, factor in specs:
             known = fitted.get(key) if group == "Bayesian" else None
+            row = {**cell, "spec_group": group, "spec": spec, "k": len(g),
+                   "municipalities": ";".join(sorted(g["municipality"]))}
             if known is not None and np.isfinite(known[0]):
-                estimate, ci_low, ci_high, p_gt_0 = known
-            else:
-                b = bayes_pool(y, v, factor * s, level=plan.level, tau_prior=family)
-                estimate, ci_low, ci_high, p_gt_0 = b.estimate, b.ci_low, b.ci_high, b.p_gt_0
-            rows.append({**cell, "spec_group": group, "spec": spec, "k": len(g),
-                         "municipalities": ";".join(sorted(g["municipality"])), "estimate": estimate,
-                         "ci_low": ci_low, "ci_high": ci_high, "p_gt_0": p_gt_0})
+                row.update(zip(("estimate", "ci_low", "ci_high", "p_gt_0"), known))
+            else:  # fitted below, all cells at once
+                to_fit.append((len(rows), ((y, v, factor * s), dict(level=plan.level, tau_prior=family))))
+            rows.append(row)
+    for (i, _), b in zip(to_fit, bayes_pool_many([call for _, call in to_fit])):
+        rows[i].update(estimate=b.estimate, ci_low=b.ci_low, ci_high=b.ci_high, p_gt_0=b.p_gt_0)
     return pd.DataFrame(rows, columns=[*keys, "spec_group", "spec", "k", "municipalities", "estimate", "ci_low",
                                        "ci_high", "p_gt_0"])

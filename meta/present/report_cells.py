@@ -49,7 +49,8 @@ def mark_p_texts(results, lang: str = "en") -> dict:
     """For single-study cells whose SE came from a significance mark: the p-value range the mark prints, as text."""
     ranges = mark_p_ranges(results)
     out = {}
-    for _, s in results.studies.iterrows():
+    studies = results.studies
+    for _, s in studies[studies["input_row"].astype(int).isin(list(ranges))].iterrows():  # only rows with a mark
         if int(s["input_row"]) in ranges:
             at_least, below, mark = ranges[int(s["input_row"])]
             out[cell_key(s)] = (
