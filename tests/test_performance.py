@@ -134,3 +134,19 @@ def test_the_control_characters_refused_before_writing_are_exactly_those_openpyx
     assert (ours.pattern, ours.flags) == (ILLEGAL_CHARACTERS_RE.pattern, ILLEGAL_CHARACTERS_RE.flags)
     assert [c for c in map(chr, range(128)) if ours.search(c)] == [c for c in map(chr, range(128))
                                                                    if ILLEGAL_CHARACTERS_RE.search(c)]
+
+
+def test_bayesian_fits_shared_among_worker_processes_equal_the_same_fits_in_one_process_to_the_last_bit():
+    import numpy as np
+
+    from meta.models.bayes import PARALLEL_MIN_FITS, bayes_pool, bayes_pool_many
+
+    rng = np.random.default_rng(15)
+    calls = [((rng.normal(0, 2, 3), rng.uniform(0.5, 4, 3)), dict(level=95.0, tau_prior=family))
+             for family in ("halfnormal", "halfcauchy") for _ in range(PARALLEL_MIN_FITS // 2)]
+    calls = [((y, v, s), kw) for (y, v), kw, s in zip((c[0] for c in calls), (c[1] for c in calls),
+                                                      np.linspace(0.5, 5, len(calls)))]
+    parallel = bayes_pool_many(calls, workers=2)
+    serial = [bayes_pool(*a, **k) for a, k in calls]
+    assert len(parallel) == len(calls) >= PARALLEL_MIN_FITS
+    assert [repr(p) for p in parallel] == [repr(s) for s in serial]  # repr: every float to the last bit, NaN too
