@@ -11,6 +11,13 @@ plan's method and test; :mod:`meta.analyses.fewstudies`). A conclusion *survives
 specification that has a number for the cell gives the same verdict (negative,
 positive, or no significant effect at the plan's level).
 
+One specification is shown but not counted: the plain Hartung-Knapp test (``knha``) where its scale factor
+q = Σwᵢ(yᵢ − μ̂)²/(k−1) is below 1. There it gives an interval *narrower* than the ad hoc test, which floors q at
+1; with few studies that agree closely (k = 2, Q p near 1) q collapses towards 0 and the interval with it, the known
+failure the ad hoc variant exists to prevent (Röver, Knapp & Friede 2015, BMC Med Res Methodol 15:99). Such a row
+keeps its place in ``sensitivity.csv`` with the reason in ``not_counted``; :func:`robustness` leaves it out of
+the verdict and names it in its own ``not_counted`` column.
+
 Pure functions; the batch engine pools each family of specifications in one call
 (leave-one-out: every cell × left-out municipality in one batch; one call per
 estimator and per test). Effects are derived once per SE policy and survey
@@ -43,7 +50,7 @@ from meta.analyses.fewstudies import HEADLINE_BAYES, prior_sensitivity_rows
 from meta.cells import CELL_COLUMNS
 
 SPEC_COLUMNS = ("outcome_key", "period", "arm_class", "unit_h", "spec_group", "spec", "k",
-                "municipalities", "estimate", "ci_low", "ci_high", "verdict")
+                "municipalities", "estimate", "ci_low", "ci_high", "verdict", "not_counted")
 #: Model columns a report may print, tried one at a time in place of the plan's first choice.
 MODEL_COLUMNS = ("basis", "loep", "extra")
 #: Cells with at most this many municipalities leave each one out in turn (and list names in ``municipalities``).
@@ -63,6 +70,29 @@ def verdict(ci_low: float, ci_high: float) -> str:
     return "no significant effect"
 
 
+def knha_scale(studies: pd.DataFrame, method: str, level: float) -> dict:
+    """{cell key: the Hartung-Knapp scale factor q} for every cell of ``studies``.
+
+    q = Σwᵢ(yᵢ − μ̂)²/(k−1), wᵢ = 1/(vᵢ + τ̂²), the factor by which ``knha`` multiplies the variance of μ̂; it is
+    the squared ratio of the ``knha`` and ``z`` standard errors at the same τ̂² (1 for a single study: nothing is
+    scaled).
+    """
+    knha = engine.pool_cells(studies, CELL_COLUMNS, method, "knha", level)
+    z = engine.pool_cells(studies, CELL_COLUMNS, method, "z", level)
+    q = (knha["se"].to_numpy(float) / z["se"].to_numpy(float)) ** 2
+    return {tuple(r[c] for c in CELL_COLUMNS): float(x) for r, x in zip(knha.to_dict("records"), q)}
+
+
+def not_counted_reasons(studies: pd.DataFrame, method: str, test: str, level: float) -> dict:
+    """{cell key: why the ``test`` specification does not count toward the verdict} (module docstring): only
+    ``knha`` with scale factor q < 1; empty for any other test."""
+    if test != "knha":
+        return {}
+    return {key: (f"knha scale factor q = {q:.3g} < 1: narrower than the ad hoc test, which floors q at 1 "
+                  "(Röver, Knapp & Friede 2015); not counted in the verdict")
+            for key, q in knha_scale(studies, method, level).items() if q < 1}
+
+
 def _municipalities(studies: pd.DataFrame, cols: list[str]) -> dict:
     """{cell key: ';'-joined sorted municipalities} (or 'k municipalities …' past ``LOO_ALL_MAX_K``)."""
     out = {}
@@ -73,9 +103,11 @@ def _municipalities(studies: pd.DataFrame, cols: list[str]) -> dict:
     return out
 
 
-def _spec_rows(pooled: pd.DataFrame, group: str, spec, studies: pd.DataFrame, by: str | None = None) -> list[dict]:
+def _spec_rows(pooled: pd.DataFrame, group: str, spec, studies: pd.DataFrame, by: str | None = None,
+               not_counted: dict | None = None) -> list[dict]:
     """One row per pooled cell. ``spec`` is the specification's name, or (with ``by``) the name of the
-    ``by`` column of ``pooled`` and ``studies`` that tells the specifications of one batch apart."""
+    ``by`` column of ``pooled`` and ``studies`` that tells the specifications of one batch apart. ``not_counted``:
+    {cell key: reason} for rows that do not count toward the verdict (:func:`not_counted_reasons`)."""
     cols = [*CELL_COLUMNS, *([by] if by else [])]
     munis = _municipalities(studies, cols)
     out = []
@@ -83,7 +115,8 @@ def _spec_rows(pooled: pd.DataFrame, group: str, spec, studies: pd.DataFrame, by
         key = tuple(r[c] for c in cols)
         out.append({**{c: r[c] for c in CELL_COLUMNS}, "spec_group": group, "spec": r[by] if by else spec,
                     "k": int(r["k"]), "municipalities": munis.get(key, ""), "estimate": r["estimate"],
-                    "ci_low": r["ci_low"], "ci_high": r["ci_high"], "verdict": verdict(r["ci_low"], r["ci_high"])})
+                    "ci_low": r["ci_low"], "ci_high": r["ci_high"], "verdict": verdict(r["ci_low"], r["ci_high"]),
+                    "not_counted": (not_counted or {}).get(tuple(r[c] for c in CELL_COLUMNS), "")})
     return out
 
 
@@ -194,7 +227,8 @@ def sensitivity_table(results) -> pd.DataFrame:
             rows += _spec_rows(pool(studies, method=method), "estimator", method, studies)
     for test in engine.TESTS:
         if test != plan.test.lower():
-            rows += _spec_rows(pool(studies, test=test), "test", test, studies)
+            rows += _spec_rows(pool(studies, test=test), "test", test, studies,
+                               not_counted=not_counted_reasons(studies, plan.method, test, plan.level))
     # leave one municipality out (cells with k >= 2 only): every cell x left-out municipality in one batch
     loo = leave_one_out_studies(studies, main)
     if len(loo):
@@ -214,7 +248,8 @@ def sensitivity_table(results) -> pd.DataFrame:
     # study is shown as reported)
     prior_rows = prior_sensitivity_rows(studies, plan, results.pooled)  # the plan's prior: fitted once, in the run
     for _, r in prior_rows.iterrows():
-        rows.append({**{c: r[c] for c in SPEC_COLUMNS if c != "verdict"}, "verdict": verdict(r["ci_low"], r["ci_high"])})
+        rows.append({**{c: r[c] for c in SPEC_COLUMNS if c not in ("verdict", "not_counted")},
+                     "verdict": verdict(r["ci_low"], r["ci_high"]), "not_counted": ""})
     table = pd.DataFrame(rows, columns=list(SPEC_COLUMNS))
     # keep only cells of the main analysis
     main_keys = table.loc[table["spec_group"] == "main", list(CELL_COLUMNS)].drop_duplicates()
@@ -223,15 +258,20 @@ def sensitivity_table(results) -> pd.DataFrame:
 
 
 def robustness(sens: pd.DataFrame) -> pd.DataFrame:
-    """Per main cell: the main verdict, how many specifications, and whether every one agrees."""
+    """Per main cell: the main verdict, how many specifications count, whether every one agrees, and which
+    specifications were not counted (``not_counted``: ``group: spec;…``, the reasons are in ``sensitivity.csv``;
+    module docstring)."""
     rows = []
+    skipped = sens["not_counted"].fillna("").astype(str) != "" if "not_counted" in sens else pd.Series(False, sens.index)
     for key, g in sens.groupby(list(CELL_COLUMNS), sort=True):
         main = g[g["spec_group"] == "main"].iloc[0]
-        others = g[g["verdict"] != "no estimate"]
+        left_out = g[skipped.loc[g.index]]
+        others = g[(g["verdict"] != "no estimate") & ~skipped.loc[g.index]]
         disagree = others[others["verdict"] != main["verdict"]]
         rows.append({**dict(zip(CELL_COLUMNS, key)), "verdict": main["verdict"], "n_specs": len(others),
                      "survives_all": disagree.empty,
                      "changed_by": ";".join(f"{a}: {b}" for a, b in zip(disagree["spec_group"], disagree["spec"])),
+                     "not_counted": ";".join(f"{a}: {b}" for a, b in zip(left_out["spec_group"], left_out["spec"])),
                      "estimate_min": others["estimate"].min(), "estimate_max": others["estimate"].max()})
     return pd.DataFrame(rows)
 

@@ -242,7 +242,9 @@ def robustness_section(results, extra: dict, lang: str = "en") -> str:
              "verdict": word("verdict", r["verdict"], lang), "n_specs": int(r["n_specs"]),
              "survives": bool(r["survives_all"]),
              "range": fmt_interval(r["estimate_min"], r["estimate_max"], fsr.unit_digits(r["unit_h"]), lang),
-             "changed_by": changed_by_words(r["changed_by"], lang, names)}
+             "changed_by": changed_by_words(r["changed_by"], lang, names),
+             "not_counted": (changed_by_words(r["not_counted"], lang, names)
+                             if isinstance(r.get("not_counted"), str) and r["not_counted"] else "")}
             for _, r in cell_order(results, rob).iterrows()]
     figures = [f for name, f in extra.items() if name.startswith("specification_curve")]
     return render("robustness.html.j2", lang, intro=intro, rows=rows, figures=figures)

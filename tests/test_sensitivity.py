@@ -1,0 +1,59 @@
+"""The robustness verdict of the sensitivity analysis (meta.analyses.sensitivity)."""
+
+import pandas as pd
+import pytest
+
+from meta.analyses import sensitivity
+from meta.cells import CELL_COLUMNS
+
+
+def _studies(cells):
+    rows = []
+    for (outcome, arm), studies in cells.items():
+        for muni, yi, sei in studies:
+            rows.append({"outcome_key": outcome, "period": "p1", "arm_class": arm, "unit_h": "scale_0_10",
+                         "municipality": muni, "yi": yi, "sei": sei})
+    return pd.DataFrame(rows)
+
+
+def test_knha_scale_factor_is_the_weighted_residual_variance_over_k_minus_1():
+    # two studies that agree almost perfectly: REML τ² = 0, w = 1/0.1² = 100, μ = 0.505,
+    # q = Σw(y − μ)²/(k − 1) = 100·2·0.005²/1 = 0.005 (by hand); a single study has no q (1: nothing scaled)
+    studies = _studies({("a", "exemption"): [("x", 0.50, 0.1), ("y", 0.51, 0.1)],
+                        ("a", "intensive"): [("x", 0.50, 0.1)]})
+    q = sensitivity.knha_scale(studies, "REML", 95.0)
+    assert q[("a", "p1", "exemption", "scale_0_10")] == pytest.approx(0.005, rel=1e-9)
+    assert q[("a", "p1", "intensive", "scale_0_10")] == pytest.approx(1.0)
+
+
+def _sens_row(spec_group, spec, ci_low, ci_high, not_counted=""):
+    return {"outcome_key": "a", "period": "p1", "arm_class": "exemption", "unit_h": "scale_0_10",
+            "spec_group": spec_group, "spec": spec, "k": 2, "municipalities": "x;y", "estimate": 0.5,
+            "ci_low": ci_low, "ci_high": ci_high, "verdict": sensitivity.verdict(ci_low, ci_high),
+            "not_counted": not_counted}
+
+
+def test_a_collapsed_knha_row_does_not_change_the_robustness_verdict_and_is_named():
+    sens = pd.DataFrame([_sens_row("main", "REML + adhoc", -0.9, 1.9),
+                         _sens_row("test", "z", -0.1, 1.1),
+                         _sens_row("test", "knha", 0.4, 0.6, "knha scale factor q = 0.005 < 1")])
+    rob = sensitivity.robustness(sens)
+    assert bool(rob["survives_all"].iloc[0]) and rob["changed_by"].iloc[0] == ""
+    assert rob["n_specs"].iloc[0] == 2  # the main row and z; the collapsed knha row is not counted
+    assert rob["not_counted"].iloc[0] == "test: knha"
+
+
+def test_a_knha_row_with_scale_factor_at_least_1_still_counts():
+    sens = pd.DataFrame([_sens_row("main", "REML + adhoc", -0.9, 1.9),
+                         _sens_row("test", "knha", 0.4, 0.6)])
+    rob = sensitivity.robustness(sens)
+    assert not bool(rob["survives_all"].iloc[0]) and rob["changed_by"].iloc[0] == "test: knha"
+    assert rob["not_counted"].iloc[0] == ""
+
+
+def test_sensitivity_rows_of_collapsed_knha_say_why_they_are_not_counted():
+    studies = _studies({("a", "exemption"): [("x", 0.50, 0.1), ("y", 0.51, 0.1)]})
+    reasons = sensitivity.not_counted_reasons(studies, "REML", "knha", 95.0)
+    text = reasons[("a", "p1", "exemption", "scale_0_10")]
+    assert "0.005" in text and "Röver" in text
+    assert sensitivity.not_counted_reasons(studies, "REML", "z", 95.0) == {}
