@@ -328,3 +328,16 @@ def test_decision_table_says_yes_and_which_prior_when_the_conclusion_depends_on_
     assert "<b>ja</b>: half-normaal, schaal × 2 (10); half-Cauchy, zelfde schaal (5)" in nl
     en = fewstudies_report.decision_section(res, "en")
     assert "<b>yes</b>: half-normal, scale × 2 (10); half-Cauchy, same scale (5)" in en
+
+
+def test_heterogeneity_intervals_of_two_municipalities_print_undetermined_and_keep_the_point_and_the_numbers(pooled):
+    # with k = 2 the Q-profile interval for τ² (and I²) rests on Q with one degree of freedom: the Kerntabel prints
+    # "onbepaald (k = 2)" for it and keeps τ² and I² themselves; pooled.csv keeps both bounds
+    from meta.present import fewstudies_report as fsr
+    _, p = pooled
+    two, five = p.loc[("hours_gt12", "intensive")], p.loc[("hours_gt12", "release")]
+    assert int(two["k"]) == 2 and math.isfinite(two["tau2_ci_low"]) and math.isfinite(two["I2_ci_high"])
+    assert fsr.heterogeneity_interval_text(two, "tau2_ci_low", "tau2_ci_high", 2, "nl") == "[onbepaald (k = 2)]"
+    assert fsr.heterogeneity_interval_text(two, "I2_ci_low", "I2_ci_high", 0, "en") == "[undetermined (k = 2)]"
+    text = fsr.heterogeneity_interval_text(five, "tau2_ci_low", "tau2_ci_high", 2, "nl")
+    assert "onbepaald" not in text and text.startswith("[") and ";" in text

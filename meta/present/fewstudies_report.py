@@ -46,6 +46,29 @@ def interval_text(row, lo: str, hi: str, digits: int, lang: str, fmt=None) -> st
     return f"[{value_text(row, lo, digits, lang, fmt)}{INTERVAL_SEP[lang]}{value_text(row, hi, digits, lang, fmt)}]"
 
 
+#: Interval columns of the heterogeneity statistics (Q-profile for τ², and I², H² from it).
+HETEROGENEITY_INTERVALS = ("tau2_ci_low", "tau2_ci_high", "I2_ci_low", "I2_ci_high", "H2_ci_low", "H2_ci_high")
+#: Below this many studies the heterogeneity intervals are printed as "onbepaald (k = …)".
+HETEROGENEITY_MIN_K = 3
+
+
+def heterogeneity_undetermined(row) -> bool:
+    """Whether the τ²/I² intervals of a pooled row are printed as "onbepaald (k = …)".
+
+    With k = 2 the generalised Q is (y₁ − y₂)²/(v₁ + v₂ + 2τ²), one degree of freedom, and the Q-profile interval
+    (Viechtbauer 2007) solves Q(τ²) = χ²₁ quantiles: its upper bound is [(y₁ − y₂)²/χ²₁,₀.₀₂₅ − v₁ − v₂]/2, 0 when
+    Q < χ²₁,₀.₀₂₅ = 0.00098 (the two estimates nearly equal: "[0; 0]") and otherwise about 500 (y₁ − y₂)². Either
+    says nothing about τ², so only the point estimate is printed; the bounds stay in ``pooled.csv``."""
+    return 2 <= int(row["k"]) < HETEROGENEITY_MIN_K
+
+
+def heterogeneity_interval_text(row, lo: str, hi: str, digits: int, lang: str, fmt=None) -> str:
+    """:func:`interval_text` for a τ²/I² interval, or ``[onbepaald (k = 2)]`` (:func:`heterogeneity_undetermined`)."""
+    if heterogeneity_undetermined(row):
+        return f"[{t('undetermined', lang, k=int(row['k']))}]"
+    return interval_text(row, lo, hi, digits, lang, fmt)
+
+
 def has_undetermined(rows: pd.DataFrame, columns=None) -> bool:
     if "impossible" not in rows:
         return False

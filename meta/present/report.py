@@ -46,7 +46,8 @@ def headline_table(results, lang: str = "en") -> str:
     label, mark_p, arms = cell_labels(results.inputs, lang), mark_p_texts(results, lang), _arm_texts(results, lang)
     rows = [_headline_row(results, r, lang, label, mark_p, arms) for _, r in p.iterrows()]
     return render("headline.html.j2", lang, rows=rows, level=fmt_g(results.plan.level, lang),
-                  note=fsr.has_undetermined(p))
+                  note=fsr.has_undetermined(p),
+                  note_heterogeneity=any(fsr.heterogeneity_undetermined(r) for _, r in p.iterrows()))
 
 
 def _cell_arms(results, lang: str) -> dict:
@@ -82,8 +83,9 @@ def _headline_row(results, r, lang: str, label: dict, mark_p: dict, arms: dict) 
         estimate=fsr.value_text(r, "estimate", d, lang), unit=fsr.unit_short(r["unit_h"], lang),
         interval=fsr.interval_text(r, "ci_low", "ci_high", d, lang), p=mark_p.get(cell_key(r), p) if single else p,
         pi=fsr.interval_text(r, "pi_low", "pi_high", d, lang), tau2=fsr.value_text(r, "tau2", 2, lang),
-        tau2_ci=fsr.interval_text(r, "tau2_ci_low", "tau2_ci_high", 2, lang), I2=fmt_num(r["I2"], 0, lang),
-        I2_ci=fmt_interval(r["I2_ci_low"], r["I2_ci_high"], 0, lang), Q_p=fmt_p(r["Q_p"], lang),
+        tau2_ci=fsr.heterogeneity_interval_text(r, "tau2_ci_low", "tau2_ci_high", 2, lang),
+        I2=fmt_num(r["I2"], 0, lang), I2_ci=fsr.heterogeneity_interval_text(r, "I2_ci_low", "I2_ci_high", 0, lang),
+        Q_p=fmt_p(r["Q_p"], lang),
         methods=", ".join(words("se_method", m, lang) for m in str(r["se_methods"]).split(";") if m),
         flag=" ⚠" if r["flag_derived_se"] else "")
 

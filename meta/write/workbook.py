@@ -190,6 +190,8 @@ def headline_sheet(results, lang: str) -> pd.DataFrame:
         bad = fsr.impossible(r)
         val = lambda col: (t("undetermined", lang, k=int(r["k"])) if col in bad  # noqa: E731
                            else r.get(col, None))
+        het = lambda col: (t("undetermined", lang, k=int(r["k"])) if fsr.heterogeneity_undetermined(r)  # noqa: E731
+                           else val(col))
         rows.append({
             "arm_class": arm_class_label(r["arm_class"], lang), "outcome": label.get(r["outcome_key"], r["outcome_key"]),
             "period": period_label(r["period"], results.inputs.periods, lang), "unit": _unit(r["unit_h"], lang),
@@ -201,9 +203,9 @@ def headline_sheet(results, lang: str) -> pd.DataFrame:
             "estimate": val("estimate"), "ci_low": val("ci_low"), "ci_high": val("ci_high"),
             "pval": None if mark else r["pval"], "p_range": fmt_p_range(mark[0], mark[1], lang) if mark else "",
             "pi_low": None if single else val("pi_low"), "pi_high": None if single else val("pi_high"),
-            "tau2": None if single else val("tau2"), "tau2_ci_low": None if single else val("tau2_ci_low"),
-            "tau2_ci_high": None if single else val("tau2_ci_high"), "I2": None if single else r["I2"],
-            "I2_ci_low": None if single else r["I2_ci_low"], "I2_ci_high": None if single else r["I2_ci_high"],
+            "tau2": None if single else val("tau2"), "tau2_ci_low": None if single else het("tau2_ci_low"),
+            "tau2_ci_high": None if single else het("tau2_ci_high"), "I2": None if single else r["I2"],
+            "I2_ci_low": None if single else het("I2_ci_low"), "I2_ci_high": None if single else het("I2_ci_high"),
             "Q_p": None if single else r["Q_p"],
             **{c: (None if single else val(c)) for c in CLASSICAL},
             **{c: r.get(c, None) for c in PROBABILITIES},
