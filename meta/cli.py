@@ -486,7 +486,8 @@ def _add_analysis(sub) -> None:
                    help="processes drawing figures in parallel (default: CPUs available, at most 4)")
 
     cv = _subcommand(
-        sub, "coverage", "print the coverage matrix (transcribed / derived-SE / pending / not applicable)",
+        sub, "coverage", "print the coverage matrix (transcribed / derived-SE / printed-no-SE / not reported / pending /"
+        " not applicable)",
         "Print which municipality x arm class x outcome x horizon cells have numbers: one character\n"
         "per arm class and municipality, at most 100 characters a line (--wide: full names).\n"
         "Example: meta coverage", cmd_coverage)

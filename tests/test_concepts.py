@@ -232,3 +232,27 @@ def test_a_municipality_added_later_takes_the_mapping_of_the_same_code_and_month
     assert list(out["concept"]) == ["werk", "", "werk"]
     assert out["harmonisation_reason"].iloc[0].startswith("no row of its own in harmonisation.csv")
     assert out["harmonisation_reason"].iloc[2] == "r" and out["harmonisation_role"].iloc[1] == ""
+
+
+def test_cells_nijmegen_prints_without_a_derivable_se_are_marked_printed_not_unreported(results):
+    # by hand from inputs/estimates.csv: Nijmegen's LOEP rows (primary mapping, vs control) excluded with "no
+    # standard error can be derived" (unmarked estimates of tables whose N per arm is not printed): rows 51-52
+    # (jobsearch_confidence 24 m), 69-70 (jobsearch_intensity 24), 90-91 / 93-94 (voluntary_activities 12 / 24),
+    # 108-109 / 111-112 (trust__others 12 / 24), 117-118 (trust__municipality 24), 165-166 (general health 24),
+    # 201-202 (wellbeing 24)
+    expected = {("zelfeffectiviteit_werk", "meting_2jaar"), ("zoekintensiteit", "meting_2jaar"),
+                ("vrijwillige_activiteiten", "meting_1jaar"), ("vrijwillige_activiteiten", "meting_2jaar"),
+                ("vertrouwen_sociaal", "meting_1jaar"), ("vertrouwen_sociaal", "meting_2jaar"),
+                ("vertrouwen_instituties", "meting_2jaar"), ("gezondheid", "meting_2jaar"),
+                ("welbevinden", "meting_2jaar")}
+    cov = results.coverage
+    nij = cov[cov["municipality"] == "nijmegen"]
+    for arm_class in ("exemption", "intensive"):
+        got = nij[(nij["arm_class"] == arm_class) & (nij["status"] == "printed-no-SE")]
+        assert set(zip(got["outcome_key"], got["period"])) == expected
+    c = nij[(nij["outcome_key"] == "welbevinden") & (nij["period"] == "meting_2jaar")].iloc[0]
+    assert ":599" in c["where"] and "no standard error can be derived" in c["where"]
+    # what Nijmegen does not print at all stays 'not reported' (mental health index: only its items, unmapped)
+    mental = nij[(nij["outcome_key"] == "mentale_gezondheid") & nij["arm_class"].isin(["exemption", "intensive"])]
+    assert len(mental) and set(mental["status"]) == {"not reported"}
+

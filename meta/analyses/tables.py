@@ -189,10 +189,11 @@ def coverage(harmonised: pd.DataFrame, studies: pd.DataFrame, municipalities: pd
     the harmonisation register puts its reason in ``where``.
 
     Status: ``transcribed`` (a study row with a printed or exactly derived SE),
-    ``derived-SE`` (SE reconstructed from marks or shares), ``not reported``
-    (the municipality has that arm but its report prints no usable number for the
-    cell), ``pending`` (no transcription yet: ``where`` says where the numbers live),
-    ``not applicable`` (the municipality had no arm of that class).
+    ``derived-SE`` (SE reconstructed from marks or shares), ``printed-no-SE`` (the report prints the
+    arm-vs-control estimate, but no standard error can be derived from what it prints, :data:`NO_SE_REASONS`:
+    ``where`` names the lines and the reason), ``not reported`` (the municipality has that arm but its report
+    prints no usable number for the cell), ``pending`` (no transcription yet: ``where`` says where the numbers
+    live), ``not applicable`` (the municipality had no arm of that class).
     """
     status = dict(zip(municipalities["municipality"], municipalities["status"]))
     where = dict(zip(municipalities["municipality"], municipalities["pending_where"]))
@@ -206,6 +207,7 @@ def coverage(harmonised: pd.DataFrame, studies: pd.DataFrame, municipalities: pd
     missing = {} if not_reported is None else {
         (r["municipality"], r["concept"], r["period"]): f"{r['reason']} ({r['source_lines']})"
         for r in not_reported.to_dict("records")}
+    printed = _printed_without_se(harmonised, plan)
     rows = []
     for m in municipalities["municipality"]:
         for arm_class in plan.arm_classes:
@@ -220,12 +222,38 @@ def coverage(harmonised: pd.DataFrame, studies: pd.DataFrame, municipalities: pd
                         derived = any(r.se_method in DERIVED_SE_METHODS for r in s)
                         st = "derived-SE" if derived else "transcribed"
                         note = ";".join(f"{r.source_file}:{r.source_line}" for r in s)
+                    elif (m, arm_class, outcome, horizon) in printed:
+                        st, note = "printed-no-SE", printed[(m, arm_class, outcome, horizon)]
                     else:
                         st, note = "not reported", missing.get((m, outcome, horizon),
                                                                "no usable number in the transcribed report")
                     rows.append({"municipality": m, "arm_class": arm_class, "outcome_key": outcome,
                                  "period": horizon, "status": st, "where": note})
     return pd.DataFrame(rows)
+
+
+#: Exclusion reasons (start of ``harmonise``'s text) of a printed arm-vs-control estimate without a usable SE.
+NO_SE_REASONS = ("no standard error can be derived", "standard error contradicts the printed mark")
+
+
+def _printed_without_se(harmonised: pd.DataFrame, plan: Plan) -> dict:
+    """{(municipality, arm class, outcome key, period): 'file:line; … (reason)'} for cells whose municipality prints
+    an arm-vs-control estimate (at the concept level: under the cell's primary mapping) whose SE cannot be derived
+    (:data:`NO_SE_REASONS`)."""
+    h = harmonised
+    if len(h) == 0:
+        return {}
+    no_se = h["reason"].astype(str).str.startswith(NO_SE_REASONS) & (h["effective_comparator"] == "control")
+    if plan.outcome_level == "concept" and "concept" in h:
+        no_se &= h["harmonisation_role"].astype(str) == "primary"
+        keys = zip(h["municipality"], h["arm_class"], h["concept"], h["period_concept"])
+    else:
+        keys = zip(h["municipality"], h["arm_class"], h["outcome"], h["horizon_months"].map(strict_period))
+    found: dict = {}
+    for key, ok, f, line, reason in zip(keys, no_se, h["source_file"], h["source_line"], h["reason"]):
+        if ok:
+            found.setdefault(key, []).append((f"{f}:{line}", str(reason).split(":")[0]))
+    return {k: "; ".join(dict.fromkeys(w for w, _ in v)) + f" ({v[0][1]})" for k, v in found.items()}
 
 
 def coverage_matrix(cov: pd.DataFrame) -> pd.DataFrame:
@@ -236,8 +264,8 @@ def coverage_matrix(cov: pd.DataFrame) -> pd.DataFrame:
 
 
 #: One character per coverage status in the compact console view (:func:`coverage_text`).
-COVERAGE_SYMBOLS = {"transcribed": "T", "derived-SE": "D", "not reported": ".", "pending": "p",
-                    "not applicable": "-"}
+COVERAGE_SYMBOLS = {"transcribed": "T", "derived-SE": "D", "printed-no-SE": "s", "not reported": ".",
+                    "pending": "p", "not applicable": "-"}
 
 
 def coverage_text(cov: pd.DataFrame) -> str:

@@ -14,14 +14,14 @@ from markupsafe import Markup
 from meta.analyses.tables import side_by_side
 from meta.i18n import cell_labels, components_label, fmt_interval, fmt_num, printed_text, word, words
 from meta.present import fewstudies_report as fsr
-from meta.present.report_cells import cell_order, cell_texts, municipality_names, too_many
+from meta.present.report_cells import cell_order, cell_texts, municipality_names, period_text, too_many
 from meta.present.templating import render, text
 from meta.read import sources
 
 def _coverage_counts(results, lang: str) -> str:
     """Coverage past ``REPORT_MAX_MUNICIPALITIES``: per outcome × horizon × arm class, municipalities per status."""
     cov = results.coverage
-    statuses = [s for s in ("transcribed", "derived-SE", "not reported", "pending", "not applicable")
+    statuses = [s for s in ("transcribed", "derived-SE", "printed-no-SE", "not reported", "pending", "not applicable")
                 if s in set(cov["status"])]
     counts = cov.groupby(["outcome_key", "period", "arm_class", "status"], sort=False).size()
     label = cell_labels(results.inputs, lang)
@@ -34,7 +34,9 @@ def _coverage_counts(results, lang: str) -> str:
 
 #: The CSS class of a coverage status.
 STATUS_CSS = {"transcribed": "ok", "derived-SE": "derived", "pending": "pending", "not applicable": "na",
-              "not reported": "notreported"}
+              "not reported": "notreported", "printed-no-SE": "printed"}
+#: Statuses that show a cell in the coverage table: some municipality prints a number for it.
+PRINTED = {"transcribed", "derived-SE", "printed-no-SE"}
 
 
 def coverage_table(results, lang: str = "en") -> str:
@@ -47,7 +49,7 @@ def coverage_table(results, lang: str = "en") -> str:
     rows, hidden = [], 0
     for (o, h, a), g in results.coverage.groupby(["outcome_key", "period", "arm_class"], sort=False):
         st = dict(zip(g["municipality"], g["status"]))
-        if not set(st.values()) & {"transcribed", "derived-SE"}:
+        if not set(st.values()) & PRINTED:
             hidden += 1
             continue
         rows.append({**cell_texts(results, o, h, a, lang, label),
@@ -59,7 +61,8 @@ def coverage_table(results, lang: str = "en") -> str:
     own, shared = shared_sentences([r[col] or r["pending_where"] for _, r in pend.iterrows()])
     return render("coverage.html.j2", lang, munis=[names[m] for m in munis], rows=rows, hidden=hidden,
                   pending=list(zip(pend["name"], own)), shared=shared, n_pending=len(pend),
-                  pending_names=", ".join(pend["name"]))
+                  pending_names=", ".join(pend["name"]),
+                  printed_no_se=_printed_no_se(results, names, label, lang))
 
 
 def _sentences(paragraph: str) -> list[str]:
@@ -78,6 +81,20 @@ def shared_sentences(paragraphs: list[str]) -> tuple[list[str], str]:
         return list(paragraphs), ""
     common = [x for x in split[0] if all(x in other for other in split[1:])]
     return [" ".join(x for x in s if x not in common) for s in split], " ".join(common)
+
+
+def _printed_no_se(results, names: dict, label: dict, lang: str) -> list[tuple[str, str]]:
+    """[(municipality, 'gezondheid (2 jaar), …')]: the cells a municipality prints an estimate for from which no
+    standard error can be derived (status ``printed-no-SE`` of ``coverage.csv``), each outcome and period once."""
+    cov = results.coverage
+    cov = cov[cov["status"] == "printed-no-SE"]
+    out = []
+    for m, g in cov.groupby("municipality", sort=False):
+        periods: dict = {}
+        for o, h in zip(g["outcome_key"], g["period"]):
+            periods.setdefault(o, dict.fromkeys([]))[period_text(results, h, lang)] = None
+        out.append((names.get(m, m), "; ".join(f"{label.get(o, o)} ({', '.join(ps)})" for o, ps in periods.items())))
+    return out
 
 
 def side_by_side_table(results, lang: str = "en") -> str:
