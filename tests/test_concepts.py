@@ -256,3 +256,24 @@ def test_cells_nijmegen_prints_without_a_derivable_se_are_marked_printed_not_unr
     mental = nij[(nij["outcome_key"] == "mentale_gezondheid") & nij["arm_class"].isin(["exemption", "intensive"])]
     assert len(mental) and set(mental["status"]) == {"not reported"}
 
+
+def test_only_wageningens_range_bound_survey_rows_have_an_se_that_is_only_an_upper_bound(results):
+    # by hand from inputs/estimates.csv: every Wageningen survey effect (model ols_adjusted_mean, Tabel 3.8-3.14,
+    # differenced adjusted means) takes the range bound with nothing below it (36 study rows); Nijmegen's rows take
+    # the centre of their mark bracket (below its upper bound) and Wageningen's exit shares an exact binomial SE
+    s = results.studies
+    survey = (s["municipality"] == "wageningen") & (s["model"] == "ols_adjusted_mean")
+    assert int(survey.sum()) == 36
+    assert s.loc[survey, "se_upper_bound_only"].all() and not s.loc[~survey, "se_upper_bound_only"].any()
+    p = results.pooled
+    single_wageningen = (p["k"] == 1) & (p["municipalities"] == "wageningen") & (p["unit_h"] == "scale_0_10")
+    assert int(single_wageningen.sum()) == 30
+    assert p.loc[single_wageningen, "se_upper_bound_only"].all()
+    assert not p.loc[~single_wageningen, "se_upper_bound_only"].any()  # a cell with Nijmegen in it is not
+
+
+def test_an_se_is_only_an_upper_bound_when_it_is_the_bracket_top_with_nothing_below():
+    from meta.effects.se import upper_bound_only
+    # sei = hi with lo = 0: the range bound; the centre hi/√3 is not; nor an exact SE; nor hi with an informative lo
+    got = upper_bound_only([1.79, 1.79 / 3 ** 0.5, 0.5, 0.104], [0.0, 0.0, 0.5, 0.094], [1.79, 1.79, 0.5, 0.104])
+    assert got.tolist() == [True, False, False, False]

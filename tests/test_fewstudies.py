@@ -341,3 +341,31 @@ def test_heterogeneity_intervals_of_two_municipalities_print_undetermined_and_ke
     assert fsr.heterogeneity_interval_text(two, "I2_ci_low", "I2_ci_high", 0, "en") == "[undetermined (k = 2)]"
     text = fsr.heterogeneity_interval_text(five, "tau2_ci_low", "tau2_ci_high", 2, "nl")
     assert "onbepaald" not in text and text.startswith("[") and ";" in text
+
+
+def test_a_single_study_whose_se_is_only_an_upper_bound_gets_no_decision_probabilities(pooled):
+    # a probability computed from a worst-case SE is no probability: the decision table says so instead
+    from types import SimpleNamespace
+    from meta.present import fewstudies_report as fsr
+    _, p = pooled
+    one = p.reset_index()
+    one = one[one["k"] == 1].iloc[0].copy()
+    res = SimpleNamespace(inputs=SimpleNamespace())
+    assert fsr._decision_row(res, one, "nl", {}, {})["p_gt_0"].endswith("%")
+    one["se_upper_bound_only"] = True
+    row = fsr._decision_row(res, one, "nl", {}, {})
+    assert row["p_gt_0"] == row["p_harm"] == row["p_within"] == "niet te bepalen"
+
+
+def test_range_bound_cells_print_p_as_upper_bound_mark_the_interval_and_are_counted_first(real_run):
+    # by hand: the 30 single-study cells of Wageningen's survey effects (3 arms × 5 concepts × 2 waves) rest on the
+    # range bound; gezondheid 2 jaar ontheffing has p = 0.9647 (pooled.csv) and is printed as an upper bound
+    out, _ = real_run
+    pooled = pd.read_csv(out / "pooled.csv")
+    row = pooled[(pooled["outcome_key"] == "gezondheid") & (pooled["period"] == "meting_2jaar")
+                 & (pooled["arm_class"] == "exemption")].iloc[0]
+    assert bool(row["se_upper_bound_only"]) and round(row["pval"], 3) == 0.965
+    html = (out / "report.html").read_text(encoding="utf-8")
+    table = _headline_table(html)
+    assert "≤ 0,965" in table and table.count("]†") == 30
+    assert "in 30 van de 47 cellen heeft de enige studie een" in re.sub(r"\s+", " ", html)

@@ -23,7 +23,7 @@ POOLED_COLUMNS = (
     "estimate", "se", "ci_low", "ci_high", "pval", "p_range", "pi_low", "pi_high",
     "tau2", "tau2_ci_low", "tau2_ci_high", "I2", "I2_ci_low", "I2_ci_high", "H2", "H2_ci_low", "H2_ci_high",
     "I2_Q", "Q", "Q_df", "Q_p", "method", "test", "level", "df",
-    "se_methods", "flag_derived_se", "single_study", "converged", "note",
+    "se_methods", "flag_derived_se", "se_upper_bound_only", "single_study", "converged", "note",
 )
 
 
@@ -86,6 +86,10 @@ def pooled_table(pooled: pd.DataFrame, studies: pd.DataFrame, outcomes: pd.DataF
 
     A single study whose SE came from a significance mark has no p-value of its own, only the range its mark
     states: ``pval`` is left blank and ``p_range`` holds the range (``<0.05``, ``0.05–0.1``, ``≥0.1``).
+
+    ``se_upper_bound_only`` is true when every study of the cell has an SE that is only an upper bound
+    (:func:`meta.effects.se.upper_bound_only`). For a single study its interval is then an outer bound and ``pval``
+    an upper bound; for k ≥ 2 the pooled fit rests on such SEs only (no exact bound follows: τ² is estimated too).
     """
     if len(pooled) == 0:
         return pd.DataFrame(columns=POOLED_COLUMNS)
@@ -107,9 +111,11 @@ def pooled_table(pooled: pd.DataFrame, studies: pd.DataFrame, outcomes: pd.DataF
                                    else ["identity"] * len(s)),
             "se_methods": ";".join(methods),
             "flag_derived_se": bool(set(methods) & set(DERIVED_SE_METHODS)),
+            "se_upper_bound_only": bool(s["se_upper_bound_only"].astype(bool).all()) if "se_upper_bound_only" in s
+            else False,
         }
     empty = {"_mark": None, "municipalities": "", "arms": "", "codes": "", "horizons": "", "transforms": "",
-             "se_methods": "", "flag_derived_se": False}
+             "se_methods": "", "flag_derived_se": False, "se_upper_bound_only": False}
     rows = []
     for cell in pooled.to_dict("records"):
         found = dict(by_cell.get(tuple(str(cell[c]) for c in CELL_COLUMNS), empty))

@@ -46,7 +46,7 @@ import numpy as np
 import pandas as pd
 
 from meta.effects.harmonise import harmonise, range_width
-from meta.effects.se import range_bound
+from meta.effects.se import range_bound, upper_bound_only
 from meta.read.registers import TRANSFORMS
 
 #: Models whose rows are adjusted means of one group per wave (levels that can be differenced against control).
@@ -250,7 +250,10 @@ def not_reported(register: pd.DataFrame) -> pd.DataFrame:
 
 
 def effects(inputs, se_policy: str = "central", survey_contrast: str = "change") -> pd.DataFrame:
-    """Every input row as an effect: :func:`meta.effects.harmonise.harmonise`, survey differences, then the register."""
+    """Every input row as an effect: :func:`meta.effects.harmonise.harmonise`, survey differences, then the register;
+    ``se_upper_bound_only`` marks rows whose SE is only an upper bound (:func:`meta.effects.se.upper_bound_only`)."""
     h = harmonise(inputs.estimates, inputs.outcomes, inputs.arms, inputs.legends, se_policy)
     h = survey_differences(h, inputs.outcomes, inputs.arms, survey_contrast)
-    return map_concepts(h, inputs.harmonisation)
+    h = map_concepts(h, inputs.harmonisation)
+    # the SE is only an upper bound: interval an outer bound, p an upper bound (meta.effects.se.upper_bound_only)
+    return h.assign(se_upper_bound_only=upper_bound_only(h["sei"], h["sei_low"], h["sei_high"]))

@@ -236,3 +236,19 @@ def central_value(lo: float, hi: float, policy: str, abs_est: float = math.nan, 
                   p_at_least: float = math.nan, two_sided: bool = True) -> float:
     """:func:`se_from_bracket` for one row (a float)."""
     return float(se_from_bracket(lo, hi, policy, abs_est, p_below, p_at_least, two_sided))
+
+
+def upper_bound_only(sei, sei_low, sei_high, max_ratio: float = CENTRAL_MAX_RATIO):
+    """Whether an SE is only an upper bound (element-wise): the SE used is the largest the printed numbers allow
+    (``sei`` = ``sei_high``) and nothing informative bounds it from below (``sei_low`` < ``sei_high`` / R, the
+    :func:`bracket_centre` rule for an uninformative lower bound, R = ``max_ratio``).
+
+    Such an SE makes the study's interval an *outer* bound (the true one is narrower) and its p-value an *upper*
+    bound. It is the range bound of Wageningen's survey effects (``from_range_bound``, ``sei_low`` = 0) and, under
+    the ``conservative`` policy, every mark bracket without a lower bound. An SE known exactly (``sei_low`` =
+    ``sei_high``) or taken inside its bracket (the ``central`` rule) is not.
+    """
+    sei, lo, hi = (np.asarray(x, float) for x in (sei, sei_low, sei_high))
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(sei) & np.isfinite(hi) & (sei >= hi * (1 - 1e-12)) & (lo < hi / max_ratio)
+

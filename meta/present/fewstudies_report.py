@@ -69,6 +69,13 @@ def heterogeneity_interval_text(row, lo: str, hi: str, digits: int, lang: str, f
     return interval_text(row, lo, hi, digits, lang, fmt)
 
 
+def upper_bound_only(row) -> bool:
+    """Whether a Kerntabel row is one study whose SE is only an upper bound (``se_upper_bound_only`` of
+    ``pooled.csv``): its interval is an outer bound (printed with a mark), its p-value an upper bound (printed
+    "≤ p") and no decision probability can be computed from it."""
+    return int(row["k"]) == 1 and bool(row.get("se_upper_bound_only", False))
+
+
 def has_undetermined(rows: pd.DataFrame, columns=None) -> bool:
     if "impossible" not in rows:
         return False
@@ -168,10 +175,13 @@ def _decision_row(results, r, lang: str, label: dict, dep_of: dict) -> dict:
         prior, changed_by = None, "; ".join(prior_spec_text(x, lang) for x in dr["changed_by"].split(";"))
     else:
         prior = t("no", lang)
+    upper = upper_bound_only(r)  # a probability from a worst-case SE is no probability
+    prob = (lambda col: t("not_determinable", lang)) if upper else (lambda col: _pct(r[col]))  # noqa: E731
     return dict(single=single, outcome=label.get(r["outcome_key"], r["outcome_key"]),
                 period=period_label(r["period"], getattr(results.inputs, "periods", None), lang),
-                arm_class=arm_class_label(r["arm_class"], lang), k=int(r["k"]), p_gt_0=_pct(r["p_gt_0"]),
-                p_harm=_pct(r["p_harm"]), p_within=_pct(r["p_within_delta"]), delta=fmt_num(r["delta"], d, lang),
+                arm_class=arm_class_label(r["arm_class"], lang), k=int(r["k"]), p_gt_0=prob("p_gt_0"),
+                p_harm=prob("p_harm"), p_within=prob("p_within_delta"), delta=fmt_num(r["delta"], d, lang),
+                upper=upper,
                 unit=unit, prior=prior, changed_by=changed_by,
                 pred="—" if single else interval_text(r, "bayes_pi_low", "bayes_pi_high", d, lang) + f" {unit}")
 

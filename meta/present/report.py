@@ -34,7 +34,7 @@ from meta.simulate.summary import read_summary
 from meta.simulate.words import verdict_lines
 from meta.i18n import (arm_class_label, cell_labels, changed_by_words, component_note_words, components_label, fmt_g,
                        fmt_interval, fmt_num, fmt_p, method_words, outcome_labels, reason_words, t, word, words,
-                       concept_labels)
+                       concept_labels, MISSING)
 
 
 def headline_table(results, lang: str = "en") -> str:
@@ -46,7 +46,8 @@ def headline_table(results, lang: str = "en") -> str:
     label, mark_p, arms = cell_labels(results.inputs, lang), mark_p_texts(results, lang), _arm_texts(results, lang)
     rows = [_headline_row(results, r, lang, label, mark_p, arms) for _, r in p.iterrows()]
     return render("headline.html.j2", lang, rows=rows, level=fmt_g(results.plan.level, lang),
-                  note=fsr.has_undetermined(p),
+                  note=fsr.has_undetermined(p), note_upper=any(fsr.upper_bound_only(r) for _, r in p.iterrows()),
+                  upper_mark=UPPER_MARK,
                   note_heterogeneity=any(fsr.heterogeneity_undetermined(r) for _, r in p.iterrows()))
 
 
@@ -66,6 +67,23 @@ def _arms_text(arms: list, lang: str) -> str:
     return "; ".join(f"{name}: {components}" for name, components in arms)
 
 
+#: The mark after an interval that is an outer bound (one study whose SE is only an upper bound); explained once
+#: under the Kerntabel.
+UPPER_MARK = "†"
+
+
+def _upper_p(p: str, lang: str) -> str:
+    """A p-value that is only an upper bound: '≤ 0,965' (the SE behind it is the largest possible)."""
+    return p if p == MISSING else f"≤ {p}"
+
+
+def upper_bound_count(results, lang: str = "en") -> str:
+    """The 'read this first' sentence: how many Kerntabel rows rest on an SE that is only an upper bound."""
+    p = results.pooled
+    n = sum(fsr.upper_bound_only(r) for _, r in p.iterrows()) if len(p) else 0
+    return text("read_first_upper_bound", lang, n=n, total=len(p)) if n else ""
+
+
 def _arm_texts(results, lang: str) -> dict:
     """{cell: 'Nijmegen: exemption + release …; Wageningen: …'}, or the number of municipalities past the limit."""
     return {key: _arms_text(arms, lang) for key, arms in _cell_arms(results, lang).items()}
@@ -81,7 +99,8 @@ def _headline_row(results, r, lang: str, label: dict, mark_p: dict, arms: dict) 
         outcome=label.get(r["outcome_key"], r["outcome_label"]), period=period_text(results, r["period"], lang),
         k=int(r["k"]), munis=arms.get(cell_key(r), r["municipalities"]), model=fsr.model_text(r, lang),
         estimate=fsr.value_text(r, "estimate", d, lang), unit=fsr.unit_short(r["unit_h"], lang),
-        interval=fsr.interval_text(r, "ci_low", "ci_high", d, lang), p=mark_p.get(cell_key(r), p) if single else p,
+        interval=fsr.interval_text(r, "ci_low", "ci_high", d, lang) + (UPPER_MARK if fsr.upper_bound_only(r) else ""),
+        p=mark_p.get(cell_key(r), _upper_p(p, lang) if fsr.upper_bound_only(r) else p) if single else p,
         pi=fsr.interval_text(r, "pi_low", "pi_high", d, lang), tau2=fsr.value_text(r, "tau2", 2, lang),
         tau2_ci=fsr.heterogeneity_interval_text(r, "tau2_ci_low", "tau2_ci_high", 2, lang),
         I2=fmt_num(r["I2"], 0, lang), I2_ci=fsr.heterogeneity_interval_text(r, "I2_ci_low", "I2_ci_high", 0, lang),
@@ -287,6 +306,12 @@ def _direction(low, high, lang: str) -> str:
     return t("direction_includes", lang)
 
 
+def _upper_and_includes_zero(r) -> bool:
+    """One study whose SE is only an upper bound and whose (outer) interval includes zero: the true interval is
+    narrower, so whether it includes zero cannot be said (an outer interval that excludes zero still does)."""
+    return fsr.upper_bound_only(r) and r["ci_low"] <= 0 <= r["ci_high"]
+
+
 def findings_section(results, lang: str = "en") -> str:
     """'Wat vonden we': one generated sentence per Kerntabel row, grouped by arm class, each linking to its row.
 
@@ -300,8 +325,9 @@ def findings_section(results, lang: str = "en") -> str:
     finite = p[[math.isfinite(a) and math.isfinite(b) for a, b in zip(p["ci_low"], p["ci_high"])]]
     n_neg, n_pos = int((finite["ci_high"] < 0).sum()), int((finite["ci_low"] > 0).sum())
     n_multi = int((p["k"] >= 2).sum())
+    n_upper = sum(_upper_and_includes_zero(r) for _, r in p.iterrows())
     lead = dict(rows=len(p), multi=n_multi, single=len(p) - n_multi, neg=n_neg, pos=n_pos,
-                other=len(p) - n_neg - n_pos, level=level)
+                other=len(p) - n_neg - n_pos - n_upper, level=level, upper=n_upper)
     context = dict(label=cell_labels(results.inputs, lang), arms=_cell_arms(results, lang),
                    mark_p=mark_p_texts(results, lang), level=level)
     groups = []
@@ -344,8 +370,11 @@ def _finding(results, r, lang: str, label: dict, arms: dict, mark_p: dict, level
                   pct=">99%" if dominant[1] > 0.99 else fmt_num(100 * dominant[1], 0, lang) + "%") + extra
     extra = _apart(results, r, in_cell, lang) + extra
     bad = fsr.impossible(r)
-    direction = _direction(math.nan if "ci_low" in bad else r["ci_low"], math.nan if "ci_high" in bad else r["ci_high"],
-                           lang)
+    if _upper_and_includes_zero(r):  # an outer bound that includes zero says nothing about the sign
+        direction = t("direction_upper_bound", lang)
+    else:
+        direction = _direction(math.nan if "ci_low" in bad else r["ci_low"],
+                               math.nan if "ci_high" in bad else r["ci_high"], lang)
     return dict(anchor=row_anchor(r), what=f"{label.get(r['outcome_key'], r['outcome_label'])}, "
                 f"{period_text(results, r['period'], lang)}", body=body, direction=direction, extra=extra)
 
@@ -409,7 +438,8 @@ def _page_values(results, figures: dict, extra: dict, lang: str) -> dict:
 def _section_values(results, extra: dict, lang: str) -> dict:
     """Every section of the page, rendered (Markup, or "" for a section the run has nothing for)."""
     return dict(
-        pooled_count=pooled_count(results, lang), findings=findings_section(results, lang),
+        pooled_count=pooled_count(results, lang), upper_bound_count=upper_bound_count(results, lang),
+        findings=findings_section(results, lang),
         headline=headline_table(results, lang),
         pools=pools_section(results, lang) if results.plan.outcome_level == "concept" else None,
         decisions=fsr.decision_section(results, lang), coverage=coverage_table(results, lang),

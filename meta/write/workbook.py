@@ -106,6 +106,11 @@ COLUMNS = {
     "flag_derived_se": ("SE gereconstrueerd", "SE reconstructed",
                         "Ja als minstens één SE uit significantietekens of aandelen is gereconstrueerd",
                         "Yes when at least one SE was reconstructed from significance marks or shares"),
+    "se_upper_bound_only": ("SE alleen bovengrens", "SE upper bound only",
+                            "Ja als de SE van elke studie alleen van boven begrensd is: bij één studie is het interval "
+                            "dan een buitengrens en de p-waarde een bovengrens",
+                            "Yes when every study's SE is bounded from above only: for one study the interval is then "
+                            "an outer bound and the p-value an upper bound"),
     "single_study": ("Eén studie", "Single study", "Ja als maar één gemeente een cijfer heeft (niet gepoold)",
                      "Yes when one municipality only has a number (not pooled)"),
     "row": ("Rij", "Row", "Rijnummer in inputs/estimates.csv", "Row number in inputs/estimates.csv"),
@@ -211,14 +216,16 @@ def headline_sheet(results, lang: str) -> pd.DataFrame:
             **{c: (None if single else val(c)) for c in CLASSICAL},
             **{c: r.get(c, None) for c in PROBABILITIES},
             "se_methods": ", ".join(words("se_method", m, lang) for m in str(r["se_methods"]).split(";") if m),
-            "flag_derived_se": _yes(bool(r["flag_derived_se"]), lang), "single_study": _yes(single, lang),
+            "flag_derived_se": _yes(bool(r["flag_derived_se"]), lang),
+            "se_upper_bound_only": _yes(bool(r.get("se_upper_bound_only", False)), lang),
+            "single_study": _yes(single, lang),
         })
     return pd.DataFrame(rows, columns=["arm_class", "outcome", "period", "unit", "k", "municipalities", "codes",
                                        "horizons", "transforms",
                                        "headline_model", "estimate", "ci_low", "ci_high", "pval", "p_range",
                                        "pi_low", "pi_high", "tau2", "tau2_ci_low", "tau2_ci_high", "I2", "I2_ci_low",
                                        "I2_ci_high", "Q_p", *CLASSICAL, *PROBABILITIES, "se_methods",
-                                       "flag_derived_se", "single_study"])
+                                       "flag_derived_se", "se_upper_bound_only", "single_study"])
 
 
 def _int(x):
@@ -300,7 +307,7 @@ def coverage_sheet(results, lang: str) -> pd.DataFrame:
     for m, st, w in zip(c["municipality"], c["status"], c["where"]):
         if st == "pending":
             where.append(pending_note.get(m) or w)
-        elif st in ("transcribed", "derived-SE"):
+        elif st in ("transcribed", "derived-SE", "printed-no-SE"):
             where.append(w)
         else:
             where.append("")
