@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import fields
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import pandas as pd
@@ -25,9 +26,11 @@ from meta.analyses.pipeline import Results, cell_counts
 from meta.errors import InputError
 from meta.i18n import DEFAULT_LANG, reason_code
 from meta.plan import REPO
+from meta.present import figures as figcache
+from meta.present import plots, report
 from meta.present.report import SIMULATION_SUMMARY
 from meta.read.estimates import ESTIMATE_COLUMNS
-from meta.write import outdir
+from meta.write import outdir, workbook
 
 OUTPUTS_README = """# outputs/
 
@@ -115,8 +118,6 @@ RUNTIME_PACKAGES = ("meta", "numpy", "scipy", "pandas", "pyarrow", "matplotlib",
 
 def _versions() -> dict:
     """Python's version and the installed version of each of :data:`RUNTIME_PACKAGES` (or "not installed")."""
-    from importlib.metadata import PackageNotFoundError, version
-
     out = {"python": sys.version.split()[0]}
     for pkg in RUNTIME_PACKAGES:
         try:
@@ -135,8 +136,6 @@ def _write_table(frame: pd.DataFrame, folder: Path, name: str, parquet: bool = T
 
 def write_workbook(results: Results, path: Path, lang: str = DEFAULT_LANG) -> Path:
     """``meta.xlsx`` in ``lang`` (see :mod:`meta.write.workbook`)."""
-    from meta.write import workbook
-
     return workbook.write_workbook(results, path, lang)
 
 
@@ -170,10 +169,10 @@ def write_outputs(results: Results, out_dir: Path, plan_path: Path | None, draw:
         (tmp / "README.md").write_text(OUTPUTS_README, encoding="utf-8")
         _write_tables(results, tmp)
         previous = out_dir if (out_dir / "manifest.json").is_file() else None  # unchanged files are taken from it
-        content_keys, reused, workbook = {}, [], {}
+        content_keys, reused, made = {}, [], {}
 
         def write_workbook_now():  # while the figures are drawn in worker processes, on the core they leave idle
-            workbook["key"], workbook["reused"] = _write_or_reuse_workbook(results, tmp, previous, lang)
+            made["key"], made["reused"] = _write_or_reuse_workbook(results, tmp, previous, lang)
 
         if draw:
             figure_keys, reused = _write_figures_and_report(results, tmp, previous, lang, svg, jobs,
@@ -181,7 +180,7 @@ def write_outputs(results: Results, out_dir: Path, plan_path: Path | None, draw:
             content_keys = dict(figure_keys)
         else:
             write_workbook_now()
-        content_keys["meta.xlsx"], workbook_reused = workbook["key"], workbook["reused"]
+        content_keys["meta.xlsx"], workbook_reused = made["key"], made["reused"]
         if workbook_reused:
             reused = sorted([*reused, "meta.xlsx"])
         manifest = _manifest(results, plan_path, lang, content_keys, reused, tmp)
@@ -217,9 +216,6 @@ def _write_figures_and_report(results: Results, folder: Path, previous: Path | N
     """``figures/`` (unchanged figures reused from ``previous``) and ``report.html``; returns the figures' content
     keys and the files reused. ``meanwhile()`` is called in this process while worker processes draw (see
     :func:`meta.present.figures.write_figures`)."""
-    from meta.present import figures as figcache
-    from meta.present import plots, report
-
     control.checkpoint("figures")
     (folder / "figures").mkdir()
     forest, others = plots.figure_jobs(results, lang, svg)
@@ -237,8 +233,6 @@ def _write_figures_and_report(results: Results, folder: Path, previous: Path | N
 def _write_or_reuse_workbook(results: Results, folder: Path, previous: Path | None, lang: str) -> tuple[str, bool]:
     """``meta.xlsx``: a pure function of the run's tables and its language, so reused from ``previous`` when they
     and the code are unchanged. Returns its content key and whether it was reused."""
-    from meta.present import figures as figcache
-
     wb_key = figcache.frames_key("workbook", {"lang": lang, **{f.name: getattr(results, f.name)
                                                                for f in fields(results)
                                                                if isinstance(getattr(results, f.name), pd.DataFrame)}})
