@@ -207,3 +207,18 @@ def test_an_internal_error_is_one_line_exit_3_naming_the_stage(previous, capsys,
     assert len(err) == 1 and err[0].startswith("meta: internal error while analysing"), err
     assert "please report" in err[0] and "Traceback" not in err[0]
     assert snapshot(previous) == before
+
+
+def test_the_writer_refuses_a_control_character_in_a_text_column_of_either_pandas_text_dtype(results):
+    """check_text is the last guard before the workbook: it must see text columns whether pandas stores them as
+    'object' or (pandas 3) as the 'str' dtype — it once skipped every non-object column and so checked nothing."""
+    from dataclasses import replace
+
+    import pandas as pd
+
+    for dtype in (object, "string"):
+        studies = results.studies.copy()
+        studies["note"] = pd.Series(["ITT\x00 CBS"] + [""] * (len(studies) - 1), dtype=dtype)
+        with pytest.raises(InputError, match=r"column note: .*control character"):
+            outputs.check_text(replace(results, studies=studies))
+    outputs.check_text(results)  # the real run's tables pass

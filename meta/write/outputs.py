@@ -73,8 +73,8 @@ def check_text(results: Results) -> None:
     where = results.inputs.files.get("estimates", "estimates.csv")
     for frame in (results.studies, results.excluded, results.pooled, results.side_by_side, results.coverage):
         for col in frame.columns:
-            if frame[col].dtype != object:
-                continue
+            if not (pd.api.types.is_object_dtype(frame[col]) or pd.api.types.is_string_dtype(frame[col])):
+                continue  # text columns are 'object' or (pandas 3) 'str'; numbers hold no control character
             for i, value in enumerate(frame[col]):
                 if isinstance(value, str) and ILLEGAL_CHARACTERS_RE.search(value):
                     row = frame["input_row"].iloc[i] if "input_row" in frame.columns else None
