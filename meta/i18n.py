@@ -236,11 +236,13 @@ def method_words(method: str, test: str, lang: str) -> str:
 def spec_words(group: str, spec: str, lang: str, names: dict | None = None) -> str:
     """One sensitivity specification (``group``, ``spec`` as in sensitivity.csv) in words."""
     names = names or {}
-    if group == "main" and " + " in spec:
+    if group in ("main", "classical") and " + " in spec:
         method, _, test = spec.partition(" + ")
         return method_words(method, test, lang)
     if group == "test":
         return words("test", spec, lang)
+    if group == "estimator":
+        return word("estimator", spec, lang)
     if group == "SE policy":
         return words("policy", spec, lang)
     if group == "model column":

@@ -428,14 +428,17 @@ def draw_spec_curve(sens: pd.DataFrame, outcome_key: str, title: str, lang: str 
     # as deep as the longest label needs at 60°
     tick_labels = [f"{word('spec_group', g, lang)}: {spec_words(g, sp, lang)}" for g, sp in zip(s["spec_group"], s["spec"])]
     longest = max([text_width_in(x, MIN_FONT_PT) for x in tick_labels] + [1.0])
-    plot_in, labels_in, top_in = 1.5, 0.45 + longest * math.sin(math.radians(60)), 0.9
+    # title line, legend line, then the first panel's title above its plot
+    plot_in, labels_in, top_in = 1.5, 0.45 + longest * math.sin(math.radians(60)), 1.05
     height = len(cells) * (plot_in + labels_in) + top_in
+    panels = [s[(s["period"] == cell["period"]) & (s["arm_class"] == cell["arm_class"])].sort_values(
+        ["estimate", "spec_group", "spec"], kind="mergesort").reset_index(drop=True) for _, cell in cells.iterrows()]
+    left_in = spec_left_margin([[f"{word('spec_group', g, lang)}: {spec_words(g, sp, lang)}"
+                                 for g, sp in zip(c["spec_group"], c["spec"])] for c in panels])
     fig, axes = plt.subplots(len(cells), 1, figsize=(FIGURE_WIDTH_IN, height), squeeze=False)
-    fig.subplots_adjust(left=0.09, right=0.98, top=1 - top_in / height, bottom=labels_in / height,
-                        hspace=labels_in / plot_in)
-    for ax, (_, cell) in zip(axes[:, 0], cells.iterrows()):
-        c = s[(s["period"] == cell["period"]) & (s["arm_class"] == cell["arm_class"])]
-        c = c.sort_values(["estimate", "spec_group", "spec"], kind="mergesort").reset_index(drop=True)
+    fig.subplots_adjust(left=left_in / FIGURE_WIDTH_IN, right=1 - SPEC_RIGHT_IN / FIGURE_WIDTH_IN,
+                        top=1 - top_in / height, bottom=labels_in / height, hspace=labels_in / plot_in)
+    for ax, (_, cell), c in zip(axes[:, 0], cells.iterrows(), panels):
         x = np.arange(len(c))
         # one artist for all intervals and one for all points (not two per specification: drawing time)
         cols = [SPEC_COLORS.get(v, "#555555") for v in c["verdict"]]
@@ -450,16 +453,42 @@ def draw_spec_curve(sens: pd.DataFrame, outcome_key: str, title: str, lang: str 
         ax.set_xticks(x)
         ax.set_xticklabels([f"{word('spec_group', g, lang)}: {spec_words(g, sp, lang)}"
                             for g, sp in zip(c["spec_group"], c["spec"])],
-                           rotation=60, ha="right", fontsize=MIN_FONT_PT)
+                           rotation=SPEC_TICK_ANGLE, ha="right", fontsize=MIN_FONT_PT)
         ax.set_xlim(-0.6, len(c) - 0.4)
         ax.set_title(f"{period_label(cell['period'], periods, lang)} · {arm_class_label(cell['arm_class'], lang)}"
                      f" · {_unit_label(cell['unit_h'], lang)}", fontsize=FONT_PT, loc="left")
         ax.grid(axis="y", color="0.9")
     handles = [plt.Line2D([], [], marker="o", ls="", color=col, label=word("verdict", v, lang))
                for v, col in SPEC_COLORS.items() if v != "no estimate"]
-    fig.legend(handles=handles, loc="upper right", fontsize=MIN_FONT_PT, frameon=False, ncol=3)
-    fig.suptitle(title, x=0.01, ha="left", fontsize=11, fontweight="bold")
+    fig.legend(handles=handles, loc="upper right", bbox_to_anchor=(1 - SPEC_RIGHT_IN / FIGURE_WIDTH_IN,
+                                                                   1 - 0.38 / height),
+               fontsize=MIN_FONT_PT, frameon=False, ncol=3, borderaxespad=0.0)
+    fig.text(0.1 / FIGURE_WIDTH_IN, 1 - 0.1 / height, title, ha="left", va="top", fontsize=11, fontweight="bold")
     return fig
+
+
+SPEC_RIGHT_IN = 0.16  # right margin of a specification curve (inches)
+SPEC_TICK_ANGLE = 60  # the tick labels' rotation (degrees)
+
+
+def spec_left_margin(panels: list[list[str]], min_in: float = 0.72) -> float:
+    """Left margin (inches) that keeps every rotated tick label of a specification curve inside the figure.
+
+    A label of width w at 60°, right-aligned under its tick, reaches w·cos 60° + h·sin 60° to the left of the tick
+    (h: the text height). Tick i of n sits at fraction f = (i + 0.6)/n of the plot width A = W − right − left, so
+    the label stays inside when left ≥ (reach − f·(W − right))/(1 − f); the margin is the largest such bound
+    (at least ``min_in``, room for the y tick labels) plus 0.05 in.
+    """
+    angle = math.radians(SPEC_TICK_ANGLE)
+    h = 1.2 * MIN_FONT_PT / 72
+    need = min_in
+    for labels in panels:
+        n = len(labels)
+        for i, label in enumerate(labels):
+            f = (i + 0.6) / n
+            reach = text_width_in(label, MIN_FONT_PT) * math.cos(angle) + h * math.sin(angle)
+            need = max(need, (reach - f * (FIGURE_WIDTH_IN - SPEC_RIGHT_IN)) / (1 - f) + 0.05)
+    return need
 
 
 def spec_curve_jobs(sens: pd.DataFrame, outcomes: pd.DataFrame, lang: str = "en", periods=None,
