@@ -410,11 +410,14 @@ def _points(ax, x, y, sizes, colors, zorder: float = 3, **kw):
 SPEC_COLORS = {"negative": "#b22222", "positive": "#1f7a1f", "no significant effect": "#555555", "no estimate": "#bbbbbb"}
 
 
-def draw_spec_curve(sens: pd.DataFrame, outcome_key: str, title: str, lang: str = "en", periods=None):
+def draw_spec_curve(sens: pd.DataFrame, outcome_key: str, title: str, lang: str = "en", periods=None,
+                    ranges: dict | None = None):
     """Specification curve for one outcome: a panel per (horizon, arm class), specifications sorted by estimate.
 
     Each point is one specification's pooled estimate with its interval, coloured by its verdict; the plan's
     main specification is the large black-edged marker; the strip under each panel names the specification group.
+    ``ranges``: {unit: width} of the feasible range ±width (``range_high`` of ``pooled.csv``); an interval bound
+    beyond it is drawn cut at ±width with a ▲/▼ there, so the axis stays within the feasible range.
     """
     import matplotlib
 
@@ -438,12 +441,23 @@ def draw_spec_curve(sens: pd.DataFrame, outcome_key: str, title: str, lang: str 
     fig, axes = plt.subplots(len(cells), 1, figsize=(FIGURE_WIDTH_IN, height), squeeze=False)
     fig.subplots_adjust(left=left_in / FIGURE_WIDTH_IN, right=1 - SPEC_RIGHT_IN / FIGURE_WIDTH_IN,
                         top=1 - top_in / height, bottom=labels_in / height, hspace=labels_in / plot_in)
+    clipped_at = None
     for ax, (_, cell), c in zip(axes[:, 0], cells.iterrows(), panels):
         x = np.arange(len(c))
         # one artist for all intervals and one for all points (not two per specification: drawing time)
         cols = [SPEC_COLORS.get(v, "#555555") for v in c["verdict"]]
         main = (c["spec_group"] == "main").to_numpy()
-        _segments(ax, [((i, lo), (i, hi)) for i, lo, hi in zip(x, c["ci_low"], c["ci_high"])], cols, 1.4, alpha=0.8)
+        width = (ranges or {}).get(cell["unit_h"], math.nan)
+        lows, highs = c["ci_low"].to_numpy(float), c["ci_high"].to_numpy(float)
+        if math.isfinite(width):
+            cut_low, cut_high = lows < -width, highs > width
+            lows, highs = np.where(cut_low, -width, lows), np.where(cut_high, width, highs)
+            for cut, y, marker in ((cut_low, -width, "v"), (cut_high, width, "^")):
+                if cut.any():
+                    clipped_at = width
+                    _points(ax, x[cut], np.full(int(cut.sum()), y), 30, [cols[i] for i in np.flatnonzero(cut)],
+                            marker=marker, linewidths=0.0, zorder=3)
+        _segments(ax, [((i, lo), (i, hi)) for i, lo, hi in zip(x, lows, highs)], cols, 1.4, alpha=0.8)
         _points(ax, x, c["estimate"], np.where(main, 70, 22), cols,
                 edgecolors=["black" if m else col for m, col in zip(main, cols)],
                 linewidths=np.where(main, 1.5, 0.0), zorder=3)
@@ -460,9 +474,13 @@ def draw_spec_curve(sens: pd.DataFrame, outcome_key: str, title: str, lang: str 
         ax.grid(axis="y", color="0.9")
     handles = [plt.Line2D([], [], marker="o", ls="", color=col, label=word("verdict", v, lang))
                for v, col in SPEC_COLORS.items() if v != "no estimate"]
+    if clipped_at is not None:
+        handles.append(plt.Line2D([], [], marker="^", ls="", color="#555555",
+                                  label=t("fig_spec_clipped", lang, width=fmt_g(clipped_at, lang))))
     fig.legend(handles=handles, loc="upper right", bbox_to_anchor=(1 - SPEC_RIGHT_IN / FIGURE_WIDTH_IN,
                                                                    1 - 0.38 / height),
-               fontsize=MIN_FONT_PT, frameon=False, ncol=3, borderaxespad=0.0)
+               fontsize=MIN_FONT_PT, frameon=False, ncol=len(handles), borderaxespad=0.0,
+               **({"columnspacing": 1.2} if len(handles) > 3 else {}))
     fig.text(0.1 / FIGURE_WIDTH_IN, 1 - 0.1 / height, title, ha="left", va="top", fontsize=11, fontweight="bold")
     return fig
 
@@ -492,10 +510,11 @@ def spec_left_margin(panels: list[list[str]], min_in: float = 0.72) -> float:
 
 
 def spec_curve_jobs(sens: pd.DataFrame, outcomes: pd.DataFrame, lang: str = "en", periods=None,
-                    concepts=None) -> list:
+                    concepts=None, ranges: dict | None = None) -> list:
     """One specification-curve job per outcome, PNG only: read in the report; the numbers are in sensitivity.csv.
 
-    ``periods`` and ``concepts`` (the registers) label the panels and titles at the concept level.
+    ``periods`` and ``concepts`` (the registers) label the panels and titles at the concept level; ``ranges``
+    ({unit: width}, :func:`feasible_ranges`) cuts intervals at the feasible range.
     """
     from meta.present.figures import FigureJob
 
@@ -507,7 +526,8 @@ def spec_curve_jobs(sens: pd.DataFrame, outcomes: pd.DataFrame, lang: str = "en"
                                                                  else "specification curve")
         part = sens[sens["outcome_key"] == outcome_key].reset_index(drop=True)
         jobs.append(FigureJob(name, "spec_curve", title, {"png": f"{name}.png"},
-                              dict(sens=part, outcome_key=outcome_key, title=title, lang=lang, periods=periods),
+                              dict(sens=part, outcome_key=outcome_key, title=title, lang=lang, periods=periods,
+                                   ranges=ranges),
                               dict(dpi=PNG_DPI)))
     return jobs
 
@@ -535,10 +555,19 @@ def write_components_figure(table: pd.DataFrame, folder, lang: str = "en", svg: 
     return _write_now([components_job(table, lang, svg, outcomes)], folder)
 
 
+def feasible_ranges(pooled: pd.DataFrame) -> dict:
+    """{unit: width}: the feasible range ±width of a difference in each unit, from ``pooled.csv``'s
+    ``range_high`` (units without a range are absent)."""
+    if "range_high" not in pooled or "unit_h" not in pooled:
+        return {}
+    r = pooled[["unit_h", "range_high"]].dropna().drop_duplicates("unit_h").sort_values("unit_h")
+    return {str(u): float(w) for u, w in zip(r["unit_h"], r["range_high"]) if math.isfinite(float(w))}
+
+
 def figure_jobs(results, lang: str = "en", svg: bool = False) -> tuple[list, list]:
     """(forest-plot jobs, other jobs: specification curves, the component figure, the overview) of a run."""
     extra = spec_curve_jobs(results.sensitivity, results.inputs.outcomes, lang, results.inputs.periods,
-                            results.inputs.concepts)
+                            results.inputs.concepts, feasible_ranges(results.pooled))
     extra.append(components_job(results.components, lang, svg, results.inputs.outcomes, results.inputs.concepts))
     extra.append(overview_job(results, lang, svg))
     return forest_jobs(results, lang, svg), extra
