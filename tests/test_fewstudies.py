@@ -369,3 +369,28 @@ def test_range_bound_cells_print_p_as_upper_bound_mark_the_interval_and_are_coun
     table = _headline_table(html)
     assert "≤ 0,965" in table and table.count("]†") == 30
     assert "in 30 van de 47 cellen heeft de enige studie een" in re.sub(r"\s+", " ", html)
+
+
+def test_forest_weights_print_below_one_and_above_ninety_nine_percent_as_bounds_so_they_never_pass_100():
+    from meta.present.plots import weight_text
+
+    assert [weight_text(w, "nl") for w in (0.004, 0.996, 0.52, 0.48)] == ["<1%", ">99%", "52%", "48%"]
+
+
+def test_specification_curve_cuts_an_interval_at_the_feasible_range_and_keeps_the_axis_within_it():
+    import matplotlib.pyplot as plt
+
+    from meta.present.plots import draw_spec_curve, feasible_ranges
+
+    sens = pd.DataFrame(dict(outcome_key="o", period="p", arm_class="exemption", unit_h="percentage_points",
+                             spec_group=["main", "estimator"], spec=["REML + adhoc", "FE"], estimate=[-2.0, -1.0],
+                             ci_low=[-120.0, -5.0], ci_high=[95.0, 3.0], verdict="no significant effect"))
+    ranges = feasible_ranges(pd.DataFrame(dict(unit_h=["percentage_points"], range_high=[100.0])))
+    assert ranges == {"percentage_points": 100.0}
+    fig = draw_spec_curve(sens, "o", "t", "nl", ranges=ranges)
+    lo, hi = fig.axes[0].get_ylim()
+    assert -115 < lo < -100 and hi < 105
+    labels = [x.get_text() for x in fig.axes[0].get_xticklabels()]
+    assert "schatter: vast effect (FE)" in labels and "hoofdanalyse: REML + Hartung-Knapp, ad-hocvariant" in labels
+    assert any("afgekapt bij ±100" in x.get_text() for x in fig.legends[0].get_texts())
+    plt.close(fig)

@@ -121,7 +121,7 @@ def forest_rows(results, outcome_key: str, period, unit: str, lang: str = "en", 
                                                             f"{components_label(r['arm_components'], lang)}{own}"),
                              est=r["yi"], ll=lo, hl=hi, weight=np.nan if single else wi,
                              ci=f"{fmt_num(r['yi'], d, lang)} {fmt_interval(lo, hi, d, lang)}{tag}",
-                             w="" if single else f"{fmt_num(100 * wi, 0 if wi >= 0.01 else 1, lang)}%"))
+                             w="" if single else weight_text(wi, lang)))
         if pending:
             rows.append(dict(kind="pending", label=wrap_label(t("fig_pending", lang, names=", ".join(pending))),
                              ci=t("fig_not_transcribed", lang), w=""))
@@ -145,7 +145,11 @@ def forest_rows(results, outcome_key: str, period, unit: str, lang: str = "en", 
                                      fits=fsr.classical_fits_text(p, d, lang)))
             q_p = fmt_p(p["Q_p"], lang)
             q_p = q_p if q_p.startswith("<") else "= " + q_p
-            zero = ("; τ² = 0: PI = BI" if lang == "nl" else "; τ² = 0: PI = CI") if p["tau2"] == 0 else ""
+            # "PI = BI" only where the two printed intervals are the same (not beside a Bayesian headline whose
+            # predictive interval is wider than its credible interval although the classical τ² is 0)
+            same = (fsr.interval_text(p, "ci_low", "ci_high", d, lang)
+                    == fsr.interval_text(p, "pi_low", "pi_high", d, lang))
+            zero = ("; τ² = 0: PI = BI" if lang == "nl" else "; τ² = 0: PI = CI") if p["tau2"] == 0 and same else ""
             tau2_text = fmt_g(float(f"{p['tau2']:.3g}"), lang)
             rows.append(dict(kind="stats", label=wrap_label(f"k = {int(p['k'])}, τ² = {tau2_text}, "
                                                             f"I² = {fmt_num(p['I2'], 0, lang)}%, Q p {q_p}{zero}"),
@@ -161,6 +165,13 @@ def forest_rows(results, outcome_key: str, period, unit: str, lang: str = "en", 
     frame["label"] = unique_labels(list(frame["label"]))
     frame.attrs["footer"] = footer  # lines for the figure's footer (classical fits beside a Bayesian headline)
     return frame
+
+
+def weight_text(w: float, lang: str = "en") -> str:
+    """A study's weight (a fraction) as a whole percentage, "<1%" and ">99%" at the ends, so the printed weights
+    of a cell never add up visibly past the pooled row's 100% (not "100%" beside "0,4%")."""
+    x = 100 * w
+    return "<1%" if x < 1 else ">99%" if x > 99 else f"{fmt_num(x, 0, lang)}%"
 
 
 #: The columns that name one forest-plot cell (one pooled row).
