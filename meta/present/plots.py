@@ -549,15 +549,17 @@ def write_spec_curves(sens: pd.DataFrame, outcomes: pd.DataFrame, folder, lang: 
 
 
 def components_job(table: pd.DataFrame, lang: str = "en", svg: bool = False, outcomes: pd.DataFrame | None = None,
-                   concepts: pd.DataFrame | None = None):
-    """The component meta-regression figure job (PNG; SVG only when asked); labels from ``outcomes`` and ``concepts``."""
+                   concepts: pd.DataFrame | None = None, periods: pd.DataFrame | None = None):
+    """The component meta-regression figure job (PNG; SVG only when asked); labels from ``outcomes``, ``concepts``
+    and ``periods``."""
     from meta.present.figures import FigureJob
 
     title = ("Componentenmodel: effect per onderdeel" if lang == "nl" else "Component model: effect of each component")
     files = {"png": "components.png", **({"svg": "components.svg"} if svg else {})}
     label = ({**outcome_labels(outcomes, lang), **concept_labels(concepts, lang)} if outcomes is not None else None)
     return FigureJob("components", "components", title, files,
-                     dict(table=table, title=title, lang=lang, outcome_label=label), dict(dpi=PNG_DPI, tight=True))
+                     dict(table=table, title=title, lang=lang, outcome_label=label, periods=periods),
+                     dict(dpi=PNG_DPI, tight=True))
 
 
 def write_components_figure(table: pd.DataFrame, folder, lang: str = "en", svg: bool = True,
@@ -579,7 +581,8 @@ def figure_jobs(results, lang: str = "en", svg: bool = False) -> tuple[list, lis
     """(forest-plot jobs, other jobs: specification curves, the component figure, the overview) of a run."""
     extra = spec_curve_jobs(results.sensitivity, results.inputs.outcomes, lang, results.inputs.periods,
                             results.inputs.concepts, feasible_ranges(results.pooled))
-    extra.append(components_job(results.components, lang, svg, results.inputs.outcomes, results.inputs.concepts))
+    extra.append(components_job(results.components, lang, svg, results.inputs.outcomes, results.inputs.concepts,
+                                results.inputs.periods))
     extra.append(overview_job(results, lang, svg))
     return forest_jobs(results, lang, svg), extra
 
