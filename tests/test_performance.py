@@ -150,3 +150,13 @@ def test_bayesian_fits_shared_among_worker_processes_equal_the_same_fits_in_one_
     serial = [bayes_pool(*a, **k) for a, k in calls]
     assert len(parallel) == len(calls) >= PARALLEL_MIN_FITS
     assert [repr(p) for p in parallel] == [repr(s) for s in serial]  # repr: every float to the last bit, NaN too
+
+
+def test_the_figure_cache_key_covers_the_wording_and_templates_not_only_the_python_sources():
+    """A change of meta/messages.toml or a report template alone must redraw (and rewrite) the cached files."""
+    from meta.present import figures
+
+    names = {p.relative_to(REPO / "meta").as_posix() for p in figures.code_files()}
+    assert {"messages.toml", "present/templates/report.html.j2", "present/templates/report.css",
+            "present/figures.py"} <= names
+    assert not any("__pycache__" in n for n in names)

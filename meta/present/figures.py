@@ -37,14 +37,22 @@ class FigureJob:
     save: dict = field(default_factory=dict)  # savefig options: dpi, tight
 
 
+def code_files() -> list[Path]:
+    """Every file of the ``meta`` package that can change what is drawn or written: the Python sources, the message
+    catalogue (``messages.toml``), the report templates and their CSS (compiled ``__pycache__`` files excluded)."""
+    package = Path(__file__).resolve().parents[1]  # meta/
+    return sorted(p for p in package.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+
+
 def code_version() -> str:
-    """SHA-256 of every ``meta/*.py`` source and the versions of the libraries that write the files (without
-    importing them): any change of code or library makes every file again."""
+    """SHA-256 of every file of :func:`code_files` (by its path under ``meta/``) and the versions of the libraries
+    that write the files (without importing them): any change of code, wording, template or library makes every file
+    again."""
     from importlib.metadata import PackageNotFoundError, version
 
     h = hashlib.sha256()
     package = Path(__file__).resolve().parents[1]  # meta/
-    for path in sorted(package.rglob("*.py")):
+    for path in code_files():
         h.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     for pkg in ("matplotlib", "pandas", "openpyxl", "numpy"):
         try:
