@@ -380,7 +380,8 @@ def test_forest_weights_print_below_one_and_above_ninety_nine_percent_as_bounds_
 def test_specification_curve_cuts_an_interval_at_the_feasible_range_and_keeps_the_axis_within_it():
     import matplotlib.pyplot as plt
 
-    from meta.present.plots import draw_spec_curve, feasible_ranges
+    from meta.present.plots import feasible_ranges
+    from meta.present.spec_curve import draw_spec_curve
 
     sens = pd.DataFrame(dict(outcome_key="o", period="p", arm_class="exemption", unit_h="percentage_points",
                              spec_group=["main", "estimator"], spec=["REML + adhoc", "FE"], estimate=[-2.0, -1.0],

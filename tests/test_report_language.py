@@ -98,13 +98,13 @@ def _one_at_a_time(drawers):
 
 @pytest.mark.parametrize("lang", ["nl", "en"])
 def test_figure_texts_are_in_the_report_language(results, lang):
-    from meta.present import plots
+    from meta.present import overview, plots, spec_curve  # noqa: F401
     from meta.present.component_figure import draw_components
 
     drawers = [lambda o=o, h=h, u=u: plots.draw_forest(results, o, h, u, plots.forest_title(results, o, h, lang), lang)
                for o, h, u in plots.figure_cells(results)]
     sens = results.sensitivity
-    drawers.append(lambda: plots.draw_spec_curve(sens, sorted(set(sens["outcome_key"]))[0], "x", lang,
+    drawers.append(lambda: spec_curve.draw_spec_curve(sens, sorted(set(sens["outcome_key"]))[0], "x", lang,
                                                  results.inputs.periods))
     from meta.i18n import concept_labels, outcome_labels
 
@@ -245,23 +245,23 @@ def test_pooled_csv_gives_a_mark_only_p_as_a_range_not_a_point(results):
 
 def _all_figures(results, lang):
     """Every figure of the report, drawn one at a time (see :func:`_one_at_a_time`)."""
-    from meta.present import plots
+    from meta.present import overview, plots, spec_curve  # noqa: F401
     from meta.present.component_figure import draw_components
     from meta.i18n import outcome_labels
 
     drawers = [lambda o=o, h=h, u=u: plots.draw_forest(results, o, h, u, plots.forest_title(results, o, h, lang), lang)
                for o, h, u in plots.figure_cells(results)]
     sens = results.sensitivity
-    drawers.append(lambda: plots.draw_spec_curve(sens, sorted(set(sens["outcome_key"]))[0], "x", lang))
+    drawers.append(lambda: spec_curve.draw_spec_curve(sens, sorted(set(sens["outcome_key"]))[0], "x", lang))
     drawers.append(lambda: draw_components(results.components, "x", lang, outcome_labels(results.inputs.outcomes, lang)))
-    drawers.append(lambda: plots.draw_overview(results, lang))
+    drawers.append(lambda: overview.draw_overview(results, lang))
     return _one_at_a_time(drawers)
 
 
 def test_every_figure_prints_8_inches_wide_with_no_text_below_8_points(results):
     from matplotlib.text import Text
 
-    from meta.present.plots import FIGURE_WIDTH_IN, MIN_FONT_PT
+    from meta.present.drawing import FIGURE_WIDTH_IN, MIN_FONT_PT
 
     from meta.present.plots import figure_cells
 
@@ -282,7 +282,7 @@ def test_every_figure_prints_8_inches_wide_with_no_text_below_8_points(results):
 def test_single_study_forest_blocks_have_no_weight_column_and_no_diamond_note(results):
     import matplotlib.pyplot as plt
 
-    from meta.present import plots
+    from meta.present import overview, plots, spec_curve  # noqa: F401
 
     single_blocks = unpooled_figures = 0
     for o, h, u in plots.figure_cells(results):
@@ -302,9 +302,9 @@ def test_single_study_forest_blocks_have_no_weight_column_and_no_diamond_note(re
 
 
 def test_overview_figure_has_every_kerntabel_row_and_every_study(results):
-    from meta.present import plots
+    from meta.present import overview, plots, spec_curve  # noqa: F401
 
-    rows = plots.overview_rows(results, "nl")
+    rows = overview.overview_rows(results, "nl")
     cells = rows[rows["kind"] == "cell"]
     assert len(cells) == len(results.pooled)
     assert sum(len(s) for s in cells["studies"]) == len(results.studies)
@@ -324,7 +324,7 @@ def pooled_results(tmp_path_factory):
 def test_a_report_with_pooled_cells_stays_in_its_language_and_links_every_finding(pooled_results, lang):
     import matplotlib.pyplot as plt
 
-    from meta.present import plots
+    from meta.present import overview, plots, spec_curve  # noqa: F401
     from meta.present.report import findings_section, render_report
 
     res = pooled_results
@@ -334,7 +334,7 @@ def test_a_report_with_pooled_cells_stays_in_its_language_and_links_every_findin
     assert found == [], "\n".join(found[:30])
     findings = findings_section(res, lang)
     assert findings.count("gepoold over 2 gemeenten" if lang == "nl" else "pooled over 2 municipalities") == 2
-    for fig in (plots.draw_forest(res, "hours_gt12", 16, "percentage_points", "x", lang), plots.draw_overview(res, lang)):
+    for fig in (plots.draw_forest(res, "hours_gt12", 16, "percentage_points", "x", lang), overview.draw_overview(res, lang)):
         found = problems(_figure_text(fig), lang)
         plt.close(fig)
         assert found == [], "\n".join(found[:30])

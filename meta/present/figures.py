@@ -84,10 +84,10 @@ def job_key(job: FigureJob, version: str) -> str:
 
 
 def _drawer(kind: str):
-    from meta.present import component_figure, plots
+    from meta.present import component_figure, overview, plots, spec_curve
 
-    return {"forest": plots.draw_forest_rows, "spec_curve": plots.draw_spec_curve,
-            "components": component_figure.draw_components, "overview": plots.draw_overview_rows}[kind]
+    return {"forest": plots.draw_forest_rows, "spec_curve": spec_curve.draw_spec_curve,
+            "components": component_figure.draw_components, "overview": overview.draw_overview_rows}[kind]
 
 
 def render(job: FigureJob, folder: str) -> str:
@@ -234,7 +234,7 @@ def _render_parallel(todo: list[FigureJob], folder: Path, workers: int, meanwhil
 
     matplotlib.use("Agg")
     import matplotlib.pyplot  # noqa: F401  (imported before the fork: workers inherit it)
-    from meta.present import component_figure, plots  # noqa: F401
+    from meta.present import component_figure, overview, plots, spec_curve  # noqa: F401
 
     methods = mp.get_all_start_methods()
     ctx = mp.get_context("fork" if "fork" in methods else "spawn")

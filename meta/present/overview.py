@@ -1,0 +1,174 @@
+"""The overview figure: every arm class × outcome × period at a glance, one point per municipality and the pooled
+headline."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.special import ndtri
+
+from meta.present import fewstudies_report as fsr
+from meta.i18n import arm_class_label, concept_labels, fmt_g, outcome_labels, period_label, t
+from meta.present.drawing import (FIGURE_WIDTH_IN, FONT_PT, PNG_DPI, cell_frames, draw_points, draw_segments,
+                                  number_axis, text_width_in, wrap_label, write_now)
+
+
+MUNICIPALITY_COLORS = ("#1f4e79", "#c55a11", "#548235", "#7030a0", "#bf9000", "#2e75b6", "#843c0c", "#375623")
+
+
+def overview_rows(results, lang: str = "en") -> pd.DataFrame:
+    """The rows of the overview figure: per arm class (plan order) a header, then one row per outcome × horizon.
+
+    Each cell row carries its studies (municipality, yi, lower, upper) and the pooled headline estimate with its
+    interval when k >= 2 (``pooled``), in the order of the Kerntabel (arm class, then the plan's outcomes).
+    """
+    from meta.analyses.tables import cell_order
+
+    plan = results.plan
+    z = float(ndtri(0.5 + plan.level / 200))  # = scipy.stats.norm.ppf, without importing scipy.stats
+    label = {**outcome_labels(results.inputs.outcomes, lang), **concept_labels(results.inputs.concepts, lang)}
+    p = cell_order(results.pooled, plan) if len(results.pooled) else results.pooled
+    rows = []
+    cells = cell_frames(results)
+    for arm_class, g in p.groupby("arm_class", sort=False):
+        rows.append(dict(kind="header", label=arm_class_label(arm_class, lang).capitalize(), unit_h="", studies=[],
+                         pooled=None))
+        for _, r in g.iterrows():
+            s = cells.get((r["outcome_key"], r["period"], arm_class, r["unit_h"]), (results.studies.iloc[:0],))[0]
+            studies = [(m, y, y - z * se, y + z * se) for m, y, se in zip(s["municipality"], s["yi"], s["sei"])]
+            pooled = None
+            if int(r["k"]) >= 2:
+                bad = fsr.impossible(r)
+                pooled = (r["estimate"], np.nan if "ci_low" in bad else r["ci_low"],
+                          np.nan if "ci_high" in bad else r["ci_high"])
+            rows.append(dict(kind="cell", unit_h=r["unit_h"], studies=studies, pooled=pooled,
+                             label=f"{label.get(r['outcome_key'], r['outcome_key'])}, "
+                                   f"{period_label(r['period'], results.inputs.periods, lang)}"))
+    return pd.DataFrame(rows, columns=["kind", "label", "unit_h", "studies", "pooled"])
+
+
+def draw_overview(results, lang: str = "en"):
+    """The overview figure of a run (see :func:`draw_overview_rows`)."""
+    munis = results.inputs.municipalities
+    return draw_overview_rows(overview_rows(results, lang), list(zip(munis["municipality"], munis["name"])),
+                              float(results.plan.level), lang)
+
+
+def draw_overview_rows(rows: pd.DataFrame, municipalities: list, level: float, lang: str = "en"):
+    """One figure for the whole answer, like the CPB's comparison: per arm class and outcome every municipality's
+    estimate with its interval (a coloured square per municipality) and the pooled estimate (a diamond, k >= 2).
+
+    Two panels: shares in percentage points, survey scales in scale points (different scales per outcome, named
+    in the label). Print size ``FIGURE_WIDTH_IN`` wide, no text below ``MIN_FONT_PT``. ``rows`` from
+    :func:`overview_rows`; ``municipalities`` is [(code, name)] in register order (colours follow it).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Polygon
+
+    names = dict(municipalities)
+    codes = [m for m, _ in municipalities]
+    color = {m: MUNICIPALITY_COLORS[i % len(MUNICIPALITY_COLORS)] for i, m in enumerate(codes)}
+    present = [m for m in codes if any(st[0] == m for sts in rows["studies"] for st in sts)]
+    panels = []
+    for is_pp in (True, False):
+        keep, current = [], None
+        for _, r in rows.iterrows():
+            if r["kind"] == "header":
+                current = r
+            elif (r["unit_h"] == "percentage_points") == is_pp:
+                if current is not None:
+                    keep.append(current)
+                    current = None
+                keep.append(r)
+        if keep:
+            panels.append((is_pp, pd.DataFrame(keep)))
+    line_in = 1.25 * FONT_PT / 72
+    row_in = 0.1 + line_in * 1.7
+    wrapped = {id(panel): [wrap_label(x, 40, "  " if k == "cell" else "") for x, k in zip(panel["label"], panel["kind"])]
+               for _, panel in panels}
+    label_in = max([text_width_in(x, weight="bold") for _, panel in panels for x in wrapped[id(panel)]] + [1.0])
+    left_in, right_in = 0.1 + label_in + 0.15, 0.2
+    panel_h = [len(panel) * row_in for _, panel in panels]
+    top_in, gap_in, bottom_in = 0.45, 0.7, 0.35
+    height = top_in + sum(panel_h) + gap_in * len(panels) + bottom_in
+    fig = plt.figure(figsize=(FIGURE_WIDTH_IN, height), facecolor="white")
+    y_top = height - top_in
+    for (is_pp, panel), h in zip(panels, panel_h):
+        ax = fig.add_axes([left_in / FIGURE_WIDTH_IN, (y_top - h) / height,
+                           1 - (left_in + right_in) / FIGURE_WIDTH_IN, h / height])
+        n = len(panel)
+        values = [v for sts in panel["studies"] for st in sts for v in st[1:]]
+        values += [v for pl in panel["pooled"] if pl is not None for v in pl if np.isfinite(v)]
+        lo, hi = min(values + [0.0]), max(values + [0.0])
+        span = max(hi - lo, 1e-9)
+        ax.set_xlim(lo - 0.05 * span, hi + 0.05 * span)
+        ax.set_ylim(-0.5, n - 0.5)
+        segs, pts, cols = [], [], []  # every study of the panel: one artist for the lines, one for the squares
+        for i, ((_, r), text) in enumerate(zip(panel.iterrows(), wrapped[id(panel)])):
+            y = n - 1 - i
+            header = r["kind"] == "header"
+            ax.text(-(label_in + 0.15) / ((1 - (left_in + right_in) / FIGURE_WIDTH_IN) * FIGURE_WIDTH_IN), y, text,
+                    transform=ax.get_yaxis_transform(), ha="left", va="center", fontsize=FONT_PT,
+                    fontweight="bold" if header else "normal")
+            if header:
+                ax.axhline(y + 0.5, color="0.8", lw=0.6)
+                continue
+            k = len(r["studies"])
+            pooled_row = r["pooled"] is not None
+            # studies above, the diamond below them in the same row
+            offsets = (np.linspace(0.32, -0.05, k) if pooled_row else np.linspace(0.22, -0.22, k)) if k > 1 else [0.0]
+            for (m, est, l, u), dy in zip(r["studies"], offsets):
+                segs.append(((l, y + dy), (u, y + dy)))
+                pts.append((est, y + dy))
+                cols.append(color[m])
+            if r["pooled"] is not None:
+                est, l, u = r["pooled"]
+                l = l if np.isfinite(l) else ax.get_xlim()[0]
+                u = u if np.isfinite(u) else ax.get_xlim()[1]
+                ax.add_patch(Polygon([[l, y - 0.3], [est, y - 0.19], [u, y - 0.3], [est, y - 0.41]], closed=True,
+                                     color="#b22222", zorder=4))
+        draw_segments(ax, segs, cols, 1.4, zorder=2)
+        draw_points(ax, [p[0] for p in pts], [p[1] for p in pts], 28, cols, marker="s", zorder=3)
+        ax.axvline(0, color="black", lw=0.8, zorder=1)
+        ax.set_yticks([])
+        for side in ("top", "right", "left"):
+            ax.spines[side].set_visible(False)
+        number_axis(ax.xaxis, lang)
+        ax.tick_params(axis="x", labelsize=FONT_PT)
+        unit = t("unit_pp", lang) if is_pp else (
+            "schaalpunten; schaal per uitkomst" if lang == "nl" else "scale points; scale per outcome")
+        ax.set_xlabel(t("fig_xlabel", lang, unit=unit), fontsize=FONT_PT)
+        y_top -= h + gap_in
+    handles = [Line2D([], [], marker="s", ls="-", color=color[m], label=names[m]) for m in present]
+    if any(pl is not None for pl in rows["pooled"]):
+        handles.append(Line2D([], [], marker="D", ls="", color="#b22222",
+                              label="gepoold (k ≥ 2)" if lang == "nl" else "pooled (k ≥ 2)"))
+    fig.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.1 / FIGURE_WIDTH_IN, 0.05 / height),
+               ncol=len(handles), fontsize=FONT_PT, frameon=False)
+    title = ("Overzicht: effect per armklasse en uitkomst, per gemeente met "
+             f"{fmt_g(level, lang)}%-interval" if lang == "nl" else
+             f"Overview: effect per arm class and outcome, per municipality with {fmt_g(level, lang)}% interval")
+    fig.text(0.1 / FIGURE_WIDTH_IN, 1 - 0.1 / height, title, ha="left", va="top", fontsize=11, fontweight="bold")
+    return fig
+
+
+def overview_job(results, lang: str = "en", svg: bool = False):
+    """The overview figure job (PNG, read in the report; SVG only when asked)."""
+    from meta.present.figures import FigureJob
+
+    title = "Overzicht per armklasse en uitkomst" if lang == "nl" else "Overview per arm class and outcome"
+    munis = results.inputs.municipalities
+    files = {"png": "overview.png", **({"svg": "overview.svg"} if svg else {})}
+    return FigureJob("overview", "overview", title, files,
+                     dict(rows=overview_rows(results, lang), municipalities=list(zip(munis["municipality"],
+                                                                                     munis["name"])),
+                          level=float(results.plan.level), lang=lang), dict(dpi=PNG_DPI))
+
+
+def write_overview_figure(results, folder, lang: str = "en", svg: bool = True) -> dict:
+    """The overview figure (PNG and SVG); returns {"overview": {"png", "svg", "title"}}."""
+    return write_now([overview_job(results, lang, svg)], folder)

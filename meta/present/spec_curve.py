@@ -1,0 +1,146 @@
+"""Specification curves: every pooled cell's estimate under every alternative specification of the sensitivity
+analysis, one panel per outcome."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from meta.i18n import (arm_class_label, concept_labels, fmt_g, outcome_labels, period_label, spec_words, t,
+                       word)
+from meta.present.drawing import (FIGURE_WIDTH_IN, MIN_FONT_PT, FONT_PT, PNG_DPI, draw_points, draw_segments,
+                                  number_axis, text_width_in, unit_label, write_now)
+
+
+SPEC_COLORS = {"negative": "#b22222", "positive": "#1f7a1f", "no significant effect": "#555555", "no estimate": "#bbbbbb"}
+
+
+def draw_spec_curve(sens: pd.DataFrame, outcome_key: str, title: str, lang: str = "en", periods=None,
+                    ranges: dict | None = None):
+    """Specification curve for one outcome: a panel per (horizon, arm class), specifications sorted by estimate.
+
+    Each point is one specification's pooled estimate with its interval, coloured by its verdict; the plan's
+    main specification is the large black-edged marker; the strip under each panel names the specification group.
+    ``ranges``: {unit: width} of the feasible range ±width (``range_high`` of ``pooled.csv``); an interval bound
+    beyond it is drawn cut at ±width with a ▲/▼ there, so the axis stays within the feasible range.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    s = sens[sens["outcome_key"] == outcome_key]
+    cells = s[["period", "arm_class", "unit_h"]].drop_duplicates().sort_values(
+        ["period", "arm_class"], kind="mergesort")
+    # fixed layout in inches (tight_layout costs more than drawing): per panel the plot and its rotated labels,
+    # as deep as the longest label needs at 60°
+    tick_labels = [f"{word('spec_group', g, lang)}: {spec_words(g, sp, lang)}" for g, sp in zip(s["spec_group"], s["spec"])]
+    longest = max([text_width_in(x, MIN_FONT_PT) for x in tick_labels] + [1.0])
+    # title line, legend line, then the first panel's title above its plot
+    plot_in, labels_in, top_in = 1.5, 0.45 + longest * math.sin(math.radians(60)), 1.05
+    height = len(cells) * (plot_in + labels_in) + top_in
+    panels = [s[(s["period"] == cell["period"]) & (s["arm_class"] == cell["arm_class"])].sort_values(
+        ["estimate", "spec_group", "spec"], kind="mergesort").reset_index(drop=True) for _, cell in cells.iterrows()]
+    left_in = spec_left_margin([[f"{word('spec_group', g, lang)}: {spec_words(g, sp, lang)}"
+                                 for g, sp in zip(c["spec_group"], c["spec"])] for c in panels])
+    fig, axes = plt.subplots(len(cells), 1, figsize=(FIGURE_WIDTH_IN, height), squeeze=False)
+    fig.subplots_adjust(left=left_in / FIGURE_WIDTH_IN, right=1 - SPEC_RIGHT_IN / FIGURE_WIDTH_IN,
+                        top=1 - top_in / height, bottom=labels_in / height, hspace=labels_in / plot_in)
+    clipped_at = None
+    for ax, (_, cell), c in zip(axes[:, 0], cells.iterrows(), panels):
+        x = np.arange(len(c))
+        # one artist for all intervals and one for all points (not two per specification: drawing time)
+        cols = [SPEC_COLORS.get(v, "#555555") for v in c["verdict"]]
+        main = (c["spec_group"] == "main").to_numpy()
+        width = (ranges or {}).get(cell["unit_h"], math.nan)
+        lows, highs = c["ci_low"].to_numpy(float), c["ci_high"].to_numpy(float)
+        if math.isfinite(width):
+            cut_low, cut_high = lows < -width, highs > width
+            lows, highs = np.where(cut_low, -width, lows), np.where(cut_high, width, highs)
+            for cut, y, marker in ((cut_low, -width, "v"), (cut_high, width, "^")):
+                if cut.any():
+                    clipped_at = width
+                    draw_points(ax, x[cut], np.full(int(cut.sum()), y), 30, [cols[i] for i in np.flatnonzero(cut)],
+                            marker=marker, linewidths=0.0, zorder=3)
+        draw_segments(ax, [((i, lo), (i, hi)) for i, lo, hi in zip(x, lows, highs)], cols, 1.4, alpha=0.8)
+        draw_points(ax, x, c["estimate"], np.where(main, 70, 22), cols,
+                edgecolors=["black" if m else col for m, col in zip(main, cols)],
+                linewidths=np.where(main, 1.5, 0.0), zorder=3)
+        ax.axhline(0, color="black", lw=0.8)
+        number_axis(ax.yaxis, lang)
+        ax.tick_params(axis="y", labelsize=FONT_PT)
+        ax.set_xticks(x)
+        ax.set_xticklabels([f"{word('spec_group', g, lang)}: {spec_words(g, sp, lang)}"
+                            for g, sp in zip(c["spec_group"], c["spec"])],
+                           rotation=SPEC_TICK_ANGLE, ha="right", fontsize=MIN_FONT_PT)
+        ax.set_xlim(-0.6, len(c) - 0.4)
+        ax.set_title(f"{period_label(cell['period'], periods, lang)} · {arm_class_label(cell['arm_class'], lang)}"
+                     f" · {unit_label(cell['unit_h'], lang)}", fontsize=FONT_PT, loc="left")
+        ax.grid(axis="y", color="0.9")
+    handles = [plt.Line2D([], [], marker="o", ls="", color=col, label=word("verdict", v, lang))
+               for v, col in SPEC_COLORS.items() if v != "no estimate"]
+    if clipped_at is not None:
+        handles.append(plt.Line2D([], [], marker="^", ls="", color="#555555",
+                                  label=t("fig_spec_clipped", lang, width=fmt_g(clipped_at, lang))))
+    fig.legend(handles=handles, loc="upper right", bbox_to_anchor=(1 - SPEC_RIGHT_IN / FIGURE_WIDTH_IN,
+                                                                   1 - 0.38 / height),
+               fontsize=MIN_FONT_PT, frameon=False, ncol=len(handles), borderaxespad=0.0,
+               **({"columnspacing": 1.2} if len(handles) > 3 else {}))
+    fig.text(0.1 / FIGURE_WIDTH_IN, 1 - 0.1 / height, title, ha="left", va="top", fontsize=11, fontweight="bold")
+    return fig
+
+
+SPEC_RIGHT_IN = 0.16  # right margin of a specification curve (inches)
+
+
+SPEC_TICK_ANGLE = 60  # the tick labels' rotation (degrees)
+
+
+def spec_left_margin(panels: list[list[str]], min_in: float = 0.72) -> float:
+    """Left margin (inches) that keeps every rotated tick label of a specification curve inside the figure.
+
+    A label of width w at 60°, right-aligned under its tick, reaches w·cos 60° + h·sin 60° to the left of the tick
+    (h: the text height). Tick i of n sits at fraction f = (i + 0.6)/n of the plot width A = W − right − left, so
+    the label stays inside when left ≥ (reach − f·(W − right))/(1 − f); the margin is the largest such bound
+    (at least ``min_in``, room for the y tick labels) plus 0.05 in.
+    """
+    angle = math.radians(SPEC_TICK_ANGLE)
+    h = 1.2 * MIN_FONT_PT / 72
+    need = min_in
+    for labels in panels:
+        n = len(labels)
+        for i, label in enumerate(labels):
+            f = (i + 0.6) / n
+            reach = text_width_in(label, MIN_FONT_PT) * math.cos(angle) + h * math.sin(angle)
+            need = max(need, (reach - f * (FIGURE_WIDTH_IN - SPEC_RIGHT_IN)) / (1 - f) + 0.05)
+    return need
+
+
+def spec_curve_jobs(sens: pd.DataFrame, outcomes: pd.DataFrame, lang: str = "en", periods=None,
+                    concepts=None, ranges: dict | None = None) -> list:
+    """One specification-curve job per outcome, PNG only: read in the report; the numbers are in sensitivity.csv.
+
+    ``periods`` and ``concepts`` (the registers) label the panels and titles at the concept level; ``ranges``
+    ({unit: width}, :func:`feasible_ranges`) cuts intervals at the feasible range.
+    """
+    from meta.present.figures import FigureJob
+
+    label = {**outcome_labels(outcomes, lang), **concept_labels(concepts, lang)}
+    jobs = []
+    for outcome_key in sorted(set(sens["outcome_key"])):
+        name = f"specification_curve_{outcome_key}"
+        title = f"{label.get(outcome_key) or outcome_key}: " + ("specificatiecurve" if lang == "nl"
+                                                                 else "specification curve")
+        part = sens[sens["outcome_key"] == outcome_key].reset_index(drop=True)
+        jobs.append(FigureJob(name, "spec_curve", title, {"png": f"{name}.png"},
+                              dict(sens=part, outcome_key=outcome_key, title=title, lang=lang, periods=periods,
+                                   ranges=ranges),
+                              dict(dpi=PNG_DPI)))
+    return jobs
+
+
+def write_spec_curves(sens: pd.DataFrame, outcomes: pd.DataFrame, folder, lang: str = "en") -> dict:
+    """One specification-curve figure (PNG) per outcome; returns {name: {"png", "title"}}."""
+    return write_now(spec_curve_jobs(sens, outcomes, lang), folder)
