@@ -66,26 +66,10 @@ def draw_overview_rows(rows: pd.DataFrame, municipalities: list, level: float, l
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import Polygon
 
-    names = dict(municipalities)
     codes = [m for m, _ in municipalities]
     color = {m: MUNICIPALITY_COLORS[i % len(MUNICIPALITY_COLORS)] for i, m in enumerate(codes)}
-    present = [m for m in codes if any(st[0] == m for sts in rows["studies"] for st in sts)]
-    panels = []
-    for is_pp in (True, False):
-        keep, current = [], None
-        for _, r in rows.iterrows():
-            if r["kind"] == "header":
-                current = r
-            elif (r["unit_h"] == "percentage_points") == is_pp:
-                if current is not None:
-                    keep.append(current)
-                    current = None
-                keep.append(r)
-        if keep:
-            panels.append((is_pp, pd.DataFrame(keep)))
+    panels = _overview_panels(rows)
     line_in = 1.25 * FONT_PT / 72
     row_in = 0.1 + line_in * 1.7
     wrapped = {id(panel): [wrap_label(x, 40, "  " if k == "cell" else "") for x, k in zip(panel["label"], panel["kind"])]
@@ -100,49 +84,89 @@ def draw_overview_rows(rows: pd.DataFrame, municipalities: list, level: float, l
     for (is_pp, panel), h in zip(panels, panel_h):
         ax = fig.add_axes([left_in / FIGURE_WIDTH_IN, (y_top - h) / height,
                            1 - (left_in + right_in) / FIGURE_WIDTH_IN, h / height])
-        n = len(panel)
-        values = [v for sts in panel["studies"] for st in sts for v in st[1:]]
-        values += [v for pl in panel["pooled"] if pl is not None for v in pl if np.isfinite(v)]
-        lo, hi = min(values + [0.0]), max(values + [0.0])
-        span = max(hi - lo, 1e-9)
-        ax.set_xlim(lo - 0.05 * span, hi + 0.05 * span)
-        ax.set_ylim(-0.5, n - 0.5)
-        segs, pts, cols = [], [], []  # every study of the panel: one artist for the lines, one for the squares
-        for i, ((_, r), text) in enumerate(zip(panel.iterrows(), wrapped[id(panel)])):
-            y = n - 1 - i
-            header = r["kind"] == "header"
-            ax.text(-(label_in + 0.15) / ((1 - (left_in + right_in) / FIGURE_WIDTH_IN) * FIGURE_WIDTH_IN), y, text,
-                    transform=ax.get_yaxis_transform(), ha="left", va="center", fontsize=FONT_PT,
-                    fontweight="bold" if header else "normal")
-            if header:
-                ax.axhline(y + 0.5, color="0.8", lw=0.6)
-                continue
-            k = len(r["studies"])
-            pooled_row = r["pooled"] is not None
-            # studies above, the diamond below them in the same row
-            offsets = (np.linspace(0.32, -0.05, k) if pooled_row else np.linspace(0.22, -0.22, k)) if k > 1 else [0.0]
-            for (m, est, l, u), dy in zip(r["studies"], offsets):
-                segs.append(((l, y + dy), (u, y + dy)))
-                pts.append((est, y + dy))
-                cols.append(color[m])
-            if r["pooled"] is not None:
-                est, l, u = r["pooled"]
-                l = l if np.isfinite(l) else ax.get_xlim()[0]
-                u = u if np.isfinite(u) else ax.get_xlim()[1]
-                ax.add_patch(Polygon([[l, y - 0.3], [est, y - 0.19], [u, y - 0.3], [est, y - 0.41]], closed=True,
-                                     color="#b22222", zorder=4))
-        draw_segments(ax, segs, cols, 1.4, zorder=2)
-        draw_points(ax, [p[0] for p in pts], [p[1] for p in pts], 28, cols, marker="s", zorder=3)
-        ax.axvline(0, color="black", lw=0.8, zorder=1)
-        ax.set_yticks([])
-        for side in ("top", "right", "left"):
-            ax.spines[side].set_visible(False)
-        number_axis(ax.xaxis, lang)
-        ax.tick_params(axis="x", labelsize=FONT_PT)
-        unit = t("unit_pp", lang) if is_pp else (
-            "schaalpunten; schaal per uitkomst" if lang == "nl" else "scale points; scale per outcome")
-        ax.set_xlabel(t("fig_xlabel", lang, unit=unit), fontsize=FONT_PT)
+        label_x = -(label_in + 0.15) / ((1 - (left_in + right_in) / FIGURE_WIDTH_IN) * FIGURE_WIDTH_IN)
+        _draw_overview_panel(ax, panel, wrapped[id(panel)], label_x, color, is_pp, lang)
         y_top -= h + gap_in
+    _overview_legend_and_title(fig, rows, municipalities, color, height, level, lang)
+    return fig
+
+
+def _overview_panels(rows: pd.DataFrame) -> list[tuple[bool, pd.DataFrame]]:
+    """The rows split into a percentage-point panel and a scale-point panel, each arm-class header kept with the
+    first row of its class in that panel; a panel without rows is left out."""
+    panels = []
+    for is_pp in (True, False):
+        keep, current = [], None
+        for _, r in rows.iterrows():
+            if r["kind"] == "header":
+                current = r
+            elif (r["unit_h"] == "percentage_points") == is_pp:
+                if current is not None:
+                    keep.append(current)
+                    current = None
+                keep.append(r)
+        if keep:
+            panels.append((is_pp, pd.DataFrame(keep)))
+    return panels
+
+
+def _draw_overview_panel(ax, panel: pd.DataFrame, labels: list[str], label_x: float, color: dict, is_pp: bool,
+                         lang: str) -> None:
+    """One panel: per row its label, every municipality's estimate and interval (one artist for all lines, one
+    for all squares) and the pooled diamond below them; the x axis with 5% room around every value and 0."""
+    from matplotlib.patches import Polygon
+
+    n = len(panel)
+    values = [v for sts in panel["studies"] for st in sts for v in st[1:]]
+    values += [v for pl in panel["pooled"] if pl is not None for v in pl if np.isfinite(v)]
+    lo, hi = min(values + [0.0]), max(values + [0.0])
+    span = max(hi - lo, 1e-9)
+    ax.set_xlim(lo - 0.05 * span, hi + 0.05 * span)
+    ax.set_ylim(-0.5, n - 0.5)
+    segs, pts, cols = [], [], []  # every study of the panel: one artist for the lines, one for the squares
+    for i, ((_, r), text) in enumerate(zip(panel.iterrows(), labels)):
+        y = n - 1 - i
+        header = r["kind"] == "header"
+        ax.text(label_x, y, text, transform=ax.get_yaxis_transform(), ha="left", va="center", fontsize=FONT_PT,
+                fontweight="bold" if header else "normal")
+        if header:
+            ax.axhline(y + 0.5, color="0.8", lw=0.6)
+            continue
+        k = len(r["studies"])
+        pooled_row = r["pooled"] is not None
+        # studies above, the diamond below them in the same row
+        offsets = (np.linspace(0.32, -0.05, k) if pooled_row else np.linspace(0.22, -0.22, k)) if k > 1 else [0.0]
+        for (m, est, l, u), dy in zip(r["studies"], offsets):
+            segs.append(((l, y + dy), (u, y + dy)))
+            pts.append((est, y + dy))
+            cols.append(color[m])
+        if r["pooled"] is not None:
+            est, l, u = r["pooled"]
+            l = l if np.isfinite(l) else ax.get_xlim()[0]
+            u = u if np.isfinite(u) else ax.get_xlim()[1]
+            ax.add_patch(Polygon([[l, y - 0.3], [est, y - 0.19], [u, y - 0.3], [est, y - 0.41]], closed=True,
+                                 color="#b22222", zorder=4))
+    draw_segments(ax, segs, cols, 1.4, zorder=2)
+    draw_points(ax, [p[0] for p in pts], [p[1] for p in pts], 28, cols, marker="s", zorder=3)
+    ax.axvline(0, color="black", lw=0.8, zorder=1)
+    ax.set_yticks([])
+    for side in ("top", "right", "left"):
+        ax.spines[side].set_visible(False)
+    number_axis(ax.xaxis, lang)
+    ax.tick_params(axis="x", labelsize=FONT_PT)
+    unit = t("unit_pp", lang) if is_pp else (
+        "schaalpunten; schaal per uitkomst" if lang == "nl" else "scale points; scale per outcome")
+    ax.set_xlabel(t("fig_xlabel", lang, unit=unit), fontsize=FONT_PT)
+
+
+def _overview_legend_and_title(fig, rows: pd.DataFrame, municipalities: list, color: dict, height: float,
+                               level: float, lang: str) -> None:
+    """The legend (every municipality with a number, and the pooled diamond when something is pooled) and the
+    title."""
+    from matplotlib.lines import Line2D
+
+    names = dict(municipalities)
+    present = [m for m, _ in municipalities if any(st[0] == m for sts in rows["studies"] for st in sts)]
     handles = [Line2D([], [], marker="s", ls="-", color=color[m], label=names[m]) for m in present]
     if any(pl is not None for pl in rows["pooled"]):
         handles.append(Line2D([], [], marker="D", ls="", color="#b22222",
@@ -153,7 +177,6 @@ def draw_overview_rows(rows: pd.DataFrame, municipalities: list, level: float, l
              f"{fmt_g(level, lang)}%-interval" if lang == "nl" else
              f"Overview: effect per arm class and outcome, per municipality with {fmt_g(level, lang)}% interval")
     fig.text(0.1 / FIGURE_WIDTH_IN, 1 - 0.1 / height, title, ha="left", va="top", fontsize=11, fontweight="bold")
-    return fig
 
 
 def overview_job(results, lang: str = "en", svg: bool = False):

@@ -38,19 +38,13 @@ def forest_rows(results, outcome_key: str, period, unit: str, lang: str = "en", 
     if isinstance(period, (int, np.integer)):
         period = f"m{int(period)}"
     plan = results.plan
-    concept_level = plan.outcome_level == "concept"
-    own_label = outcome_labels(results.inputs.outcomes, lang)
-    studies = results.studies
-    pooled = results.pooled
-    z = float(ndtri(0.5 + plan.level / 200))  # normal quantile
     munis = results.inputs.municipalities
     pending = [n for n, s in zip(munis["name"], munis["status"]) if s == "pending"]
-    names = dict(zip(munis["municipality"], munis["name"]))
     d = fsr.unit_digits(unit)
     rows, footer = [], []
     cells = cell_frames(results) if cells is None else cells
     for arm_class in plan.arm_classes:
-        s, p = cells.get((outcome_key, period, arm_class, unit), (studies.iloc[:0], None))
+        s, p = cells.get((outcome_key, period, arm_class, unit), (results.studies.iloc[:0], None))
         if len(s) == 0:
             continue
         tau2 = 0.0 if math.isnan(p["tau2"]) else p["tau2"]
@@ -58,61 +52,91 @@ def forest_rows(results, outcome_key: str, period, unit: str, lang: str = "en", 
         w = w / w.sum()
         rows.append(dict(kind="header", label=t("fig_arms", lang, cls=arm_class_label(arm_class, lang)).capitalize()
                          if lang == "en" else t("fig_arms", lang, cls=arm_class_label(arm_class, lang))))
-        single = int(p["k"]) < 2
         if len(s) > FOREST_MAX_STUDIES:  # one strip row instead of a row per study
-            yi = s["yi"].to_numpy(float)
-            nl = lang == "nl"
-            rows.append(dict(kind="strip", label=wrap_label(f"{len(s)} gemeenten, elk streepje één schatting" if nl
-                                                            else f"{len(s)} municipalities, one tick per estimate"),
-                             est=np.nan, ll=float(yi.min()), hl=float(yi.max()),
-                             points=";".join(repr(float(x)) for x in yi),
-                             ci=f"{'bereik' if nl else 'range'} {fmt_num(yi.min(), d, lang)} – {fmt_num(yi.max(), d, lang)}",
-                             w=f"max {fmt_num(100 * w.max(), 1, lang)}%"))
-        for (_, r), wi in zip(s.iterrows() if len(s) <= FOREST_MAX_STUDIES else (), w):
-            lo, hi = r["yi"] - z * r["sei"], r["yi"] + z * r["sei"]
-            tag = {"from_significance_marks": " †", "from_shares_binomial": " ‡",
-                   "from_shares_binomial_and_marks": " ‡"}.get(r["se_method"], "")
-            own = (f" — {own_label.get(r['outcome'], r['outcome'])}, {int(r['horizon_months'])} {t('months', lang)}"
-                   if concept_level else "")
-            rows.append(dict(kind="study", label=wrap_label(f"{names[r['municipality']]}: "
-                                                            f"{components_label(r['arm_components'], lang)}{own}"),
-                             est=r["yi"], ll=lo, hl=hi, weight=np.nan if single else wi,
-                             ci=f"{fmt_num(r['yi'], d, lang)} {fmt_interval(lo, hi, d, lang)}{tag}",
-                             w="" if single else weight_text(wi, lang)))
+            rows.append(_strip_row(s, w, d, lang))
+        else:
+            rows.extend(_study_rows(results, s, w, single=int(p["k"]) < 2, d=d, lang=lang))
         if pending:
             rows.append(dict(kind="pending", label=wrap_label(t("fig_pending", lang, names=", ".join(pending))),
                              ci=t("fig_not_transcribed", lang), w=""))
         if int(p["k"]) >= 2:
-            bayes = p.get("headline") == fsr.HEADLINE_BAYES
-            pooled_label = (t("fig_pooled_bayes", lang, level=fmt_g(plan.level, lang)) if bayes
-                            else t("fig_pooled", lang, method=method_words(p["method"], p["test"], lang)))
-            rows.append(dict(kind="pooled", label=wrap_label(pooled_label), est=p["estimate"],
-                             ll=p["ci_low"], hl=p["ci_high"],
-                             ci=f"{fsr.value_text(p, 'estimate', d, lang)} {fsr.interval_text(p, 'ci_low', 'ci_high', d, lang)}",
-                             w="100%"))
-            rows.append(dict(kind="pi", label=wrap_label(t("fig_pi_bayes", lang) if bayes else t("fig_pi", lang)),
-                             est=np.nan, ll=p["pi_low"], hl=p["pi_high"],
-                             ci=fsr.interval_text(p, "pi_low", "pi_high", d, lang), w=""))
-            if bayes:  # the classical fits stay beside the headline, in the footer
-                if not footer:
-                    footer.append(t("fig_bayes_note", lang, k=plan.few_studies_k, level=fmt_g(plan.level, lang),
-                                         scale=f"{fmt_g(p['tau_prior_scale'], lang)} "
-                                               f"{'pp' if unit == 'percentage_points' else ''}".strip()))
-                footer.append(t("fig_classical", lang, cls=arm_class_label(arm_class, lang).capitalize(),
-                                     fits=fsr.classical_fits_text(p, d, lang)))
-            q_p = fmt_p(p["Q_p"], lang)
-            q_p = q_p if q_p.startswith("<") else "= " + q_p
-            # "PI = BI" only where the two printed intervals are the same (not beside a Bayesian headline whose
-            # predictive interval is wider than its credible interval although the classical τ² is 0)
-            same = (fsr.interval_text(p, "ci_low", "ci_high", d, lang)
-                    == fsr.interval_text(p, "pi_low", "pi_high", d, lang))
-            zero = ("; τ² = 0: PI = BI" if lang == "nl" else "; τ² = 0: PI = CI") if p["tau2"] == 0 and same else ""
-            tau2_text = fmt_g(float(f"{p['tau2']:.3g}"), lang)
-            rows.append(dict(kind="stats", label=wrap_label(f"k = {int(p['k'])}, τ² = {tau2_text}, "
-                                                            f"I² = {fmt_num(p['I2'], 0, lang)}%, Q p {q_p}{zero}"),
-                             ci="", w=""))
+            rows.extend(_pooled_rows(p, plan, arm_class, unit, d, lang, footer))
         else:
             rows.append(dict(kind="stats", label=wrap_label(t("fig_single", lang)), ci="", w=""))
+    return _rows_frame(rows, footer)
+
+
+def _strip_row(s: pd.DataFrame, w, d: int, lang: str) -> dict:
+    """Past :data:`FOREST_MAX_STUDIES` studies: one row of ticks, one per estimate, with their range."""
+    yi = s["yi"].to_numpy(float)
+    nl = lang == "nl"
+    return dict(kind="strip", label=wrap_label(f"{len(s)} gemeenten, elk streepje één schatting" if nl
+                                               else f"{len(s)} municipalities, one tick per estimate"),
+                est=np.nan, ll=float(yi.min()), hl=float(yi.max()),
+                points=";".join(repr(float(x)) for x in yi),
+                ci=f"{'bereik' if nl else 'range'} {fmt_num(yi.min(), d, lang)} – {fmt_num(yi.max(), d, lang)}",
+                w=f"max {fmt_num(100 * w.max(), 1, lang)}%")
+
+
+def _study_rows(results, s: pd.DataFrame, w, single: bool, d: int, lang: str) -> list[dict]:
+    """One row per study: municipality, the arm's components (and at the concept level the municipality's own
+    outcome wording and month), the estimate with its interval yi ± z·sei, and its weight."""
+    plan = results.plan
+    concept_level = plan.outcome_level == "concept"
+    own_label = outcome_labels(results.inputs.outcomes, lang)
+    names = dict(zip(results.inputs.municipalities["municipality"], results.inputs.municipalities["name"]))
+    z = float(ndtri(0.5 + plan.level / 200))  # normal quantile
+    rows = []
+    for (_, r), wi in zip(s.iterrows(), w):
+        lo, hi = r["yi"] - z * r["sei"], r["yi"] + z * r["sei"]
+        tag = {"from_significance_marks": " †", "from_shares_binomial": " ‡",
+               "from_shares_binomial_and_marks": " ‡"}.get(r["se_method"], "")
+        own = (f" — {own_label.get(r['outcome'], r['outcome'])}, {int(r['horizon_months'])} {t('months', lang)}"
+               if concept_level else "")
+        rows.append(dict(kind="study", label=wrap_label(f"{names[r['municipality']]}: "
+                                                        f"{components_label(r['arm_components'], lang)}{own}"),
+                         est=r["yi"], ll=lo, hl=hi, weight=np.nan if single else wi,
+                         ci=f"{fmt_num(r['yi'], d, lang)} {fmt_interval(lo, hi, d, lang)}{tag}",
+                         w="" if single else weight_text(wi, lang)))
+    return rows
+
+
+def _pooled_rows(p, plan, arm_class: str, unit: str, d: int, lang: str, footer: list) -> list[dict]:
+    """A pooled cell's rows: the pooled estimate, its prediction interval and the heterogeneity line; beside a
+    Bayesian headline the classical fits go to ``footer`` (appended to in place)."""
+    bayes = p.get("headline") == fsr.HEADLINE_BAYES
+    pooled_label = (t("fig_pooled_bayes", lang, level=fmt_g(plan.level, lang)) if bayes
+                    else t("fig_pooled", lang, method=method_words(p["method"], p["test"], lang)))
+    rows = [dict(kind="pooled", label=wrap_label(pooled_label), est=p["estimate"],
+                 ll=p["ci_low"], hl=p["ci_high"],
+                 ci=f"{fsr.value_text(p, 'estimate', d, lang)} {fsr.interval_text(p, 'ci_low', 'ci_high', d, lang)}",
+                 w="100%"),
+            dict(kind="pi", label=wrap_label(t("fig_pi_bayes", lang) if bayes else t("fig_pi", lang)),
+                 est=np.nan, ll=p["pi_low"], hl=p["pi_high"],
+                 ci=fsr.interval_text(p, "pi_low", "pi_high", d, lang), w="")]
+    if bayes:  # the classical fits stay beside the headline, in the footer
+        if not footer:
+            footer.append(t("fig_bayes_note", lang, k=plan.few_studies_k, level=fmt_g(plan.level, lang),
+                            scale=f"{fmt_g(p['tau_prior_scale'], lang)} "
+                                  f"{'pp' if unit == 'percentage_points' else ''}".strip()))
+        footer.append(t("fig_classical", lang, cls=arm_class_label(arm_class, lang).capitalize(),
+                        fits=fsr.classical_fits_text(p, d, lang)))
+    q_p = fmt_p(p["Q_p"], lang)
+    q_p = q_p if q_p.startswith("<") else "= " + q_p
+    # "PI = BI" only where the two printed intervals are the same (not beside a Bayesian headline whose
+    # predictive interval is wider than its credible interval although the classical τ² is 0)
+    same = (fsr.interval_text(p, "ci_low", "ci_high", d, lang)
+            == fsr.interval_text(p, "pi_low", "pi_high", d, lang))
+    zero = ("; τ² = 0: PI = BI" if lang == "nl" else "; τ² = 0: PI = CI") if p["tau2"] == 0 and same else ""
+    tau2_text = fmt_g(float(f"{p['tau2']:.3g}"), lang)
+    rows.append(dict(kind="stats", label=wrap_label(f"k = {int(p['k'])}, τ² = {tau2_text}, "
+                                                    f"I² = {fmt_num(p['I2'], 0, lang)}%, Q p {q_p}{zero}"),
+                     ci="", w=""))
+    return rows
+
+
+def _rows_frame(rows: list[dict], footer: list) -> pd.DataFrame:
+    """The rows as a frame with every column :func:`draw_forest_rows` reads; labels made unique."""
     frame = pd.DataFrame(rows)
     for col in ("est", "ll", "hl", "weight"):
         if col not in frame:
@@ -150,77 +174,26 @@ def draw_forest_rows(rows: pd.DataFrame, unit: str, title: str, level: float, la
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.patches import Polygon
     from matplotlib.transforms import blended_transform_factory
 
-    lows = pd.concat([rows["ll"], rows["est"], pd.Series([0.0])]).min()
-    highs = pd.concat([rows["hl"], rows["est"], pd.Series([0.0])]).max()
-    span = max(highs - lows, 1e-9)
-    xlim = (lows - 0.06 * span, highs + 0.06 * span)
-    footer = list(rows.attrs.get("footer", []) if footer is None else footer)
-    undetermined = any("onbepaald" in line or "undetermined" in line for line in [*footer, *rows["ci"]])
-    if undetermined:
-        footer = [*footer, plain_text(fsr.footnote(lang))]
-    footer = [*footer, *forest_footnote(rows, lang)]
-    weights = bool((rows["w"] != "").any())  # no weight column when nothing is pooled
-    effect_head = t("fig_effect", lang, level=fmt_g(level, lang))
-    weight_head = t("fig_weight", lang)
-    # widths in inches: labels | plot | estimate [interval] | weight
-    gap = 0.15
-    label_in = max(text_width_in(x, weight="bold") for x in [*rows["label"], t("fig_ylabel", lang)])
-    ci_in = max(text_width_in(x, weight="bold") for x in [*rows["ci"], effect_head])
-    w_in = max(text_width_in(x, weight="bold") for x in [*rows["w"], weight_head]) if weights else 0.0
-    left_in = 0.1 + label_in + gap
-    right_in = gap + ci_in + (gap + w_in if weights else 0.0) + 0.1
-    lines = [label.count("\n") + 1 for label in rows["label"]]
-    line_in = 1.25 * FONT_PT / 72
-    heights = [0.1 + line_in * n for n in lines]
-    wrapped_footer = [w for line in footer for w in wrap_line(line)]
-    top_in = 0.75
-    bottom_in = 0.7 + 1.25 * FONT_PT / 72 * len(wrapped_footer) + 0.1
-    plot_h = sum(heights)
-    height = top_in + plot_h + bottom_in
-    fig = plt.figure(figsize=(FIGURE_WIDTH_IN, height), facecolor="white")
-    ax = fig.add_axes([left_in / FIGURE_WIDTH_IN, bottom_in / height,
-                       1 - (left_in + right_in) / FIGURE_WIDTH_IN, plot_h / height])
-    # y: rows from the top, each as tall as its label
-    ys, y = [], plot_h
-    for h in heights:
-        ys.append(y - h / 2)
-        y -= h
-    ax.set_ylim(0, plot_h)
-    ax.set_xlim(*xlim)
+    footer = _forest_footer(rows, footer, lang)
+    g = _ForestGeometry(rows, footer, level, lang)
+    fig = plt.figure(figsize=(FIGURE_WIDTH_IN, g.height), facecolor="white")
+    ax = fig.add_axes([g.left_in / FIGURE_WIDTH_IN, g.bottom_in / g.height,
+                       1 - (g.left_in + g.right_in) / FIGURE_WIDTH_IN, g.plot_h / g.height])
+    ax.set_ylim(0, g.plot_h)
+    ax.set_xlim(*g.xlim)
     left = blended_transform_factory(fig.transFigure, ax.transData)
-    x_label = 0.1 / FIGURE_WIDTH_IN
-    x_ci = 1 - (right_in - gap) / FIGURE_WIDTH_IN
-    x_w = 1 - (0.1 + w_in) / FIGURE_WIDTH_IN
-    for (_, r), y in zip(rows.iterrows(), ys):
-        header = r["kind"] == "header"
-        fig.text(x_label, y, r["label"].replace(ZWSP, ""), transform=left, ha="left", va="center", fontsize=FONT_PT,
-                 fontweight="bold" if header else "normal")
-        if r["ci"]:
-            fig.text(x_ci, y, r["ci"], transform=left, ha="left", va="center", fontsize=FONT_PT)
-        if weights and r["w"]:
-            fig.text(x_w, y, r["w"], transform=left, ha="left", va="center", fontsize=FONT_PT)
-        if r["kind"] == "study":
-            ax.plot([r["ll"], r["hl"]], [y, y], color="0.35", lw=1.3, zorder=2)
-            size = 40 if math.isnan(r["weight"]) else 30 + 250 * r["weight"]  # one study: a fixed square
-            ax.scatter([r["est"]], [y], s=size, marker="s", color="#1f4e79", zorder=3)
-        elif r["kind"] == "pooled":
-            half = 0.3 * line_in
-            ax.add_patch(Polygon([[r["ll"], y], [r["est"], y + half], [r["hl"], y], [r["est"], y - half]],
-                                 closed=True, color="#b22222", zorder=3))
-        elif r["kind"] == "pi":
-            ax.plot([r["ll"], r["hl"]], [y, y], color="#b22222", lw=3, alpha=0.45, zorder=2, solid_capstyle="butt")
-        elif r["kind"] == "strip":  # every study's estimate as a tick on one row
-            xs = [float(x) for x in str(r["points"]).split(";")]
-            ax.scatter(xs, [y] * len(xs), marker="|", s=160, linewidths=0.8, color="#1f4e79", alpha=0.6, zorder=3)
-    head_y = plot_h + 0.12
-    fig.text(x_label, head_y, t("fig_ylabel", lang), transform=left, ha="left", va="bottom", fontsize=FONT_PT,
+    for (_, r), y in zip(rows.iterrows(), g.ys):
+        _draw_forest_row(fig, ax, left, g, r, y)
+    head_y = g.plot_h + 0.12
+    fig.text(g.x_label, head_y, t("fig_ylabel", lang), transform=left, ha="left", va="bottom", fontsize=FONT_PT,
              fontweight="bold")
-    fig.text(x_ci, head_y, effect_head, transform=left, ha="left", va="bottom", fontsize=FONT_PT, fontweight="bold")
-    if weights:
-        fig.text(x_w, head_y, weight_head, transform=left, ha="left", va="bottom", fontsize=FONT_PT, fontweight="bold")
+    fig.text(g.x_ci, head_y, g.effect_head, transform=left, ha="left", va="bottom", fontsize=FONT_PT,
+             fontweight="bold")
+    if g.weights:
+        fig.text(g.x_w, head_y, g.weight_head, transform=left, ha="left", va="bottom", fontsize=FONT_PT,
+                 fontweight="bold")
     ax.axvline(0, color="black", lw=0.8, zorder=1)
     for side in ("top", "right", "left"):
         ax.spines[side].set_visible(False)
@@ -228,11 +201,82 @@ def draw_forest_rows(rows: pd.DataFrame, unit: str, title: str, level: float, la
     number_axis(ax.xaxis, lang)
     ax.tick_params(axis="x", labelsize=FONT_PT)
     ax.set_xlabel(t("fig_xlabel", lang, unit=unit_label(unit, lang)), fontsize=FONT_PT)
-    fig.text(0.1 / FIGURE_WIDTH_IN, 1 - 0.1 / height, title, ha="left", va="top", fontsize=11, fontweight="bold")
-    if wrapped_footer:
-        fig.text(0.1 / FIGURE_WIDTH_IN, 0.1 / height, "\n".join(wrapped_footer), fontsize=FONT_PT, ha="left",
+    fig.text(0.1 / FIGURE_WIDTH_IN, 1 - 0.1 / g.height, title, ha="left", va="top", fontsize=11, fontweight="bold")
+    if g.wrapped_footer:
+        fig.text(0.1 / FIGURE_WIDTH_IN, 0.1 / g.height, "\n".join(g.wrapped_footer), fontsize=FONT_PT, ha="left",
                  va="bottom", color="0.2")
     return fig
+
+
+def _forest_footer(rows: pd.DataFrame, footer, lang: str) -> list[str]:
+    """The lines under a forest plot: ``footer`` (default ``rows.attrs``), the note on "onbepaald" when a value
+    is undetermined, and the footnotes of the marks drawn."""
+    footer = list(rows.attrs.get("footer", []) if footer is None else footer)
+    undetermined = any("onbepaald" in line or "undetermined" in line for line in [*footer, *rows["ci"]])
+    if undetermined:
+        footer = [*footer, plain_text(fsr.footnote(lang))]
+    return [*footer, *forest_footnote(rows, lang)]
+
+
+class _ForestGeometry:
+    """Where everything of one forest plot goes, in inches: label | plot | estimate [interval] | weight columns,
+    one row per label line, the footer under the axis; x limits with 6% room around every interval and 0."""
+
+    def __init__(self, rows: pd.DataFrame, footer: list[str], level: float, lang: str):
+        lows = pd.concat([rows["ll"], rows["est"], pd.Series([0.0])]).min()
+        highs = pd.concat([rows["hl"], rows["est"], pd.Series([0.0])]).max()
+        span = max(highs - lows, 1e-9)
+        self.xlim = (lows - 0.06 * span, highs + 0.06 * span)
+        self.weights = bool((rows["w"] != "").any())  # no weight column when nothing is pooled
+        self.effect_head = t("fig_effect", lang, level=fmt_g(level, lang))
+        self.weight_head = t("fig_weight", lang)
+        gap = 0.15
+        label_in = max(text_width_in(x, weight="bold") for x in [*rows["label"], t("fig_ylabel", lang)])
+        ci_in = max(text_width_in(x, weight="bold") for x in [*rows["ci"], self.effect_head])
+        w_in = max(text_width_in(x, weight="bold") for x in [*rows["w"], self.weight_head]) if self.weights else 0.0
+        self.left_in = 0.1 + label_in + gap
+        self.right_in = gap + ci_in + (gap + w_in if self.weights else 0.0) + 0.1
+        self.line_in = 1.25 * FONT_PT / 72
+        heights = [0.1 + self.line_in * (label.count("\n") + 1) for label in rows["label"]]
+        self.wrapped_footer = [w for line in footer for w in wrap_line(line)]
+        self.bottom_in = 0.7 + 1.25 * FONT_PT / 72 * len(self.wrapped_footer) + 0.1
+        self.plot_h = sum(heights)
+        self.height = 0.75 + self.plot_h + self.bottom_in
+        # y: rows from the top, each as tall as its label
+        self.ys, y = [], self.plot_h
+        for h in heights:
+            self.ys.append(y - h / 2)
+            y -= h
+        self.x_label = 0.1 / FIGURE_WIDTH_IN
+        self.x_ci = 1 - (self.right_in - gap) / FIGURE_WIDTH_IN
+        self.x_w = 1 - (0.1 + w_in) / FIGURE_WIDTH_IN
+
+
+def _draw_forest_row(fig, ax, left, g: _ForestGeometry, r, y: float) -> None:
+    """One row: its label, estimate text and weight, and what it draws (study interval and weight-sized square,
+    pooled diamond, prediction bar, or a strip of ticks)."""
+    from matplotlib.patches import Polygon
+
+    header = r["kind"] == "header"
+    fig.text(g.x_label, y, r["label"].replace(ZWSP, ""), transform=left, ha="left", va="center", fontsize=FONT_PT,
+             fontweight="bold" if header else "normal")
+    if r["ci"]:
+        fig.text(g.x_ci, y, r["ci"], transform=left, ha="left", va="center", fontsize=FONT_PT)
+    if g.weights and r["w"]:
+        fig.text(g.x_w, y, r["w"], transform=left, ha="left", va="center", fontsize=FONT_PT)
+    if r["kind"] == "study":
+        ax.plot([r["ll"], r["hl"]], [y, y], color="0.35", lw=1.3, zorder=2)
+        size = 40 if math.isnan(r["weight"]) else 30 + 250 * r["weight"]  # one study: a fixed square
+        ax.scatter([r["est"]], [y], s=size, marker="s", color="#1f4e79", zorder=3)
+    elif r["kind"] == "pooled":
+        half = 0.3 * g.line_in
+        ax.add_patch(Polygon([[r["ll"], y], [r["est"], y + half], [r["hl"], y], [r["est"], y - half]],
+                             closed=True, color="#b22222", zorder=3))
+    elif r["kind"] == "pi":
+        ax.plot([r["ll"], r["hl"]], [y, y], color="#b22222", lw=3, alpha=0.45, zorder=2, solid_capstyle="butt")
+    elif r["kind"] == "strip":  # every study's estimate as a tick on one row
+        xs = [float(x) for x in str(r["points"]).split(";")]
+        ax.scatter(xs, [y] * len(xs), marker="|", s=160, linewidths=0.8, color="#1f4e79", alpha=0.6, zorder=3)
 
 
 def forest_footnote(rows: pd.DataFrame, lang: str) -> list[str]:
