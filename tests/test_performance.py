@@ -139,7 +139,8 @@ def test_the_control_characters_refused_before_writing_are_exactly_those_openpyx
 def test_bayesian_fits_shared_among_worker_processes_equal_the_same_fits_in_one_process_to_the_last_bit():
     import numpy as np
 
-    from meta.models.bayes import PARALLEL_MIN_FITS, bayes_pool, bayes_pool_many
+    from meta.models.bayes import bayes_pool
+    from meta.models.bayes_many import PARALLEL_MIN_FITS, bayes_pool_many
 
     rng = np.random.default_rng(15)
     calls = [((rng.normal(0, 2, 3), rng.uniform(0.5, 4, 3)), dict(level=95.0, tau_prior=family))

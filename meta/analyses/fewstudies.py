@@ -41,7 +41,8 @@ from scipy import special
 
 from meta.effects.harmonise import range_width
 from meta.models import engine
-from meta.models.bayes import bayes_pool, bayes_pool_many
+from meta.models.bayes import bayes_pool
+from meta.models.bayes_many import bayes_pool_many
 from meta.plan import Plan
 from meta.cells import CELL_COLUMNS
 

@@ -7,7 +7,7 @@
   likelihood and τ²; ``covariance`` — V for arms that share a control group; ``design`` — the additive component
   design and which components it identifies.
 * ``bayes`` — the normal-normal model by quadrature over τ (``bayes_pool``, ``bayes_pool_table``); ``mixtures`` —
-  quantiles and probabilities of its posterior mixtures.
+  quantiles and probabilities of its posterior mixtures; ``bayes_many`` — many fits shared among worker processes.
 
 Every model reports in one vocabulary (metafor's): ``estimate, se, ci_low, ci_high, pval, tau2, Q, Q_df, Q_p``;
 bayes adds posterior summaries of τ (``tau_median``, ``tau_ci_low``, ``tau_ci_high``).

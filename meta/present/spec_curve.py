@@ -50,35 +50,8 @@ def draw_spec_curve(sens: pd.DataFrame, outcome_key: str, title: str, lang: str 
                         top=1 - top_in / height, bottom=labels_in / height, hspace=labels_in / plot_in)
     clipped_at = None
     for ax, (_, cell), c in zip(axes[:, 0], cells.iterrows(), panels):
-        x = np.arange(len(c))
-        # one artist for all intervals and one for all points (not two per specification: drawing time)
-        cols = [SPEC_COLORS.get(v, "#555555") for v in c["verdict"]]
-        main = (c["spec_group"] == "main").to_numpy()
-        width = (ranges or {}).get(cell["unit_h"], math.nan)
-        lows, highs = c["ci_low"].to_numpy(float), c["ci_high"].to_numpy(float)
-        if math.isfinite(width):
-            cut_low, cut_high = lows < -width, highs > width
-            lows, highs = np.where(cut_low, -width, lows), np.where(cut_high, width, highs)
-            for cut, y, marker in ((cut_low, -width, "v"), (cut_high, width, "^")):
-                if cut.any():
-                    clipped_at = width
-                    draw_points(ax, x[cut], np.full(int(cut.sum()), y), 30, [cols[i] for i in np.flatnonzero(cut)],
-                            marker=marker, linewidths=0.0, zorder=3)
-        draw_segments(ax, [((i, lo), (i, hi)) for i, lo, hi in zip(x, lows, highs)], cols, 1.4, alpha=0.8)
-        draw_points(ax, x, c["estimate"], np.where(main, 70, 22), cols,
-                edgecolors=["black" if m else col for m, col in zip(main, cols)],
-                linewidths=np.where(main, 1.5, 0.0), zorder=3)
-        ax.axhline(0, color="black", lw=0.8)
-        number_axis(ax.yaxis, lang)
-        ax.tick_params(axis="y", labelsize=FONT_PT)
-        ax.set_xticks(x)
-        ax.set_xticklabels([f"{word('spec_group', g, lang)}: {spec_words(g, sp, lang)}"
-                            for g, sp in zip(c["spec_group"], c["spec"])],
-                           rotation=SPEC_TICK_ANGLE, ha="right", fontsize=MIN_FONT_PT)
-        ax.set_xlim(-0.6, len(c) - 0.4)
-        ax.set_title(f"{period_label(cell['period'], periods, lang)} · {arm_class_label(cell['arm_class'], lang)}"
-                     f" · {unit_label(cell['unit_h'], lang)}", fontsize=FONT_PT, loc="left")
-        ax.grid(axis="y", color="0.9")
+        width = _draw_spec_panel(ax, cell, c, (ranges or {}).get(cell["unit_h"], math.nan), lang, periods)
+        clipped_at = width if width is not None else clipped_at
     handles = [plt.Line2D([], [], marker="o", ls="", color=col, label=word("verdict", v, lang))
                for v, col in SPEC_COLORS.items() if v != "no estimate"]
     if clipped_at is not None:
@@ -90,6 +63,43 @@ def draw_spec_curve(sens: pd.DataFrame, outcome_key: str, title: str, lang: str 
                **({"columnspacing": 1.2} if len(handles) > 3 else {}))
     fig.text(0.1 / FIGURE_WIDTH_IN, 1 - 0.1 / height, title, ha="left", va="top", fontsize=11, fontweight="bold")
     return fig
+
+
+
+def _draw_spec_panel(ax, cell, c: pd.DataFrame, width: float, lang: str, periods) -> float | None:
+    """One panel of a specification curve: every specification's interval and estimate (one artist each for all
+    intervals and all points), the plan's own specification as the large black-edged marker, interval bounds
+    beyond ±``width`` cut there with a ▲/▼. Returns ``width`` when something was cut, else None."""
+    clipped_at = None
+    x = np.arange(len(c))
+    # one artist for all intervals and one for all points (not two per specification: drawing time)
+    cols = [SPEC_COLORS.get(v, "#555555") for v in c["verdict"]]
+    main = (c["spec_group"] == "main").to_numpy()
+    lows, highs = c["ci_low"].to_numpy(float), c["ci_high"].to_numpy(float)
+    if math.isfinite(width):
+        cut_low, cut_high = lows < -width, highs > width
+        lows, highs = np.where(cut_low, -width, lows), np.where(cut_high, width, highs)
+        for cut, y, marker in ((cut_low, -width, "v"), (cut_high, width, "^")):
+            if cut.any():
+                clipped_at = width
+                draw_points(ax, x[cut], np.full(int(cut.sum()), y), 30, [cols[i] for i in np.flatnonzero(cut)],
+                            marker=marker, linewidths=0.0, zorder=3)
+    draw_segments(ax, [((i, lo), (i, hi)) for i, lo, hi in zip(x, lows, highs)], cols, 1.4, alpha=0.8)
+    draw_points(ax, x, c["estimate"], np.where(main, 70, 22), cols,
+                edgecolors=["black" if m else col for m, col in zip(main, cols)],
+                linewidths=np.where(main, 1.5, 0.0), zorder=3)
+    ax.axhline(0, color="black", lw=0.8)
+    number_axis(ax.yaxis, lang)
+    ax.tick_params(axis="y", labelsize=FONT_PT)
+    ax.set_xticks(x)
+    ax.set_xticklabels([f"{word('spec_group', g, lang)}: {spec_words(g, sp, lang)}"
+                        for g, sp in zip(c["spec_group"], c["spec"])],
+                       rotation=SPEC_TICK_ANGLE, ha="right", fontsize=MIN_FONT_PT)
+    ax.set_xlim(-0.6, len(c) - 0.4)
+    ax.set_title(f"{period_label(cell['period'], periods, lang)} · {arm_class_label(cell['arm_class'], lang)}"
+                 f" · {unit_label(cell['unit_h'], lang)}", fontsize=FONT_PT, loc="left")
+    ax.grid(axis="y", color="0.9")
+    return clipped_at
 
 
 SPEC_RIGHT_IN = 0.16  # right margin of a specification curve (inches)
