@@ -15,6 +15,8 @@ PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
 RUNTIME = {re.split(r"[<>=!~\[ ;]", d, maxsplit=1)[0].lower() for d in PYPROJECT["project"]["dependencies"]}
 #: pandas imports pyarrow itself when meta writes parquet with engine="pyarrow"; meta names it but never imports it.
 USED_BY_NAME = {"pyarrow": 'engine="pyarrow"'}
+#: Libraries whose import name is not their distribution's name.
+DISTRIBUTION_OF = {"PIL": "pillow"}
 
 
 def _imported_by_meta() -> set[str]:
@@ -26,7 +28,7 @@ def _imported_by_meta() -> set[str]:
                 names |= {a.name.split(".")[0] for a in node.names}
             elif isinstance(node, ast.ImportFrom) and node.level == 0:
                 names.add(node.module.split(".")[0])
-    return names
+    return {DISTRIBUTION_OF.get(n, n) for n in names}
 
 
 def _source_of_meta() -> str:

@@ -112,8 +112,8 @@ def _git_commit() -> str:
 
 #: The packages a run uses: meta and its [project] dependencies in pyproject.toml (tests/test_dependencies.py checks
 #: that the two lists agree). Their versions go into the manifest.
-RUNTIME_PACKAGES = ("meta", "numpy", "scipy", "pandas", "pyarrow", "matplotlib", "openpyxl", "babel", "jinja2",
-                    "markupsafe")
+RUNTIME_PACKAGES = ("meta", "numpy", "scipy", "pandas", "pyarrow", "matplotlib", "pillow", "openpyxl", "babel",
+                    "jinja2", "markupsafe")
 
 
 def _versions() -> dict:
