@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtri
 
+from meta.analyses.tables import study_weights
 from meta.present import fewstudies_report as fsr
 from meta.i18n import (arm_class_label, components_label, concept_labels, fmt_g, fmt_interval, fmt_num, fmt_p,
                        method_words, outcome_labels, period_label, t)
@@ -47,9 +48,7 @@ def forest_rows(results, outcome_key: str, period, unit: str, lang: str = "en", 
         s, p = cells.get((outcome_key, period, arm_class, unit), (results.studies.iloc[:0], None))
         if len(s) == 0:
             continue
-        tau2 = 0.0 if math.isnan(p["tau2"]) else p["tau2"]
-        w = 1 / (s["sei"].to_numpy() ** 2 + tau2)
-        w = w / w.sum()
+        w = study_weights(s["sei"], p["tau2"])
         rows.append(dict(kind="header", label=t("fig_arms", lang, cls=arm_class_label(arm_class, lang)).capitalize()
                          if lang == "en" else t("fig_arms", lang, cls=arm_class_label(arm_class, lang))))
         if len(s) > FOREST_MAX_STUDIES:  # one strip row instead of a row per study
