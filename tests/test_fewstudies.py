@@ -395,3 +395,20 @@ def test_specification_curve_cuts_an_interval_at_the_feasible_range_and_keeps_th
     assert "schatter: vast effect (FE)" in labels and "hoofdanalyse: REML + Hartung-Knapp, ad-hocvariant" in labels
     assert any("afgekapt bij ±100" in x.get_text() for x in fig.legends[0].get_texts())
     plt.close(fig)
+
+
+def test_classical_interval_of_two_municipalities_prints_undetermined_even_inside_the_feasible_range(pooled):
+    # wellbeing exemption: two studies, HKSJ on t with 1 df; its bounds lie inside ±10 (not "impossible") yet span
+    # about 12.7 standard errors each way: forest footer and workbook print "onbepaald (k = 2)" for them, the Wald and
+    # common-effect intervals stay numbers, pooled.csv keeps the bounds
+    from meta.present import fewstudies_report as fsr
+    _, p = pooled
+    two = p.loc[("wellbeing_0_10", "exemption")]
+    assert int(two["k"]) == 2 and -10 < two["classical_ci_low"] < two["classical_ci_high"] < 10
+    assert not fsr.impossible(two) & {"classical_ci_low", "classical_ci_high"}
+    text = fsr.classical_fits_text(two, 2, "nl")
+    assert text.startswith("REML + ") and "[onbepaald (k = 2); onbepaald (k = 2)]" in text
+    assert text.count("onbepaald") == 2  # Wald and common effect keep their numbers
+    five = p.loc[("hours_gt12", "release")]
+    assert "onbepaald" not in fsr.classical_fits_text(five, 1, "nl")
+    assert fsr.one_df(two) and not fsr.one_df(five)

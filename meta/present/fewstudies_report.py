@@ -4,7 +4,9 @@ Present layer, used by :mod:`meta.present.report`, :mod:`meta.present.plots` and
 table of :mod:`meta.analyses.fewstudies`; nothing is computed here except formatting.
 
 * A bound outside the feasible range of its unit (``impossible`` column) is printed as "onbepaald (k = 2)"
-  ("undetermined (k = 2)") with a footnote; the raw value stays in ``pooled.csv``.
+  ("undetermined (k = 2)") with a footnote; the raw value stays in ``pooled.csv``. So is the classical (Hartung-Knapp)
+  interval of two studies, which rests on one degree of freedom (:func:`one_df`), and, in the Kerntabel, the τ²/I²
+  intervals of two studies (:func:`heterogeneity_undetermined`).
 * The headline's model is named in every row: Bayesian (posterior median and credible interval), the plan's
   classical model, or a single study as reported.
 """
@@ -32,10 +34,29 @@ def impossible(row) -> set[str]:
     return set(value.split(";")) if isinstance(value, str) and value else set()
 
 
+#: The classical (plan method + test) interval columns: with two studies and a t test they rest on one degree of
+#: freedom.
+ONE_DF_COLUMNS = ("classical_ci_low", "classical_ci_high", "classical_pi_low", "classical_pi_high")
+
+
+def one_df(row) -> bool:
+    """Whether the classical interval of a pooled row rests on one degree of freedom: k = 2 with a t test
+    (Hartung-Knapp, plain or ad hoc). Its half-width is t₁,₀.₉₇₅ = 12.7 standard errors (Röver et al. 2015;
+    Bender et al. 2018): it says nothing even when it stays inside the unit's feasible range, so it is printed
+    "onbepaald (k = 2)" like the τ²/I² intervals of two studies; the bounds stay in ``pooled.csv``."""
+    return int(row["k"]) == 2 and str(row.get("test", "z")).lower() != "z"
+
+
+def undetermined(row) -> set[str]:
+    """The columns of a pooled row printed as "onbepaald (k = …)": outside the unit's feasible range
+    (:func:`impossible`) or a classical interval on one degree of freedom (:func:`one_df`)."""
+    return impossible(row) | (set(ONE_DF_COLUMNS) if one_df(row) else set())
+
+
 def value_text(row, col: str, digits: int, lang: str, fmt=None) -> str:
     """The value of ``col`` in the notation of ``lang``, or "onbepaald (k = …)" when it lies outside the unit's
-    feasible range."""
-    if col in impossible(row):
+    feasible range or is a bound of a classical interval on one degree of freedom (:func:`undetermined`)."""
+    if col in undetermined(row):
         return t("undetermined", lang, k=int(row["k"]))
     value = row.get(col, math.nan)
     return fmt(value, digits) if fmt is not None else fmt_num(value, digits, lang)

@@ -193,7 +193,7 @@ def headline_sheet(results, lang: str) -> pd.DataFrame:
         studies = by_cell.get(cell_key(r), [])
         single = bool(r["single_study"])
         mark = ranges.get(int(studies[0]["input_row"])) if single and studies else None
-        bad = fsr.impossible(r)
+        bad = fsr.undetermined(r)
         val = lambda col: (t("undetermined", lang, k=int(r["k"])) if col in bad  # noqa: E731
                            else r.get(col, None))
         het = lambda col: (t("undetermined", lang, k=int(r["k"])) if fsr.heterogeneity_undetermined(r)  # noqa: E731
@@ -345,7 +345,10 @@ def notes_sheet(sheets: dict, lang: str) -> pd.DataFrame:
     rows = []
     for name, frame in sheets.items():
         for key in frame.columns:
-            rows.append({"sheet": name, "column": header(key, lang), "meaning": COLUMNS[key][2 if lang == "nl" else 3]})
+            meaning = COLUMNS[key][2 if lang == "nl" else 3]
+            if key in fsr.ONE_DF_COLUMNS:  # why a classical bound of two municipalities reads "onbepaald (k = 2)"
+                meaning += "; " + t("workbook_one_df", lang)
+            rows.append({"sheet": name, "column": header(key, lang), "meaning": meaning})
     return pd.DataFrame(rows, columns=["sheet", "column", "meaning"])
 
 

@@ -1,0 +1,44 @@
+"""What an analyst at the ministry sees on the real inputs: report, forest plots and workbook say what the numbers
+allow (review of the Dutch report, REVIEW.md). Expected values are read off the source reports and pooled.csv by
+hand, never computed by the code under test."""
+from __future__ import annotations
+
+import pytest
+
+from meta.analyses import pipeline
+from meta.plan import load_plan
+from tests.conftest import REPO
+
+
+@pytest.fixture(scope="module")
+def results():
+    return pipeline.analyse(REPO / "inputs", load_plan(REPO / "inputs" / "plan.toml"))
+
+
+def _forest_footer(results, concept: str, lang: str = "nl") -> str:
+    from meta.present import plots
+
+    cells = [c for c in plots.figure_cells(results) if c[0] == concept]
+    rows = plots.forest_rows(results, *cells[0], lang)
+    return "\n".join(plots._forest_footer(rows, None, lang))
+
+
+def test_forest_footer_of_werk_prints_no_classical_interval_of_two_municipalities(results):
+    # forest_werk_einde_experiment printed "Intensivering, klassiek: REML + HKSJ (ad hoc) -2,0 [-97,7; 93,7]": two
+    # municipalities, Hartung-Knapp on one degree of freedom; now "onbepaald (k = 2)" with the footnote saying why
+    footer = _forest_footer(results, "werk")
+    assert "-97,7" not in footer and "93,7" not in footer
+    assert footer.count("[onbepaald (k = 2); onbepaald (k = 2)]") == 2  # ontheffing and intensivering
+    assert "rust op één vrijheidsgraad" in footer
+
+
+def test_workbook_prints_the_classical_interval_of_two_municipalities_as_undetermined(results):
+    from meta.write import workbook
+
+    sheet = workbook.headline_sheet(results, "nl")
+    two = sheet[sheet["k"] == 2]
+    assert len(two) == 8 and (two["classical_ci_low"] == "onbepaald (k = 2)").all()
+    assert (two["classical_ci_high"] == "onbepaald (k = 2)").all()
+    assert two["wald_ci_low"].map(lambda x: isinstance(x, float)).all()  # the Wald interval stays a number
+    notes = workbook.notes_sheet({"Kerntabel": sheet}, "nl")
+    assert notes["meaning"].str.contains("één vrijheidsgraad").sum() == 2
