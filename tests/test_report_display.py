@@ -42,3 +42,22 @@ def test_workbook_prints_the_classical_interval_of_two_municipalities_as_undeter
     assert two["wald_ci_low"].map(lambda x: isinstance(x, float)).all()  # the Wald interval stays a number
     notes = workbook.notes_sheet({"Kerntabel": sheet}, "nl")
     assert notes["meaning"].str.contains("één vrijheidsgraad").sum() == 2
+
+
+def test_forest_plots_mark_every_study_whose_se_is_only_an_upper_bound_as_the_kerntabel_does(results):
+    # 36 Wageningen survey rows rest on the range bound (studies.csv se_upper_bound_only); the Kerntabel marks their
+    # interval "†" (outer bound). Every forest plot marks the same rows with "†" and explains it in its footer; the
+    # SE-from-significance-marks rows get "§", so "†" has one meaning in report and figures
+    from meta.present import plots
+
+    s = results.studies
+    assert int(s["se_upper_bound_only"].sum()) == 36
+    marked, notes = 0, []
+    for cell in plots.figure_cells(results):
+        rows = plots.forest_rows(results, *cell, "nl")
+        marked += int(rows.loc[rows["kind"] == "study", "ci"].str.endswith("†").sum())
+        notes.append("\n".join(plots._forest_footer(rows, None, "nl")))
+    assert marked == 36
+    with_mark = [n for n in notes if "† buitengrens: de SE is alleen van boven begrensd" in n]
+    assert with_mark and not any("† SE gereconstrueerd" in n for n in notes)
+    assert any("§ SE gereconstrueerd uit significantietekens" in n for n in notes)

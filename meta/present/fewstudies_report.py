@@ -90,6 +90,11 @@ def heterogeneity_interval_text(row, lo: str, hi: str, digits: int, lang: str, f
     return interval_text(row, lo, hi, digits, lang, fmt)
 
 
+#: The mark after an interval that is an outer bound (a study whose SE is only an upper bound): in the Kerntabel
+#: (explained once under it) and after the study's interval in a forest plot (explained in its footer).
+UPPER_MARK = "†"
+
+
 def upper_bound_only(row) -> bool:
     """Whether a Kerntabel row is one study whose SE is only an upper bound (``se_upper_bound_only`` of
     ``pooled.csv``): its interval is an outer bound (printed with a mark), its p-value an upper bound (printed

@@ -88,8 +88,10 @@ def _study_rows(results, s: pd.DataFrame, w, single: bool, d: int, lang: str) ->
     rows = []
     for (_, r), wi in zip(s.iterrows(), w):
         lo, hi = r["yi"] - z * r["sei"], r["yi"] + z * r["sei"]
-        tag = {"from_significance_marks": " †", "from_shares_binomial": " ‡",
+        tag = {"from_significance_marks": " §", "from_shares_binomial": " ‡",
                "from_shares_binomial_and_marks": " ‡"}.get(r["se_method"], "")
+        if bool(r.get("se_upper_bound_only", False)):  # an outer bound: the Kerntabel's mark
+            tag = (tag or " ") + fsr.UPPER_MARK
         own = (f" — {own_label.get(r['outcome'], r['outcome'])}, {int(r['horizon_months'])} {t('months', lang)}"
                if concept_level else "")
         rows.append(dict(kind="study", label=wrap_label(f"{names[r['municipality']]}: "
@@ -287,9 +289,11 @@ def forest_footnote(rows: pd.DataFrame, lang: str) -> list[str]:
                      "predictie-interval." if nl else
                      "Squares sized by random-effects weight; diamond: pooled estimate and interval; bar: prediction "
                      "interval.")
-    if rows["ci"].str.contains("†").any():
-        notes.append("† SE gereconstrueerd uit significantietekens." if nl else
-                     "† SE reconstructed from significance marks.")
+    if rows["ci"].str.contains("§").any():
+        notes.append("§ SE gereconstrueerd uit significantietekens." if nl else
+                     "§ SE reconstructed from significance marks.")
+    if rows["ci"].str.contains(fsr.UPPER_MARK).any():
+        notes.append(f"{fsr.UPPER_MARK} {t('fig_note_upper_bound', lang)}")
     if rows["ci"].str.contains("‡").any():
         notes.append("‡ SE uit aandelen en N (binomiaal, niet gecorrigeerd)." if nl else
                      "‡ SE from shares and N (binomial, unadjusted).")

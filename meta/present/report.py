@@ -67,9 +67,7 @@ def _arms_text(arms: list, lang: str) -> str:
     return "; ".join(f"{name}: {components}" for name, components in arms)
 
 
-#: The mark after an interval that is an outer bound (one study whose SE is only an upper bound); explained once
-#: under the Kerntabel.
-UPPER_MARK = "†"
+UPPER_MARK = fsr.UPPER_MARK
 
 
 def _upper_p(p: str, lang: str) -> str:
