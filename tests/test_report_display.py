@@ -61,3 +61,31 @@ def test_forest_plots_mark_every_study_whose_se_is_only_an_upper_bound_as_the_ke
     with_mark = [n for n in notes if "† buitengrens: de SE is alleen van boven begrensd" in n]
     assert with_mark and not any("† SE gereconstrueerd" in n for n in notes)
     assert any("§ SE gereconstrueerd uit significantietekens" in n for n in notes)
+
+
+def _findings(results, lang="nl"):
+    import re
+
+    from meta.present import report
+
+    html = str(report.findings_section(results, lang))
+    return {re.sub(r"<[^>]+>", "", m.group(1)).split(":")[0]: re.sub(r"<[^>]+>", "", m.group(0))
+            for m in re.finditer(r"<li><a href='#[^']*'>([^<]*)</a>.*?</li>", html)}, html
+
+
+def test_findings_say_not_robust_for_every_cell_whose_conclusion_does_not_survive_every_specification(results):
+    # robustness.csv: deeltijdwerk (ontheffing, intensivering) lies wholly below zero in the main analysis but not under
+    # the conservative SE policy or another model column; 7 cells in all do not survive every specification, none of
+    # them rests on an SE that is only an upper bound. Each of their sentences says "niet robuust" and what changes it
+    rob = results.robustness
+    failing = rob[~rob["survives_all"].astype(bool)]
+    assert len(failing) == 7
+    _, html = _findings(results)
+    items = html.split("<li>")
+    robust_items = [i for i in items if "niet robuust" in i]
+    assert len(robust_items) == 7
+    part_time = [i for i in items if i.startswith("<a href") and "geheel onder nul" in i and "eeltijd" in i]
+    assert len(part_time) == 2 and all("niet robuust" in i and "conservatief" in i for i in part_time)
+    assert "#sensitivity" in robust_items[0]
+    _, en = _findings(results, "en")
+    assert en.count("not robust") == 7

@@ -374,7 +374,23 @@ def _finding(results, r, lang: str, label: dict, arms: dict, mark_p: dict, level
         direction = _direction(math.nan if "ci_low" in bad else r["ci_low"],
                                math.nan if "ci_high" in bad else r["ci_high"], lang)
     return dict(anchor=row_anchor(r), what=f"{label.get(r['outcome_key'], r['outcome_label'])}, "
-                f"{period_text(results, r['period'], lang)}", body=body, direction=direction, extra=extra)
+                f"{period_text(results, r['period'], lang)}", body=body, direction=direction,
+                robust=_not_robust(results, r, lang), extra=extra)
+
+
+def _not_robust(results, r, lang: str) -> Markup:
+    """"; niet robuust: … (anders onder …)" when the cell's conclusion does not survive every specification of the
+    sensitivity analysis (``survives_all`` false in robustness.csv), naming what changes it; empty otherwise, and for a
+    study whose SE is only an upper bound (a verdict on an outer bound is no verdict)."""
+    rob = results.robustness
+    if rob is None or len(rob) == 0 or fsr.upper_bound_only(r):
+        return Markup("")
+    hit = rob[(rob["outcome_key"] == r["outcome_key"]) & (rob["period"] == r["period"])
+              & (rob["arm_class"] == r["arm_class"])]
+    if len(hit) == 0 or bool(hit["survives_all"].iloc[0]):
+        return Markup("")
+    return text("finding_not_robust", lang,
+                changed=changed_by_words(hit["changed_by"].iloc[0], lang, municipality_names(results)))
 
 def _apart(results, r, in_cell: pd.DataFrame, lang: str) -> Markup:
     """For a pooled cell whose municipalities differ significantly (Cochran's Q, p below 1 − level): that, whether
