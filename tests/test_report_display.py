@@ -89,3 +89,18 @@ def test_findings_say_not_robust_for_every_cell_whose_conclusion_does_not_surviv
     assert "#sensitivity" in robust_items[0]
     _, en = _findings(results, "en")
     assert en.count("not robust") == 7
+
+
+def test_gevoeligheid_gives_no_verdict_for_cells_whose_interval_is_an_outer_bound_and_does_not_count_them(results):
+    # 30 single-study cells rest on Wageningen's range-bound SE and their outer interval includes zero (the Kerntabel's
+    # 30 "]†"); "overeind: ja" said their 'includes zero' survives, which says nothing. By hand from robustness.csv:
+    # 47 rows, 7 fail, 30 of the 40 surviving are those outer bounds -> "10 van de 17" conclusions survive
+    import re
+
+    from meta.present import report
+
+    html = str(report.robustness_section(results, {}, "nl"))
+    cells = re.findall(r"<td>(ja|nee|geen oordeel†)</td>", html)
+    assert cells.count("geen oordeel†") == 30 and cells.count("nee") == 7 and cells.count("ja") == 10
+    assert "<b>10 van de 17</b>" in html and "Geen oordeel (30 rijen, niet meegeteld hierboven)" in html
+    assert "no verdict†" in str(report.robustness_section(results, {}, "en"))

@@ -256,17 +256,21 @@ def robustness_section(results, extra: dict, lang: str = "en") -> str:
         return ""
     label, names = cell_labels(results.inputs, lang), municipality_names(results)
     groups = [word("spec_group", g, lang) for g in sorted(set(results.sensitivity["spec_group"]) - {"main"})]
-    intro = dict(groups=", ".join(groups), survive=int(rob["survives_all"].sum()), total=len(rob))
+    # "includes zero" on an outer bound (the only study's SE is an upper bound) is no verdict: not judged or counted
+    upper = {cell_key(r) for _, r in results.pooled.iterrows() if _upper_and_includes_zero(r)}
+    judged = [cell_key(r) not in upper for _, r in rob.iterrows()]
+    intro = dict(groups=", ".join(groups), survive=int(rob["survives_all"][judged].sum()), total=sum(judged))
     rows = [{**cell_texts(results, r["outcome_key"], r["period"], r["arm_class"], lang, label),
              "verdict": word("verdict", r["verdict"], lang), "n_specs": int(r["n_specs"]),
-             "survives": bool(r["survives_all"]),
+             "survives": bool(r["survives_all"]), "upper": cell_key(r) in upper,
              "range": fmt_interval(r["estimate_min"], r["estimate_max"], fsr.unit_digits(r["unit_h"]), lang),
              "changed_by": changed_by_words(r["changed_by"], lang, names),
              "not_counted": (changed_by_words(r["not_counted"], lang, names)
                              if isinstance(r.get("not_counted"), str) and r["not_counted"] else "")}
             for _, r in cell_order(results, rob).iterrows()]
     figures = [f for name, f in extra.items() if name.startswith("specification_curve")]
-    return render("robustness.html.j2", lang, intro=intro, rows=rows, figures=figures)
+    return render("robustness.html.j2", lang, intro=intro, rows=rows, figures=figures, n_upper=len(judged) - sum(judged),
+                  upper_mark=fsr.UPPER_MARK)
 
 
 def components_section(results, extra: dict, lang: str = "en") -> str:
