@@ -29,7 +29,7 @@ Notebook use::
     res.figures["forest_werk_einde_experiment"]   # matplotlib Figure
 """
 
-__version__ = "0.1.0"
+from meta.version import __version__  # noqa: E402,F401  (one place for the version)
 
 
 def run(plan=None, inputs=None, out=None, lang="nl", figures=True, sensitivity=True):

@@ -104,3 +104,15 @@ def test_gevoeligheid_gives_no_verdict_for_cells_whose_interval_is_an_outer_boun
     assert cells.count("geen oordeel†") == 30 and cells.count("nee") == 7 and cells.count("ja") == 10
     assert "<b>10 van de 17</b>" in html and "Geen oordeel (30 rijen, niet meegeteld hierboven)" in html
     assert "no verdict†" in str(report.robustness_section(results, {}, "en"))
+
+
+def test_report_header_names_the_program_and_its_version_in_dutch_prose_not_a_command(results):
+    from meta import __version__
+    from meta.present import report
+
+    html = report.render_report(results, {}, "nl", {})
+    header = html[html.index("<h1>"):html.index("<nav>")]
+    assert "meta run" not in header
+    assert f"Gemaakt met het analyseprogramma meta, versie {__version__}" in header
+    en = report.render_report(results, {}, "en", {})
+    assert f"Made with the analysis program meta, version {__version__}" in en[:en.index("<nav>")]

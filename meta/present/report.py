@@ -32,6 +32,7 @@ from meta.read import sources
 from meta.simulate.settings import DEFAULT_OUT as SIMULATION_DIR, JSON_FILE, RESULTS_FILE
 from meta.simulate.summary import read_summary
 from meta.simulate.words import verdict_lines
+from meta.version import __version__
 from meta.i18n import (arm_class_label, cell_labels, changed_by_words, component_note_words, components_label, fmt_g,
                        fmt_interval, fmt_num, fmt_p, method_words, outcome_labels, reason_words, t, word, words,
                        concept_labels, MISSING)
@@ -443,7 +444,7 @@ def _page_values(results, figures: dict, extra: dict, lang: str) -> dict:
                       olevel=words("outcome_level", plan.outcome_level, lang), k=plan.few_studies_k,
                       n_pooled=len(multi),
                       n_bayes=int((multi["headline"] == fsr.HEADLINE_BAYES).sum()) if len(multi) else 0),
-        settings_key="settings_few" if plan.few_studies_k >= 2 else "settings",
+        settings_key="settings_few" if plan.few_studies_k >= 2 else "settings", version=__version__,
         nav=list(zip(("findings", "headline", "coverage", "forest", "side", "sensitivity", "components", "methods",
                       "sources"), t("nav", lang))),
         transcribed=", ".join(munis.loc[munis["status"] == "transcribed", "name"]),
