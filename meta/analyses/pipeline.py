@@ -38,6 +38,9 @@ class Results:
     robustness: pd.DataFrame = field(default_factory=pd.DataFrame)
     components: pd.DataFrame = field(default_factory=pd.DataFrame)
     figures: dict = field(default_factory=dict)
+    #: the effects under each SE policy and survey contrast derived in this run (the sensitivity analysis asks for
+    #: the other ones; :class:`meta.effects.concepts.EffectsByChoice`)
+    effects: concepts.EffectsByChoice | None = field(default=None, repr=False, compare=False)
 
 
 def analyse(inputs_dir: Path = DEFAULT_INPUTS, plan: Plan | None = None, sensitivity: bool = True,
@@ -54,7 +57,8 @@ def analyse(inputs_dir: Path = DEFAULT_INPUTS, plan: Plan | None = None, sensiti
     inputs = load.load_inputs(inputs_dir) if inputs is None else inputs
     check_plan(plan, inputs)  # refuses a plan that cannot be meant; warnings are the CLI's to print
     control.checkpoint("analyse")
-    harmonised = concepts.effects(inputs, plan.se_policy, plan.survey_contrast)
+    effects = concepts.EffectsByChoice(inputs)
+    harmonised = effects.get(plan.se_policy, plan.survey_contrast)
     check_standard_errors(harmonised, inputs.files.get("estimates", "estimates.csv"))
     studies, excluded = cells.select_studies(harmonised, inputs.outcomes, plan, inputs.concepts)
     pooled_raw = engine.pool_cells(studies, cells.CELL_COLUMNS, plan.method, plan.test, plan.level)
@@ -73,7 +77,7 @@ def analyse(inputs_dir: Path = DEFAULT_INPUTS, plan: Plan | None = None, sensiti
     cov = tables.coverage(harmonised, studies, inputs.municipalities, inputs.arms, inputs.outcomes, plan,
                           concepts.concept_periods(inputs.harmonisation, plan.periods or tuple(inputs.periods["period"])),
                           concepts.not_reported(inputs.harmonisation))
-    results = Results(plan, inputs, harmonised, studies, excluded, pooled, sbs, cov)
+    results = Results(plan, inputs, harmonised, studies, excluded, pooled, sbs, cov, effects=effects)
     if not sensitivity:
         return results
     sens = sa.sensitivity_table(results)

@@ -24,7 +24,7 @@ estimator and per test). Effects are derived once per SE policy and survey
 contrast: choices made after harmonising (model column, SE from marks, outcome
 level, harmonisation mappings) reuse the run's harmonised rows; the other SE
 policy and the other survey contrast derive them once more each
-(:func:`meta.effects.concepts.effects`, which runs harmonise again).
+(:class:`meta.effects.concepts.EffectsByChoice`: harmonise runs once per SE policy, the contrast is applied after it).
 
 Scale: a cell with more than ``LOO_ALL_MAX_K`` municipalities leaves out only the
 ``LOO_TOP`` municipalities whose omission moves the pooled estimate most to first
@@ -44,6 +44,7 @@ import pandas as pd
 from meta.effects import concepts
 
 from meta.models import engine
+from meta.read.reader import records
 
 from meta import cells as selection
 from meta.analyses.fewstudies import HEADLINE_BAYES, prior_sensitivity_rows
@@ -77,10 +78,13 @@ def knha_scale(studies: pd.DataFrame, method: str, level: float) -> dict:
     the squared ratio of the ``knha`` and ``z`` standard errors at the same τ̂² (1 for a single study: nothing is
     scaled).
     """
-    knha = engine.pool_cells(studies, CELL_COLUMNS, method, "knha", level)
-    z = engine.pool_cells(studies, CELL_COLUMNS, method, "z", level)
+    return _knha_scale(*engine.pool_cells_each(studies, CELL_COLUMNS, [(method, "knha"), (method, "z")], level))
+
+
+def _knha_scale(knha: pd.DataFrame, z: pd.DataFrame) -> dict:
+    """:func:`knha_scale` from the ``knha`` and ``z`` tables of the same cells and τ² estimator."""
     q = (knha["se"].to_numpy(float) / z["se"].to_numpy(float)) ** 2
-    return {tuple(r[c] for c in CELL_COLUMNS): float(x) for r, x in zip(knha.to_dict("records"), q)}
+    return {tuple(r[c] for c in CELL_COLUMNS): float(x) for r, x in zip(records(knha[list(CELL_COLUMNS)]), q)}
 
 
 def not_counted_reasons(studies: pd.DataFrame, method: str, test: str, level: float) -> dict:
@@ -88,9 +92,14 @@ def not_counted_reasons(studies: pd.DataFrame, method: str, test: str, level: fl
     ``knha`` with scale factor q < 1; empty for any other test."""
     if test != "knha":
         return {}
+    return _not_counted(knha_scale(studies, method, level))
+
+
+def _not_counted(scale: dict) -> dict:
+    """{cell key: reason} for the cells whose knha scale factor (:func:`knha_scale`) is below 1."""
     return {key: (f"knha scale factor q = {q:.3g} < 1: narrower than the ad hoc test, which floors q at 1 "
                   "(Röver, Knapp & Friede 2015); not counted in the verdict")
-            for key, q in knha_scale(studies, method, level).items() if q < 1}
+            for key, q in scale.items() if q < 1}
 
 
 def _municipalities(studies: pd.DataFrame, cols: list[str]) -> dict:
@@ -104,14 +113,15 @@ def _municipalities(studies: pd.DataFrame, cols: list[str]) -> dict:
 
 
 def _spec_rows(pooled: pd.DataFrame, group: str, spec, studies: pd.DataFrame, by: str | None = None,
-               not_counted: dict | None = None) -> list[dict]:
+               not_counted: dict | None = None, munis: dict | None = None) -> list[dict]:
     """One row per pooled cell. ``spec`` is the specification's name, or (with ``by``) the name of the
     ``by`` column of ``pooled`` and ``studies`` that tells the specifications of one batch apart. ``not_counted``:
-    {cell key: reason} for rows that do not count toward the verdict (:func:`not_counted_reasons`)."""
+    {cell key: reason} for rows that do not count toward the verdict (:func:`not_counted_reasons`). ``munis``:
+    :func:`_municipalities` of ``studies`` when already known."""
     cols = [*CELL_COLUMNS, *([by] if by else [])]
-    munis = _municipalities(studies, cols)
+    munis = _municipalities(studies, cols) if munis is None else munis
     out = []
-    for r in pooled.to_dict("records"):
+    for r in records(pooled):
         key = tuple(r[c] for c in cols)
         out.append({**{c: r[c] for c in CELL_COLUMNS}, "spec_group": group, "spec": r[by] if by else spec,
                     "k": int(r["k"]), "municipalities": munis.get(key, ""), "estimate": r["estimate"],
@@ -161,21 +171,6 @@ def _most_influential(studies: pd.DataFrame, pooled: pd.DataFrame | None) -> pd.
     return top[[*cols, "municipality"]].rename(columns={"municipality": "_left_out"})
 
 
-def _strict_rows(studies: pd.DataFrame, pool) -> list[dict]:
-    """The strict level inside each concept cell: its studies regrouped by exact outcome code and horizon.
-
-    Each exact (code, month) group is pooled on its own (k = 1 where the municipalities' codes differ) and listed
-    under the concept cell as ``strict: <code> <months> m``.
-    """
-    rows = []
-    for (code, months), g in studies.groupby(["outcome", "horizon_months"], sort=True):
-        spec = f"strict: {code} {int(months)} m"
-        for r in _spec_rows(pool(g), "outcome definition", spec, g):
-            rows.append(r)
-    return rows
-
-
-
 def plan_variants(plan) -> list[tuple[str, str, object]]:
     """The specifications that change a choice made before pooling, as (spec_group, spec, plan): each other model
     column first (the plan's later preferences after it), the other SE policy, without SEs from marks (when the plan
@@ -197,57 +192,20 @@ def plan_variants(plan) -> list[tuple[str, str, object]]:
 
 def sensitivity_table(results) -> pd.DataFrame:
     """Every specification for every cell of the main analysis, one row each (see module docstring)."""
-    plan, inputs, studies = results.plan, results.inputs, results.studies
-    rows: list[dict] = []
-    # effects derived once per SE policy and survey contrast
-    harmonised = {(plan.se_policy, plan.survey_contrast): results.harmonised}
-
-    def _studies_for(inputs, variant, roles=("primary",)) -> pd.DataFrame:
-        key = (variant.se_policy, variant.survey_contrast)
-        if key not in harmonised:
-            harmonised[key] = concepts.effects(inputs, *key)
-        return selection.select_studies(harmonised[key], inputs.outcomes, variant, inputs.concepts, roles)[0]
-
-    pool = lambda s, method=plan.method, test=plan.test: engine.pool_cells(  # noqa: E731
-        s, CELL_COLUMNS, method, test, plan.level)
-
-    # the main analysis is the headline of the pooled table: the Bayesian model for few studies, else the plan's
-    main = results.pooled
-    bayes_cells = main[main.get("headline", pd.Series("", index=main.index)) == HEADLINE_BAYES] if len(main) else main
-    for headline_is_bayes, part in ((False, main.drop(bayes_cells.index)), (True, bayes_cells)):
-        if len(part):
-            spec = "Bayesian headline (plan's τ prior)" if headline_is_bayes else f"{plan.method} + {plan.test}"
-            rows += _spec_rows(part, "main", spec, studies)
-    if len(bayes_cells):  # the plan's classical fit, now beside the headline: the run's own (classical_* columns)
-        classical = bayes_cells[[*CELL_COLUMNS, "k"]].assign(**{c: bayes_cells[f"classical_{c}"]
-                                                               for c in ("estimate", "ci_low", "ci_high")})
-        rows += _spec_rows(classical, "classical", f"{plan.method} + {plan.test}", studies)
-    for method in engine.METHODS:
-        if method != plan.method.upper():
-            rows += _spec_rows(pool(studies, method=method), "estimator", method, studies)
-    for test in engine.TESTS:
-        if test != plan.test.lower():
-            rows += _spec_rows(pool(studies, test=test), "test", test, studies,
-                               not_counted=not_counted_reasons(studies, plan.method, test, plan.level))
+    plan, studies = results.plan, results.studies
+    munis = _municipalities(studies, list(CELL_COLUMNS))  # of the main studies, used by most families
+    rows = _main_rows(results, munis)
+    rows += _estimator_and_test_rows(studies, plan, munis)
     # leave one municipality out (cells with k >= 2 only): every cell x left-out municipality in one batch
-    loo = leave_one_out_studies(studies, main)
+    loo = leave_one_out_studies(studies, results.pooled)
     if len(loo):
         batch = engine.pool_cells(loo, (*CELL_COLUMNS, "spec"), plan.method, plan.test, plan.level)
         rows += _spec_rows(batch, "leave one out", None, loo, by="spec")
-    # choices made before pooling: re-select (and derive the effects once more for another SE policy or contrast)
-    for group, spec, variant in plan_variants(plan):
-        s = _studies_for(inputs, variant)
-        if len(s):
-            rows += _spec_rows(pool(s), group, spec, s)
-    if plan.outcome_level == "concept":
-        rows += _strict_rows(studies, pool)
-        alt = _studies_for(inputs, plan, roles=("sensitivity", "primary"))
-        if len(alt) and "sensitivity" in set(alt["harmonisation_role"]):
-            rows += _spec_rows(pool(alt), "outcome definition", "harmonisation: sensitivity mappings", alt)
+    rows += _reselected_rows(results)
     # Bayesian normal-normal model with the plan's τ prior per unit, and the prior variants (cells with k >= 2: a single
     # study is shown as reported)
     prior_rows = prior_sensitivity_rows(studies, plan, results.pooled)  # the plan's prior: fitted once, in the run
-    for _, r in prior_rows.iterrows():
+    for r in records(prior_rows):
         rows.append({**{c: r[c] for c in SPEC_COLUMNS if c not in ("verdict", "not_counted")},
                      "verdict": verdict(r["ci_low"], r["ci_high"]), "not_counted": ""})
     table = pd.DataFrame(rows, columns=list(SPEC_COLUMNS))
@@ -255,6 +213,98 @@ def sensitivity_table(results) -> pd.DataFrame:
     main_keys = table.loc[table["spec_group"] == "main", list(CELL_COLUMNS)].drop_duplicates()
     table = table.merge(main_keys, on=list(CELL_COLUMNS))
     return table.sort_values([*CELL_COLUMNS, "spec_group", "spec"], kind="mergesort").reset_index(drop=True)
+
+
+def _main_rows(results, munis: dict) -> list[dict]:
+    """The main specification (the pooled table's headline: the Bayesian model for few studies, else the plan's
+    method and test) and, beside a Bayesian headline, the run's own classical fit (``classical_*`` columns)."""
+    plan, studies, main = results.plan, results.studies, results.pooled
+    rows: list[dict] = []
+    bayes_cells = main[main.get("headline", pd.Series("", index=main.index)) == HEADLINE_BAYES] if len(main) else main
+    for headline_is_bayes, part in ((False, main.drop(bayes_cells.index)), (True, bayes_cells)):
+        if len(part):
+            spec = "Bayesian headline (plan's τ prior)" if headline_is_bayes else f"{plan.method} + {plan.test}"
+            rows += _spec_rows(part, "main", spec, studies, munis=munis)
+    if len(bayes_cells):
+        classical = bayes_cells[[*CELL_COLUMNS, "k"]].assign(**{c: bayes_cells[f"classical_{c}"]
+                                                               for c in ("estimate", "ci_low", "ci_high")})
+        rows += _spec_rows(classical, "classical", f"{plan.method} + {plan.test}", studies, munis=munis)
+    return rows
+
+
+def _estimator_and_test_rows(studies: pd.DataFrame, plan, munis: dict) -> list[dict]:
+    """Every other τ² estimator (with the plan's test) and every other test (with the plan's estimator): the main
+    studies grouped and padded once for all of them (:func:`meta.models.engine.pool_cells_each`)."""
+    method, test = plan.method.upper(), plan.test.lower()
+    choices = [(m, plan.test) for m in engine.METHODS if m != method]
+    choices += [(plan.method, t) for t in engine.TESTS if t != test]
+    if "knha" != test:  # its scale factor needs the z fit at the plan's estimator too (not_counted_reasons)
+        choices += [c for c in ((plan.method, "z"),) if c not in choices]
+    tables = dict(zip(choices, engine.pool_cells_each(studies, CELL_COLUMNS, choices, plan.level)))
+    rows = []
+    for m in engine.METHODS:
+        if m != method:
+            rows += _spec_rows(tables[(m, plan.test)], "estimator", m, studies, munis=munis)
+    for t in engine.TESTS:
+        if t != test:
+            not_counted = (_not_counted(_knha_scale(tables[(plan.method, "knha")], tables[(plan.method, "z")]))
+                           if t == "knha" else {})
+            rows += _spec_rows(tables[(plan.method, t)], "test", t, studies, not_counted=not_counted, munis=munis)
+    return rows
+
+
+def _reselected_rows(results) -> list[dict]:
+    """Choices made before pooling: each plan variant re-selects the studies (effects derived once more for another
+    SE policy or survey contrast), at the concept level the strict outcome definitions inside each concept cell and
+    the harmonisation register's sensitivity mappings. All are pooled with the plan's method and test, stacked in
+    as few batches as give each specification its own numbers (:func:`_pool_stacked`)."""
+    plan, inputs, studies = results.plan, results.inputs, results.studies
+    effects = results.effects if results.effects is not None else concepts.EffectsByChoice(inputs)
+
+    def studies_for(variant, roles=("primary",)) -> pd.DataFrame:
+        h = effects.get(variant.se_policy, variant.survey_contrast)
+        return selection.select_studies(h, inputs.outcomes, variant, inputs.concepts, roles)[0]
+
+    specs = [(group, spec, studies_for(variant)) for group, spec, variant in plan_variants(plan)]
+    if plan.outcome_level == "concept":
+        # the strict level inside each concept cell: its studies regrouped by exact outcome code and horizon, each
+        # pooled on its own (k = 1 where the municipalities' codes differ)
+        specs += [("outcome definition", f"strict: {code} {int(months)} m", g)
+                  for (code, months), g in studies.groupby(["outcome", "horizon_months"], sort=True)]
+        alt = studies_for(plan, roles=("sensitivity", "primary"))
+        if len(alt) and "sensitivity" in set(alt["harmonisation_role"]):
+            specs.append(("outcome definition", "harmonisation: sensitivity mappings", alt))
+    specs = [x for x in specs if len(x[2])]
+    pooled = _pool_stacked([s for _, _, s in specs], plan)
+    rows = []
+    for (group, spec, s), p in zip(specs, pooled):
+        rows += _spec_rows(p, group, spec, s)
+    return rows
+
+
+#: Up to this width a batch's padding does not change any cell's sums: numpy adds fewer than 8 terms one after
+#: another (padding adds exact zeros at the end), 8 or more pairwise, where the padded width regroups the terms and
+#: can move the last bit.
+_SEQUENTIAL_WIDTH = 7
+
+
+def _pool_stacked(frames: list[pd.DataFrame], plan) -> list[pd.DataFrame]:
+    """:func:`meta.models.engine.pool_cells` of each studies table in ``frames`` (plan's method, test and level), in
+    one batch per padded width: a table's cells are pooled beside others only where the batch is padded as the
+    table's own would be (all at most ``_SEQUENTIAL_WIDTH`` studies per cell, or the same widest cell), so every
+    number is the one pooling the table alone gives, to the last bit."""
+    cols = list(CELL_COLUMNS)
+    width = [int(f.groupby(cols, sort=False, dropna=False).size().max()) for f in frames]
+    buckets: dict = {}
+    for i, w in enumerate(width):
+        buckets.setdefault(w if w > _SEQUENTIAL_WIDTH else 0, []).append(i)
+    out: list = [None] * len(frames)
+    for members in buckets.values():
+        stacked = pd.concat([frames[i][[*cols, "yi", "sei"]].assign(_table=i) for i in members], ignore_index=True)
+        batch = engine.pool_cells(stacked, (*cols, "_table"), plan.method, plan.test, plan.level)
+        for i, part in batch.groupby("_table", sort=False):
+            out[i] = part.drop(columns="_table").reset_index(drop=True)
+    return out
 
 
 def robustness(sens: pd.DataFrame) -> pd.DataFrame:

@@ -48,6 +48,7 @@ import pandas as pd
 from meta.effects.harmonise import harmonise, range_width
 from meta.effects.se import range_bound, upper_bound_only
 from meta.read.registers import TRANSFORMS
+from meta.read.reader import records
 
 #: Models whose rows are adjusted means of one group per wave (levels that can be differenced against control).
 ADJUSTED_MEAN_MODELS = ("ols_adjusted_mean",)
@@ -90,92 +91,99 @@ def survey_differences(harmonised: pd.DataFrame, outcomes: pd.DataFrame, arms: p
     """
     if contrast not in SURVEY_CONTRASTS:
         raise ValueError(f"contrast must be one of {SURVEY_CONTRASTS}, not {contrast!r}")
-    out = harmonised.copy()
-    is_mean = (out["model"].isin(ADJUSTED_MEAN_MODELS) & (out["comparator"] == "none")).to_numpy()
+    is_mean = (harmonised["model"].isin(ADJUSTED_MEAN_MODELS) & (harmonised["comparator"] == "none")).to_numpy()
     if not is_mean.any():
         return harmonised
+    out = harmonised.copy()
     out["comparator_row"] = out["comparator_row"].astype(object)
-    means = _Means(out[is_mean], {r["outcome"]: r for r in outcomes.to_dict("records")},
-                   {(r["municipality"], r["arm"]): r for r in arms.to_dict("records")})
+    means = _Means(out, is_mean, {r["outcome"]: r for r in records(outcomes)},
+                   {(r["municipality"], r["arm"]): r for r in records(arms)})
+    new: dict = {}  # position → {column: value}, written at the end (the rows read are never written)
     users: dict = {}
-    for i in means.frame.index:
-        for j in _difference(out, i, contrast, means):
-            users.setdefault(j, []).append(int(out.at[i, "input_row"]))
+    for i in np.flatnonzero(is_mean):
+        for j in _difference(i, contrast, means, new):
+            users.setdefault(j, []).append(int(means.col["input_row"][i]))
     for j, rows in users.items():
-        what = "of the control group at this wave" if out.at[j, "horizon_months"] > 0 else "at baseline (nulmeting)"
-        out.at[j, "reason"] = (f"adjusted mean {what}; used in the derived arm-vs-control {CONTRAST_TEXT[contrast]} "
-                               f"(input rows {', '.join(map(str, sorted(rows)))})")
+        what = ("of the control group at this wave" if means.col["horizon_months"][j] > 0
+                else "at baseline (nulmeting)")
+        new.setdefault(j, {})["reason"] = (f"adjusted mean {what}; used in the derived arm-vs-control "
+                                           f"{CONTRAST_TEXT[contrast]} (input rows {', '.join(map(str, sorted(rows)))})")
+    for name in dict.fromkeys(c for change in new.values() for c in change):
+        at = [j for j, change in new.items() if name in change]
+        out.iloc[at, out.columns.get_loc(name)] = [new[j][name] for j in at]
     out["comparator_row"] = pd.array([None if pd.isna(v) else int(v) for v in out["comparator_row"]], dtype="Int64")
     return out
 
 
 #: The columns of one table of adjusted means (one model on one outcome).
 _TABLE = ["municipality", "source_table", "outcome", "model"]
+#: The columns :func:`_difference` reads (as plain lists: row-wise ``.loc`` on a DataFrame is slow).
+_READ = [*_TABLE, "arm", "horizon_months", "estimate", "n_arm", "n_obs", "unit", "unit_h", "input_row"]
 
 
 class _Means:
-    """The adjusted-mean rows of :func:`survey_differences`, looked up by table, arm and wave."""
+    """The adjusted-mean rows of :func:`survey_differences`, looked up by table, arm and wave; ``col``: the columns
+    it reads, as lists by row position."""
 
-    def __init__(self, means: pd.DataFrame, outcome: dict, arm: dict):
-        self.frame, self.outcome, self.arm = means, outcome, arm
+    def __init__(self, out: pd.DataFrame, is_mean, outcome: dict, arm: dict):
+        self.outcome, self.arm = outcome, arm
+        self.col = {c: out[c].tolist() if c in out.columns else [None] * len(out) for c in _READ}
+        means = out[is_mean]
         # questionnaire answers per table: every arm at every measurement (baseline included), as the model's N
         # counts them
         self.answers = means[means["horizon_months"].notna()].groupby(_TABLE)["n_arm"].sum(min_count=1).to_dict()
         self.row_of = {(*k, a, int(h)): i for k, a, h, i in zip(means[_TABLE].itertuples(index=False), means["arm"],
-                                                                means["horizon_months"].fillna(-1), means.index)}
+                                                                means["horizon_months"].fillna(-1),
+                                                                np.flatnonzero(is_mean))}
 
     def row(self, key: tuple, arm: str, wave: int):
-        """Index of ``arm``'s mean at ``wave`` (months) in the table ``key``; None when not printed."""
+        """Position of ``arm``'s mean at ``wave`` (months) in the table ``key``; None when not printed."""
         return self.row_of.get((*key, arm, wave))
 
 
-def _difference(out: pd.DataFrame, i, contrast: str, means: _Means) -> list:
-    """Make the adjusted mean in row ``i`` an arm-vs-control effect when it can be one (in place); return the rows
-    of the means it uses (empty when it is none: a baseline or 'Totaal' mean gets its reason, any other row keeps
-    harmonise's)."""
-    r = out.loc[i]
+def _difference(i, contrast: str, means: _Means, new: dict) -> list:
+    """Make the adjusted mean in row position ``i`` an arm-vs-control effect when it can be one (its new values into
+    ``new[i]``); return the positions of the means it uses (empty when it is none: a baseline or 'Totaal' mean gets
+    its reason, any other row keeps harmonise's)."""
+    col = means.col
+    r = {c: col[c][i] for c in _READ}
     h = r["horizon_months"]
     if pd.isna(h):
-        out.at[i, "reason"] = ("adjusted mean averaged over all measurements, baseline included ('Totaal' "
-                               "column), not an effect at a wave")
+        new[i] = {"reason": "adjusted mean averaged over all measurements, baseline included ('Totaal' column), not "
+                            "an effect at a wave"}
         return []
     if h == 0:
-        out.at[i, "reason"] = "baseline (nulmeting) adjusted mean: a level before treatment, not an effect"
+        new[i] = {"reason": "baseline (nulmeting) adjusted mean: a level before treatment, not an effect"}
         return []
     if r["arm"] == "control":
         return []
     arm = means.arm[(r["municipality"], r["arm"])]
-    key = tuple(r[_TABLE])
+    key = tuple(r[c] for c in _TABLE)
     c = means.row(key, "control", int(h))
     a0, c0 = means.row(key, r["arm"], 0), means.row(key, "control", 0)
     if (c is None or (contrast == "change" and (a0 is None or c0 is None)) or not bool(arm["randomised"])
             or arm["arm_class"] in ("reference", "pooled_arms") or r["unit"] != r["unit_h"]):
         return []  # harmonise's reason stands
     pairs = [(i, c)] + ([(a0, c0)] if contrast == "change" else [])
-    yi = float(r["estimate"]) - float(out.at[c, "estimate"])
+    estimate = col["estimate"]
+    yi = float(r["estimate"]) - float(estimate[c])
     if contrast == "change":
-        yi -= float(out.at[a0, "estimate"]) - float(out.at[c0, "estimate"])
-    lost = _f(means.answers.get(key)) - _f(r.get("n_obs"))  # NaN when either is unknown
+        yi -= float(estimate[a0]) - float(estimate[c0])
+    lost = _f(means.answers.get(key)) - _f(r["n_obs"])  # NaN when either is unknown
     lost = lost if math.isnan(lost) else max(0.0, lost)
     width = range_width(means.outcome[r["outcome"]])
     hi = 0.0
     for x, y in pairs:
-        n1, n0 = _f(out.at[x, "n_arm"]) - lost, _f(out.at[y, "n_arm"]) - lost
+        n1, n0 = _f(col["n_arm"][x]) - lost, _f(col["n_arm"][y]) - lost
         hi += range_bound(width, n1, n0) if n1 > 0 and n0 > 0 else math.inf
-    out.at[i, "yi"] = yi
-    out.at[i, "effective_comparator"] = "control"
-    out.at[i, "comparator_row"] = int(out.at[c, "input_row"])
-    out.at[i, "se_method"] = SE_METHOD
+    change = new.setdefault(i, {})
+    change.update(yi=yi, effective_comparator="control", comparator_row=int(col["input_row"][c]), se_method=SE_METHOD)
     if math.isfinite(hi):
-        out.at[i, "sei"] = out.at[i, "sei_high"] = hi
-        out.at[i, "sei_low"] = 0.0
-        out.at[i, "eligible"] = True
-        out.at[i, "reason"] = ""
+        change.update(sei=hi, sei_high=hi, sei_low=0.0, eligible=True, reason="")
     else:
-        out.at[i, "sei"] = out.at[i, "sei_low"] = out.at[i, "sei_high"] = math.nan
-        out.at[i, "eligible"] = False
-        out.at[i, "reason"] = ("no standard error can be derived: the marks test changes over time, not this "
-                               f"contrast, and {_no_bound(r, width, lost, means)}")
+        change.update(sei=math.nan, sei_low=math.nan, sei_high=math.nan, eligible=False,
+                      reason=("no standard error can be derived: the marks test changes over time, not this "
+                              f"contrast, and {_no_bound(r, width, lost, means)}"))
     return [c] + ([a0, c0] if contrast == "change" else [])
 
 
@@ -187,7 +195,7 @@ def _no_bound(r, width: float, lost: float, means: _Means) -> str:
     if math.isnan(lost):
         return "the model's N (table legend, n_obs) is not transcribed"
     return (f"the table's model N {int(r['n_obs'])} is {int(lost)} below its "
-            f"{int(means.answers[tuple(r[_TABLE])])} questionnaire answers, which leaves no positive worst-case N")
+            f"{int(means.answers[tuple(r[c] for c in _TABLE)])} questionnaire answers, which leaves no positive worst-case N")
 
 
 def map_concepts(harmonised: pd.DataFrame, register: pd.DataFrame) -> pd.DataFrame:
@@ -202,7 +210,7 @@ def map_concepts(harmonised: pd.DataFrame, register: pd.DataFrame) -> pd.DataFra
     out = harmonised.copy()
     keyed = register[register["outcome"] != ""]
     lookup = {(m, o, h): r for m, o, h, r in zip(keyed["municipality"], keyed["outcome"], keyed["horizon_months"],
-                                                 keyed.to_dict("records"))}
+                                                 records(keyed))}
     by_code: dict = {}
     for (m, o, h), r in lookup.items():
         by_code.setdefault((o, h), []).append(r)
@@ -252,8 +260,29 @@ def not_reported(register: pd.DataFrame) -> pd.DataFrame:
 def effects(inputs, se_policy: str = "central", survey_contrast: str = "change") -> pd.DataFrame:
     """Every input row as an effect: :func:`meta.effects.harmonise.harmonise`, survey differences, then the register;
     ``se_upper_bound_only`` marks rows whose SE is only an upper bound (:func:`meta.effects.se.upper_bound_only`)."""
-    h = harmonise(inputs.estimates, inputs.outcomes, inputs.arms, inputs.legends, se_policy)
-    h = survey_differences(h, inputs.outcomes, inputs.arms, survey_contrast)
-    h = map_concepts(h, inputs.harmonisation)
-    # the SE is only an upper bound: interval an outer bound, p an upper bound (meta.effects.se.upper_bound_only)
-    return h.assign(se_upper_bound_only=upper_bound_only(h["sei"], h["sei_low"], h["sei_high"]))
+    return EffectsByChoice(inputs).get(se_policy, survey_contrast)
+
+
+class EffectsByChoice:
+    """:func:`effects` of one set of inputs under each SE policy and survey contrast asked for, each derived once:
+    harmonise runs once per SE policy (the survey contrast is applied after it), so a run that also needs the other
+    contrast (the sensitivity analysis) does not harmonise the same rows again."""
+
+    def __init__(self, inputs):
+        self.inputs = inputs
+        self._harmonised: dict = {}  # se_policy → harmonise's rows
+        self._effects: dict = {}     # (se_policy, survey_contrast) → effects
+
+    def get(self, se_policy: str = "central", survey_contrast: str = "change") -> pd.DataFrame:
+        """The rows :func:`effects` gives for ``(se_policy, survey_contrast)`` (the same frame on a second call)."""
+        key = (se_policy, survey_contrast)
+        if key not in self._effects:
+            inputs = self.inputs
+            if se_policy not in self._harmonised:
+                self._harmonised[se_policy] = harmonise(inputs.estimates, inputs.outcomes, inputs.arms, inputs.legends,
+                                                        se_policy)
+            h = survey_differences(self._harmonised[se_policy], inputs.outcomes, inputs.arms, survey_contrast)
+            h = map_concepts(h, inputs.harmonisation)
+            # the SE is only an upper bound: interval an outer bound, p an upper bound (meta.effects.se.upper_bound_only)
+            self._effects[key] = h.assign(se_upper_bound_only=upper_bound_only(h["sei"], h["sei_low"], h["sei_high"]))
+        return self._effects[key]

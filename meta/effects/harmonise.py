@@ -43,6 +43,7 @@ import pandas as pd
 from meta.effects.se import (binomial_se, binomial_se_range, central_value, common_se, common_se_factor, half_unit,
                              mark_bracket, range_bound, se_from_ci, se_from_p, shares_and_mark)
 from meta.read.schema import TREATMENT_COMPONENTS
+from meta.read import reader
 
 __all__ = ["SE_METHODS", "SE_SOURCE_COLUMN", "TO_PERCENTAGE_POINTS", "harmonise", "arm_components", "range_width"]
 
@@ -117,7 +118,7 @@ def harmonise(estimates: pd.DataFrame, outcomes: pd.DataFrame, arms: pd.DataFram
     """
     if se_policy not in ("central", "conservative"):
         raise ValueError(f"se_policy must be 'central' or 'conservative', not {se_policy!r}")
-    records = estimates.to_dict("records")
+    records = reader.records(estimates)
     look = _lookup(records, outcomes, arms, legends)
     effects = [_row_effect(r, look) for r in records]
     _common_se_step(estimates, effects, se_policy)
@@ -127,7 +128,7 @@ def harmonise(estimates: pd.DataFrame, outcomes: pd.DataFrame, arms: pd.DataFram
 
 def _lookup(records: list[dict], outcomes: pd.DataFrame, arms: pd.DataFrame, legends: pd.DataFrame) -> _Lookup:
     """The registers as dicts, and which control levels of ``records`` arm levels are differenced against."""
-    arm_meta = {(r["municipality"], r["arm"]): r for r in arms.to_dict("records")}
+    arm_meta = {(r["municipality"], r["arm"]): r for r in reader.records(arms)}
     legend = {(f, t, m): (pb, pa, str(ts).lower() != "false")
               for f, t, m, pb, pa, ts in zip(legends["source_file"], legends["source_table"], legends["mark"],
                                              legends["p_below"], legends["p_at_least"], legends["two_sided"])}
@@ -143,7 +144,7 @@ def _lookup(records: list[dict], outcomes: pd.DataFrame, arms: pd.DataFrame, leg
     for r in records:
         if r["comparator"] == "none" and r["arm"] != "control" and _level_key(r) in control_level:
             level_users.setdefault(_level_key(r), []).append(int(r["input_row"]))
-    return _Lookup({r["outcome"]: r for r in outcomes.to_dict("records")}, arm_meta, legend, n_rand, rand_arms_of,
+    return _Lookup({r["outcome"]: r for r in reader.records(outcomes)}, arm_meta, legend, n_rand, rand_arms_of,
                    control_level, level_users)
 
 

@@ -361,24 +361,34 @@ def pool_cells(studies, cell_columns, method: str = "REML", test: str = "knha", 
         One row per cell (sorted by the cell columns) with the cell columns and
         every output of :func:`pool_batch`, plus ``method``, ``test`` and ``level``.
     """
+    return pool_cells_each(studies, cell_columns, [(method, test)], level)[0]
+
+
+def pool_cells_each(studies, cell_columns, choices, level: float = 95.0) -> list:
+    """:func:`pool_cells` under each ``(method, test)`` of ``choices``, the cells grouped and padded once.
+
+    Each table is the one :func:`pool_cells` returns for that choice, number for number (the same batch).
+    """
     import pandas as pd
 
     cell_columns = list(cell_columns)
     if len(studies) == 0:
-        return pd.DataFrame(columns=[*cell_columns, "k"])
+        return [pd.DataFrame(columns=[*cell_columns, "k"]) for _ in choices]
     # padded arrays filled in one step: row = the cell's number (sorted), column = the study's place in its cell
     by = studies.groupby(cell_columns, sort=True, dropna=False)
     cell, place = by.ngroup().to_numpy(), by.cumcount().to_numpy()
-    keys = by.size().index.tolist()
+    keys = [key if isinstance(key, tuple) else (key,) for key in by.size().index.tolist()]
     y = np.zeros((len(keys), int(place.max()) + 1))
     v = np.ones_like(y)
     mask = np.zeros(y.shape, dtype=bool)
     y[cell, place] = studies["yi"].to_numpy(float)
     v[cell, place] = studies["sei"].to_numpy(float) ** 2
     mask[cell, place] = True
-    res = pool_batch(y, v, mask, method=method, test=test, level=level)
-    table = pd.DataFrame([dict(zip(cell_columns, key if isinstance(key, tuple) else (key,))) for key in keys])
-    for name, values in res.items():
-        table[name] = values
-    table["method"], table["test"], table["level"] = method.upper(), test.lower(), float(level)
-    return table
+    key_columns = {c: [key[j] for key in keys] for j, c in enumerate(cell_columns)}
+    tables = []
+    for method, test in choices:
+        res = pool_batch(y, v, mask, method=method, test=test, level=level)
+        # one constructor call (a column inserted at a time cost more than the pooling)
+        tables.append(pd.DataFrame({**key_columns, **res, "method": [method.upper()] * len(keys),
+                                    "test": [test.lower()] * len(keys), "level": np.full(len(keys), float(level))}))
+    return tables

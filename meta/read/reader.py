@@ -311,3 +311,18 @@ def check_unique(frame, path, key, fix) -> None:
             f"{where(path, row, key[-1])}: duplicated key ({', '.join(map(str, frame[list(key)].iloc[i]))}) "
             f"already on row {first}; {fix}"
         )
+
+
+def records(frame: pd.DataFrame) -> list[dict]:
+    """``frame.to_dict("records")``, the same values of the same types (a missing value of a nullable integer
+    column as ``None``), built column by column: ``to_dict`` boxes every cell through pandas' row machinery, which
+    cost more than the harmonisation it fed at scale (tests/benchmarks/synthetic_scale.py)."""
+    names = list(frame.columns)
+    columns = []
+    for name in names:
+        values = frame[name].tolist()
+        dtype = frame[name].dtype
+        if isinstance(dtype, pd.api.extensions.ExtensionDtype) and not isinstance(dtype, pd.StringDtype):
+            values = [None if v is pd.NA else v for v in values]
+        columns.append(values)
+    return [dict(zip(names, row)) for row in zip(*columns)]
