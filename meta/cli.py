@@ -287,38 +287,80 @@ def main(argv=None) -> int:
 # CLI subcommands
 # --------------------------------------------------------------------------- #
 def cmd_run(args) -> int:
-    """``meta run``: the analysis of the plan, written atomically into ``--out``; a summary on stdout."""
+    """``meta run``: the analysis of the plan, written atomically into ``--out``; a summary on stdout.
+
+    When ``--out`` holds the outputs of a run with the same key (same code, libraries, files read, options and
+    environment; :func:`meta.write.rerun.run_key`) and those files are unchanged, they are taken whole
+    (:func:`meta.write.rerun.reuse_previous`) and the summary is the one that run printed; nothing is analysed.
+    """
+    from meta.i18n import t
+    from meta.write import rerun
+
+    plan_path, plan, inputs = args.loaded  # read by the preflight
+    lang = args.lang
+    print(t("console_reading", lang, inputs=Path(args.inputs), plan=plan_path or t("console_defaults", lang)))
+    key = rerun.run_key(rerun.files_read(inputs.files, plan_path), vars(args))
+    console = rerun.reuse_previous(Path(os.path.abspath(args.out)), key)
+    if console is not None:
+        _print_counts(console, plan, lang)
+    else:
+        console = _analyse_and_write(args, key)
+    failed, draw = console["failed_cells"], not (args.no_figures or args.no_sensitivity)
+    if failed:
+        print(t("console_failed", lang, n=failed))
+    out = Path(os.path.abspath(args.out))
+    print(t("console_report", lang, path=out / "report.html") if draw else t("console_tables", lang, path=out))
+    return 0
+
+
+def _analyse_and_write(args, key: str) -> dict:
+    """The analysis and every output written (with the run's ``key`` and its console counts in the manifest);
+    prints the counts and returns them (:func:`_console_counts`)."""
+    from meta.analyses.pipeline import analyse
+    from meta.write.outputs import write_outputs
+
+    plan_path, plan, inputs = args.loaded
+    results = analyse(Path(args.inputs), plan, sensitivity=not args.no_sensitivity, inputs=inputs)
+    console = _console_counts(results)
+    _print_counts(console, plan, args.lang)
+    draw = not (args.no_figures or args.no_sensitivity)
+    write_outputs(results, Path(args.out), plan_path, draw=draw, lang=args.lang, svg=args.svg, jobs=args.jobs,
+                  run_key=key, console=console)
+    return console
+
+
+def _console_counts(results) -> dict:
+    """What ``meta run`` prints about a run, as numbers (kept in the manifest for a rerun that reuses it): input
+    rows, studies and excluded rows, the rows each plan filter removed (in order), pooled, single-study and
+    Bayesian-headline cells, and the cells that could not be pooled."""
     import pandas as pd
 
     from meta import cells
     from meta.analyses import fewstudies
-    from meta.analyses.pipeline import analyse, cell_counts
-    from meta.i18n import fmt_g, method_words, t, word
-    from meta.write.outputs import write_outputs
+    from meta.analyses.pipeline import cell_counts
 
-    plan_path, plan, inputs = args.loaded  # read by the preflight
-    inputs_dir = Path(args.inputs)
-    lang = args.lang
-    print(t("console_reading", lang, inputs=inputs_dir, plan=plan_path or t("console_defaults", lang)))
-    results = analyse(inputs_dir, plan, sensitivity=not args.no_sensitivity, inputs=inputs)
-    n_in = len(results.inputs.estimates)
-    print(t("console_rows", lang, n_in=n_in, used=len(results.studies), excluded=len(results.excluded)))
-    removed = cells.plan_removals(results.excluded)
-    print(t("console_removed", lang, counts=", ".join(f"{word('plan_key', key, lang)} {n}"
-                                                      for key, n in removed.items() if n)))
     n_pooled, n_single = cell_counts(results.pooled)
-    n_bayes = int((results.pooled.get("headline", pd.Series(dtype=str)) == fewstudies.HEADLINE_BAYES).sum())
-    print(t("console_cells", lang, pooled=n_pooled, single=n_single, method=method_words(plan.method, plan.test, lang),
-            level=fmt_g(plan.level, lang),
-            bayes=t("console_bayes", lang, n=n_bayes, k=plan.few_studies_k) if n_bayes else ""))
-    draw = not (args.no_figures or args.no_sensitivity)
-    report = write_outputs(results, Path(args.out), plan_path, draw=draw, lang=lang, svg=args.svg, jobs=args.jobs)
+    headline = results.pooled.get("headline", pd.Series(dtype=str))
     failed = results.excluded["reason"].str.startswith("cell could not be pooled")
-    if failed.any():
-        print(t("console_failed", lang, n=int(failed.sum())))
-    print(t("console_report", lang, path=report) if report is not None
-          else t("console_tables", lang, path=Path(args.out)))
-    return 0
+    return {"input_rows": int(len(results.inputs.estimates)), "studies": int(len(results.studies)),
+            "excluded": int(len(results.excluded)),
+            "removed": [[key, int(n)] for key, n in cells.plan_removals(results.excluded).items()],
+            "pooled_cells": int(n_pooled), "single_study_cells": int(n_single),
+            "bayes_cells": int((headline == fewstudies.HEADLINE_BAYES).sum()), "failed_cells": int(failed.sum())}
+
+
+def _print_counts(console: dict, plan, lang: str) -> None:
+    """The lines of ``meta run`` between reading and writing: rows used and excluded, what the plan removed, and
+    the cells pooled (from :func:`_console_counts`)."""
+    from meta.i18n import fmt_g, method_words, t, word
+
+    print(t("console_rows", lang, n_in=console["input_rows"], used=console["studies"], excluded=console["excluded"]))
+    print(t("console_removed", lang, counts=", ".join(f"{word('plan_key', key, lang)} {n}"
+                                                      for key, n in console["removed"] if n)))
+    n_bayes = console["bayes_cells"]
+    print(t("console_cells", lang, pooled=console["pooled_cells"], single=console["single_study_cells"],
+            method=method_words(plan.method, plan.test, lang), level=fmt_g(plan.level, lang),
+            bayes=t("console_bayes", lang, n=n_bayes, k=plan.few_studies_k) if n_bayes else ""))
 
 
 def cmd_coverage(args) -> int:

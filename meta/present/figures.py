@@ -150,7 +150,8 @@ def frames_key(kind: str, frames: dict, version: str | None = None) -> str:
 
 
 def previous_keys(previous: Path | None) -> dict:
-    """{relative file name: key} recorded in a previous output folder's manifest ({} when there is none)."""
+    """{relative file name: key} recorded in a previous output folder's manifest ({} when there is none), without
+    the files whose bytes no longer have the SHA-256 the manifest recorded (an edited figure is drawn again)."""
     if previous is None:
         return {}
     try:
@@ -158,7 +159,19 @@ def previous_keys(previous: Path | None) -> dict:
     except (OSError, ValueError):
         return {}
     keys = manifest.get("content_keys")
-    return {str(k): str(v) for k, v in keys.items()} if isinstance(keys, dict) else {}
+    keys = {str(k): str(v) for k, v in keys.items()} if isinstance(keys, dict) else {}
+    hashes = manifest.get("sha256")  # recorded since whole-run reuse (meta.write.rerun); older manifests lack it
+    if isinstance(hashes, dict):  # a file changed since it was written is made again, not reused
+        keys = {k: v for k, v in keys.items() if k in hashes and _sha256(Path(previous) / k) == hashes[k]}
+    return keys
+
+
+def _sha256(path: Path) -> str | None:
+    """SHA-256 of a file's bytes, None when it cannot be read."""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
 
 
 def reuse(name: str, key: str, previous: Path | None, folder: Path, old: dict | None = None) -> bool:

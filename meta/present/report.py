@@ -22,14 +22,13 @@ from meta.present import fewstudies_report as fsr
 from meta.effects.concepts import SE_METHOD as RANGE_BOUND
 from meta.effects.harmonise import SE_METHODS
 from meta.cells import CELL_COLUMNS
-from meta.plan import REPO
 from meta.analyses.tables import dominant_study, study_intervals
 from meta.present.report_cells import (REPORT_MAX_MUNICIPALITIES, cell_key, cell_order, cell_texts, mark_p_texts,
                                        municipality_names, period_text, row_anchor)
 from meta.present.report_sources import coverage_table, references_section, side_by_side_table, sources_table
 from meta.present.templating import esc, render, text
 from meta.read import sources
-from meta.simulate.settings import DEFAULT_OUT as SIMULATION_DIR, JSON_FILE, RESULTS_FILE
+from meta.simulate.settings import SIMULATION_RESULTS, SIMULATION_SUMMARY
 from meta.simulate.summary import read_summary
 from meta.simulate.words import verdict_lines
 from meta.version import __version__
@@ -186,18 +185,11 @@ def methods_section(results, lang: str = "en") -> str:
                  if few else "")
     return render("methods.html.j2", lang, model=model, items=items, total=len(s))
 
-#: The committed simulation study (``meta simulate``): the JSON summary the report reads, and the results table it
-#: names; the report quotes them, it does not rerun the study.
-SIMULATION_SUMMARY = REPO / SIMULATION_DIR / JSON_FILE
-
 
 def _markdown_inline(line: str) -> Markup:
     """The inline markup of :mod:`meta.simulate.words` (``**bold**``, ```code```) as escaped HTML."""
     html = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", str(esc(line)))
     return Markup(re.sub(r"`(.+?)`", r"<code translate='no'>\1</code>", html))
-
-
-SIMULATION_RESULTS = SIMULATION_SUMMARY.with_name(RESULTS_FILE)
 
 
 def simulation_table(summary_path: Path = SIMULATION_SUMMARY, lang: str = "nl") -> str:

@@ -14,9 +14,9 @@ import logging
 import math
 import re
 from pathlib import Path
+from statistics import NormalDist
 
 import pandas as pd
-from scipy import special  # norm.isf(q) = -ndtri(q), norm.sf(x) = ndtr(-x): no scipy.stats import
 
 from meta.errors import InputError
 from meta.read import schema
@@ -225,7 +225,7 @@ def _check_se_ci_p_agree(r, at, printed) -> None:
     numbers: SE ≈ (ci_high − ci_low) / (2 z), and p ≈ 2 Φ(−|estimate| / SE). A typo in one of them would
     otherwise change the SE used without a word."""
     if not math.isnan(r.se) and not (math.isnan(r.ci_low) or math.isnan(r.ci_high) or math.isnan(r.ci_level)):
-        z = float(-special.ndtri((1 - r.ci_level / 100) / 2))
+        z = -NormalDist().inv_cdf((1 - r.ci_level / 100) / 2)
         implied = (r.ci_high - r.ci_low) / (2 * z)
         slack = (_half_unit(r.ci_low) + _half_unit(r.ci_high)) / (2 * z) + _half_unit(r.se) + 1e-12
         if abs(implied - r.se) > max(slack, 0.02 * r.se):
@@ -237,7 +237,7 @@ def _check_se_ci_p_agree(r, at, printed) -> None:
         h_s = _half_unit(r.se)
         z_lo = max(abs(r.estimate) - h_e, 0.0) / (r.se + h_s)
         z_hi = (abs(r.estimate) + h_e) / max(r.se - h_s, 1e-300)
-        p_hi, p_lo = 2 * special.ndtr(-z_lo), 2 * special.ndtr(-z_hi)
+        p_hi, p_lo = 2 * NormalDist().cdf(-z_lo), 2 * NormalDist().cdf(-z_hi)
         h_p = _half_unit(r.p_value)
         if not (p_lo - h_p - 1e-12 <= r.p_value <= p_hi + h_p + 1e-12):
             raise InputError(f"{at('p_value')}: p-value {r.p_value:g} disagrees with the estimate {r.estimate:g} and "

@@ -88,22 +88,35 @@ Modules
 ``command``   ``meta simulate`` (:func:`add_subcommand`, :func:`cmd_simulate`)
 """
 
-from meta.simulate.command import QUICK, add_subcommand, cmd_simulate, main, settings_from_args
-from meta.simulate.markdown import canonical_command, summary_markdown
-from meta.simulate.printing import mark_of, print_municipality, print_with_marks, print_with_se, reconstruct_se
-from meta.simulate.settings import (BAYES_METHOD, BAYES_TEST, DEFAULT_OUT, DESIGN, JSON_FILE, LEVEL, METHODS,
-                                    MIN_SHARE, POOLED_ARM, RESULTS_FILE, SE_POLICIES, SUMMARY_FILE, TESTS,
-                                    Municipality, Settings)
-from meta.simulate.study import SimulationResult, performance, run_simulation
-from meta.simulate.summary import read_summary, write_outputs
-from meta.simulate.trials import Trials, ols_batch, simulate_trials, true_effects
-from meta.simulate.words import plain_words, verdict_lines, verdict_sentences
+import importlib
 
-__all__ = [
-    "BAYES_METHOD", "BAYES_TEST", "DEFAULT_OUT", "DESIGN", "JSON_FILE", "LEVEL", "METHODS", "MIN_SHARE",
-    "POOLED_ARM", "QUICK", "RESULTS_FILE", "SE_POLICIES", "SUMMARY_FILE", "TESTS", "Municipality", "Settings",
-    "SimulationResult", "Trials", "add_subcommand", "canonical_command", "cmd_simulate", "main", "mark_of",
-    "ols_batch", "performance", "plain_words", "print_municipality", "print_with_marks", "print_with_se",
-    "read_summary", "reconstruct_se", "run_simulation", "settings_from_args", "simulate_trials", "summary_markdown",
-    "true_effects", "verdict_lines", "verdict_sentences", "write_outputs",
-]
+#: Where each public name lives; imported on first use (PEP 562), so that registering ``meta simulate`` on meta's
+#: parser (:func:`add_subcommand`) does not import the study, its models or scipy.
+_HOME = {
+    **dict.fromkeys(("QUICK", "add_subcommand", "cmd_simulate", "main", "settings_from_args"), "command"),
+    **dict.fromkeys(("canonical_command", "summary_markdown"), "markdown"),
+    **dict.fromkeys(("mark_of", "print_municipality", "print_with_marks", "print_with_se", "reconstruct_se"),
+                    "printing"),
+    **dict.fromkeys(("BAYES_METHOD", "BAYES_TEST", "DEFAULT_OUT", "DESIGN", "JSON_FILE", "LEVEL", "METHODS",
+                     "MIN_SHARE", "POOLED_ARM", "RESULTS_FILE", "SE_POLICIES", "SUMMARY_FILE", "TESTS",
+                     "Municipality", "Settings"), "settings"),
+    **dict.fromkeys(("SimulationResult", "performance", "run_simulation"), "study"),
+    **dict.fromkeys(("read_summary", "write_outputs"), "summary"),
+    **dict.fromkeys(("Trials", "ols_batch", "simulate_trials", "true_effects"), "trials"),
+    **dict.fromkeys(("plain_words", "verdict_lines", "verdict_sentences"), "words"),
+}
+
+__all__ = sorted(_HOME)
+
+
+def __getattr__(name: str):
+    """A public name of :data:`_HOME`, imported from its module on first use."""
+    if name not in _HOME:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_HOME[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted({*globals(), *_HOME})

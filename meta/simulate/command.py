@@ -8,9 +8,6 @@ import sys
 from dataclasses import replace
 
 from meta.simulate.settings import DEFAULT_OUT, JSON_FILE, RESULTS_FILE, SUMMARY_FILE, Settings
-from meta.simulate.study import run_simulation
-from meta.simulate.summary import write_outputs
-from meta.simulate.words import verdict_sentences
 
 QUICK = {"reps": 300, "bayes_reps": 20}
 DEFAULTS = Settings()
@@ -86,6 +83,10 @@ def cmd_simulate(args) -> int:
     except ValueError as exc:
         print(f"meta simulate: error: {exc}", file=sys.stderr)
         return 2
+    from meta.simulate.study import run_simulation  # imported when run: building meta's parser stays light
+    from meta.simulate.summary import write_outputs
+    from meta.simulate.words import verdict_sentences
+
     res = run_simulation(settings)
     csv_path, json_path, md_path = write_outputs(res, args.out)
     print(f"wrote {csv_path}, {json_path} and {md_path} ({res.seconds:.0f} s)")

@@ -8,6 +8,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from meta.plan import REPO
+
 LEVEL = 95.0
 METHODS = ("DL", "REML", "PM")
 TESTS = ("z", "knha", "adhoc")
@@ -31,6 +33,10 @@ DEFAULT_OUT = "inputs/simulation"
 RESULTS_FILE = "simulation_results.csv"
 SUMMARY_FILE = "simulation_summary.md"
 JSON_FILE = "simulation_summary.json"
+#: The committed simulation study (``meta simulate``): the JSON summary the report reads, and the results table it
+#: names; the report quotes them, it does not rerun the study (and a rerun's key covers both files).
+SIMULATION_SUMMARY = REPO / DEFAULT_OUT / JSON_FILE
+SIMULATION_RESULTS = SIMULATION_SUMMARY.with_name(RESULTS_FILE)
 
 
 @dataclass(frozen=True)

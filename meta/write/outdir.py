@@ -15,6 +15,7 @@ import logging
 import os
 import shutil
 import stat
+import tempfile
 from pathlib import Path
 
 from meta.control import checkpoint, raise_if_stopped
@@ -172,6 +173,16 @@ def _os_error(out: Path, exc: OSError) -> InputError:
             errno.EACCES: "permission denied"}.get(exc.errno, exc.strerror or str(exc))
     return InputError(f"{out}: the outputs cannot be written: {what}; the previous outputs are untouched; free "
                       "space, fix the permissions or give another output folder")
+
+
+def new_folder(out: Path) -> Path:
+    """An empty temporary folder next to ``out`` (``.NAME.tmp-PID-…``) to build the new outputs in, for
+    :func:`replace_folder`; a folder that cannot be made is refused as :func:`_os_error` says."""
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-{os.getpid()}-", dir=out.parent))
+    except OSError as exc:
+        raise _os_error(out, exc) from None
 
 
 def replace_folder(tmp: Path, out: Path) -> None:

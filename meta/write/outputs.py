@@ -7,15 +7,9 @@ intact.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import re
-import subprocess
-import sys
-import tempfile
 from dataclasses import fields
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import pandas as pd
@@ -28,9 +22,11 @@ from meta.i18n import DEFAULT_LANG, reason_code
 from meta.plan import REPO
 from meta.present import figures as figcache
 from meta.present import plots, report
-from meta.present.report import SIMULATION_SUMMARY
 from meta.read.estimates import ESTIMATE_COLUMNS
+from meta.simulate.settings import SIMULATION_SUMMARY
 from meta.write import outdir, workbook
+from meta.write.rerun import RUNTIME_PACKAGES, output_hashes, write_manifest  # noqa: F401  (RUNTIME_PACKAGES: tests)
+from meta.write.rerun import git_commit as _git_commit, sha256 as _sha256, versions as _versions
 
 OUTPUTS_README = """# outputs/
 
@@ -95,38 +91,6 @@ STUDY_OUTPUT_COLUMNS = (
 EXCLUDED_OUTPUT_COLUMNS = ("input_row", *ESTIMATE_COLUMNS, "reason")
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def _git_commit() -> str:
-    try:
-        out = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
-        commit = out.stdout.strip() if out.returncode == 0 else "unknown"
-        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain"], capture_output=True, text=True,
-                               timeout=10).stdout.strip()
-        return commit + ("-dirty" if dirty and commit != "unknown" else "")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-#: The packages a run uses: meta and its [project] dependencies in pyproject.toml (tests/test_dependencies.py checks
-#: that the two lists agree). Their versions go into the manifest.
-RUNTIME_PACKAGES = ("meta", "numpy", "scipy", "pandas", "pyarrow", "matplotlib", "pillow", "openpyxl", "babel",
-                    "jinja2", "markupsafe")
-
-
-def _versions() -> dict:
-    """Python's version and the installed version of each of :data:`RUNTIME_PACKAGES` (or "not installed")."""
-    out = {"python": sys.version.split()[0]}
-    for pkg in RUNTIME_PACKAGES:
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            out[pkg] = "not installed"
-    return out
-
-
 def _write_table(frame: pd.DataFrame, folder: Path, name: str, parquet: bool = True):
     frame = tables.round_for_output(frame)
     frame.to_csv(folder / f"{name}.csv", index=False, lineterminator="\n")
@@ -145,7 +109,8 @@ def input_paths(results: Results, plan_path: Path | None = None) -> list[Path]:
 
 
 def write_outputs(results: Results, out_dir: Path, plan_path: Path | None, draw: bool = True,
-                  lang: str = DEFAULT_LANG, svg: bool = False, jobs: int | None = None) -> Path | None:
+                  lang: str = DEFAULT_LANG, svg: bool = False, jobs: int | None = None, run_key: str | None = None,
+                  console: dict | None = None) -> Path | None:
     """Write every output into ``out_dir`` atomically (temp folder, then rename).
 
     Passes :func:`meta.write.outdir.check_out_dir` first (the one guard of the CLI and the notebook API): a folder
@@ -153,17 +118,13 @@ def write_outputs(results: Results, out_dir: Path, plan_path: Path | None, draw:
     Figures (and the workbook) whose content key is unchanged are reused from the ``out_dir`` being replaced
     (:mod:`meta.present.figures`); the others are drawn in ``jobs`` worker processes. SVG copies of the forest plots and
     the component figure are written only when ``svg`` is true. Returns the report path, or None when no report
-    is written (``draw`` false).
+    is written (``draw`` false). ``run_key`` (:func:`meta.write.rerun.run_key`) and ``console`` (what ``meta run``
+    printed) go into the manifest, with the SHA-256 of every file written, for a rerun that takes the folder whole.
     """
     out_dir = outdir.check_out_dir(out_dir, input_paths(results, plan_path))
     outdir.recover_interrupted(out_dir)
-    parent = out_dir.parent
     check_text(results)
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-{os.getpid()}-", dir=parent))
-    except OSError as exc:
-        raise outdir._os_error(out_dir, exc) from None
+    tmp = outdir.new_folder(out_dir)
     try:
         control.checkpoint("write")
         (tmp / "README.md").write_text(OUTPUTS_README, encoding="utf-8")
@@ -184,7 +145,8 @@ def write_outputs(results: Results, out_dir: Path, plan_path: Path | None, draw:
         if workbook_reused:
             reused = sorted([*reused, "meta.xlsx"])
         manifest = _manifest(results, plan_path, lang, content_keys, reused, tmp)
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        manifest.update(run_key=run_key, console=console, sha256=output_hashes(tmp, manifest["files"]))
+        write_manifest(tmp, manifest)
         outdir.replace_folder(tmp, out_dir)
     except OSError as exc:
         outdir.rmtree(tmp)
