@@ -72,8 +72,22 @@ KILLS = [
 
 @pytest.mark.parametrize("sig,stage", KILLS, ids=[f"{signal.Signals(s).name}-at-{st}" for s, st in KILLS])
 def test_a_run_stopped_at_any_stage_leaves_the_previous_outputs_intact(previous, sig, stage):
-    out, before = previous
-    proc = run_paused(out, stage, *(() if stage in FIGURES else ("--no-sensitivity",)))
+    # options other than the previous run's, so the run analyses and draws (the same options take the outputs whole)
+    _stop_and_check(*previous, sig, stage, ("--lang", "en") if stage in FIGURES else ("--no-sensitivity",))
+
+
+REUSE_KILLS = [(signal.SIGINT, "write"), (signal.SIGKILL, "write"), (signal.SIGTERM, "commit")]
+
+
+@pytest.mark.parametrize("sig,stage", REUSE_KILLS,
+                         ids=[f"{signal.Signals(s).name}-at-{st}" for s, st in REUSE_KILLS])
+def test_a_rerun_taking_the_outputs_whole_stopped_at_any_stage_leaves_them_intact(previous, sig, stage):
+    _stop_and_check(*previous, sig, stage, ())  # the previous run's options: meta.write.rerun takes them whole
+
+
+def _stop_and_check(out: Path, before: dict, sig, stage: str, extra: tuple) -> None:
+    """Stop ``meta run --out out *extra`` with ``sig`` at ``stage``; the outputs must be as ``before``."""
+    proc = run_paused(out, stage, *extra)
     proc.send_signal(sig)
     _, stderr = proc.communicate(timeout=300)
     assert snapshot(out) == before, "the previous outputs changed"
