@@ -286,6 +286,14 @@ def main(argv=None) -> int:
 # --------------------------------------------------------------------------- #
 # CLI subcommands
 # --------------------------------------------------------------------------- #
+def removed_text(removed: dict, lang: str) -> str:
+    """The console line on the rows the plan removed, ``{plan key: number of rows}``: "geen" when it removed none."""
+    from meta.i18n import t, word
+
+    counts = ", ".join(f"{word('plan_key', key, lang)} {n}" for key, n in removed.items() if n)
+    return t("console_removed", lang, counts=counts or t("console_none", lang))
+
+
 def cmd_run(args) -> int:
     """``meta run``: the analysis of the plan, written atomically into ``--out``; a summary on stdout.
 
@@ -352,11 +360,10 @@ def _console_counts(results) -> dict:
 def _print_counts(console: dict, plan, lang: str) -> None:
     """The lines of ``meta run`` between reading and writing: rows used and excluded, what the plan removed, and
     the cells pooled (from :func:`_console_counts`)."""
-    from meta.i18n import fmt_g, method_words, t, word
+    from meta.i18n import fmt_g, method_words, t
 
     print(t("console_rows", lang, n_in=console["input_rows"], used=console["studies"], excluded=console["excluded"]))
-    print(t("console_removed", lang, counts=", ".join(f"{word('plan_key', key, lang)} {n}"
-                                                      for key, n in console["removed"] if n)))
+    print(removed_text(dict(console["removed"]), lang))
     n_bayes = console["bayes_cells"]
     print(t("console_cells", lang, pooled=console["pooled_cells"], single=console["single_study_cells"],
             method=method_words(plan.method, plan.test, lang), level=fmt_g(plan.level, lang),

@@ -116,3 +116,11 @@ def test_report_header_names_the_program_and_its_version_in_dutch_prose_not_a_co
     assert f"Gemaakt met het analyseprogramma meta, versie {__version__}" in header
     en = report.render_report(results, {}, "en", {})
     assert f"Made with the analysis program meta, version {__version__}" in en[:en.index("<nav>")]
+
+
+def test_console_says_none_when_the_plan_removes_no_rows():
+    from meta.cli import removed_text
+
+    assert removed_text({}, "nl") == "meta: rijen uitgesloten door het plan: geen (elke rij met haar reden in excluded.csv)"
+    assert removed_text({"model": 0}, "en").startswith("meta: rows excluded by the plan: none (")
+    assert "door het plan: modelvoorkeur 37 (" in removed_text({"model_preference": 37, "outcomes": 0}, "nl")
