@@ -16,8 +16,6 @@ from scipy import stats
 
 from meta.effects import concepts
 
-from meta.read import load
-
 from meta.analyses import pipeline
 from meta.plan import load_plan
 from tests.conftest import REPO, SEEDS, needs_seeds

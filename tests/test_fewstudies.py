@@ -308,7 +308,7 @@ def test_committed_simulation_has_the_bayesian_headline_beside_hksj_at_every_k_a
     run = read_summary(SIMULATION_SUMMARY)  # the report reads this JSON, and the table it names
     assert run.settings.bayes_reps == 1000 and "--bayes-reps 1000" in json.loads(SIMULATION_SUMMARY.read_text())["command"]
     assert (t.loc[t["method"] == "Bayes", "reps"] == 1000).all()
-    html = fewstudies_report.simulation_quote(results, "nl")
+    html = fewstudies_report.simulation_quote(SIMULATION_SUMMARY, "nl")
     b2 = t[(t["method"] == "Bayes") & (t["k"] == 2) & (t["tau"] == 0) & (t["se_policy"] == "reported")].iloc[0]
     assert f"{100 * b2['coverage']:.0f}% ({b2['ci_width_median']:.0f} pp)" in html
     assert "te smal" in html or "dekt" in html

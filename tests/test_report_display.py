@@ -124,3 +124,21 @@ def test_console_says_none_when_the_plan_removes_no_rows():
     assert removed_text({}, "nl") == "meta: rijen uitgesloten door het plan: geen (elke rij met haar reden in excluded.csv)"
     assert removed_text({"model": 0}, "en").startswith("meta: rows excluded by the plan: none (")
     assert "door het plan: modelvoorkeur 37 (" in removed_text({"model_preference": 37, "outcomes": 0}, "nl")
+
+
+def test_simulation_quote_refuses_a_results_table_the_summary_was_not_written_with(tmp_path):
+    # the quote in Methoden reads the table through simulation_summary.json (sha256), like the simulation table does
+    import shutil
+
+    from meta.errors import InputError
+    from meta.present import fewstudies_report
+    from meta.present.report import SIMULATION_SUMMARY
+
+    for f in SIMULATION_SUMMARY.parent.glob("simulation_*"):
+        shutil.copy(f, tmp_path / f.name)
+    copy = tmp_path / SIMULATION_SUMMARY.name
+    assert "REML + HKSJ" in fewstudies_report.simulation_quote(copy, "nl")
+    table = tmp_path / "simulation_results.csv"
+    table.write_text(table.read_text(encoding="utf-8").replace("0.9", "0.8", 1), encoding="utf-8")
+    with pytest.raises(InputError, match="sha256 differs"):
+        fewstudies_report.simulation_quote(copy, "nl")

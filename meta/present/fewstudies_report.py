@@ -26,6 +26,7 @@ from meta.analyses.tables import cell_order
 from meta.i18n import (INTERVAL_SEP, arm_class_label, concept_labels, fmt_g, fmt_num, outcome_labels, period_label,
                        t)
 from meta.present.templating import render, text
+from meta.simulate.summary import read_summary
 
 
 def impossible(row) -> set[str]:
@@ -239,13 +240,15 @@ def priors_table(results, lang: str = "nl") -> str:
     return render("priors.html.j2", lang, rows=rows)
 
 
-def simulation_quote(results_csv: Path, lang: str = "nl", policy: str = "reported", few_k: int = 4) -> str:
+def simulation_quote(summary_json: Path, lang: str = "nl", policy: str = "reported", few_k: int = 4) -> str:
     """Coverage and median width of the Bayesian interval and of REML + HKSJ at k = 2..6, from the committed
-    simulation study (``inputs/simulation/simulation_results.csv``); empty when it is not there."""
-    path = Path(results_csv)
+    simulation study: the results table its summary (``inputs/simulation/simulation_summary.json``) names, read with
+    :func:`meta.simulate.summary.read_summary` (which refuses a table that is not the one the summary was written
+    with); empty when the summary is not there."""
+    path = Path(summary_json)
     if not path.exists():
         return ""
-    sim = pd.read_csv(path)
+    sim = read_summary(path).results
     sim = sim[sim["se_policy"] == policy]
     ks = sorted(int(k) for k in set(sim["k"]) if k >= 2)
     if not ks:
@@ -292,13 +295,14 @@ def _simulation_sentence(sim: pd.DataFrame, ks, lang: str, few_k: int = 4) -> st
     return out + text("sim_covers" if taus else "sim_and_covers", lang, span=span(b["coverage"]))
 
 
-def methods_html(results, lang: str = "nl", simulation_results: Path | None = None) -> str:
-    """Why the headline follows k, with the references, and what the simulation says about it."""
+def methods_html(results, lang: str = "nl", simulation_summary: Path | None = None) -> str:
+    """Why the headline follows k, with the references, and what the simulation says about it (from the summary
+    ``simulation_summary`` names, :func:`simulation_quote`)."""
     plan = results.plan
     out = Markup("<p>") + text("few_studies_methods", lang, k=plan.few_studies_k, level=fmt_g(plan.level, lang),
                                method=plan.method, test=_test_name(plan.test)) + Markup("</p>")
-    if simulation_results is not None:
-        out += simulation_quote(simulation_results, lang, few_k=plan.few_studies_k)
+    if simulation_summary is not None:
+        out += simulation_quote(simulation_summary, lang, few_k=plan.few_studies_k)
     return out
 
 

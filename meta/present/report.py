@@ -456,7 +456,7 @@ def _section_values(results, extra: dict, lang: str) -> dict:
         decisions=fsr.decision_section(results, lang), coverage=coverage_table(results, lang),
         side_by_side=side_by_side_table(results, lang), robustness=robustness_section(results, extra, lang),
         components=components_section(results, extra, lang), methods=methods_section(results, lang),
-        few_studies_methods=fsr.methods_html(results, lang, SIMULATION_RESULTS),
+        few_studies_methods=fsr.methods_html(results, lang, SIMULATION_SUMMARY),
         simulation=SIMULATION_SECTION[lang](lang=lang), sources=sources_table(results, lang),
         references=references_section(results, lang))
 
