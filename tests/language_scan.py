@@ -33,7 +33,7 @@ ALLOWED_PHRASES = ("intention-to-treat", "Hartung-Knapp-Sidik-Jonkman", "Hartung
                    "Tijdschrift voor Arbeidsvraagstukken", "Research Synthesis Methods", "Biometrical Journal")
 FILE_NAME = re.compile(r"[\w./-]+\.(?:csv|txt|toml|html|xlsx|md|py|png|svg)\b")  # names of files are names
 QUOTED = re.compile(r"(?<![A-Za-z])'[^'\n]{1,150}'(?![A-Za-z])")
-LABEL_BEFORE = re.compile(r"(?:§|Tabel |Table |Figuur |Figure |Fig\. )$")
+LABEL_BEFORE = re.compile(r"(?:§|Tabel |Table |Figuur |Figure |Fig\. |versie |version )$")  # a version: no decimal
 SNAKE = re.compile(r"\b[a-z][a-z0-9]*_[a-z0-9_]+\b")
 NUMBER = re.compile(r"\d+(?:[.,]\d+)+")
 DUTCH_NUMBER = re.compile(r"(?:[1-9]\d{0,2}(?:\.\d{3})+|\d+)(?:,\d+)?")  # 1.234,5: point for thousands only
@@ -85,7 +85,7 @@ def problems(text: str, lang: str) -> list[str]:
     for m in NUMBER.finditer(text):
         tok = m.group()
         if LABEL_BEFORE.search(text[max(0, m.start() - 8):m.start()]):
-            continue  # a section or table number (§10.10.4, Tabel 3.5), not a decimal
+            continue  # a section or table number (§10.10.4, Tabel 3.5) or a version (0.1.0), not a decimal
         if lang == "nl" and not DUTCH_NUMBER.fullmatch(tok):
             out.append(f"decimal point {tok!r}: …{text[max(0, m.start() - 40):m.end() + 40]}…")
         if lang == "en" and not ENGLISH_NUMBER.fullmatch(tok):
