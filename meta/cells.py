@@ -161,12 +161,16 @@ def _one_row_per_slot(candidates: pd.DataFrame, plan: Plan, outcome_order: list,
         ["_role_rank", "_outcome_rank", "_model_rank", "_pop_rank", "_derived", "input_row"], kind="mergesort"
     )
     slot = ["municipality", "arm", *CELL_COLUMNS]
-    first = ~candidates.duplicated(slot, keep="first")
-    chosen = candidates[first]
-    winner = {tuple(k): r for k, r in zip(chosen[slot].itertuples(index=False), chosen["input_row"])}
+    first = (~candidates.duplicated(slot, keep="first")).to_numpy()
+    keys = list(zip(*(candidates[c].tolist() for c in slot)))  # the columns as lists: no pandas call per row
+    kept = candidates["input_row"].tolist()
+    winner = {}
+    for key, row, is_first in zip(keys, kept, first):
+        if is_first:
+            winner[key] = row
     reason = reason.copy()
-    for idx, row in candidates[~first].iterrows():
-        kept = winner[tuple(row[slot])]
-        reason.loc[idx] = (f"another row represents {row['municipality']} {row['arm']} in this cell "
-                           f"(input row {kept}: preferred model, population, outcome or printed effect)")
+    if not first.all():
+        reason.loc[candidates.index[~first]] = [
+            f"another row represents {key[0]} {key[1]} in this cell (input row {winner[key]}: preferred model, "
+            "population, outcome or printed effect)" for key, is_first in zip(keys, first) if not is_first]
     return reason

@@ -133,7 +133,7 @@ def build_parser(pool_only: bool = False) -> argparse.ArgumentParser:
 
 def _add_pool(sub) -> None:
     """``meta pool``: its options, checked against the engine's estimators and tests."""
-    from meta.models.engine import METHODS, TESTS
+    from meta.models.choices import METHODS, TESTS  # names only: the engine (numpy, scipy) is imported to pool
 
     p = sub.add_parser(
         "pool",

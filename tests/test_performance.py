@@ -35,6 +35,21 @@ def test_meta_help_imports_no_figure_library_no_workbook_engine_and_no_scipy_sta
     assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
 
 
+def test_meta_help_imports_neither_numpy_nor_pandas_nor_scipy():
+    loaded = _modules_after(["--help"])
+    assert "meta.simulate.command" in loaded  # meta simulate's options were registered (not vacuous)
+    assert not loaded & {"numpy", "pandas", "scipy", "pyarrow"}, sorted(loaded & {"numpy", "pandas", "scipy", "pyarrow"})
+
+
+def test_meta_pool_imports_no_report_template_number_format_optimiser_or_parquet_engine(tmp_path):
+    f = tmp_path / "effects.csv"
+    f.write_text("yi,vi\n0.1,0.01\n0.3,0.02\n-0.1,0.015\n")
+    loaded = _modules_after(["pool", str(f)])
+    assert "meta.models.engine" in loaded
+    unneeded = {"jinja2", "babel", "scipy.optimize", "pyarrow.parquet", "meta.models.bayes", "meta.simulate.study"}
+    assert not loaded & unneeded, sorted(loaded & unneeded)
+
+
 def test_meta_pool_builds_no_other_subcommand_and_imports_no_figure_library_or_workbook_engine(tmp_path):
     f = tmp_path / "effects.csv"
     f.write_text("yi,vi\n0.1,0.01\n0.3,0.02\n-0.1,0.015\n")

@@ -41,9 +41,9 @@ from scipy import special
 
 from meta.effects.harmonise import range_width
 from meta.models import engine
-from meta.models.bayes import bayes_pool
 from meta.models.bayes_many import bayes_pool_many
 from meta.plan import Plan
+from meta.read.reader import records
 from meta.cells import CELL_COLUMNS
 
 HEADLINE_BAYES, HEADLINE_CLASSICAL, HEADLINE_SINGLE = "bayes", "classical", "single study"
@@ -137,47 +137,26 @@ def add_few_studies_columns(pooled: pd.DataFrame, studies: pd.DataFrame, outcome
         return pooled.reindex(columns=[*pooled.columns, *FEW_STUDIES_COLUMNS])
     keys = list(CELL_COLUMNS)
     out = pooled.copy()
-    wald = engine.pool_cells(studies, keys, plan.method, "z", plan.level).set_index(keys)
-    fe = engine.pool_cells(studies, keys, "FE", "z", plan.level).set_index(keys)
-    widths = range_widths(outcomes)
-    direction = dict(zip(outcomes["outcome"], outcomes["direction"]))
+    wald, fe = (_by_cell(t) for t in engine.pool_cells_each(studies, keys, [(plan.method, "z"), ("FE", "z")],
+                                                              plan.level))
     groups = {k if isinstance(k, tuple) else (k,): g for k, g in studies.groupby(keys, sort=True, dropna=False)}
+    cells = records(out[list(dict.fromkeys([*keys, "k", *HEADLINE_COLUMNS]))])
+    cell_keys = [tuple(r[c] for c in keys) for r in cells]
+    settings = [plan.bayes_unit(r["unit_h"]) for r in cells]
+    # the Bayesian fits of all cells at once (shared among worker processes when there are many)
+    calls = [((groups[key]["yi"].to_numpy(float), groups[key]["sei"].to_numpy(float) ** 2, s["tau_prior_scale"]),
+              dict(level=plan.level, delta=s["delta"])) for key, s in zip(cell_keys, settings) if s is not None]
+    fits = iter(bayes_pool_many(calls))
+    direction = dict(zip(outcomes["outcome"], outcomes["direction"]))
+    widths = range_widths(outcomes)
     rows, bayes_headline = [], {}
-    for _, r in out.iterrows():
-        key = tuple(r[c] for c in keys)
-        g = groups[key]
-        k, unit = int(r["k"]), r["unit_h"]
-        settings = plan.bayes_unit(unit)
-        row = {f"classical_{c}": r[c] for c in HEADLINE_COLUMNS}
-        w, f = wald.loc[key], fe.loc[key]
-        row.update(wald_ci_low=w["ci_low"], wald_ci_high=w["ci_high"], wald_pi_low=w["pi_low"],
-                   wald_pi_high=w["pi_high"], fe_estimate=f["estimate"], fe_ci_low=f["ci_low"], fe_ci_high=f["ci_high"])
-        b = None
-        if settings is not None:
-            b = bayes_pool(g["yi"].to_numpy(float), g["sei"].to_numpy(float) ** 2, settings["tau_prior_scale"],
-                           level=plan.level, delta=settings["delta"])
-            row.update(bayes_estimate=b.estimate, bayes_mean=b.mean, bayes_sd=b.sd, bayes_ci_low=b.ci_low,
-                       bayes_ci_high=b.ci_high, bayes_pi_low=b.pi_low, bayes_pi_high=b.pi_high,
-                       bayes_tau_median=b.tau_median, bayes_tau_ci_low=b.tau_ci_low, bayes_tau_ci_high=b.tau_ci_high,
-                       tau_prior="half-normal", tau_prior_scale=b.prior_tau_scale, delta=settings["delta"])
-            if k == 1:
-                probs = _single_study_probabilities(float(g["yi"].iloc[0]), float(g["sei"].iloc[0]),
-                                                    settings["delta"])
-                row["p_source"] = SOURCE_SINGLE
-            else:
-                probs = (b.p_gt_0, b.p_lt_minus_delta, b.p_within_delta)
-                row["p_source"] = SOURCE_POSTERIOR
-            outcome_directions = {direction.get(o, "neutral") for o in g["outcome"]}
-            row.update(p_gt_0=probs[0], p_lt_minus_delta=probs[1], p_within_delta=probs[2],
-                       p_harm=_direction_harm(outcome_directions.pop() if len(outcome_directions) == 1 else "neutral",
-                                              probs[1], probs[2]))
-        headline = (HEADLINE_SINGLE if k == 1 else
-                    HEADLINE_BAYES if (k <= plan.few_studies_k and b is not None) else HEADLINE_CLASSICAL)
-        row["headline"], row["headline_model"] = headline, headline_model(headline, plan, unit)
-        if headline == HEADLINE_BAYES:
+    for r, key, s in zip(cells, cell_keys, settings):
+        b = next(fits) if s is not None else None
+        row = _few_studies_row(r, groups[key], wald[key], fe[key], s, b, plan, direction)
+        if row["headline"] == HEADLINE_BAYES:
             bayes_headline[len(rows)] = dict(estimate=b.estimate, se=b.sd, ci_low=b.ci_low, ci_high=b.ci_high,
                                              pval=math.nan, pi_low=b.pi_low, pi_high=b.pi_high)
-        width = widths.get(unit, math.nan)
+        width = widths.get(r["unit_h"], math.nan)
         row["range_low"], row["range_high"] = -width, width
         rows.append(row)
     add = pd.DataFrame(rows, index=out.index)
@@ -187,8 +166,43 @@ def add_few_studies_columns(pooled: pd.DataFrame, studies: pd.DataFrame, outcome
         for col, value in values.items():
             out.iloc[i, out.columns.get_loc(col)] = value
     out = out.reindex(columns=[*pooled.columns, *[c for c in FEW_STUDIES_COLUMNS if c not in pooled.columns]])
-    out["impossible"] = [";".join(impossible_columns(r)) for _, r in out.iterrows()]
+    out["impossible"] = [";".join(impossible_columns(r)) for r in records(out)]
     return out
+
+
+def _by_cell(table: pd.DataFrame) -> dict:
+    """{cell key: the row of a :func:`meta.models.engine.pool_cells` table, as a dict}."""
+    return {tuple(r[c] for c in CELL_COLUMNS): r for r in records(table)}
+
+
+def _few_studies_row(r: dict, g: pd.DataFrame, w: dict, f: dict, settings: dict | None, b, plan: Plan,
+                     direction: dict) -> dict:
+    """The columns :func:`add_few_studies_columns` adds to one cell's row ``r`` (but the feasible range): its
+    studies ``g``, its Wald (``w``) and common-effect (``f``) fits, and the Bayesian fit ``b`` (None where the
+    plan has no τ prior for the unit)."""
+    k, unit = int(r["k"]), r["unit_h"]
+    row = {f"classical_{c}": r[c] for c in HEADLINE_COLUMNS}
+    row.update(wald_ci_low=w["ci_low"], wald_ci_high=w["ci_high"], wald_pi_low=w["pi_low"],
+               wald_pi_high=w["pi_high"], fe_estimate=f["estimate"], fe_ci_low=f["ci_low"], fe_ci_high=f["ci_high"])
+    if b is not None:
+        row.update(bayes_estimate=b.estimate, bayes_mean=b.mean, bayes_sd=b.sd, bayes_ci_low=b.ci_low,
+                   bayes_ci_high=b.ci_high, bayes_pi_low=b.pi_low, bayes_pi_high=b.pi_high,
+                   bayes_tau_median=b.tau_median, bayes_tau_ci_low=b.tau_ci_low, bayes_tau_ci_high=b.tau_ci_high,
+                   tau_prior="half-normal", tau_prior_scale=b.prior_tau_scale, delta=settings["delta"])
+        if k == 1:
+            probs = _single_study_probabilities(float(g["yi"].iloc[0]), float(g["sei"].iloc[0]), settings["delta"])
+            row["p_source"] = SOURCE_SINGLE
+        else:
+            probs = (b.p_gt_0, b.p_lt_minus_delta, b.p_within_delta)
+            row["p_source"] = SOURCE_POSTERIOR
+        outcome_directions = {direction.get(o, "neutral") for o in g["outcome"]}
+        row.update(p_gt_0=probs[0], p_lt_minus_delta=probs[1], p_within_delta=probs[2],
+                   p_harm=_direction_harm(outcome_directions.pop() if len(outcome_directions) == 1 else "neutral",
+                                          probs[1], probs[2]))
+    headline = (HEADLINE_SINGLE if k == 1 else
+                HEADLINE_BAYES if (k <= plan.few_studies_k and b is not None) else HEADLINE_CLASSICAL)
+    row["headline"], row["headline_model"] = headline, headline_model(headline, plan, unit)
+    return row
 
 
 def impossible_columns(row) -> list[str]:

@@ -121,7 +121,7 @@ def _spec_rows(pooled: pd.DataFrame, group: str, spec, studies: pd.DataFrame, by
     cols = [*CELL_COLUMNS, *([by] if by else [])]
     munis = _municipalities(studies, cols) if munis is None else munis
     out = []
-    for r in records(pooled):
+    for r in records(pooled[list(dict.fromkeys([*cols, "k", "estimate", "ci_low", "ci_high"]))]):
         key = tuple(r[c] for c in cols)
         out.append({**{c: r[c] for c in CELL_COLUMNS}, "spec_group": group, "spec": r[by] if by else spec,
                     "k": int(r["k"]), "municipalities": munis.get(key, ""), "estimate": r["estimate"],
@@ -310,20 +310,39 @@ def _pool_stacked(frames: list[pd.DataFrame], plan) -> list[pd.DataFrame]:
 def robustness(sens: pd.DataFrame) -> pd.DataFrame:
     """Per main cell: the main verdict, how many specifications count, whether every one agrees, and which
     specifications were not counted (``not_counted``: ``group: spec;…``, the reasons are in ``sensitivity.csv``;
-    module docstring)."""
+    module docstring). Cells in sorted order; a row with a missing cell column belongs to no cell (as in groupby)."""
+    cols = list(CELL_COLUMNS)
+    col = {c: sens[c].tolist() for c in [*cols, "spec_group", "spec", "verdict", "estimate"]}
+    skipped = ((sens["not_counted"].fillna("").astype(str) != "").tolist() if "not_counted" in sens
+               else [False] * len(sens))
+    cells: dict = {}
+    for i, key in enumerate(zip(*(col[c] for c in cols))):
+        if not any(pd.isna(x) for x in key):
+            cells.setdefault(key, []).append(i)
+    group, spec, verdicts = col["spec_group"], col["spec"], col["verdict"]
     rows = []
-    skipped = sens["not_counted"].fillna("").astype(str) != "" if "not_counted" in sens else pd.Series(False, sens.index)
-    for key, g in sens.groupby(list(CELL_COLUMNS), sort=True):
-        main = g[g["spec_group"] == "main"].iloc[0]
-        left_out = g[skipped.loc[g.index]]
-        others = g[(g["verdict"] != "no estimate") & ~skipped.loc[g.index]]
-        disagree = others[others["verdict"] != main["verdict"]]
-        rows.append({**dict(zip(CELL_COLUMNS, key)), "verdict": main["verdict"], "n_specs": len(others),
-                     "survives_all": disagree.empty,
-                     "changed_by": ";".join(f"{a}: {b}" for a, b in zip(disagree["spec_group"], disagree["spec"])),
-                     "not_counted": ";".join(f"{a}: {b}" for a, b in zip(left_out["spec_group"], left_out["spec"])),
-                     "estimate_min": others["estimate"].min(), "estimate_max": others["estimate"].max()})
+    for key in sorted(cells):
+        at = cells[key]
+        main = next(verdicts[i] for i in at if group[i] == "main")
+        left_out = [i for i in at if skipped[i]]
+        others = [i for i in at if verdicts[i] != "no estimate" and not skipped[i]]
+        disagree = [i for i in others if verdicts[i] != main]
+        low, high = _nan_min_max([col["estimate"][i] for i in others])
+        rows.append({**dict(zip(CELL_COLUMNS, key)), "verdict": main, "n_specs": len(others),
+                     "survives_all": not disagree,
+                     "changed_by": ";".join(f"{group[i]}: {spec[i]}" for i in disagree),
+                     "not_counted": ";".join(f"{group[i]}: {spec[i]}" for i in left_out),
+                     "estimate_min": low, "estimate_max": high})
     return pd.DataFrame(rows)
+
+
+def _nan_min_max(values: list) -> tuple[float, float]:
+    """Smallest and largest of ``values`` skipping NaN (NaN when none is left), as pandas' Series.min/max."""
+    x = np.asarray(values, dtype=float)
+    nan = np.isnan(x)
+    if nan.all():
+        return np.float64(np.nan), np.float64(np.nan)
+    return np.where(nan, np.inf, x).min(), np.where(nan, -np.inf, x).max()
 
 
 def prior_dependence(sens: pd.DataFrame) -> pd.DataFrame:

@@ -46,11 +46,9 @@ from typing import Iterable
 
 import numpy as np
 
+from meta.models.choices import METHODS, TESTS  # the names in one place (meta.cli lists them); re-exported here
 from meta.models.distributions import chi2_sf, norm_ppf, norm_sf, t_ppf, t_sf
 from meta.models.tau2 import estimate_tau2, qprofile_ci, typical_v, wmean
-
-METHODS = ("DL", "HE", "SJ", "HS", "ML", "REML", "PM", "EB", "FE")
-TESTS = ("z", "knha", "adhoc")
 
 #: The keys ``meta pool`` prints, in this order.
 POOL_KEYS = (
