@@ -200,7 +200,7 @@ def test_an_internal_error_is_one_line_exit_3_naming_the_stage(previous, capsys,
     def boom(*a, **k):
         raise ValueError("something the code did not expect")
 
-    monkeypatch.setattr(pipeline.concepts, "effects", boom)
+    monkeypatch.setattr(pipeline.concepts, "EffectsByChoice", boom)  # the first step of the analysis
     status = cli.main(["run", "--out", str(previous), "--no-sensitivity"])
     err = capsys.readouterr().err.strip().splitlines()
     assert status == cli.EXIT_INTERNAL
