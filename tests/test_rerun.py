@@ -176,3 +176,10 @@ def test_a_rerun_after_one_input_byte_changed_analyses_again(inputs_copy, tmp_pa
     third = json.loads((out / "manifest.json").read_text())
     assert third["reused"] != third["files"] and third["run_key"] != first["run_key"]
     assert "ITT; CBS" in (out / "studies.csv").read_text() + (out / "excluded.csv").read_text()
+
+
+def test_the_key_sees_every_installed_library_but_not_how_meta_itself_was_started(tmp_path, monkeypatch):
+    for name in ("meta.egg-info", "meta-0.1.0.dist-info", "numpy-9.9.dist-info", "interface_meta-2.0.dist-info"):
+        (tmp_path / name).mkdir()
+    monkeypatch.setattr(sys, "path", [str(tmp_path)])  # a checkout's meta.egg-info is on sys.path with python -m
+    assert rerun.installed_distributions() == ["interface_meta-2.0.dist-info", "numpy-9.9.dist-info"]

@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -85,12 +86,15 @@ def versions() -> dict:
 def installed_distributions() -> list[str]:
     """Every distribution installed on ``sys.path`` as its metadata folder's name (``numpy-2.4.6.dist-info``),
     sorted: any install, upgrade or removal changes the list. Read from folder names only (milliseconds, where
-    ``importlib.metadata`` parses every METADATA file)."""
+    ``importlib.metadata`` parses every METADATA file). meta's own (``meta-0.1.0.dist-info``, or ``meta.egg-info``
+    in a checkout, found only when the working folder is on ``sys.path``) is left out: its code is hashed whole, and
+    ``meta run`` and ``python -m meta.cli run`` get the same key."""
     names = set()
     for entry in sys.path:
         try:
             with os.scandir(entry or ".") as it:
-                names |= {e.name for e in it if e.name.endswith((".dist-info", ".egg-info"))}
+                names |= {e.name for e in it if e.name.endswith((".dist-info", ".egg-info"))
+                          and re.split(r"[-.]", e.name, maxsplit=1)[0].lower() != "meta"}
         except OSError:  # a zip file or a folder that does not exist
             continue
     return sorted(names)
