@@ -142,3 +142,24 @@ def test_simulation_quote_refuses_a_results_table_the_summary_was_not_written_wi
     table.write_text(table.read_text(encoding="utf-8").replace("0.9", "0.8", 1), encoding="utf-8")
     with pytest.raises(InputError, match="sha256 differs"):
         fewstudies_report.simulation_quote(copy, "nl")
+
+
+def test_workbook_kerntabel_shows_each_municipalitys_outcome_in_words_and_keeps_codes_last_as_technical(results):
+    # meta.xlsx showed "income_gt70_wml, exit_to_work_fulltime" and "identity, identity" to the reader; the register
+    # words (outcomes.csv label_nl) are: Nijmegen "Looninkomen/maand >70% van WML" (16 mnd), Wageningen
+    # "Volledige/voltijdse uitstroom naar betaald werk (VT-werk)" (24 mnd); neither outcome is rescaled
+    import re
+
+    from meta.write import workbook
+
+    sheet = workbook.headline_sheet(results, "nl")
+    werk = sheet[(sheet["outcome"].str.startswith("werk (uit")) & (sheet["k"] == 2)].iloc[0]
+    assert werk["definitions"] == ("Nijmegen: Looninkomen/maand >70% van WML na 16 mnd; Wageningen: "
+                                   "Volledige/voltijdse uitstroom naar betaald werk (VT-werk) na 24 mnd")
+    assert werk["transforms"] == "geen" and list(sheet.columns)[-1] == "codes"
+    assert workbook.header("codes", "nl") == "Uitkomstcodes (technisch)"
+    reader = sheet.drop(columns=["codes"])
+    snake = re.compile(r"\b[a-z][a-z0-9]*_[a-z0-9_]+\b|\bidentity\b")
+    assert not [v for col in reader for v in reader[col] if isinstance(v, str) and snake.search(v)]
+    en = workbook.headline_sheet(results, "en")
+    assert en["transforms"].eq("none").any() and "Wageningen: " in en["definitions"].iloc[0] + "".join(en["definitions"])

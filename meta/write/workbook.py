@@ -40,15 +40,21 @@ COLUMNS = {
                 "Months since the start of the experiment"),
     "period": ("Periode", "Period", "Periode van het LOEP-begrip (of de horizon op strikt niveau), met de maanden",
                "Period of the LOEP concept (or the horizon at the strict level), with its months"),
-    "codes": ("Gecombineerde uitkomstcodes", "Outcome codes combined",
-              "De eigen uitkomstcode van elke gemeente in deze cel (zelfde volgorde als Gemeenten)",
-              "Each municipality's own outcome code in this cell (same order as Municipalities)"),
+    "codes": ("Uitkomstcodes (technisch)", "Outcome codes (technical)",
+              "De eigen uitkomstcode van elke gemeente in deze cel, zoals in de invoerbestanden (zelfde volgorde als "
+              "Gemeenten); in woorden: Definitie per gemeente",
+              "Each municipality's own outcome code in this cell, as in the input files (same order as "
+              "Municipalities); in words: Definition per municipality"),
+    "definitions": ("Definitie per gemeente", "Definition per municipality",
+                    "De eigen uitkomst van elke gemeente in deze cel, in de woorden van het uitkomstregister, op haar "
+                    "eigen meetmoment", "Each municipality's own outcome in this cell, in the words of the outcome "
+                    "register, at its own month"),
     "horizons": ("Gecombineerde maanden", "Months combined",
                  "Het eigen meetmoment (maanden sinds de start) van elke gemeente in deze cel",
                  "Each municipality's own month (since the start) in this cell"),
     "transforms": ("Schaalomzettingen", "Scale transforms",
-                   "Hoe elke uitkomst op de eenheid van het begrip is gezet (harmonisation.csv)",
-                   "How each outcome was put on the concept's unit (harmonisation.csv)"),
+                   "Hoe elke uitkomst op de eenheid van het begrip is gezet (harmonisation.csv); geen: niet omgezet",
+                   "How each outcome was put on the concept's unit (harmonisation.csv); none: not transformed"),
     "unit": ("Eenheid", "Unit", "Procentpunten (aandelen) of schaalpunten (vragenlijstschalen)",
              "Percentage points (shares) or scale points (survey scales)"),
     "k": ("k", "k", "Aantal gemeenten met een cijfer in deze cel", "Number of municipalities with a number in this cell"),
@@ -152,7 +158,7 @@ CLASSICAL = ("classical_estimate", "classical_ci_low", "classical_ci_high", "wal
              "fe_ci_low", "fe_ci_high")
 PROBABILITIES = ("delta", "p_gt_0", "p_harm", "p_within_delta")
 #: columns quoted verbatim from the sources (exempt from translation)
-VERBATIM = ("printed", "source_file", "source_table", "where", "reference", "codes", "transforms")
+VERBATIM = ("printed", "source_file", "source_table", "where", "reference", "codes")
 FORMATS = {"estimate": "0.00", "ci_low": "0.00", "ci_high": "0.00", "pi_low": "0.00", "pi_high": "0.00",
            "se": "0.000", "se_low": "0.000", "se_high": "0.000", "pval": "0.000", "Q_p": "0.000", "tau2": "0.000",
            "tau2_ci_low": "0.000", "tau2_ci_high": "0.000", "I2": "0", "I2_ci_low": "0", "I2_ci_high": "0",
@@ -182,7 +188,7 @@ def headline_sheet(results, lang: str) -> pd.DataFrame:
     from meta.present.report_cells import cell_key, mark_p_ranges
 
     p = _order(results, results.pooled)
-    label = cell_labels(results.inputs, lang)
+    label, own = cell_labels(results.inputs, lang), outcome_labels(results.inputs.outcomes, lang)
     names = dict(zip(results.inputs.municipalities["municipality"], results.inputs.municipalities["name"]))
     ranges = mark_p_ranges(results)
     by_cell = {}
@@ -203,8 +209,9 @@ def headline_sheet(results, lang: str) -> pd.DataFrame:
             "period": period_label(r["period"], results.inputs.periods, lang), "unit": _unit(r["unit_h"], lang),
             "k": int(r["k"]),
             "municipalities": ", ".join(names.get(m, m) for m in str(r["municipalities"]).split(";") if m),
+            "definitions": _definitions(studies, names, own, lang),
             "codes": str(r.get("codes", "")).replace(";", ", "), "horizons": str(r.get("horizons", "")).replace(";", ", "),
-            "transforms": str(r.get("transforms", "")).replace(";", ", "),
+            "transforms": _transform_words(studies, names, lang),
             "headline_model": fsr.model_text(r, lang),
             "estimate": val("estimate"), "ci_low": val("ci_low"), "ci_high": val("ci_high"),
             "pval": None if mark else r["pval"], "p_range": fmt_p_range(mark[0], mark[1], lang) if mark else "",
@@ -220,12 +227,31 @@ def headline_sheet(results, lang: str) -> pd.DataFrame:
             "se_upper_bound_only": _yes(bool(r.get("se_upper_bound_only", False)), lang),
             "single_study": _yes(single, lang),
         })
-    return pd.DataFrame(rows, columns=["arm_class", "outcome", "period", "unit", "k", "municipalities", "codes",
+    return pd.DataFrame(rows, columns=["arm_class", "outcome", "period", "unit", "k", "municipalities", "definitions",
                                        "horizons", "transforms",
                                        "headline_model", "estimate", "ci_low", "ci_high", "pval", "p_range",
                                        "pi_low", "pi_high", "tau2", "tau2_ci_low", "tau2_ci_high", "I2", "I2_ci_low",
                                        "I2_ci_high", "Q_p", *CLASSICAL, *PROBABILITIES, "se_methods",
-                                       "flag_derived_se", "se_upper_bound_only", "single_study"])
+                                       "flag_derived_se", "se_upper_bound_only", "single_study", "codes"])
+
+
+def _definitions(studies: list, names: dict, own: dict, lang: str) -> str:
+    """'Nijmegen: Looninkomen/maand >70% van WML na 16 mnd; Wageningen: …': each municipality's own outcome, in the
+    words of the outcome register, at its own month (the codes stay in the technical column ``codes``)."""
+    return "; ".join(
+        f"{names.get(s['municipality'], s['municipality'])}: "
+        + t("pool_how", lang, outcome=own.get(s["outcome"], s["outcome"]), months=int(s["horizon_months"]),
+            unit=t("months", lang), transform="") for s in studies)
+
+
+def _transform_words(studies: list, names: dict, lang: str) -> str:
+    """How each municipality's outcome was put on the concept's unit, in words: "geen" when none was ("identity" in
+    ``harmonisation.csv``), else 'Wageningen: 1–10 → 0–10, × 10/9'."""
+    scaled = [(s["municipality"], s.get("transform")) for s in studies
+              if isinstance(s.get("transform"), str) and s.get("transform") not in ("", "identity")]
+    if not scaled:
+        return t("console_none", lang)
+    return "; ".join(f"{names.get(m, m)}: {t('transform_' + x, lang)}" for m, x in scaled)
 
 
 def _int(x):
