@@ -379,8 +379,11 @@ def _nl_list(items: list[str], conj: str = "en") -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + f" {conj} " + items[-1]
 
 
-def component_note_words(note, lang: str) -> str:
-    """A component-model note (``components.csv`` ``statement``) in ``lang``."""
+def component_note_words(note, lang: str, names: dict | None = None) -> str:
+    """A component-model note (``components.csv`` ``statement``) in ``lang``; ``names`` ({code: name}) names the
+    municipalities ("municipality nijmegen" → "Nijmegen")."""
+    if isinstance(note, str) and names is not None:
+        note = re.sub(r"municipality (\w+)", lambda m: names.get(m.group(1), m.group(1)), note)
     if lang == "en" or not isinstance(note, str) or not note:
         return note if isinstance(note, str) and note else MISSING
     if note.startswith("not fitted"):  # the solver's own message follows; components.csv keeps it
@@ -415,7 +418,9 @@ def component_note_words(note, lang: str) -> str:
             continue
         parts = []
         for clause in sentence.split("; "):
-            if clause.startswith("all components are identifiable"):
+            if clause.startswith("all components are identifiable from all municipalities' arms together"):
+                parts.append(t("component_all_together", lang))
+            elif clause.startswith("all components are identifiable"):
                 parts.append("alle onderdelen zijn afzonderlijk te schatten")
             elif clause.startswith("as many arms as components"):
                 parts.append("evenveel armen als onderdelen: de schatting past exact en resterende heterogeniteit "
@@ -427,6 +432,11 @@ def component_note_words(note, lang: str) -> str:
                              "dus ook het eigen verschil van die gemeente met de andere")
             elif clause.startswith("not fitted"):
                 parts.append("niet geschat: het model is numeriek niet op te lossen")
+            elif " identifiable only by comparing municipalities" in clause:
+                parts.append(t("component_across_only", lang, components=comp(clause.split(" identifiable only")[0])))
+            elif " alone does not separate " in clause:
+                muni, rest = clause.split(" alone does not separate ", 1)
+                parts.append(t("component_within_not", lang, muni=muni, components=comp(rest.split(":")[0])))
             else:
                 parts.append(clause)
         out.append("; ".join(parts))

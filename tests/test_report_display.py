@@ -163,3 +163,34 @@ def test_workbook_kerntabel_shows_each_municipalitys_outcome_in_words_and_keeps_
     assert not [v for col in reader for v in reader[col] if isinstance(v, str) and snake.search(v)]
     en = workbook.headline_sheet(results, "en")
     assert en["transforms"].eq("none").any() and "Wageningen: " in en["definitions"].iloc[0] + "".join(en["definitions"])
+
+
+def test_components_table_says_which_estimates_rest_on_comparing_municipalities(results):
+    # werk: Nijmegen's two arms both include vrijlating (ontheffing + vrijlating, intensivering + vrijlating), so its
+    # arms alone separate no component; vrijlating -7,2 [-14,6; 0,2] leans on Nijmegen against Wageningen. The table
+    # said "alle onderdelen zijn afzonderlijk te schatten"
+    import re
+
+    from meta.present import report
+
+    html = str(report.components_section(results, {}, "nl"))
+    werk = [re.sub(r"<[^>]+>", " ", row) for row in html.split("<tr>") if "werk (uit" in row][0]
+    assert "vrijlating -7,2 [-14,6; 0,2]" in werk
+    assert "alle onderdelen zijn afzonderlijk te schatten" not in werk
+    assert "de armen van Nijmegen alleen scheiden ontheffing, intensieve begeleiding en vrijlating niet" in werk
+    assert "alle onderdelen zijn te schatten uit de armen van alle gemeenten samen" in werk
+
+
+def test_a_component_no_municipality_separates_on_its_own_is_named_as_identified_only_across_municipalities():
+    import pandas as pd
+
+    from meta.analyses.components import _across_note
+
+    # A gives release only bundled (exemption + release, intensive + release), B has exemption and intensive alone:
+    # release is estimable only from A against B
+    cell = pd.DataFrame({"municipality": ["a", "a", "b", "b"]})
+    design = pd.DataFrame({"exemption": [1, 0, 1, 0], "intensive": [0, 1, 0, 1], "release": [1, 1, 0, 0]})
+    note = _across_note(cell, design, ["exemption", "intensive", "release"])
+    assert note.startswith("; release identifiable only by comparing municipalities")
+    assert "municipality a alone does not separate exemption, intensive, release" in note
+    assert _across_note(cell.iloc[2:], design.iloc[2:], ["exemption", "intensive"]) == ""

@@ -106,8 +106,41 @@ def component_models(studies: pd.DataFrame, arms: pd.DataFrame, rho: float, leve
                      "that municipality's own difference from the others")
         if method == "FE":
             note += "; between-municipality variance not estimable here (fixed at 0)"
+        across = _across_note(cell, design, used)
+        if across and note.startswith("all components are identifiable"):
+            note = note.replace("all components are identifiable", "all components are identifiable from all "
+                                "municipalities' arms together", 1)
+        note += across
         for j, name in enumerate(used):
             rows.append({**base, "component": name, "estimate": fit.estimate[j], "se": fit.se[j], "ci_low": fit.ci_low[j],
                          "ci_high": fit.ci_high[j], "pval": fit.pval[j], "method": method, "tau2": fit.tau2,
                          "Q": fit.Q, "Q_df": fit.Q_df, "Q_p": fit.Q_p, "identifiable": True, "statement": note})
     return pd.DataFrame(rows, columns=list(COMPONENT_COLUMNS))
+
+
+def _across_note(cell: pd.DataFrame, design: pd.DataFrame, used: list) -> str:
+    """Which component estimates rest on comparing municipalities: "; release identifiable only by comparing
+    municipalities (…)" for a component no municipality's own arms separate, and "; municipality nijmegen alone does
+    not separate exemption, intensive, release: …" for a municipality whose arms all share a component (Nijmegen gives
+    release in both arms), so that what it adds to the separate estimates comes from the comparison with the others,
+    under the model's assumption that a component has the same effect everywhere. Empty for one municipality.
+
+    A component is separated within a municipality when :func:`meta.models.design.identifiability` of that
+    municipality's rows of the design alone finds it identifiable."""
+    munis = list(dict.fromkeys(cell["municipality"]))
+    if len(munis) < 2:
+        return ""
+    within, notes = set(), []
+    for m in munis:
+        rows = design[used].to_numpy(float)[(cell["municipality"] == m).to_numpy()]
+        own = [c for j, c in enumerate(used) if rows[:, j].any()]
+        bad = set(identifiability(rows[:, [used.index(c) for c in own]], own).non_identifiable)
+        within |= set(own) - bad
+        if bad:
+            notes.append(f"; municipality {m} alone does not separate {', '.join(c for c in own if c in bad)}: its "
+                         "part in these estimates rests on comparing municipalities (assuming each component has the "
+                         "same effect in every municipality)")
+    only = [c for c in used if c not in within]
+    head = (f"; {', '.join(only)} identifiable only by comparing municipalities (no municipality's own arms separate "
+            "them)") if only else ""
+    return head + "".join(notes)

@@ -277,7 +277,8 @@ def components_section(results, extra: dict, lang: str = "en") -> str:
         fitted = g[g["component"].fillna("") != ""]
         rows.append(dict(outcome=label.get(key[0], key[0]), period=period_text(results, key[1], lang),
                          parts=_component_parts(fitted, lang) if len(fitted) else "—",
-                         note=component_note_words((fitted if len(fitted) else g)["statement"].iloc[0], lang)))
+                         note=component_note_words((fitted if len(fitted) else g)["statement"].iloc[0], lang,
+                                                   municipality_names(results))))
     return render("components.html.j2", lang, rho=fmt_g(results.plan.shared_control_correlation, lang), rows=rows,
                   figure=extra.get("components"))
 
