@@ -294,7 +294,7 @@ def test_decision_table_gives_probabilities_delta_with_reason_and_the_prior_depe
 
 def test_committed_simulation_has_the_bayesian_headline_beside_hksj_at_every_k_and_the_report_quotes_it():
     from meta.present import fewstudies_report
-    from meta.present.report import SIMULATION_RESULTS, SIMULATION_SUMMARY
+    from meta.simulate.settings import SIMULATION_RESULTS, SIMULATION_SUMMARY
     from meta.simulate import read_summary
 
     results = SIMULATION_RESULTS

@@ -28,7 +28,7 @@ from meta.present.report_cells import (REPORT_MAX_MUNICIPALITIES, cell_key, cell
 from meta.present.report_sources import coverage_table, references_section, side_by_side_table, sources_table
 from meta.present.templating import esc, render, text
 from meta.read import sources
-from meta.simulate.settings import SIMULATION_RESULTS, SIMULATION_SUMMARY
+from meta.simulate.settings import SIMULATION_SUMMARY
 from meta.simulate.summary import read_summary
 from meta.simulate.words import verdict_lines
 from meta.version import __version__
