@@ -383,7 +383,7 @@ def component_note_words(note, lang: str, names: dict | None = None) -> str:
     """A component-model note (``components.csv`` ``statement``) in ``lang``; ``names`` ({code: name}) names the
     municipalities ("municipality nijmegen" → "Nijmegen")."""
     if isinstance(note, str) and names is not None:
-        note = re.sub(r"municipality (\w+)", lambda m: names.get(m.group(1), m.group(1)), note)
+        note = re.sub(r"(?<![-\w])municipality (\w+)(?= alone )", lambda m: names.get(m.group(1), m.group(1)), note)
     if lang == "en" or not isinstance(note, str) or not note:
         return note if isinstance(note, str) and note else MISSING
     if note.startswith("not fitted"):  # the solver's own message follows; components.csv keeps it

@@ -194,3 +194,14 @@ def test_a_component_no_municipality_separates_on_its_own_is_named_as_identified
     assert note.startswith("; release identifiable only by comparing municipalities")
     assert "municipality a alone does not separate exemption, intensive, release" in note
     assert _across_note(cell.iloc[2:], design.iloc[2:], ["exemption", "intensive"]) == ""
+
+
+def test_component_notes_name_the_municipality_and_leave_other_uses_of_the_word_alone():
+    from meta.i18n import component_note_words
+
+    note = ("as many arms as components: the fit is exact and residual heterogeneity cannot be assessed; "
+            "between-municipality variance not estimable here (fixed at 0); municipality nijmegen alone does not "
+            "separate exemption, release: its part …")
+    nl = component_note_words(note, "nl", {"nijmegen": "Nijmegen"})
+    assert "variantie tussen gemeenten hier niet te schatten" in nl and "de armen van Nijmegen alleen" in nl
+    assert "between-municipality variance" in component_note_words(note, "en", {"nijmegen": "Nijmegen"})
