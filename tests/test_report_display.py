@@ -205,3 +205,19 @@ def test_component_notes_name_the_municipality_and_leave_other_uses_of_the_word_
     nl = component_note_words(note, "nl", {"nijmegen": "Nijmegen"})
     assert "variantie tussen gemeenten hier niet te schatten" in nl and "de armen van Nijmegen alleen" in nl
     assert "between-municipality variance" in component_note_words(note, "en", {"nijmegen": "Nijmegen"})
+
+
+def test_summary_only_forest_plot_explains_its_ticks_and_not_squares_it_does_not_draw():
+    # past 50 studies an arm class is one strip of ticks (60 SYNTHETIC municipalities drew it); its footer said
+    # "Vierkanten naar gewicht …" though the plot has no squares
+    import pandas as pd
+
+    from meta.present.plots import forest_footnote
+
+    kinds = ["header", "strip", "pooled", "pi", "stats"]
+    strip = pd.DataFrame({"kind": kinds, "ci": ["", "bereik -11,5 – 3,0", "-1,8 [-2,6; -1,0]", "[-4,6; 1,0]", ""]})
+    note = " ".join(forest_footnote(strip, "nl"))
+    assert "Vierkanten" not in note and note.startswith("Streepjes: de schatting van elke gemeente")
+    assert "Squares" not in " ".join(forest_footnote(strip, "en"))
+    studies = strip.assign(kind=["header", "study", "pooled", "pi", "stats"])
+    assert " ".join(forest_footnote(studies, "nl")).startswith("Vierkanten naar gewicht")

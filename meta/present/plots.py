@@ -284,7 +284,10 @@ def forest_footnote(rows: pd.DataFrame, lang: str) -> list[str]:
     """The footnote lines a forest plot needs: only the symbols and marks it actually draws."""
     nl = lang == "nl"
     notes = []
-    if (rows["kind"] == "pooled").any():
+    pooled = (rows["kind"] == "pooled").any()
+    if pooled and (rows["kind"] == "strip").any():  # past FOREST_MAX_STUDIES: ticks, no squares
+        notes.append(t("fig_note_strip", lang))
+    if pooled and (rows["kind"] == "study").any():
         notes.append("Vierkanten naar gewicht in het random-effectsmodel; ruit: gepoolde schatting en interval; balk: "
                      "predictie-interval." if nl else
                      "Squares sized by random-effects weight; diamond: pooled estimate and interval; bar: prediction "
