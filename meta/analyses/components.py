@@ -76,12 +76,15 @@ def component_models(studies: pd.DataFrame, arms: pd.DataFrame, rho: float, leve
         Correlation of two arms' effects through a shared control when the control's variance is unknown.
     """
     comp = arms.set_index(["municipality", "arm"])[list(COMPONENTS)]
+    place = {key: i for i, key in enumerate(comp.index)}
+    # each model's rows by municipality and arm (a stable sort of all rows orders every group as sorting it would),
+    # one row per (municipality, arm): the same arm may appear once only in a model
+    ordered = studies.sort_values(["municipality", "arm"], kind="mergesort")
+    ordered = ordered.drop_duplicates([*MODEL_KEYS, "municipality", "arm"])
     rows = []
-    for key, cell in studies.groupby(list(MODEL_KEYS), sort=True):
-        cell = cell.sort_values(["municipality", "arm"], kind="mergesort")
-        # one row per (municipality, arm): the same arm may appear once only in a model
-        cell = cell.drop_duplicates(["municipality", "arm"])
-        design = comp.loc[list(zip(cell["municipality"], cell["arm"]))].reset_index(drop=True)
+    for key, cell in ordered.groupby(list(MODEL_KEYS), sort=True):
+        design = comp.iloc[[place[a] for a in zip(cell["municipality"].tolist(), cell["arm"].tolist())]].reset_index(
+            drop=True)
         used = [c for c in COMPONENTS if design[c].any()]
         X = component_design(design[used].assign(municipality=list(cell["municipality"]), arm=list(cell["arm"])), used)
         ident = identifiability(X.to_numpy(float), used)

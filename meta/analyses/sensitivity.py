@@ -104,8 +104,12 @@ def _not_counted(scale: dict) -> dict:
 
 def _municipalities(studies: pd.DataFrame, cols: list[str]) -> dict:
     """{cell key: ';'-joined sorted municipalities} (or 'k municipalities …' past ``LOO_ALL_MAX_K``)."""
+    groups: dict = {}
+    for *key, name in zip(*(studies[c].tolist() for c in [*cols, "municipality"])):
+        if not any(pd.isna(x) for x in key):  # as groupby: a row with a missing key belongs to no cell
+            groups.setdefault(tuple(key), []).append(name)
     out = {}
-    for key, names in studies.groupby(cols, sort=False)["municipality"]:
+    for key, names in groups.items():
         names = sorted(names)
         out[key] = (";".join(names) if len(names) <= LOO_ALL_MAX_K
                     else f"{len(names)} municipalities (listed in studies.csv)")
@@ -146,9 +150,12 @@ def leave_one_out_studies(studies: pd.DataFrame, pooled: pd.DataFrame | None = N
     if big.any():
         pairs = pd.concat([pairs.merge(multi[~big][cols].drop_duplicates(), on=cols),
                            _most_influential(multi[big], pooled)], ignore_index=True)
-    loo = multi.merge(pairs, on=cols)
+    # merged on an integer code per cell (the same matches, in the same order, as on the four text columns)
+    code = {key: i for i, key in enumerate(dict.fromkeys(zip(*(multi[c].tolist() for c in cols))))}
+    cell_of = lambda frame: [code[k] for k in zip(*(frame[c].tolist() for c in cols))]  # noqa: E731
+    loo = multi.assign(_cell=cell_of(multi)).merge(pairs.assign(_cell=cell_of(pairs)).drop(columns=cols), on="_cell")
     loo = loo[loo["municipality"] != loo["_left_out"]]
-    return loo.assign(spec="without " + loo["_left_out"]).drop(columns="_left_out")
+    return loo.assign(spec="without " + loo["_left_out"]).drop(columns=["_cell", "_left_out"])
 
 
 def _most_influential(studies: pd.DataFrame, pooled: pd.DataFrame | None) -> pd.DataFrame:

@@ -98,7 +98,7 @@ class _BlockState(_State):
     Same formulas as :class:`_State`; the numbers agree to rounding.
     """
 
-    def __init__(self, y, V, X, Z, tau2, layout):
+    def __init__(self, y, V, X, Z, tau2, layout, blocks=None):
         codes, by_size = layout
         k, p = X.shape
         G = Z.shape[1]
@@ -106,10 +106,9 @@ class _BlockState(_State):
         yw = np.empty(k)
         zw = np.empty(k)
         logdet = 0.0
-        for idx in by_size:  # idx: (n, s) row indices of n groups of size s
-            Mb = V[idx[:, :, None], idx[:, None, :]] + tau2
-            Lb = np.linalg.cholesky(Mb)
-            rhs = np.concatenate([X[idx], y[idx][:, :, None], np.ones(idx.shape + (1,))], axis=2)
+        for idx, (Vb, rhs) in zip(by_size, blocks or block_inputs(y, V, X, layout)):
+            # idx: (n, s) row indices of n groups of size s
+            Lb = np.linalg.cholesky(Vb + tau2)
             Wb = np.linalg.solve(Lb, rhs)
             Xw[idx] = Wb[:, :, :p]
             yw[idx] = Wb[:, :, p]
@@ -145,13 +144,28 @@ def _block_layout(V, Z):
     return codes, [np.array(rows, dtype=int) for _, rows in sorted(by_size.items())]
 
 
+def block_inputs(y, V, X, layout) -> list:
+    """Per group size of ``layout``: the groups' blocks of V, (n, s, s), and the right-hand sides [X y 1], (n, s,
+    p + 2), that :class:`_BlockState` whitens; they do not depend on tau2."""
+    return [(V[idx[:, :, None], idx[:, None, :]],
+             np.concatenate([X[idx], y[idx][:, :, None], np.ones(idx.shape + (1,))], axis=2)) for idx in layout[1]]
+
+
 def state_factory(V, Z):
     """``state(y, X, tau2)``: :class:`_BlockState` when M is block-diagonal by group, else the dense
-    :class:`_State`."""
+    :class:`_State`. The block inputs of the last (y, X) are kept: the search over tau2 evaluates many tau2 at the
+    same data."""
     layout = _block_layout(V, Z)
     if layout is None:
         return lambda y, X, s2: _State(y, V, X, Z, s2)
-    return lambda y, X, s2: _BlockState(y, V, X, Z, s2, layout)
+    last: list = []  # [(y, X, block_inputs)] of the last call
+
+    def state(y, X, s2):
+        if not (last and last[0][0] is y and last[0][1] is X):
+            last[:] = [(y, X, block_inputs(y, V, X, layout))]
+        return _BlockState(y, V, X, Z, s2, layout, last[0][2])
+
+    return state
 
 
 def maximum_likelihood_tau2(y, V, X, Z, method) -> tuple[float, bool]:
