@@ -221,3 +221,17 @@ def test_summary_only_forest_plot_explains_its_ticks_and_not_squares_it_does_not
     assert "Squares" not in " ".join(forest_footnote(strip, "en"))
     studies = strip.assign(kind=["header", "study", "pooled", "pi", "stats"])
     assert " ".join(forest_footnote(studies, "nl")).startswith("Vierkanten naar gewicht")
+
+
+def test_english_report_cites_source_lines_by_document_and_page_not_as_raw_seed_references(results):
+    # the English report printed "(004:2054-2058)", "(002:213-215)" in prose; the Dutch one names the document
+    import re
+
+    from meta.present import report
+    from meta.read.sources import cite_inline
+
+    assert cite_inline("only full exits (004:2054-2058) and", results.inputs.sources, results.inputs.source_pages,
+                       "en") == "only full exits (Wageningen final report, p. 27–39) and"
+    for lang in ("en", "nl"):
+        text = re.sub(r"<[^>]+>", " ", report.render_report(results, {}, lang, {}))
+        assert not re.findall(r"\b\d{3}:\d+", text), lang

@@ -140,7 +140,8 @@ def _pool_parts(results, concept: str, period: str, g: pd.DataFrame, lang: str) 
     for _, r in missing.iterrows():
         lines = sources.cite_lines(results.inputs.sources, results.inputs.source_pages, r["source_lines"], lang)
         parts.append(f"{names[r['municipality']]}: {t('no_number', lang, lines=lines)}"
-                     + t("pool_missing_reason", lang, reason=r["reason"]))
+                     + t("pool_missing_reason", lang, reason=sources.cite_inline(
+                         r["reason"], results.inputs.sources, results.inputs.source_pages, lang)))
     return parts
 
 
@@ -428,7 +429,9 @@ def render_report(results, figures: dict, lang: str = "nl", extra: dict | None =
 def _page_values(results, figures: dict, extra: dict, lang: str) -> dict:
     """The page's frame: settings, navigation, the 'read this first' note, figures and the row accounting."""
     munis, plan = results.inputs.municipalities, results.plan
-    reasons = pd.Series([reason_words(r, lang) for r in results.excluded["reason"]], dtype=object).value_counts()
+    src, pages = results.inputs.sources, results.inputs.source_pages
+    reasons = pd.Series([sources.cite_inline(reason_words(r, lang), src, pages, lang)
+                         for r in results.excluded["reason"]], dtype=object).value_counts()
     pooled = results.pooled
     multi = pooled[pooled["k"] >= 2] if len(pooled) else pooled
     return dict(

@@ -58,7 +58,9 @@ def coverage_table(results, lang: str = "en") -> str:
     pend = pend[pend["status"] == "pending"]
     col = "pending_where_nl" if lang == "nl" and "pending_where_nl" in pend else "pending_where"
     names = municipality_names(results)
-    own, shared = shared_sentences([r[col] or r["pending_where"] for _, r in pend.iterrows()])
+    src, pages = results.inputs.sources, results.inputs.source_pages
+    own, shared = shared_sentences([sources.cite_inline(r[col] or r["pending_where"], src, pages, lang)
+                                    for _, r in pend.iterrows()])
     return render("coverage.html.j2", lang, munis=[names[m] for m in munis], rows=rows, hidden=hidden,
                   pending=list(zip(pend["name"], own)), shared=shared, n_pending=len(pend),
                   pending_names=", ".join(pend["name"]),

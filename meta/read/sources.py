@@ -183,3 +183,15 @@ def cite_lines(sources: pd.DataFrame, pages: pd.DataFrame, spec: str, lang: str 
         if where not in out.setdefault(head, []):
             out[head].append(where)
     return "; ".join(f"{head}, {', '.join(where)}" for head, where in out.items())
+
+
+#: A seed line reference inside prose: "004:2054-2058", "002:213" (seed number, colon, line or line range).
+LINE_REF = re.compile(r"\b(\d{3}):(\d+(?:-\d+)?)\b")
+
+
+def cite_inline(text: str, sources: pd.DataFrame, pages: pd.DataFrame, lang: str = "en") -> str:
+    """``text`` with every seed line reference in it ("… full exits (004:2054-2058) …") cited as a reader can follow
+    it (:func:`cite_lines`: "… full exits (Wageningen final report, p. 27) …")."""
+    if not isinstance(text, str):
+        return text
+    return LINE_REF.sub(lambda m: cite_lines(sources, pages, m.group(0), lang), text)
