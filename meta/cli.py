@@ -310,6 +310,7 @@ def cmd_run(args) -> int:
     key = rerun.run_key(rerun.files_read(inputs.files, plan_path), vars(args))
     console = rerun.reuse_previous(Path(os.path.abspath(args.out)), key)
     if console is not None:
+        sys.stderr.write("".join(console.get("warnings", [])))  # what the analysis warned, as it said it then
         _print_counts(console, plan, lang)
     else:
         console = _analyse_and_write(args, key)
@@ -323,13 +324,19 @@ def cmd_run(args) -> int:
 
 def _analyse_and_write(args, key: str) -> dict:
     """The analysis and every output written (with the run's ``key`` and its console counts in the manifest);
-    prints the counts and returns them (:func:`_console_counts`)."""
+    prints the counts and returns them (:func:`_console_counts`, with the Python warnings the analysis gave, as
+    printed, under ``warnings``: a rerun that reuses the outputs says them again)."""
+    import warnings
+
     from meta.analyses.pipeline import analyse
     from meta.write.outputs import write_outputs
 
     plan_path, plan, inputs = args.loaded
-    results = analyse(Path(args.inputs), plan, sensitivity=not args.no_sensitivity, inputs=inputs)
-    console = _console_counts(results)
+    with warnings.catch_warnings(record=True) as caught:  # the filters stay as they are: shown as Python would
+        results = analyse(Path(args.inputs), plan, sensitivity=not args.no_sensitivity, inputs=inputs)
+    said = [warnings.formatwarning(w.message, w.category, w.filename, w.lineno, w.line) for w in caught]
+    sys.stderr.write("".join(said))
+    console = {**_console_counts(results), "warnings": said}
     _print_counts(console, plan, args.lang)
     draw = not (args.no_figures or args.no_sensitivity)
     write_outputs(results, Path(args.out), plan_path, draw=draw, lang=args.lang, svg=args.svg, jobs=args.jobs,

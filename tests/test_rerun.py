@@ -183,3 +183,27 @@ def test_the_key_sees_every_installed_library_but_not_how_meta_itself_was_starte
         (tmp_path / name).mkdir()
     monkeypatch.setattr(sys, "path", [str(tmp_path)])  # a checkout's meta.egg-info is on sys.path with python -m
     assert rerun.installed_distributions() == ["interface_meta-2.0.dist-info", "numpy-9.9.dist-info"]
+
+
+def test_a_rerun_taking_the_outputs_whole_repeats_the_warnings_the_analysis_gave(tmp_path, monkeypatch, capsys):
+    import warnings
+
+    from meta import cli
+    from meta.analyses import pipeline
+
+    real = pipeline.analyse
+
+    def warning_analyse(*a, **k):
+        warnings.warn("bayes_pool: quantiles still moved (a test)", UserWarning)
+        return real(*a, **k)
+
+    monkeypatch.setattr(pipeline, "analyse", warning_analyse)
+    out = str(tmp_path / "out")
+    assert cli.main(["run", "--out", out, "--no-sensitivity"]) == 0
+    first = capsys.readouterr()
+    assert cli.main(["run", "--out", out, "--no-sensitivity"]) == 0
+    second = capsys.readouterr()
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["reused"] == manifest["files"]  # the second run took the outputs whole
+    assert "UserWarning: bayes_pool: quantiles still moved (a test)" in first.err
+    assert second.err == first.err and second.out == first.out
