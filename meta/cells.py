@@ -93,7 +93,7 @@ def select_studies(harmonised: pd.DataFrame, outcomes: pd.DataFrame, plan: Plan,
             ["yi", "sei", "sei_low", "sei_high", "unit_h"]]
     reason = _one_row_per_slot(candidates, plan, list(outcomes["outcome"]), reason)
     studies = h.loc[reason == ""].drop(columns=["_role_rank"]).copy()
-    studies["cell"] = [" | ".join(map(str, t)) for t in studies[list(CELL_COLUMNS)].itertuples(index=False)]
+    studies["cell"] = [" | ".join(map(str, t)) for t in zip(*(studies[c].tolist() for c in CELL_COLUMNS))]
     studies = studies.sort_values([*CELL_COLUMNS, "municipality", "arm"], kind="mergesort").reset_index(drop=True)
     excluded = h.loc[reason != ""].drop(columns=["_role_rank"]).copy()
     excluded["reason"] = reason[reason != ""]
@@ -152,9 +152,10 @@ def _one_row_per_slot(candidates: pd.DataFrame, plan: Plan, outcome_order: list,
     register's order, the plan's model and population preferences, a printed effect before a derived one, and
     the first input row; the others get a reason naming the row kept."""
     candidates = candidates.copy()
-    candidates["_model_rank"] = [_rank(m, plan.model_preference) for m in candidates["model"]]
-    candidates["_pop_rank"] = [_rank(p, plan.population_preference) for p in candidates["population"]]
-    candidates["_outcome_rank"] = [outcome_order.index(o) for o in candidates["outcome"]]
+    candidates["_model_rank"] = [_rank(m, plan.model_preference) for m in candidates["model"].tolist()]
+    candidates["_pop_rank"] = [_rank(p, plan.population_preference) for p in candidates["population"].tolist()]
+    rank_of = {o: i for i, o in reversed(list(enumerate(outcome_order)))}  # the first place, as list.index
+    candidates["_outcome_rank"] = [rank_of[o] for o in candidates["outcome"].tolist()]
     # a printed effect is preferred over one this tool derived from two printed levels
     candidates["_derived"] = candidates["comparator_row"].notna() if "comparator_row" in candidates else False
     candidates = candidates.sort_values(

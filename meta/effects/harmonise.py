@@ -35,7 +35,7 @@ one place for the rule; ``meta simulate`` uses it too). Both bounds are kept as 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -71,6 +71,7 @@ class _Lookup:
     rand_arms_of: dict   # municipality → its randomised arms that are one arm (for the worst-case N)
     control_level: dict  # _level_key → the control group's level row
     level_users: dict    # _level_key → input rows of arm levels differenced against that control level
+    factor_of: dict = field(default_factory=dict)  # (n_a, n_b) → common_se_factor, computed once per pair
 
 
 @dataclass
@@ -197,7 +198,9 @@ def _contrast_effect(r: dict, f: float, outcome: dict, look: _Lookup) -> _Effect
     e = _Effect(unit_h=outcome["unit"], yi=r["estimate"] * f)
     ra = look.n_rand.get((r["municipality"], r["arm"]))
     rb = look.n_rand.get((r["municipality"], r["comparator"]))
-    e.factor = float(common_se_factor(ra, rb))
+    if (ra, rb) not in look.factor_of:
+        look.factor_of[(ra, rb)] = float(common_se_factor(ra, rb))
+    e.factor = look.factor_of[(ra, rb)]
     if not pd.isna(r["se"]):
         e.set_se(r["se"] * f, "reported_se")
     elif not (pd.isna(r["ci_low"]) or pd.isna(r["ci_high"])):
@@ -261,7 +264,7 @@ def _common_se_step(estimates: pd.DataFrame, effects: list[_Effect], se_policy: 
     lo_b = np.array([e.sei_low for e in effects], dtype=float)
     hi_b = np.array([e.sei_high for e in effects], dtype=float)
     factor = np.array([e.factor for e in effects], dtype=float)
-    keys = np.array(["|".join(map(str, t)) for t in estimates[_REGRESSION].itertuples(index=False)], dtype=object)
+    keys = np.array(["|".join(map(str, t)) for t in zip(*(estimates[c].tolist() for c in _REGRESSION))], dtype=object)
     contrast = estimates["comparator"].to_numpy() != "none"
     for key in pd.unique(keys[marks]):
         idx = np.nonzero((keys == key) & contrast & ~np.isnan(lo_b))[0]
@@ -308,13 +311,13 @@ def _with_effects(estimates: pd.DataFrame, effects: list[_Effect], eligible: lis
     """``estimates`` with the columns of :func:`harmonise`."""
     out = estimates.copy()
     out["effective_comparator"] = ["control" if e.comparator_row is not None else c
-                                   for e, c in zip(effects, out["comparator"])]
+                                   for e, c in zip(effects, out["comparator"].tolist())]
     out["comparator_row"] = pd.array([e.comparator_row for e in effects], dtype="Int64")
     for col in ("yi", "sei", "sei_low", "sei_high"):
         out[col] = np.array([getattr(e, col) for e in effects], dtype=float)
     out["se_method"] = [e.se_method for e in effects]
     out["unit_h"] = [e.unit_h for e in effects]
-    arm_rows = [arm_meta[(m, a)] for m, a in zip(out["municipality"], out["arm"])]
+    arm_rows = [arm_meta[(m, a)] for m, a in zip(out["municipality"].tolist(), out["arm"].tolist())]
     out["arm_class"] = [a["arm_class"] for a in arm_rows]
     out["arm_components"] = [arm_components(a) for a in arm_rows]
     out["eligible"] = np.array(eligible, dtype=bool)
