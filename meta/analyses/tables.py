@@ -205,7 +205,8 @@ def coverage(harmonised: pd.DataFrame, studies: pd.DataFrame, municipalities: pd
     where = dict(zip(municipalities["municipality"], municipalities["pending_where"]))
     classes_of = arms.groupby("municipality")["arm_class"].apply(set).to_dict()
     by_cell: dict = {}
-    for r in studies.itertuples(index=False):
+    used = ["municipality", "arm_class", "outcome_key", "period", "se_method", "source_file", "source_line"]
+    for r in studies[used].itertuples(index=False):  # the columns read below only (each cell is a Python object)
         by_cell.setdefault((r.municipality, r.arm_class, r.outcome_key, r.period), []).append(r)
     if plan.outcome_level == "strict" or periods is None:
         periods = tuple(strict_period(h) for h in plan.horizons)
