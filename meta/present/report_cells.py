@@ -24,10 +24,18 @@ def row_anchor(r) -> str:
     return re.sub(r"[^a-z0-9-]+", "-", "kern-" + "-".join(parts).lower())
 
 
+def _whole(v):
+    return int(v) if isinstance(v, (int, float)) and float(v).is_integer() else v
+
+
 def cell_key(r) -> tuple:
     """The cell of a pooled or study row (:data:`meta.cells.CELL_COLUMNS`), whole numbers as ``int``."""
-    return tuple(int(v) if isinstance(v, (int, float)) and float(v).is_integer() else v
-                 for v in (r[c] for c in CELL_COLUMNS))
+    return tuple(_whole(r[c]) for c in CELL_COLUMNS)
+
+
+def cell_keys(frame: pd.DataFrame) -> list[tuple]:
+    """:func:`cell_key` of every row of ``frame``, in order (read column by column, not row by row)."""
+    return [tuple(_whole(v) for v in values) for values in zip(*(frame[c].tolist() for c in CELL_COLUMNS))]
 
 
 def municipality_names(results) -> dict:

@@ -185,15 +185,15 @@ def _order(results, frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def headline_sheet(results, lang: str) -> pd.DataFrame:
-    from meta.present.report_cells import cell_key, mark_p_ranges
+    from meta.present.report_cells import cell_key, cell_keys, mark_p_ranges
 
     p = _order(results, results.pooled)
     label, own = cell_labels(results.inputs, lang), outcome_labels(results.inputs.outcomes, lang)
     names = dict(zip(results.inputs.municipalities["municipality"], results.inputs.municipalities["name"]))
     ranges = mark_p_ranges(results)
-    by_cell = {}
-    for _, s in results.studies.iterrows():
-        by_cell.setdefault(cell_key(s), []).append(s)
+    by_cell = {}  # cell -> its study rows (records, read column by column)
+    for key, s in zip(cell_keys(results.studies), results.studies.to_dict("records")):
+        by_cell.setdefault(key, []).append(s)
     rows = []
     for _, r in p.iterrows():
         studies = by_cell.get(cell_key(r), [])
@@ -394,39 +394,82 @@ def workbook_sheets(results, lang: str) -> dict:
 
 def write_workbook(results, path: Path, lang: str = "nl") -> Path:
     """Write ``meta.xlsx``: numeric cells with formats, autofilter, frozen header, byte-identical reruns."""
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
-    from openpyxl.utils import get_column_letter
+    return write_sheets(workbook_sheets(results, lang), path, lang)
 
-    wb = Workbook()
-    wb.remove(wb.active)
-    bold = Font(bold=True)
-    for name, frame in workbook_sheets(results, lang).items():
+
+def write_sheets(sheets: dict, path: Path, lang: str, fast: bool = True) -> Path:
+    """Write ``{sheet name: frame with COLUMNS keys}`` as a workbook at ``path``.
+
+    openpyxl's write-only mode writes the parts, styles and each sheet's header row; with ``fast`` the data rows
+    are the same XML built as strings (:mod:`meta.write.sheet_xml`) and put into each sheet when the zip is
+    rewritten with fixed times; a sheet holding a value that module does not write is written by openpyxl row by
+    row (as everything is with ``fast`` false)."""
+    from openpyxl import Workbook
+
+    wb = Workbook(write_only=True)
+    rows = []
+    for name, frame in sheets.items():
         ws = wb.create_sheet(name)
-        keys = list(frame.columns)
-        ws.append([header(k, lang) for k in keys])
-        for cell in ws[1]:
-            cell.font = bold
-        for values in frame.itertuples(index=False):
-            ws.append([None if v is None or (isinstance(v, float) and v != v) else
-                       (v.item() if hasattr(v, "item") else v) for v in values])
-        for j, key in enumerate(keys, start=1):
-            letter = get_column_letter(j)
-            longest = max([len(header(key, lang))] + [len(str(v)) for v in frame[key].head(200)])
-            ws.column_dimensions[letter].width = min(60, max(8, longest + 2))
-            if key in FORMATS:
-                for cell in ws[letter][1:]:
-                    cell.number_format = FORMATS[key]
-        ws.freeze_panes = "A2"
-        ws.auto_filter.ref = f"A1:{get_column_letter(max(len(keys), 1))}{max(len(frame) + 1, 1)}"
+        rows.append((ws, _write_sheet(ws, frame, lang, fast)))
     wb.properties.created = wb.properties.modified = _dt.datetime(2020, 1, 1)
     wb.save(path)
-    fix_zip_times(path)
+    fix_zip_times(path, {ws.path.lstrip("/"): xml for ws, xml in rows if xml})  # a sheet's path is set by save
     return Path(path)
 
 
-def fix_zip_times(path: Path) -> None:
-    """Rewrite a zip (xlsx) with fixed member timestamps, so the same tables give the same bytes."""
+def _cell_values(column: pd.Series) -> list:
+    """A column's values as workbook cell values: Python scalars, None for a missing value."""
+    return [None if v is None or (isinstance(v, float) and v != v) else (v.item() if hasattr(v, "item") else v)
+            for v in column.tolist()]
+
+
+def _write_sheet(ws, frame: pd.DataFrame, lang: str, fast: bool) -> str | None:
+    """One sheet of a write-only workbook: bold header row, column widths from the header and the first 200
+    values (8 to 60 characters), frozen header, autofilter; a column with a number format in :data:`FORMATS` has
+    it on every data cell (empty ones too). Returns the data rows' XML (:func:`meta.write.sheet_xml.rows_xml`), or
+    None when openpyxl wrote them."""
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+
+    from meta.write.sheet_xml import rows_xml
+
+    keys = list(frame.columns)
+    for j, key in enumerate(keys, start=1):
+        longest = max([len(header(key, lang))] + [len(str(v)) for v in frame[key].head(200)])
+        ws.column_dimensions[get_column_letter(j)].width = min(60, max(8, longest + 2))
+    ws.freeze_panes = "A2"
+    last = f"{get_column_letter(max(len(keys), 1))}{max(len(frame) + 1, 1)}"
+    ws.auto_filter.ref = f"A1:{last}"
+    ws.calculate_dimension = lambda: f"A1:{last}"  # the <dimension> the writer asks a worksheet for
+    bold = Font(bold=True)
+    head = [WriteOnlyCell(ws, value=header(key, lang)) for key in keys]
+    for cell in head:
+        cell.font = bold
+    ws.append(head)
+    formatted = {}  # column index -> the one styled cell its values pass through (written before the next row)
+    for j, key in enumerate(keys):
+        if key in FORMATS:
+            formatted[j] = WriteOnlyCell(ws)
+            formatted[j].number_format = FORMATS[key]
+    columns = [_cell_values(frame[key]) for key in keys]
+    if fast and len(frame):
+        # style ids in the order openpyxl's writer would register them: header first, then row 2 left to right
+        xml = rows_xml(columns, [formatted[j].style_id if j in formatted else None for j in range(len(keys))])
+        if xml is not None:
+            return xml
+    for values in zip(*columns):
+        row = list(values)
+        for j, cell in formatted.items():
+            cell.value = row[j]
+            row[j] = cell
+        ws.append(row)
+    return None
+
+
+def fix_zip_times(path: Path, rows: dict | None = None) -> None:
+    """Rewrite a zip (xlsx) with fixed member timestamps, so the same tables give the same bytes; ``rows``
+    {member: XML} puts each sheet's data rows after its header row (before ``</sheetData>``)."""
     import zipfile
 
     with zipfile.ZipFile(path) as z:
@@ -435,6 +478,9 @@ def fix_zip_times(path: Path) -> None:
         for info, data in members:
             if info.filename == "docProps/core.xml":  # openpyxl stamps the save time as 'modified'
                 data = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*", rb"\g<1>2020-01-01T00:00:00Z", data)
+            if rows and info.filename in rows:  # as openpyxl writes a sheet: UTF-8, unencodable as &#…;
+                data = data.replace(b"</sheetData>", rows[info.filename].encode("utf-8", "xmlcharrefreplace")
+                                    + b"</sheetData>", 1)
             fixed = zipfile.ZipInfo(info.filename, date_time=(2020, 1, 1, 0, 0, 0))
             fixed.compress_type = zipfile.ZIP_DEFLATED
             fixed.external_attr = info.external_attr
