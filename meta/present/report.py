@@ -21,10 +21,9 @@ from markupsafe import Markup
 from meta.present import fewstudies_report as fsr
 from meta.effects.concepts import SE_METHOD as RANGE_BOUND
 from meta.effects.harmonise import SE_METHODS
-from meta.cells import CELL_COLUMNS
 from meta.analyses.tables import dominant_study, study_intervals
-from meta.present.report_cells import (REPORT_MAX_MUNICIPALITIES, cell_key, cell_order, cell_texts, mark_p_texts,
-                                       municipality_names, period_text, row_anchor)
+from meta.present.report_cells import (REPORT_MAX_MUNICIPALITIES, cell_key, cell_order, cell_rows, cell_texts,
+                                       mark_p_texts, municipality_names, period_text, row_anchor)
 from meta.present.report_sources import coverage_table, references_section, side_by_side_table, sources_table
 from meta.present.templating import esc, render, text
 from meta.read import sources
@@ -54,10 +53,11 @@ def headline_table(results, lang: str = "en") -> str:
 def _cell_arms(results, lang: str) -> dict:
     """{cell: [(municipality name, its arm's components in words), …]} from the study rows (``arm_components``,
     from ``inputs/arms.csv``)."""
-    names = municipality_names(results)
-    return {cell_key(dict(zip(CELL_COLUMNS, key))): [(names[m], components_label(c, lang))
-                                                     for m, c in zip(g["municipality"], g["arm_components"])]
-            for key, g in results.studies.groupby(list(CELL_COLUMNS))}
+    names, s = municipality_names(results), results.studies
+    municipality, components = s["municipality"].tolist(), s["arm_components"].tolist()
+    words_of = {c: components_label(c, lang) for c in set(components)}
+    return {key: [(names[municipality[i]], words_of[components[i]]) for i in rows]
+            for key, rows in cell_rows(s).items()}
 
 
 def _arms_text(arms: list, lang: str) -> str:
@@ -326,7 +326,7 @@ def findings_section(results, lang: str = "en") -> str:
     lead = dict(rows=len(p), multi=n_multi, single=len(p) - n_multi, neg=n_neg, pos=n_pos,
                 other=len(p) - n_neg - n_pos - n_upper, level=level, upper=n_upper)
     context = dict(label=cell_labels(results.inputs, lang), arms=_cell_arms(results, lang),
-                   mark_p=mark_p_texts(results, lang), level=level)
+                   mark_p=mark_p_texts(results, lang), level=level, rows=cell_rows(results.studies))
     groups = []
     for arm_class, g in p.groupby("arm_class", sort=False):
         head = t("fig_arms", lang, cls=arm_class_label(arm_class, lang))
@@ -334,7 +334,7 @@ def findings_section(results, lang: str = "en") -> str:
     return render("findings.html.j2", lang, lead=lead, groups=groups)
 
 
-def _finding(results, r, lang: str, label: dict, arms: dict, mark_p: dict, level: str) -> dict:
+def _finding(results, r, lang: str, label: dict, arms: dict, mark_p: dict, level: str, rows: dict) -> dict:
     """The sentence of one Kerntabel row: what, the estimate with its model, how its SE was found, the sign."""
     d = fsr.unit_digits(r["unit_h"])
     bayes = r.get("headline") == fsr.HEADLINE_BAYES
@@ -359,8 +359,7 @@ def _finding(results, r, lang: str, label: dict, arms: dict, mark_p: dict, level
                   how=", ".join(words("se_method", m, lang) for m in str(r["se_methods"]).split(";") if m))
     else:
         extra = ""
-    s = results.studies
-    in_cell = s[(s[list(CELL_COLUMNS)] == pd.Series({c: r[c] for c in CELL_COLUMNS})).all(axis=1)]
+    in_cell = results.studies.iloc[rows.get(cell_key(r), [])]
     dominant = dominant_study(in_cell, r["tau2"]) if int(r["k"]) >= 2 else None
     if dominant is not None:
         extra = text("finding_dominant", lang, muni=municipality_names(results).get(dominant[0], dominant[0]),
@@ -408,7 +407,7 @@ def _apart(results, r, in_cell: pd.DataFrame, lang: str) -> Markup:
         f"{fmt_interval(a, b, d, lang)} ("
         + t("pool_how", lang, outcome=own.get(s["outcome"], s["outcome"]), months=int(s["horizon_months"]),
             unit=t("months", lang), transform=_transform_text(s.get("transform"), lang)) + ")"
-        for (_, s), a, b in zip(in_cell.iterrows(), lo, hi))
+        for s, a, b in zip(in_cell.to_dict("records"), lo, hi))
     return text(key, lang, Q=fmt_num(r["Q"], 2, lang), p=fmt_p(r["Q_p"], lang), studies=studies)
 
 

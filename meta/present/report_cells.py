@@ -38,6 +38,16 @@ def cell_keys(frame: pd.DataFrame) -> list[tuple]:
     return [tuple(_whole(v) for v in values) for values in zip(*(frame[c].tolist() for c in CELL_COLUMNS))]
 
 
+def cell_rows(frame: pd.DataFrame) -> dict:
+    """{cell: positions of its rows in ``frame``, in order}; a row with a missing cell value is in no cell (as in
+    a groupby or an equality mask)."""
+    out = {}
+    for i, key in enumerate(cell_keys(frame)):
+        if not any(isinstance(v, float) and v != v for v in key):
+            out.setdefault(key, []).append(i)
+    return out
+
+
 def municipality_names(results) -> dict:
     """{municipality code: its name}."""
     return dict(zip(results.inputs.municipalities["municipality"], results.inputs.municipalities["name"]))

@@ -73,7 +73,10 @@ def check_text(results: Results) -> None:
         for col in frame.columns:
             if not (pd.api.types.is_object_dtype(frame[col]) or pd.api.types.is_string_dtype(frame[col])):
                 continue  # text columns are 'object' or (pandas 3) 'str'; numbers hold no control character
-            for i, value in enumerate(frame[col]):
+            values = frame[col].tolist()
+            if not ILLEGAL_CHARACTERS_RE.search("\n".join(v for v in values if isinstance(v, str))):
+                continue  # one search of the whole column ("\n" is not a control character it refuses)
+            for i, value in enumerate(values):
                 if isinstance(value, str) and ILLEGAL_CHARACTERS_RE.search(value):
                     row = frame["input_row"].iloc[i] if "input_row" in frame.columns else None
                     at = f"row {row} (line {row + 1}), " if row is not None else ""
