@@ -139,6 +139,9 @@ def test_past_fifty_municipalities_forest_plots_show_a_strip_and_the_report_coun
                  report.sources_table(res, "nl"), report.headline_table(res, "nl")):
         assert not any(name in html for name in names)
     assert "side_by_side.csv" in report.side_by_side_table(res, "en")
+    for lang, many in (("nl", f"{n} gemeenten"), ("en", f"{n} municipalities")):  # the whole page counts, too
+        page = report.render_report(res, {}, lang)
+        assert not [name for name in names if name in page] and many in page
 
 
 def test_the_control_characters_refused_before_writing_are_exactly_those_openpyxl_refuses():

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from pathlib import Path
 
 import pandas as pd
@@ -61,9 +62,11 @@ def _cell_arms(results, lang: str) -> dict:
 
 
 def _arms_text(arms: list, lang: str) -> str:
-    """'Nijmegen: exemption + release …; Wageningen: exemption', or the number of municipalities past the limit."""
+    """'Nijmegen: exemption + release …; Wageningen: exemption', or past the limit the municipalities counted per
+    arm's components ('exemption: 51 municipalities'), in order of first appearance."""
     if len(arms) > REPORT_MAX_MUNICIPALITIES:
-        return t("n_municipalities", lang, n=len(arms))
+        counts = Counter(components for _, components in arms)
+        return "; ".join(f"{components}: {t('n_municipalities', lang, n=n)}" for components, n in counts.items())
     return "; ".join(f"{name}: {components}" for name, components in arms)
 
 
@@ -394,21 +397,28 @@ def _apart(results, r, in_cell: pd.DataFrame, lang: str) -> Markup:
     """For a pooled cell whose municipalities differ significantly (Cochran's Q, p below 1 − level): that, whether
     they measure the concept by different definitions (own outcome or month), and each municipality's own estimate,
     interval and definition ("; the municipalities differ significantly (Q = 5.97; p = 0.015) and measure different
-    things …: Nijmegen -10.0 pp [-19.1, -0.9] (… at 16 months); Wageningen …"). Empty otherwise."""
+    things …: Nijmegen -10.0 pp [-19.1, -0.9] (… at 16 months); Wageningen …"), or past
+    :data:`REPORT_MAX_MUNICIPALITIES` where those are (counted, not named). Empty otherwise."""
     if int(r["k"]) < 2 or len(in_cell) < 2 or not r["Q_p"] < 1 - results.plan.level / 100:
         return Markup("")
     definitions = in_cell[["outcome", "horizon_months"]].drop_duplicates()
     key = "finding_apart_both" if len(definitions) >= 2 else "finding_apart_q"
+    studies = (text("finding_apart_in_files", lang, n=len(in_cell)) if len(in_cell) > REPORT_MAX_MUNICIPALITIES
+               else _apart_studies(results, r, in_cell, lang))
+    return text(key, lang, Q=fmt_num(r["Q"], 2, lang), p=fmt_p(r["Q_p"], lang), studies=studies)
+
+
+def _apart_studies(results, r, in_cell: pd.DataFrame, lang: str) -> str:
+    """'Nijmegen -10.0 pp [-19.1, -0.9] (… at 16 months); Wageningen …': each study of a cell with its definition."""
     names, own = municipality_names(results), outcome_labels(results.inputs.outcomes, lang)
     d, unit = fsr.unit_digits(r["unit_h"]), fsr.unit_short(r["unit_h"], lang)
     lo, hi = study_intervals(in_cell, results.plan.level)
-    studies = "; ".join(
+    return "; ".join(
         f"{names.get(s['municipality'], s['municipality'])} {fmt_num(s['yi'], d, lang)} {unit} "
         f"{fmt_interval(a, b, d, lang)} ("
         + t("pool_how", lang, outcome=own.get(s["outcome"], s["outcome"]), months=int(s["horizon_months"]),
             unit=t("months", lang), transform=_transform_text(s.get("transform"), lang)) + ")"
         for s, a, b in zip(in_cell.to_dict("records"), lo, hi))
-    return text(key, lang, Q=fmt_num(r["Q"], 2, lang), p=fmt_p(r["Q_p"], lang), studies=studies)
 
 
 def _transform_text(transform, lang: str) -> str:
@@ -442,11 +452,16 @@ def _page_values(results, figures: dict, extra: dict, lang: str) -> dict:
         settings_key="settings_few" if plan.few_studies_k >= 2 else "settings", version=__version__,
         nav=list(zip(("findings", "headline", "coverage", "forest", "side", "sensitivity", "components", "methods",
                       "sources"), t("nav", lang))),
-        transcribed=", ".join(munis.loc[munis["status"] == "transcribed", "name"]),
-        pending=", ".join(munis.loc[munis["status"] == "pending", "name"]),
+        transcribed=_names_text(list(munis.loc[munis["status"] == "transcribed", "name"]), lang),
+        pending=_names_text(list(munis.loc[munis["status"] == "pending", "name"]), lang),
         level=fmt_g(plan.level, lang), alpha=fmt_g(round(1 - plan.level / 100, 10), lang), figures=figures, overview=extra.get("overview"),
         accounting=dict(n_in=len(results.inputs.estimates), n_used=len(results.studies), n_ex=len(results.excluded)),
         reasons=[(r, int(n)) for r, n in reasons.items()])
+
+
+def _names_text(names: list, lang: str) -> str:
+    """'Nijmegen, Wageningen', or '60 gemeenten' past :data:`REPORT_MAX_MUNICIPALITIES` ('' for none)."""
+    return t("n_municipalities", lang, n=len(names)) if len(names) > REPORT_MAX_MUNICIPALITIES else ", ".join(names)
 
 
 def _section_values(results, extra: dict, lang: str) -> dict:
