@@ -133,19 +133,19 @@ def write_outputs(results: Results, out_dir: Path, plan_path: Path | None, draw:
     try:
         control.checkpoint("write")
         (tmp / "README.md").write_text(OUTPUTS_README, encoding="utf-8")
-        _write_tables(results, tmp)
         previous = out_dir if (out_dir / "manifest.json").is_file() else None  # unchanged files are taken from it
         content_keys, reused, made = {}, [], {}
 
-        def write_workbook_now():  # while the figures are drawn in worker processes, on the core they leave idle
+        def write_tables_and_workbook():  # while figure workers draw, on the core they leave idle
+            _write_tables(results, tmp)
             made["key"], made["reused"] = _write_or_reuse_workbook(results, tmp, previous, lang)
 
         if draw:
             figure_keys, reused = _write_figures_and_report(results, tmp, previous, lang, svg, jobs,
-                                                            meanwhile=write_workbook_now)
+                                                            meanwhile=write_tables_and_workbook)
             content_keys = dict(figure_keys)
         else:
-            write_workbook_now()
+            write_tables_and_workbook()
         content_keys["meta.xlsx"], workbook_reused = made["key"], made["reused"]
         if workbook_reused:
             reused = sorted([*reused, "meta.xlsx"])
