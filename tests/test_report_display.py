@@ -106,6 +106,23 @@ def test_gevoeligheid_gives_no_verdict_for_cells_whose_interval_is_an_outer_boun
     assert "no verdict†" in str(report.robustness_section(results, {}, "en"))
 
 
+def test_gevoeligheid_conclusion_column_claims_no_significance_on_rows_it_gives_no_verdict(results):
+    # the 30 "geen oordeel†" rows still read "geen significant effect" under Conclusie: an outer bound that includes
+    # zero says nothing about significance; the 17 judged rows keep their conclusion
+    import re
+
+    from meta.present import report
+
+    for lang, outer, none, no_sig in (("nl", "niet te zeggen (buitengrens)", "geen oordeel†", "geen significant effect"),
+                                      ("en", "cannot be said (outer bound)", "no verdict†", "no significant effect")):
+        html = str(report.robustness_section(results, {}, lang))
+        rows = [re.findall(r"<td[^>]*>([^<]*)</td>", row) for row in html.split("<tr>")[2:]]
+        judged = [r for r in rows if none not in r]
+        assert len(rows) == 47 and len(judged) == 17
+        assert all(outer in r and no_sig not in r for r in rows if none in r)
+        assert not any(outer in r for r in judged)
+
+
 def test_report_header_names_the_program_and_its_version_in_dutch_prose_not_a_command(results):
     from meta import __version__
     from meta.present import report
