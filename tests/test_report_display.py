@@ -198,6 +198,26 @@ def test_components_table_says_which_estimates_rest_on_comparing_municipalities(
     assert "alle onderdelen zijn te schatten uit de armen van alle gemeenten samen" in werk
 
 
+def test_components_table_marks_intervals_of_wageningen_only_models_as_outer_bounds_as_the_kerntabel_does(results):
+    # the 9 survey models of Wageningen alone (3 arms, every SE the range bound: studies.csv se_upper_bound_only)
+    # printed e.g. "intensieve begeleiding 0,06 [-3,69; 3,81]" unmarked while the Kerntabel marks the same "†";
+    # the 3 models with Nijmegen too keep plain intervals
+    import re
+
+    from meta.present import report
+
+    for lang, note in (("nl", "† buitengrens: de SE is alleen van boven begrensd"),
+                       ("en", "† outer bound: the SE is bounded from above only")):
+        html = str(report.components_section(results, {}, lang))
+        rows = [re.sub(r"<[^>]+>", " ", row) for row in html.split("<tr>")[2:]]
+        marked = [r for r in rows if "]†" in r]
+        assert len(marked) == 9 and all(r.count("]†") == 3 for r in marked)
+        assert not any("Nijmegen" in r for r in marked) and sum("Nijmegen" in r for r in rows) == 4
+        assert note in html
+    nl = str(report.components_section(results, {}, "nl"))
+    assert "intensieve begeleiding 0,06 [-3,69; 3,81]†" in nl and "vrijlating -7,2 [-14,6; 0,2];" not in nl
+
+
 def test_a_component_no_municipality_separates_on_its_own_is_named_as_identified_only_across_municipalities():
     import pandas as pd
 

@@ -276,22 +276,26 @@ def components_section(results, extra: dict, lang: str = "en") -> str:
     if comp is None or len(comp) == 0:
         return ""
     label = cell_labels(results.inputs, lang)
+    # a model whose every study's SE is only an upper bound has outer-bound intervals: the Kerntabel's mark
+    s = results.studies
+    upper = set(s.groupby(["outcome_key", "period"])["se_upper_bound_only"].all().loc[lambda x: x].index)
     rows = []
     for key, g in comp.groupby(["outcome_key", "period"], sort=True):
         fitted = g[g["component"].fillna("") != ""]
         rows.append(dict(outcome=label.get(key[0], key[0]), period=period_text(results, key[1], lang),
-                         parts=_component_parts(fitted, lang) if len(fitted) else "—",
+                         parts=_component_parts(fitted, lang, UPPER_MARK if key in upper else "") if len(fitted)
+                         else "—", upper=key in upper and len(fitted) > 0,
                          note=component_note_words((fitted if len(fitted) else g)["statement"].iloc[0], lang,
                                                    municipality_names(results))))
     return render("components.html.j2", lang, rho=fmt_g(results.plan.shared_control_correlation, lang), rows=rows,
-                  figure=extra.get("components"))
+                  figure=extra.get("components"), upper_mark=UPPER_MARK)
 
 
-def _component_parts(fitted: pd.DataFrame, lang: str) -> str:
-    """'ontheffing 1,2 [-0,3; 2,7]; …': each fitted component's estimate and interval."""
+def _component_parts(fitted: pd.DataFrame, lang: str, mark: str = "") -> str:
+    """'ontheffing 1,2 [-0,3; 2,7]; …': each fitted component's estimate and interval (``mark`` after it)."""
     d = fsr.unit_digits(fitted["unit_h"].iloc[0])
     return "; ".join(f"{word('component', r['component'].replace('_', ' '), lang)} "
-                     f"{fmt_num(r['estimate'], d, lang)} {fmt_interval(r['ci_low'], r['ci_high'], d, lang)}"
+                     f"{fmt_num(r['estimate'], d, lang)} {fmt_interval(r['ci_low'], r['ci_high'], d, lang)}{mark}"
                      for _, r in fitted.iterrows())
 
 
