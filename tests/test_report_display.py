@@ -272,3 +272,17 @@ def test_english_report_cites_source_lines_by_document_and_page_not_as_raw_seed_
     for lang in ("en", "nl"):
         text = re.sub(r"<[^>]+>", " ", report.render_report(results, {}, lang, {}))
         assert not re.findall(r"\b\d{3}:\d+", text), lang
+
+
+def test_english_pending_municipalities_name_documents_not_seed_numbers_or_the_seed_folder(results):
+    # the English paragraphs said "not in shared/seeds", "001 also cites", "002 announces" (the Dutch ones name the
+    # documents); each paragraph and the shared sentences now name the document and cite it by page or line
+    import re
+
+    from meta.present.report_sources import coverage_table
+
+    html = str(coverage_table(results, "en"))
+    text = re.sub(r"<[^>]+>", " ", html[html.index("Pending municipalities"):])
+    assert "shared/seeds" not in text and not re.findall(r"\b00\d\b", text)
+    assert "the Nijmegen report announces for early June 2020 (Nijmegen report, p. 8–10)" in text
+    assert "The article on the aftermath also cites" in text and text.count("not among the source documents") == 5
