@@ -3,6 +3,8 @@ collection per kind (so a figure with hundreds of rows stays fast)."""
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from meta.i18n import t, tick_text
@@ -67,12 +69,20 @@ def unit_label(unit: str, lang: str = "en") -> str:
 
 def text_width_in(text: str, size: float = FONT_PT, weight: str = "normal") -> float:
     """Width of the widest line of ``text`` in inches at ``size`` points (matplotlib's own text layout)."""
+    return max(_line_width_pt(line, float(size), weight) for line in str(text).split("\n")) / 72
+
+
+@functools.lru_cache(maxsize=8192)
+def _line_width_pt(line: str, size: float, weight: str) -> float:
+    """Width of one line of text in points (cached: a figure measures the same labels more than once, and laying
+    out text costs ~40 µs per character)."""
     from matplotlib.font_manager import FontProperties
     from matplotlib.textpath import TextToPath
 
+    if not line:
+        return 0.0
     prop = FontProperties(size=size, weight=weight)
-    return max((TextToPath().get_text_width_height_descent(line, prop, ismath=False)[0] if line else 0.0)
-               for line in str(text).split("\n")) / 72
+    return TextToPath().get_text_width_height_descent(line, prop, ismath=False)[0]
 
 
 def plain_text(html_text: str) -> str:

@@ -120,23 +120,35 @@ PNG_COMPRESS_LEVEL = 3
 def save_png(fig, path, dpi: float, box=None) -> None:
     """Save ``fig`` as PNG: the pixels matplotlib's Agg renders for ``savefig(path, dpi=dpi, bbox_inches=box)``,
     written as RGB when every pixel is opaque (the figures have a white background; no alpha channel to compress)
-    at :data:`PNG_COMPRESS_LEVEL`, with the resolution but no software stamp in the file."""
-    import io
-
-    import numpy as np
+    at :data:`PNG_COMPRESS_LEVEL`, with the resolution but no software stamp in the file. The pixels are read from
+    the renderer's buffer in place (no copy) and converted by Pillow."""
     from PIL import Image
 
-    buf = io.BytesIO()
-    fig.savefig(buf, format="raw", dpi=dpi, bbox_inches=box)
+    sink = _BufferSink()
+    fig.savefig(sink, format="raw", dpi=dpi, bbox_inches=box)
     renderer = fig.canvas.renderer  # the one the raw pixels were drawn with
     w, h = int(renderer.width), int(renderer.height)
-    rgba = np.frombuffer(buf.getbuffer(), dtype=np.uint8)
-    if rgba.size != 4 * w * h:  # pragma: no cover - matplotlib's renderer and buffer disagree
-        raise RuntimeError(f"{path}: {rgba.size} bytes of pixels for {w} x {h}")
-    rgba = rgba.reshape(h, w, 4)
-    image = (Image.fromarray(np.ascontiguousarray(rgba[..., :3]), "RGB") if (rgba[..., 3] == 255).all()
-             else Image.fromarray(rgba.copy(), "RGBA"))
+    if sink.view is None or sink.view.nbytes != 4 * w * h:  # pragma: no cover - renderer and buffer disagree
+        raise RuntimeError(f"{path}: {0 if sink.view is None else sink.view.nbytes} bytes of pixels for {w} x {h}")
+    image = Image.frombuffer("RGBA", (w, h), sink.view, "raw", "RGBA", 0, 1)
+    if image.getextrema()[3] == (255, 255):  # every pixel opaque
+        image = image.convert("RGB")
     image.save(path, format="png", compress_level=PNG_COMPRESS_LEVEL, dpi=(dpi, dpi))
+
+
+class _BufferSink:
+    """A file-like target for ``savefig(format="raw")`` that keeps the renderer's pixel buffer it is handed instead of
+    copying it (valid while the figure's renderer lives)."""
+
+    def __init__(self):
+        self.view = None
+
+    def write(self, data) -> int:
+        self.view = memoryview(data).cast("B")
+        return self.view.nbytes
+
+    def seek(self, offset: int, whence: int = 0) -> int:  # matplotlib takes an object with seek for a file
+        return 0
 
 
 def frames_key(kind: str, frames: dict, version: str | None = None) -> str:
