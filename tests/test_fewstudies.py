@@ -377,6 +377,32 @@ def test_forest_weights_print_below_one_and_above_ninety_nine_percent_as_bounds_
     assert [weight_text(w, "nl") for w in (0.004, 0.996, 0.52, 0.48)] == ["<1%", ">99%", "52%", "48%"]
 
 
+def test_a_specification_curve_draws_only_cells_where_some_specification_pools_two_studies_and_the_report_says_so():
+    from meta.present.report import _uncurved
+    from meta.present.spec_curve import spec_curve_jobs
+
+    def cell(outcome, arm, ks):
+        return pd.DataFrame(dict(outcome_key=outcome, period="p", arm_class=arm, unit_h="percentage_points",
+                                 spec_group=["main", "estimator", "leave one out"][:len(ks)],
+                                 spec=["REML + adhoc", "FE", "without a"][:len(ks)], k=ks, estimate=1.0,
+                                 ci_low=0.0, ci_high=2.0, verdict="positive"))
+
+    sens = pd.concat([cell("a", "exemption", [2, 2, 1]), cell("a", "intensive", [1, 1]),
+                      cell("b", "exemption", [1, 1])], ignore_index=True)
+    outcomes = pd.DataFrame(dict(outcome=["a", "b"], label_nl=["A", "B"], label_en=["A", "B"]))
+    jobs = spec_curve_jobs(sens, outcomes, "nl")
+    assert [j.name for j in jobs] == ["specification_curve_a"]  # b: one study in every specification
+    drawn = jobs[0].payload["sens"]
+    assert set(drawn["arm_class"]) == {"exemption"} and len(drawn) == 3  # every row of the drawn cell, k = 1 too
+    assert _uncurved(sens, {"a": "A", "b": "B"}) == dict(n=2, outcomes="A, B")
+    assert _uncurved(sens[sens["outcome_key"] == "a"].iloc[:3], {}) is None
+    from meta.i18n import t
+
+    for lang in ("nl", "en"):
+        line = t("robustness_no_curve", lang, n=2, outcomes="A, B")
+        assert "2" in line and "sensitivity.csv" in line
+
+
 def test_specification_curve_cuts_an_interval_at_the_feasible_range_and_keeps_the_axis_within_it():
     import matplotlib.pyplot as plt
 

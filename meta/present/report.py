@@ -267,7 +267,19 @@ def robustness_section(results, extra: dict, lang: str = "en") -> str:
             for _, r in cell_order(results, rob).iterrows()]
     figures = [f for name, f in extra.items() if name.startswith("specification_curve")]
     return render("robustness.html.j2", lang, intro=intro, rows=rows, figures=figures, n_upper=len(judged) - sum(judged),
-                  upper_mark=fsr.UPPER_MARK)
+                  upper_mark=fsr.UPPER_MARK, uncurved=_uncurved(results.sensitivity, label) if figures or extra else None)
+
+
+def _uncurved(sens: pd.DataFrame, label: dict) -> dict | None:
+    """The cells without a panel in a specification curve (:func:`meta.present.spec_curve.curve_cells`): their
+    number and their outcomes in words, or None when every cell has one."""
+    from meta.present.spec_curve import curve_cells
+
+    left = sens[~curve_cells(sens)].drop_duplicates(["outcome_key", "period", "arm_class"])
+    if not len(left):
+        return None
+    outcomes = sorted({label.get(o, o) for o in left["outcome_key"]})
+    return dict(n=len(left), outcomes=", ".join(outcomes))
 
 
 def components_section(results, extra: dict, lang: str = "en") -> str:

@@ -128,9 +128,27 @@ def spec_left_margin(panels: list[list[str]], min_in: float = 0.72) -> float:
     return need
 
 
+#: A cell gets a panel in its outcome's specification curve only when some specification pools at least this many
+#: studies: with one study the estimator, test, prior and leave-one-out specifications all return that study, so
+#: a curve would repeat one point (its range and what changes it are in the report's robustness table, every
+#: specification in sensitivity.csv).
+CURVE_MIN_K = 2
+
+
+def curve_cells(sens: pd.DataFrame) -> pd.Series:
+    """Per row of ``sens``: whether its cell (outcome, period, arm class) is drawn in a specification curve, i.e.
+    some specification of the cell pools :data:`CURVE_MIN_K` or more studies (every row when ``k`` is absent)."""
+    if "k" not in sens or len(sens) == 0:
+        return pd.Series(True, index=sens.index)
+    k = pd.to_numeric(sens["k"], errors="coerce").fillna(0)
+    most = k.groupby([sens["outcome_key"], sens["period"], sens["arm_class"]], sort=False).transform("max")
+    return most >= CURVE_MIN_K
+
+
 def spec_curve_jobs(sens: pd.DataFrame, outcomes: pd.DataFrame, lang: str = "en", periods=None,
                     concepts=None, ranges: dict | None = None) -> list:
-    """One specification-curve job per outcome, PNG only: read in the report; the numbers are in sensitivity.csv.
+    """One specification-curve job per outcome with a cell to draw (:func:`curve_cells`), PNG only: read in the
+    report; the numbers are in sensitivity.csv.
 
     ``periods`` and ``concepts`` (the registers) label the panels and titles at the concept level; ``ranges``
     ({unit: width}, :func:`feasible_ranges`) cuts intervals at the feasible range.
@@ -139,11 +157,12 @@ def spec_curve_jobs(sens: pd.DataFrame, outcomes: pd.DataFrame, lang: str = "en"
 
     label = {**outcome_labels(outcomes, lang), **concept_labels(concepts, lang)}
     jobs = []
-    for outcome_key in sorted(set(sens["outcome_key"])):
+    drawn = sens[curve_cells(sens)]
+    for outcome_key in sorted(set(drawn["outcome_key"])):
         name = f"specification_curve_{outcome_key}"
         title = f"{label.get(outcome_key) or outcome_key}: " + ("specificatiecurve" if lang == "nl"
                                                                  else "specification curve")
-        part = sens[sens["outcome_key"] == outcome_key].reset_index(drop=True)
+        part = drawn[drawn["outcome_key"] == outcome_key].reset_index(drop=True)
         jobs.append(FigureJob(name, "spec_curve", title, {"png": f"{name}.png"},
                               dict(sens=part, outcome_key=outcome_key, title=title, lang=lang, periods=periods,
                                    ranges=ranges),
