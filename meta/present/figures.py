@@ -100,8 +100,6 @@ def render(job: FigureJob, folder: str) -> str:
     fig = _drawer(job.kind)(**job.payload)
     folder = Path(folder)
     box = "tight" if job.save.get("tight") else None
-    if job.save.get("fixed_box"):  # every format reuses the same padded box; text extents need no full draw
-        box = fig.get_tightbbox(fig.canvas.get_renderer()).padded(0.1)
     for fmt, name in job.files.items():
         if fmt == "png":
             save_png(fig, folder / name, job.save.get("dpi", 100), box)

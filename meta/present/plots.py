@@ -340,7 +340,7 @@ def forest_jobs(results, lang: str = "en", svg: bool = False) -> list:
         jobs.append(FigureJob(name, "forest", title, files,
                               dict(rows=rows, unit=unit, title=title, level=float(results.plan.level), lang=lang,
                                    footer=list(rows.attrs.get("footer", []))),  # in the content key too
-                              dict(dpi=PNG_DPI, fixed_box=True)))
+                              dict(dpi=PNG_DPI)))
     return jobs
 
 
