@@ -2,63 +2,105 @@
 
 from __future__ import annotations
 
-import textwrap
-
+import numpy as np
 import pandas as pd
 
-from meta.i18n import period_label, t, tick_text, word
+from meta.i18n import period_label, t, word
+from meta.present.drawing import (FIGURE_WIDTH_IN, FONT_PT, draw_points, draw_segments, number_axis, text_width_in,
+                                  wrap_label)
 
 
-def unit_words(unit: str, lang: str) -> str:
-    """'procentpunten' / 'schaalpunten' (the unit of a row, named when the figure mixes units)."""
-    if unit == "percentage_points":
-        return t("unit_pp", lang)
-    if str(unit).startswith("scale_"):
-        return t("unit_scale", lang)
-    return str(unit).replace("_", " ")
+#: Row height in inches: one line of FONT_PT text (1.25 line spacing) and a little air.
+LINE_IN = 1.25 * FONT_PT / 72
+ROW_PAD_IN = 0.07
+
+
+def component_rows(table: pd.DataFrame, lang: str, outcome_label: dict | None = None,
+                   periods: pd.DataFrame | None = None) -> list[tuple[bool, list[dict]]]:
+    """The rows of the figure as panels [(is percentage points, rows)]: per outcome × period a bold header naming
+    the outcome, period and the municipalities (named up to six, else counted; components.csv lists them), then
+    one row per fitted component with its estimate and interval. Shares and scales are separate panels, each with
+    its own axis, so a scale effect of 0.05 is not drawn at the scale of a 2-point share effect."""
+    fitted = table[table["component"] != ""]
+    panels = []
+    for is_pp in (True, False):
+        part = fitted[(fitted["unit_h"] == "percentage_points") == is_pp] if "unit_h" in fitted else fitted
+        rows = []
+        for (outcome, period), g in part.groupby(["outcome_key", "period"], sort=False):
+            munis = list(dict.fromkeys(m.capitalize() for ms in g["municipalities"] for m in str(ms).split(";") if m))
+            who = ", ".join(munis) if len(munis) <= 6 else t("n_municipalities", lang, n=len(munis))
+            rows.append(dict(kind="header", label=wrap_label(
+                f"{(outcome_label or {}).get(outcome, outcome)}, {period_label(str(period), periods, lang)} ({who})",
+                width=50, indent="")))
+            for _, r in g.iterrows():
+                rows.append(dict(kind="component", estimate=float(r["estimate"]), ci_low=float(r["ci_low"]),
+                                 ci_high=float(r["ci_high"]),
+                                 label=wrap_label(word("component", r["component"].replace("_", " "), lang), 50)))
+        if rows:
+            panels.append((is_pp, rows))
+    return panels
 
 
 def draw_components(table: pd.DataFrame, title: str, lang: str = "en", outcome_label: dict | None = None,
                     periods: pd.DataFrame | None = None):
-    """Forest-style figure of the component estimates of every identifiable model (one row per component).
+    """Forest-style figure of the component estimates of every identifiable model: per outcome × period a header,
+    then one row per component (its estimate and interval); shares and scales in separate panels.
 
     ``outcome_label`` maps outcome codes to their labels in ``lang`` (the code is shown when missing); ``periods``
-    (the period register) names each period as the report does (:func:`meta.i18n.period_label`). When the rows
-    mix units each label says its unit ("in procentpunten", "in schaalpunten").
+    (the period register) names each period as the report does (:func:`meta.i18n.period_label`). Print size
+    ``FIGURE_WIDTH_IN`` wide in a fixed layout (inches; no tight box, no text below ``MIN_FONT_PT``).
     """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fitted = table[table["component"] != ""].reset_index(drop=True)
-    n = max(len(fitted), 1)
-    fig, ax = plt.subplots(figsize=(8.0, 0.55 * n + 1.6))  # print size: 8 in wide, no text below 8 pt
-    labels = []
-    mixed = fitted["unit_h"].map(lambda u: unit_words(u, lang)).nunique() > 1 if "unit_h" in fitted else False
-    for i, r in fitted.iterrows():
-        y = n - 1 - i
-        ax.plot([r["ci_low"], r["ci_high"]], [y, y], color="0.3", lw=1.4)
-        ax.scatter([r["estimate"]], [y], marker="s", color="#1f4e79", zorder=3)
-        munis = [m.capitalize() for m in str(r["municipalities"]).split(";") if m]
-        # named up to six; past that, counted (the list is in components.csv)
-        who = ", ".join(munis) if len(munis) <= 6 else t("n_municipalities", lang, n=len(munis))
-        period = period_label(str(r["period"]), periods, lang)
-        unit = f", in {unit_words(r['unit_h'], lang)}" if mixed else ""
-        text = (f"{(outcome_label or {}).get(r['outcome_key'], r['outcome_key'])}, {period}{unit}: "
-                f"{word('component', r['component'].replace('_', ' '), lang)} ({who})")
-        labels.append("\n".join(textwrap.wrap(text, 52, break_on_hyphens=False)))
-    ax.set_yticks([n - 1 - i for i in range(len(fitted))])
-    ax.set_ylim(-0.7, n - 0.3)  # no empty band above the first row or below the last
-    ax.set_yticklabels(labels, fontsize=9)
-    ax.axvline(0, color="black", lw=0.8)
-    ax.set_xlabel(t("component_xlabel", lang), fontsize=9)
-    ax.tick_params(axis="x", labelsize=9)
-    from matplotlib.ticker import FuncFormatter
-
-    ax.xaxis.set_major_formatter(FuncFormatter(tick_text(lang)))
-    if not len(fitted):
-        ax.text(0.5, 0.5, t("components_none", lang), ha="center", va="center", transform=ax.transAxes)
-    ax.set_title(title, loc="left", fontsize=11, fontweight="bold")
-    fig.tight_layout()
+    panels = component_rows(table, lang, outcome_label, periods)
+    labels = [r["label"] for _, rows in panels for r in rows]
+    label_in = max([text_width_in(x, weight="bold") for x in labels] + [1.5])
+    left_in, right_in, top_in, axis_in, bottom_in = 0.1 + label_in + 0.15, 0.25, 0.5, 0.75, 0.1
+    heights = [[ROW_PAD_IN + LINE_IN * (r["label"].count("\n") + 1) for r in rows] for _, rows in panels]
+    height = top_in + sum(sum(h) + axis_in for h in heights) + bottom_in + (0.6 if not panels else 0.0)
+    fig = plt.figure(figsize=(FIGURE_WIDTH_IN, height), facecolor="white")
+    fig.text(0.1 / FIGURE_WIDTH_IN, 1 - 0.1 / height, title, ha="left", va="top", fontsize=11, fontweight="bold")
+    if not panels:
+        fig.text(0.5, 0.4, t("components_none", lang), ha="center", va="center", fontsize=FONT_PT)
+        return fig
+    y_top = height - top_in
+    width = 1 - (left_in + right_in) / FIGURE_WIDTH_IN
+    for (is_pp, rows), h in zip(panels, heights):
+        ax = fig.add_axes([left_in / FIGURE_WIDTH_IN, (y_top - sum(h)) / height, width, sum(h) / height])
+        _draw_component_panel(ax, rows, h, -(label_in + 0.15) / (width * FIGURE_WIDTH_IN), is_pp, lang)
+        y_top -= sum(h) + axis_in
     return fig
+
+
+def _draw_component_panel(ax, rows: list[dict], heights: list[float], label_x: float, is_pp: bool,
+                          lang: str) -> None:
+    """One panel: a label per row (headers bold), each component's interval (one artist for all) and estimate
+    (one artist for all), the zero line and the x axis in the panel's unit."""
+    ys, y = [], sum(heights)
+    for h in heights:  # rows from the top, each as tall as its label
+        ys.append(y - h / 2)
+        y -= h
+    ax.set_ylim(0, sum(heights))
+    comp = [(r, yy) for r, yy in zip(rows, ys) if r["kind"] == "component"]
+    values = [v for r, _ in comp for v in (r["ci_low"], r["ci_high"], r["estimate"]) if np.isfinite(v)] + [0.0]
+    lo, hi = min(values), max(values)
+    span = max(hi - lo, 1e-9)
+    ax.set_xlim(lo - 0.05 * span, hi + 0.05 * span)
+    for r, yy in zip(rows, ys):
+        header = r["kind"] == "header"
+        ax.text(label_x, yy, r["label"], transform=ax.get_yaxis_transform(), ha="left", va="center",
+                fontsize=FONT_PT, fontweight="bold" if header else "normal")
+    draw_segments(ax, [((r["ci_low"], yy), (r["ci_high"], yy)) for r, yy in comp], ["0.3"] * len(comp), 1.4)
+    draw_points(ax, [r["estimate"] for r, _ in comp], [yy for _, yy in comp], 30, ["#1f4e79"] * len(comp),
+                marker="s", zorder=3)
+    ax.axvline(0, color="black", lw=0.8, zorder=1)
+    ax.set_yticks([])
+    for side in ("top", "right", "left"):
+        ax.spines[side].set_visible(False)
+    number_axis(ax.xaxis, lang)
+    ax.tick_params(axis="x", labelsize=FONT_PT)
+    unit = t("unit_pp", lang) if is_pp else t("unit_scale_per_outcome", lang)
+    ax.set_xlabel(t("component_xlabel_unit", lang, unit=unit), fontsize=FONT_PT)

@@ -360,7 +360,7 @@ def components_job(table: pd.DataFrame, lang: str = "en", svg: bool = False, out
     label = ({**outcome_labels(outcomes, lang), **concept_labels(concepts, lang)} if outcomes is not None else None)
     return FigureJob("components", "components", title, files,
                      dict(table=table, title=title, lang=lang, outcome_label=label, periods=periods),
-                     dict(dpi=PNG_DPI, tight=True))
+                     dict(dpi=PNG_DPI))
 
 
 def write_components_figure(table: pd.DataFrame, folder, lang: str = "en", svg: bool = True,
