@@ -13,6 +13,11 @@ from meta.present.drawing import (FIGURE_WIDTH_IN, FONT_PT, PNG_DPI, cell_frames
                                   number_axis, text_width_in, wrap_label, write_now)
 
 
+#: Past this many municipalities the colours would repeat and the legend would not fit: every estimate is then a
+#: grey tick on its row (no intervals; they are in the forest plots' numbers and side_by_side.csv).
+OVERVIEW_MAX_COLORED = 8
+MANY_COLOR = "#555555"
+
 MUNICIPALITY_COLORS = ("#1f4e79", "#c55a11", "#548235", "#7030a0", "#bf9000", "#2e75b6", "#843c0c", "#375623")
 
 
@@ -69,6 +74,8 @@ def draw_overview_rows(rows: pd.DataFrame, municipalities: list, level: float, l
 
     codes = [m for m, _ in municipalities]
     color = {m: MUNICIPALITY_COLORS[i % len(MUNICIPALITY_COLORS)] for i, m in enumerate(codes)}
+    if len(_present(rows, municipalities)) > OVERVIEW_MAX_COLORED:  # colours would repeat: one grey tick each
+        color = dict.fromkeys(codes, MANY_COLOR)
     panels = _overview_panels(rows)
     line_in = 1.25 * FONT_PT / 72
     row_in = 0.1 + line_in * 1.7
@@ -117,7 +124,8 @@ def _draw_overview_panel(ax, panel: pd.DataFrame, labels: list[str], label_x: fl
     from matplotlib.patches import Polygon
 
     n = len(panel)
-    values = [v for sts in panel["studies"] for st in sts for v in st[1:]]
+    ticks = set(color.values()) == {MANY_COLOR}
+    values = [v for sts in panel["studies"] for st in sts for v in (st[1:2] if ticks else st[1:])]
     values += [v for pl in panel["pooled"] if pl is not None for v in pl if np.isfinite(v)]
     lo, hi = min(values + [0.0]), max(values + [0.0])
     span = max(hi - lo, 1e-9)
@@ -134,12 +142,15 @@ def _draw_overview_panel(ax, panel: pd.DataFrame, labels: list[str], label_x: fl
             continue
         k = len(r["studies"])
         pooled_row = r["pooled"] is not None
-        # studies above, the diamond below them in the same row
-        offsets = (np.linspace(0.32, -0.05, k) if pooled_row else np.linspace(0.22, -0.22, k)) if k > 1 else [0.0]
-        for (m, est, l, u), dy in zip(r["studies"], offsets):
-            segs.append(((l, y + dy), (u, y + dy)))
-            pts.append((est, y + dy))
-            cols.append(color[m])
+        if ticks:  # past OVERVIEW_MAX_COLORED municipalities: every estimate as a tick on one line, no intervals
+            pts.extend((est, y + 0.12) for _, est, _, _ in r["studies"])
+            cols.extend([MANY_COLOR] * k)
+        else:  # studies above, the diamond below them in the same row
+            offsets = (np.linspace(0.32, -0.05, k) if pooled_row else np.linspace(0.22, -0.22, k)) if k > 1 else [0.0]
+            for (m, est, l, u), dy in zip(r["studies"], offsets):
+                segs.append(((l, y + dy), (u, y + dy)))
+                pts.append((est, y + dy))
+                cols.append(color[m])
         if r["pooled"] is not None:
             est, l, u = r["pooled"]
             l = l if np.isfinite(l) else ax.get_xlim()[0]
@@ -147,7 +158,8 @@ def _draw_overview_panel(ax, panel: pd.DataFrame, labels: list[str], label_x: fl
             ax.add_patch(Polygon([[l, y - 0.3], [est, y - 0.19], [u, y - 0.3], [est, y - 0.41]], closed=True,
                                  color="#b22222", zorder=4))
     draw_segments(ax, segs, cols, 1.4, zorder=2)
-    draw_points(ax, [p[0] for p in pts], [p[1] for p in pts], 28, cols, marker="s", zorder=3)
+    draw_points(ax, [p[0] for p in pts], [p[1] for p in pts], 60 if ticks else 28, cols, marker="|" if ticks else "s",
+                zorder=3, **({"linewidths": 1.0} if ticks else {}))
     ax.axvline(0, color="black", lw=0.8, zorder=1)
     ax.set_yticks([])
     for side in ("top", "right", "left"):
@@ -166,8 +178,11 @@ def _overview_legend_and_title(fig, rows: pd.DataFrame, municipalities: list, co
     from matplotlib.lines import Line2D
 
     names = dict(municipalities)
-    present = [m for m, _ in municipalities if any(st[0] == m for sts in rows["studies"] for st in sts)]
+    present = _present(rows, municipalities)
     handles = [Line2D([], [], marker="s", ls="-", color=color[m], label=names[m]) for m in present]
+    if len(present) > OVERVIEW_MAX_COLORED:
+        handles = [Line2D([], [], marker="|", ls="", color=MANY_COLOR, markersize=8,
+                          label=t("overview_many", lang, n=len(present)))]
     if any(pl is not None for pl in rows["pooled"]):
         handles.append(Line2D([], [], marker="D", ls="", color="#b22222",
                               label="gepoold (k ≥ 2)" if lang == "nl" else "pooled (k ≥ 2)"))
@@ -176,7 +191,16 @@ def _overview_legend_and_title(fig, rows: pd.DataFrame, municipalities: list, co
     title = ("Overzicht: effect per armklasse en uitkomst, per gemeente met "
              f"{fmt_g(level, lang)}%-interval" if lang == "nl" else
              f"Overview: effect per arm class and outcome, per municipality with {fmt_g(level, lang)}% interval")
+    if len(present) > OVERVIEW_MAX_COLORED:  # the intervals are not drawn
+        title = ("Overzicht: effect per armklasse en uitkomst, per gemeente en gepoold" if lang == "nl" else
+                 "Overview: effect per arm class and outcome, per municipality and pooled")
     fig.text(0.1 / FIGURE_WIDTH_IN, 1 - 0.1 / height, title, ha="left", va="top", fontsize=11, fontweight="bold")
+
+
+def _present(rows: pd.DataFrame, municipalities: list) -> list:
+    """The municipality codes with a study in the figure, in register order."""
+    seen = {st[0] for sts in rows["studies"] for st in sts}
+    return [m for m, _ in municipalities if m in seen]
 
 
 def overview_job(results, lang: str = "en", svg: bool = False):
