@@ -134,8 +134,10 @@ def _across_note(cell: pd.DataFrame, design: pd.DataFrame, used: list) -> str:
     if len(munis) < 2:
         return ""
     within, notes = set(), []
+    X = design[used].to_numpy(float)  # once per cell, not per municipality (pandas per municipality cost seconds)
+    of_muni = np.array(cell["municipality"].tolist(), dtype=object)
     for m in munis:
-        rows = design[used].to_numpy(float)[(cell["municipality"] == m).to_numpy()]
+        rows = X[of_muni == m]
         own = [c for j, c in enumerate(used) if rows[:, j].any()]
         bad = set(identifiability(rows[:, [used.index(c) for c in own]], own).non_identifiable)
         within |= set(own) - bad
