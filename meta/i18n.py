@@ -379,68 +379,56 @@ def _nl_list(items: list[str], conj: str = "en") -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + f" {conj} " + items[-1]
 
 
+#: Component-model notes (``components.csv`` ``statement``, English) → message key: whole sentences first, else each
+#: '; '-clause of the sentence. Groups named ``components*`` are component lists, ``combos`` a list of combinations.
+NOTE_SENTENCES = tuple((re.compile(p), k) for p, k in (
+    (r"(?P<components>.+?) are not separately identifiable: the available arms give only (?P<combos>.+?), so only "
+     r"(?P<rank>\d+) independent combinations? of these (?P<n>\d+) components can be estimated", "component_not_separable"),
+    (r"(?P<components>.+?) (?:is|are) part of every one of these arms, so the arms never show (?P<components2>.+?) "
+     r"without", "component_in_every_arm"),
+    (r"(?P<components>.+?) are always given together in the available arms", "component_always_together"),
+    (r"(?P<components>.+?) is not given in any of the available arms", "component_in_no_arm")))
+NOTE_CLAUSES = tuple((re.compile(p), k) for p, k in (
+    (r"all components are identifiable from all municipalities' arms together", "component_all_together"),
+    (r"all components are identifiable", "component_all_identifiable"),
+    (r"as many arms as components", "component_exact"),
+    (r"between-municipality variance not estimable", "component_no_tau2"),
+    (r"(?P<components>.+?) occur\(s\) in one municipality only", "component_one_municipality"),
+    (r"not fitted", "component_not_fitted"),
+    (r"(?P<components>.+?) identifiable only by comparing municipalities", "component_across_only"),
+    (r"(?P<muni>.+?) alone does not separate (?P<components>[^:]*)", "component_within_not")))
+
+
+def _component_words(text: str, lang: str, split: str = r",| and | or ", join=_nl_list) -> str:
+    """'exemption, release and intensive' → 'ontheffing, vrijlating en intensieve begeleiding'."""
+    return join([word("component", c.strip().replace("_", " "), lang) for c in re.split(split, text)])
+
+
+def _note_text(part: str, patterns, lang: str) -> str | None:
+    """``part`` in ``lang`` by the first of ``patterns`` that matches its start; None when none does."""
+    for pat, key in patterns:
+        m = pat.match(part)
+        if m:
+            fill = {k: _component_words(v, lang) if k.startswith("components") else v for k, v in m.groupdict().items()}
+            if "combos" in fill:  # "exemption + release and intensive + release"
+                fill["combos"] = _nl_list([_component_words(c, lang, r" \+ ", " + ".join)
+                                           for c in re.split(r", | and ", fill["combos"])])
+            return t(key, lang, **fill)
+    return None
+
+
 def component_note_words(note, lang: str, names: dict | None = None) -> str:
-    """A component-model note (``components.csv`` ``statement``) in ``lang``; ``names`` ({code: name}) names the
-    municipalities ("municipality nijmegen" → "Nijmegen")."""
+    """A component-model note (``components.csv`` ``statement``) in ``lang`` (:data:`NOTE_SENTENCES`,
+    :data:`NOTE_CLAUSES`); ``names`` ({code: name}) names the municipalities ("municipality nijmegen" → "Nijmegen")."""
     if isinstance(note, str) and names is not None:
         note = re.sub(r"(?<![-\w])municipality (\w+)(?= alone )", lambda m: names.get(m.group(1), m.group(1)), note)
     if lang == "en" or not isinstance(note, str) or not note:
         return note if isinstance(note, str) and note else MISSING
     if note.startswith("not fitted"):  # the solver's own message follows; components.csv keeps it
-        return "niet geschat: het model is numeriek niet op te lossen (de melding staat in components.csv)"
-    comp = lambda s: _nl_list([word("component", c.strip().replace("_", " "), lang)  # noqa: E731
-                               for c in re.split(r",| and | or ", s)])
-    combo = lambda s: " + ".join(word("component", c.strip().replace("_", " "), lang)  # noqa: E731
-                                 for c in s.split(" + "))
-    out = []
-    for sentence in re.split(r"(?<=\.) ", note):
-        m = re.match(r"(.+?) are not separately identifiable: the available arms give only (.+?), so only (\d+) "
-                     r"independent combinations? of these (\d+) components can be estimated", sentence)
-        if m:
-            combos = re.split(r", | and ", m.group(2))
-            out.append(f"{comp(m.group(1))} zijn niet afzonderlijk te schatten: de beschikbare armen geven alleen "
-                       f"{_nl_list([combo(c) for c in combos])}, dus van deze {m.group(4)} onderdelen zijn maar "
-                       f"{m.group(3)} onafhankelijke combinaties te schatten.")
-            continue
-        m = re.match(r"(.+?) (?:is|are) part of every one of these arms, so the arms never show (.+?) without", sentence)
-        if m:
-            out.append(f"{comp(m.group(1))} zit in elk van deze armen; de armen tonen {comp(m.group(2))} dus nooit "
-                       "zonder.")
-            continue
-        m = re.match(r"(.+?) are always given together in the available arms", sentence)
-        if m:
-            out.append(f"{comp(m.group(1))} komen in de beschikbare armen altijd samen voor; alleen hun som is te "
-                       "schatten.")
-            continue
-        m = re.match(r"(.+?) is not given in any of the available arms", sentence)
-        if m:
-            out.append(f"{comp(m.group(1))} komt in geen enkele beschikbare arm voor; het effect is niet te schatten.")
-            continue
-        parts = []
-        for clause in sentence.split("; "):
-            if clause.startswith("all components are identifiable from all municipalities' arms together"):
-                parts.append(t("component_all_together", lang))
-            elif clause.startswith("all components are identifiable"):
-                parts.append("alle onderdelen zijn afzonderlijk te schatten")
-            elif clause.startswith("as many arms as components"):
-                parts.append("evenveel armen als onderdelen: de schatting past exact en resterende heterogeniteit "
-                             "is niet te beoordelen")
-            elif clause.startswith("between-municipality variance not estimable"):
-                parts.append("variantie tussen gemeenten hier niet te schatten (op 0 gezet)")
-            elif "occur(s) in one municipality only" in clause:
-                parts.append(f"{comp(clause.split(' occur(s)')[0])} komt in één gemeente voor; die schatting bevat "
-                             "dus ook het eigen verschil van die gemeente met de andere")
-            elif clause.startswith("not fitted"):
-                parts.append("niet geschat: het model is numeriek niet op te lossen")
-            elif " identifiable only by comparing municipalities" in clause:
-                parts.append(t("component_across_only", lang, components=comp(clause.split(" identifiable only")[0])))
-            elif " alone does not separate " in clause:
-                muni, rest = clause.split(" alone does not separate ", 1)
-                parts.append(t("component_within_not", lang, muni=muni, components=comp(rest.split(":")[0])))
-            else:
-                parts.append(clause)
-        out.append("; ".join(parts))
-    return " ".join(out)
+        return t("component_not_fitted_note", lang)
+    return " ".join(_note_text(sentence, NOTE_SENTENCES, lang)
+                    or "; ".join(_note_text(c, NOTE_CLAUSES, lang) or c for c in sentence.split("; "))
+                    for sentence in re.split(r"(?<=\.) ", note))
 
 
 def period_label(period: str, periods, lang: str) -> str:
