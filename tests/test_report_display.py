@@ -286,3 +286,15 @@ def test_english_pending_municipalities_name_documents_not_seed_numbers_or_the_s
     assert "shared/seeds" not in text and not re.findall(r"\b00\d\b", text)
     assert "the Nijmegen report announces for early June 2020 (Nijmegen report, p. 8–10)" in text
     assert "The article on the aftermath also cites" in text and text.count("not among the source documents") == 5
+
+
+def test_component_note_says_what_the_arms_never_show_a_component_without():
+    # "vrijlating zit in elk van deze armen; de armen tonen ontheffing en intensieve begeleiding dus nooit zonder."
+    # ended on a bare "zonder": the English says "without it" (release)
+    from meta.i18n import component_note_words
+
+    note = ("exemption, intensive and release are not separately identifiable: the available arms give only exemption + "
+            "release and intensive + release, so only 2 independent combinations of these 3 components can be estimated."
+            " release is part of every one of these arms, so the arms never show exemption or intensive without it.")
+    nl = component_note_words(note, "nl")
+    assert nl.endswith("de armen tonen ontheffing en intensieve begeleiding dus nooit zonder vrijlating.")
