@@ -338,3 +338,18 @@ def test_a_report_with_pooled_cells_stays_in_its_language_and_links_every_findin
         found = problems(_figure_text(fig), lang)
         plt.close(fig)
         assert found == [], "\n".join(found[:30])
+
+
+def test_the_dutch_catalogue_says_vragenlijst_not_survey():
+    # the Dutch report said "surveycontrast" (Gevoeligheid, specification curves) and "survey-indices" (Methoden)
+    from meta.i18n import TEXT, spec_words, word
+
+    def texts(v):
+        if isinstance(v, dict):
+            return [x for y in v.values() for x in texts(y)]
+        return [v] if isinstance(v, str) else [x for y in v for x in texts(y)] if isinstance(v, list) else []
+
+    nl = [x for key, v in TEXT.items() for x in texts(v.get("nl", ""))]
+    assert not [x for x in nl if "survey" in x.lower()]
+    assert word("spec_group", "survey contrast", "nl") == "vragenlijstcontrast"
+    assert spec_words("survey contrast", "wave", "nl") == "verschil op het meetmoment"
