@@ -298,3 +298,16 @@ def test_component_note_says_what_the_arms_never_show_a_component_without():
             " release is part of every one of these arms, so the arms never show exemption or intensive without it.")
     nl = component_note_words(note, "nl")
     assert nl.endswith("de armen tonen ontheffing en intensieve begeleiding dus nooit zonder vrijlating.")
+
+
+def test_kerntabel_warning_legend_names_every_way_a_flagged_se_was_found(results):
+    # 30 Kerntabel rows carry "⚠" for an SE that is the bound from the outcome's range (bovengrens uit bereik en
+    # respondenten) only; the legend said "gereconstrueerd uit significantietekens of aandelen"
+    from meta.analyses.tables import DERIVED_SE_METHODS
+    from meta.i18n import t
+
+    p = results.pooled
+    flagged = set(";".join(p.loc[p["flag_derived_se"].astype(bool), "se_methods"]).split(";")) - {""}
+    assert flagged <= set(DERIVED_SE_METHODS) and "from_range_bound" in flagged
+    assert "significantietekens, aandelen of het bereik van de uitkomst" in t("legend_headline", "nl")
+    assert "significance marks, shares or the outcome's range" in t("legend_headline", "en")
