@@ -426,9 +426,10 @@ def component_note_words(note, lang: str, names: dict | None = None) -> str:
         return note if isinstance(note, str) and note else MISSING
     if note.startswith("not fitted"):  # the solver's own message follows; components.csv keeps it
         return t("component_not_fitted_note", lang)
-    return " ".join(_note_text(sentence, NOTE_SENTENCES, lang)
-                    or "; ".join(_note_text(c, NOTE_CLAUSES, lang) or c for c in sentence.split("; "))
-                    for sentence in re.split(r"(?<=\.) ", note))
+    out = [_note_text(sentence, NOTE_SENTENCES, lang)
+           or "; ".join(_note_text(c, NOTE_CLAUSES, lang) or c for c in sentence.split("; "))
+           for sentence in re.split(r"(?<=\.) ", note)]
+    return " ".join([out[0], *(x[:1].upper() + x[1:] for x in out[1:])])  # a sentence after a full stop: capital
 
 
 def period_label(period: str, periods, lang: str) -> str:

@@ -300,6 +300,18 @@ def test_component_note_says_what_the_arms_never_show_a_component_without():
     assert nl.endswith("de armen tonen ontheffing en intensieve begeleiding dus nooit zonder vrijlating.")
 
 
+def test_component_note_starts_each_dutch_sentence_after_a_full_stop_with_a_capital():
+    # "... combinaties te schatten. vrijlating zit in elk van deze armen" (Onderdelen, deeltijdwerk)
+    from meta.i18n import component_note_words
+
+    note = ("exemption, intensive and release are not separately identifiable: the available arms give only exemption + "
+            "release and intensive + release, so only 2 independent combinations of these 3 components can be estimated."
+            " release is part of every one of these arms, so the arms never show exemption or intensive without it.")
+    nl = component_note_words(note, "nl")
+    assert nl.startswith("ontheffing, intensieve begeleiding en vrijlating zijn niet afzonderlijk te schatten")
+    assert "combinaties te schatten. Vrijlating zit in elk van deze armen" in nl
+
+
 def test_kerntabel_warning_legend_names_every_way_a_flagged_se_was_found(results):
     # 30 Kerntabel rows carry "⚠" for an SE that is the bound from the outcome's range (bovengrens uit bereik en
     # respondenten) only; the legend said "gereconstrueerd uit significantietekens of aandelen"
