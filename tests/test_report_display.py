@@ -323,3 +323,15 @@ def test_kerntabel_warning_legend_names_every_way_a_flagged_se_was_found(results
     assert flagged <= set(DERIVED_SE_METHODS) and "from_range_bound" in flagged
     assert "significantietekens, aandelen of het bereik van de uitkomst" in t("legend_headline", "nl")
     assert "significance marks, shares or the outcome's range" in t("legend_headline", "en")
+
+
+def test_methods_spell_out_hksj_where_the_report_first_uses_the_abbreviation(results):
+    # "REML + HKSJ" (Methoden, simulation table, forest footers) was never spelled out
+    import re
+
+    from meta.present import report
+
+    for lang in ("nl", "en"):
+        text = re.sub(r"<[^>]+>", " ", report.render_report(results, {}, lang, {}))
+        first = text.index("HKSJ")
+        assert text[first - len("Hartung-Knapp-Sidik-Jonkman ("):first] == "Hartung-Knapp-Sidik-Jonkman (", lang
