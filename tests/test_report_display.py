@@ -335,3 +335,12 @@ def test_methods_spell_out_hksj_where_the_report_first_uses_the_abbreviation(res
         text = re.sub(r"<[^>]+>", " ", report.render_report(results, {}, lang, {}))
         first = text.index("HKSJ")
         assert text[first - len("Hartung-Knapp-Sidik-Jonkman ("):first] == "Hartung-Knapp-Sidik-Jonkman (", lang
+
+
+def test_leave_one_out_reads_zonder_een_gemeente_then_the_name_not_zonder_twice():
+    # Gevoeligheid "Veranderd door" and the specification curves read "zonder één gemeente: zonder Wageningen"
+    from meta.i18n import changed_by_words
+
+    names = {"wageningen": "Wageningen"}
+    assert changed_by_words("leave one out: without wageningen", "nl", names) == "zonder één gemeente: Wageningen"
+    assert changed_by_words("leave one out: without wageningen", "en", names).endswith(": without Wageningen")
