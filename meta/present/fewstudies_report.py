@@ -64,8 +64,12 @@ def value_text(row, col: str, digits: int, lang: str, fmt=None) -> str:
 
 
 def interval_text(row, lo: str, hi: str, digits: int, lang: str, fmt=None) -> str:
-    """``[lo, hi]`` (Dutch: ``[lo; hi]``) with each impossible bound replaced by "onbepaald (k = …)"."""
-    return f"[{value_text(row, lo, digits, lang, fmt)}{INTERVAL_SEP[lang]}{value_text(row, hi, digits, lang, fmt)}]"
+    """``[lo, hi]`` (Dutch: ``[lo; hi]``) with each impossible bound replaced by "onbepaald (k = …)"; when both
+    bounds are, the interval is printed once as ``[onbepaald (k = …)]`` (not the words twice)."""
+    low, high = value_text(row, lo, digits, lang, fmt), value_text(row, hi, digits, lang, fmt)
+    if {lo, hi} <= undetermined(row):
+        return f"[{low}]"
+    return f"[{low}{INTERVAL_SEP[lang]}{high}]"
 
 
 #: Interval columns of the heterogeneity statistics (Q-profile for τ², and I², H² from it).
