@@ -439,3 +439,27 @@ def test_classical_interval_of_two_municipalities_prints_undetermined_even_insid
     five = p.loc[("hours_gt12", "release")]
     assert "onbepaald" not in fsr.classical_fits_text(five, 1, "nl")
     assert fsr.one_df(two) and not fsr.one_df(five)
+
+
+def test_specification_curve_draws_a_specification_not_counted_in_the_verdict_hollow_grey_with_its_legend_entry():
+    # a plain Hartung-Knapp row with scale factor < 1 is listed but not counted (sensitivity.robustness); the curve
+    # must not draw it in the verdict colour of a counted specification
+    import matplotlib.pyplot as plt
+
+    from meta.present.spec_curve import NOT_COUNTED_COLOR, SPEC_COLORS, draw_spec_curve
+    from matplotlib.colors import to_hex
+
+    sens = pd.DataFrame(dict(outcome_key="o", period="p", arm_class="exemption", unit_h="scale_points",
+                             spec_group=["main", "test"], spec=["REML + adhoc", "knha"], estimate=[-1.0, -0.9],
+                             ci_low=[-3.0, -1.5], ci_high=[1.0, -0.2],
+                             verdict=["no significant effect", "negative"],
+                             not_counted=["", "knha scale factor q = 0.4 < 1: not counted in the verdict"]))
+    for lang, entry in (("nl", "niet meegeteld (schaalfactor < 1)"), ("en", "not counted (scale factor < 1)")):
+        fig = draw_spec_curve(sens, "o", "t", lang)
+        points = fig.axes[0].collections[-1]  # the estimates (one scatter), sorted by estimate: main first
+        faces = [to_hex(c) for c in points.get_facecolors()]
+        edges = [to_hex(c) for c in points.get_edgecolors()]
+        assert faces[1] == "#ffffff" and edges[1] == NOT_COUNTED_COLOR != SPEC_COLORS["negative"]
+        assert faces[0] == SPEC_COLORS["no significant effect"]
+        assert entry in [x.get_text() for x in fig.legends[0].get_texts()]
+        plt.close(fig)

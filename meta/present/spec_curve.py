@@ -15,6 +15,17 @@ from meta.present.drawing import (FIGURE_WIDTH_IN, MIN_FONT_PT, FONT_PT, PNG_DPI
 
 
 SPEC_COLORS = {"negative": "#b22222", "positive": "#1f7a1f", "no significant effect": "#555555", "no estimate": "#bbbbbb"}
+#: A specification listed but not counted in the robustness verdict (``not_counted`` of sensitivity.csv): a hollow
+#: grey marker, whatever its interval says.
+NOT_COUNTED_COLOR = "#999999"
+
+
+def not_counted(c: pd.DataFrame) -> np.ndarray:
+    """Per row: whether the specification is left out of the robustness verdict (a reason in ``not_counted``, as
+    :func:`meta.analyses.sensitivity.robustness` reads it)."""
+    if "not_counted" not in c:
+        return np.zeros(len(c), bool)
+    return (c["not_counted"].fillna("").astype(str) != "").to_numpy()
 
 
 def draw_spec_curve(sens: pd.DataFrame, outcome_key: str, title: str, lang: str = "en", periods=None,
@@ -24,7 +35,8 @@ def draw_spec_curve(sens: pd.DataFrame, outcome_key: str, title: str, lang: str 
     Each point is one specification's pooled estimate with its interval, coloured by its verdict; the plan's
     main specification is the large black-edged marker; the strip under each panel names the specification group.
     ``ranges``: {unit: width} of the feasible range ±width (``range_high`` of ``pooled.csv``); an interval bound
-    beyond it is drawn cut at ±width with a ▲/▼ there, so the axis stays within the feasible range.
+    beyond it is drawn cut at ±width with a ▲/▼ there, so the axis stays within the feasible range. A
+    specification not counted in the robustness verdict (:func:`not_counted`) is a hollow grey marker.
     """
     import matplotlib
 
@@ -54,6 +66,9 @@ def draw_spec_curve(sens: pd.DataFrame, outcome_key: str, title: str, lang: str 
         clipped_at = width if width is not None else clipped_at
     handles = [plt.Line2D([], [], marker="o", ls="", color=col, label=word("verdict", v, lang))
                for v, col in SPEC_COLORS.items() if v != "no estimate"]
+    if any(not_counted(c).any() for c in panels):
+        handles.append(plt.Line2D([], [], marker="o", ls="", color=NOT_COUNTED_COLOR, markerfacecolor="white",
+                                  label=t("fig_spec_not_counted", lang)))
     if clipped_at is not None:
         handles.append(plt.Line2D([], [], marker="^", ls="", color="#555555",
                                   label=t("fig_spec_clipped", lang, width=fmt_g(clipped_at, lang))))
@@ -73,7 +88,8 @@ def _draw_spec_panel(ax, cell, c: pd.DataFrame, width: float, lang: str, periods
     clipped_at = None
     x = np.arange(len(c))
     # one artist for all intervals and one for all points (not two per specification: drawing time)
-    cols = [SPEC_COLORS.get(v, "#555555") for v in c["verdict"]]
+    skip = not_counted(c)
+    cols = [NOT_COUNTED_COLOR if s else SPEC_COLORS.get(v, "#555555") for v, s in zip(c["verdict"], skip)]
     main = (c["spec_group"] == "main").to_numpy()
     lows, highs = c["ci_low"].to_numpy(float), c["ci_high"].to_numpy(float)
     if math.isfinite(width):
@@ -85,9 +101,10 @@ def _draw_spec_panel(ax, cell, c: pd.DataFrame, width: float, lang: str, periods
                 draw_points(ax, x[cut], np.full(int(cut.sum()), y), 30, [cols[i] for i in np.flatnonzero(cut)],
                             marker=marker, linewidths=0.0, zorder=3)
     draw_segments(ax, [((i, lo), (i, hi)) for i, lo, hi in zip(x, lows, highs)], cols, 1.4, alpha=0.8)
-    draw_points(ax, x, c["estimate"], np.where(main, 70, 22), cols,
+    draw_points(ax, x, c["estimate"], np.where(main, 70, 22),
+                ["white" if sk else col for sk, col in zip(skip, cols)],
                 edgecolors=["black" if m else col for m, col in zip(main, cols)],
-                linewidths=np.where(main, 1.5, 0.0), zorder=3)
+                linewidths=np.where(main, 1.5, np.where(skip, 1.2, 0.0)), zorder=3)
     ax.axhline(0, color="black", lw=0.8)
     number_axis(ax.yaxis, lang)
     ax.tick_params(axis="y", labelsize=FONT_PT)
