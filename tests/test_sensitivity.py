@@ -110,3 +110,19 @@ def test_records_gives_the_values_and_types_to_dict_gives():
     assert [[type(v) for v in r.values()] for r in got] == [[type(v) for v in r.values()] for r in want]
     assert [{k: v for k, v in r.items() if not (isinstance(v, float) and math.isnan(v))} for r in got] == \
         [{k: v for k, v in r.items() if not (isinstance(v, float) and math.isnan(v))} for r in want]
+
+
+def test_a_sensitivity_row_of_one_study_whose_se_is_only_an_upper_bound_is_flagged_and_a_pooled_row_is_not():
+    # leaving Nijmegen out leaves Wageningen alone, whose SE is only an upper bound: that row's interval is an outer
+    # bound (the Kerntabel's †); the pooled rows and Nijmegen alone are not
+    studies = _studies({("a", "exemption"): [("nijmegen", 0.5, 0.2), ("wageningen", 0.1, 2.0)]})
+    studies["se_upper_bound_only"] = studies["municipality"] == "wageningen"
+    pooled = pd.DataFrame([{**dict(zip(CELL_COLUMNS, ("a", "p1", "exemption", "scale_0_10"))), "k": 2,
+                            "estimate": 0.5, "ci_low": -1.0, "ci_high": 2.0}])
+    assert [r["se_upper_bound_only"] for r in sensitivity._spec_rows(pooled, "main", "REML + adhoc", studies)] == [False]
+    loo = sensitivity.leave_one_out_studies(studies)
+    batch = sensitivity.engine.pool_cells(loo, (*CELL_COLUMNS, "spec"), "REML", "adhoc", 95.0)
+    rows = sensitivity._spec_rows(batch, "leave one out", None, loo, by="spec")
+    assert {r["spec"]: r["se_upper_bound_only"] for r in rows} == {"without nijmegen": True,
+                                                                   "without wageningen": False}
+    assert "se_upper_bound_only" in sensitivity.SPEC_COLUMNS

@@ -16,7 +16,8 @@ q = Σwᵢ(yᵢ − μ̂)²/(k−1) is below 1. There it gives an interval *narr
 1; with few studies that agree closely (k = 2, Q p near 1) q collapses towards 0 and the interval with it, the known
 failure the ad hoc variant exists to prevent (Röver, Knapp & Friede 2015, BMC Med Res Methodol 15:99). Such a row
 keeps its place in ``sensitivity.csv`` with the reason in ``not_counted``; :func:`robustness` leaves it out of
-the verdict and names it in its own ``not_counted`` column.
+the verdict and names it in its own ``not_counted`` column. ``se_upper_bound_only`` marks a row that is one study
+whose SE is only an upper bound: its interval is an outer bound (the Kerntabel's †), drawn so in the curves.
 
 Pure functions; the batch engine pools each family of specifications in one call
 (leave-one-out: every cell × left-out municipality in one batch; one call per
@@ -51,7 +52,7 @@ from meta.analyses.fewstudies import HEADLINE_BAYES, prior_sensitivity_rows
 from meta.cells import CELL_COLUMNS
 
 SPEC_COLUMNS = ("outcome_key", "period", "arm_class", "unit_h", "spec_group", "spec", "k",
-                "municipalities", "estimate", "ci_low", "ci_high", "verdict", "not_counted")
+                "municipalities", "estimate", "ci_low", "ci_high", "verdict", "not_counted", "se_upper_bound_only")
 #: Model columns a report may print, tried one at a time in place of the plan's first choice.
 MODEL_COLUMNS = ("basis", "loep", "extra")
 #: Cells with at most this many municipalities leave each one out in turn (and list names in ``municipalities``).
@@ -116,21 +117,38 @@ def _municipalities(studies: pd.DataFrame, cols: list[str]) -> dict:
     return out
 
 
+def _upper_bound_keys(studies: pd.DataFrame, cols: list[str]) -> set:
+    """The cell keys whose one study has an SE that is only an upper bound (``se_upper_bound_only``): their interval
+    is an outer bound, not a verdict (as :func:`meta.present.fewstudies_report.upper_bound_only` for a Kerntabel
+    row). A cell of two or more studies is pooled and never in the set."""
+    if "se_upper_bound_only" not in studies or not studies["se_upper_bound_only"].fillna(False).astype(bool).any():
+        return set()
+    flags = studies["se_upper_bound_only"].fillna(False).astype(bool).tolist()
+    counts: dict = {}
+    for *key, flag in zip(*(studies[c].tolist() for c in cols), flags):
+        n, all_upper = counts.get(tuple(key), (0, True))
+        counts[tuple(key)] = (n + 1, all_upper and flag)
+    return {key for key, (n, all_upper) in counts.items() if n == 1 and all_upper}
+
+
 def _spec_rows(pooled: pd.DataFrame, group: str, spec, studies: pd.DataFrame, by: str | None = None,
                not_counted: dict | None = None, munis: dict | None = None) -> list[dict]:
     """One row per pooled cell. ``spec`` is the specification's name, or (with ``by``) the name of the
     ``by`` column of ``pooled`` and ``studies`` that tells the specifications of one batch apart. ``not_counted``:
     {cell key: reason} for rows that do not count toward the verdict (:func:`not_counted_reasons`). ``munis``:
-    :func:`_municipalities` of ``studies`` when already known."""
+    :func:`_municipalities` of ``studies`` when already known. ``se_upper_bound_only``: the row is one study whose SE
+    is only an upper bound (:func:`_upper_bound_keys`)."""
     cols = [*CELL_COLUMNS, *([by] if by else [])]
     munis = _municipalities(studies, cols) if munis is None else munis
+    upper = _upper_bound_keys(studies, cols)
     out = []
     for r in records(pooled[list(dict.fromkeys([*cols, "k", "estimate", "ci_low", "ci_high"]))]):
         key = tuple(r[c] for c in cols)
         out.append({**{c: r[c] for c in CELL_COLUMNS}, "spec_group": group, "spec": r[by] if by else spec,
                     "k": int(r["k"]), "municipalities": munis.get(key, ""), "estimate": r["estimate"],
                     "ci_low": r["ci_low"], "ci_high": r["ci_high"], "verdict": verdict(r["ci_low"], r["ci_high"]),
-                    "not_counted": (not_counted or {}).get(tuple(r[c] for c in CELL_COLUMNS), "")})
+                    "not_counted": (not_counted or {}).get(tuple(r[c] for c in CELL_COLUMNS), ""),
+                    "se_upper_bound_only": key in upper and int(r["k"]) == 1})
     return out
 
 
@@ -212,9 +230,11 @@ def sensitivity_table(results) -> pd.DataFrame:
     # Bayesian normal-normal model with the plan's τ prior per unit, and the prior variants (cells with k >= 2: a single
     # study is shown as reported)
     prior_rows = prior_sensitivity_rows(studies, plan, results.pooled)  # the plan's prior: fitted once, in the run
+    upper = _upper_bound_keys(studies, list(CELL_COLUMNS))
     for r in records(prior_rows):
-        rows.append({**{c: r[c] for c in SPEC_COLUMNS if c not in ("verdict", "not_counted")},
-                     "verdict": verdict(r["ci_low"], r["ci_high"]), "not_counted": ""})
+        rows.append({**{c: r[c] for c in SPEC_COLUMNS if c not in ("verdict", "not_counted", "se_upper_bound_only")},
+                     "verdict": verdict(r["ci_low"], r["ci_high"]), "not_counted": "",
+                     "se_upper_bound_only": tuple(r[c] for c in CELL_COLUMNS) in upper and int(r["k"]) == 1})
     table = pd.DataFrame(rows, columns=list(SPEC_COLUMNS))
     # keep only cells of the main analysis
     main_keys = table.loc[table["spec_group"] == "main", list(CELL_COLUMNS)].drop_duplicates()
