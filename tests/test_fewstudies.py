@@ -463,3 +463,26 @@ def test_specification_curve_draws_a_specification_not_counted_in_the_verdict_ho
         assert faces[0] == SPEC_COLORS["no significant effect"]
         assert entry in [x.get_text() for x in fig.legends[0].get_texts()]
         plt.close(fig)
+
+
+def test_specification_curve_marks_an_outer_bound_with_a_dagger_and_footnote_and_not_in_a_verdict_colour():
+    # 'zonder één gemeente: Nijmegen' leaves Wageningen alone, whose SE is only an upper bound: its interval is an
+    # outer bound (the Kerntabel's †), not a verdict 'geen significant effect'
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import to_hex
+
+    from meta.present.fewstudies_report import UPPER_MARK
+    from meta.present.spec_curve import SPEC_COLORS, UPPER_COLOR, draw_spec_curve
+
+    sens = pd.DataFrame(dict(outcome_key="o", period="p", arm_class="exemption", unit_h="scale_points",
+                             spec_group=["main", "leave one out"], spec=["REML + adhoc", "without nijmegen"],
+                             k=[2, 1], estimate=[-1.0, 0.03], ci_low=[-3.0, -4.0], ci_high=[1.0, 4.0],
+                             verdict="no significant effect", not_counted="", se_upper_bound_only=[False, True]))
+    fig = draw_spec_curve(sens, "o", "t", "nl")
+    labels = [x.get_text() for x in fig.axes[0].texts]
+    assert f"zonder één gemeente: Nijmegen {UPPER_MARK}" in labels
+    assert "hoofdanalyse: REML + Hartung-Knapp, ad-hocvariant" in labels  # no mark on the pooled row
+    faces = [to_hex(c) for c in fig.axes[0].collections[-1].get_facecolors()]
+    assert faces == [SPEC_COLORS["no significant effect"], UPPER_COLOR] and UPPER_COLOR not in SPEC_COLORS.values()
+    assert any(x.get_text().startswith(UPPER_MARK) and "buitengrens" in x.get_text() for x in fig.texts)
+    plt.close(fig)

@@ -11,7 +11,8 @@ import pandas as pd
 from meta.i18n import (arm_class_label, concept_labels, fmt_g, outcome_labels, period_label, spec_words, t,
                        word)
 from meta.present.drawing import (FIGURE_WIDTH_IN, MIN_FONT_PT, FONT_PT, PNG_DPI, draw_points, draw_segments,
-                                  number_axis, text_width_in, unit_label, write_now)
+                                  number_axis, text_width_in, unit_label, wrap_line, write_now)
+from meta.present.fewstudies_report import UPPER_MARK
 
 
 SPEC_COLORS = {"negative": "#b22222", "positive": "#1f7a1f", "no significant effect": "#555555", "no estimate": "#bbbbbb"}
@@ -28,6 +29,29 @@ def not_counted(c: pd.DataFrame) -> np.ndarray:
     return (c["not_counted"].fillna("").astype(str) != "").to_numpy()
 
 
+#: A row whose interval is an outer bound (one study whose SE is only an upper bound, ``se_upper_bound_only`` of
+#: sensitivity.csv): light grey, † after its label, never a verdict colour.
+UPPER_COLOR = "#bdbdbd"
+
+
+def upper_bound(c: pd.DataFrame) -> np.ndarray:
+    """Per row: whether its interval is an outer bound (``se_upper_bound_only``; False where the column is absent)."""
+    if "se_upper_bound_only" not in c:
+        return np.zeros(len(c), bool)
+    return c["se_upper_bound_only"].fillna(False).astype(bool).to_numpy()
+
+
+def spec_labels(c: pd.DataFrame, lang: str) -> list[str]:
+    """The tick label of every row: ``group: specification``, with † (:data:`UPPER_MARK`) for an outer bound."""
+    return [f"{word('spec_group', g, lang)}: {spec_words(g, sp, lang)}{' ' + UPPER_MARK if u else ''}"
+            for g, sp, u in zip(c["spec_group"], c["spec"], upper_bound(c))]
+
+
+def upper_note(lang: str) -> list[str]:
+    """The footnote lines of a curve with an outer bound: † (light grey, no verdict) and the forest plots' note."""
+    return wrap_line(f"{UPPER_MARK} {t('fig_spec_upper_bound', lang)} {t('fig_note_upper_bound', lang)}", 120)
+
+
 def draw_spec_curve(sens: pd.DataFrame, outcome_key: str, title: str, lang: str = "en", periods=None,
                     ranges: dict | None = None):
     """Specification curve for one outcome: a panel per (horizon, arm class), specifications sorted by estimate.
@@ -36,7 +60,8 @@ def draw_spec_curve(sens: pd.DataFrame, outcome_key: str, title: str, lang: str 
     main specification is the large black-edged marker; the strip under each panel names the specification group.
     ``ranges``: {unit: width} of the feasible range ±width (``range_high`` of ``pooled.csv``); an interval bound
     beyond it is drawn cut at ±width with a ▲/▼ there, so the axis stays within the feasible range. A
-    specification not counted in the robustness verdict (:func:`not_counted`) is a hollow grey marker.
+    specification not counted in the robustness verdict (:func:`not_counted`) is a hollow grey marker; a row whose
+    interval is an outer bound (:func:`upper_bound`) is light grey with † after its label and a footnote.
     """
     import matplotlib
 
@@ -48,18 +73,22 @@ def draw_spec_curve(sens: pd.DataFrame, outcome_key: str, title: str, lang: str 
         ["period", "arm_class"], kind="mergesort")
     # fixed layout in inches (tight_layout costs more than drawing): per panel the plot and its rotated labels,
     # as deep as the longest label needs at 60°
-    tick_labels = [f"{word('spec_group', g, lang)}: {spec_words(g, sp, lang)}" for g, sp in zip(s["spec_group"], s["spec"])]
+    tick_labels = spec_labels(s, lang)
     longest = max([text_width_in(x, MIN_FONT_PT) for x in tick_labels] + [1.0])
-    # title line, legend line, then the first panel's title above its plot
+    note = upper_note(lang) if upper_bound(s).any() else []
+    # title line, legend line, then the first panel's title above its plot; under the last panel the footnote
     plot_in, labels_in, top_in = 1.5, 0.45 + longest * math.sin(math.radians(60)), 1.05
-    height = len(cells) * (plot_in + labels_in) + top_in
+    note_in = 0.17 * len(note) + (0.05 if note else 0.0)
+    height = len(cells) * (plot_in + labels_in) + top_in + note_in
     panels = [s[(s["period"] == cell["period"]) & (s["arm_class"] == cell["arm_class"])].sort_values(
         ["estimate", "spec_group", "spec"], kind="mergesort").reset_index(drop=True) for _, cell in cells.iterrows()]
-    left_in = spec_left_margin([[f"{word('spec_group', g, lang)}: {spec_words(g, sp, lang)}"
-                                 for g, sp in zip(c["spec_group"], c["spec"])] for c in panels])
+    left_in = spec_left_margin([spec_labels(c, lang) for c in panels])
     fig, axes = plt.subplots(len(cells), 1, figsize=(FIGURE_WIDTH_IN, height), squeeze=False)
     fig.subplots_adjust(left=left_in / FIGURE_WIDTH_IN, right=1 - SPEC_RIGHT_IN / FIGURE_WIDTH_IN,
-                        top=1 - top_in / height, bottom=labels_in / height, hspace=labels_in / plot_in)
+                        top=1 - top_in / height, bottom=(labels_in + note_in) / height, hspace=labels_in / plot_in)
+    if note:
+        fig.text(0.1 / FIGURE_WIDTH_IN, 0.08 / height, "\n".join(note), ha="left", va="bottom",
+                 fontsize=MIN_FONT_PT)
     clipped_at = None
     for ax, (_, cell), c in zip(axes[:, 0], cells.iterrows(), panels):
         width = _draw_spec_panel(ax, cell, c, (ranges or {}).get(cell["unit_h"], math.nan), lang, periods)
@@ -88,8 +117,10 @@ def _draw_spec_panel(ax, cell, c: pd.DataFrame, width: float, lang: str, periods
     clipped_at = None
     x = np.arange(len(c))
     # one artist for all intervals and one for all points (not two per specification: drawing time)
-    skip = not_counted(c)
-    cols = [NOT_COUNTED_COLOR if s else SPEC_COLORS.get(v, "#555555") for v, s in zip(c["verdict"], skip)]
+    skip, upper = not_counted(c), upper_bound(c)
+    cols = [UPPER_COLOR if u else NOT_COUNTED_COLOR if sk else SPEC_COLORS.get(v, "#555555")
+            for v, sk, u in zip(c["verdict"], skip, upper)]
+    skip = skip & ~upper
     main = (c["spec_group"] == "main").to_numpy()
     lows, highs = c["ci_low"].to_numpy(float), c["ci_high"].to_numpy(float)
     if math.isfinite(width):
@@ -108,8 +139,7 @@ def _draw_spec_panel(ax, cell, c: pd.DataFrame, width: float, lang: str, periods
     ax.axhline(0, color="black", lw=0.8)
     number_axis(ax.yaxis, lang)
     ax.tick_params(axis="y", labelsize=FONT_PT)
-    spec_ticks(ax, x, [f"{word('spec_group', g, lang)}: {spec_words(g, sp, lang)}"
-                       for g, sp in zip(c["spec_group"], c["spec"])])
+    spec_ticks(ax, x, spec_labels(c, lang))
     ax.set_xlim(-0.6, len(c) - 0.4)
     ax.set_title(f"{period_label(cell['period'], periods, lang)} · {arm_class_label(cell['arm_class'], lang)}"
                  f" · {unit_label(cell['unit_h'], lang)}", fontsize=FONT_PT, loc="left")
