@@ -486,3 +486,23 @@ def test_specification_curve_marks_an_outer_bound_with_a_dagger_and_footnote_and
     assert faces == [SPEC_COLORS["no significant effect"], UPPER_COLOR] and UPPER_COLOR not in SPEC_COLORS.values()
     assert any(x.get_text().startswith(UPPER_MARK) and "buitengrens" in x.get_text() for x in fig.texts)
     plt.close(fig)
+
+
+def test_overview_figure_draws_an_outer_bound_as_an_open_square_with_a_dagger_and_the_footnote():
+    # a Wageningen survey row whose SE is only an upper bound: its interval is an outer bound (the Kerntabel's †)
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import to_hex
+
+    from meta.present.fewstudies_report import UPPER_MARK
+    from meta.present.overview import draw_overview_rows
+
+    rows = pd.DataFrame([dict(kind="header", label="Ontheffing", unit_h="", studies=[], pooled=None, upper=[]),
+                         dict(kind="cell", label=f"welbevinden {UPPER_MARK}", unit_h="scale_0_10",
+                              studies=[("nijmegen", -0.5, -0.9, -0.1), ("wageningen", 0.03, -4.0, 4.1)],
+                              pooled=(-0.47, -1.5, 0.6), upper=[False, True])])
+    fig = draw_overview_rows(rows, [("nijmegen", "Nijmegen"), ("wageningen", "Wageningen")], 95.0, "nl")
+    squares = fig.axes[0].collections[-1]
+    faces, edges = [to_hex(c) for c in squares.get_facecolors()], [to_hex(c) for c in squares.get_edgecolors()]
+    assert faces[1] == "#ffffff" != edges[1] and faces[0] == edges[0]  # Wageningen open, Nijmegen filled
+    assert any(x.get_text().startswith(UPPER_MARK) and "buitengrens" in x.get_text() for x in fig.texts)
+    plt.close(fig)

@@ -309,6 +309,10 @@ def test_overview_figure_has_every_kerntabel_row_and_every_study(results):
     assert len(cells) == len(results.pooled)
     assert sum(len(s) for s in cells["studies"]) == len(results.studies)
     assert list(rows.loc[rows["kind"] == "header", "label"]) == ["Ontheffing", "Intensivering", "Vrijlating"]
+    # a study whose SE is only an upper bound is flagged and its row's label carries the Kerntabel's †
+    n_upper = int(results.studies["se_upper_bound_only"].fillna(False).astype(bool).sum())
+    assert n_upper > 0 and sum(sum(u) for u in cells["upper"]) == n_upper
+    assert all(lab.endswith(" †") == any(u) for lab, u in zip(cells["label"], cells["upper"]))
 
 
 @pytest.fixture(scope="module")

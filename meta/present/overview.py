@@ -9,8 +9,8 @@ from scipy.special import ndtri
 
 from meta.present import fewstudies_report as fsr
 from meta.i18n import arm_class_label, concept_labels, fmt_g, outcome_labels, period_label, t
-from meta.present.drawing import (FIGURE_WIDTH_IN, FONT_PT, PNG_DPI, cell_frames, draw_points, draw_segments,
-                                  number_axis, text_width_in, wrap_label, write_now)
+from meta.present.drawing import (FIGURE_WIDTH_IN, FONT_PT, MIN_FONT_PT, PNG_DPI, cell_frames, draw_points,
+                                  draw_segments, number_axis, text_width_in, wrap_label, wrap_line, write_now)
 
 
 #: Past this many municipalities the colours would repeat and the legend would not fit: every estimate is then a
@@ -26,6 +26,8 @@ def overview_rows(results, lang: str = "en") -> pd.DataFrame:
 
     Each cell row carries its studies (municipality, yi, lower, upper) and the pooled headline estimate with its
     interval when k >= 2 (``pooled``), in the order of the Kerntabel (arm class, then the plan's outcomes).
+    ``upper``: per study whether its SE is only an upper bound (its interval an outer bound: an open square, † after
+    the row's label, as the Kerntabel and forest plots mark it).
     """
     from meta.analyses.tables import cell_order
 
@@ -37,19 +39,22 @@ def overview_rows(results, lang: str = "en") -> pd.DataFrame:
     cells = cell_frames(results)
     for arm_class, g in p.groupby("arm_class", sort=False):
         rows.append(dict(kind="header", label=arm_class_label(arm_class, lang).capitalize(), unit_h="", studies=[],
-                         pooled=None))
+                         pooled=None, upper=[]))
         for _, r in g.iterrows():
             s = cells.get((r["outcome_key"], r["period"], arm_class, r["unit_h"]), (results.studies.iloc[:0],))[0]
             studies = [(m, y, y - z * se, y + z * se) for m, y, se in zip(s["municipality"], s["yi"], s["sei"])]
+            upper = (s["se_upper_bound_only"].fillna(False).astype(bool).tolist() if "se_upper_bound_only" in s
+                     else [False] * len(studies))
             pooled = None
             if int(r["k"]) >= 2:
                 bad = fsr.impossible(r)
                 pooled = (r["estimate"], np.nan if "ci_low" in bad else r["ci_low"],
                           np.nan if "ci_high" in bad else r["ci_high"])
-            rows.append(dict(kind="cell", unit_h=r["unit_h"], studies=studies, pooled=pooled,
+            rows.append(dict(kind="cell", unit_h=r["unit_h"], studies=studies, pooled=pooled, upper=upper,
                              label=f"{label.get(r['outcome_key'], r['outcome_key'])}, "
-                                   f"{period_label(r['period'], results.inputs.periods, lang)}"))
-    return pd.DataFrame(rows, columns=["kind", "label", "unit_h", "studies", "pooled"])
+                                   f"{period_label(r['period'], results.inputs.periods, lang)}"
+                                   + (f" {fsr.UPPER_MARK}" if any(upper) else "")))
+    return pd.DataFrame(rows, columns=["kind", "label", "unit_h", "studies", "pooled", "upper"])
 
 
 def draw_overview(results, lang: str = "en"):
@@ -84,7 +89,8 @@ def draw_overview_rows(rows: pd.DataFrame, municipalities: list, level: float, l
     label_in = max([text_width_in(x, weight="bold") for _, panel in panels for x in wrapped[id(panel)]] + [1.0])
     left_in, right_in = 0.1 + label_in + 0.15, 0.2
     panel_h = [len(panel) * row_in for _, panel in panels]
-    top_in, gap_in, bottom_in = 0.45, 0.7, 0.35
+    note = _upper_note(rows, lang)
+    top_in, gap_in, bottom_in = 0.45, 0.7, 0.35 + 0.17 * len(note)
     height = top_in + sum(panel_h) + gap_in * len(panels) + bottom_in
     fig = plt.figure(figsize=(FIGURE_WIDTH_IN, height), facecolor="white")
     y_top = height - top_in
@@ -94,8 +100,17 @@ def draw_overview_rows(rows: pd.DataFrame, municipalities: list, level: float, l
         label_x = -(label_in + 0.15) / ((1 - (left_in + right_in) / FIGURE_WIDTH_IN) * FIGURE_WIDTH_IN)
         _draw_overview_panel(ax, panel, wrapped[id(panel)], label_x, color, is_pp, lang)
         y_top -= h + gap_in
-    _overview_legend_and_title(fig, rows, municipalities, color, height, level, lang)
+    _overview_legend_and_title(fig, rows, municipalities, color, height, level, lang, 0.17 * len(note))
+    if note:
+        fig.text(0.1 / FIGURE_WIDTH_IN, 0.06 / height, "\n".join(note), ha="left", va="bottom", fontsize=MIN_FONT_PT)
     return fig
+
+
+def _upper_note(rows: pd.DataFrame, lang: str) -> list[str]:
+    """The footnote lines when some study's interval is an outer bound (``upper``), else none."""
+    if "upper" not in rows or not any(any(u) for u in rows["upper"] if isinstance(u, list)):
+        return []
+    return wrap_line(f"{fsr.UPPER_MARK} {t('fig_overview_upper_bound', lang)} {t('fig_note_upper_bound', lang)}", 120)
 
 
 def _overview_panels(rows: pd.DataFrame) -> list[tuple[bool, pd.DataFrame]]:
@@ -131,7 +146,7 @@ def _draw_overview_panel(ax, panel: pd.DataFrame, labels: list[str], label_x: fl
     span = max(hi - lo, 1e-9)
     ax.set_xlim(lo - 0.05 * span, hi + 0.05 * span)
     ax.set_ylim(-0.5, n - 0.5)
-    segs, pts, cols = [], [], []  # every study of the panel: one artist for the lines, one for the squares
+    segs, pts, cols, faces = [], [], [], []  # every study of the panel: one artist for the lines, one for the squares
     for i, ((_, r), text) in enumerate(zip(panel.iterrows(), labels)):
         y = n - 1 - i
         header = r["kind"] == "header"
@@ -145,12 +160,15 @@ def _draw_overview_panel(ax, panel: pd.DataFrame, labels: list[str], label_x: fl
         if ticks:  # past OVERVIEW_MAX_COLORED municipalities: every estimate as a tick on one line, no intervals
             pts.extend((est, y + 0.12) for _, est, _, _ in r["studies"])
             cols.extend([MANY_COLOR] * k)
+            faces.extend([MANY_COLOR] * k)
         else:  # studies above, the diamond below them in the same row
             offsets = (np.linspace(0.32, -0.05, k) if pooled_row else np.linspace(0.22, -0.22, k)) if k > 1 else [0.0]
-            for (m, est, l, u), dy in zip(r["studies"], offsets):
+            upper = r["upper"] if isinstance(r.get("upper"), list) else [False] * k
+            for (m, est, l, u), dy, outer in zip(r["studies"], offsets, upper):
                 segs.append(((l, y + dy), (u, y + dy)))
                 pts.append((est, y + dy))
                 cols.append(color[m])
+                faces.append("white" if outer else color[m])  # an outer bound: an open square
         if r["pooled"] is not None:
             est, l, u = r["pooled"]
             l = l if np.isfinite(l) else ax.get_xlim()[0]
@@ -158,8 +176,8 @@ def _draw_overview_panel(ax, panel: pd.DataFrame, labels: list[str], label_x: fl
             ax.add_patch(Polygon([[l, y - 0.3], [est, y - 0.19], [u, y - 0.3], [est, y - 0.41]], closed=True,
                                  color="#b22222", zorder=4))
     draw_segments(ax, segs, cols, 1.4, zorder=2)
-    draw_points(ax, [p[0] for p in pts], [p[1] for p in pts], 60 if ticks else 28, cols, marker="|" if ticks else "s",
-                zorder=3, **({"linewidths": 1.0} if ticks else {}))
+    draw_points(ax, [p[0] for p in pts], [p[1] for p in pts], 60 if ticks else 28, faces, marker="|" if ticks else "s",
+                zorder=3, edgecolors=cols, **({"linewidths": 1.0} if ticks else {}))
     ax.axvline(0, color="black", lw=0.8, zorder=1)
     ax.set_yticks([])
     for side in ("top", "right", "left"):
@@ -172,7 +190,7 @@ def _draw_overview_panel(ax, panel: pd.DataFrame, labels: list[str], label_x: fl
 
 
 def _overview_legend_and_title(fig, rows: pd.DataFrame, municipalities: list, color: dict, height: float,
-                               level: float, lang: str) -> None:
+                               level: float, lang: str, note_in: float = 0.0) -> None:
     """The legend (every municipality with a number, and the pooled diamond when something is pooled) and the
     title."""
     from matplotlib.lines import Line2D
@@ -186,7 +204,7 @@ def _overview_legend_and_title(fig, rows: pd.DataFrame, municipalities: list, co
     if any(pl is not None for pl in rows["pooled"]):
         handles.append(Line2D([], [], marker="D", ls="", color="#b22222",
                               label="gepoold (k ≥ 2)" if lang == "nl" else "pooled (k ≥ 2)"))
-    fig.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.1 / FIGURE_WIDTH_IN, 0.05 / height),
+    fig.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.1 / FIGURE_WIDTH_IN, (0.05 + note_in) / height),
                ncol=len(handles), fontsize=FONT_PT, frameon=False)
     title = ("Overzicht: effect per armklasse en uitkomst, per gemeente met "
              f"{fmt_g(level, lang)}%-interval" if lang == "nl" else
