@@ -103,7 +103,8 @@ def draw_spec_curve(sens: pd.DataFrame, outcome_key: str, title: str, lang: str 
                                   label=t("fig_spec_clipped", lang, width=fmt_g(clipped_at, lang))))
     fig.legend(handles=handles, loc="upper right", bbox_to_anchor=(1 - SPEC_RIGHT_IN / FIGURE_WIDTH_IN,
                                                                    1 - 0.38 / height),
-               fontsize=MIN_FONT_PT, frameon=False, ncol=len(handles), borderaxespad=0.0,
+               fontsize=MIN_FONT_PT, frameon=False, borderaxespad=0.0,
+               ncol=len(handles) if len(handles) <= 4 else 3,  # five entries: two rows, or it runs off the left edge
                **({"columnspacing": 1.2} if len(handles) > 3 else {}))
     fig.text(0.1 / FIGURE_WIDTH_IN, 1 - 0.1 / height, title, ha="left", va="top", fontsize=11, fontweight="bold")
     return fig
