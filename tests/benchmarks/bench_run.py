@@ -288,6 +288,8 @@ def main(argv=None) -> int:
 
         if not args.skip_scaling:
             # ---- 3. scaling
+            if str(REPO) not in sys.path:  # run as a script, sys.path[0] is tests/benchmarks
+                sys.path.insert(0, str(REPO))
             from tests.benchmarks.synthetic_scale import make_scaled_inputs
 
             sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
