@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from meta.i18n import period_label, t, word
-from meta.present.drawing import (FIGURE_WIDTH_IN, FONT_PT, draw_points, draw_segments, number_axis, text_width_in,
+from meta.present.drawing import (FIGURE_WIDTH_IN, FONT_PT, draw_points, draw_segments, effect_axis, text_width_in,
                                   wrap_label)
 
 
@@ -96,11 +96,4 @@ def _draw_component_panel(ax, rows: list[dict], heights: list[float], label_x: f
     draw_segments(ax, [((r["ci_low"], yy), (r["ci_high"], yy)) for r, yy in comp], ["0.3"] * len(comp), 1.4)
     draw_points(ax, [r["estimate"] for r, _ in comp], [yy for _, yy in comp], 30, ["#1f4e79"] * len(comp),
                 marker="s", zorder=3)
-    ax.axvline(0, color="black", lw=0.8, zorder=1)
-    ax.set_yticks([])
-    for side in ("top", "right", "left"):
-        ax.spines[side].set_visible(False)
-    number_axis(ax.xaxis, lang)
-    ax.tick_params(axis="x", labelsize=FONT_PT)
-    unit = t("unit_pp", lang) if is_pp else t("unit_scale_per_outcome", lang)
-    ax.set_xlabel(t("component_xlabel_unit", lang, unit=unit), fontsize=FONT_PT)
+    effect_axis(ax, lang, is_pp, "component_xlabel_unit")

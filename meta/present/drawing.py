@@ -98,6 +98,20 @@ def wrap_line(line: str, width: int = 95) -> list[str]:
     return textwrap.wrap(line, width) or [""]
 
 
+def effect_axis(ax, lang: str, is_pp: bool, xlabel_key: str) -> None:
+    """Style ``ax`` as an effect axis shared by the overview and the component figure: a zero line, only the bottom
+    spine, Dutch or English tick numbers at :data:`FONT_PT`, and the x label ``xlabel_key`` (a catalogue key with a
+    ``{unit}`` field) in percentage points, or in scale points with the scale per outcome."""
+    ax.axvline(0, color="black", lw=0.8, zorder=1)
+    ax.set_yticks([])
+    for side in ("top", "right", "left"):
+        ax.spines[side].set_visible(False)
+    number_axis(ax.xaxis, lang)
+    ax.tick_params(axis="x", labelsize=FONT_PT)
+    unit = t("unit_pp", lang) if is_pp else t("unit_scale_per_outcome", lang)
+    ax.set_xlabel(t(xlabel_key, lang, unit=unit), fontsize=FONT_PT)
+
+
 def draw_segments(ax, segments, colors, lw: float, alpha=None, zorder: float = 2):
     """Line segments [((x0, y0), (x1, y1))] as one LineCollection, styled as ``ax.plot`` styles a line (projecting
     caps, ``zorder`` 2); segments with a non-finite end are left out, as ``ax.plot`` leaves them out. Updates the

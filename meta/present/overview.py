@@ -10,7 +10,7 @@ from scipy.special import ndtri
 from meta.present import fewstudies_report as fsr
 from meta.i18n import arm_class_label, concept_labels, fmt_g, outcome_labels, period_label, t
 from meta.present.drawing import (FIGURE_WIDTH_IN, FONT_PT, MIN_FONT_PT, PNG_DPI, cell_frames, draw_points,
-                                  draw_segments, number_axis, text_width_in, wrap_label, wrap_line, write_now)
+                                  draw_segments, effect_axis, text_width_in, wrap_label, wrap_line, write_now)
 
 
 #: Past this many municipalities the colours would repeat and the legend would not fit: every estimate is then a
@@ -178,15 +178,7 @@ def _draw_overview_panel(ax, panel: pd.DataFrame, labels: list[str], label_x: fl
     draw_segments(ax, segs, cols, 1.4, zorder=2)
     draw_points(ax, [p[0] for p in pts], [p[1] for p in pts], 60 if ticks else 28, faces, marker="|" if ticks else "s",
                 zorder=3, edgecolors=cols, **({"linewidths": 1.0} if ticks else {}))
-    ax.axvline(0, color="black", lw=0.8, zorder=1)
-    ax.set_yticks([])
-    for side in ("top", "right", "left"):
-        ax.spines[side].set_visible(False)
-    number_axis(ax.xaxis, lang)
-    ax.tick_params(axis="x", labelsize=FONT_PT)
-    unit = t("unit_pp", lang) if is_pp else (
-        "schaalpunten; schaal per uitkomst" if lang == "nl" else "scale points; scale per outcome")
-    ax.set_xlabel(t("fig_xlabel", lang, unit=unit), fontsize=FONT_PT)
+    effect_axis(ax, lang, is_pp, "fig_xlabel")
 
 
 def _overview_legend_and_title(fig, rows: pd.DataFrame, municipalities: list, color: dict, height: float,
