@@ -10,6 +10,7 @@ exceptions raised inside weakref callbacks and finalizers).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -183,6 +184,22 @@ def new_folder(out: Path) -> Path:
         return Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-{os.getpid()}-", dir=out.parent))
     except OSError as exc:
         raise _os_error(out, exc) from None
+
+
+@contextlib.contextmanager
+def building(out: Path):
+    """A new folder to build the outputs of ``out`` in (:func:`new_folder`), removed when anything goes wrong inside
+    the ``with`` block; an ``OSError`` is refused as :func:`_os_error` says. The caller swaps the finished folder in
+    with :func:`replace_folder` (or removes it with :func:`rmtree` to leave ``out`` as it was)."""
+    tmp = new_folder(out)
+    try:
+        yield tmp
+    except OSError as exc:
+        rmtree(tmp)
+        raise _os_error(out, exc) from None
+    except BaseException:
+        rmtree(tmp)
+        raise
 
 
 def replace_folder(tmp: Path, out: Path) -> None:

@@ -130,8 +130,7 @@ def write_outputs(results: Results, out_dir: Path, plan_path: Path | None, draw:
     out_dir = outdir.check_out_dir(out_dir, input_paths(results, plan_path))
     outdir.recover_interrupted(out_dir)
     check_text(results)
-    tmp = outdir.new_folder(out_dir)
-    try:
+    with outdir.building(out_dir) as tmp:
         control.checkpoint("write")
         (tmp / "README.md").write_text(OUTPUTS_README, encoding="utf-8")
         previous = out_dir if (out_dir / "manifest.json").is_file() else None  # unchanged files are taken from it
@@ -154,12 +153,6 @@ def write_outputs(results: Results, out_dir: Path, plan_path: Path | None, draw:
         manifest.update(run_key=run_key, console=console, sha256=output_hashes(tmp, manifest["files"]))
         write_manifest(tmp, manifest)
         outdir.replace_folder(tmp, out_dir)
-    except OSError as exc:
-        outdir.rmtree(tmp)
-        raise outdir._os_error(out_dir, exc) from None
-    except BaseException:
-        outdir.rmtree(tmp)
-        raise
     return out_dir / "report.html" if draw else None
 
 

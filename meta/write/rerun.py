@@ -209,18 +209,11 @@ def reuse_previous(out: Path, key: str) -> dict | None:
     manifest = _previous_manifest(out, key)
     if manifest is None:
         return None
-    tmp = outdir.new_folder(out)
-    try:
+    with outdir.building(out) as tmp:
         checkpoint("write")
         if not _link_unchanged(out, tmp, manifest["sha256"]):
             outdir.rmtree(tmp)
             return None
         write_manifest(tmp, {**manifest, "git_commit": git_commit(), "reused": sorted(manifest["files"])})
         outdir.replace_folder(tmp, out)
-    except OSError as exc:
-        outdir.rmtree(tmp)
-        raise outdir._os_error(out, exc) from None
-    except BaseException:
-        outdir.rmtree(tmp)
-        raise
     return manifest["console"]
