@@ -59,6 +59,26 @@ def arm_class_label(arm_class: str, lang: str) -> str:
     return word("arm_class", arm_class, lang).replace("_", " ")
 
 
+#: The catalogue keys of a unit's words, per use: on a figure axis ("schaalpunten, 0–10") and as a name in a table
+#: ("schaal 0–10"); each ``(percentage points, scale not stated, scale lo–hi with {lo} and {hi})``.
+UNIT_WORDS = {"axis": ("unit_pp", "unit_unknown_scale", "unit_scale_range"),
+              "name": ("unit_name_pp", "unit_name_unknown", "unit_name_scale")}
+
+
+def unit_words(unit: str, lang: str, use: str = "axis") -> str:
+    """A unit code in words (:data:`UNIT_WORDS`): ``percentage_points``, ``scale_unknown`` or ``scale_LO_HI``;
+    any other code with its underscores as spaces."""
+    pp, unknown, scale = UNIT_WORDS[use]
+    if unit == "percentage_points":
+        return t(pp, lang)
+    if unit == "scale_unknown":
+        return t(unknown, lang)
+    if unit.startswith("scale_"):
+        lo, _, hi = unit.removeprefix("scale_").partition("_")
+        return t(scale, lang, lo=lo, hi=hi)
+    return unit.replace("_", " ")
+
+
 def components_label(components: str, lang: str) -> str:
     """``exemption + release 50% ≤ €200/month`` in the report's language."""
     if lang == "en":

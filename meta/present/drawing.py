@@ -56,17 +56,6 @@ def unique_labels(labels: list[str]) -> list[str]:
     return out
 
 
-def unit_label(unit: str, lang: str = "en") -> str:
-    if unit == "percentage_points":
-        return t("unit_pp", lang)
-    if unit == "scale_unknown":
-        return t("unit_unknown_scale", lang)
-    if unit.startswith("scale_"):
-        lo, _, hi = unit.removeprefix("scale_").partition("_")
-        return f"{t('unit_scale', lang)}, {lo}–{hi}"
-    return unit.replace("_", " ")
-
-
 def text_width_in(text: str, size: float = FONT_PT, weight: str = "normal") -> float:
     """Width of the widest line of ``text`` in inches at ``size`` points (matplotlib's own text layout)."""
     return max(_line_width_pt(line, float(size), weight) for line in str(text).split("\n")) / 72

@@ -24,7 +24,7 @@ from meta.analyses.fewstudies import HEADLINE_BAYES, HEADLINE_SINGLE
 from meta.analyses.sensitivity import prior_dependence
 from meta.analyses.tables import cell_order
 from meta.i18n import (INTERVAL_SEP, arm_class_label, concept_labels, fmt_g, fmt_num, outcome_labels, period_label,
-                       t)
+                       t, unit_words)
 from meta.present.templating import render, text
 from meta.simulate.summary import read_summary
 
@@ -217,25 +217,13 @@ def _decision_row(results, r, lang: str, label: dict, dep_of: dict) -> dict:
                 pred="—" if single else interval_text(r, "bayes_pi_low", "bayes_pi_high", d, lang) + f" {unit}")
 
 
-def _unit_name(unit: str, lang: str) -> str:
-    """A unit in words: 'procentpunten (aandelen)', 'schaal 0–10', ..."""
-    if unit == "percentage_points":
-        return t("unit_name_pp", lang)
-    if unit == "scale_unknown":
-        return t("unit_name_unknown", lang)
-    if unit.startswith("scale_"):
-        lo, _, hi = unit.removeprefix("scale_").partition("_")
-        return t("unit_name_scale", lang, lo=lo, hi=hi)
-    return unit.replace("_", " ")
-
-
 def priors_table(results, lang: str = "nl") -> str:
     """The τ prior scale and δ per unit of the pooled cells, each with its reason (from the plan)."""
     units = sorted(set(results.pooled["unit_h"])) if len(results.pooled) else []
     rows = []
     for unit in units:
         u = results.plan.bayes_unit(unit)
-        row = dict(unit=_unit_name(unit, lang), scale=None)
+        row = dict(unit=unit_words(unit, lang, "name"), scale=None)
         if u is not None:  # the plan's reasons in the report's language
             suffix = "_nl" if lang == "nl" else ""
             row.update(scale=fmt_g(u["tau_prior_scale"], lang), reason_tau=u["tau_prior_reason" + suffix],

@@ -14,9 +14,9 @@ from scipy.special import ndtri
 from meta.analyses.tables import study_weights
 from meta.present import fewstudies_report as fsr
 from meta.i18n import (arm_class_label, components_label, concept_labels, fmt_g, fmt_interval, fmt_num, fmt_p,
-                       method_words, outcome_labels, period_label, t)
+                       method_words, outcome_labels, period_label, t, unit_words)
 from meta.present.drawing import (ZWSP, FIGURE_WIDTH_IN, FONT_PT, PNG_DPI, cell_frames, number_axis, plain_text,
-                                  text_width_in, unique_labels, unit_label, wrap_label, wrap_line, write_now)
+                                  text_width_in, unique_labels, wrap_label, wrap_line, write_now)
 from meta.present.overview import overview_job
 from meta.present.spec_curve import spec_curve_jobs
 
@@ -201,7 +201,7 @@ def draw_forest_rows(rows: pd.DataFrame, unit: str, title: str, level: float, la
     ax.set_yticks([])
     number_axis(ax.xaxis, lang)
     ax.tick_params(axis="x", labelsize=FONT_PT)
-    ax.set_xlabel(t("fig_xlabel", lang, unit=unit_label(unit, lang)), fontsize=FONT_PT)
+    ax.set_xlabel(t("fig_xlabel", lang, unit=unit_words(unit, lang)), fontsize=FONT_PT)
     fig.text(0.1 / FIGURE_WIDTH_IN, 1 - 0.1 / g.height, title, ha="left", va="top", fontsize=11, fontweight="bold")
     if g.wrapped_footer:
         fig.text(0.1 / FIGURE_WIDTH_IN, 0.1 / g.height, "\n".join(g.wrapped_footer), fontsize=FONT_PT, ha="left",

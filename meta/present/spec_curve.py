@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 
 from meta.i18n import (arm_class_label, concept_labels, fmt_g, outcome_labels, period_label, spec_words, t,
-                       word)
+                       unit_words, word)
 from meta.present.drawing import (FIGURE_WIDTH_IN, MIN_FONT_PT, FONT_PT, PNG_DPI, draw_points, draw_segments,
-                                  number_axis, text_width_in, unit_label, wrap_line, write_now)
+                                  number_axis, text_width_in, wrap_line, write_now)
 from meta.present.fewstudies_report import UPPER_MARK
 
 
@@ -143,7 +143,7 @@ def _draw_spec_panel(ax, cell, c: pd.DataFrame, width: float, lang: str, periods
     spec_ticks(ax, x, spec_labels(c, lang))
     ax.set_xlim(-0.6, len(c) - 0.4)
     ax.set_title(f"{period_label(cell['period'], periods, lang)} · {arm_class_label(cell['arm_class'], lang)}"
-                 f" · {unit_label(cell['unit_h'], lang)}", fontsize=FONT_PT, loc="left")
+                 f" · {unit_words(cell['unit_h'], lang)}", fontsize=FONT_PT, loc="left")
     ax.grid(axis="y", color="0.9")
     return clipped_at
 
