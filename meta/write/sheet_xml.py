@@ -15,6 +15,7 @@ or with a control character, a non-finite or other number): the caller then lets
 from __future__ import annotations
 
 import math
+from xml.sax.saxutils import escape
 
 from openpyxl.cell.cell import ERROR_CODES, ILLEGAL_CHARACTERS_RE
 from openpyxl.utils import get_column_letter
@@ -29,13 +30,7 @@ def _text(value: str) -> str | None:
         return None
     stripped = value.strip()
     space = ' xml:space="preserve"' if stripped and value != stripped else ""
-    if "&" in value:
-        value = value.replace("&", "&amp;")
-    if "<" in value:
-        value = value.replace("<", "&lt;")
-    if ">" in value:
-        value = value.replace(">", "&gt;")
-    return f"<is><t{space}>{value}</t></is>"
+    return f"<is><t{space}>{escape(value)}</t></is>"  # & < > as ElementTree escapes character data
 
 
 def _cells(values: list, letter: str, style: int | None, first_row: int) -> list[str] | None:
