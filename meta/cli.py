@@ -314,12 +314,19 @@ def cmd_run(args) -> int:
         _print_counts(console, plan, lang)
     else:
         console = _analyse_and_write(args, key)
-    failed, draw = console["failed_cells"], not (args.no_figures or args.no_sensitivity)
+    failed = console["failed_cells"]
     if failed:
         print(t("console_failed", lang, n=failed))
     out = Path(os.path.abspath(args.out))
-    print(t("console_report", lang, path=out / "report.html") if draw else t("console_tables", lang, path=out))
+    print(t("console_report", lang, path=out / "report.html") if _draws(args) else t("console_tables", lang, path=out))
     return 0
+
+
+def _draws(args) -> bool:
+    """Whether ``meta run`` draws the figures and writes the report: not with ``--no-figures``, nor with
+    ``--no-sensitivity`` (the specification curves and the report's robustness section need the sensitivity
+    analysis)."""
+    return not (args.no_figures or args.no_sensitivity)
 
 
 def _analyse_and_write(args, key: str) -> dict:
@@ -338,8 +345,7 @@ def _analyse_and_write(args, key: str) -> dict:
     sys.stderr.write("".join(said))
     console = {**_console_counts(results), "warnings": said}
     _print_counts(console, plan, args.lang)
-    draw = not (args.no_figures or args.no_sensitivity)
-    write_outputs(results, Path(args.out), plan_path, draw=draw, lang=args.lang, svg=args.svg, jobs=args.jobs,
+    write_outputs(results, Path(args.out), plan_path, draw=_draws(args), lang=args.lang, svg=args.svg, jobs=args.jobs,
                   run_key=key, console=console)
     return console
 

@@ -121,11 +121,13 @@ def _upper_bound_keys(studies: pd.DataFrame, cols: list[str]) -> set:
     """The cell keys whose one study has an SE that is only an upper bound (``se_upper_bound_only``): their interval
     is an outer bound, not a verdict (as :func:`meta.present.fewstudies_report.upper_bound_only` for a Kerntabel
     row). A cell of two or more studies is pooled and never in the set."""
-    if "se_upper_bound_only" not in studies or not studies["se_upper_bound_only"].fillna(False).astype(bool).any():
+    if "se_upper_bound_only" not in studies:
         return set()
-    flags = studies["se_upper_bound_only"].fillna(False).astype(bool).tolist()
+    flags = studies["se_upper_bound_only"].fillna(False).astype(bool)
+    if not flags.any():
+        return set()
     counts: dict = {}
-    for *key, flag in zip(*(studies[c].tolist() for c in cols), flags):
+    for *key, flag in zip(*(studies[c].tolist() for c in cols), flags.tolist()):
         n, all_upper = counts.get(tuple(key), (0, True))
         counts[tuple(key)] = (n + 1, all_upper and flag)
     return {key for key, (n, all_upper) in counts.items() if n == 1 and all_upper}
