@@ -465,6 +465,13 @@ def period_label(period: str, periods, lang: str) -> str:
     return period.replace("_", " ")  # without the register: the code in words
 
 
+def period_labels(values, periods, lang: str) -> list[str]:
+    """:func:`period_label` of each of ``values`` (a table's period column), each distinct period looked up once."""
+    values = list(values)
+    labels = {p: period_label(p, periods, lang) for p in dict.fromkeys(values)}
+    return [labels[p] for p in values]
+
+
 def concept_labels(concepts, lang: str) -> dict:
     """{concept: its label in ``lang``} from the concept register."""
     if concepts is None:

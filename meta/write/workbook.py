@@ -19,7 +19,7 @@ import pandas as pd
 
 from meta.present import fewstudies_report as fsr
 from meta.i18n import (arm_class_label, cell_labels, components_label, fmt_p_range, outcome_labels,
-                       period_label, reason_words, spec_words, t, word, words)
+                       period_label, period_labels, reason_words, spec_words, t, word, words)
 
 SHEETS = {
     "headline": {"nl": "Kerntabel", "en": "Headline"},
@@ -307,7 +307,7 @@ def sensitivity_sheet(results, lang: str) -> pd.DataFrame:
     return pd.DataFrame({
         "arm_class": [arm_class_label(a, lang) for a in s["arm_class"]],
         "outcome": [label.get(o, o) for o in s["outcome_key"]],
-        "period": [period_label(p, results.inputs.periods, lang) for p in s["period"]],
+        "period": period_labels(s["period"], results.inputs.periods, lang),
         "spec_group": [word("spec_group", g, lang) for g in s["spec_group"]],
         "spec": [spec_words(g, sp, lang, names) for g, sp in zip(s["spec_group"], s["spec"])],
         "k": [int(k) for k in s["k"]], "estimate": s["estimate"].to_numpy(), "ci_low": s["ci_low"].to_numpy(),
@@ -341,7 +341,7 @@ def coverage_sheet(results, lang: str) -> pd.DataFrame:
         "municipality": [names.get(m, m) for m in c["municipality"]],
         "arm_class": [arm_class_label(a, lang) for a in c["arm_class"]],
         "outcome": [label.get(o, o) for o in c["outcome_key"]],
-        "period": [period_label(p, results.inputs.periods, lang) for p in c["period"]],
+        "period": period_labels(c["period"], results.inputs.periods, lang),
         "status": [word("status", s, lang) for s in c["status"]], "where": where})
 
 
