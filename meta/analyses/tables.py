@@ -66,14 +66,19 @@ def mark_p_ranges(studies: pd.DataFrame, legends: pd.DataFrame) -> dict:
     The p-value computed from a reconstructed SE is a construction; what the source says is this range
     (the legend of the mark's table: p below ``p_below``, at least ``p_at_least``).
     """
+    marked = studies[studies["se_method"] == "from_significance_marks"]
+    if len(marked) == 0:
+        return {}
+    legend = {}  # (source_file, source_table, mark) -> the first legend row's (p_at_least, p_below)
+    for key, at_least, below in zip(zip(legends["source_file"], legends["source_table"], legends["mark"]),
+                                    legends["p_at_least"], legends["p_below"]):
+        if not any(pd.isna(v) for v in key):  # a missing value equals nothing (as in an equality mask)
+            legend.setdefault(key, (float(at_least), float(below)))
     out = {}
-    for _, s in studies[studies["se_method"] == "from_significance_marks"].iterrows():
-        row = legends[(legends["source_file"] == s["source_file"]) & (legends["source_table"] == s["source_table"])
-                      & (legends["mark"] == s["significance"])]
-        if row.empty:
-            continue
-        out[int(s["input_row"])] = (float(row["p_at_least"].iloc[0]), float(row["p_below"].iloc[0]),
-                                    "" if pd.isna(s["significance"]) else str(s["significance"]))
+    for row, key in zip(marked["input_row"], zip(marked["source_file"], marked["source_table"], marked["significance"])):
+        hit = None if any(pd.isna(v) for v in key) else legend.get(key)
+        if hit is not None:
+            out[int(row)] = (*hit, "" if pd.isna(key[2]) else str(key[2]))
     return out
 
 
