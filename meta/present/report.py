@@ -345,7 +345,8 @@ def findings_section(results, lang: str = "en") -> str:
     lead = dict(rows=len(p), multi=n_multi, single=len(p) - n_multi, neg=n_neg, pos=n_pos,
                 other=len(p) - n_neg - n_pos - n_upper, level=level, upper=n_upper)
     context = dict(label=cell_labels(results.inputs, lang), arms=_cell_arms(results, lang),
-                   mark_p=mark_p_texts(results, lang), level=level, rows=cell_rows(results.studies))
+                   mark_p=mark_p_texts(results, lang), level=level, rows=cell_rows(results.studies),
+                   robust=_robustness_by_cell(results))
     groups = []
     for arm_class, g in p.groupby("arm_class", sort=False):
         head = t("fig_arms", lang, cls=arm_class_label(arm_class, lang))
@@ -353,7 +354,8 @@ def findings_section(results, lang: str = "en") -> str:
     return render("findings.html.j2", lang, lead=lead, groups=groups)
 
 
-def _finding(results, r, lang: str, label: dict, arms: dict, mark_p: dict, level: str, rows: dict) -> dict:
+def _finding(results, r, lang: str, label: dict, arms: dict, mark_p: dict, level: str, rows: dict,
+             robust: dict) -> dict:
     """The sentence of one Kerntabel row: what, the estimate with its model, how its SE was found, the sign."""
     d = fsr.unit_digits(r["unit_h"])
     bayes = r.get("headline") == fsr.HEADLINE_BAYES
@@ -378,7 +380,8 @@ def _finding(results, r, lang: str, label: dict, arms: dict, mark_p: dict, level
                   how=", ".join(words("se_method", m, lang) for m in str(r["se_methods"]).split(";") if m))
     else:
         extra = ""
-    in_cell = results.studies.iloc[rows.get(cell_key(r), [])]
+    # a pooled cell's studies (its dominant study, its municipalities apart); a single study needs none
+    in_cell = results.studies.iloc[rows.get(cell_key(r), [])] if int(r["k"]) >= 2 else None
     dominant = dominant_study(in_cell, r["tau2"]) if int(r["k"]) >= 2 else None
     if dominant is not None:
         extra = text("finding_dominant", lang, muni=municipality_names(results).get(dominant[0], dominant[0]),
@@ -392,22 +395,33 @@ def _finding(results, r, lang: str, label: dict, arms: dict, mark_p: dict, level
                                math.nan if "ci_high" in bad else r["ci_high"], lang)
     return dict(anchor=row_anchor(r), what=f"{label.get(r['outcome_key'], r['outcome_label'])}, "
                 f"{period_text(results, r['period'], lang)}", body=body, direction=direction,
-                robust=_not_robust(results, r, lang), extra=extra)
+                robust=_not_robust(results, r, lang, robust), extra=extra)
 
 
-def _not_robust(results, r, lang: str) -> Markup:
-    """"; niet robuust: … (anders onder …)" when the cell's conclusion does not survive every specification of the
-    sensitivity analysis (``survives_all`` false in robustness.csv), naming what changes it; empty otherwise, and for a
-    study whose SE is only an upper bound (a verdict on an outer bound is no verdict)."""
+def _robustness_by_cell(results) -> dict:
+    """{(outcome_key, period, arm_class): (survives_all, changed_by)} of each cell's first row of robustness.csv."""
     rob = results.robustness
-    if rob is None or len(rob) == 0 or fsr.upper_bound_only(r):
+    if rob is None or len(rob) == 0:
+        return {}
+    out = {}
+    for key, survives, changed in zip(zip(rob["outcome_key"], rob["period"], rob["arm_class"]), rob["survives_all"],
+                                      rob["changed_by"]):
+        if not any(pd.isna(v) for v in key):  # a missing value equals nothing (as in an equality mask)
+            out.setdefault(key, (survives, changed))
+    return out
+
+
+def _not_robust(results, r, lang: str, robust: dict) -> Markup:
+    """"; niet robuust: … (anders onder …)" when the cell's conclusion does not survive every specification of the
+    sensitivity analysis (``survives_all`` false in robustness.csv; ``robust``: :func:`_robustness_by_cell`), naming
+    what changes it; empty otherwise, and for a study whose SE is only an upper bound (a verdict on an outer bound is
+    no verdict)."""
+    if not robust or fsr.upper_bound_only(r):
         return Markup("")
-    hit = rob[(rob["outcome_key"] == r["outcome_key"]) & (rob["period"] == r["period"])
-              & (rob["arm_class"] == r["arm_class"])]
-    if len(hit) == 0 or bool(hit["survives_all"].iloc[0]):
+    hit = robust.get((r["outcome_key"], r["period"], r["arm_class"]))
+    if hit is None or bool(hit[0]):
         return Markup("")
-    return text("finding_not_robust", lang,
-                changed=changed_by_words(hit["changed_by"].iloc[0], lang, municipality_names(results)))
+    return text("finding_not_robust", lang, changed=changed_by_words(hit[1], lang, municipality_names(results)))
 
 def _apart(results, r, in_cell: pd.DataFrame, lang: str) -> Markup:
     """For a pooled cell whose municipalities differ significantly (Cochran's Q, p below 1 − level): that, whether
