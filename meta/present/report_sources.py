@@ -135,7 +135,7 @@ def sources_table(results, lang: str = "en") -> str:
     """Every study row with its source (``templates/sources.html.j2``)."""
     if too_many(results):
         return _in_files("what_sources", "studies.csv", results, lang)
-    src, pages = results.inputs.sources, results.inputs.source_pages
+    src, pages = sources.source_rows(results.inputs.sources), sources.page_anchors(results.inputs.source_pages)
     names, arms = municipality_names(results), results.inputs.arms
     arm_name = dict(zip(zip(arms["municipality"], arms["arm"]), arms["name_nl" if lang == "nl" else "name_en"]))
     label = cell_labels(results.inputs, lang)

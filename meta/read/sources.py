@@ -31,19 +31,28 @@ WORDS = {
 _PARTICLES = {"van", "de", "der", "den", "ten", "ter", "te", "het", "'t", "op", "in", "von"}
 
 
-def page_span(pages: pd.DataFrame, source_file: str, line: int) -> tuple[int | None, int | None]:
+def page_anchors(pages: pd.DataFrame | None) -> dict:
+    """{source_file: [(line, page, kind), …]}: the anchors of ``source_pages.csv`` per file, in file order, read once
+    for a table that cites many lines (:func:`page_span` takes this or the table itself)."""
+    out: dict = {}
+    if pages is not None and len(pages):
+        for source_file, *anchor in zip(pages["source_file"], pages["line"], pages["page"], pages["kind"]):
+            out.setdefault(source_file, []).append(tuple(anchor))
+    return out
+
+
+def page_span(pages: pd.DataFrame | dict, source_file: str, line: int) -> tuple[int | None, int | None]:
     """(lowest, highest) printed page that line ``line`` of ``source_file`` can be on; None where unbounded.
 
-    From every anchor of :data:`pages` (``source_pages.csv``) of that file: a ``page_number`` anchor at line
-    F with page P puts lines <= F on page <= P and lines > F on page >= P + 1 (it is printed at the foot of
-    page P); a ``toc_heading`` anchor at line H with page P puts lines >= H on page >= P and lines < H on page
-    <= P (the contents say the heading begins on page P).
+    From every anchor of :data:`pages` (``source_pages.csv``, or its :func:`page_anchors`) of that file: a
+    ``page_number`` anchor at line F with page P puts lines <= F on page <= P and lines > F on page >= P + 1 (it is
+    printed at the foot of page P); a ``toc_heading`` anchor at line H with page P puts lines >= H on page >= P and
+    lines < H on page <= P (the contents say the heading begins on page P).
     """
     low = high = None
-    if pages is None or len(pages) == 0:
-        return None, None
-    rows = pages[pages["source_file"] == source_file]
-    for a_line, a_page, kind in zip(rows["line"].astype(int), rows["page"].astype(int), rows["kind"]):
+    anchors = pages if isinstance(pages, dict) else page_anchors(pages)
+    for a_line, a_page, kind in anchors.get(source_file, ()):
+        a_line, a_page = int(a_line), int(a_page)
         if kind == "page_number":
             lo, hi = (a_page + 1, None) if line > a_line else (None, a_page)
         else:
@@ -55,7 +64,7 @@ def page_span(pages: pd.DataFrame, source_file: str, line: int) -> tuple[int | N
     return low, high
 
 
-def page_text(pages: pd.DataFrame, source_file: str, line: int, lang: str = "nl") -> str:
+def page_text(pages: pd.DataFrame | dict, source_file: str, line: int, lang: str = "nl") -> str:
     """``p. 17`` (page known), ``p. 17–23`` (between two printed pages) or ``r. 354`` (no page bound on one side)."""
     w = WORDS[lang]
     low, high = page_span(pages, source_file, int(line))
@@ -64,7 +73,19 @@ def page_text(pages: pd.DataFrame, source_file: str, line: int, lang: str = "nl"
     return f"{w['page']} {low}" if low == high else f"{w['page']} {low}–{high}"
 
 
-def _source_row(sources: pd.DataFrame, source_file: str):
+def source_rows(sources: pd.DataFrame | None) -> dict:
+    """{source_file: its first row of ``sources.csv``}, read once for a table that cites many rows
+    (:func:`citation` takes this or the table itself)."""
+    out: dict = {}
+    if sources is not None and len(sources):
+        for _, row in sources.iterrows():
+            out.setdefault(row["source_file"], row)
+    return out
+
+
+def _source_row(sources: pd.DataFrame | dict, source_file: str):
+    if isinstance(sources, dict):
+        return sources.get(source_file)
     if sources is None or len(sources) == 0:
         return None
     hit = sources[sources["source_file"] == source_file]
@@ -110,13 +131,13 @@ def author_year(row, lang: str = "nl") -> str:
     return f"{who}, {year}" + (f"; {w['supplied']}" if who_supplied or year_supplied else "")
 
 
-def citation(sources: pd.DataFrame, pages: pd.DataFrame, source_file: str, source_table: str, source_line,
-             lang: str = "nl") -> str:
+def citation(sources: pd.DataFrame | dict, pages: pd.DataFrame | dict, source_file: str, source_table: str,
+             source_line, lang: str = "nl") -> str:
     """Where a number is printed, for a reader of the source document.
 
     ``Nijmegen-rapport (Betkó e.a., 2020), Tabel 3, p. 17–23``: the source's label and author-year from
-    ``sources.csv``, the table as transcribed, the printed page (:func:`page_text`). A file without a row in
-    ``sources.csv`` is cited by its file name and line.
+    ``sources.csv`` (or its :func:`source_rows`), the table as transcribed, the printed page (:func:`page_text`). A
+    file without a row in ``sources.csv`` is cited by its file name and line.
     """
     line = None if source_line is None or (isinstance(source_line, float) and math.isnan(source_line)) \
         else int(source_line)
