@@ -136,10 +136,14 @@ def cell_frames(results) -> dict:
     if len(pooled):
         for i, key in enumerate(zip(*(pooled[c] for c in CELL_KEY))):
             first_pooled.setdefault(key, i)
-    out = {}
-    for key, idx in studies.groupby(list(CELL_KEY), sort=False, dropna=False).indices.items():
+    groups = studies.groupby(list(CELL_KEY), sort=False, dropna=False).indices
+    # every cell's rows taken together once, in table order within a cell; each cell is then a slice of them
+    grouped = studies.take(np.concatenate(list(groups.values())))
+    out, start = {}, 0
+    for key, idx in groups.items():
         i = first_pooled.get(key)
-        out[key] = (studies.iloc[idx], None if i is None else pooled.iloc[i])
+        out[key] = (grouped.iloc[start:start + len(idx)], None if i is None else pooled.iloc[i])
+        start += len(idx)
     return out
 
 
