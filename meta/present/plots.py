@@ -77,6 +77,18 @@ def _strip_row(s: pd.DataFrame, w, d: int, lang: str) -> dict:
                 w=f"max {fmt_num(100 * w.max(), 1, lang)}%")
 
 
+#: The study columns a forest plot's study row reads (``se_upper_bound_only`` when the table has it).
+STUDY_ROW_COLUMNS = ("yi", "sei", "se_method", "se_upper_bound_only", "outcome", "horizon_months", "municipality",
+                     "arm_components")
+
+
+def _records(frame: pd.DataFrame, columns) -> list[dict]:
+    """``frame``'s rows as {column: value} of those of ``columns`` it has, read column by column (Python values, as
+    ``iterrows`` gives them, without a Series per row)."""
+    columns = [c for c in columns if c in frame]
+    return [dict(zip(columns, values)) for values in zip(*(frame[c].tolist() for c in columns))]
+
+
 def _study_rows(results, s: pd.DataFrame, w, single: bool, d: int, lang: str) -> list[dict]:
     """One row per study: municipality, the arm's components (and at the concept level the municipality's own
     outcome wording and month), the estimate with its interval yi ± z·sei, and its weight."""
@@ -86,7 +98,7 @@ def _study_rows(results, s: pd.DataFrame, w, single: bool, d: int, lang: str) ->
     names = dict(zip(results.inputs.municipalities["municipality"], results.inputs.municipalities["name"]))
     z = float(ndtri(0.5 + plan.level / 200))  # normal quantile
     rows = []
-    for (_, r), wi in zip(s.iterrows(), w):
+    for r, wi in zip(_records(s, STUDY_ROW_COLUMNS), w):
         lo, hi = r["yi"] - z * r["sei"], r["yi"] + z * r["sei"]
         tag = {"from_significance_marks": " §", "from_shares_binomial": " ‡",
                "from_shares_binomial_and_marks": " ‡"}.get(r["se_method"], "")
