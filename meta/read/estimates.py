@@ -10,6 +10,7 @@ looks like a typo is warned about).
 from __future__ import annotations
 
 import difflib
+from collections import Counter
 import logging
 import math
 import re
@@ -253,7 +254,10 @@ def _check_units_agree(frame: pd.DataFrame, path: Path) -> None:
     unit, and so do its differences. A row that differs from the majority is refused (a unit typo would
     otherwise scale the number by 100)."""
     kind = (frame["comparator"] == "none").map({True: "levels", False: "differences"})
-    for key, group in frame.assign(_kind=kind).groupby(["source_file", "source_table", "outcome", "_kind"], sort=False):
+    keyed = frame.assign(_kind=kind).groupby(["source_file", "source_table", "outcome", "_kind"], sort=False)
+    if not (keyed["unit"].nunique() > 1).any():  # every group in one unit (missing units not counted): nothing to say
+        return
+    for key, group in keyed:
         units = group["unit"].value_counts()
         if len(units) > 1:
             majority = units.index[0]
@@ -286,17 +290,19 @@ def _lone_horizons(frame: pd.DataFrame, path: Path) -> list[str]:
     """Warnings for a horizon that occurs in one row only of a table whose other rows share other horizons (``6``
     typed for ``16`` moves the row out of the plan's horizons). Horizon 0 (a baseline measurement) is exempt."""
     out = []
-    for (_, table), group in frame.groupby(["source_file", "source_table"], sort=False):
-        counts = group["horizon_months"].dropna().value_counts()
-        if len(counts) and group["horizon_months"].isna().sum() == 1:
-            row = int(group.loc[group["horizon_months"].isna(), "input_row"].iloc[0])
-            out.append(f"{where(path, row, 'horizon_months')}: blank in this row only of {table} (its other rows "
-                       "have horizons); check it against the table")
+    horizons, rows = frame["horizon_months"].tolist(), frame["input_row"].tolist()
+    for (_, table), idx in _groups(frame, ["source_file", "source_table"]):
+        group = [(horizons[i], rows[i]) for i in idx]
+        counts = Counter(h for h, _ in group if not pd.isna(h))
+        blank = [row for h, row in group if pd.isna(h)]
+        if len(counts) and len(blank) == 1:
+            out.append(f"{where(path, int(blank[0]), 'horizon_months')}: blank in this row only of {table} (its other "
+                       "rows have horizons); check it against the table")
         if len(counts) < 2:
             continue
-        for h, row in zip(group["horizon_months"], group["input_row"]):
+        for h, row in group:
             if not pd.isna(h) and h != 0 and counts[h] == 1:
-                others = ", ".join(str(int(x)) for x in sorted(counts.index) if x != h)
+                others = ", ".join(str(int(x)) for x in sorted(counts) if x != h)
                 out.append(f"{where(path, row, 'horizon_months')}: horizon {int(h)} occurs in this row only of "
                            f"{table} (its other rows: {others}); check it against the table")
     return out
@@ -306,15 +312,15 @@ def _lone_filled(frame: pd.DataFrame, path: Path) -> list[str]:
     """Warnings for a value in one row only of a table whose other rows leave that column blank (an SE typed
     into the wrong row would replace the SE derived from the row's mark)."""
     out = []
-    for (_, table), group in frame.groupby(["source_file", "source_table"], sort=False):
-        if len(group) < 3:
+    filled, rows = frame[list(_FILLED_TOGETHER)].notna().to_numpy(), frame["input_row"].to_numpy()
+    for (_, table), idx in _groups(frame, ["source_file", "source_table"]):
+        if len(idx) < 3:
             continue
-        for col in _FILLED_TOGETHER:
-            filled = group[col].notna()
-            if int(filled.sum()) == 1:
-                row = int(group.loc[filled, "input_row"].iloc[0])
-                out.append(f"{where(path, row, col)}: the only row of {table} with a {col}; check that it belongs to "
-                           "this row")
+        for j, col in enumerate(_FILLED_TOGETHER):
+            hit = idx[filled[idx, j]]
+            if len(hit) == 1:
+                out.append(f"{where(path, int(rows[hit[0]]), col)}: the only row of {table} with a {col}; check that "
+                           "it belongs to this row")
     return out
 
 
@@ -323,18 +329,23 @@ def _lone_blank(frame: pd.DataFrame, path: Path) -> list[str]:
     those without) that fill that column otherwise: a value deleted by mistake (an N, an SE) would change how the
     row's SE is derived without a word. The mirror of :func:`_lone_filled`."""
     out = []
-    kind = frame["horizon_months"].isna()
-    for (_, table, outcome, _), group in frame.assign(_no_horizon=kind).groupby(
-            ["source_file", "source_table", "outcome", "_no_horizon"], sort=False):
-        if len(group) < 3:
+    blank, rows = frame[list(_FILLED_TOGETHER)].isna().to_numpy(), frame["input_row"].to_numpy()
+    keyed = frame.assign(_no_horizon=frame["horizon_months"].isna())
+    for (_, table, outcome, _), idx in _groups(keyed, ["source_file", "source_table", "outcome", "_no_horizon"]):
+        if len(idx) < 3:
             continue
-        for col in _FILLED_TOGETHER:
-            blank = group[col].isna()
-            if int(blank.sum()) == 1:
-                row = int(group.loc[blank, "input_row"].iloc[0])
-                out.append(f"{where(path, row, col)}: blank in this row only of the {outcome} rows of {table}; check "
-                           "that the value was not deleted")
+        for j, col in enumerate(_FILLED_TOGETHER):
+            hit = idx[blank[idx, j]]
+            if len(hit) == 1:
+                out.append(f"{where(path, int(rows[hit[0]]), col)}: blank in this row only of the {outcome} rows of "
+                           f"{table}; check that the value was not deleted")
     return out
+
+
+def _groups(frame: pd.DataFrame, keys: list) -> list[tuple]:
+    """(key, row positions) of each group of ``frame.groupby(keys, sort=False)``, in its order (first appearance),
+    without a frame per group."""
+    return sorted(frame.groupby(keys, sort=False).indices.items(), key=lambda item: item[1][0])
 
 
 def _lone_decimals(frame: pd.DataFrame, path: Path, printed: list) -> list[str]:
@@ -343,14 +354,13 @@ def _lone_decimals(frame: pd.DataFrame, path: Path, printed: list) -> list[str]:
 
     ``printed``: the rows' tokens as read by :func:`meta.read.schema.parse_printed` (every one a number here).
     """
-    decimals = [p.decimals for p in printed]
+    decimals, rows, tokens = [p.decimals for p in printed], frame["input_row"].tolist(), frame["printed"].tolist()
     out = []
-    for (_, table, unit), group in frame.assign(_dec=decimals).groupby(["source_file", "source_table", "unit"],
-                                                                        sort=False):
-        counts = group["_dec"].value_counts()
-        if len(counts) < 2 or len(group) < 3:
+    for (_, table, unit), idx in _groups(frame, ["source_file", "source_table", "unit"]):
+        counts = Counter(decimals[i] for i in idx)
+        if len(counts) < 2 or len(idx) < 3:
             continue
-        for d, row, token in zip(group["_dec"], group["input_row"], group["printed"]):
+        for d, row, token in ((decimals[i], rows[i], tokens[i]) for i in idx):
             if counts[d] == 1:
                 out.append(f"{where(path, row, 'printed')}: {token!r} has {d} decimals, no other {unit} number of "
                            f"{table} has; check the token against the source line")
