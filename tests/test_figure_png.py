@@ -1,21 +1,40 @@
-"""save_png writes the pixels matplotlib's own PNG writer writes (meta.present.figures.save_png, issue 15)."""
+"""save_png writes the pixels matplotlib's own Agg canvas and PNG writer write (meta.present.figures.save_png and
+meta.present.agg_text, issue 15)."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 
-def _figure(facecolor):
+def _figure(facecolor, title: str = "Ωmega 1,5"):
+    """A small figure with text as the figures have it: a title, bold and rotated labels, a two-line label."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig = plt.figure(figsize=(2.0, 1.0), facecolor=facecolor)
-    ax = fig.add_axes([0.2, 0.3, 0.7, 0.6])
+    fig = plt.figure(figsize=(3.0, 2.0), facecolor=facecolor)
+    ax = fig.add_axes([0.3, 0.4, 0.6, 0.5])
     ax.plot([0, 1], [0, 1], color="#b22222")
-    ax.set_title("Ωmega 1,5", fontsize=9, loc="left")
+    ax.set_title(title, fontsize=9, loc="left")
+    for i, label in enumerate(["schatter: REML", "toets: HKSJ †", "schatter: REML"]):
+        ax.text(0.3 * i, 0, label, transform=ax.get_xaxis_text1_transform(7)[0], rotation=60, ha="right", va="top",
+                fontsize=8, clip_on=False)
+    fig.text(0.01, 0.5, "Gepoold (REML)\n  k = 2, τ² = 0", fontsize=9, fontweight="bold", va="center")
     return fig
+
+
+def _matplotlib_pixels(tmp_path, facecolor, title) -> np.ndarray:
+    """The RGBA pixels matplotlib's own canvas and PNG writer make of :func:`_figure`."""
+    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from PIL import Image
+
+    fig = _figure(facecolor, title)
+    FigureCanvasAgg(fig)
+    fig.savefig(tmp_path / "mpl.png", dpi=144)
+    plt.close(fig)
+    return np.asarray(Image.open(tmp_path / "mpl.png").convert("RGBA"))
 
 
 @pytest.mark.parametrize("facecolor, mode", [("white", "RGB"), ((1, 1, 1, 0), "RGBA")])
@@ -25,15 +44,30 @@ def test_save_png_keeps_matplotlibs_pixels_and_drops_alpha_only_when_every_pixel
 
     from meta.present.figures import save_png
 
-    fig = _figure(facecolor)
-    save_png(fig, tmp_path / "ours.png", 144)
-    fig.savefig(tmp_path / "mpl.png", dpi=144)  # matplotlib's writer: always RGBA
-    plt.close(fig)
-    ours, theirs = Image.open(tmp_path / "ours.png"), Image.open(tmp_path / "mpl.png")
-    assert ours.mode == mode
-    assert ours.size == theirs.size == (288, 144)
-    expected = np.asarray(theirs.convert("RGBA"))
-    if mode == "RGB":
-        assert (expected[..., 3] == 255).all()
-        expected = expected[..., :3]
-    assert np.array_equal(np.asarray(ours), expected)
+    for title in ("Ωmega 1,5", "Ωmega 1,5 — again"):  # the second figure draws lines of text seen before
+        fig = _figure(facecolor, title)
+        save_png(fig, tmp_path / "ours.png", 144)
+        plt.close(fig)
+        ours = Image.open(tmp_path / "ours.png")
+        expected = _matplotlib_pixels(tmp_path, facecolor, title)
+        assert ours.mode == mode
+        assert ours.size == (432, 288)
+        if mode == "RGB":
+            assert (expected[..., 3] == 255).all()
+            expected = expected[..., :3]
+        assert np.array_equal(np.asarray(ours), expected)
+
+
+def test_text_caching_renderer_measures_and_draws_text_as_matplotlibs_agg_renderer():
+    from matplotlib.backends.backend_agg import RendererAgg
+    from matplotlib.font_manager import FontProperties
+
+    from meta.present.agg_text import TextCachingRenderer, caches_text
+
+    assert caches_text()  # matplotlib 3.10, as pyproject pins it
+    plain, cached = RendererAgg(300, 200, 144), TextCachingRenderer(300, 200, 144)
+    for size, weight in ((9, "normal"), (8, "bold"), (9, "normal")):
+        prop = FontProperties(size=size, weight=weight)
+        for s in ("Wageningen: ontheffing", "−0,05", "Wageningen: ontheffing"):
+            assert cached.get_text_width_height_descent(s, prop, False) == plain.get_text_width_height_descent(
+                s, prop, False)

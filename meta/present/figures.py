@@ -120,10 +120,15 @@ def save_png(fig, path, dpi: float, box=None) -> None:
     written as RGB when every pixel is opaque (the figures have a white background; no alpha channel to compress)
     at :data:`PNG_COMPRESS_LEVEL`, with the resolution but no software stamp in the file. The pixels are read from
     the renderer's buffer in place (no copy): the alpha bytes checked with numpy, an opaque figure unpacked to RGB in
-    one pass (not RGBA checked band by band and converted)."""
+    one pass (not RGBA checked band by band and converted). Drawn by :class:`meta.present.agg_text.TextCachingCanvas`
+    where :func:`meta.present.agg_text.caches_text` allows it."""
     import numpy as np
     from PIL import Image
 
+    from meta.present.agg_text import TextCachingCanvas, caches_text
+
+    if caches_text():
+        TextCachingCanvas(fig)  # the same pixels, each line of text shaped once per process
     sink = _BufferSink()
     fig.savefig(sink, format="raw", dpi=dpi, bbox_inches=box)
     renderer = fig.canvas.renderer  # the one the raw pixels were drawn with

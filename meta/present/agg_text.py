@@ -1,0 +1,99 @@
+"""Text laid out once per process: matplotlib's Agg renderer, but every line of text is shaped and rasterised once
+(stage 5, used by ``figures.save_png``).
+
+matplotlib's Agg renderer shapes a line of text with FreeType (``FT2Font.set_text``, ~0.4 ms for a label) twice per
+figure — once to measure it for the layout, once to draw it — and again in every figure, although a figure repeats
+its tick labels, its specification labels (one row of them per panel) and its headers, and the figures of a run
+repeat each other's. :class:`TextCachingRenderer` keeps, per line of text, font properties, dpi and antialiasing,
+what those calls leave behind: the width, height and descent, and the glyph bitmap with its offset. It draws the
+kept bitmap exactly as ``RendererAgg.draw_text`` draws the font's bitmap (the same rounding, the same
+``draw_text_image`` call, which rotates in raster space), so the pixels are the same bytes.
+"""
+
+from __future__ import annotations
+
+from math import cos, radians, sin
+
+import matplotlib as mpl
+from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg, get_hinting_flag
+
+#: {font and text settings: {(line, font properties, dpi, antialiased): (width, height, descent, bitmap, x offset,
+#: y offset)}}; a process draws a few thousand distinct lines at most
+_LINES: dict = {}
+_MAX_LINES = 20000
+
+
+def caches_text() -> bool:
+    """Whether this matplotlib draws text as :class:`TextCachingRenderer` copies it: ``RendererAgg.draw_text`` of
+    matplotlib 3.10 (pyproject pins ``matplotlib<3.11``; 3.11 draws glyph by glyph)."""
+    return mpl.__version__.startswith("3.10.")
+
+
+def _settings() -> tuple:
+    """The rcParams that choose and shape a font (``font.*``, ``text.*``): a change of them starts a new cache."""
+    return tuple((k, repr(v)) for k, v in sorted(mpl.rcParams.items()) if k.startswith(("font.", "text.")))
+
+
+def _prop_key(prop) -> tuple:
+    """Everything of a FontProperties that picks the font and its size (what its ``__hash__`` covers)."""
+    return (tuple(prop.get_family()), prop.get_slant(), prop.get_variant(), prop.get_weight(), prop.get_stretch(),
+            prop.get_size_in_points(), prop.get_file(), prop.get_math_fontfamily())
+
+
+class TextCachingRenderer(RendererAgg):
+    """``RendererAgg`` whose plain-text lines are shaped and rasterised once per process (see the module)."""
+
+    def __init__(self, width, height, dpi):
+        super().__init__(width, height, dpi)
+        self._lines = _LINES.setdefault(_settings(), {})
+        self._antialiased = bool(mpl.rcParams["text.antialiased"])
+
+    def _line(self, s: str, prop, antialiased: bool) -> tuple:
+        """(width, height, descent, bitmap, x offset, y offset) of one line, as ``RendererAgg`` computes them
+        (``_prepare_font``, ``set_text`` at angle 0, ``draw_glyphs_to_bitmap``), from the cache when seen before."""
+        key = (s, _prop_key(prop), self.dpi, antialiased)
+        found = self._lines.get(key)
+        if found is None:
+            font = self._prepare_font(prop)
+            font.set_text(s, 0, flags=get_hinting_flag())
+            w, h = font.get_width_height()
+            d = font.get_descent()
+            font.draw_glyphs_to_bitmap(antialiased=antialiased)
+            xo, yo = font.get_bitmap_offset()
+            found = (w / 64.0, h / 64.0, d / 64.0, font.get_image(), xo / 64.0, yo / 64.0)
+            if len(self._lines) >= _MAX_LINES:
+                self._lines.clear()
+            self._lines[key] = found
+        return found
+
+    def get_text_width_height_descent(self, s, prop, ismath):
+        """Width, height and descent of plain text as ``RendererAgg`` measures them (mathtext and TeX: unchanged);
+        the line is rasterised at the default antialiasing too, ready for its drawing."""
+        if ismath:
+            return super().get_text_width_height_descent(s, prop, ismath)
+        return self._line(s, prop, self._antialiased)[:3]
+
+    def draw_text(self, gc, x, y, s, prop, angle, ismath=False, mtext=None):
+        """``RendererAgg.draw_text`` with the line's kept bitmap: the same offsets, rounding and
+        ``draw_text_image`` call (mathtext: unchanged)."""
+        if ismath:
+            return super().draw_text(gc, x, y, s, prop, angle, ismath, mtext)
+        _, _, d, image, xo, yo = self._line(s, prop, bool(gc.get_antialiased()))
+        xd = d * sin(radians(angle))
+        yd = d * cos(radians(angle))
+        x = round(x + xo + xd)
+        y = round(y + yo + yd)
+        self._renderer.draw_text_image(image, x, y + 1, angle, gc)
+
+
+class TextCachingCanvas(FigureCanvasAgg):
+    """``FigureCanvasAgg`` drawing with :class:`TextCachingRenderer` (one renderer per figure size and dpi, as
+    ``FigureCanvasAgg.get_renderer`` keeps one)."""
+
+    def get_renderer(self):
+        w, h = self.figure.bbox.size
+        key = w, h, self.figure.dpi
+        if self._lastKey != key:
+            self.renderer = TextCachingRenderer(w, h, self.figure.dpi)
+            self._lastKey = key
+        return self.renderer
