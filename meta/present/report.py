@@ -120,27 +120,36 @@ def pools_section(results, lang: str = "en") -> str:
     if results.plan.outcome_level != "concept" or len(results.studies) == 0:
         return ""
     concept = concept_labels(results.inputs.concepts, lang)
+    register = results.inputs.harmonisation
+    missing = {}  # (concept, period) -> the register's not_reported rows for it, in register order
+    for r in register[register["role"] == "not_reported"].to_dict("records"):
+        missing.setdefault((r["concept"], r["period"]), []).append(r)
     items = []
     for (c, period), g in results.studies.groupby(["outcome_key", "period"], sort=True):
         k = int(g.groupby("arm_class")["municipality"].nunique().max())
         items.append(dict(concept=concept.get(c, c), period=period_text(results, period, lang),
-                          k=f"(k = {k})" if k >= 2 else "", parts=" — ".join(_pool_parts(results, c, period, g, lang))))
+                          k=f"(k = {k})" if k >= 2 else "",
+                          parts=" — ".join(_pool_parts(results, g, missing.get((c, period), []), lang))))
     return render("pools.html.j2", lang, items=items)
 
 
-def _pool_parts(results, concept: str, period: str, g: pd.DataFrame, lang: str) -> list[str]:
-    """'Nijmegen: <own outcome> na 16 mnd', one per municipality of a concept cell, then those that print no number."""
+def _pool_parts(results, g: pd.DataFrame, missing: list, lang: str) -> list[str]:
+    """'Nijmegen: <own outcome> na 16 mnd', one per municipality of a concept cell (its study rows ``g``), then
+    those that print no number (``missing``: the harmonisation register's ``not_reported`` rows of the cell)."""
     names, own = municipality_names(results), outcome_labels(results.inputs.outcomes, lang)
+    definitions = {}  # municipality (first appearance) -> its (outcome, month, transform) combinations
+    for m, *key in zip(g["municipality"], g["outcome"], g["horizon_months"], g["transform"]):
+        if not pd.isna(m):  # a missing value is in no group (as in a groupby)
+            found = definitions.setdefault(m, set())
+            if not any(pd.isna(v) for v in key):
+                found.add(tuple(key))
     parts = []
-    for m, gm in g.groupby("municipality", sort=False):
+    for m, found in definitions.items():
         how = [t("pool_how", lang, outcome=own.get(o, o), months=int(h), unit=t("months", lang),
                  transform="" if tr == "identity" else f" ({t('transform_' + tr, lang)})")
-               for (o, h, tr), _ in gm.groupby(["outcome", "horizon_months", "transform"], sort=True)]
+               for o, h, tr in sorted(found)]
         parts.append(f"{names[m]}: {'; '.join(how)}")
-    missing = results.inputs.harmonisation
-    missing = missing[(missing["role"] == "not_reported") & (missing["concept"] == concept)
-                      & (missing["period"] == period)]
-    for _, r in missing.iterrows():
+    for r in missing:
         lines = sources.cite_lines(results.inputs.sources, results.inputs.source_pages, r["source_lines"], lang)
         parts.append(f"{names[r['municipality']]}: {t('no_number', lang, lines=lines)}"
                      + t("pool_missing_reason", lang, reason=sources.cite_inline(
