@@ -32,9 +32,13 @@ def esc(value) -> Markup:
 
 @functools.cache
 def environment() -> Environment:
-    """The one Jinja2 environment of the report (templates shipped as package data of :mod:`meta.present`)."""
+    """The one Jinja2 environment of the report (templates shipped as package data of :mod:`meta.present`; their
+    compiled code kept between runs by :mod:`meta.present.template_cache`)."""
+    from meta.present.template_cache import bytecode_cache
+
     env = Environment(loader=PackageLoader("meta.present", "templates"), autoescape=True, finalize=esc,
-                      trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, undefined=StrictUndefined)
+                      trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, undefined=StrictUndefined,
+                      bytecode_cache=bytecode_cache())
     env.filters["png_data"] = png_data
     return env
 
