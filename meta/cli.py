@@ -235,7 +235,7 @@ def main(argv=None) -> int:
     _stderr_warnings()
     control.clear_stop()
     control.STAGE[0] = "start"
-    previous = {}
+    previous, froze = {}, False
     if threading.current_thread() is threading.main_thread():
         previous[signal.SIGTERM] = signal.signal(signal.SIGTERM, _terminated)
         if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:  # a background job keeps ignoring Ctrl-C
@@ -244,6 +244,7 @@ def main(argv=None) -> int:
         if args.command in ("run", "coverage"):
             control.checkpoint("read")
             preflight(args)
+            froze = control.freeze_gc()  # libraries and inputs live until the end: no collection walks them again
         status = args.func(args)
         stopped = control.stop_requested()
         if stopped is not None:  # the signal's exception was swallowed after the outputs were replaced
@@ -279,6 +280,7 @@ def main(argv=None) -> int:
             traceback.print_exc()
         return EXIT_INTERNAL
     finally:
+        control.unfreeze_gc(froze)
         for signum, handler in previous.items():
             signal.signal(signum, handler)
 

@@ -33,3 +33,20 @@ def test_importing_every_module_keeps_numpy_errstate_and_warning_filters():
     n_files = sum(1 for p in (REPO / "meta").rglob("*.py") if p.name != "__main__.py" and p != REPO / "meta" / "__init__.py")
     assert int(n) == n_files
     assert same == "True"
+
+
+def test_a_command_hides_its_long_lived_objects_from_the_garbage_collector_only_while_it_runs():
+    import gc
+
+    from meta import control
+
+    assert gc.get_freeze_count() == 0
+    try:
+        froze = control.freeze_gc()
+        assert froze and gc.get_freeze_count() > 1000  # the libraries imported so far
+        assert control.freeze_gc() is False  # frozen already (by a caller): left as it is
+    finally:
+        control.unfreeze_gc(froze)
+    assert gc.get_freeze_count() == 0
+    control.unfreeze_gc(False)  # nothing frozen by the command: nothing given back
+    assert gc.get_freeze_count() == 0
