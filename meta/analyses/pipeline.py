@@ -50,7 +50,8 @@ def analyse(inputs_dir: Path = DEFAULT_INPUTS, plan: Plan | None = None, sensiti
     ``inputs``: the same folder already read (the CLI's preflight reads it once; it is not read twice).
 
     ``sensitivity=False`` skips the sensitivity analysis and the component models (``Results.sensitivity``,
-    ``robustness`` and ``components`` stay empty): the pooled numbers are the same, in a fraction of the time.
+    ``robustness`` and ``components`` stay empty): the pooled numbers are the same, in a fraction of the time;
+    :func:`add_sensitivity` adds them later.
     """
     plan = plan or Plan()
     control.checkpoint("read")
@@ -78,10 +79,22 @@ def analyse(inputs_dir: Path = DEFAULT_INPUTS, plan: Plan | None = None, sensiti
                           concepts.concept_periods(inputs.harmonisation, plan.periods or tuple(inputs.periods["period"])),
                           concepts.not_reported(inputs.harmonisation))
     results = Results(plan, inputs, harmonised, studies, excluded, pooled, sbs, cov, effects=effects)
-    if not sensitivity:
-        return results
+    return add_sensitivity(results) if sensitivity else results
+
+
+def add_sensitivity(results: Results) -> Results:
+    """``results`` of :func:`analyse` with ``sensitivity=False``, completed with the sensitivity analysis
+    (:func:`meta.analyses.sensitivity.sensitivity_table`), its robustness verdicts and the component models.
+
+    The pooled cells and studies are not changed: what is drawn from them alone (the forest plots) can be drawn
+    while this runs (:func:`meta.write.outputs.writing`). ``analyse(..., sensitivity=True)`` is
+    ``add_sensitivity(analyse(..., sensitivity=False))``.
+    """
+    control.checkpoint("analyse")
+    plan = results.plan
     sens = sa.sensitivity_table(results)
-    comps = components.component_models(studies, inputs.arms, plan.shared_control_correlation, plan.level)
+    comps = components.component_models(results.studies, results.inputs.arms, plan.shared_control_correlation,
+                                        plan.level)
     return replace(results, sensitivity=sens, robustness=sa.robustness(sens), components=comps)
 
 

@@ -392,11 +392,16 @@ def feasible_ranges(pooled: pd.DataFrame) -> dict:
 
 def figure_jobs(results, lang: str = "en", svg: bool = False) -> tuple[list, list]:
     """(forest-plot jobs, other jobs: specification curves, the component figure, the overview) of a run."""
+    return forest_jobs(results, lang, svg), [*sensitivity_jobs(results, lang, svg), overview_job(results, lang, svg)]
+
+
+def sensitivity_jobs(results, lang: str = "en", svg: bool = False) -> list:
+    """The jobs of the figures drawn from the sensitivity analysis and the component models: the specification
+    curves and the component figure (the forest plots and the overview need the pooled cells and studies only)."""
     extra = spec_curve_jobs(results.sensitivity, results.inputs.outcomes, lang, results.inputs.periods,
                             results.inputs.concepts, feasible_ranges(results.pooled))
     extra.append(components_job(results.components, lang, svg, results.inputs.outcomes, results.inputs.concepts,
                                 results.inputs.periods))
-    extra.append(overview_job(results, lang, svg))
-    return forest_jobs(results, lang, svg), extra
+    return extra
 
 
