@@ -334,21 +334,28 @@ def _draws(args) -> bool:
 def _analyse_and_write(args, key: str) -> dict:
     """The analysis and every output written (with the run's ``key`` and its console counts in the manifest);
     prints the counts and returns them (:func:`_console_counts`, with the Python warnings the analysis gave, as
-    printed, under ``warnings``: a rerun that reuses the outputs says them again)."""
+    printed, under ``warnings``: a rerun that reuses the outputs says them again). The figures that need only the
+    pooled cells are drawn by worker processes while this process runs the sensitivity analysis
+    (:func:`meta.write.outputs.writing`)."""
+    import contextlib
     import warnings
 
-    from meta.analyses.pipeline import analyse
-    from meta.write.outputs import write_outputs
+    from meta.analyses.pipeline import add_sensitivity, analyse
+    from meta.write.outputs import writing
 
     plan_path, plan, inputs = args.loaded
-    with warnings.catch_warnings(record=True) as caught:  # the filters stay as they are: shown as Python would
-        results = analyse(Path(args.inputs), plan, sensitivity=not args.no_sensitivity, inputs=inputs)
-    said = [warnings.formatwarning(w.message, w.category, w.filename, w.lineno, w.line) for w in caught]
-    sys.stderr.write("".join(said))
-    console = {**_console_counts(results), "warnings": said}
-    _print_counts(console, plan, args.lang)
-    write_outputs(results, Path(args.out), plan_path, draw=_draws(args), lang=args.lang, svg=args.svg, jobs=args.jobs,
-                  run_key=key, console=console)
+    with contextlib.ExitStack() as stack:
+        with warnings.catch_warnings(record=True) as caught:  # the filters stay as they are: shown as Python would
+            results = analyse(Path(args.inputs), plan, sensitivity=False, inputs=inputs)
+            writer = stack.enter_context(writing(results, Path(args.out), plan_path, draw=_draws(args),
+                                                 lang=args.lang, svg=args.svg, jobs=args.jobs))
+            if not args.no_sensitivity:  # while worker processes draw the forest plots
+                results = add_sensitivity(results)
+        said = [warnings.formatwarning(w.message, w.category, w.filename, w.lineno, w.line) for w in caught]
+        sys.stderr.write("".join(said))
+        console = {**_console_counts(results), "warnings": said}
+        _print_counts(console, plan, args.lang)
+        writer.finish(results, run_key=key, console=console)
     return console
 
 

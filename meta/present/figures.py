@@ -9,9 +9,9 @@ A figure's *key* is the SHA-256 of
 The workbook is keyed the same way by the tables it is made from (:func:`frames_key`). ``manifest.json`` records
 the key of every such file (``content_keys``). On the next run a file whose key is unchanged is taken from the
 previous output folder (hard link, else byte copy) instead of being made again; the manifest lists those under
-``reused``. Figures left to draw are drawn in worker processes (``jobs``), each writing its own files, so the
-bytes are the same whichever process drew a figure (PNG without a software stamp, SVG with a fixed hash salt and
-no date).
+``reused``. Figures left to draw are drawn in worker processes (``jobs``; :class:`Drawing`, batch by batch: ``meta
+run`` starts the forest plots before the sensitivity analysis), each writing its own files, so the bytes are the
+same whichever process drew a figure (PNG without a software stamp, SVG with a fixed hash salt and no date).
 """
 
 from __future__ import annotations
@@ -223,61 +223,81 @@ def default_jobs() -> int:
 
 def write_figures(jobs: list[FigureJob], folder: Path, previous: Path | None = None,
                   workers: int | None = None, meanwhile=None) -> tuple[dict, list[str]]:
-    """Write every job's files into ``folder``, reusing unchanged ones from ``previous``.
+    """Write every job's files into ``folder``, reusing unchanged ones from ``previous`` (one :class:`Drawing`).
 
     ``meanwhile``: a function called (without arguments) in this process while the worker processes draw, so that
-    other output (the workbook) is written on a core the drawing leaves idle; called after drawing when there are
+    other output (the workbook) is written on a core the drawing leaves idle; called before drawing when there are
     no workers. Returns ``({"figures/<file>": key}, [those reused])`` for the manifest.
     """
-    folder = Path(folder)
-    version = code_version()
-    old = previous_keys(previous)
-    keys, reused, todo = {}, [], []
-    for job in jobs:
-        key = job_key(job, version)
-        names = [f"figures/{n}" for n in job.files.values()]
-        for name in names:
-            keys[name] = key
-        if previous is not None and all(old.get(n) == key and (Path(previous) / n).is_file() for n in names):
-            if all(_reuse(Path(previous) / n, folder.parent / n) for n in names):
-                reused.extend(names)
-                continue
-            for n in names:  # a partial reuse is undone: the job is drawn whole
-                (folder.parent / n).unlink(missing_ok=True)
-        todo.append(job)
-    workers = default_jobs() if workers is None else max(1, int(workers))
-    if len(todo) >= 2 and workers >= 2:
-        _render_parallel(todo, folder, min(workers, len(todo)), meanwhile)
-    else:
-        for job in todo:
-            render(job, str(folder))
+    with Drawing(folder, previous, workers) as drawing:
+        drawing.add(jobs)
         if meanwhile is not None:
             meanwhile()
-    return dict(sorted(keys.items())), sorted(reused)
+        return drawing.finish()
 
 
-def _render_parallel(todo: list[FigureJob], folder: Path, workers: int, meanwhile=None) -> None:
-    """Draw jobs in ``workers`` processes (forked after matplotlib is imported, so workers start warm)."""
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
+class Drawing:
+    """Figures made into ``folder`` in batches, while this process does other work between them.
 
-    import matplotlib
+    :meth:`add` takes a batch: a job whose content key the ``previous`` output folder's manifest recorded is taken
+    from there (hard link, else byte copy; all its files or none), the others are drawn from then on by a
+    :class:`meta.present.workers.Crew` of up to ``workers`` forked processes (default :func:`default_jobs`); with
+    one worker they are drawn in this process by :meth:`finish`, which waits for every batch and returns
+    ``({"figures/<file>": key}, [those reused])`` for the manifest. Leaving the ``with`` block stops the workers
+    still drawing (an error, Ctrl-C): no process outlives it.
+    """
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot  # noqa: F401  (imported before the fork: workers inherit it)
-    from meta.present import component_figure, overview, plots, spec_curve  # noqa: F401
+    def __init__(self, folder: Path, previous: Path | None = None, workers: int | None = None):
+        self.folder, self.previous = Path(folder), previous
+        self.workers = default_jobs() if workers is None else max(1, int(workers))
+        self.keys, self.reused, self.later, self.crews = {}, [], [], []
+        self._version = self._old = None  # read at the first batch
 
-    methods = mp.get_all_start_methods()
-    ctx = mp.get_context("fork" if "fork" in methods else "spawn")
-    # biggest figures first, so one slow figure does not finish last alone
-    order = sorted(todo, key=lambda j: -sum(len(v) if hasattr(v, "__len__") else 1 for v in j.payload.values()))
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        futures = [pool.submit(render, job, str(folder)) for job in order]
-        try:
-            if meanwhile is not None:
-                meanwhile()
-            for future in futures:
-                future.result()
-        except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
+    def add(self, jobs: list[FigureJob]) -> None:
+        """Reuse or start drawing ``jobs`` (see the class)."""
+        from meta.present import workers
+
+        if self._version is None:
+            self._version, self._old = code_version(), previous_keys(self.previous)
+        todo = [job for job in jobs if not self._reuse(job)]
+        if todo and self.workers >= 2 and workers.can_fork():
+            self.crews.append(workers.Crew(todo, self.folder, min(self.workers, len(todo))))
+        else:
+            self.later.extend(todo)
+
+    def _reuse(self, job: FigureJob) -> bool:
+        """Record ``job``'s key; take its files from the previous folder when its key is unchanged there."""
+        key = job_key(job, self._version)
+        names = [f"figures/{n}" for n in job.files.values()]
+        self.keys.update(dict.fromkeys(names, key))
+        previous, old, root = self.previous, self._old, self.folder.parent
+        if previous is None or not all(old.get(n) == key and (Path(previous) / n).is_file() for n in names):
+            return False
+        if all(_reuse(Path(previous) / n, root / n) for n in names):
+            self.reused.extend(names)
+            return True
+        for n in names:  # a partial reuse is undone: the job is drawn whole
+            (root / n).unlink(missing_ok=True)
+        return False
+
+    def finish(self) -> tuple[dict, list[str]]:
+        """Draw what is left in this process, wait for every worker; the keys and the files reused."""
+        for job in self.later:
+            render(job, str(self.folder))
+        self.later = []
+        for crew in self.crews:
+            crew.join()
+        self.crews = []
+        return dict(sorted(self.keys.items())), sorted(self.reused)
+
+    def close(self) -> None:
+        """Stop the workers still drawing."""
+        for crew in self.crews:
+            crew.stop()
+        self.crews = []
+
+    def __enter__(self) -> "Drawing":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -13,8 +13,10 @@ with ``{#- -#}`` or ``-`` on a tag where the HTML has no line break.
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import html
+import re
 from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
@@ -44,8 +46,36 @@ def environment() -> Environment:
 
 
 def png_data(path) -> str:
-    """A PNG file as a ``data:`` URI, so the report is one self-contained file."""
+    """A PNG file as a ``data:`` URI, so the report is one self-contained file (a placeholder inside
+    :func:`pngs_later`)."""
+    if _LATER:
+        _LATER[-1].append(path)
+        return f"\0png{len(_LATER[-1]) - 1}\0"
     return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
+
+
+#: The figures :func:`png_data` left to :func:`fill_pngs`, one list per active :func:`pngs_later` block.
+_LATER: list[list] = []
+#: A placeholder of :func:`png_data`: NUL never occurs in the page (no output holds a control character).
+_PLACEHOLDER = re.compile("\0png([0-9]+)\0")
+
+
+@contextlib.contextmanager
+def pngs_later():
+    """Render a page before its figures exist: inside the block :func:`png_data` reads no file and returns a
+    placeholder, recording the path in the list yielded; :func:`fill_pngs` puts the ``data:`` URIs in once the
+    figures are drawn, giving the bytes a rendering after the drawing gives (the escape leaves both unchanged)."""
+    paths: list = []
+    _LATER.append(paths)
+    try:
+        yield paths
+    finally:
+        _LATER.remove(paths)
+
+
+def fill_pngs(page: str, paths: list) -> str:
+    """``page`` rendered inside :func:`pngs_later` with its placeholders replaced by the figures' ``data:`` URIs."""
+    return _PLACEHOLDER.sub(lambda m: png_data(paths[int(m.group(1))]), page)
 
 
 def text(key: str, lang: str, **values):

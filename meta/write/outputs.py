@@ -7,9 +7,11 @@ intact.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
-from dataclasses import fields
+from dataclasses import dataclass, fields
+from dataclasses import field as dc_field
 from pathlib import Path
 
 import pandas as pd
@@ -21,7 +23,8 @@ from meta.errors import InputError
 from meta.i18n import DEFAULT_LANG, reason_code
 from meta.plan import REPO
 from meta.present import figures as figcache
-from meta.present import plots, report
+from meta.present import plots, report, templating
+from meta.present.overview import overview_job
 from meta.read.estimates import ESTIMATE_COLUMNS
 from meta.simulate.settings import SIMULATION_SUMMARY
 from meta.write import outdir, workbook
@@ -126,34 +129,84 @@ def write_outputs(results: Results, out_dir: Path, plan_path: Path | None, draw:
     the component figure are written only when ``svg`` is true. Returns the report path, or None when no report
     is written (``draw`` false). ``run_key`` (:func:`meta.write.rerun.run_key`) and ``console`` (what ``meta run``
     printed) go into the manifest, with the SHA-256 of every file written, for a rerun that takes the folder whole.
+    The same as :func:`writing` with nothing done between its start and :meth:`Writing.finish`.
+    """
+    with writing(results, out_dir, plan_path, draw, lang, svg, jobs) as writer:
+        return writer.finish(results, run_key, console)
+
+
+@contextlib.contextmanager
+def writing(results: Results, out_dir: Path, plan_path: Path | None, draw: bool = True, lang: str = DEFAULT_LANG,
+            svg: bool = False, jobs: int | None = None):
+    """Start writing the outputs of a pooled run into ``out_dir``; yields a :class:`Writing` whose ``finish`` writes
+    the rest once the run is complete (e.g. after :func:`meta.analyses.pipeline.add_sensitivity`).
+
+    At the start: the guard (as :func:`write_outputs`), the temporary folder, and (``draw``) the figures drawn from
+    the pooled cells and studies alone (forest plots, overview), reused or drawn by worker processes from then on,
+    while the caller computes the rest. Leaving the block without ``finish`` (an error, Ctrl-C) stops the workers
+    and removes the temporary folder: the previous outputs stay as they were.
     """
     out_dir = outdir.check_out_dir(out_dir, input_paths(results, plan_path))
     outdir.recover_interrupted(out_dir)
     check_text(results)
-    with outdir.building(out_dir) as tmp:
+    with outdir.building(out_dir) as tmp, figcache.Drawing(tmp / "figures", _previous(out_dir), jobs) as drawing:
+        writer = Writing(out_dir, tmp, plan_path, draw, lang, svg, drawing)
+        if draw:
+            control.checkpoint("figures")
+            (tmp / "figures").mkdir()
+            writer.forest = plots.forest_jobs(results, lang, svg)
+            writer.overview = overview_job(results, lang, svg)
+            drawing.add([*writer.forest, writer.overview])
+        yield writer
+        if not writer.finished:  # the caller left without finishing: nothing of this run is kept
+            outdir.rmtree(tmp)
+
+
+def _previous(out_dir: Path) -> Path | None:
+    """The output folder being replaced, whose unchanged files are taken (None when it holds no manifest)."""
+    return out_dir if (out_dir / outdir.MANIFEST).is_file() else None
+
+
+@dataclass
+class Writing:
+    """The outputs of one run under way in the temporary folder ``tmp`` (see :func:`writing`)."""
+
+    out_dir: Path
+    tmp: Path
+    plan_path: Path | None
+    draw: bool
+    lang: str
+    svg: bool
+    drawing: figcache.Drawing
+    forest: list = dc_field(default_factory=list)  # the forest-plot jobs started at the start
+    overview: object = None  # the overview job, started with them
+    finished: bool = False
+
+    def finish(self, results: Results, run_key: str | None = None, console: dict | None = None) -> Path | None:
+        """Write the rest of the complete ``results`` (tables, workbook, the other figures, report, manifest) and
+        put the folder in place of ``out_dir``; the report path, or None when no report is written."""
+        tmp, lang = self.tmp, self.lang
         control.checkpoint("write")
         (tmp / "README.md").write_text(OUTPUTS_README, encoding="utf-8")
-        previous = out_dir if (out_dir / "manifest.json").is_file() else None  # unchanged files are taken from it
-        content_keys, reused, made = {}, [], {}
-
-        def write_tables_and_workbook():  # while figure workers draw, on the core they leave idle
-            _write_tables(results, tmp)
-            made["key"], made["reused"] = _write_or_reuse_workbook(results, tmp, previous, lang)
-
-        if draw:
-            figure_keys, reused = _write_figures_and_report(results, tmp, previous, lang, svg, jobs,
-                                                            meanwhile=write_tables_and_workbook)
-            content_keys = dict(figure_keys)
-        else:
-            write_tables_and_workbook()
-        content_keys["meta.xlsx"], workbook_reused = made["key"], made["reused"]
-        if workbook_reused:
-            reused = sorted([*reused, "meta.xlsx"])
-        manifest = _manifest(results, plan_path, lang, content_keys, reused, tmp)
+        later = plots.sensitivity_jobs(results, lang, self.svg) if self.draw else []
+        if later:
+            self.drawing.add(later)  # the specification curves and the component figure need the sensitivity analysis
+        _write_tables(results, tmp)  # while the workers draw, on the core they leave idle
+        wb_key, wb_reused = _write_or_reuse_workbook(results, tmp, _previous(self.out_dir), lang)
+        content_keys, reused = {}, []
+        if self.draw:
+            page, pngs = _render_report(results, tmp, self.forest, [*later, self.overview], lang)
+            control.checkpoint("figures")
+            content_keys, reused = self.drawing.finish()
+            (tmp / "report.html").write_text(templating.fill_pngs(page, pngs), encoding="utf-8")
+        content_keys["meta.xlsx"] = wb_key
+        reused = sorted([*reused, "meta.xlsx"]) if wb_reused else reused
+        manifest = _manifest(results, self.plan_path, lang, content_keys, reused, tmp)
         manifest.update(run_key=run_key, console=console, sha256=output_hashes(tmp, manifest["files"]))
         write_manifest(tmp, manifest)
-        outdir.replace_folder(tmp, out_dir)
-    return out_dir / "report.html" if draw else None
+        outdir.replace_folder(tmp, self.out_dir)
+        self.finished = True
+        return self.out_dir / "report.html" if self.draw else None
 
 
 def _write_tables(results: Results, folder: Path) -> None:
@@ -172,23 +225,17 @@ def _write_tables(results: Results, folder: Path) -> None:
             _write_table(getattr(results, name), folder, name, parquet=False)
 
 
-def _write_figures_and_report(results: Results, folder: Path, previous: Path | None, lang: str, svg: bool,
-                              jobs: int | None, meanwhile=None) -> tuple[dict, list]:
-    """``figures/`` (unchanged figures reused from ``previous``) and ``report.html``; returns the figures' content
-    keys and the files reused. ``meanwhile()`` is called in this process while worker processes draw (see
-    :func:`meta.present.figures.write_figures`)."""
-    control.checkpoint("figures")
-    (folder / "figures").mkdir()
-    forest, others = plots.figure_jobs(results, lang, svg)
-    figure_keys, reused = figcache.write_figures(forest + others, folder / "figures", previous, jobs,
-                                                 meanwhile=meanwhile)
+def _render_report(results: Results, folder: Path, forest: list, others: list, lang: str) -> tuple[str, list]:
+    """``report.html``'s page, rendered before the figures of the ``forest`` and ``others`` jobs are drawn into
+    ``folder/figures``: the page with placeholders and the figures they stand for
+    (:func:`meta.present.templating.fill_pngs` makes the page)."""
     paths = {j.name: {**{fmt: folder / "figures" / f for fmt, f in j.files.items()}, "title": j.title}
              for j in forest + others}
-    figures = {j.name: paths[j.name] for j in forest}
-    extra = {j.name: paths[j.name] for j in others}
     control.checkpoint("report")
-    report.write_report(results, folder / "report.html", figures, lang, extra)
-    return figure_keys, reused
+    with templating.pngs_later() as pngs:
+        page = report.render_report(results, {j.name: paths[j.name] for j in forest}, lang,
+                                    {j.name: paths[j.name] for j in others})
+    return page, pngs
 
 
 def _write_or_reuse_workbook(results: Results, folder: Path, previous: Path | None, lang: str) -> tuple[str, bool]:

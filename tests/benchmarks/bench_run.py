@@ -57,6 +57,10 @@ WRAPPED = (
     ("meta.analyses.components", "component_models", "components"), ("meta.models.bayes", "bayes_pool_table", "bayes"),
     ("meta.present.figures", "write_figures", "figures"), ("meta.present.report", "write_report", "report"),
     ("meta.write.outputs", "write_workbook", "workbook"), ("meta.write.outputs", "write_outputs", "write"),
+    # meta run: the forest plots are drawn by workers during the sensitivity analysis; "figures" is the wait for
+    # the workers at the end, "write" the rest of the writing (tables, manifest) after the sensitivity analysis
+    ("meta.present.figures", "Drawing.finish", "figures"), ("meta.write.outputs", "Writing.finish", "write"),
+    ("meta.present.report", "render_report", "report"),
 )
 #: Inside these stages, the stage functions they call count as theirs (except Bayes, always its own).
 ABSORBING = ("sensitivity",)
@@ -98,6 +102,12 @@ def child(args) -> int:
         allow_municipalities(municipality_codes(args.allow))
     originals = {}
     for mod, fn_name, stage in WRAPPED:
+        if "." in fn_name:  # a method: wrapped on its class
+            cls_name, method = fn_name.split(".")
+            cls = getattr(modules[mod], cls_name, None)
+            if cls is not None and hasattr(cls, method):
+                setattr(cls, method, wrap(getattr(cls, method), stage))
+            continue
         fn = getattr(modules[mod], fn_name, None)
         if fn is not None:
             originals[id(fn)] = (fn, wrap(fn, stage))

@@ -1,0 +1,82 @@
+"""The figure workers of ``meta run`` (issue 15): the forest plots are drawn while the sensitivity analysis runs, and
+a worker never outlives the run, hides an error, or swallows a warning. SYNTHETIC inputs, one outcome and horizon."""
+import os
+import time
+import warnings
+
+import pytest
+
+from meta import cli
+from meta.analyses import pipeline
+from meta.analyses import sensitivity as sa
+from meta.plan import load_plan
+from meta.present import workers
+from meta.present.figures import FigureJob
+from meta.write import outputs
+from tests.benchmarks.synthetic_scale import make_scaled_inputs
+
+pytestmark = pytest.mark.skipif(not workers.can_fork(), reason="worker processes are forked (POSIX only)")
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    """A SYNTHETIC inputs folder: 3 municipalities, one outcome at one horizon."""
+    return make_scaled_inputs(tmp_path_factory.mktemp("small") / "inputs", 3, outcomes=["income_gt70_wml"],
+                              horizons=[16])
+
+
+def _forest_pngs(parent) -> list[str]:
+    return sorted(p.name for p in parent.glob(".outputs.tmp-*/figures/forest_*.png"))
+
+
+def test_meta_run_draws_the_forest_plots_while_the_sensitivity_analysis_runs(small, tmp_path, monkeypatch):
+    out, seen = tmp_path / "outputs", []
+    real = sa.sensitivity_table
+
+    def sensitivity_waiting_for_a_forest_plot(results):  # the step, held until a worker has drawn a forest plot
+        deadline = time.monotonic() + 30
+        while not _forest_pngs(tmp_path) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        seen.append(_forest_pngs(tmp_path))
+        return real(results)
+
+    monkeypatch.setattr(sa, "sensitivity_table", sensitivity_waiting_for_a_forest_plot)
+    status = cli.main(["run", "--inputs", str(small), "--plan", str(small / "plan.toml"), "--out", str(out),
+                       "--jobs", "2"])
+    assert status == 0
+    assert seen and seen[0], "no forest plot was drawn before the sensitivity analysis ended"
+    assert (out / "figures" / seen[0][0]).is_file() and (out / "report.html").is_file()
+
+
+@pytest.mark.parametrize("stop", [RuntimeError, KeyboardInterrupt], ids=["error", "ctrl-c"])
+def test_an_error_or_ctrl_c_while_figure_workers_draw_stops_them_and_leaves_no_temporary_folder(small, tmp_path, stop):
+    results = pipeline.analyse(small, load_plan(small / "plan.toml"), sensitivity=False)
+    out = tmp_path / "outputs"
+    with pytest.raises(stop):
+        with outputs.writing(results, out, None, draw=True, jobs=2) as writer:
+            procs = [p for crew in writer.drawing.crews for p in crew.procs]
+            assert procs and all(p.is_alive() for p in procs)  # started before the run is complete
+            raise stop("stop")
+    for proc in procs:  # ended and reaped: no orphan
+        assert proc.exitcode is not None
+        with pytest.raises(ProcessLookupError):
+            os.kill(proc.pid, 0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [], "a temporary or half-written folder was left"
+
+
+def test_an_error_in_a_figure_worker_is_raised_in_the_run(tmp_path):
+    crew = workers.Crew([FigureJob("x", "no such kind", "t", {"png": "x.png"})], tmp_path, 1)
+    with pytest.raises(KeyError, match="no such kind"):
+        crew.join()
+
+
+def test_a_figure_worker_says_its_warnings_on_stderr_while_the_run_records_its_own(tmp_path, monkeypatch, capfd):
+    def warn(job, folder):
+        warnings.warn("SYNTHETIC warning from a worker")
+
+    monkeypatch.setattr(workers, "render", warn)  # inherited by the forked worker
+    with warnings.catch_warnings(record=True) as caught:  # as meta run records the analysis's warnings
+        warnings.simplefilter("always")
+        workers.Crew([FigureJob("x", "forest", "t", {"png": "x.png"})], tmp_path, 1).join()
+    assert caught == []
+    assert "SYNTHETIC warning from a worker" in capfd.readouterr().err
