@@ -33,6 +33,38 @@ def test_forest_footer_of_werk_prints_no_classical_interval_of_two_municipalitie
     assert "rust op één vrijheidsgraad" in footer
 
 
+def test_forest_footnote_on_onbepaald_follows_the_printed_values_not_the_words_in_the_footer(results):
+    # the footnote explaining "onbepaald (k = …)" was added when the word appeared anywhere in the footer or the
+    # interval texts; it now follows which values forest_rows prints as undetermined (fewstudies_report.undetermined)
+    from meta.present import plots
+
+    rows = plots.forest_rows(results, *[c for c in plots.figure_cells(results) if c[0] == "werk"][0], "nl")
+    assert rows.attrs["undetermined"] is True  # k = 2 with Hartung-Knapp: the classical interval in the footer
+    assert "rust op één vrijheidsgraad" in "\n".join(plots._forest_footer(rows, None, "nl"))
+    quiet = rows.copy()
+    quiet.attrs = {**rows.attrs, "undetermined": False}
+    words = "\n".join(plots._forest_footer(quiet, ["de bron noemt dit onbepaald"], "nl"))
+    assert "rust op één vrijheidsgraad" not in words
+
+
+@pytest.mark.parametrize("row, printed", [
+    (dict(k=3, test="knha", impossible=""), False),
+    (dict(k=3, test="knha", impossible="pi_high"), True),  # outside the feasible range: printed "onbepaald"
+    (dict(k=3, test="knha", impossible="tau2_ci_high"), False),  # not printed in a forest plot
+    (dict(k=2, test="z", impossible=""), False),  # Wald: no interval on one degree of freedom
+    (dict(k=2, test="knha", impossible=""), False),  # classical interval on 1 df, but only in a Bayesian footer
+    (dict(k=2, test="knha", impossible="", headline="bayes"), True),
+    (dict(k=3, test="z", impossible="wald_ci_low", headline="bayes"), False),  # Wald = classical: not printed twice
+])
+def test_a_forest_cell_prints_onbepaald_exactly_where_one_of_its_printed_values_is_undetermined(row, printed):
+    from meta.present import fewstudies_report as fsr
+    from meta.present import plots
+
+    if row.get("headline") == "bayes":
+        row = {**row, "headline": fsr.HEADLINE_BAYES}
+    assert plots._prints_undetermined(row) is printed
+
+
 def test_workbook_prints_the_classical_interval_of_two_municipalities_as_undetermined(results):
     from meta.write import workbook
 

@@ -132,6 +132,13 @@ def model_text(row, lang: str) -> str:
     return f"{row.get('method', '')} + {_test_name(row.get('test', ''))}"
 
 
+def classical_fit_columns(row) -> tuple[str, ...]:
+    """The columns :func:`classical_fits_text` prints for ``row`` (the Wald interval only beside a t test)."""
+    wald = ("wald_ci_low", "wald_ci_high") if row.get("test") != "z" else ()
+    return ("classical_estimate", "classical_ci_low", "classical_ci_high", *wald, "fe_estimate", "fe_ci_low",
+            "fe_ci_high")
+
+
 def classical_fits_text(row, digits: int, lang: str, fmt=None) -> str:
     """'REML + HKSJ −4.2 [onbepaald (k = 2), …]; REML + Wald …; common effect …' for a footer."""
     method = row.get("method", "")

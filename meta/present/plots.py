@@ -42,7 +42,7 @@ def forest_rows(results, outcome_key: str, period, unit: str, lang: str = "en", 
     munis = results.inputs.municipalities
     pending = [n for n, s in zip(munis["name"], munis["status"]) if s == "pending"]
     d = fsr.unit_digits(unit)
-    rows, footer = [], []
+    rows, footer, undetermined = [], [], False
     cells = cell_frames(results) if cells is None else cells
     for arm_class in plan.arm_classes:
         s, p = cells.get((outcome_key, period, arm_class, unit), (results.studies.iloc[:0], None))
@@ -60,9 +60,20 @@ def forest_rows(results, outcome_key: str, period, unit: str, lang: str = "en", 
                              ci=t("fig_not_transcribed", lang), w=""))
         if int(p["k"]) >= 2:
             rows.extend(_pooled_rows(p, plan, arm_class, unit, d, lang, footer))
+            undetermined = undetermined or _prints_undetermined(p)
         else:
             rows.append(dict(kind="stats", label=wrap_label(t("fig_single", lang)), ci="", w=""))
-    return _rows_frame(rows, footer)
+    return _rows_frame(rows, footer, undetermined)
+
+
+def _prints_undetermined(p) -> bool:
+    """Whether a pooled cell's rows or its footer line print a value as "onbepaald (k = …)"
+    (:func:`meta.present.fewstudies_report.undetermined`): the estimate, interval and prediction interval of its
+    pooled rows, and beside a Bayesian headline the classical fits of the footer."""
+    shown = {"estimate", "ci_low", "ci_high", "pi_low", "pi_high"}
+    if p.get("headline") == fsr.HEADLINE_BAYES:
+        shown |= set(fsr.classical_fit_columns(p))
+    return bool(fsr.undetermined(p) & shown)
 
 
 def _strip_row(s: pd.DataFrame, w, d: int, lang: str) -> dict:
@@ -148,8 +159,9 @@ def _pooled_rows(p, plan, arm_class: str, unit: str, d: int, lang: str, footer: 
     return rows
 
 
-def _rows_frame(rows: list[dict], footer: list) -> pd.DataFrame:
-    """The rows as a frame with every column :func:`draw_forest_rows` reads; labels made unique."""
+def _rows_frame(rows: list[dict], footer: list, undetermined: bool = False) -> pd.DataFrame:
+    """The rows as a frame with every column :func:`draw_forest_rows` reads; labels made unique. ``attrs`` holds the
+    footer lines and whether a value is printed "onbepaald" (which adds the footnote saying why)."""
     frame = pd.DataFrame(rows)
     for col in ("est", "ll", "hl", "weight"):
         if col not in frame:
@@ -158,6 +170,7 @@ def _rows_frame(rows: list[dict], footer: list) -> pd.DataFrame:
         frame[col] = frame[col].fillna("") if col in frame else ""
     frame["label"] = unique_labels(list(frame["label"]))
     frame.attrs["footer"] = footer  # lines for the figure's footer (classical fits beside a Bayesian headline)
+    frame.attrs["undetermined"] = bool(undetermined)
     return frame
 
 
@@ -223,10 +236,9 @@ def draw_forest_rows(rows: pd.DataFrame, unit: str, title: str, level: float, la
 
 def _forest_footer(rows: pd.DataFrame, footer, lang: str) -> list[str]:
     """The lines under a forest plot: ``footer`` (default ``rows.attrs``), the note on "onbepaald" when a value
-    is undetermined, and the footnotes of the marks drawn."""
+    is printed so (``rows.attrs["undetermined"]``, set by :func:`forest_rows`), and the footnotes of the marks drawn."""
     footer = list(rows.attrs.get("footer", []) if footer is None else footer)
-    undetermined = any("onbepaald" in line or "undetermined" in line for line in [*footer, *rows["ci"]])
-    if undetermined:
+    if rows.attrs.get("undetermined", False):
         footer = [*footer, plain_text(fsr.footnote(lang))]
     return [*footer, *forest_footnote(rows, lang)]
 
