@@ -65,6 +65,20 @@ def test_a_forest_cell_prints_onbepaald_exactly_where_one_of_its_printed_values_
     assert plots._prints_undetermined(row) is printed
 
 
+@pytest.mark.parametrize("headline, printed", [("classical", "[onbepaald (k = 2)]"), ("bayes", "[-13,5; 9,7]")])
+def test_a_headline_interval_of_two_municipalities_is_undetermined_when_it_is_the_classical_one(headline, printed):
+    # with few_studies_k = 1 (or a unit without a tau prior) a cell of two municipalities has the classical headline:
+    # its interval is the Hartung-Knapp one on one degree of freedom (werk, ontheffing: [-97,7; 93,7]) and was
+    # printed as numbers in the Kerntabel and the forest plot, though the same interval in the classical columns
+    # reads "onbepaald (k = 2)"; a Bayesian headline interval (werk: [-13,5; 9,7]) stays a number
+    from meta.present import fewstudies_report as fsr
+
+    lo, hi = (-97.7, 93.7) if headline == "classical" else (-13.5, 9.7)
+    row = dict(k=2, test="adhoc", headline=headline, impossible="", ci_low=lo, ci_high=hi, pi_low=lo, pi_high=hi)
+    assert fsr.interval_text(row, "ci_low", "ci_high", 1, "nl") == printed
+    assert fsr.interval_text({**row, "k": 3}, "ci_low", "ci_high", 1, "nl") == f"[{lo:.1f}; {hi:.1f}]".replace(".", ",")
+
+
 def test_workbook_prints_the_classical_interval_of_two_municipalities_as_undetermined(results):
     from meta.write import workbook
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 from markupsafe import Markup
 
-from meta.analyses.fewstudies import HEADLINE_BAYES, HEADLINE_SINGLE
+from meta.analyses.fewstudies import HEADLINE_BAYES, HEADLINE_CLASSICAL, HEADLINE_SINGLE
 from meta.analyses.sensitivity import prior_dependence
 from meta.analyses.tables import cell_order
 from meta.i18n import (INTERVAL_SEP, arm_class_label, concept_labels, fmt_g, fmt_num, outcome_labels, period_label,
@@ -48,10 +48,24 @@ def one_df(row) -> bool:
     return int(row["k"]) == 2 and str(row.get("test", "z")).lower() != "z"
 
 
+#: The headline's interval columns: under a classical headline they hold the classical fit's interval.
+HEADLINE_INTERVAL_COLUMNS = ("ci_low", "ci_high", "pi_low", "pi_high")
+
+
+def one_df_columns(row) -> set[str]:
+    """The interval columns of a pooled row that rest on one degree of freedom (:func:`one_df`): the classical
+    ones, and the headline's when the headline is the classical fit (a plan with ``few_studies_k = 1``, or a unit
+    without a τ prior)."""
+    if not one_df(row):
+        return set()
+    return set(ONE_DF_COLUMNS) | (set(HEADLINE_INTERVAL_COLUMNS) if row.get("headline") == HEADLINE_CLASSICAL
+                                  else set())
+
+
 def undetermined(row) -> set[str]:
     """The columns of a pooled row printed as "onbepaald (k = …)": outside the unit's feasible range
-    (:func:`impossible`) or a classical interval on one degree of freedom (:func:`one_df`)."""
-    return impossible(row) | (set(ONE_DF_COLUMNS) if one_df(row) else set())
+    (:func:`impossible`) or an interval on one degree of freedom (:func:`one_df_columns`)."""
+    return impossible(row) | one_df_columns(row)
 
 
 def value_text(row, col: str, digits: int, lang: str, fmt=None) -> str:
