@@ -66,6 +66,9 @@ def checkpoint(stage: str) -> None:
 # --------------------------------------------------------------------------- #
 # the garbage collector during one command
 # --------------------------------------------------------------------------- #
+_frozen: list[bool] = []  # True while a command's freeze_gc is in force (until unfreeze_gc)
+
+
 def freeze_gc() -> bool:
     """Hide every object alive now (the imported libraries, the inputs and plan read: ~150,000 objects that live
     until the command ends) from the cyclic garbage collector, so that its full collections, in this process and in
@@ -77,12 +80,25 @@ def freeze_gc() -> bool:
     if gc.get_freeze_count():
         return False
     gc.freeze()
+    _frozen[:] = [True]
     return True
 
 
+def freeze_more() -> None:
+    """Before forking worker processes: hide the objects alive now too (the analysis' tables, which the workers
+    inherit and keep), as :func:`freeze_gc` did; nothing unless the running command froze (a caller's frozen
+    objects are not added to)."""
+    if _frozen:
+        import gc
+
+        gc.freeze()
+
+
 def unfreeze_gc(froze: bool) -> None:
-    """Undo :func:`freeze_gc` when it froze (a caller that runs several commands in one process keeps collecting)."""
+    """Undo :func:`freeze_gc` (and :func:`freeze_more`) when it froze: a caller that runs several commands in one
+    process keeps collecting."""
     if froze:
         import gc
 
         gc.unfreeze()
+        _frozen.clear()

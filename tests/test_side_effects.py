@@ -41,12 +41,18 @@ def test_a_command_hides_its_long_lived_objects_from_the_garbage_collector_only_
     from meta import control
 
     assert gc.get_freeze_count() == 0
+    control.freeze_more()  # no command froze: nothing is frozen
+    assert gc.get_freeze_count() == 0
     try:
         froze = control.freeze_gc()
         assert froze and gc.get_freeze_count() > 1000  # the libraries imported so far
         assert control.freeze_gc() is False  # frozen already (by a caller): left as it is
+        before, kept = gc.get_freeze_count(), [[] for _ in range(100)]
+        control.freeze_more()  # before forking workers: what lives now joins (the command froze)
+        assert gc.get_freeze_count() >= before + 100 and kept
     finally:
         control.unfreeze_gc(froze)
     assert gc.get_freeze_count() == 0
+    control.freeze_more()  # the command has ended: nothing is frozen any more
     control.unfreeze_gc(False)  # nothing frozen by the command: nothing given back
     assert gc.get_freeze_count() == 0

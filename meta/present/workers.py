@@ -63,7 +63,10 @@ class Crew:
     def __init__(self, jobs: list, folder: Path, workers: int):
         import multiprocessing as mp
 
+        from meta import control
+
         warm()
+        control.freeze_more()  # what the workers inherit (the analysis so far) need not be walked by their collections
         ctx = mp.get_context("fork")
         self.jobs = biggest_first(jobs)
         self.counter = ctx.Value("q", 0)  # the next job to take (with its lock)
