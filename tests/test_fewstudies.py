@@ -527,3 +527,28 @@ def test_specification_curve_legend_with_five_entries_stays_inside_the_figure():
     assert len(fig.legends[0].get_texts()) == 5
     assert box.x0 >= page.x0 and box.x1 <= page.x1 + 0.5
     plt.close(fig)
+
+
+def test_overview_past_eight_municipalities_draws_its_ticks_without_a_matplotlib_warning():
+    # at 60 SYNTHETIC municipalities the overview's ticks ('|', an unfilled marker) were given edge colours, which
+    # matplotlib ignores with a UserWarning listing every colour (75 kB on stderr per run)
+    import warnings
+
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import to_hex
+
+    from meta.present.overview import MANY_COLOR, OVERVIEW_MAX_COLORED, draw_overview_rows
+
+    n = OVERVIEW_MAX_COLORED + 2
+    munis = [(f"synthetic_{i:03d}", f"SYNTHETIC {i:03d}") for i in range(1, n + 1)]
+    rows = pd.DataFrame([dict(kind="header", label="Ontheffing", unit_h="", studies=[], pooled=None, upper=[]),
+                         dict(kind="cell", label="werk", unit_h="percentage_points",
+                              studies=[(m, float(i) - 5, float(i) - 9, float(i) - 1) for i, (m, _) in enumerate(munis)],
+                              pooled=(-0.5, -2.0, 1.0), upper=[False] * n)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = draw_overview_rows(rows, munis, 95.0, "nl")
+        fig.canvas.draw()
+    ticks = fig.axes[0].collections[-1]
+    assert {to_hex(c) for c in ticks.get_facecolors()} == {to_hex(MANY_COLOR)} and len(ticks.get_offsets()) == n
+    plt.close(fig)

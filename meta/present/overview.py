@@ -176,8 +176,10 @@ def _draw_overview_panel(ax, panel: pd.DataFrame, labels: list[str], label_x: fl
             ax.add_patch(Polygon([[l, y - 0.3], [est, y - 0.19], [u, y - 0.3], [est, y - 0.41]], closed=True,
                                  color="#b22222", zorder=4))
     draw_segments(ax, segs, cols, 1.4, zorder=2)
-    draw_points(ax, [p[0] for p in pts], [p[1] for p in pts], 60 if ticks else 28, faces, marker="|" if ticks else "s",
-                zorder=3, edgecolors=cols, **({"linewidths": 1.0} if ticks else {}))
+    if ticks:  # a tick is an unfilled marker: drawn in its face colour, it has no edge (an outer bound is not open)
+        draw_points(ax, [p[0] for p in pts], [p[1] for p in pts], 60, cols, marker="|", zorder=3, linewidths=1.0)
+    else:
+        draw_points(ax, [p[0] for p in pts], [p[1] for p in pts], 28, faces, marker="s", zorder=3, edgecolors=cols)
     effect_axis(ax, lang, is_pp, "fig_xlabel")
 
 
