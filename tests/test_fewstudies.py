@@ -367,7 +367,8 @@ def test_range_bound_cells_print_p_as_upper_bound_mark_the_interval_and_are_coun
     assert bool(row["se_upper_bound_only"]) and round(row["pval"], 3) == 0.965
     html = (out / "report.html").read_text(encoding="utf-8")
     table = _headline_table(html)
-    assert "≤ 0,965" in table and table.count("]†") == 30
+    assert "≤0,965" in table and table.count("]†") == 30
+    assert "≤ 0," not in table  # written as "<0,001" and "≥0,1" are: no space after the sign
     assert "in 30 van de 47 cellen heeft de enige studie een" in re.sub(r"\s+", " ", html)
 
 

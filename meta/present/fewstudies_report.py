@@ -117,7 +117,7 @@ UPPER_MARK = "†"
 def upper_bound_only(row) -> bool:
     """Whether a Kerntabel row is one study whose SE is only an upper bound (``se_upper_bound_only`` of
     ``pooled.csv``): its interval is an outer bound (printed with a mark), its p-value an upper bound (printed
-    "≤ p") and no decision probability can be computed from it."""
+    "≤p") and no decision probability can be computed from it."""
     return int(row["k"]) == 1 and bool(row.get("se_upper_bound_only", False))
 
 

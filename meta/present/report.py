@@ -74,8 +74,9 @@ UPPER_MARK = fsr.UPPER_MARK
 
 
 def _upper_p(p: str, lang: str) -> str:
-    """A p-value that is only an upper bound: '≤ 0,965' (the SE behind it is the largest possible)."""
-    return p if p == MISSING else f"≤ {p}"
+    """A p-value that is only an upper bound: '≤0,965' (the SE behind it is the largest possible), written as the
+    other p-values known only as a range are (``<0,001``, ``≥0,1``: :func:`meta.i18n.fmt_p`, ``fmt_p_range``)."""
+    return p if p == MISSING else f"≤{p}"
 
 
 def upper_bound_count(results, lang: str = "en") -> str:
