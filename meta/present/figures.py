@@ -221,21 +221,6 @@ def default_jobs() -> int:
     return max(1, min(4, n))
 
 
-def write_figures(jobs: list[FigureJob], folder: Path, previous: Path | None = None,
-                  workers: int | None = None, meanwhile=None) -> tuple[dict, list[str]]:
-    """Write every job's files into ``folder``, reusing unchanged ones from ``previous`` (one :class:`Drawing`).
-
-    ``meanwhile``: a function called (without arguments) in this process while the worker processes draw, so that
-    other output (the workbook) is written on a core the drawing leaves idle; called before drawing when there are
-    no workers. Returns ``({"figures/<file>": key}, [those reused])`` for the manifest.
-    """
-    with Drawing(folder, previous, workers) as drawing:
-        drawing.add(jobs)
-        if meanwhile is not None:
-            meanwhile()
-        return drawing.finish()
-
-
 class Drawing:
     """Figures made into ``folder`` in batches, while this process does other work between them.
 

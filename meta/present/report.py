@@ -522,8 +522,3 @@ def _section_values(results, extra: dict, lang: str) -> dict:
 #: The simulation study in the report: the Dutch report generates its table from the numbers, the English one
 #: quotes the study's own (English) verdict.
 SIMULATION_SECTION = {"nl": simulation_table, "en": simulation_verdict}
-
-
-def write_report(results, path: Path, figures: dict, lang: str = "nl", extra: dict | None = None) -> Path:
-    Path(path).write_text(render_report(results, figures, lang, extra), encoding="utf-8")
-    return Path(path)

@@ -55,7 +55,6 @@ WRAPPED = (
     ("meta.analyses.sensitivity", "sensitivity_table", "sensitivity"),
     ("meta.analyses.sensitivity", "robustness", "sensitivity"),
     ("meta.analyses.components", "component_models", "components"), ("meta.models.bayes", "bayes_pool_table", "bayes"),
-    ("meta.present.figures", "write_figures", "figures"), ("meta.present.report", "write_report", "report"),
     ("meta.write.outputs", "write_workbook", "workbook"), ("meta.write.outputs", "write_outputs", "write"),
     # meta run: the forest plots are drawn by workers during the sensitivity analysis; "figures" is the wait for
     # the workers at the end, "write" the rest of the writing (tables, manifest) after the sensitivity analysis
