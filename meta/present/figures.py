@@ -236,14 +236,27 @@ class Drawing:
         self.folder, self.previous = Path(folder), previous
         self.workers = default_jobs() if workers is None else max(1, int(workers))
         self.keys, self.reused, self.later, self.crews = {}, [], [], []
-        self._version = self._old = None  # read at the first batch
+        self._version = self._old = None  # read once, when first needed
+
+    @property
+    def version(self) -> str:
+        """:func:`code_version`, read once per run: the figures' keys and the workbook's (:func:`frames_key`)."""
+        if self._version is None:
+            self._version = code_version()
+        return self._version
+
+    @property
+    def old_keys(self) -> dict:
+        """:func:`previous_keys` of ``previous``, read once per run (it hashes every file of the previous folder):
+        the figures and the workbook are reused by it."""
+        if self._old is None:
+            self._old = previous_keys(self.previous)
+        return self._old
 
     def add(self, jobs: list[FigureJob]) -> None:
         """Reuse or start drawing ``jobs`` (see the class)."""
         from meta.present import workers
 
-        if self._version is None:
-            self._version, self._old = code_version(), previous_keys(self.previous)
         todo = [job for job in jobs if not self._reuse(job)]
         if todo and self.workers >= 2 and workers.can_fork():
             self.crews.append(workers.Crew(todo, self.folder, min(self.workers, len(todo))))
@@ -252,10 +265,10 @@ class Drawing:
 
     def _reuse(self, job: FigureJob) -> bool:
         """Record ``job``'s key; take its files from the previous folder when its key is unchanged there."""
-        key = job_key(job, self._version)
+        key = job_key(job, self.version)
         names = [f"figures/{n}" for n in job.files.values()]
         self.keys.update(dict.fromkeys(names, key))
-        previous, old, root = self.previous, self._old, self.folder.parent
+        previous, old, root = self.previous, self.old_keys, self.folder.parent
         if previous is None or not all(old.get(n) == key and (Path(previous) / n).is_file() for n in names):
             return False
         if all(_reuse(Path(previous) / n, root / n) for n in names):

@@ -192,7 +192,7 @@ class Writing:
         if later:
             self.drawing.add(later)  # the specification curves and the component figure need the sensitivity analysis
         _write_tables(results, tmp)  # while the workers draw, on the core they leave idle
-        wb_key, wb_reused = _write_or_reuse_workbook(results, tmp, _previous(self.out_dir), lang)
+        wb_key, wb_reused = _write_or_reuse_workbook(results, tmp, self.drawing, lang)
         content_keys, reused = {}, []
         if self.draw:
             page, pngs = _render_report(results, tmp, self.forest, [*later, self.overview], lang)
@@ -238,13 +238,16 @@ def _render_report(results: Results, folder: Path, forest: list, others: list, l
     return page, pngs
 
 
-def _write_or_reuse_workbook(results: Results, folder: Path, previous: Path | None, lang: str) -> tuple[str, bool]:
-    """``meta.xlsx``: a pure function of the run's tables and its language, so reused from ``previous`` when they
-    and the code are unchanged. Returns its content key and whether it was reused."""
+def _write_or_reuse_workbook(results: Results, folder: Path, drawing: figcache.Drawing,
+                             lang: str) -> tuple[str, bool]:
+    """``meta.xlsx``: a pure function of the run's tables and its language, so reused from the folder being replaced
+    (``drawing.previous``) when they and the code are unchanged; the code version and the previous keys are the ones
+    the figures were keyed with (read once). Returns its content key and whether it was reused."""
     wb_key = figcache.frames_key("workbook", {"lang": lang, **{f.name: getattr(results, f.name)
                                                                for f in fields(results)
-                                                               if isinstance(getattr(results, f.name), pd.DataFrame)}})
-    if figcache.reuse("meta.xlsx", wb_key, previous, folder):
+                                                               if isinstance(getattr(results, f.name), pd.DataFrame)}},
+                                 drawing.version)
+    if figcache.reuse("meta.xlsx", wb_key, drawing.previous, folder, drawing.old_keys):
         return wb_key, True
     write_workbook(results, folder / "meta.xlsx", lang)
     return wb_key, False
