@@ -184,10 +184,19 @@ def previous_keys(previous: Path | None) -> dict:
     return keys
 
 
+def sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes, as hex (read in 1 MiB blocks)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def _sha256(path: Path) -> str | None:
-    """SHA-256 of a file's bytes, None when it cannot be read."""
+    """:func:`sha256`, None when the file cannot be read."""
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
+        return sha256(path)
     except OSError:
         return None
 

@@ -34,7 +34,7 @@ from pathlib import Path
 
 from meta.control import checkpoint
 from meta.plan import REPO
-from meta.present.figures import code_version
+from meta.present.figures import code_version, sha256  # sha256: one file hash for the figure keys and the run key
 from meta.simulate.settings import SIMULATION_RESULTS, SIMULATION_SUMMARY
 from meta.write import outdir
 
@@ -49,15 +49,6 @@ ENVIRONMENT = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "MA
                "XDG_CONFIG_HOME", "HOME", "SOURCE_DATE_EPOCH")
 #: The options of ``meta run`` that change what is written (``--jobs`` does not).
 OUTPUT_OPTIONS = ("lang", "svg", "no_figures", "no_sensitivity")
-
-
-def sha256(path: Path) -> str:
-    """SHA-256 of a file's bytes, as hex."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def git_commit() -> str:
