@@ -335,15 +335,19 @@ def test_english_pending_municipalities_name_documents_not_seed_numbers_or_the_s
     assert "The article on the aftermath also cites" in text and text.count("not among the source documents") == 5
 
 
+#: components.component_models' statement for Nijmegen's two arms (release in both), as the Onderdelen table quotes it
+RELEASE_IN_EVERY_ARM_NOTE = (
+    "exemption, intensive and release are not separately identifiable: the available arms give only exemption + "
+    "release and intensive + release, so only 2 independent combinations of these 3 components can be estimated."
+    " release is part of every one of these arms, so the arms never show exemption or intensive without it.")
+
+
 def test_component_note_says_what_the_arms_never_show_a_component_without():
     # "vrijlating zit in elk van deze armen; de armen tonen ontheffing en intensieve begeleiding dus nooit zonder."
     # ended on a bare "zonder": the English says "without it" (release)
     from meta.i18n import component_note_words
 
-    note = ("exemption, intensive and release are not separately identifiable: the available arms give only exemption + "
-            "release and intensive + release, so only 2 independent combinations of these 3 components can be estimated."
-            " release is part of every one of these arms, so the arms never show exemption or intensive without it.")
-    nl = component_note_words(note, "nl")
+    nl = component_note_words(RELEASE_IN_EVERY_ARM_NOTE, "nl")
     assert nl.endswith("de armen tonen ontheffing en intensieve begeleiding dus nooit zonder vrijlating.")
 
 
@@ -351,10 +355,7 @@ def test_component_note_starts_each_dutch_sentence_after_a_full_stop_with_a_capi
     # "... combinaties te schatten. vrijlating zit in elk van deze armen" (Onderdelen, deeltijdwerk)
     from meta.i18n import component_note_words
 
-    note = ("exemption, intensive and release are not separately identifiable: the available arms give only exemption + "
-            "release and intensive + release, so only 2 independent combinations of these 3 components can be estimated."
-            " release is part of every one of these arms, so the arms never show exemption or intensive without it.")
-    nl = component_note_words(note, "nl")
+    nl = component_note_words(RELEASE_IN_EVERY_ARM_NOTE, "nl")
     assert nl.startswith("ontheffing, intensieve begeleiding en vrijlating zijn niet afzonderlijk te schatten")
     assert "combinaties te schatten. Vrijlating zit in elk van deze armen" in nl
 
