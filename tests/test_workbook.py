@@ -51,11 +51,38 @@ def test_a_value_openpyxl_writes_otherwise_is_left_to_openpyxl(tmp_path, value):
     assert _xlsx(tmp_path, "fast", sheets, True) == _xlsx(tmp_path, "slow", sheets, False)
 
 
-def test_the_real_workbook_is_the_same_bytes_whichever_way_its_rows_are_written(tmp_path):
+@pytest.fixture(scope="module")
+def results():
     from meta.analyses import pipeline
     from meta.plan import DEFAULT_INPUTS, DEFAULT_PLAN, load_plan
+
+    return pipeline.analyse(DEFAULT_INPUTS, load_plan(DEFAULT_PLAN), sensitivity=False)
+
+
+def test_the_real_workbook_is_the_same_bytes_whichever_way_its_rows_are_written(tmp_path, results):
     from meta.write.workbook import workbook_sheets
 
-    results = pipeline.analyse(DEFAULT_INPUTS, load_plan(DEFAULT_PLAN), sensitivity=False)
     sheets = workbook_sheets(results, "nl")
     assert _xlsx(tmp_path, "fast", sheets, True) == _xlsx(tmp_path, "slow", sheets, False)
+
+
+def test_the_workbook_key_changes_with_a_reference_a_name_the_plan_and_the_language_the_sheets_print(results):
+    """A rerun reuses meta.xlsx when its key is unchanged: the key must see every input the sheets print, not only
+    the run's tables (a changed reference in sources.csv once left the Bronnen sheet stale)."""
+    from dataclasses import replace
+
+    from meta.write.outputs import workbook_key
+    from meta.write.workbook import sources_sheet
+
+    base = workbook_key(results, "nl", "v")
+    assert workbook_key(results, "nl", "v") == base
+    sources = results.inputs.sources.copy()
+    sources.loc[0, "label_nl"] += " (gewijzigd)"
+    edited = replace(results, inputs=replace(results.inputs, sources=sources))
+    assert sources_sheet(edited, "nl")["source"].tolist() != sources_sheet(results, "nl")["source"].tolist()
+    assert workbook_key(edited, "nl", "v") != base
+    names = results.inputs.municipalities.assign(name=results.inputs.municipalities["name"] + "x")
+    assert workbook_key(replace(results, inputs=replace(results.inputs, municipalities=names)), "nl", "v") != base
+    assert workbook_key(replace(results, plan=replace(results.plan, level=90.0)), "nl", "v") != base
+    assert workbook_key(results, "en", "v") != base
+    assert workbook_key(results, "nl", "w") != base

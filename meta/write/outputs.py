@@ -243,14 +243,24 @@ def _write_or_reuse_workbook(results: Results, folder: Path, drawing: figcache.D
     """``meta.xlsx``: a pure function of the run's tables and its language, so reused from the folder being replaced
     (``drawing.previous``) when they and the code are unchanged; the code version and the previous keys are the ones
     the figures were keyed with (read once). Returns its content key and whether it was reused."""
-    wb_key = figcache.frames_key("workbook", {"lang": lang, **{f.name: getattr(results, f.name)
-                                                               for f in fields(results)
-                                                               if isinstance(getattr(results, f.name), pd.DataFrame)}},
-                                 drawing.version)
+    wb_key = workbook_key(results, lang, drawing.version)
     if figcache.reuse("meta.xlsx", wb_key, drawing.previous, folder, drawing.old_keys):
         return wb_key, True
     write_workbook(results, folder / "meta.xlsx", lang)
     return wb_key, False
+
+
+def workbook_key(results: Results, lang: str, version: str | None = None) -> str:
+    """The content key of ``meta.xlsx`` (:func:`meta.present.figures.frames_key`, code ``version``): its language,
+    the plan, every table of the run and every register read from the inputs (the sheets print municipality and arm
+    names, outcome and period labels, the sources' references and the legends' p ranges from them), so that a
+    rerun after any of them changed writes the workbook again."""
+    frames = {f.name: getattr(results, f.name) for f in fields(results)
+              if isinstance(getattr(results, f.name), pd.DataFrame)}
+    registers = {f"inputs.{f.name}": getattr(results.inputs, f.name) for f in fields(results.inputs)
+                 if isinstance(getattr(results.inputs, f.name), pd.DataFrame)}
+    return figcache.frames_key("workbook", {"lang": lang, "plan": results.plan.to_dict(), **frames, **registers},
+                               version)
 
 
 def _manifest(results: Results, plan_path: Path | None, lang: str, content_keys: dict, reused: list,
