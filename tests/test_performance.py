@@ -107,6 +107,25 @@ def test_a_figure_key_changes_with_its_data_language_and_drawing_code():
                              {"dpi": 110}), "v1") != base
 
 
+def test_a_table_key_sees_a_missing_text_a_dtype_pd_na_and_the_last_bit_of_a_float_and_not_how_it_was_built():
+    from meta.present.figures import frames_key
+
+    base = pd.DataFrame({"label": ["a", ""], "est": [0.1, 0.2], "k": pd.array([1, 2], dtype="Int64")})
+    key = frames_key("t", {"rows": base}, "v")
+    assert frames_key("t", {"rows": pd.DataFrame({"label": ["a", ""], "est": [0.1, 0.2],
+                                                  "k": pd.array([1, 2], dtype="Int64")})}, "v") == key
+    assert frames_key("t", {"rows": base.copy().iloc[::-1].iloc[::-1]}, "v") == key  # a copy, the same content
+    for changed in (base.assign(label=["a", None]),  # a missing text is not an empty one (CSV wrote both as '')
+                    base.assign(est=[0.1, 0.2 + 2 ** -54]), base.assign(est=[0.1, -0.0 + 0.2]).astype({"est": "f4"}),
+                    base.assign(k=pd.array([1, None], dtype="Int64")), base.assign(k=["1", "2"]),
+                    base.assign(label=["a", "<NA>"]).assign(k=pd.array([1, pd.NA], dtype="Int64")),
+                    base.set_axis([5, 6]), base.rename(columns={"est": "estimate"})):
+        assert frames_key("t", {"rows": changed}, "v") != key
+    with_attrs = base.copy()
+    with_attrs.attrs["footer"] = "x"
+    assert frames_key("t", {"rows": with_attrs}, "v") != key
+
+
 def test_run_without_figures_says_no_report_was_written(tmp_path):
     res = run_meta("run", "--out", str(tmp_path / "o"), "--no-figures")
     assert res.returncode == 0, res.stderr
