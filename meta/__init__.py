@@ -15,7 +15,7 @@ Layers, top to bottom; a module imports only from layers below its own (``pyproj
     read/                        schema of every file, the strict CSV reader, registers, estimates, load_inputs,
                                  meta pool's CSV, citations of the sources
     models/                      engine + tau2 (rma.uni), multivariate + gls, covariance, design (rma.mv, components),
-                                 bayes + mixtures: import nothing else of meta
+                                 bayes + conditional + mixtures: import nothing else of meta
     i18n | control | errors      words (the catalogue messages.toml) and number formats (NL/EN); run stages and
                                  stop requests; InputError
 

@@ -77,6 +77,7 @@ from typing import Iterable
 import numpy as np
 from scipy import optimize
 
+from meta.models.conditional import conditional, log_prior
 from meta.models.mixtures import grid_quantiles, mixture_probabilities, mixture_quantiles
 
 #: Grid refinement stops when the quantiles move by less than this times the posterior sd.
@@ -199,43 +200,8 @@ def _check_inputs(yi, vi, tau_prior_scale, level, mu_prior_sd, grid_size, tau_pr
     return y, v, s, level, mu_prior_sd, int(grid_size), delta
 
 
-# --------------------------------------------------------------------------- #
-# conditional posterior given τ (vectorised over a grid of τ)
-# --------------------------------------------------------------------------- #
-def _log_prior(t2, s, tau_prior):
-    """log p(τ) + const from τ²: −τ²/(2s²) (half-normal) or −log(1 + τ²/s²) (half-Cauchy)."""
-    if tau_prior == "halfcauchy":
-        return -np.log1p(t2 / s**2)
-    return -0.5 * t2 / s**2
-
-
-def _conditional(tau, y, v, s, mu_prior_sd, tau_prior="halfnormal"):
-    """log p(τ|y) + const, μ̂(τ) and V_μ(τ) for an array of τ.
-
-    log p(τ|y) = log p(τ) + ½ log V_μ − ½ Σ log(vᵢ + τ²) − ½ Σ wᵢ(yᵢ − μ̂)²
-    (plus, for the normal μ prior, the pseudo-observation 0 with variance σ_μ²).
-    """
-    t2 = np.asarray(tau, dtype=float)[:, None] ** 2
-    w = 1.0 / (v + t2)                                  # (n, k)
-    y0 = y[0]                                           # centre for accuracy
-    sw = w.sum(axis=1)
-    swr = (w * (y - y0)).sum(axis=1)
-    if mu_prior_sd is not None:
-        w0 = 1.0 / mu_prior_sd**2
-        sw = sw + w0
-        swr = swr + w0 * (0.0 - y0)
-    mu = y0 + swr / sw
-    V = 1.0 / sw
-    q = (w * (y - mu[:, None]) ** 2).sum(axis=1)
-    if mu_prior_sd is not None:
-        q = q + mu**2 / mu_prior_sd**2
-    logp = (_log_prior(t2[:, 0], s, tau_prior) + 0.5 * np.log(V)
-            - 0.5 * np.log(v + t2).sum(axis=1) - 0.5 * q)
-    return logp, mu, V
-
-
 def _log_upper_bound(tau, v, s, tau_prior="halfnormal"):
-    """An upper bound of the unnormalised log p(τ|y) of :func:`_conditional`.
+    """An upper bound of the unnormalised log p(τ|y) of :func:`meta.models.conditional.conditional`.
 
     V_μ ≤ (max v + τ²)/k and the quadratic forms are ≥ 0, so
     log p ≤ log p(τ) + ½ log((max v + τ²)/k) − (k/2) log(min v + τ²);
@@ -243,7 +209,7 @@ def _log_upper_bound(tau, v, s, tau_prior="halfnormal"):
     """
     t2 = np.asarray(tau, dtype=float) ** 2
     k = v.size
-    return _log_prior(t2, s, tau_prior) + 0.5 * np.log((v.max() + t2) / k) - 0.5 * k * np.log(v.min() + t2)
+    return log_prior(t2, s, tau_prior) + 0.5 * np.log((v.max() + t2) / k) - 0.5 * k * np.log(v.min() + t2)
 
 
 def _tau_cutoff(v, s, log_max, tau_prior="halfnormal"):
@@ -305,7 +271,7 @@ def _tau_range(y, v, s, mu_prior_sd, tau_prior):
     T = 10.0 * max(s, math.sqrt(v.max()), float(np.ptp(y)))
     for _ in range(100):
         coarse = c * np.sinh(np.linspace(0.0, math.asinh(T / c), 513))
-        log_max = float(np.max(_conditional(coarse, y, v, s, mu_prior_sd, tau_prior)[0]))
+        log_max = float(np.max(conditional(coarse, y, v, s, mu_prior_sd, tau_prior)[0]))
         T_needed = _tau_cutoff(v, s, log_max, tau_prior)
         if T_needed <= T:
             T = T_needed  # the bulk (where log p is near log_max) lies below T_needed
@@ -323,13 +289,13 @@ def _integrate(y, v, s, mu_prior_sd, tau_prior, probs, delta, n):
     while True:
         u = np.linspace(0.0, U, n + 1)
         tau = c * np.sinh(u)
-        logp, mu, V = _conditional(tau, y, v, s, mu_prior_sd, tau_prior)
+        logp, mu, V = conditional(tau, y, v, s, mu_prior_sd, tau_prior)
         shift = float(logp.max())
         dens = np.exp(logp - shift) * c * np.cosh(u)
 
         def density(x, shift=shift):
             x = np.asarray(x, dtype=float)
-            return (np.exp(_conditional(c * np.sinh(x), y, v, s, mu_prior_sd, tau_prior)[0] - shift)
+            return (np.exp(conditional(c * np.sinh(x), y, v, s, mu_prior_sd, tau_prior)[0] - shift)
                     * c * np.cosh(x))
 
         current = _summaries(u, c, tau, dens, mu, V, probs, density, delta)
