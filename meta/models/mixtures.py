@@ -58,7 +58,13 @@ def grid_quantiles(u, density, probs):
     out = []
     for p in probs:
         j = int(np.clip(np.searchsorted(cum, p * total) - 1, 0, len(u) - 2))
-        f = lambda x: partial(x, j) / total - p  # noqa: E731
+        known = {}  # brentq starts with f(lo) and f(hi), which the bracket check below has computed
+
+        def f(x, j=j, p=p, known=known):
+            if x not in known:
+                known[x] = partial(x, j) / total - p
+            return known[x]
+
         lo, hi = u[j], u[j + 1]
         if f(lo) >= 0:
             out.append(lo)
