@@ -1,6 +1,11 @@
-"""Many Bayesian fits at once: :func:`bayes_pool_many` shares them among forked worker processes."""
+"""Many Bayesian fits at once: :func:`bayes_pool_many` fits each distinct call once, sharing them among forked
+worker processes when there are many."""
 
 from __future__ import annotations
+
+import struct
+
+import numpy as np
 
 from meta.models.bayes import BayesResult, bayes_pool
 
@@ -14,15 +19,51 @@ def _fit_one(call) -> BayesResult:
     return bayes_pool(*args, **kwargs)
 
 
+def _exact(value):
+    """``value`` as a key that is equal only for the same type and the same bits (arrays: dtype, shape, bytes)."""
+    if isinstance(value, np.ndarray):
+        return "array", value.dtype.str, value.shape, value.tobytes()
+    if isinstance(value, float):
+        return "float", struct.pack("<d", value)
+    return type(value).__name__, value
+
+
+def call_key(call):
+    """A hashable key of a call ``(args, kwargs)`` of :func:`bayes_pool`, equal only for the exact same inputs;
+    None when an argument has no such key (the call is then fitted on its own)."""
+    args, kwargs = call
+    key = (tuple(_exact(a) for a in args), tuple(sorted((k, _exact(v)) for k, v in kwargs.items())))
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
 def bayes_pool_many(calls, workers: int | None = None) -> list:
     """``bayes_pool(*args, **kwargs)`` for every ``(args, kwargs)`` in ``calls``, results in order.
 
-    With at least :data:`PARALLEL_MIN_FITS` fits and two or more CPUs they are shared among forked worker
-    processes (at most 4): the same code on the same numbers, so the same results to the last bit.
+    Calls with the exact same inputs (:func:`call_key`) are fitted once and share the result. With at least
+    :data:`PARALLEL_MIN_FITS` distinct fits and two or more CPUs they are shared among forked worker processes
+    (at most 4): the same code on the same numbers, so the same results to the last bit.
     """
+    calls = list(calls)
+    slot, distinct = [], {}
+    for i, call in enumerate(calls):
+        key = call_key(call)
+        slot.append(distinct.setdefault(i if key is None else key, len(distinct)))
+    unique = [None] * len(distinct)
+    for i, s in enumerate(slot):
+        if unique[s] is None:
+            unique[s] = calls[i]
+    fits = _fit_all(unique, workers)
+    return [fits[s] for s in slot]
+
+
+def _fit_all(calls: list, workers: int | None) -> list:
+    """The fits of ``calls`` in order, in this process or (many fits) in forked worker processes."""
     import os
 
-    calls = list(calls)
     if workers is None:
         try:
             workers = len(os.sched_getaffinity(0))
