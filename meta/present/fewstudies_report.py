@@ -23,8 +23,9 @@ from markupsafe import Markup
 from meta.analyses.fewstudies import HEADLINE_BAYES, HEADLINE_CLASSICAL, HEADLINE_SINGLE
 from meta.analyses.sensitivity import prior_dependence
 from meta.analyses.tables import cell_order
-from meta.i18n import (INTERVAL_SEP, arm_class_label, concept_labels, fmt_g, fmt_num, outcome_labels, period_label,
+from meta.i18n import (INTERVAL_SEP, arm_class_label, concept_labels, fmt_g, fmt_num, outcome_labels, period_labels,
                        t, unit_words)
+from meta.present.report_cells import records
 from meta.present.templating import render, text
 from meta.simulate.summary import read_summary
 
@@ -124,8 +125,8 @@ def upper_bound_only(row) -> bool:
 def has_undetermined(rows: pd.DataFrame, columns=None) -> bool:
     if "impossible" not in rows:
         return False
-    for _, r in rows.iterrows():
-        bad = impossible(r)
+    for value in rows["impossible"].tolist():
+        bad = impossible({"impossible": value})
         if bad and (columns is None or bad & set(columns)):
             return True
     return False
@@ -204,17 +205,19 @@ def decision_section(results, lang: str = "nl") -> str:
     if len(p) == 0:
         return ""
     dep = prior_dependence(results.sensitivity)
-    dep_of = {(r["outcome_key"], r["period"], r["arm_class"], r["unit_h"]): r for _, r in dep.iterrows()}
+    dep_of = {(r["outcome_key"], r["period"], r["arm_class"], r["unit_h"]): r for r in records(dep)}
     label = {**outcome_labels(results.inputs.outcomes, lang),
              **concept_labels(getattr(results.inputs, "concepts", None), lang)}
-    rows = [_decision_row(results, r, lang, label, dep_of) for _, r in p.iterrows()]
+    periods = period_labels(p["period"], getattr(results.inputs, "periods", None), lang)
+    rows = [_decision_row(r, lang, label, dep_of, period) for r, period in zip(records(p), periods)]
     level = fmt_g(results.plan.level, lang)
     return render("decisions.html.j2", lang, heads=[h.format(level=level) for h in t("decision_heads", lang)],
                   rows=rows, priors=priors_table(results, lang))
 
 
-def _decision_row(results, r, lang: str, label: dict, dep_of: dict) -> dict:
-    """One row of the decision table: the probabilities, δ, the predictive interval and prior dependence."""
+def _decision_row(r: dict, lang: str, label: dict, dep_of: dict, period: str) -> dict:
+    """One row of the decision table (a pooled row as a dict, its period in words): the probabilities, δ, the
+    predictive interval and prior dependence."""
     d, unit = unit_digits(r["unit_h"]), unit_short(r["unit_h"], lang)
     single = int(r["k"]) == 1
     dr = None if single else dep_of.get((r["outcome_key"], r["period"], r["arm_class"], r["unit_h"]))
@@ -230,7 +233,7 @@ def _decision_row(results, r, lang: str, label: dict, dep_of: dict) -> dict:
     upper = upper_bound_only(r)  # a probability from a worst-case SE is no probability
     prob = (lambda col: t("not_determinable", lang)) if upper else (lambda col: _pct(r[col]))  # noqa: E731
     return dict(single=single, outcome=label.get(r["outcome_key"], r["outcome_key"]),
-                period=period_label(r["period"], getattr(results.inputs, "periods", None), lang),
+                period=period,
                 arm_class=arm_class_label(r["arm_class"], lang), k=int(r["k"]), p_gt_0=prob("p_gt_0"),
                 p_harm=prob("p_harm"), p_within=prob("p_within_delta"), delta=fmt_num(r["delta"], d, lang),
                 upper=upper,
@@ -266,14 +269,16 @@ def simulation_quote(summary_json: Path, lang: str = "nl", policy: str = "report
     ks = sorted(int(k) for k in set(sim["k"]) if k >= 2)
     if not ks:
         return ""
+    first = {}  # (tau, k, method, test) -> (coverage, median width) of its first row
+    for key, coverage, width in zip(zip(sim["tau"], sim["k"], sim["method"], sim["test"]), sim["coverage"],
+                                    sim["ci_width_median"]):
+        first.setdefault(key, (coverage, width))
     rows = []
     for tau in sorted(set(sim["tau"])):
         for method, test, name in (("Bayes", "posterior", t("sim_bayes", lang)), ("REML", "knha", "REML + HKSJ")):
-            cells = []
-            for k in ks:
-                c = sim[(sim["tau"] == tau) & (sim["k"] == k) & (sim["method"] == method) & (sim["test"] == test)]
-                cells.append(None if c.empty else
-                             f"{100 * c['coverage'].iloc[0]:.0f}% ({c['ci_width_median'].iloc[0]:.0f} pp)")
+            cells = [None if (tau, k, method, test) not in first else
+                     f"{100 * first[tau, k, method, test][0]:.0f}% ({first[tau, k, method, test][1]:.0f} pp)"
+                     for k in ks]
             rows.append(dict(tau=fmt_g(tau, lang), name=name, cells=cells))
     reps = sim.loc[sim["method"] == "Bayes", "reps"]
     n_b = int(reps.max()) if len(reps) else 0

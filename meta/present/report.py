@@ -23,8 +23,8 @@ from meta.present import fewstudies_report as fsr
 from meta.effects.concepts import SE_METHOD as RANGE_BOUND
 from meta.effects.harmonise import SE_METHODS
 from meta.analyses.tables import dominant_study, study_intervals
-from meta.present.report_cells import (REPORT_MAX_MUNICIPALITIES, cell_key, cell_order, cell_rows, cell_texts,
-                                       mark_p_texts, municipality_names, period_text, row_anchor)
+from meta.present.report_cells import (REPORT_MAX_MUNICIPALITIES, PeriodTexts, cell_key, cell_order, cell_rows,
+                                       cell_texts, mark_p_texts, municipality_names, records, row_anchor)
 from meta.present.report_sources import coverage_table, references_section, side_by_side_table, sources_table
 from meta.present.templating import esc, render, text
 from meta.read import sources
@@ -44,11 +44,12 @@ def headline_table(results, lang: str = "en") -> str:
         return render("headline.html.j2", lang, rows=[])
     p = cell_order(results, p)
     label, mark_p, arms = cell_labels(results.inputs, lang), mark_p_texts(results, lang), _arm_texts(results, lang)
-    rows = [_headline_row(results, r, lang, label, mark_p, arms) for _, r in p.iterrows()]
+    cells, periods = records(p), PeriodTexts(results, lang)
+    rows = [_headline_row(r, lang, label, mark_p, arms, periods) for r in cells]
     return render("headline.html.j2", lang, rows=rows, level=fmt_g(results.plan.level, lang),
-                  note=fsr.has_undetermined(p), note_upper=any(fsr.upper_bound_only(r) for _, r in p.iterrows()),
+                  note=fsr.has_undetermined(p), note_upper=any(fsr.upper_bound_only(r) for r in cells),
                   upper_mark=UPPER_MARK,
-                  note_heterogeneity=any(fsr.heterogeneity_undetermined(r) for _, r in p.iterrows()))
+                  note_heterogeneity=any(fsr.heterogeneity_undetermined(r) for r in cells))
 
 
 def _cell_arms(results, lang: str) -> dict:
@@ -82,7 +83,7 @@ def _upper_p(p: str, lang: str) -> str:
 def upper_bound_count(results, lang: str = "en") -> str:
     """The 'read this first' sentence: how many Kerntabel rows rest on an SE that is only an upper bound."""
     p = results.pooled
-    n = sum(fsr.upper_bound_only(r) for _, r in p.iterrows()) if len(p) else 0
+    n = sum(fsr.upper_bound_only(r) for r in records(p)) if len(p) else 0
     return text("read_first_upper_bound", lang, n=n, total=len(p)) if n else ""
 
 
@@ -91,14 +92,14 @@ def _arm_texts(results, lang: str) -> dict:
     return {key: _arms_text(arms, lang) for key, arms in _cell_arms(results, lang).items()}
 
 
-def _headline_row(results, r, lang: str, label: dict, mark_p: dict, arms: dict) -> dict:
-    """The values of one Kerntabel row, formatted."""
+def _headline_row(r: dict, lang: str, label: dict, mark_p: dict, arms: dict, periods: PeriodTexts) -> dict:
+    """The values of one Kerntabel row (a pooled row as a dict), formatted."""
     d = fsr.unit_digits(r["unit_h"])
     single = bool(r["single_study"])
     p = fmt_p(r["pval"], lang)
     return dict(
         anchor=row_anchor(r), single=single, arm_class=arm_class_label(r["arm_class"], lang),
-        outcome=label.get(r["outcome_key"], r["outcome_label"]), period=period_text(results, r["period"], lang),
+        outcome=label.get(r["outcome_key"], r["outcome_label"]), period=periods[r["period"]],
         k=int(r["k"]), munis=arms.get(cell_key(r), r["municipalities"]), model=fsr.model_text(r, lang),
         estimate=fsr.value_text(r, "estimate", d, lang), unit=fsr.unit_short(r["unit_h"], lang),
         interval=fsr.interval_text(r, "ci_low", "ci_high", d, lang) + (UPPER_MARK if fsr.upper_bound_only(r) else ""),
@@ -125,10 +126,10 @@ def pools_section(results, lang: str = "en") -> str:
     missing = {}  # (concept, period) -> the register's not_reported rows for it, in register order
     for r in register[register["role"] == "not_reported"].to_dict("records"):
         missing.setdefault((r["concept"], r["period"]), []).append(r)
-    items = []
+    items, periods = [], PeriodTexts(results, lang)
     for (c, period), g in results.studies.groupby(["outcome_key", "period"], sort=True):
         k = int(g.groupby("arm_class")["municipality"].nunique().max())
-        items.append(dict(concept=concept.get(c, c), period=period_text(results, period, lang),
+        items.append(dict(concept=concept.get(c, c), period=periods[period],
                           k=f"(k = {k})" if k >= 2 else "",
                           parts=" — ".join(_pool_parts(results, g, missing.get((c, period), []), lang))))
     return render("pools.html.j2", lang, items=items)
@@ -164,11 +165,11 @@ def pooled_count(results, lang: str = "en") -> str:
     multi = p[p["k"] >= 2] if len(p) else p
     if len(multi) == 0:
         return Markup(" ") + text("nothing_pooled", lang)
-    label = cell_labels(results.inputs, lang)
+    label, periods = cell_labels(results.inputs, lang), PeriodTexts(results, lang)
     groups = []
     for (o, period), g in multi.groupby(["outcome_key", "period"], sort=True):
         classes = ", ".join(arm_class_label(a, lang) for a in g["arm_class"])
-        groups.append(f"{label.get(o, o)} ({period_text(results, period, lang)}: {classes})")
+        groups.append(f"{label.get(o, o)} ({periods[period]}: {classes})")
     return (text("pooled_count", lang, n=len(multi), total=len(p), cells="; ".join(groups))
             + text("pooled_arms", lang, classes=_class_arms(results, multi, lang)))
 
@@ -179,7 +180,7 @@ def _class_arms(results, multi: pd.DataFrame, lang: str) -> str:
     arms = _cell_arms(results, lang)
     out = []
     for arm_class, g in multi.groupby("arm_class", sort=False):
-        seen = list(dict.fromkeys(a for _, r in g.iterrows() for a in arms.get(cell_key(r), [])))
+        seen = list(dict.fromkeys(a for r in records(g) for a in arms.get(cell_key(r), [])))
         out.append(f"<b>{esc(arm_class_label(arm_class, lang))}</b> = {esc(_arms_text(seen, lang))}")
     return Markup(". ".join(out))
 
@@ -218,12 +219,13 @@ def simulation_table(summary_path: Path = SIMULATION_SUMMARY, lang: str = "nl") 
     r = read_summary(summary_path).results
     r = r[(r["se_policy"] == "reported") & (r["method"] == "REML") & r["test"].isin(["knha", "z"])]
     wide = r.pivot_table(index=["tau", "k"], columns="test", values=["coverage", "ci_width_median"]).reset_index()
-    rows = [dict(tau=fmt_g(w["tau"].iloc[0], lang), k=int(w["k"].iloc[0]),
-                 hk_coverage=fmt_num(100 * w[("coverage", "knha")].iloc[0], 1, lang),
-                 hk_width=fmt_num(w[("ci_width_median", "knha")].iloc[0], 0, lang),
-                 z_coverage=fmt_num(100 * w[("coverage", "z")].iloc[0], 1, lang),
-                 z_width=fmt_num(w[("ci_width_median", "z")].iloc[0], 0, lang))
-            for _, w in wide.groupby(["tau", "k"], sort=True)]
+    # one row per (tau, k), sorted as pivot_table sorts them; each column read once
+    cols = {c: wide[c].tolist() for c in (("tau", ""), ("k", ""), ("coverage", "knha"), ("ci_width_median", "knha"),
+                                          ("coverage", "z"), ("ci_width_median", "z"))}
+    rows = [dict(tau=fmt_g(tau, lang), k=int(k), hk_coverage=fmt_num(100 * hk_cov, 1, lang),
+                 hk_width=fmt_num(hk_width, 0, lang), z_coverage=fmt_num(100 * z_cov, 1, lang),
+                 z_width=fmt_num(z_width, 0, lang))
+            for tau, k, hk_cov, hk_width, z_cov, z_width in zip(*cols.values())]
     hk, wz = r[r["test"] == "knha"], r[r["test"] == "z"]
     k2 = hk[hk["k"] == hk["k"].min()]
     pct = lambda x: fmt_num(100 * x, 0, lang)  # noqa: E731
@@ -264,17 +266,18 @@ def robustness_section(results, extra: dict, lang: str = "en") -> str:
     label, names = cell_labels(results.inputs, lang), municipality_names(results)
     groups = [word("spec_group", g, lang) for g in sorted(set(results.sensitivity["spec_group"]) - {"main"})]
     # "includes zero" on an outer bound (the only study's SE is an upper bound) is no verdict: not judged or counted
-    upper = {cell_key(r) for _, r in results.pooled.iterrows() if _upper_and_includes_zero(r)}
-    judged = [cell_key(r) not in upper for _, r in rob.iterrows()]
+    upper = {cell_key(r) for r in records(results.pooled) if _upper_and_includes_zero(r)}
+    judged = [cell_key(r) not in upper for r in records(rob)]
+    periods = PeriodTexts(results, lang)
     intro = dict(groups=", ".join(groups), survive=int(rob["survives_all"][judged].sum()), total=sum(judged))
-    rows = [{**cell_texts(results, r["outcome_key"], r["period"], r["arm_class"], lang, label),
+    rows = [{**cell_texts(results, r["outcome_key"], r["period"], r["arm_class"], lang, label, periods),
              "verdict": word("verdict", r["verdict"], lang), "n_specs": int(r["n_specs"]),
              "survives": bool(r["survives_all"]), "upper": cell_key(r) in upper,
              "range": fmt_interval(r["estimate_min"], r["estimate_max"], fsr.unit_digits(r["unit_h"]), lang),
              "changed_by": changed_by_words(r["changed_by"], lang, names),
              "not_counted": (changed_by_words(r["not_counted"], lang, names)
                              if isinstance(r.get("not_counted"), str) and r["not_counted"] else "")}
-            for _, r in cell_order(results, rob).iterrows()]
+            for r in records(cell_order(results, rob))]
     figures = [f for name, f in extra.items() if name.startswith("specification_curve")]
     return render("robustness.html.j2", lang, intro=intro, rows=rows, figures=figures, n_upper=len(judged) - sum(judged),
                   upper_mark=fsr.UPPER_MARK, uncurved=_uncurved(results.sensitivity, label) if figures or extra else None)
@@ -301,10 +304,10 @@ def components_section(results, extra: dict, lang: str = "en") -> str:
     # a model whose every study's SE is only an upper bound has outer-bound intervals: the Kerntabel's mark
     s = results.studies
     upper = set(s.groupby(["outcome_key", "period"])["se_upper_bound_only"].all().loc[lambda x: x].index)
-    rows = []
+    rows, periods = [], PeriodTexts(results, lang)
     for key, g in comp.groupby(["outcome_key", "period"], sort=True):
         fitted = g[g["component"].fillna("") != ""]
-        rows.append(dict(outcome=label.get(key[0], key[0]), period=period_text(results, key[1], lang),
+        rows.append(dict(outcome=label.get(key[0], key[0]), period=periods[key[1]],
                          parts=_component_parts(fitted, lang, UPPER_MARK if key in upper else "") if len(fitted)
                          else "—", upper=key in upper and len(fitted) > 0,
                          note=component_note_words((fitted if len(fitted) else g)["statement"].iloc[0], lang,
@@ -318,7 +321,7 @@ def _component_parts(fitted: pd.DataFrame, lang: str, mark: str = "") -> str:
     d = fsr.unit_digits(fitted["unit_h"].iloc[0])
     return "; ".join(f"{word('component', r['component'].replace('_', ' '), lang)} "
                      f"{fmt_num(r['estimate'], d, lang)} {fmt_interval(r['ci_low'], r['ci_high'], d, lang)}{mark}"
-                     for _, r in fitted.iterrows())
+                     for r in records(fitted))
 
 
 def _direction(low, high, lang: str) -> str:
@@ -351,22 +354,28 @@ def findings_section(results, lang: str = "en") -> str:
     finite = p[[math.isfinite(a) and math.isfinite(b) for a, b in zip(p["ci_low"], p["ci_high"])]]
     n_neg, n_pos = int((finite["ci_high"] < 0).sum()), int((finite["ci_low"] > 0).sum())
     n_multi = int((p["k"] >= 2).sum())
-    n_upper = sum(_upper_and_includes_zero(r) for _, r in p.iterrows())
+    pooled = records(p)
+    n_upper = sum(_upper_and_includes_zero(r) for r in pooled)
     lead = dict(rows=len(p), multi=n_multi, single=len(p) - n_multi, neg=n_neg, pos=n_pos,
                 other=len(p) - n_neg - n_pos - n_upper, level=level, upper=n_upper)
     context = dict(label=cell_labels(results.inputs, lang), arms=_cell_arms(results, lang),
                    mark_p=mark_p_texts(results, lang), level=level, rows=cell_rows(results.studies),
-                   robust=_robustness_by_cell(results))
+                   robust=_robustness_by_cell(results), periods=PeriodTexts(results, lang))
+    by_class = {}  # arm class -> its rows, in order of first appearance (as groupby(sort=False))
+    for r in pooled:
+        if not pd.isna(r["arm_class"]):  # a missing value is in no group
+            by_class.setdefault(r["arm_class"], []).append(r)
     groups = []
-    for arm_class, g in p.groupby("arm_class", sort=False):
+    for arm_class, g in by_class.items():
         head = t("fig_arms", lang, cls=arm_class_label(arm_class, lang))
-        groups.append((head[:1].upper() + head[1:], [_finding(results, r, lang, **context) for _, r in g.iterrows()]))
+        groups.append((head[:1].upper() + head[1:], [_finding(results, r, lang, **context) for r in g]))
     return render("findings.html.j2", lang, lead=lead, groups=groups)
 
 
-def _finding(results, r, lang: str, label: dict, arms: dict, mark_p: dict, level: str, rows: dict,
-             robust: dict) -> dict:
-    """The sentence of one Kerntabel row: what, the estimate with its model, how its SE was found, the sign."""
+def _finding(results, r: dict, lang: str, label: dict, arms: dict, mark_p: dict, level: str, rows: dict,
+             robust: dict, periods: PeriodTexts) -> dict:
+    """The sentence of one Kerntabel row (a pooled row as a dict): what, the estimate with its model, how its SE
+    was found, the sign."""
     d = fsr.unit_digits(r["unit_h"])
     bayes = r.get("headline") == fsr.HEADLINE_BAYES
     est = t("finding_estimate", lang, estimate=fsr.value_text(r, "estimate", d, lang), level=level,
@@ -404,7 +413,7 @@ def _finding(results, r, lang: str, label: dict, arms: dict, mark_p: dict, level
         direction = _direction(math.nan if "ci_low" in bad else r["ci_low"],
                                math.nan if "ci_high" in bad else r["ci_high"], lang)
     return dict(anchor=row_anchor(r), what=f"{label.get(r['outcome_key'], r['outcome_label'])}, "
-                f"{period_text(results, r['period'], lang)}", body=body, direction=direction,
+                f"{periods[r['period']]}", body=body, direction=direction,
                 robust=_not_robust(results, r, lang, robust), extra=extra)
 
 
@@ -479,8 +488,9 @@ def _page_values(results, figures: dict, extra: dict, lang: str) -> dict:
     """The page's frame: settings, navigation, the 'read this first' note, figures and the row accounting."""
     munis, plan = results.inputs.municipalities, results.plan
     src, pages = results.inputs.sources, results.inputs.source_pages
-    reasons = pd.Series([sources.cite_inline(reason_words(r, lang), src, pages, lang)
-                         for r in results.excluded["reason"]], dtype=object).value_counts()
+    said = [reason_words(r, lang) for r in results.excluded["reason"]]
+    cited = {w: sources.cite_inline(w, src, pages, lang) for w in dict.fromkeys(said)}  # each distinct reason once
+    reasons = pd.Series([cited[w] for w in said], dtype=object).value_counts()
     pooled = results.pooled
     multi = pooled[pooled["k"] >= 2] if len(pooled) else pooled
     return dict(

@@ -18,6 +18,13 @@ def cell_order(results, frame: pd.DataFrame) -> pd.DataFrame:
     return tables_cell_order(frame, results.plan)
 
 
+def records(frame: pd.DataFrame) -> list[dict]:
+    """``frame``'s rows as {column: value}, read column by column: the Python values ``iterrows`` gives (a float, an
+    int, a text, ``pd.NA``) without a Series per row (or ``to_dict``'s lookups per column)."""
+    columns = list(frame.columns)
+    return [dict(zip(columns, values)) for values in zip(*(col.tolist() for _, col in frame.items()))]
+
+
 def row_anchor(r) -> str:
     """The HTML id of a Kerntabel row: ``kern-<outcome>-<horizon>-<arm class>`` (the cell columns but the unit)."""
     parts = [str(v) for c, v in zip(CELL_COLUMNS, cell_key(r)) if c != "unit_h"]
@@ -58,6 +65,19 @@ def period_text(results, period: str, lang: str) -> str:
     return period_label(period, results.inputs.periods, lang)
 
 
+class PeriodTexts(dict):
+    """{period: :func:`period_text`}, each period looked up in the register once (a section's rows share a few
+    periods): ``PeriodTexts(results, lang)[period]``."""
+
+    def __init__(self, results, lang: str):
+        super().__init__()
+        self.results, self.lang = results, lang
+
+    def __missing__(self, period: str) -> str:
+        self[period] = words = period_text(self.results, period, self.lang)
+        return words
+
+
 def mark_p_ranges(results) -> dict:
     """``{input_row: (p_at_least, p_below, mark)}`` for study rows whose SE came from a mark (see tables)."""
     return tables_mark_p_ranges(results.studies, results.inputs.legends)
@@ -68,7 +88,7 @@ def mark_p_texts(results, lang: str = "en") -> dict:
     ranges = mark_p_ranges(results)
     out = {}
     studies = results.studies
-    for _, s in studies[studies["input_row"].astype(int).isin(list(ranges))].iterrows():  # only rows with a mark
+    for s in records(studies[studies["input_row"].astype(int).isin(list(ranges))]):  # only rows with a mark
         if int(s["input_row"]) in ranges:
             at_least, below, mark = ranges[int(s["input_row"])]
             out[cell_key(s)] = (
@@ -87,7 +107,9 @@ def too_many(results) -> bool:
     return len(results.inputs.municipalities) > REPORT_MAX_MUNICIPALITIES
 
 
-def cell_texts(results, o: str, h: str, a: str, lang: str, label: dict) -> dict:
-    """The outcome, period and arm class of a cell in words (the first three columns of a cell table)."""
-    return dict(outcome=label.get(o, o), period=period_text(results, h, lang), arm_class=arm_class_label(a, lang))
+def cell_texts(results, o: str, h: str, a: str, lang: str, label: dict, periods: PeriodTexts | None = None) -> dict:
+    """The outcome, period and arm class of a cell in words (the first three columns of a cell table); ``periods``
+    (:class:`PeriodTexts`) keeps the periods' words between a table's rows."""
+    return dict(outcome=label.get(o, o), period=period_text(results, h, lang) if periods is None else periods[h],
+                arm_class=arm_class_label(a, lang))
 

@@ -14,7 +14,7 @@ from markupsafe import Markup
 from meta.analyses.tables import side_by_side
 from meta.i18n import cell_labels, components_label, fmt_interval, fmt_num, printed_text, word, words
 from meta.present import fewstudies_report as fsr
-from meta.present.report_cells import cell_order, cell_texts, municipality_names, period_text, too_many
+from meta.present.report_cells import PeriodTexts, cell_order, cell_texts, municipality_names, records, too_many
 from meta.present.templating import render, text
 from meta.read import sources
 
@@ -24,8 +24,8 @@ def _coverage_counts(results, lang: str) -> str:
     statuses = [s for s in ("transcribed", "derived-SE", "printed-no-SE", "not reported", "pending", "not applicable")
                 if s in set(cov["status"])]
     counts = cov.groupby(["outcome_key", "period", "arm_class", "status"], sort=False).size()
-    label = cell_labels(results.inputs, lang)
-    rows = [{**cell_texts(results, o, h, a, lang, label),
+    label, periods = cell_labels(results.inputs, lang), PeriodTexts(results, lang)
+    rows = [{**cell_texts(results, o, h, a, lang, label, periods),
              "counts": [int(counts.get((o, h, a, st), 0)) for st in statuses]}
             for (o, h, a), _ in cov.groupby(["outcome_key", "period", "arm_class"], sort=False)]
     return render("coverage_counts.html.j2", lang, statuses=[word("status", st, lang) for st in statuses], rows=rows,
@@ -45,14 +45,14 @@ def coverage_table(results, lang: str = "en") -> str:
     if too_many(results):
         return _coverage_counts(results, lang)
     munis = list(results.inputs.municipalities["municipality"])
-    label = cell_labels(results.inputs, lang)
+    label, periods = cell_labels(results.inputs, lang), PeriodTexts(results, lang)
     rows, hidden = [], 0
     for (o, h, a), g in results.coverage.groupby(["outcome_key", "period", "arm_class"], sort=False):
         st = dict(zip(g["municipality"], g["status"]))
         if not set(st.values()) & PRINTED:
             hidden += 1
             continue
-        rows.append({**cell_texts(results, o, h, a, lang, label),
+        rows.append({**cell_texts(results, o, h, a, lang, label, periods),
                      "statuses": [(STATUS_CSS.get(st[m], ""), word("status", st[m], lang)) for m in munis]})
     pend = results.inputs.municipalities
     pend = pend[pend["status"] == "pending"]
@@ -64,7 +64,7 @@ def coverage_table(results, lang: str = "en") -> str:
     return render("coverage.html.j2", lang, munis=[names[m] for m in munis], rows=rows, hidden=hidden,
                   pending=list(zip(pend["name"], own)), shared=shared, n_pending=len(pend),
                   pending_names=", ".join(pend["name"]),
-                  printed_no_se=_printed_no_se(results, names, label, lang))
+                  printed_no_se=_printed_no_se(results, names, label, periods))
 
 
 def _sentences(paragraph: str) -> list[str]:
@@ -85,17 +85,18 @@ def shared_sentences(paragraphs: list[str]) -> tuple[list[str], str]:
     return [" ".join(x for x in s if x not in common) for s in split], " ".join(common)
 
 
-def _printed_no_se(results, names: dict, label: dict, lang: str) -> list[tuple[str, str]]:
+def _printed_no_se(results, names: dict, label: dict, periods: PeriodTexts) -> list[tuple[str, str]]:
     """[(municipality, 'gezondheid (2 jaar), …')]: the cells a municipality prints an estimate for from which no
-    standard error can be derived (status ``printed-no-SE`` of ``coverage.csv``), each outcome and period once."""
+    standard error can be derived (status ``printed-no-SE`` of ``coverage.csv``), each outcome and period once
+    (``periods``: the periods in words)."""
     cov = results.coverage
     cov = cov[cov["status"] == "printed-no-SE"]
     out = []
     for m, g in cov.groupby("municipality", sort=False):
-        periods: dict = {}
+        seen: dict = {}  # outcome -> its periods in words, in order
         for o, h in zip(g["outcome_key"], g["period"]):
-            periods.setdefault(o, dict.fromkeys([]))[period_text(results, h, lang)] = None
-        out.append((names.get(m, m), "; ".join(f"{label.get(o, o)} ({', '.join(ps)})" for o, ps in periods.items())))
+            seen.setdefault(o, dict.fromkeys([]))[periods[h]] = None
+        out.append((names.get(m, m), "; ".join(f"{label.get(o, o)} ({', '.join(ps)})" for o, ps in seen.items())))
     return out
 
 
@@ -105,11 +106,11 @@ def side_by_side_table(results, lang: str = "en") -> str:
         return _in_files("what_side_by_side", "side_by_side.csv", results, lang)
     sbs = cell_order(results, side_by_side(results.studies, results.inputs.municipalities, results.plan.level, lang))
     munis = list(results.inputs.municipalities["municipality"])
-    label = cell_labels(results.inputs, lang)
-    rows = [{**cell_texts(results, r["outcome_key"], r["period"], r["arm_class"], lang, label),
+    label, periods = cell_labels(results.inputs, lang), PeriodTexts(results, lang)
+    rows = [{**cell_texts(results, r["outcome_key"], r["period"], r["arm_class"], lang, label, periods),
              "unit": fsr.unit_short(r["unit_h"], lang),
              "cells": [("pending" if r[m] == "pending" else "num", word("status", r[m], lang)) for m in munis]}
-            for _, r in sbs.iterrows()]
+            for r in records(sbs)]
     return render("side_by_side.html.j2", lang, munis=[municipality_names(results)[m] for m in munis], rows=rows)
 
 
@@ -147,7 +148,7 @@ def sources_table(results, lang: str = "en") -> str:
         yi=fmt_num(r["yi"], 2, lang), sei=fmt_num(r["sei"], 2, lang),
         bracket="" if r["sei_low"] == r["sei_high"] else " " + fmt_interval(r["sei_low"], r["sei_high"], 2, lang),
         se_method=words("se_method", r["se_method"], lang), **_citation(src, pages, r, lang))
-        for _, r in results.studies.iterrows()]
+        for r in records(results.studies)]
     return render("sources.html.j2", lang, rows=rows)
 
 

@@ -182,7 +182,7 @@ def reference(row, lang: str = "nl") -> str:
     return " ".join(p for p in parts if p)
 
 
-def cite_lines(sources: pd.DataFrame, pages: pd.DataFrame, spec: str, lang: str = "nl") -> str:
+def cite_lines(sources: pd.DataFrame, pages: pd.DataFrame | dict, spec: str, lang: str = "nl") -> str:
     """A register's seed lines (``004:2054-2058;004:2076``) as a reader can follow them: each document's label with
     the printed page of each line range's first line, once per page (``Wageningen-eindverslag, p. 27–39``).
 
@@ -190,17 +190,18 @@ def cite_lines(sources: pd.DataFrame, pages: pd.DataFrame, spec: str, lang: str 
     its number and line (``004, r. 2054``).
     """
     out: dict[str, list[str]] = {}
+    files = [] if sources is None or len(sources) == 0 else sources["source_file"].tolist()
+    anchors = pages if isinstance(pages, dict) else page_anchors(pages)  # read once for every line cited
     for part in [x.strip() for x in str(spec).split(";") if x.strip()]:
         seed, _, lines = part.partition(":")
         line = int(lines.split("-")[0])
-        hit = None if sources is None or len(sources) == 0 else \
-            sources[sources["source_file"].str.startswith(seed + "_")]
-        if hit is None or len(hit) == 0:
+        hit = next((i for i, f in enumerate(files) if isinstance(f, str) and f.startswith(seed + "_")), None)
+        if hit is None:
             head, where = seed, f"{WORDS[lang]['line']} {line}"
         else:
-            row = hit.iloc[0]
+            row = sources.iloc[hit]  # the first row of that seed
             head = row["label_nl" if lang == "nl" else "label_en"]
-            where = page_text(pages, row["source_file"], line, lang)
+            where = page_text(anchors, row["source_file"], line, lang)
         if where not in out.setdefault(head, []):
             out[head].append(where)
     return "; ".join(f"{head}, {', '.join(where)}" for head, where in out.items())
@@ -215,4 +216,7 @@ def cite_inline(text: str, sources: pd.DataFrame, pages: pd.DataFrame, lang: str
     it (:func:`cite_lines`: "… full exits (Wageningen final report, p. 27) …")."""
     if not isinstance(text, str):
         return text
-    return LINE_REF.sub(lambda m: cite_lines(sources, pages, m.group(0), lang), text)
+    if not LINE_REF.search(text):
+        return text
+    anchors = pages if isinstance(pages, dict) else page_anchors(pages)  # read once for every reference
+    return LINE_REF.sub(lambda m: cite_lines(sources, anchors, m.group(0), lang), text)
