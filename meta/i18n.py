@@ -467,7 +467,7 @@ def period_label(period: str, periods, lang: str) -> str:
 
 def period_labels(values, periods, lang: str) -> list[str]:
     """:func:`period_label` of each of ``values`` (a table's period column), each distinct period looked up once."""
-    values = list(values)
+    values = values.tolist() if hasattr(values, "tolist") else list(values)  # a Series' texts at once
     labels = {p: period_label(p, periods, lang) for p in dict.fromkeys(values)}
     return [labels[p] for p in values]
 

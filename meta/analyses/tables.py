@@ -142,11 +142,12 @@ def cell_order(frame: pd.DataFrame, plan: Plan) -> pd.DataFrame:
     """``frame`` (with cell columns) as the ministry reads it: arm class, then outcome (both in plan order), horizon."""
     cls = {c: i for i, c in enumerate(plan.arm_classes)}
     out = {o: i for i, o in enumerate(plan.outcomes)}
-    key = frame.assign(_c=frame["arm_class"].map(cls).fillna(len(cls)),
-                       _o=frame["outcome_key"].map(out).fillna(len(out)))
     rest = [c for c in CELL_COLUMNS if c not in ("arm_class", "outcome_key") and c in frame]  # horizon (or period)
-    key = key.sort_values(["_c", "_o", "outcome_key", *rest], kind="mergesort")
-    return key.drop(columns=["_c", "_o"])
+    # the sort keys alone (not every column of the frame) are sorted; the frame is taken in that order once
+    key = pd.DataFrame({"_c": [cls.get(c, len(cls)) for c in frame["arm_class"].tolist()],
+                        "_o": [out.get(o, len(out)) for o in frame["outcome_key"].tolist()],
+                        "outcome_key": frame["outcome_key"].to_numpy(), **{c: frame[c].to_numpy() for c in rest}})
+    return frame.take(key.sort_values(["_c", "_o", "outcome_key", *rest], kind="mergesort").index.to_numpy())
 
 
 def side_by_side(studies: pd.DataFrame, municipalities: pd.DataFrame, level: float = 95.0,

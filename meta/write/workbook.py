@@ -19,7 +19,7 @@ import pandas as pd
 
 from meta.present import fewstudies_report as fsr
 from meta.i18n import (arm_class_label, cell_labels, components_label, fmt_p_range, outcome_labels,
-                       period_label, period_labels, reason_words, spec_words, t, word, words)
+                       period_labels, reason_words, spec_words, t, word, words)
 
 SHEETS = {
     "headline": {"nl": "Kerntabel", "en": "Headline"},
@@ -185,17 +185,18 @@ def _order(results, frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def headline_sheet(results, lang: str) -> pd.DataFrame:
-    from meta.present.report_cells import cell_key, cell_keys, mark_p_ranges
+    from meta.present.report_cells import cell_key, cell_keys, mark_p_ranges, records
 
     p = _order(results, results.pooled)
     label, own = cell_labels(results.inputs, lang), outcome_labels(results.inputs.outcomes, lang)
     names = dict(zip(results.inputs.municipalities["municipality"], results.inputs.municipalities["name"]))
     ranges = mark_p_ranges(results)
     by_cell = {}  # cell -> its study rows (records, read column by column)
-    for key, s in zip(cell_keys(results.studies), results.studies.to_dict("records")):
+    for key, s in zip(cell_keys(results.studies), records(results.studies)):
         by_cell.setdefault(key, []).append(s)
     rows = []
-    for _, r in p.iterrows():
+    periods = dict(zip(p["period"].tolist(), period_labels(p["period"], results.inputs.periods, lang)))
+    for r in records(p):
         studies = by_cell.get(cell_key(r), [])
         single = bool(r["single_study"])
         mark = ranges.get(int(studies[0]["input_row"])) if single and studies else None
@@ -206,7 +207,7 @@ def headline_sheet(results, lang: str) -> pd.DataFrame:
                            else val(col))
         rows.append({
             "arm_class": arm_class_label(r["arm_class"], lang), "outcome": label.get(r["outcome_key"], r["outcome_key"]),
-            "period": period_label(r["period"], results.inputs.periods, lang), "unit": _unit(r["unit_h"], lang),
+            "period": periods[r["period"]], "unit": _unit(r["unit_h"], lang),
             "k": int(r["k"]),
             "municipalities": ", ".join(names.get(m, m) for m in str(r["municipalities"]).split(";") if m),
             "definitions": _definitions(studies, names, own, lang),
@@ -263,16 +264,17 @@ def _row_words(results, frame: pd.DataFrame, lang: str) -> dict:
     arms = results.inputs.arms
     arm_name = dict(zip(zip(arms["municipality"], arms["arm"]), arms["name_nl" if lang == "nl" else "name_en"]))
     label = outcome_labels(results.inputs.outcomes, lang)
+    col = {c: frame[c].tolist() for c in ("input_row", "municipality", "arm", "outcome", "horizon_months", "model",
+                                          "printed", "source_file", "source_table", "source_line")}  # read once
     return {
-        "row": [_int(x) for x in frame["input_row"]],
-        "municipality": [names.get(m, m) for m in frame["municipality"]],
-        "arm": [arm_name.get((m, a)) or str(a).replace("_", " ") for m, a in zip(frame["municipality"], frame["arm"])],
-        "outcome": [label.get(o, str(o).replace("_", " ")) for o in frame["outcome"]],
-        "horizon": [_int(h) for h in frame["horizon_months"]],
-        "model": [words("model", m, lang) if isinstance(m, str) else None for m in frame["model"]],
-        "printed": list(frame["printed"]),
-        "source_file": list(frame["source_file"]), "source_table": list(frame["source_table"]),
-        "source_line": [_int(x) for x in frame["source_line"]],
+        "row": [_int(x) for x in col["input_row"]],
+        "municipality": [names.get(m, m) for m in col["municipality"]],
+        "arm": [arm_name.get((m, a)) or str(a).replace("_", " ") for m, a in zip(col["municipality"], col["arm"])],
+        "outcome": [label.get(o, str(o).replace("_", " ")) for o in col["outcome"]],
+        "horizon": [_int(h) for h in col["horizon_months"]],
+        "model": [words("model", m, lang) if isinstance(m, str) else None for m in col["model"]],
+        "printed": col["printed"], "source_file": col["source_file"], "source_table": col["source_table"],
+        "source_line": [_int(x) for x in col["source_line"]],
     }
 
 
@@ -282,15 +284,17 @@ def studies_sheet(results, lang: str) -> pd.DataFrame:
     s = results.studies
     ranges = mark_p_ranges(results)
     out = pd.DataFrame(_row_words(results, s, lang))
-    out.insert(2, "arm_class", [arm_class_label(a, lang) for a in s["arm_class"]])
-    out.insert(4, "components", [components_label(c, lang) for c in s["arm_components"]])
-    out["unit"] = [_unit(u, lang) for u in s["unit_h"]]
+    out.insert(2, "arm_class", [arm_class_label(a, lang) for a in s["arm_class"].tolist()])
+    out.insert(4, "components", [components_label(c, lang) for c in s["arm_components"].tolist()])
+    out["unit"] = [_unit(u, lang) for u in s["unit_h"].tolist()]
     out["estimate"] = s["yi"].to_numpy()
     out["se"] = s["sei"].to_numpy()
-    out["se_low"] = [lo if lo != hi else None for lo, hi in zip(s["sei_low"], s["sei_high"])]
-    out["se_high"] = [hi if lo != hi else None for lo, hi in zip(s["sei_low"], s["sei_high"])]
-    out["se_method"] = [words("se_method", m, lang) for m in s["se_method"]]
-    out["p_range"] = [fmt_p_range(*ranges[int(r)][:2], lang) if int(r) in ranges else "" for r in s["input_row"]]
+    low, high = s["sei_low"].tolist(), s["sei_high"].tolist()
+    out["se_low"] = [lo if lo != hi else None for lo, hi in zip(low, high)]
+    out["se_high"] = [hi if lo != hi else None for lo, hi in zip(low, high)]
+    out["se_method"] = [words("se_method", m, lang) for m in s["se_method"].tolist()]
+    out["p_range"] = [fmt_p_range(*ranges[int(r)][:2], lang) if int(r) in ranges else ""
+                      for r in s["input_row"].tolist()]
     cols = ["row", "municipality", "arm_class", "arm", "components", "outcome", "horizon", "model", "unit", "printed",
             "estimate", "se", "se_low", "se_high", "se_method", "p_range", "source_file", "source_table", "source_line"]
     return out[cols]
@@ -304,20 +308,22 @@ def sensitivity_sheet(results, lang: str) -> pd.DataFrame:
     s = _order(results, s)
     label = cell_labels(results.inputs, lang)
     names = dict(zip(results.inputs.municipalities["municipality"], results.inputs.municipalities["name"]))
+    groups = s["spec_group"].tolist()
     return pd.DataFrame({
-        "arm_class": [arm_class_label(a, lang) for a in s["arm_class"]],
-        "outcome": [label.get(o, o) for o in s["outcome_key"]],
+        "arm_class": [arm_class_label(a, lang) for a in s["arm_class"].tolist()],
+        "outcome": [label.get(o, o) for o in s["outcome_key"].tolist()],
         "period": period_labels(s["period"], results.inputs.periods, lang),
-        "spec_group": [word("spec_group", g, lang) for g in s["spec_group"]],
-        "spec": [spec_words(g, sp, lang, names) for g, sp in zip(s["spec_group"], s["spec"])],
-        "k": [int(k) for k in s["k"]], "estimate": s["estimate"].to_numpy(), "ci_low": s["ci_low"].to_numpy(),
-        "ci_high": s["ci_high"].to_numpy(), "verdict": [word("verdict", v, lang) for v in s["verdict"]]})
+        "spec_group": [word("spec_group", g, lang) for g in groups],
+        "spec": [spec_words(g, sp, lang, names) for g, sp in zip(groups, s["spec"].tolist())],
+        "k": [int(k) for k in s["k"].tolist()], "estimate": s["estimate"].to_numpy(),
+        "ci_low": s["ci_low"].to_numpy(), "ci_high": s["ci_high"].to_numpy(),
+        "verdict": [word("verdict", v, lang) for v in s["verdict"].tolist()]})
 
 
 def excluded_sheet(results, lang: str) -> pd.DataFrame:
     e = results.excluded
     out = pd.DataFrame(_row_words(results, e, lang))
-    out["reason"] = [reason_words(r, lang) for r in e["reason"]]
+    out["reason"] = [reason_words(r, lang) for r in e["reason"].tolist()]
     return out[["row", "municipality", "arm", "outcome", "horizon", "model", "printed", "source_file", "source_table",
                 "source_line", "reason"]]
 
@@ -329,8 +335,9 @@ def coverage_sheet(results, lang: str) -> pd.DataFrame:
     col = "pending_where_nl" if lang == "nl" and "pending_where_nl" in munis else "pending_where"
     pending_note = dict(zip(munis["municipality"], munis[col]))
     label = cell_labels(results.inputs, lang)
+    municipality, status = c["municipality"].tolist(), c["status"].tolist()
     where = []
-    for m, st, w in zip(c["municipality"], c["status"], c["where"]):
+    for m, st, w in zip(municipality, status, c["where"].tolist()):
         if st == "pending":
             where.append(pending_note.get(m) or w)
         elif st in ("transcribed", "derived-SE", "printed-no-SE"):
@@ -338,11 +345,11 @@ def coverage_sheet(results, lang: str) -> pd.DataFrame:
         else:
             where.append("")
     return pd.DataFrame({
-        "municipality": [names.get(m, m) for m in c["municipality"]],
-        "arm_class": [arm_class_label(a, lang) for a in c["arm_class"]],
-        "outcome": [label.get(o, o) for o in c["outcome_key"]],
+        "municipality": [names.get(m, m) for m in municipality],
+        "arm_class": [arm_class_label(a, lang) for a in c["arm_class"].tolist()],
+        "outcome": [label.get(o, o) for o in c["outcome_key"].tolist()],
         "period": period_labels(c["period"], results.inputs.periods, lang),
-        "status": [word("status", s, lang) for s in c["status"]], "where": where})
+        "status": [word("status", s, lang) for s in status], "where": where})
 
 
 def sources_sheet(results, lang: str) -> pd.DataFrame:
@@ -436,7 +443,7 @@ def _write_sheet(ws, frame: pd.DataFrame, lang: str, fast: bool) -> str | None:
 
     keys = list(frame.columns)
     for j, key in enumerate(keys, start=1):
-        longest = max([len(header(key, lang))] + [len(str(v)) for v in frame[key].head(200)])
+        longest = max([len(header(key, lang))] + [len(str(v)) for v in frame[key].head(200).tolist()])
         ws.column_dimensions[get_column_letter(j)].width = min(60, max(8, longest + 2))
     ws.freeze_panes = "A2"
     last = f"{get_column_letter(max(len(keys), 1))}{max(len(frame) + 1, 1)}"
