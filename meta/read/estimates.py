@@ -10,7 +10,8 @@ looks like a typo is warned about).
 from __future__ import annotations
 
 import difflib
-from collections import Counter
+import itertools
+from collections import Counter, namedtuple
 import logging
 import math
 import re
@@ -69,7 +70,8 @@ def _check_registers(frame: pd.DataFrame, path: Path, municipalities, arms, outc
     check_codes(frame, path, "municipality", set(codes), "municipality",
                 f"use one of {', '.join(codes)}, or add the municipality to municipalities.csv")
     pending = set(municipalities.loc[municipalities["status"] == "pending", "municipality"])
-    for muni, row in zip(frame["municipality"], frame["input_row"]):
+    munis, rows = frame["municipality"].tolist(), frame["input_row"].tolist()  # each column's values at once
+    for muni, row in zip(munis, rows):
         if muni in pending:
             raise InputError(
                 f"{where(path, row, 'municipality')}: {muni!r} is 'pending' in municipalities.csv but has estimate rows; "
@@ -77,7 +79,7 @@ def _check_registers(frame: pd.DataFrame, path: Path, municipalities, arms, outc
             )
     arm_keys = set(zip(arms["municipality"], arms["arm"]))
     for col in ("arm", "comparator"):
-        for muni, value, row in zip(frame["municipality"], frame[col], frame["input_row"]):
+        for muni, value, row in zip(munis, frame[col].tolist(), rows):
             if col == "comparator" and value == "none":
                 continue
             if (muni, value) not in arm_keys:
@@ -99,7 +101,8 @@ def _check_rows(frame: pd.DataFrame, path: Path, printed: list, municipalities, 
                   if "n_randomised_total" in municipalities.columns else {})
     is_randomised = dict(zip(zip(arms["municipality"], arms["arm"]), arms["randomised"]))
     warnings = []
-    for r, token in zip(frame.itertuples(index=False), printed):
+    Row = namedtuple("Row", frame.columns, rename=True)  # as itertuples names them; the columns read at once
+    for r, token in zip(itertools.starmap(Row, zip(*(c.tolist() for _, c in frame.items()))), printed):
         at = lambda col: where(path, r.input_row, col)  # noqa: E731
         _check_mark(r, at, legend_keys)
         warnings += _check_estimate_row(r, at, token, legend_band)

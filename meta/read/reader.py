@@ -165,8 +165,9 @@ def read_csv_strict(path: Path, required: tuple[str, ...], optional: tuple[str, 
     rows = _records(path, text, delimiter)
     header = [c.strip() for c in rows[0]]
     _check_shape(path, header, rows[1:], delimiter, required)
-    frame = pd.DataFrame([[strip(c) for c in cells] for cells in rows[1:]], columns=header)
-    _warn_trimmed(path, header, rows[1:])
+    stripped = [[strip(c) for c in cells] for cells in rows[1:]]
+    frame = pd.DataFrame(stripped, columns=header)
+    _warn_trimmed(path, header, rows[1:], stripped)
     _warn_unknown(path, header, required, KNOWN_OPTIONAL.get(tuple(required)) if optional is None else optional)
     if delimiter == ";":
         notes.insert(0, "semicolon-separated with decimal commas (Excel, Dutch locale)"
@@ -234,14 +235,16 @@ def _check_shape(path: Path, header: list[str], rows: list[list[str]], delimiter
         _refuse(f"{path}: header only, no rows; add the rows or restore the file from git")
 
 
-def _warn_trimmed(path: Path, header: list[str], rows: list[list[str]]) -> None:
-    """One warning for the cells (outside free text) that had spaces around them."""
-    trimmed = [(i, col, cells[j]) for i, cells in enumerate(rows, start=1) for j, col in enumerate(header)
-               if col not in schema.FREE_TEXT and cells[j] != strip(cells[j]) and strip(cells[j])]
+def _warn_trimmed(path: Path, header: list[str], rows: list[list[str]], stripped: list[list[str]]) -> None:
+    """One warning for the cells (outside free text) that had spaces around them (``stripped``: the cells of
+    ``rows`` through :func:`strip`)."""
+    checked = [j for j, col in enumerate(header) if col not in schema.FREE_TEXT]
+    trimmed = [(i, header[j], bare[j]) for i, (cells, bare) in enumerate(zip(rows, stripped), start=1) for j in checked
+               if cells[j] != bare[j] and bare[j]]
     if trimmed:
         i, col, cell = trimmed[0]
         more = f" (and {len(trimmed) - 1} more cells)" if len(trimmed) > 1 else ""
-        log.warning(f"{where(path, i, col)}: spaces or no-break spaces around {strip(cell)!r} trimmed{more}; "
+        log.warning(f"{where(path, i, col)}: spaces or no-break spaces around {cell!r} trimmed{more}; "
                     "the cells are read without them")
 
 
@@ -269,11 +272,12 @@ def validate_table(frame: pd.DataFrame, table: schema.Table, path: Path, convert
     """
     out = frame.copy()
     notes: list[tuple[int, str, str]] = []
+    rows = frame["input_row"].tolist()
     for col in table.columns:
         if col.name not in frame.columns:
             continue
         values = []
-        for text, row in zip(frame[col.name], frame["input_row"]):
+        for text, row in zip(frame[col.name].tolist(), rows):  # a column's texts at once, not cell by cell
             cell_notes: list[str] = []
             try:
                 values.append(schema.check_cell(col, text, cell_notes))
@@ -295,7 +299,7 @@ def validate_table(frame: pd.DataFrame, table: schema.Table, path: Path, convert
 
 def check_codes(frame, path, column, allowed, what, fix) -> None:
     """Refuse the first value of ``column`` that is not in ``allowed`` (a register's codes)."""
-    for value, row in zip(frame[column], frame["input_row"]):
+    for value, row in zip(frame[column].tolist(), frame["input_row"].tolist()):
         if value not in allowed:
             raise InputError(f"{where(path, row, column)}: unknown {what} {value!r}; {fix}")
 
