@@ -12,9 +12,7 @@ catalogue) and renders its template in ``templates/`` (:mod:`meta.present.templa
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter
-from pathlib import Path
 
 import pandas as pd
 from markupsafe import Markup
@@ -25,12 +23,11 @@ from meta.effects.harmonise import SE_METHODS
 from meta.analyses.tables import dominant_study, study_intervals
 from meta.present.report_cells import (REPORT_MAX_MUNICIPALITIES, PeriodTexts, cell_key, cell_order, cell_rows,
                                        cell_texts, mark_p_texts, municipality_names, records, row_anchor)
+from meta.present.report_simulation import SIMULATION_SECTION, simulation_table, simulation_verdict  # noqa: F401
 from meta.present.report_sources import coverage_table, references_section, side_by_side_table, sources_table
 from meta.present.templating import esc, render, text
 from meta.read import sources
 from meta.simulate.settings import SIMULATION_SUMMARY
-from meta.simulate.summary import read_summary
-from meta.simulate.words import verdict_lines
 from meta.version import __version__
 from meta.i18n import (arm_class_label, cell_labels, changed_by_words, component_note_words, components_label, fmt_g,
                        fmt_interval, fmt_num, fmt_p, method_words, outcome_labels, reason_words, t, word, words,
@@ -199,62 +196,6 @@ def methods_section(results, lang: str = "en") -> str:
                  headline=text("methods_headline_few", lang, k=plan.few_studies_k, level=fmt_g(plan.level, lang))
                  if few else "")
     return render("methods.html.j2", lang, model=model, items=items, total=len(s))
-
-
-def _markdown_inline(line: str) -> Markup:
-    """The inline markup of :mod:`meta.simulate.words` (``**bold**``, ```code```) as escaped HTML."""
-    html = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", str(esc(line)))
-    return Markup(re.sub(r"`(.+?)`", r"<code translate='no'>\1</code>", html))
-
-
-def simulation_table(summary_path: Path = SIMULATION_SUMMARY, lang: str = "nl") -> str:
-    """The simulation study's main result in ``lang``, generated from its numbers: the results table the JSON summary
-    names (``simulation_results.csv``, read with :func:`meta.simulate.summary.read_summary`).
-
-    Coverage of the nominal interval for the mean effect and its median width, for REML with Hartung-Knapp and
-    with Wald (z) intervals, printed standard errors, per between-municipality SD τ and number of municipalities k.
-    """
-    if not Path(summary_path).exists():
-        return render("simulation_table.html.j2", lang, rows=None)
-    r = read_summary(summary_path).results
-    r = r[(r["se_policy"] == "reported") & (r["method"] == "REML") & r["test"].isin(["knha", "z"])]
-    wide = r.pivot_table(index=["tau", "k"], columns="test", values=["coverage", "ci_width_median"]).reset_index()
-    # one row per (tau, k), sorted as pivot_table sorts them; each column read once
-    cols = {c: wide[c].tolist() for c in (("tau", ""), ("k", ""), ("coverage", "knha"), ("ci_width_median", "knha"),
-                                          ("coverage", "z"), ("ci_width_median", "z"))}
-    rows = [dict(tau=fmt_g(tau, lang), k=int(k), hk_coverage=fmt_num(100 * hk_cov, 1, lang),
-                 hk_width=fmt_num(hk_width, 0, lang), z_coverage=fmt_num(100 * z_cov, 1, lang),
-                 z_width=fmt_num(z_width, 0, lang))
-            for tau, k, hk_cov, hk_width, z_cov, z_width in zip(*cols.values())]
-    hk, wz = r[r["test"] == "knha"], r[r["test"] == "z"]
-    k2 = hk[hk["k"] == hk["k"].min()]
-    pct = lambda x: fmt_num(100 * x, 0, lang)  # noqa: E731
-    lead = dict(level=fmt_g(r["level"].iloc[0], lang), hk_low=pct(hk["coverage"].min()),
-                hk_high=pct(hk["coverage"].max()), wz_low=pct(wz["coverage"].min()), wz_high=pct(wz["coverage"].max()),
-                k=int(k2["k"].iloc[0]), width_low=fmt_num(k2["ci_width_median"].min(), 0, lang),
-                width_high=fmt_num(k2["ci_width_median"].max(), 0, lang))
-    return render("simulation_table.html.j2", lang, rows=rows, lead=lead)
-
-
-def simulation_verdict(summary_path: Path = SIMULATION_SUMMARY, lang: str = "en") -> str:
-    """The 'Verdict' and 'What this means' bullets of the committed simulation study, as HTML.
-
-    The study is run by ``meta simulate`` (``inputs/simulation/``); the report quotes it, it does not rerun it. The
-    bullets are :func:`meta.simulate.words.verdict_lines` of the JSON summary and the results table it names (the
-    words of the Markdown summary's 'Verdict' section, from the same numbers).
-    """
-    if not Path(summary_path).exists():
-        return render("simulation_verdict.html.j2", lang, blocks=None)
-    run = read_summary(summary_path)
-    blocks = []  # ("ul", [items]) for a run of "- " lines, ("p", text) for any other line
-    for line in verdict_lines(run.results, run.reconstruction_check, run.settings):
-        if line.startswith("- "):
-            if not blocks or blocks[-1][0] != "ul":
-                blocks.append(("ul", []))
-            blocks[-1][1].append(_markdown_inline(line[2:]))
-        elif line.strip():
-            blocks.append(("p", _markdown_inline(line)))
-    return render("simulation_verdict.html.j2", lang, blocks=blocks)
 
 
 def robustness_section(results, extra: dict, lang: str = "en") -> str:
@@ -527,8 +468,3 @@ def _section_values(results, extra: dict, lang: str) -> dict:
         few_studies_methods=fsr.methods_html(results, lang, SIMULATION_SUMMARY),
         simulation=SIMULATION_SECTION[lang](lang=lang), sources=sources_table(results, lang),
         references=references_section(results, lang))
-
-
-#: The simulation study in the report: the Dutch report generates its table from the numbers, the English one
-#: quotes the study's own (English) verdict.
-SIMULATION_SECTION = {"nl": simulation_table, "en": simulation_verdict}
