@@ -80,3 +80,52 @@ def test_a_figure_worker_says_its_warnings_on_stderr_while_the_run_records_its_o
         workers.Crew([FigureJob("x", "forest", "t", {"png": "x.png"})], tmp_path, 1).join()
     assert caught == []
     assert "SYNTHETIC warning from a worker" in capfd.readouterr().err
+
+
+def test_meta_run_imports_matplotlib_and_makes_the_forest_plots_only_in_the_figure_workers(small, tmp_path,
+                                                                                          monkeypatch):
+    from meta.present import plots
+
+    calls = tmp_path / "calls"
+
+    def recorded(real):
+        def call(*args, **kwargs):
+            with open(calls, "a") as f:
+                f.write(f"{real.__name__} {os.getpid()}\n")
+            return real(*args, **kwargs)
+        return call
+
+    monkeypatch.setattr(workers, "warm", recorded(workers.warm))  # inherited by the forked workers
+    monkeypatch.setattr(plots, "forest_jobs", recorded(plots.forest_jobs))
+    out = tmp_path / "outputs"
+    status = cli.main(["run", "--inputs", str(small), "--plan", str(small / "plan.toml"), "--out", str(out),
+                       "--jobs", "2"])
+    assert status == 0 and (out / "figures" / "forest_income_gt70_wml_m16.png").is_file()
+    said = [line.split() for line in calls.read_text().splitlines()]
+    assert {name for name, _ in said} == {"warm", "forest_jobs"}
+    assert all(int(pid) != os.getpid() for _, pid in said), "the main process imported matplotlib or made jobs"
+
+
+def test_stopping_the_run_ends_and_reaps_the_follower_the_first_worker_forked(small, tmp_path, monkeypatch):
+    results = pipeline.analyse(small, load_plan(small / "plan.toml"), sensitivity=False)
+    pids, real = tmp_path / "pids", workers._follow
+
+    def follow(*args):  # the follower says its pid, then draws slowly
+        with open(pids, "a") as f:
+            f.write(f"{os.getpid()}\n")
+        time.sleep(30)
+        real(*args)
+
+    monkeypatch.setattr(workers, "_follow", follow)
+    with pytest.raises(KeyboardInterrupt):
+        with outputs.writing(results, tmp_path / "outputs", None, draw=True, jobs=2):
+            deadline = time.monotonic() + 30
+            while not pids.is_file() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            raise KeyboardInterrupt
+    followers = [int(p) for p in pids.read_text().split()]
+    assert followers
+    for pid in followers:  # ended and reaped by the first worker before it died
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pids"], "a temporary or half-written folder was left"

@@ -257,6 +257,34 @@ def default_jobs() -> int:
     return max(1, min(4, n))
 
 
+def reuse_job(job: FigureJob, folder: Path, version: str, previous: Path | None, old: dict
+              ) -> tuple[list[str], str, bool]:
+    """(``job``'s files as "figures/<file>", its content key, whether they were taken): its files are taken from the
+    ``previous`` output folder into ``folder`` (the figures folder) when ``old`` (:func:`previous_keys`) recorded the
+    same key for each of them (all or none: a partial reuse is undone, the job is drawn whole)."""
+    key = job_key(job, version)
+    names = [f"figures/{n}" for n in job.files.values()]
+    root = Path(folder).parent
+    if previous is None or not all(old.get(n) == key and (Path(previous) / n).is_file() for n in names):
+        return names, key, False
+    if all(_reuse(Path(previous) / n, root / n) for n in names):
+        return names, key, True
+    for n in names:
+        (root / n).unlink(missing_ok=True)
+    return names, key, False
+
+
+class Batch:
+    """Figures given to :meth:`Drawing.add` at once: ``jobs``, or those a crew made (:meth:`Crew.first`)."""
+
+    def __init__(self, jobs: list | None = None, crew=None):
+        self._jobs, self._crew = jobs, crew
+
+    def jobs(self) -> list[FigureJob]:
+        """The batch's jobs (without payload when a crew made them; waits until it has)."""
+        return self._crew.first()[0] if self._crew is not None else self._jobs
+
+
 class Drawing:
     """Figures made into ``folder`` in batches, while this process does other work between them.
 
@@ -289,30 +317,37 @@ class Drawing:
             self._old = previous_keys(self.previous)
         return self._old
 
-    def add(self, jobs: list[FigureJob]) -> None:
-        """Reuse or start drawing ``jobs`` (see the class)."""
+    def add(self, jobs) -> "Batch":
+        """Reuse or start drawing ``jobs`` (see the class): a list, or a function making them. The first function
+        given to a parallel drawing is called in the crew's first worker (:class:`meta.present.workers.Crew`), which
+        keys and reuses its jobs there, so that this process neither makes them nor imports matplotlib; later
+        batches are keyed and reused here and handed to the same crew. Returns the batch, whose
+        :meth:`Batch.jobs` gives its jobs (without payload when made elsewhere)."""
         from meta.present import workers
 
+        parallel = self.workers >= 2 and workers.can_fork()
+        if callable(jobs):
+            if parallel and not self.crews:
+                crew = workers.Crew(jobs, self.folder, self.workers, (self.version, self.previous, self.old_keys))
+                self.crews.append(crew)
+                return Batch(crew=crew)
+            jobs = jobs()
         todo = [job for job in jobs if not self._reuse(job)]
-        if todo and self.workers >= 2 and workers.can_fork():
+        if todo and parallel and self.crews:
+            self.crews[-1].send(todo)
+        elif todo and parallel:
             self.crews.append(workers.Crew(todo, self.folder, min(self.workers, len(todo))))
         else:
             self.later.extend(todo)
+        return Batch(list(jobs))
 
     def _reuse(self, job: FigureJob) -> bool:
         """Record ``job``'s key; take its files from the previous folder when its key is unchanged there."""
-        key = job_key(job, self.version)
-        names = [f"figures/{n}" for n in job.files.values()]
+        names, key, taken = reuse_job(job, self.folder, self.version, self.previous, self.old_keys)
         self.keys.update(dict.fromkeys(names, key))
-        previous, old, root = self.previous, self.old_keys, self.folder.parent
-        if previous is None or not all(old.get(n) == key and (Path(previous) / n).is_file() for n in names):
-            return False
-        if all(_reuse(Path(previous) / n, root / n) for n in names):
+        if taken:
             self.reused.extend(names)
-            return True
-        for n in names:  # a partial reuse is undone: the job is drawn whole
-            (root / n).unlink(missing_ok=True)
-        return False
+        return taken
 
     def finish(self) -> tuple[dict, list[str]]:
         """Draw what is left in this process, wait for every worker; the keys and the files reused."""
@@ -321,6 +356,9 @@ class Drawing:
         self.later = []
         for crew in self.crews:
             crew.join()
+            _, keys, reused = crew.first()  # what the crew keyed and reused itself
+            self.keys.update(keys)
+            self.reused.extend(reused)
         self.crews = []
         return dict(sorted(self.keys.items())), sorted(self.reused)
 

@@ -1,27 +1,34 @@
 """Worker processes that draw figures while this process does other work (stage 5, beside ``figures``).
 
-A :class:`Crew` forks worker processes (after matplotlib is imported; ``meta run`` has hidden the libraries and
-inputs from the garbage collector, :func:`meta.control.freeze_gc`, so their pages stay shared) that share one list
-of :class:`meta.present.figures.FigureJob`, inherited through the fork (nothing is pickled or sent), and one counter:
-each worker takes the next job (biggest first) and draws it into the output folder with
-:func:`meta.present.figures.render`, so the bytes are the ones this process would write. The parent starts no
-thread, so it may fork again while a crew draws (the sensitivity analysis's Bayesian fits do:
+A :class:`Crew` forks one worker, the *leader*, and goes on at once: matplotlib is imported, and the first batch of
+:class:`meta.present.figures.FigureJob` made, in the leader, not in this process (``meta run`` hands it a function
+that makes the forest plots' jobs from the pooled results it inherits through the fork). The leader keys that batch
+and takes the unchanged figures from the previous output folder (:func:`meta.present.figures.reuse_job`), tells this
+process the jobs (without their payload), their keys and what it reused (:meth:`Crew.first`), then forks *followers*
+(warm: matplotlib and every font and line of text drawn so far are inherited) that share the jobs left to draw with
+it: each takes the next one (biggest first) from a shared counter and draws it into the output folder with
+:func:`meta.present.figures.render`, so the bytes are the ones this process would write. Later batches (keyed and
+reused here) are handed to the leader (:meth:`Crew.send`, pickled into a file in the output folder that the leader
+reads and removes, so that a big batch never blocks this process) and drawn the same way by new followers. This
+process starts no thread, so it may fork again while a crew draws (the sensitivity analysis's Bayesian fits do:
 :func:`meta.models.bayes_many.bayes_pool_many`).
 
-A worker ignores Ctrl-C (its parent stops it: :meth:`Crew.stop`), dies at SIGTERM, stops between figures when its
-parent is gone, and says Python warnings on stderr even when its parent was recording them (``meta run``'s console
-record). The first error of a worker is raised in the parent by :meth:`Crew.join`.
+A worker ignores Ctrl-C (this process stops the crew: :meth:`Crew.stop`); the leader, at SIGTERM, ends and reaps its
+follower before it dies; a worker stops between figures when its parent is gone, and says Python warnings on stderr
+even when this process was recording them (``meta run``'s console record). The first error of a worker is raised
+here by :meth:`Crew.join` (or :meth:`Crew.first`).
 """
 
 from __future__ import annotations
 
 import os
+import pickle
 import signal
 import sys
 import warnings
 from pathlib import Path
 
-from meta.present.figures import render
+from meta.present.figures import FigureJob, render, reuse_job
 
 
 def can_fork() -> bool:
@@ -32,11 +39,12 @@ def can_fork() -> bool:
 
 
 def warm() -> None:
-    """Import matplotlib (Agg) and every drawing module in this process, so that forked workers start warm."""
+    """Import matplotlib (Agg) and every drawing module in this process, so that processes forked from it start
+    warm."""
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot  # noqa: F401  (imported before the fork: workers inherit it)
+    import matplotlib.pyplot  # noqa: F401  (imported before the fork: followers inherit it)
 
     from meta.present import component_figure, overview, plots, spec_curve  # noqa: F401
 
@@ -47,93 +55,269 @@ def biggest_first(jobs: list) -> list:
     return sorted(jobs, key=lambda j: -sum(len(v) if hasattr(v, "__len__") else 1 for v in j.payload.values()))
 
 
+def described(job: FigureJob) -> FigureJob:
+    """``job`` without its payload: what the report needs of a figure drawn elsewhere (name, kind, title, files)."""
+    return FigureJob(job.name, job.kind, job.title, dict(job.files), {}, dict(job.save))
+
+
 class Crew:
-    """``workers`` forked processes drawing ``jobs`` into ``folder`` from now on, while this process goes on.
+    """Worker processes drawing figures into ``folder`` from now on, while this process goes on.
 
     Parameters
     ----------
-    jobs : list of FigureJob
-        What to draw; every job's files are written into ``folder`` by one worker.
+    first : list of FigureJob, or a function returning them
+        The first batch; a function is called in the leader (after the fork), so this process never makes it.
     folder : Path
         The figures folder (it exists).
     workers : int
-        Processes to fork (at least 1; at most one per job is useful).
+        Processes drawing at once (the leader and up to ``workers - 1`` followers; at least 1).
+    keyed : tuple (version, previous, old keys), optional
+        The leader keys the first batch with :func:`meta.present.figures.job_key` and takes unchanged figures from
+        the previous output folder (:func:`meta.present.figures.reuse_job`); without it the batch is drawn whole and
+        reported without keys.
     """
 
-    def __init__(self, jobs: list, folder: Path, workers: int):
+    def __init__(self, first, folder: Path, workers: int, keyed: tuple | None = None):
+        import multiprocessing as mp
+
+        from meta import control
+
+        control.freeze_more()  # what the workers inherit (the analysis so far) need not be walked by their collections
+        ctx = mp.get_context("fork")
+        self.folder, self.batches, self._first = Path(folder), 0, None
+        self.conn, theirs = ctx.Pipe(duplex=True)
+        self.proc = ctx.Process(target=_lead, args=(first, str(folder), max(1, int(workers)), keyed, theirs,
+                                                    os.getpid()), daemon=True, name="meta-figures")
+        try:
+            self.proc.start()
+        except BaseException:
+            self.conn.close()
+            raise
+        finally:
+            theirs.close()  # the leader holds the only other end: its exit ends this process's receive
+        self.procs = [self.proc]
+
+    def first(self) -> tuple[list, dict, list]:
+        """(the first batch's jobs without payload, {"figures/<file>": key}, [files reused]), as the leader said them
+        once it had made and keyed the batch; raises the leader's error when it failed first."""
+        if self._first is None:
+            said = self._receive()
+            if said[0] == "first":
+                self._first = said[1:]
+            else:  # the leader ended before it said the batch
+                self._first = said[1] or RuntimeError("a figure worker ended before it made its figures")
+        if isinstance(self._first, BaseException):
+            raise self._first
+        return self._first
+
+    def send(self, jobs: list) -> None:
+        """Draw ``jobs`` (a later batch, already keyed and reused here) after the batches before it."""
+        self.batches += 1
+        path = self.folder / f".batch-{self.batches}.pickle"  # read and removed by the leader
+        path.write_bytes(pickle.dumps(biggest_first(jobs), protocol=pickle.HIGHEST_PROTOCOL))
+        try:
+            self.conn.send(("batch", str(path)))
+        except OSError:  # the leader is gone: its error (or its death) is raised by join
+            path.unlink(missing_ok=True)
+
+    def join(self) -> None:
+        """Wait until every batch is drawn and the workers are gone; raise the first error a worker met (or the
+        leader's death by a signal)."""
+        error = None
+        try:
+            self.first()
+        except BaseException as exc:  # noqa: BLE001 - raised below, after the leader is reaped
+            error = exc
+        if error is None:
+            try:
+                self.conn.send(("end",))
+            except OSError:
+                pass
+            error = self._receive()[1]
+        self.proc.join()
+        self.conn.close()
+        self.procs = []
+        if error is None and self.proc.exitcode != 0:
+            error = RuntimeError(f"a figure worker ended with status {self.proc.exitcode}")
+        for left in self.folder.glob(".batch-*.pickle"):  # a batch the leader never read
+            left.unlink(missing_ok=True)
+        if error is not None:
+            raise error
+
+    def _receive(self) -> tuple:
+        try:
+            return self.conn.recv()
+        except EOFError:
+            return ("done", None)
+
+    def stop(self) -> None:
+        """End the workers still drawing (SIGTERM: the leader ends and reaps its follower first) and wait for them:
+        no process outlives the crew."""
+        if self.proc.exitcode is None:
+            self.proc.terminate()
+        self.proc.join()
+        self.conn.close()
+        self.procs = []
+
+
+def _lead(first, folder: str, workers: int, keyed, conn, parent: int) -> None:
+    """The leader's life: make and key the first batch, say it, draw it with followers; then each later batch the
+    parent sends, until it says the end; then say None or the first error."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which stops the crew
+    warnings.showwarning = _say_warning
+    crew = _Followers(workers, parent, conn)
+    signal.signal(signal.SIGTERM, crew.terminate)
+    error = None
+    try:
+        jobs = first() if callable(first) else list(first)
+        todo, keys, reused = _keyed(jobs, folder, keyed)
+        conn.send(("first", [described(j) for j in jobs], keys, reused))
+        crew.draw(biggest_first(todo), folder)
+        while os.getppid() == parent:
+            said = conn.recv()
+            if said[0] != "batch":
+                break
+            path = Path(said[1])
+            jobs = pickle.loads(path.read_bytes())
+            path.unlink()
+            crew.draw(jobs, folder)
+    except EOFError:  # the parent is gone
+        pass
+    except BaseException as exc:  # noqa: BLE001 - said to the parent, which raises it
+        error = exc
+    _say(conn, ("done", error))
+
+
+def _keyed(jobs: list, folder: str, keyed) -> tuple[list, dict, list]:
+    """(the jobs left to draw, their keys and the reused files' keys, the files reused) for a first batch."""
+    if keyed is None:
+        return jobs, {}, []
+    version, previous, old = keyed
+    todo, keys, reused = [], {}, []
+    for job in jobs:
+        names, key, taken = reuse_job(job, Path(folder), version, previous, old)
+        keys.update(dict.fromkeys(names, key))
+        if taken:
+            reused.extend(names)
+        else:
+            todo.append(job)
+    return todo, keys, reused
+
+
+class _Followers:
+    """The leader's side of one batch: fork up to ``workers - 1`` followers (after importing matplotlib, so they
+    start warm), draw with them from a shared counter, wait for them; their first error is raised."""
+
+    def __init__(self, workers: int, parent: int, conn):
+        self.workers, self.parent, self.conn, self.pids = workers, parent, conn, []
+
+    def draw(self, jobs: list, folder: str) -> None:
+        if not jobs:
+            return
         import multiprocessing as mp
 
         from meta import control
 
         warm()
-        control.freeze_more()  # what the workers inherit (the analysis so far) need not be walked by their collections
+        control.freeze_more()  # matplotlib and the jobs: the followers inherit them
         ctx = mp.get_context("fork")
-        self.jobs = biggest_first(jobs)
-        self.counter = ctx.Value("q", 0)  # the next job to take (with its lock)
-        self.procs, self.conns = [], []
-        parent = os.getpid()
-        try:
-            for _ in range(max(1, int(workers))):
-                receive, send = ctx.Pipe(duplex=False)
-                proc = ctx.Process(target=_draw_share, args=(self.jobs, str(folder), self.counter, send, parent),
-                                   daemon=True, name="meta-figures")
-                proc.start()
-                send.close()  # the worker holds the only sending end: its exit ends the parent's receive
-                self.procs.append(proc)
-                self.conns.append(receive)
-        except BaseException:
-            self.stop()
-            raise
-
-    def join(self) -> None:
-        """Wait for every worker; raise the first error a worker met (or its death by a signal)."""
-        error = None
-        for proc, conn in zip(self.procs, self.conns):
+        counter = ctx.Value("q", 0)  # the next job to take (with its lock)
+        conns, leader = [], os.getpid()
+        for _ in range(min(self.workers, len(jobs)) - 1):
+            receive, send = ctx.Pipe(duplex=False)
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # no SIGTERM before the pid is kept
             try:
-                said = conn.recv()  # one word at the end: None when every job it took was drawn
+                pid = os.fork()
+                if pid == 0:  # the follower
+                    self.conn.close()  # the parent's pipe stays the leader's alone
+                    _follow(jobs, folder, counter, receive, send, leader)
+                self.pids.append(pid)
+            finally:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+            send.close()
+            conns.append(receive)
+        error = None
+        try:
+            _draw_share(jobs, folder, counter, self.parent)
+        except BaseException as exc:  # noqa: BLE001 - after the followers are reaped
+            error = exc
+            self.terminate()
+        for receive in conns:
+            try:
+                said = receive.recv()
             except EOFError:
                 said = None
-            proc.join()
-            if said is None and proc.exitcode != 0:
-                said = RuntimeError(f"a figure worker ended with status {proc.exitcode}")
             error = error or said
-            conn.close()
-        self.procs, self.conns = [], []
+            receive.close()
+        self._reap()
         if error is not None:
             raise error
 
-    def stop(self) -> None:
-        """End the workers still drawing (SIGTERM) and wait for them: no process outlives the crew."""
-        for proc in self.procs:
-            if proc.exitcode is None:
-                proc.terminate()
-        for proc in self.procs:
-            proc.join()
-        for conn in self.conns:
-            conn.close()
-        self.procs, self.conns = [], []
+    def _reap(self) -> None:
+        for pid in self.pids:
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+        self.pids = []
+
+    def terminate(self, *signum) -> None:
+        """End the followers and reap them; at SIGTERM (``signum`` given) the leader then dies."""
+        for pid in self.pids:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        self._reap()
+        if signum:
+            os._exit(128 + signal.SIGTERM)
 
 
-def _draw_share(jobs: list, folder: str, counter, conn, parent: int) -> None:
-    """A worker's life: take the next job until none is left (or the parent is gone), then say None or the error."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which stops the crew
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    warnings.showwarning = _say_warning
-    error = None
+def _follow(jobs: list, folder: str, counter, receive, send, leader: int) -> None:
+    """A follower's life (forked by the leader): draw its share, say None or the error, and end (never return into
+    the leader's code)."""
+    status = 0
     try:
-        while os.getppid() == parent:
-            with counter.get_lock():
-                i = counter.value
-                counter.value = i + 1
-            if i >= len(jobs):
-                break
-            render(jobs[i], folder)
-    except BaseException as exc:  # noqa: BLE001 - said to the parent, which raises it
-        error = exc
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+        receive.close()
+        error = None
+        try:
+            _draw_share(jobs, folder, counter, leader)
+        except BaseException as exc:  # noqa: BLE001 - said to the leader, which raises it
+            error = exc
+        _say(send, error)
+    except BaseException:  # noqa: BLE001 - nothing more can be said
+        status = 1
+    finally:
+        try:
+            sys.stderr.flush()
+        finally:
+            os._exit(status)
+
+
+def _draw_share(jobs: list, folder: str, counter, parent: int) -> None:
+    """Take the next job until none is left (or ``parent`` is gone) and draw it."""
+    while os.getppid() == parent:
+        with counter.get_lock():
+            i = counter.value
+            counter.value = i + 1
+        if i >= len(jobs):
+            break
+        render(jobs[i], folder)
+
+
+def _say(conn, message) -> None:
+    """Send ``message`` (an error that cannot be pickled is said as text); a parent gone is no error."""
     try:
-        conn.send(error)
-    except Exception:  # noqa: BLE001 - an error that cannot be pickled is said as text
-        conn.send(RuntimeError(f"{type(error).__name__}: {error}"))
+        try:
+            conn.send(message)
+        except (pickle.PicklingError, TypeError, AttributeError):
+            error = message[1] if isinstance(message, tuple) else message
+            text = RuntimeError(f"{type(error).__name__}: {error}")
+            conn.send(("done", text) if isinstance(message, tuple) else text)
+    except OSError:
+        pass
     conn.close()
 
 

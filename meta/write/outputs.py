@@ -8,6 +8,7 @@ intact.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 from dataclasses import dataclass, fields
@@ -154,12 +155,16 @@ def writing(results: Results, out_dir: Path, plan_path: Path | None, draw: bool 
         if draw:
             control.checkpoint("figures")
             (tmp / "figures").mkdir()
-            writer.forest = plots.forest_jobs(results, lang, svg)
-            writer.overview = overview_job(results, lang, svg)
-            drawing.add([*writer.forest, writer.overview])
+            writer.first = drawing.add(functools.partial(_first_figures, results, lang, svg))
         yield writer
         if not writer.finished:  # the caller left without finishing: nothing of this run is kept
             outdir.rmtree(tmp)
+
+
+def _first_figures(results: Results, lang: str, svg: bool) -> list:
+    """The figures drawn from the pooled cells and studies alone: the forest plots, then the overview (made in the
+    figure workers when they are forked: :meth:`meta.present.figures.Drawing.add`)."""
+    return [*plots.forest_jobs(results, lang, svg), overview_job(results, lang, svg)]
 
 
 def _previous(out_dir: Path) -> Path | None:
@@ -178,8 +183,7 @@ class Writing:
     lang: str
     svg: bool
     drawing: figcache.Drawing
-    forest: list = dc_field(default_factory=list)  # the forest-plot jobs started at the start
-    overview: object = None  # the overview job, started with them
+    first: figcache.Batch | None = None  # the forest plots and the overview, started at the start
     finished: bool = False
 
     def finish(self, results: Results, run_key: str | None = None, console: dict | None = None) -> Path | None:
@@ -195,7 +199,10 @@ class Writing:
         wb_key, wb_reused = _write_or_reuse_workbook(results, tmp, self.drawing, lang)
         content_keys, reused = {}, []
         if self.draw:
-            page, pngs = _render_report(results, tmp, self.forest, [*later, self.overview], lang)
+            first = self.first.jobs() if self.first is not None else []
+            forest = [j for j in first if j.kind == "forest"]
+            page, pngs = _render_report(results, tmp, forest, [*later, *(j for j in first if j.kind != "forest")],
+                                        lang)
             control.checkpoint("figures")
             content_keys, reused = self.drawing.finish()
             (tmp / "report.html").write_text(templating.fill_pngs(page, pngs), encoding="utf-8")
