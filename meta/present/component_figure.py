@@ -32,10 +32,10 @@ def component_rows(table: pd.DataFrame, lang: str, outcome_label: dict | None = 
             rows.append(dict(kind="header", label=wrap_label(
                 f"{(outcome_label or {}).get(outcome, outcome)}, {period_label(str(period), periods, lang)} ({who})",
                 width=50, indent="")))
-            for _, r in g.iterrows():
-                rows.append(dict(kind="component", estimate=float(r["estimate"]), ci_low=float(r["ci_low"]),
-                                 ci_high=float(r["ci_high"]),
-                                 label=wrap_label(word("component", r["component"].replace("_", " "), lang), 50)))
+            for component, estimate, low, high in zip(*(g[c].tolist() for c in ("component", "estimate", "ci_low",
+                                                                                 "ci_high"))):
+                rows.append(dict(kind="component", estimate=float(estimate), ci_low=float(low), ci_high=float(high),
+                                 label=wrap_label(word("component", component.replace("_", " "), lang), 50)))
         if rows:
             panels.append((is_pp, rows))
     return panels

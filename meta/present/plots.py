@@ -210,7 +210,7 @@ def draw_forest_rows(rows: pd.DataFrame, unit: str, title: str, level: float, la
     ax.set_ylim(0, g.plot_h)
     ax.set_xlim(*g.xlim)
     left = blended_transform_factory(fig.transFigure, ax.transData)
-    for (_, r), y in zip(rows.iterrows(), g.ys):
+    for r, y in zip(_records(rows, rows.columns), g.ys):
         _draw_forest_row(fig, ax, left, g, r, y)
     head_y = g.plot_h + 0.12
     fig.text(g.x_label, head_y, t("fig_ylabel", lang), transform=left, ha="left", va="bottom", fontsize=FONT_PT,
@@ -308,20 +308,25 @@ def forest_footnote(rows: pd.DataFrame, lang: str) -> list[str]:
     """The footnote lines a forest plot needs: only the symbols and marks it actually draws."""
     nl = lang == "nl"
     notes = []
-    pooled = (rows["kind"] == "pooled").any()
-    if pooled and (rows["kind"] == "strip").any():  # past FOREST_MAX_STUDIES: ticks, no squares
+    kinds, cis = set(rows["kind"].tolist()), [c for c in rows["ci"].tolist() if isinstance(c, str)]
+
+    def marked(mark: str) -> bool:
+        return any(mark in c for c in cis)
+
+    pooled = "pooled" in kinds
+    if pooled and "strip" in kinds:  # past FOREST_MAX_STUDIES: ticks, no squares
         notes.append(t("fig_note_strip", lang))
-    if pooled and (rows["kind"] == "study").any():
+    if pooled and "study" in kinds:
         notes.append("Vierkanten naar gewicht in het random-effectsmodel; ruit: gepoolde schatting en interval; balk: "
                      "predictie-interval." if nl else
                      "Squares sized by random-effects weight; diamond: pooled estimate and interval; bar: prediction "
                      "interval.")
-    if rows["ci"].str.contains("§").any():
+    if marked("§"):
         notes.append("§ SE gereconstrueerd uit significantietekens." if nl else
                      "§ SE reconstructed from significance marks.")
-    if rows["ci"].str.contains(fsr.UPPER_MARK).any():
+    if marked(fsr.UPPER_MARK):
         notes.append(f"{fsr.UPPER_MARK} {t('fig_note_upper_bound', lang)}")
-    if rows["ci"].str.contains("‡").any():
+    if marked("‡"):
         notes.append("‡ SE uit aandelen en N (binomiaal, niet gecorrigeerd)." if nl else
                      "‡ SE from shares and N (binomial, unadjusted).")
     return [" ".join(notes)] if notes else []
