@@ -11,12 +11,19 @@ exactly one cell or as an excluded row with its reason.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from meta.effects import concepts as cp
 from meta.plan import Plan
 
 CELL_COLUMNS = ("outcome_key", "period", "arm_class", "unit_h")
+#: The columns of a harmonised row :func:`select_studies` reads (the others are carried along to its output).
+_READ = ("reason", "input_row", "municipality", "arm", "outcome", "horizon_months", "model", "population",
+         "comparator_row", "se_method", "arm_class", "unit_h", "concept", "period_concept", "harmonisation_role",
+         "harmonisation_reason")
+#: The columns a concept's transform puts on the concept's scale (:func:`meta.effects.concepts.to_concept_scale`).
+_SCALED = ("yi", "sei", "sei_low", "sei_high", "unit_h")
 
 
 def strict_period(horizon) -> str:
@@ -83,95 +90,101 @@ def select_studies(harmonised: pd.DataFrame, outcomes: pd.DataFrame, plan: Plan,
     excluded : DataFrame
         Every other input row with ``reason``.
     """
-    h = harmonised.copy()
-    reason = _cell_keys(h, plan, roles, h["reason"].copy())
-    reason = _plan_filters(h, plan, reason)
-    candidates = h[reason == ""].copy()
+    col = {c: harmonised[c] for c in _READ if c in harmonised}  # what the selection reads
+    reason = col["reason"].to_numpy(dtype=object, copy=True)
+    key, role_rank = _cell_keys(col, plan, roles, reason)
+    _plan_filters(col, key, plan, reason)
+    at = np.flatnonzero(reason == "")  # the candidates: rows no filter removed
     if plan.outcome_level != "strict":
-        candidates = cp.to_concept_scale(candidates, concepts)
-        h.loc[candidates.index, ["yi", "sei", "sei_low", "sei_high", "unit_h"]] = candidates[
-            ["yi", "sei", "sei_low", "sei_high", "unit_h"]]
-    reason = _one_row_per_slot(candidates, plan, list(outcomes["outcome"]), reason)
-    studies = h.loc[reason == ""].drop(columns=["_role_rank"]).copy()
+        scaled = cp.to_concept_scale(harmonised[list(_SCALED) + ["transform", "concept"]].iloc[at], concepts)
+        for c in _SCALED:  # the candidates' values on the concept's scale, the other rows' as harmonised
+            key[c] = harmonised[c].to_numpy(dtype=object, copy=True)
+            key[c][at] = scaled[c].tolist()
+    slot = [col["municipality"], col["arm"], *(key.get(c, col.get(c)) for c in CELL_COLUMNS)]
+    _one_row_per_slot(col, slot, role_rank, at, plan, list(outcomes["outcome"]), reason)
+    # every harmonised column, with the cell keys and (concept level) the values on the concept's scale
+    full = harmonised.assign(**{c: v if isinstance(v, pd.Series) else pd.Series(
+        v, index=harmonised.index, dtype=harmonised[c].dtype if c in _SCALED else "str") for c, v in key.items()})
+    kept = np.flatnonzero(reason == "")
+    cell_sort = [*CELL_COLUMNS, "municipality", "arm"]
+    studies = full.take(kept[full[cell_sort].take(kept).reset_index(drop=True).sort_values(
+        cell_sort, kind="mergesort").index.to_numpy()])
     studies["cell"] = [" | ".join(map(str, t)) for t in zip(*(studies[c].tolist() for c in CELL_COLUMNS))]
-    studies = studies.sort_values([*CELL_COLUMNS, "municipality", "arm"], kind="mergesort").reset_index(drop=True)
-    excluded = h.loc[reason != ""].drop(columns=["_role_rank"]).copy()
-    excluded["reason"] = reason[reason != ""]
-    excluded = excluded.sort_values("input_row", kind="mergesort").reset_index(drop=True)
-    return studies, excluded
+    studies = studies.reset_index(drop=True)
+    dropped = np.flatnonzero(reason != "")
+    dropped = dropped[full["input_row"].take(dropped).reset_index(drop=True).sort_values(kind="mergesort").index]
+    excluded = full.take(dropped)
+    excluded["reason"] = pd.Series(reason[dropped], index=excluded.index, dtype=harmonised["reason"].dtype)
+    return studies, excluded.reset_index(drop=True)
 
 
-def _exclude(reason: pd.Series, mask, text) -> pd.Series:
-    """``reason`` with ``text`` for the rows of ``mask`` that have none yet (the first reason a row gets stands)."""
-    return reason.where(~(mask & (reason == "")), text)
+def _exclude(reason: np.ndarray, mask, text) -> None:
+    """Give ``text`` (one text, or one per row) to the rows of ``mask`` that have no reason yet, in place: the first
+    reason a row gets stands."""
+    hit = np.flatnonzero(np.asarray(mask, dtype=bool) & (reason == ""))
+    reason[hit] = text if isinstance(text, str) else np.asarray(text, dtype=object)[hit]
 
 
-def _cell_keys(h: pd.DataFrame, plan: Plan, roles: tuple[str, ...], reason: pd.Series) -> pd.Series:
-    """Add ``outcome_key``, ``period`` and ``_role_rank`` to ``h`` (in place) for the plan's level; at the concept
-    level, exclude rows the register does not map in ``roles`` or whose period the plan leaves out."""
+def _cell_keys(col: dict, plan: Plan, roles: tuple[str, ...], reason: np.ndarray) -> tuple[dict, list]:
+    """The rows' ``outcome_key`` and ``period`` for the plan's level, and each row's rank among ``roles`` (0 at the
+    strict level); at the concept level, exclude rows the register does not map in ``roles`` or whose period the
+    plan leaves out (in ``reason``, in place)."""
     if plan.outcome_level == "strict":
-        h["outcome_key"] = h["outcome"]
-        h["period"] = [strict_period(x) for x in h["horizon_months"]]
-        h["_role_rank"] = 0
-        return reason
-    h["outcome_key"] = h["concept"]
-    h["period"] = h["period_concept"]
-    role = h["harmonisation_role"]
-    reason = _exclude(reason, role == "", "no row in harmonisation.csv for this municipality, outcome and horizon "
-                                          "(add one: concept, period and transform, or role unmapped with the reason)")
-    reason = _exclude(reason, role == "unmapped",
-                      "deliberately unmapped in harmonisation.csv: " + h["harmonisation_reason"])
-    reason = _exclude(reason, role.isin(("primary", "sensitivity")) & ~role.isin(roles),
-                      role.map(lambda r: f"{r} mapping in harmonisation.csv; pooled only in the harmonisation "
-                                         "sensitivity specification" if r == "sensitivity" else
-                                         f"{r} mapping in harmonisation.csv; replaced by the sensitivity mapping in "
-                                         "this specification"))
-    h["_role_rank"] = [roles.index(r) if r in roles else len(roles) for r in role]
+        horizons = col["horizon_months"].tolist()
+        period = {h: strict_period(h) for h in set(horizons)}
+        return {"outcome_key": col["outcome"], "period": [period[h] for h in horizons]}, [0] * len(horizons)
+    key = {"outcome_key": col["concept"], "period": col["period_concept"]}
+    role = col["harmonisation_role"].to_numpy(dtype=object)
+    _exclude(reason, role == "", "no row in harmonisation.csv for this municipality, outcome and horizon "
+                                 "(add one: concept, period and transform, or role unmapped with the reason)")
+    _exclude(reason, role == "unmapped",
+             ("deliberately unmapped in harmonisation.csv: " + col["harmonisation_reason"]).to_numpy(dtype=object))
+    for r in sorted({"primary", "sensitivity"} - set(roles)):  # a register role this specification does not use
+        _exclude(reason, role == r, f"{r} mapping in harmonisation.csv; pooled only in the harmonisation sensitivity "
+                 "specification" if r == "sensitivity" else f"{r} mapping in harmonisation.csv; replaced by the "
+                 "sensitivity mapping in this specification")
     if plan.periods:
-        reason = _exclude(reason, ~h["period"].isin(plan.periods), "period not in the plan's periods")
-    return reason
+        _exclude(reason, ~key["period"].isin(plan.periods).to_numpy(), "period not in the plan's periods")
+    return key, [roles.index(r) if r in roles else len(roles) for r in role.tolist()]
 
 
-def _plan_filters(h: pd.DataFrame, plan: Plan, reason: pd.Series) -> pd.Series:
-    """Exclude rows the plan leaves out: outcome, horizon, arm class, model column, SE from marks
-    (:data:`PLAN_FILTERS`, in that order)."""
-    reason = _exclude(reason, ~h["outcome_key"].isin(plan.outcomes),
-                      f"outcome not in the plan's outcomes ({plan.outcome_level} level)")
-    reason = _exclude(reason, ~h["horizon_months"].isin(plan.horizons), "horizon not in the plan's horizons")
-    reason = _exclude(reason, ~h["arm_class"].isin(plan.arm_classes), "arm class not in the plan's arm classes")
-    reason = _exclude(reason, ~h["model"].isin(plan.model_preference),
-                      "model column not in the plan's model_preference")
+def _plan_filters(col: dict, key: dict, plan: Plan, reason: np.ndarray) -> None:
+    """Exclude rows the plan leaves out (in ``reason``, in place): outcome, horizon, arm class, model column, SE from
+    marks (:data:`PLAN_FILTERS`, in that order)."""
+    for values, allowed, text in ((key["outcome_key"], plan.outcomes,
+                                   f"outcome not in the plan's outcomes ({plan.outcome_level} level)"),
+                                  (col["horizon_months"], plan.horizons, "horizon not in the plan's horizons"),
+                                  (col["arm_class"], plan.arm_classes, "arm class not in the plan's arm classes"),
+                                  (col["model"], plan.model_preference,
+                                   "model column not in the plan's model_preference")):
+        _exclude(reason, ~values.isin(allowed).to_numpy(), text)
     if not plan.include_derived_from_marks:
-        reason = _exclude(reason, h["se_method"] == "from_significance_marks",
-                          "SE derived from significance marks, excluded by the plan")
-    return reason
+        _exclude(reason, (col["se_method"] == "from_significance_marks").to_numpy(),
+                 "SE derived from significance marks, excluded by the plan")
 
 
-def _one_row_per_slot(candidates: pd.DataFrame, plan: Plan, outcome_order: list, reason: pd.Series) -> pd.Series:
-    """Keep one candidate per municipality, arm and cell: the register's most preferred role, then the outcome
-    register's order, the plan's model and population preferences, a printed effect before a derived one, and
-    the first input row; the others get a reason naming the row kept."""
-    candidates = candidates.copy()
-    candidates["_model_rank"] = [_rank(m, plan.model_preference) for m in candidates["model"].tolist()]
-    candidates["_pop_rank"] = [_rank(p, plan.population_preference) for p in candidates["population"].tolist()]
+def _one_row_per_slot(col: dict, slot: list, role_rank: list, at: np.ndarray, plan: Plan, outcome_order: list,
+                      reason: np.ndarray) -> None:
+    """Keep one candidate (the rows ``at``) per municipality, arm and cell (``slot``: those key columns): the
+    register's most preferred role, then the outcome register's order, the plan's model and population preferences, a
+    printed effect before a derived one, and the first input row; the others get a reason naming the row kept (in
+    ``reason``, in place)."""
     rank_of = {o: i for i, o in reversed(list(enumerate(outcome_order)))}  # the first place, as list.index
-    candidates["_outcome_rank"] = [rank_of[o] for o in candidates["outcome"].tolist()]
+    row = col["input_row"].to_numpy()[at].tolist()
+    model, population = col["model"].to_numpy(dtype=object)[at], col["population"].to_numpy(dtype=object)[at]
+    model_rank = {m: _rank(m, plan.model_preference) for m in set(model)}
+    pop_rank = {p: _rank(p, plan.population_preference) for p in set(population)}
     # a printed effect is preferred over one this tool derived from two printed levels
-    candidates["_derived"] = candidates["comparator_row"].notna() if "comparator_row" in candidates else False
-    candidates = candidates.sort_values(
-        ["_role_rank", "_outcome_rank", "_model_rank", "_pop_rank", "_derived", "input_row"], kind="mergesort"
-    )
-    slot = ["municipality", "arm", *CELL_COLUMNS]
-    first = (~candidates.duplicated(slot, keep="first")).to_numpy()
-    keys = list(zip(*(candidates[c].tolist() for c in slot)))  # the columns as lists: no pandas call per row
-    kept = candidates["input_row"].tolist()
+    derived = (col["comparator_row"].notna().to_numpy()[at].tolist() if "comparator_row" in col else [False] * len(at))
+    ranks = list(zip([role_rank[i] for i in at], [rank_of[o] for o in col["outcome"].to_numpy(dtype=object)[at]],
+                     [model_rank[m] for m in model], [pop_rank[p] for p in population], derived, row))
+    # the slot keys as codes (a missing key equals another missing key, as in DataFrame.duplicated)
+    codes = list(zip(*(pd.factorize(np.asarray(v, dtype=object)[at])[0].tolist() for v in slot)))
     winner = {}
-    for key, row, is_first in zip(keys, kept, first):
-        if is_first:
-            winner[key] = row
-    reason = reason.copy()
-    if not first.all():
-        reason.loc[candidates.index[~first]] = [
-            f"another row represents {key[0]} {key[1]} in this cell (input row {winner[key]}: preferred model, "
-            "population, outcome or printed effect)" for key, is_first in zip(keys, first) if not is_first]
-    return reason
+    for j in sorted(range(len(at)), key=ranks.__getitem__):  # a stable sort: equal ranks keep the input order
+        if codes[j] not in winner:
+            winner[codes[j]] = row[j]
+        else:
+            municipality, arm = (slot[0].iloc[at[j]], slot[1].iloc[at[j]])
+            reason[at[j]] = (f"another row represents {municipality} {arm} in this cell (input row "
+                             f"{winner[codes[j]]}: preferred model, population, outcome or printed effect)")
