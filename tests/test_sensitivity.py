@@ -126,3 +126,16 @@ def test_a_sensitivity_row_of_one_study_whose_se_is_only_an_upper_bound_is_flagg
     assert {r["spec"]: r["se_upper_bound_only"] for r in rows} == {"without nijmegen": True,
                                                                    "without wageningen": False}
     assert "se_upper_bound_only" in sensitivity.SPEC_COLUMNS
+
+
+def test_a_study_with_a_missing_cell_column_belongs_to_no_cell_as_in_groupby():
+    studies = _studies({("a", "exemption"): [("nijmegen", 0.5, 0.2), ("wageningen", 0.1, 2.0), ("tilburg", 0.3, 1.0)],
+                        ("b", "intensive"): [("utrecht", 0.2, 0.5)]})
+    studies.loc[1, "unit_h"] = None
+    studies["se_upper_bound_only"] = [False, False, False, True]
+    key_a, key_b = ("a", "p1", "exemption", "scale_0_10"), ("b", "p1", "intensive", "scale_0_10")
+    assert sensitivity._cell_rows(studies, list(CELL_COLUMNS)) == {key_a: [0, 2], key_b: [3]}
+    assert sensitivity._municipalities(studies, list(CELL_COLUMNS)) == {key_a: "nijmegen;tilburg", key_b: "utrecht"}
+    assert sensitivity._upper_bound_keys(studies, list(CELL_COLUMNS)) == {key_b}
+    groups = studies.groupby(list(CELL_COLUMNS), sort=False).indices
+    assert {k: list(v) for k, v in groups.items()} == sensitivity._cell_rows(studies, list(CELL_COLUMNS))

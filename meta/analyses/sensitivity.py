@@ -103,34 +103,43 @@ def _not_counted(scale: dict) -> dict:
             for key, q in scale.items() if q < 1}
 
 
-def _municipalities(studies: pd.DataFrame, cols: list[str]) -> dict:
-    """{cell key: ';'-joined sorted municipalities} (or 'k municipalities …' past ``LOO_ALL_MAX_K``)."""
+def _cell_rows(frame: pd.DataFrame, cols: list[str]) -> dict:
+    """{cell key: the positions of ``frame``'s rows in that cell}, cells in order of first appearance and rows in
+    frame order; a row with a missing value in ``cols`` belongs to no cell (as in groupby)."""
+    missing = frame[list(cols)].isna().any(axis=1).to_numpy()
     groups: dict = {}
-    for *key, name in zip(*(studies[c].tolist() for c in [*cols, "municipality"])):
-        if not any(pd.isna(x) for x in key):  # as groupby: a row with a missing key belongs to no cell
-            groups.setdefault(tuple(key), []).append(name)
+    for i, key in enumerate(zip(*(frame[c].tolist() for c in cols))):
+        if not missing[i]:
+            groups.setdefault(key, []).append(i)
+    return groups
+
+
+def _municipalities(studies: pd.DataFrame, cols: list[str], groups: dict | None = None) -> dict:
+    """{cell key: ';'-joined sorted municipalities} (or 'k municipalities …' past ``LOO_ALL_MAX_K``). ``groups``:
+    :func:`_cell_rows` of ``studies`` by ``cols`` when already known."""
+    groups = _cell_rows(studies, cols) if groups is None else groups
+    municipality = studies["municipality"].tolist()
     out = {}
-    for key, names in groups.items():
-        names = sorted(names)
+    for key, at in groups.items():
+        names = sorted(municipality[i] for i in at)
         out[key] = (";".join(names) if len(names) <= LOO_ALL_MAX_K
                     else f"{len(names)} municipalities (listed in studies.csv)")
     return out
 
 
-def _upper_bound_keys(studies: pd.DataFrame, cols: list[str]) -> set:
+def _upper_bound_keys(studies: pd.DataFrame, cols: list[str], groups: dict | None = None) -> set:
     """The cell keys whose one study has an SE that is only an upper bound (``se_upper_bound_only``): their interval
     is an outer bound, not a verdict (as :func:`meta.present.fewstudies_report.upper_bound_only` for a Kerntabel
-    row). A cell of two or more studies is pooled and never in the set."""
+    row). A cell of two or more studies is pooled and never in the set. ``groups``: :func:`_cell_rows` of ``studies``
+    by ``cols`` when already known."""
     if "se_upper_bound_only" not in studies:
         return set()
     flags = studies["se_upper_bound_only"].fillna(False).astype(bool)
     if not flags.any():
         return set()
-    counts: dict = {}
-    for *key, flag in zip(*(studies[c].tolist() for c in cols), flags.tolist()):
-        n, all_upper = counts.get(tuple(key), (0, True))
-        counts[tuple(key)] = (n + 1, all_upper and flag)
-    return {key for key, (n, all_upper) in counts.items() if n == 1 and all_upper}
+    flags = flags.tolist()
+    groups = _cell_rows(studies, cols) if groups is None else groups
+    return {key for key, at in groups.items() if len(at) == 1 and flags[at[0]]}
 
 
 def _spec_rows(pooled: pd.DataFrame, group: str, spec, studies: pd.DataFrame, by: str | None = None,
@@ -141,8 +150,9 @@ def _spec_rows(pooled: pd.DataFrame, group: str, spec, studies: pd.DataFrame, by
     :func:`_municipalities` of ``studies`` when already known. ``se_upper_bound_only``: the row is one study whose SE
     is only an upper bound (:func:`_upper_bound_keys`)."""
     cols = [*CELL_COLUMNS, *([by] if by else [])]
-    munis = _municipalities(studies, cols) if munis is None else munis
-    upper = _upper_bound_keys(studies, cols)
+    groups = _cell_rows(studies, cols) if munis is None else None
+    munis = _municipalities(studies, cols, groups) if munis is None else munis
+    upper = _upper_bound_keys(studies, cols, groups)
     out = []
     for r in records(pooled[list(dict.fromkeys([*cols, "k", "estimate", "ci_low", "ci_high"]))]):
         key = tuple(r[c] for c in cols)
@@ -341,13 +351,10 @@ def robustness(sens: pd.DataFrame) -> pd.DataFrame:
     specifications were not counted (``not_counted``: ``group: spec;…``, the reasons are in ``sensitivity.csv``;
     module docstring). Cells in sorted order; a row with a missing cell column belongs to no cell (as in groupby)."""
     cols = list(CELL_COLUMNS)
-    col = {c: sens[c].tolist() for c in [*cols, "spec_group", "spec", "verdict", "estimate"]}
+    col = {c: sens[c].tolist() for c in ["spec_group", "spec", "verdict", "estimate"]}
     skipped = ((sens["not_counted"].fillna("").astype(str) != "").tolist() if "not_counted" in sens
                else [False] * len(sens))
-    cells: dict = {}
-    for i, key in enumerate(zip(*(col[c] for c in cols))):
-        if not any(pd.isna(x) for x in key):
-            cells.setdefault(key, []).append(i)
+    cells = _cell_rows(sens, cols)
     group, spec, verdicts = col["spec_group"], col["spec"], col["verdict"]
     rows = []
     for key in sorted(cells):
