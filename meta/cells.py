@@ -179,12 +179,14 @@ def _one_row_per_slot(col: dict, slot: list, role_rank: list, at: np.ndarray, pl
     ranks = list(zip([role_rank[i] for i in at], [rank_of[o] for o in col["outcome"].to_numpy(dtype=object)[at]],
                      [model_rank[m] for m in model], [pop_rank[p] for p in population], derived, row))
     # the slot keys as codes (a missing key equals another missing key, as in DataFrame.duplicated)
-    codes = list(zip(*(pd.factorize(np.asarray(v, dtype=object)[at])[0].tolist() for v in slot)))
-    winner = {}
+    codes = list(zip(*(pd.factorize(v if isinstance(v, pd.Series) else np.asarray(v, dtype=object))[0][at].tolist()
+                       for v in slot)))
+    winner, losers = {}, []
     for j in sorted(range(len(at)), key=ranks.__getitem__):  # a stable sort: equal ranks keep the input order
         if codes[j] not in winner:
             winner[codes[j]] = row[j]
         else:
-            municipality, arm = (slot[0].iloc[at[j]], slot[1].iloc[at[j]])
-            reason[at[j]] = (f"another row represents {municipality} {arm} in this cell (input row "
-                             f"{winner[codes[j]]}: preferred model, population, outcome or printed effect)")
+            losers.append(j)
+    municipality, arm = (np.asarray(v, dtype=object)[at[losers]] for v in slot[:2])
+    reason[at[losers]] = [f"another row represents {m} {a} in this cell (input row {winner[codes[j]]}: preferred "
+                          "model, population, outcome or printed effect)" for m, a, j in zip(municipality, arm, losers)]
