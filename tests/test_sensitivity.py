@@ -79,13 +79,17 @@ def test_stacked_pooling_gives_each_table_the_numbers_pooling_it_alone_gives_to_
 
     frames = _synthetic_tables([(2, 3), (7, 1), (5,), (9, 4), (9, 2), (16, 3), (8,), (17,)])
     plan = SimpleNamespace(method="REML", test="knha", level=95.0)
-    for got, frame in zip(sensitivity._pool_stacked(frames, plan), frames):
+    stacked = pd.concat([f.assign(_table=i) for i, f in enumerate(frames)], ignore_index=True)
+    pooled = sensitivity._pool_tables(stacked, plan)
+    assert pooled["_table"].is_monotonic_increasing
+    for i, frame in enumerate(frames):
+        got = pooled[pooled["_table"] == i].drop(columns="_table").reset_index(drop=True)
         pd.testing.assert_frame_equal(got, engine.pool_cells(frame, CELL_COLUMNS, "REML", "knha", 95.0),
                                       check_exact=True)
 
 
 def test_pooling_a_cell_beside_a_wider_one_can_move_the_last_bit_so_stacking_keeps_widths_apart():
-    # the reason _pool_stacked batches by padded width: numpy sums 8 or more terms pairwise, so a 9-study cell
+    # the reason _pool_tables batches by padded width: numpy sums 8 or more terms pairwise, so a 9-study cell
     # padded to 16 is summed in another order than alone (this is what the previous test guards against)
     from meta.models import engine
 

@@ -55,6 +55,8 @@ SPEC_COLUMNS = ("outcome_key", "period", "arm_class", "unit_h", "spec_group", "s
                 "municipalities", "estimate", "ci_low", "ci_high", "verdict", "not_counted", "se_upper_bound_only")
 #: Model columns a report may print, tried one at a time in place of the plan's first choice.
 MODEL_COLUMNS = ("basis", "loep", "extra")
+#: The columns of a specification's studies the sensitivity analysis reads.
+_STUDY_COLUMNS = (*CELL_COLUMNS, "municipality", "yi", "sei", "se_upper_bound_only")
 #: Cells with at most this many municipalities leave each one out in turn (and list names in ``municipalities``).
 LOO_ALL_MAX_K = 50
 #: Larger cells leave out this many: those whose omission moves the estimate most (module docstring).
@@ -106,7 +108,9 @@ def _not_counted(scale: dict) -> dict:
 def _cell_rows(frame: pd.DataFrame, cols: list[str]) -> dict:
     """{cell key: the positions of ``frame``'s rows in that cell}, cells in order of first appearance and rows in
     frame order; a row with a missing value in ``cols`` belongs to no cell (as in groupby)."""
-    missing = frame[list(cols)].isna().any(axis=1).to_numpy()
+    missing = np.zeros(len(frame), dtype=bool)
+    for c in cols:
+        missing |= frame[c].isna().to_numpy()
     groups: dict = {}
     for i, key in enumerate(zip(*(frame[c].tolist() for c in cols))):
         if not missing[i]:
@@ -142,21 +146,28 @@ def _upper_bound_keys(studies: pd.DataFrame, cols: list[str], groups: dict | Non
     return {key for key, at in groups.items() if len(at) == 1 and flags[at[0]]}
 
 
-def _spec_rows(pooled: pd.DataFrame, group: str, spec, studies: pd.DataFrame, by: str | None = None,
-               not_counted: dict | None = None, munis: dict | None = None) -> list[dict]:
+def _cells_of(studies: pd.DataFrame, cols: list[str]) -> tuple[dict, set]:
+    """(:func:`_municipalities`, :func:`_upper_bound_keys`) of ``studies`` by ``cols``, its rows grouped once."""
+    groups = _cell_rows(studies, cols)
+    return _municipalities(studies, cols, groups), _upper_bound_keys(studies, cols, groups)
+
+
+def _spec_rows(pooled: pd.DataFrame, group: str | None, spec, studies: pd.DataFrame | None, by: str | None = None,
+               not_counted: dict | None = None, cells: tuple[dict, set] | None = None,
+               names: dict | None = None) -> list[dict]:
     """One row per pooled cell. ``spec`` is the specification's name, or (with ``by``) the name of the
-    ``by`` column of ``pooled`` and ``studies`` that tells the specifications of one batch apart. ``not_counted``:
-    {cell key: reason} for rows that do not count toward the verdict (:func:`not_counted_reasons`). ``munis``:
-    :func:`_municipalities` of ``studies`` when already known. ``se_upper_bound_only``: the row is one study whose SE
-    is only an upper bound (:func:`_upper_bound_keys`)."""
+    ``by`` column of ``pooled`` and ``studies`` that tells the specifications of one batch apart; ``names``: {``by``
+    value: (spec_group, spec)} when that column holds codes instead (``group`` and ``spec`` are then unused).
+    ``not_counted``: {cell key: reason} for rows that do not count toward the verdict (:func:`not_counted_reasons`).
+    ``cells``: :func:`_cells_of` ``studies`` when already known. ``se_upper_bound_only``: the row is one study whose
+    SE is only an upper bound (:func:`_upper_bound_keys`)."""
     cols = [*CELL_COLUMNS, *([by] if by else [])]
-    groups = _cell_rows(studies, cols) if munis is None else None
-    munis = _municipalities(studies, cols, groups) if munis is None else munis
-    upper = _upper_bound_keys(studies, cols, groups)
+    munis, upper = _cells_of(studies, cols) if cells is None else cells
     out = []
     for r in records(pooled[list(dict.fromkeys([*cols, "k", "estimate", "ci_low", "ci_high"]))]):
         key = tuple(r[c] for c in cols)
-        out.append({**{c: r[c] for c in CELL_COLUMNS}, "spec_group": group, "spec": r[by] if by else spec,
+        row_group, row_spec = names[r[by]] if names else (group, r[by] if by else spec)
+        out.append({**{c: r[c] for c in CELL_COLUMNS}, "spec_group": row_group, "spec": row_spec,
                     "k": int(r["k"]), "municipalities": munis.get(key, ""), "estimate": r["estimate"],
                     "ci_low": r["ci_low"], "ci_high": r["ci_high"], "verdict": verdict(r["ci_low"], r["ci_high"]),
                     "not_counted": (not_counted or {}).get(tuple(r[c] for c in CELL_COLUMNS), ""),
@@ -230,11 +241,11 @@ def plan_variants(plan) -> list[tuple[str, str, object]]:
 def sensitivity_table(results) -> pd.DataFrame:
     """Every specification for every cell of the main analysis, one row each (see module docstring)."""
     plan, studies = results.plan, results.studies
-    munis = _municipalities(studies, list(CELL_COLUMNS))  # of the main studies, used by most families
-    rows = _main_rows(results, munis)
-    rows += _estimator_and_test_rows(studies, plan, munis)
+    cells = _cells_of(studies, list(CELL_COLUMNS))  # of the main studies, used by most families
+    rows = _main_rows(results, cells)
+    rows += _estimator_and_test_rows(studies, plan, cells)
     # leave one municipality out (cells with k >= 2 only): every cell x left-out municipality in one batch
-    loo = leave_one_out_studies(studies, results.pooled)
+    loo = leave_one_out_studies(studies[[c for c in _STUDY_COLUMNS if c in studies]], results.pooled)
     if len(loo):
         batch = engine.pool_cells(loo, (*CELL_COLUMNS, "spec"), plan.method, plan.test, plan.level)
         rows += _spec_rows(batch, "leave one out", None, loo, by="spec")
@@ -242,7 +253,7 @@ def sensitivity_table(results) -> pd.DataFrame:
     # Bayesian normal-normal model with the plan's τ prior per unit, and the prior variants (cells with k >= 2: a single
     # study is shown as reported)
     prior_rows = prior_sensitivity_rows(studies, plan, results.pooled)  # the plan's prior: fitted once, in the run
-    upper = _upper_bound_keys(studies, list(CELL_COLUMNS))
+    upper = cells[1]
     for r in records(prior_rows):
         rows.append({**{c: r[c] for c in SPEC_COLUMNS if c not in ("verdict", "not_counted", "se_upper_bound_only")},
                      "verdict": verdict(r["ci_low"], r["ci_high"]), "not_counted": "",
@@ -254,7 +265,7 @@ def sensitivity_table(results) -> pd.DataFrame:
     return table.sort_values([*CELL_COLUMNS, "spec_group", "spec"], kind="mergesort").reset_index(drop=True)
 
 
-def _main_rows(results, munis: dict) -> list[dict]:
+def _main_rows(results, cells: tuple[dict, set]) -> list[dict]:
     """The main specification (the pooled table's headline: the Bayesian model for few studies, else the plan's
     method and test) and, beside a Bayesian headline, the run's own classical fit (``classical_*`` columns)."""
     plan, studies, main = results.plan, results.studies, results.pooled
@@ -263,15 +274,15 @@ def _main_rows(results, munis: dict) -> list[dict]:
     for headline_is_bayes, part in ((False, main.drop(bayes_cells.index)), (True, bayes_cells)):
         if len(part):
             spec = "Bayesian headline (plan's τ prior)" if headline_is_bayes else f"{plan.method} + {plan.test}"
-            rows += _spec_rows(part, "main", spec, studies, munis=munis)
+            rows += _spec_rows(part, "main", spec, studies, cells=cells)
     if len(bayes_cells):
         classical = bayes_cells[[*CELL_COLUMNS, "k"]].assign(**{c: bayes_cells[f"classical_{c}"]
                                                                for c in ("estimate", "ci_low", "ci_high")})
-        rows += _spec_rows(classical, "classical", f"{plan.method} + {plan.test}", studies, munis=munis)
+        rows += _spec_rows(classical, "classical", f"{plan.method} + {plan.test}", studies, cells=cells)
     return rows
 
 
-def _estimator_and_test_rows(studies: pd.DataFrame, plan, munis: dict) -> list[dict]:
+def _estimator_and_test_rows(studies: pd.DataFrame, plan, cells: tuple[dict, set]) -> list[dict]:
     """Every other τ² estimator (with the plan's test) and every other test (with the plan's estimator): the main
     studies grouped and padded once for all of them (:func:`meta.models.engine.pool_cells_each`)."""
     method, test = plan.method.upper(), plan.test.lower()
@@ -283,12 +294,12 @@ def _estimator_and_test_rows(studies: pd.DataFrame, plan, munis: dict) -> list[d
     rows = []
     for m in engine.METHODS:
         if m != method:
-            rows += _spec_rows(tables[(m, plan.test)], "estimator", m, studies, munis=munis)
+            rows += _spec_rows(tables[(m, plan.test)], "estimator", m, studies, cells=cells)
     for t in engine.TESTS:
         if t != test:
             not_counted = (_not_counted(_knha_scale(tables[(plan.method, "knha")], tables[(plan.method, "z")]))
                            if t == "knha" else {})
-            rows += _spec_rows(tables[(plan.method, t)], "test", t, studies, not_counted=not_counted, munis=munis)
+            rows += _spec_rows(tables[(plan.method, t)], "test", t, studies, not_counted=not_counted, cells=cells)
     return rows
 
 
@@ -296,7 +307,7 @@ def _reselected_rows(results) -> list[dict]:
     """Choices made before pooling: each plan variant re-selects the studies (effects derived once more for another
     SE policy or survey contrast), at the concept level the strict outcome definitions inside each concept cell and
     the harmonisation register's sensitivity mappings. All are pooled with the plan's method and test, stacked in
-    as few batches as give each specification its own numbers (:func:`_pool_stacked`)."""
+    as few batches as give each specification its own numbers (:func:`_pool_tables`)."""
     plan, inputs, studies = results.plan, results.inputs, results.studies
     effects = results.effects if results.effects is not None else concepts.EffectsByChoice(inputs)
 
@@ -307,18 +318,29 @@ def _reselected_rows(results) -> list[dict]:
     specs = [(group, spec, studies_for(variant)) for group, spec, variant in plan_variants(plan)]
     if plan.outcome_level == "concept":
         # the strict level inside each concept cell: its studies regrouped by exact outcome code and horizon, each
-        # pooled on its own (k = 1 where the municipalities' codes differ)
-        specs += [("outcome definition", f"strict: {code} {int(months)} m", g)
-                  for (code, months), g in studies.groupby(["outcome", "horizon_months"], sort=True)]
+        # pooled on its own (k = 1 where the municipalities' codes differ); one table of codes, not one frame each
+        strict = studies.groupby(["outcome", "horizon_months"], sort=True)
+        specs += [("outcome definition", [f"strict: {code} {int(months)} m" for code, months in strict.size().index],
+                   studies.assign(_table=strict.ngroup().fillna(-1).astype(int)))]
         alt = studies_for(plan, roles=("sensitivity", "primary"))
         if len(alt) and "sensitivity" in set(alt["harmonisation_role"]):
             specs.append(("outcome definition", "harmonisation: sensitivity mappings", alt))
-    specs = [x for x in specs if len(x[2])]
-    pooled = _pool_stacked([s for _, _, s in specs], plan)
-    rows = []
-    for (group, spec, s), p in zip(specs, pooled):
-        rows += _spec_rows(p, group, spec, s)
-    return rows
+    names, tables = {}, []
+    for group, spec, frame in specs:  # every specification's studies in one table, told apart by _table
+        frame = frame[[c for c in (*_STUDY_COLUMNS, "_table") if c in frame]]
+        if isinstance(spec, str):
+            frame = frame.assign(_table=len(names))
+            spec = [spec]
+        else:
+            frame = frame[frame["_table"] >= 0].assign(_table=frame["_table"] + len(names))
+        if len(frame):
+            tables.append(frame)
+            names.update({len(names) + i: (group, name) for i, name in enumerate(spec)})
+    if not tables:
+        return []
+    stacked = pd.concat(tables, ignore_index=True)
+    pooled = _pool_tables(stacked, plan)
+    return _spec_rows(pooled, None, None, stacked, by="_table", names=names)
 
 
 #: Up to this width a batch's padding does not change any cell's sums: numpy adds fewer than 8 terms one after
@@ -327,23 +349,24 @@ def _reselected_rows(results) -> list[dict]:
 _SEQUENTIAL_WIDTH = 7
 
 
-def _pool_stacked(frames: list[pd.DataFrame], plan) -> list[pd.DataFrame]:
-    """:func:`meta.models.engine.pool_cells` of each studies table in ``frames`` (plan's method, test and level), in
-    one batch per padded width: a table's cells are pooled beside others only where the batch is padded as the
-    table's own would be (all at most ``_SEQUENTIAL_WIDTH`` studies per cell, or the same widest cell), so every
-    number is the one pooling the table alone gives, to the last bit."""
+def _pool_tables(stacked: pd.DataFrame, plan) -> pd.DataFrame:
+    """:func:`meta.models.engine.pool_cells` of each table of ``stacked`` (its ``_table`` column, codes 0, 1, …) with
+    the plan's method, test and level, in one batch per padded width: a table's cells are pooled beside others only
+    where the batch is padded as the table's own would be (all at most ``_SEQUENTIAL_WIDTH`` studies per cell, or the
+    same widest cell), so every number is the one pooling the table alone gives, to the last bit. Rows by table, and
+    within a table in the order pooling it alone gives."""
     cols = list(CELL_COLUMNS)
-    width = [int(f.groupby(cols, sort=False, dropna=False).size().max()) for f in frames]
+    width = stacked.groupby(["_table", *cols], sort=False, dropna=False).size().groupby(level=0, sort=True).max()
     buckets: dict = {}
-    for i, w in enumerate(width):
+    for i, w in zip(width.index.tolist(), width.tolist()):
         buckets.setdefault(w if w > _SEQUENTIAL_WIDTH else 0, []).append(i)
-    out: list = [None] * len(frames)
+    table = stacked["_table"].to_numpy()
+    parts = []
     for members in buckets.values():
-        stacked = pd.concat([frames[i][[*cols, "yi", "sei"]].assign(_table=i) for i in members], ignore_index=True)
-        batch = engine.pool_cells(stacked, (*cols, "_table"), plan.method, plan.test, plan.level)
-        for i, part in batch.groupby("_table", sort=False):
-            out[i] = part.drop(columns="_table").reset_index(drop=True)
-    return out
+        part = stacked[[*cols, "yi", "sei", "_table"]][np.isin(table, members)].reset_index(drop=True)
+        parts.append(engine.pool_cells(part, (*cols, "_table"), plan.method, plan.test, plan.level))
+    pooled = pd.concat(parts, ignore_index=True)
+    return pooled.take(np.argsort(pooled["_table"].to_numpy(), kind="stable")).reset_index(drop=True)
 
 
 def robustness(sens: pd.DataFrame) -> pd.DataFrame:
