@@ -55,3 +55,18 @@ def test_component_model_reports_an_inconsistent_covariance_as_not_fitted_with_t
     out = component_models(studies, arms, rho=0.5)
     assert len(out) == 1 and bool(out["identifiable"].iloc[0]) and out["component"].iloc[0] == ""
     assert out["statement"].iloc[0].startswith("not fitted: A: arm 1 has variance 15.21, below the control group's")
+
+
+def test_the_identifiability_of_a_repeated_design_is_worked_out_once_and_keyed_on_its_values_shape_and_names():
+    from meta.analyses.components import _Identifiability
+    from meta.models.design import identifiability
+
+    known = _Identifiability()
+    X = np.array([[1.0, 1.0], [0.0, 1.0]])
+    same = known(X, ["exemption", "release"])
+    assert known(X.copy(order="F"), ["exemption", "release"]) is same
+    assert same == identifiability(X, ["exemption", "release"])
+    bundled = np.array([[1.0, 1.0], [1.0, 1.0]])
+    assert known(bundled, ["exemption", "release"]).statement == identifiability(bundled, ["exemption", "release"]).statement
+    assert known(bundled, ["intensive", "release"]).statement.startswith("intensive and release")
+    assert known(X[:1], ["exemption", "release"]).rank == 1  # the same first row alone: another shape, another answer

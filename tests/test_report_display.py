@@ -266,18 +266,18 @@ def test_components_table_marks_intervals_of_wageningen_only_models_as_outer_bou
 
 
 def test_a_component_no_municipality_separates_on_its_own_is_named_as_identified_only_across_municipalities():
-    import pandas as pd
+    import numpy as np
 
     from meta.analyses.components import _across_note
 
     # A gives release only bundled (exemption + release, intensive + release), B has exemption and intensive alone:
-    # release is estimable only from A against B
-    cell = pd.DataFrame({"municipality": ["a", "a", "b", "b"]})
-    design = pd.DataFrame({"exemption": [1, 0, 1, 0], "intensive": [0, 1, 0, 1], "release": [1, 1, 0, 0]})
-    note = _across_note(cell, design, ["exemption", "intensive", "release"])
+    # release is estimable only from A against B (columns exemption, intensive, release)
+    of_muni = np.array(["a", "a", "b", "b"], dtype=object)
+    design = np.array([[1, 0, 1], [0, 1, 1], [1, 0, 0], [0, 1, 0]], dtype=float)
+    note = _across_note(of_muni, design, ["exemption", "intensive", "release"])
     assert note.startswith("; release identifiable only by comparing municipalities")
     assert "municipality a alone does not separate exemption, intensive, release" in note
-    assert _across_note(cell.iloc[2:], design.iloc[2:], ["exemption", "intensive"]) == ""
+    assert _across_note(of_muni[2:], design[2:, :2], ["exemption", "intensive"]) == ""
 
 
 def test_component_notes_name_the_municipality_and_leave_other_uses_of_the_word_alone():

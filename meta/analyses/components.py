@@ -81,35 +81,42 @@ def component_models(studies: pd.DataFrame, arms: pd.DataFrame, rho: float, leve
     # one row per (municipality, arm): the same arm may appear once only in a model
     ordered = studies.sort_values(["municipality", "arm"], kind="mergesort")
     ordered = ordered.drop_duplicates([*MODEL_KEYS, "municipality", "arm"])
+    at = [place[a] for a in zip(ordered["municipality"].tolist(), ordered["arm"].tolist())]
+    # the 0/1 design of every arm the models use, checked once (component_design); a model takes its rows
+    used_arms = sorted(set(at))
+    design_of = dict(zip(used_arms, component_design(comp.iloc[used_arms], list(COMPONENTS)).to_numpy(float)
+                         if used_arms else []))
+    identifiable = _Identifiability()
     rows = []
     for key, cell in ordered.groupby(list(MODEL_KEYS), sort=True):
-        design = comp.iloc[[place[a] for a in zip(cell["municipality"].tolist(), cell["arm"].tolist())]].reset_index(
-            drop=True)
-        used = [c for c in COMPONENTS if design[c].any()]
-        X = component_design(design[used].assign(municipality=list(cell["municipality"]), arm=list(cell["arm"])), used)
-        ident = identifiability(X.to_numpy(float), used)
-        base = {**dict(zip(MODEL_KEYS, key)), "k": len(cell), "municipalities": ";".join(sorted(set(cell["municipality"])))}
+        munis = cell["municipality"].tolist()
+        design = np.array([design_of[place[a]] for a in zip(munis, cell["arm"].tolist())])
+        used = [c for j, c in enumerate(COMPONENTS) if design[:, j].any()]
+        design = np.asfortranarray(design[:, [COMPONENTS.index(c) for c in used]])  # as DataFrame.to_numpy gives it
+        ident = identifiable(design, used)
+        base = {**dict(zip(MODEL_KEYS, key)), "k": len(cell), "municipalities": ";".join(sorted(set(munis)))}
         if ident.rank < len(used):
             rows.append({**base, "component": "", "identifiable": False, "statement": ident.statement})
             continue
-        n_groups = cell["municipality"].nunique()
+        n_groups = len(set(munis))
         method = "REML" if len(cell) > len(used) and n_groups >= 2 else "FE"
         try:
             V = sampling_cov(cell, rho)
-            fit = fit_mv(cell["yi"].to_numpy(float), V, X.to_numpy(float), groups=list(cell["municipality"]),
+            fit = fit_mv(cell["yi"].to_numpy(float), V, design, groups=munis,
                          method=method, level=level, names=used)
         except ValueError as exc:
             rows.append({**base, "component": "", "identifiable": True, "statement": f"not fitted: {exc}"})
             continue
         note = ("all components are identifiable" if len(cell) > len(used)
                 else "as many arms as components: the fit is exact and residual heterogeneity cannot be assessed")
-        single = [c for c in used if cell.loc[design[c].to_numpy() == 1, "municipality"].nunique() == 1]
+        of_muni = np.array(munis, dtype=object)
+        single = [c for j, c in enumerate(used) if len(set(of_muni[design[:, j] == 1])) == 1]
         if single and n_groups >= 2:
             note += (f"; {', '.join(single)} occur(s) in one municipality only, so their estimate also carries "
                      "that municipality's own difference from the others")
         if method == "FE":
             note += "; between-municipality variance not estimable here (fixed at 0)"
-        across = _across_note(cell, design, used)
+        across = _across_note(of_muni, design, used, identifiable)
         if across and note.startswith("all components are identifiable"):
             note = note.replace("all components are identifiable", "all components are identifiable from all "
                                 "municipalities' arms together", 1)
@@ -121,7 +128,21 @@ def component_models(studies: pd.DataFrame, arms: pd.DataFrame, rho: float, leve
     return pd.DataFrame(rows, columns=list(COMPONENT_COLUMNS))
 
 
-def _across_note(cell: pd.DataFrame, design: pd.DataFrame, used: list) -> str:
+class _Identifiability:
+    """:func:`meta.models.design.identifiability` of a design and its component names, each distinct design worked
+    out once (one per component_models call: the municipalities of one arm layout share theirs across cells)."""
+
+    def __init__(self):
+        self._known: dict = {}
+
+    def __call__(self, X: np.ndarray, names: list):
+        key = (X.shape, X.tobytes(), tuple(names))
+        if key not in self._known:
+            self._known[key] = identifiability(X, names)
+        return self._known[key]
+
+
+def _across_note(of_muni: np.ndarray, X: np.ndarray, used: list, identifiable=identifiability) -> str:
     """Which component estimates rest on comparing municipalities: "; release identifiable only by comparing
     municipalities (…)" for a component no municipality's own arms separate, and "; municipality nijmegen alone does
     not separate exemption, intensive, release: …" for a municipality whose arms all share a component (Nijmegen gives
@@ -130,16 +151,14 @@ def _across_note(cell: pd.DataFrame, design: pd.DataFrame, used: list) -> str:
 
     A component is separated within a municipality when :func:`meta.models.design.identifiability` of that
     municipality's rows of the design alone finds it identifiable."""
-    munis = list(dict.fromkeys(cell["municipality"]))
+    munis = list(dict.fromkeys(of_muni.tolist()))
     if len(munis) < 2:
         return ""
     within, notes = set(), []
-    X = design[used].to_numpy(float)  # once per cell, not per municipality (pandas per municipality cost seconds)
-    of_muni = np.array(cell["municipality"].tolist(), dtype=object)
     for m in munis:
         rows = X[of_muni == m]
         own = [c for j, c in enumerate(used) if rows[:, j].any()]
-        bad = set(identifiability(rows[:, [used.index(c) for c in own]], own).non_identifiable)
+        bad = set(identifiable(rows[:, [used.index(c) for c in own]], own).non_identifiable)
         within |= set(own) - bad
         if bad:
             notes.append(f"; municipality {m} alone does not separate {', '.join(c for c in own if c in bad)}: its "
