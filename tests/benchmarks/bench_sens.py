@@ -1,0 +1,200 @@
+"""The sensitivity analysis and the component models, and the cold ``meta run`` around them, for two code trees.
+
+Issue 15, lane "sens": the main process runs the sensitivity analysis (``sensitivity_table``) and the component
+models (``component_models``) while the figure workers draw, so their CPU is on the run's critical path. This
+benchmark measures, for each of two code trees in turn (A B A B …, ``--repeats`` each, interleaved so that both see
+the same machine):
+
+1. **in process**: a child with the tree's code analyses the inputs without the sensitivity analysis (untimed), then
+   times with ``time.process_time`` (the main process's CPU) ``sensitivity_table`` as a run calls it first (the
+   effects of the other SE policy and survey contrast are derived inside it), the part of it spent in the Bayesian
+   prior rows (``prior_sensitivity_rows``, another lane's; at scale it fits in worker processes whose CPU is not
+   counted here) and ``component_models``; and it checks that both trees give equal frames (sensitivity,
+   robustness, components: values, dtypes and CSV text);
+2. **meta run**: a cold ``meta run`` (empty output folder) in a child reporting its own CPU, its workers' CPU and its
+   wall time; both trees' outputs are compared byte for byte (every file but ``manifest.json``).
+
+Each size is one inputs folder: ``inputs/`` and, with ``--sizes 60``, SYNTHETIC inputs of that many municipalities
+(``synthetic_scale.make_scaled_inputs``, written to a temporary folder, never to ``inputs/``). Medians, the ratio
+B / A and the load average before and after are printed.
+
+Usage::
+
+    .venv/bin/python tests/benchmarks/bench_sens.py --base d2fc8e1               # a commit vs this checkout
+    .venv/bin/python tests/benchmarks/bench_sens.py --trees DIR_A DIR_B --sizes 60 --repeats 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import filecmp
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+IN_PROCESS = """
+import pickle, sys, time
+from pathlib import Path
+from meta.analyses import components, pipeline, sensitivity
+from meta.plan import load_plan, plan_file
+inputs, dump = Path(sys.argv[1]), sys.argv[2]
+plan = load_plan(plan_file(None, inputs))
+results = pipeline.analyse(inputs, plan, sensitivity=False)
+bayes = [0.0]
+prior_rows = sensitivity.prior_sensitivity_rows
+def timed(*args, **kwargs):
+    t = time.process_time()
+    try:
+        return prior_rows(*args, **kwargs)
+    finally:
+        bayes[0] += time.process_time() - t
+sensitivity.prior_sensitivity_rows = timed
+t0 = time.process_time()
+sens = sensitivity.sensitivity_table(results)
+t1 = time.process_time()
+comps = components.component_models(results.studies, results.inputs.arms, plan.shared_control_correlation, plan.level)
+t2 = time.process_time()
+rob = sensitivity.robustness(sens)
+t3 = time.process_time()
+with open(dump, "wb") as f:
+    pickle.dump((sens, rob, comps), f)
+print(f"SENS {t1 - t0} BAYES {bayes[0]} COMP {t2 - t1} ROB {t3 - t2}", file=sys.stderr)
+"""
+RUN = """
+import resource, sys, time
+t0 = time.perf_counter()
+from meta import cli
+rc = cli.main(sys.argv[1:])
+me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+print(f"SELF {me.ru_utime + me.ru_stime} CHILDREN {kids.ru_utime + kids.ru_stime} WALL {time.perf_counter() - t0}",
+      file=sys.stderr)
+sys.exit(rc)
+"""
+
+
+def child(tree: Path, code: str, args: list[str], pattern: str) -> list[float]:
+    """Run ``code`` with the code of ``tree`` (its folder first on the path) and return the numbers it reports."""
+    done = subprocess.run([sys.executable, "-c", code, *args], cwd=tree, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(tree)}, timeout=3600)
+    found = re.search(pattern, done.stderr)
+    if done.returncode != 0 or found is None:
+        raise SystemExit(f"child failed in {tree}: {done.stderr[-3000:]}")
+    return [float(x) for x in found.groups()]
+
+
+def in_process(tree: Path, inputs: Path, dump: Path) -> list[float]:
+    """(sensitivity_table, of it the Bayesian prior rows, component_models, robustness) CPU seconds."""
+    return child(tree, IN_PROCESS, [str(inputs), str(dump)],
+                 r"SENS ([\d.e-]+) BAYES ([\d.e-]+) COMP ([\d.e-]+) ROB ([\d.e-]+)")
+
+
+def meta_run(tree: Path, inputs: Path, out: Path) -> list[float]:
+    """(main-process CPU, workers' CPU, wall) of one cold ``meta run`` on ``inputs``."""
+    shutil.rmtree(out, ignore_errors=True)
+    args = ["run", "--out", str(out)]
+    if inputs.resolve() != (tree / "inputs").resolve():
+        args += ["--inputs", str(inputs), "--plan", str(inputs / "plan.toml")]
+    return child(tree, RUN, args, r"SELF ([\d.]+) CHILDREN ([\d.]+) WALL ([\d.]+)")
+
+
+def differing_files(a: Path, b: Path) -> list[str]:
+    """The files (but manifest.json) whose bytes differ between two output folders, or that one lacks."""
+    names = {p.relative_to(a) for p in a.rglob("*") if p.is_file()} | {p.relative_to(b) for p in b.rglob("*")
+                                                                        if p.is_file()}
+    return sorted(str(n) for n in names if n.name != "manifest.json"
+                  and not ((a / n).is_file() and (b / n).is_file() and filecmp.cmp(a / n, b / n, shallow=False)))
+
+
+def equal_frames(a: Path, b: Path) -> bool:
+    """Whether two pickled (sensitivity, robustness, components) triples are equal: values, dtypes, CSV text."""
+    import pickle
+
+    import pandas as pd
+
+    with open(a, "rb") as fa, open(b, "rb") as fb:
+        left, right = pickle.load(fa), pickle.load(fb)
+    for x, y in zip(left, right):
+        try:
+            pd.testing.assert_frame_equal(x, y, check_exact=True)
+        except AssertionError:
+            return False
+        if list(x.dtypes) != list(y.dtypes) or x.to_csv() != y.to_csv():
+            return False
+    return True
+
+
+def report(label: str, names: list[str], runs: dict, trees: list[Path]) -> None:
+    """Medians per tree and the ratio of the second tree to the first, one line per measured quantity."""
+    first = {t: [statistics.median(r[k] for r in runs[t]) for k in range(len(names))] for t in trees}
+    print(f"  {label}")
+    for k, name in enumerate(names):
+        a, b = first[trees[0]][k], first[trees[1]][k]
+        ratio = f"x{b / a:.2f}" if a > 0 else "-"
+        print(f"    {name:34s} A {a:7.3f} s   B {b:7.3f} s   B/A {ratio}   "
+              f"(A runs {' '.join(f'{r[k]:.2f}' for r in runs[trees[0]])}; "
+              f"B runs {' '.join(f'{r[k]:.2f}' for r in runs[trees[1]])})")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--base", help="commit A, compared with this checkout as B (exported with git archive)")
+    parser.add_argument("--trees", nargs=2, type=Path, help="two code trees (checkouts), A and B, instead")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--sizes", default="", help="SYNTHETIC municipalities besides inputs/, e.g. 60")
+    parser.add_argument("--no-run", action="store_true", help="only the in-process part")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench_sens_"))
+    try:
+        if args.trees:
+            trees = [t.resolve() for t in args.trees]
+        else:
+            base = work / "base"
+            base.mkdir()
+            archive = subprocess.run(["git", "-C", str(REPO), "archive", args.base or "HEAD"], capture_output=True,
+                                     check=True).stdout
+            subprocess.run(["tar", "-x", "-C", str(base)], input=archive, check=True)
+            trees = [base, REPO]
+        folders = [("inputs/", REPO / "inputs")]
+        for n in (int(x) for x in args.sizes.split(",") if x.strip()):
+            sys.path.insert(0, str(REPO))
+            from tests.benchmarks.synthetic_scale import make_scaled_inputs
+
+            folders.append((f"{n} SYNTHETIC municipalities", make_scaled_inputs(work / f"synthetic_{n}", n)))
+        status = 0
+        print(f"bench_sens: A = {trees[0]}, B = {trees[1]}; {args.repeats} runs each, interleaved A B A B; "
+              f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        for label, inputs in folders:
+            runs = {t: [] for t in trees}
+            for _ in range(args.repeats):
+                for i, t in enumerate(trees):
+                    runs[t].append(in_process(t, inputs, work / f"frames{i}.pkl"))
+            report(f"{label}: in process (CPU of the main process)",
+                   ["sensitivity_table", "  of it prior_sensitivity_rows", "component_models", "robustness"],
+                   runs, trees)
+            same = equal_frames(work / "frames0.pkl", work / "frames1.pkl")
+            print("    frames: equal" if same else "    frames DIFFER")
+            status |= not same
+            if args.no_run:
+                continue
+            runs = {t: [] for t in trees}
+            for _ in range(args.repeats):
+                for i, t in enumerate(trees):
+                    runs[t].append(meta_run(t, inputs, work / f"out{i}"))
+            report(f"{label}: cold meta run", ["main process CPU", "workers CPU", "wall"], runs, trees)
+            differ = differing_files(work / "out0", work / "out1")
+            print("    outputs: byte-identical (manifest.json aside)" if not differ else f"    outputs DIFFER: {differ}")
+            status |= bool(differ)
+        print(f"  load average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        return status
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
