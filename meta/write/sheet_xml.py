@@ -15,7 +15,7 @@ or with a control character, a non-finite or other number): the caller then lets
 from __future__ import annotations
 
 import math
-from xml.sax.saxutils import escape
+from html import escape
 
 from openpyxl.cell.cell import ERROR_CODES, ILLEGAL_CHARACTERS_RE
 from openpyxl.utils import get_column_letter
@@ -30,7 +30,7 @@ def _text(value: str) -> str | None:
         return None
     stripped = value.strip()
     space = ' xml:space="preserve"' if stripped and value != stripped else ""
-    return f"<is><t{space}>{escape(value)}</t></is>"  # & < > as ElementTree escapes character data
+    return f"<is><t{space}>{escape(value, quote=False)}</t></is>"  # & < > as ElementTree escapes character data
 
 
 def _cells(values: list, letter: str, style: int | None, first_row: int) -> list[str] | None:
