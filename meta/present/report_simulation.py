@@ -14,7 +14,6 @@ from meta.i18n import fmt_g, fmt_num
 from meta.present.templating import esc, render
 from meta.simulate.settings import SIMULATION_SUMMARY
 from meta.simulate.summary import read_summary
-from meta.simulate.words import verdict_lines
 
 
 def _markdown_inline(line: str) -> Markup:
@@ -59,6 +58,8 @@ def simulation_verdict(summary_path: Path = SIMULATION_SUMMARY, lang: str = "en"
     bullets are :func:`meta.simulate.words.verdict_lines` of the JSON summary and the results table it names (the
     words of the Markdown summary's 'Verdict' section, from the same numbers).
     """
+    from meta.simulate.words import verdict_lines  # the English report's only; the Dutch one computes its table
+
     if not Path(summary_path).exists():
         return render("simulation_verdict.html.j2", lang, blocks=None)
     run = read_summary(summary_path)

@@ -100,8 +100,8 @@ _HOME = {
     **dict.fromkeys(("BAYES_METHOD", "BAYES_TEST", "DEFAULT_OUT", "DESIGN", "JSON_FILE", "LEVEL", "METHODS",
                      "MIN_SHARE", "POOLED_ARM", "RESULTS_FILE", "SE_POLICIES", "SUMMARY_FILE", "TESTS",
                      "Municipality", "Settings"), "settings"),
-    **dict.fromkeys(("SimulationResult", "performance", "run_simulation"), "study"),
-    **dict.fromkeys(("read_summary", "write_outputs"), "summary"),
+    **dict.fromkeys(("performance", "run_simulation"), "study"),
+    **dict.fromkeys(("SimulationResult", "read_summary", "write_outputs"), "summary"),
     **dict.fromkeys(("Trials", "ols_batch", "simulate_trials", "true_effects"), "trials"),
     **dict.fromkeys(("plain_words", "verdict_lines", "verdict_sentences"), "words"),
 }

@@ -10,7 +10,7 @@ import math
 import shlex
 
 from meta.simulate.settings import BAYES_METHOD, BAYES_TEST, POOLED_ARM, RESULTS_FILE, Settings
-from meta.simulate.study import SimulationResult
+from meta.simulate.summary import SimulationResult
 from meta.simulate.words import cell, headline_rows, pct, verdict_lines
 
 #: The specifications of the coverage tables: (label, method, test, policy).

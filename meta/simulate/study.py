@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -22,6 +21,7 @@ from meta.models.bayes import bayes_pool
 from meta.models.engine import pool_batch
 from meta.simulate.printing import Printed, print_municipality, print_with_marks, reconstruct_se
 from meta.simulate.settings import BAYES_GRID, BAYES_METHOD, BAYES_TEST, LEVEL, POOLED_ARM, Settings
+from meta.simulate.summary import SimulationResult  # noqa: F401  (what run_simulation returns; also named here)
 from meta.simulate.trials import Trials, simulate_trials
 
 
@@ -67,17 +67,6 @@ def _run_bayes(tasks, jobs: int):
         return dict(_bayes_task(t) for t in tasks)
     with ProcessPoolExecutor(max_workers=jobs) as pool:
         return dict(pool.map(_bayes_task, tasks))
-
-
-@dataclass
-class SimulationResult:
-    """The tidy results table and the diagnostics of one run."""
-
-    results: pd.DataFrame
-    regression_check: pd.DataFrame
-    reconstruction_check: pd.DataFrame
-    settings: Settings
-    seconds: float = math.nan
 
 
 def _tau_seed(seed: int, tau: float) -> np.random.SeedSequence:

@@ -18,15 +18,25 @@ import io
 import json
 import math
 import os
-from dataclasses import asdict, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import pandas as pd
 
 from meta.errors import InputError
-from meta.simulate.markdown import canonical_command, summary_markdown
 from meta.simulate.settings import JSON_FILE, RESULTS_FILE, SUMMARY_FILE, Municipality, Settings
-from meta.simulate.study import SimulationResult
+
+
+@dataclass
+class SimulationResult:
+    """The tidy results table and the diagnostics of one run (:func:`meta.simulate.study.run_simulation` makes it,
+    :func:`read_summary` reads it back; here, so that reading a summary imports none of the study)."""
+
+    results: pd.DataFrame
+    regression_check: pd.DataFrame
+    reconstruction_check: pd.DataFrame
+    settings: Settings
+    seconds: float = math.nan
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -105,6 +115,8 @@ def write_outputs(res: SimulationResult, out, command: str | None = None) -> tup
     (created if needed); the Markdown is written from the first two as read back (:func:`read_summary`)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    from meta.simulate.markdown import canonical_command, summary_markdown  # only when writing a run's files
+
     cmd = command or canonical_command(res.settings, out)
     csv_path, json_path, md_path = out / RESULTS_FILE, out / JSON_FILE, out / SUMMARY_FILE
     csv_text = res.results.to_csv(index=False, float_format="%.6g", lineterminator="\n")
