@@ -239,6 +239,8 @@ class _Followers:
         error = None
         try:
             _draw_share(jobs, folder, counter, self.parent)
+            if os.getppid() != self.parent:  # the parent is gone (killed): its followers stop now too
+                self.terminate()
         except BaseException as exc:  # noqa: BLE001 - after the followers are reaped
             error = exc
             self.terminate()

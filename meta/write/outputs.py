@@ -199,6 +199,7 @@ class Writing:
         wb_key, wb_reused = _write_or_reuse_workbook(results, tmp, self.drawing, lang)
         content_keys, reused = {}, []
         if self.draw:
+            control.checkpoint("figures")  # an error of the figure workers making the first batch is raised here
             first = self.first.jobs() if self.first is not None else []
             forest = [j for j in first if j.kind == "forest"]
             page, pngs = _render_report(results, tmp, forest, [*later, *(j for j in first if j.kind != "forest")],
