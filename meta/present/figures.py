@@ -289,9 +289,10 @@ class Drawing:
     """Figures made into ``folder`` in batches, while this process does other work between them.
 
     :meth:`add` takes a batch: a job whose content key the ``previous`` output folder's manifest recorded is taken
-    from there (hard link, else byte copy; all its files or none), the others are drawn from then on by a
-    :class:`meta.present.workers.Crew` of up to ``workers`` forked processes (default :func:`default_jobs`); with
-    one worker they are drawn in this process by :meth:`finish`, which waits for every batch and returns
+    from there (hard link, else byte copy; all its files or none), the others are drawn from then on by one
+    :class:`meta.present.workers.Crew` of up to ``workers`` forked processes (default :func:`default_jobs`) that
+    takes every batch in turn (a first batch given as a function is made, keyed and reused in the crew's first
+    worker); with one worker they are drawn in this process by :meth:`finish`, which waits for every batch and returns
     ``({"figures/<file>": key}, [those reused])`` for the manifest. Leaving the ``with`` block stops the workers
     still drawing (an error, Ctrl-C): no process outlives it.
     """
