@@ -124,20 +124,33 @@ def pools_section(results, lang: str = "en") -> str:
     for r in register[register["role"] == "not_reported"].to_dict("records"):
         missing.setdefault((r["concept"], r["period"]), []).append(r)
     items, periods = [], PeriodTexts(results, lang)
-    for (c, period), g in results.studies.groupby(["outcome_key", "period"], sort=True):
-        k = int(g.groupby("arm_class")["municipality"].nunique().max())
+    names, own = municipality_names(results), outcome_labels(results.inputs.outcomes, lang)
+    rows = records(results.studies[["outcome_key", "period", "arm_class", "municipality", "outcome", "horizon_months",
+                                    "transform"]])
+    cells = {}  # (concept, period) -> its study rows, keys sorted as groupby(sort=True) sorts them
+    for r in rows:
+        if not (pd.isna(r["outcome_key"]) or pd.isna(r["period"])):  # a missing value is in no group
+            cells.setdefault((r["outcome_key"], r["period"]), []).append(r)
+    for c, period in sorted(cells):
+        g = cells[c, period]
+        by_class = {}  # arm class -> its municipalities (groupby("arm_class")["municipality"].nunique())
+        for r in g:
+            if not pd.isna(r["arm_class"]):
+                by_class.setdefault(r["arm_class"], set()).update([] if pd.isna(r["municipality"]) else
+                                                                  [r["municipality"]])
+        k = max(len(m) for m in by_class.values())
         items.append(dict(concept=concept.get(c, c), period=periods[period],
                           k=f"(k = {k})" if k >= 2 else "",
-                          parts=" — ".join(_pool_parts(results, g, missing.get((c, period), []), lang))))
+                          parts=" — ".join(_pool_parts(results, g, missing.get((c, period), []), lang, names, own))))
     return render("pools.html.j2", lang, items=items)
 
 
-def _pool_parts(results, g: pd.DataFrame, missing: list, lang: str) -> list[str]:
+def _pool_parts(results, g: list[dict], missing: list, lang: str, names: dict, own: dict) -> list[str]:
     """'Nijmegen: <own outcome> na 16 mnd', one per municipality of a concept cell (its study rows ``g``), then
-    those that print no number (``missing``: the harmonisation register's ``not_reported`` rows of the cell)."""
-    names, own = municipality_names(results), outcome_labels(results.inputs.outcomes, lang)
+    those that print no number (``missing``: the harmonisation register's ``not_reported`` rows of the cell);
+    ``names``: municipality names, ``own``: outcome labels."""
     definitions = {}  # municipality (first appearance) -> its (outcome, month, transform) combinations
-    for m, *key in zip(g["municipality"], g["outcome"], g["horizon_months"], g["transform"]):
+    for m, *key in ((r["municipality"], r["outcome"], r["horizon_months"], r["transform"]) for r in g):
         if not pd.isna(m):  # a missing value is in no group (as in a groupby)
             found = definitions.setdefault(m, set())
             if not any(pd.isna(v) for v in key):
@@ -245,24 +258,29 @@ def components_section(results, extra: dict, lang: str = "en") -> str:
     # a model whose every study's SE is only an upper bound has outer-bound intervals: the Kerntabel's mark
     s = results.studies
     upper = set(s.groupby(["outcome_key", "period"])["se_upper_bound_only"].all().loc[lambda x: x].index)
-    rows, periods = [], PeriodTexts(results, lang)
-    for key, g in comp.groupby(["outcome_key", "period"], sort=True):
-        fitted = g[g["component"].fillna("") != ""]
+    rows, periods, names = [], PeriodTexts(results, lang), municipality_names(results)
+    models = {}  # (outcome, period) -> its rows, keys sorted as groupby(sort=True) sorts them
+    for r in records(comp):
+        if not (pd.isna(r["outcome_key"]) or pd.isna(r["period"])):  # a missing value is in no group
+            models.setdefault((r["outcome_key"], r["period"]), []).append(r)
+    for key in sorted(models):
+        g = models[key]
+        fitted = [r for r in g if not pd.isna(r["component"]) and r["component"] != ""]
         rows.append(dict(outcome=label.get(key[0], key[0]), period=periods[key[1]],
-                         parts=_component_parts(fitted, lang, UPPER_MARK if key in upper else "") if len(fitted)
+                         parts=_component_parts(fitted, lang, UPPER_MARK if key in upper else "") if fitted
                          else "—", upper=key in upper and len(fitted) > 0,
-                         note=component_note_words((fitted if len(fitted) else g)["statement"].iloc[0], lang,
-                                                   municipality_names(results))))
+                         note=component_note_words((fitted or g)[0]["statement"], lang, names)))
     return render("components.html.j2", lang, rho=fmt_g(results.plan.shared_control_correlation, lang), rows=rows,
                   figure=extra.get("components"), upper_mark=UPPER_MARK)
 
 
-def _component_parts(fitted: pd.DataFrame, lang: str, mark: str = "") -> str:
-    """'ontheffing 1,2 [-0,3; 2,7]; …': each fitted component's estimate and interval (``mark`` after it)."""
-    d = fsr.unit_digits(fitted["unit_h"].iloc[0])
+def _component_parts(fitted: list[dict], lang: str, mark: str = "") -> str:
+    """'ontheffing 1,2 [-0,3; 2,7]; …': each fitted component's estimate and interval (``mark`` after it); ``fitted``:
+    the model's rows of components.csv."""
+    d = fsr.unit_digits(fitted[0]["unit_h"])
     return "; ".join(f"{word('component', r['component'].replace('_', ' '), lang)} "
                      f"{fmt_num(r['estimate'], d, lang)} {fmt_interval(r['ci_low'], r['ci_high'], d, lang)}{mark}"
-                     for r in records(fitted))
+                     for r in fitted)
 
 
 def _direction(low, high, lang: str) -> str:
