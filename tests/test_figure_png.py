@@ -71,3 +71,22 @@ def test_text_caching_renderer_measures_and_draws_text_as_matplotlibs_agg_render
         for s in ("Wageningen: ontheffing", "−0,05", "Wageningen: ontheffing"):
             assert cached.get_text_width_height_descent(s, prop, False) == plain.get_text_width_height_descent(
                 s, prop, False)
+
+
+@pytest.mark.parametrize("alpha", [False, True])
+def test_png_writer_files_decode_with_pillow_to_the_same_pixels_and_resolution(tmp_path, alpha):
+    """meta.present.png writes what an independent decoder (Pillow) reads back bit for bit: SYNTHETIC random pixels
+    (every byte value, odd sizes), RGB or RGBA, and the resolution in pHYs."""
+    from PIL import Image
+
+    from meta.present.png import png_bytes
+
+    rng = np.random.default_rng(20261202)
+    for w, h in ((1, 1), (37, 5), (300, 201)):
+        rgba = rng.integers(0, 256, size=(h, w, 4), dtype=np.uint8)
+        (tmp_path / "x.png").write_bytes(png_bytes(rgba.tobytes(), w, h, alpha=alpha, dpi=144))
+        image = Image.open(tmp_path / "x.png")
+        assert image.mode == ("RGBA" if alpha else "RGB")
+        assert image.size == (w, h)
+        assert np.array_equal(np.asarray(image), rgba if alpha else rgba[..., :3])
+        assert image.info["dpi"] == pytest.approx((144, 144), abs=0.01)

@@ -137,22 +137,17 @@ def render(job: FigureJob, folder: str) -> str:
     return job.name
 
 
-#: zlib level of the PNGs: 3 packs the figures smaller than level 6 (PIL's default, what matplotlib uses) in ~60%
-#: of the time.
-PNG_COMPRESS_LEVEL = 3
-
-
 def save_png(fig, path, dpi: float, box=None) -> None:
     """Save ``fig`` as PNG: the pixels matplotlib's Agg renders for ``savefig(path, dpi=dpi, bbox_inches=box)``,
-    written as RGB when every pixel is opaque (the figures have a white background; no alpha channel to compress)
-    at :data:`PNG_COMPRESS_LEVEL`, with the resolution but no software stamp in the file. The pixels are read from
-    the renderer's buffer in place (no copy): the alpha bytes checked with numpy, an opaque figure unpacked to RGB in
-    one pass (not RGBA checked band by band and converted). Drawn by :class:`meta.present.agg_text.TextCachingCanvas`
-    where :func:`meta.present.agg_text.caches_text` allows it."""
+    written as RGB when every pixel is opaque (the figures have a white background; no alpha channel to compress),
+    with the resolution but no software stamp in the file, by :func:`meta.present.png.png_bytes` (rows unfiltered,
+    zlib level 3). The pixels are read from the renderer's buffer in place (no copy) and the alpha bytes checked
+    with numpy. Drawn by :class:`meta.present.agg_text.TextCachingCanvas` where
+    :func:`meta.present.agg_text.caches_text` allows it."""
     import numpy as np
-    from PIL import Image
 
     from meta.present.agg_text import TextCachingCanvas, caches_text
+    from meta.present.png import png_bytes
 
     if caches_text():
         TextCachingCanvas(fig)  # the same pixels, each line of text shaped once per process
@@ -163,10 +158,7 @@ def save_png(fig, path, dpi: float, box=None) -> None:
     if sink.view is None or sink.view.nbytes != 4 * w * h:  # pragma: no cover - renderer and buffer disagree
         raise RuntimeError(f"{path}: {0 if sink.view is None else sink.view.nbytes} bytes of pixels for {w} x {h}")
     opaque = int(np.frombuffer(sink.view, np.uint8)[3::4].min(initial=255)) == 255  # every pixel's alpha
-    # an opaque figure is read as RGB straight from the RGBA buffer (Pillow's RGBX unpacker drops the alpha byte)
-    image = (Image.frombytes("RGB", (w, h), sink.view, "raw", "RGBX") if opaque
-             else Image.frombuffer("RGBA", (w, h), sink.view, "raw", "RGBA", 0, 1))
-    image.save(path, format="png", compress_level=PNG_COMPRESS_LEVEL, dpi=(dpi, dpi))
+    Path(path).write_bytes(png_bytes(sink.view, w, h, alpha=not opaque, dpi=dpi))
 
 
 class _BufferSink:
