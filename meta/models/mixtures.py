@@ -21,8 +21,12 @@ def mixture_quantiles(probs, weights, means, variances):
     sd = math.sqrt(var)
     sds = np.sqrt(variances)
 
+    known = {}  # the lower and upper quantiles usually share their bracket, whose ends brentq evaluates first
+
     def cdf(x):
-        return float(weights @ special.ndtr((x - means) / sds))
+        if x not in known:
+            known[x] = float(weights @ special.ndtr((x - means) / sds))
+        return known[x]
 
     out = []
     for p in probs:
