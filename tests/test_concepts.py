@@ -275,3 +275,23 @@ def test_an_se_is_only_an_upper_bound_when_it_is_the_bracket_top_with_nothing_be
     # sei = hi with lo = 0: the range bound; the centre hi/√3 is not; nor an exact SE; nor hi with an informative lo
     got = upper_bound_only([1.79, 1.79 / 3 ** 0.5, 0.5, 0.104], [0.0, 0.0, 0.5, 0.094], [1.79, 1.79, 0.5, 0.104])
     assert got.tolist() == [True, False, False, False]
+
+
+def test_each_se_policy_and_survey_contrast_maps_concepts_as_map_concepts_of_its_own_rows(results):
+    # EffectsByChoice maps the register once and gives later derivations the same columns: each must equal
+    # map_concepts of that derivation's own rows (values, dtypes, column order)
+    from meta.effects.harmonise import harmonise
+    from meta.effects.se import upper_bound_only
+
+    inputs = results.inputs
+    effects = concepts.EffectsByChoice(inputs)
+    for policy, contrast in (("central", "change"), ("conservative", "change"), ("central", "wave"),
+                             ("conservative", "wave")):
+        h = concepts.survey_differences(harmonise(inputs.estimates, inputs.outcomes, inputs.arms, inputs.legends,
+                                                  policy), inputs.outcomes, inputs.arms, contrast)
+        want = concepts.map_concepts(h, inputs.harmonisation)
+        want = want.assign(se_upper_bound_only=upper_bound_only(want["sei"], want["sei_low"], want["sei_high"]))
+        pd.testing.assert_frame_equal(effects.get(policy, contrast), want, check_exact=True)
+    # rows in another order are mapped afresh, not given the first derivation's columns
+    shuffled = h.iloc[::-1]
+    pd.testing.assert_frame_equal(effects._map_concepts(shuffled), concepts.map_concepts(shuffled, inputs.harmonisation))

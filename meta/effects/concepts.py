@@ -198,6 +198,11 @@ def _no_bound(r, width: float, lost: float, means: _Means) -> str:
             f"{int(means.answers[tuple(r[c] for c in _TABLE)])} questionnaire answers, which leaves no positive worst-case N")
 
 
+#: The columns :func:`map_concepts` adds, and those it reads.
+MAPPING_COLUMNS = ("concept", "period_concept", "transform", "harmonisation_role", "harmonisation_reason")
+_MAPPED_BY = ["municipality", "outcome", "horizon_months"]
+
+
 def map_concepts(harmonised: pd.DataFrame, register: pd.DataFrame) -> pd.DataFrame:
     """Add ``concept, period_concept, transform, harmonisation_role, harmonisation_reason`` from the register.
 
@@ -272,6 +277,7 @@ class EffectsByChoice:
         self.inputs = inputs
         self._harmonised: dict = {}  # se_policy → harmonise's rows
         self._effects: dict = {}     # (se_policy, survey_contrast) → effects
+        self._mapped: pd.DataFrame | None = None  # the rows' keys and map_concepts' columns, of the first derivation
 
     def get(self, se_policy: str = "central", survey_contrast: str = "change") -> pd.DataFrame:
         """The rows :func:`effects` gives for ``(se_policy, survey_contrast)`` (the same frame on a second call)."""
@@ -281,8 +287,19 @@ class EffectsByChoice:
             if se_policy not in self._harmonised:
                 self._harmonised[se_policy] = harmonise(inputs.estimates, inputs.outcomes, inputs.arms, inputs.legends,
                                                         se_policy)
-            h = survey_differences(self._harmonised[se_policy], inputs.outcomes, inputs.arms, survey_contrast)
-            h = map_concepts(h, inputs.harmonisation)
+            h = self._map_concepts(survey_differences(self._harmonised[se_policy], inputs.outcomes, inputs.arms,
+                                                      survey_contrast))
             # the SE is only an upper bound: interval an outer bound, p an upper bound (meta.effects.se.upper_bound_only)
             self._effects[key] = h.assign(se_upper_bound_only=upper_bound_only(h["sei"], h["sei_low"], h["sei_high"]))
         return self._effects[key]
+
+    def _map_concepts(self, h: pd.DataFrame) -> pd.DataFrame:
+        """:func:`map_concepts` of ``h``, worked out once: it reads only each row's municipality, outcome and horizon,
+        which no SE policy or survey contrast changes, so a later derivation with the same keys (in the same rows)
+        takes the columns of the first."""
+        keys = h[_MAPPED_BY]
+        if self._mapped is not None and keys.equals(self._mapped[_MAPPED_BY]):
+            return h.assign(**{c: self._mapped[c] for c in MAPPING_COLUMNS})
+        out = map_concepts(h, self.inputs.harmonisation)
+        self._mapped = out[[*_MAPPED_BY, *MAPPING_COLUMNS]]
+        return out
