@@ -128,7 +128,7 @@ class _Means:
     def __init__(self, out: pd.DataFrame, is_mean, outcome: dict, arm: dict):
         self.outcome, self.arm = outcome, arm
         self.col = {c: out[c].tolist() if c in out.columns else [None] * len(out) for c in _READ}
-        means = out[is_mean]
+        means = out.loc[is_mean, [*_TABLE, "arm", "horizon_months", "n_arm"]]  # the columns read here
         # questionnaire answers per table: every arm at every measurement (baseline included), as the model's N
         # counts them
         self.answers = means[means["horizon_months"].notna()].groupby(_TABLE)["n_arm"].sum(min_count=1).to_dict()
