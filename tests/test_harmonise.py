@@ -425,3 +425,20 @@ def test_wageningen_table_3_5_shares_are_checked_against_their_marks(real_harmon
         assert math.isclose(row.loc[i, "sei"], 100 * math.sqrt(p1 * (1 - p1) / n1 + 0.154 * 0.846 / 88))
     contradicted = {int(i) for i, r in row.iterrows() if "contradict" in str(r["reason"])}
     assert contradicted == {268, 270, 275}
+
+
+def test_one_harmonisation_gives_each_se_policy_the_rows_a_fresh_one_gives_whatever_was_asked_before():
+    from meta.effects.harmonise import Harmonisation
+    from meta.read.load import load_inputs
+
+    i = load_inputs(REPO / "inputs")
+    shared = Harmonisation(i.estimates, i.outcomes, i.arms, i.legends)
+    conservative = shared.under("conservative")
+    central = shared.under("central")
+    pd.testing.assert_frame_equal(central, Harmonisation(i.estimates, i.outcomes, i.arms, i.legends).under("central"),
+                                  check_exact=True)
+    pd.testing.assert_frame_equal(shared.under("conservative"), conservative, check_exact=True)
+    marks = (central["se_method"] == "from_significance_marks").to_numpy()
+    assert marks.any() and (central["sei"].to_numpy()[marks] != conservative["sei"].to_numpy()[marks]).any()
+    # the policy chooses only the mark rows' SE
+    assert np.array_equal(central["sei"].to_numpy()[~marks], conservative["sei"].to_numpy()[~marks], equal_nan=True)

@@ -45,7 +45,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from meta.effects.harmonise import harmonise, range_width
+from meta.effects.harmonise import Harmonisation, range_width
 from meta.effects.se import range_bound, upper_bound_only
 from meta.read.registers import TRANSFORMS
 from meta.read.reader import records
@@ -278,6 +278,7 @@ class EffectsByChoice:
         self._harmonised: dict = {}  # se_policy → harmonise's rows
         self._effects: dict = {}     # (se_policy, survey_contrast) → effects
         self._mapped: pd.DataFrame | None = None  # the rows' keys and map_concepts' columns, of the first derivation
+        self._harmonisation: Harmonisation | None = None  # what no SE policy changes, derived once
 
     def get(self, se_policy: str = "central", survey_contrast: str = "change") -> pd.DataFrame:
         """The rows :func:`effects` gives for ``(se_policy, survey_contrast)`` (the same frame on a second call)."""
@@ -285,8 +286,9 @@ class EffectsByChoice:
         if key not in self._effects:
             inputs = self.inputs
             if se_policy not in self._harmonised:
-                self._harmonised[se_policy] = harmonise(inputs.estimates, inputs.outcomes, inputs.arms, inputs.legends,
-                                                        se_policy)
+                if self._harmonisation is None:
+                    self._harmonisation = Harmonisation(inputs.estimates, inputs.outcomes, inputs.arms, inputs.legends)
+                self._harmonised[se_policy] = self._harmonisation.under(se_policy)
             h = self._map_concepts(survey_differences(self._harmonised[se_policy], inputs.outcomes, inputs.arms,
                                                       survey_contrast))
             # the SE is only an upper bound: interval an outer bound, p an upper bound (meta.effects.se.upper_bound_only)

@@ -34,6 +34,7 @@ one place for the rule; ``meta simulate`` uses it too). Both bounds are kept as 
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field
 
@@ -117,14 +118,34 @@ def harmonise(estimates: pd.DataFrame, outcomes: pd.DataFrame, arms: pd.DataFram
         ``reason`` says why the row cannot be pooled. ``effective_comparator`` and ``comparator_row`` name the
         control level a derived difference uses.
     """
+    _check_policy(se_policy)
+    return Harmonisation(estimates, outcomes, arms, legends).under(se_policy)
+
+
+def _check_policy(se_policy: str) -> None:
     if se_policy not in ("central", "conservative"):
         raise ValueError(f"se_policy must be 'central' or 'conservative', not {se_policy!r}")
-    records = reader.records(estimates)
-    look = _lookup(records, outcomes, arms, legends)
-    effects = [_row_effect(r, look) for r in records]
-    _common_se_step(estimates, effects, se_policy)
-    eligible = [_decide_pooling(r, e, look.arm) for r, e in zip(records, effects)]
-    return _with_effects(estimates, effects, eligible, look.arm)
+
+
+class Harmonisation:
+    """:func:`harmonise` in two steps: what no SE policy changes, worked out once (the registers as dicts, each
+    row's effect from its own printed numbers: ``yi``, the SE or a mark's bracket), and :meth:`under` a policy, which
+    narrows the mark brackets of each regression, picks each mark row's ``sei`` and decides the pooling on copies of
+    those effects. A run that needs both policies (the sensitivity analysis) derives the rows' effects once."""
+
+    def __init__(self, estimates: pd.DataFrame, outcomes: pd.DataFrame, arms: pd.DataFrame, legends: pd.DataFrame):
+        self.estimates = estimates
+        self.records = reader.records(estimates)
+        self.look = _lookup(self.records, outcomes, arms, legends)
+        self.effects = [_row_effect(r, self.look) for r in self.records]
+
+    def under(self, se_policy: str = "central") -> pd.DataFrame:
+        """:func:`harmonise`'s rows under ``se_policy``."""
+        _check_policy(se_policy)
+        effects = [copy.copy(e) for e in self.effects]  # the common-SE step and the pooling decision change them
+        _common_se_step(self.estimates, effects, se_policy)
+        eligible = [_decide_pooling(r, e, self.look.arm) for r, e in zip(self.records, effects)]
+        return _with_effects(self.estimates, effects, eligible, self.look.arm)
 
 
 def _lookup(records: list[dict], outcomes: pd.DataFrame, arms: pd.DataFrame, legends: pd.DataFrame) -> _Lookup:
