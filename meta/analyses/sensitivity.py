@@ -108,14 +108,15 @@ def _not_counted(scale: dict) -> dict:
 def _cell_rows(frame: pd.DataFrame, cols: list[str]) -> dict:
     """{cell key: the positions of ``frame``'s rows in that cell}, cells in order of first appearance and rows in
     frame order; a row with a missing value in ``cols`` belongs to no cell (as in groupby)."""
-    missing = np.zeros(len(frame), dtype=bool)
-    for c in cols:
-        missing |= frame[c].isna().to_numpy()
-    groups: dict = {}
-    for i, key in enumerate(zip(*(frame[c].tolist() for c in cols))):
-        if not missing[i]:
-            groups.setdefault(key, []).append(i)
-    return groups
+    if len(frame) == 0:
+        return {}
+    code = frame.groupby(list(cols), sort=False).ngroup().to_numpy(dtype=float)  # NaN: a missing key
+    at = np.flatnonzero(~np.isnan(code))
+    at = at[np.argsort(code[at], kind="stable")]  # the rows by cell, each cell's in frame order
+    bounds = np.flatnonzero(np.diff(code[at])) + 1
+    first = at[np.concatenate([[0], bounds])] if len(at) else at
+    keys = zip(*(frame[c].take(first).tolist() for c in cols))
+    return dict(zip(keys, (rows.tolist() for rows in np.split(at, bounds))))
 
 
 def _municipalities(studies: pd.DataFrame, cols: list[str], groups: dict | None = None) -> dict:
