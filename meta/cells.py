@@ -24,6 +24,8 @@ _READ = ("reason", "input_row", "municipality", "arm", "outcome", "horizon_month
          "harmonisation_reason")
 #: The columns a concept's transform puts on the concept's scale (:func:`meta.effects.concepts.to_concept_scale`).
 _SCALED = ("yi", "sei", "sei_low", "sei_high", "unit_h")
+#: Every column of the harmonised rows the selection reads (:func:`cell_studies` needs no other).
+SELECTION_COLUMNS = tuple(dict.fromkeys((*_READ, *_SCALED, "transform")))
 
 
 def strict_period(horizon) -> str:
@@ -90,6 +92,25 @@ def select_studies(harmonised: pd.DataFrame, outcomes: pd.DataFrame, plan: Plan,
     excluded : DataFrame
         Every other input row with ``reason``.
     """
+    full, reason = _selection(harmonised, outcomes, plan, concepts, roles)
+    dropped = np.flatnonzero(reason != "")
+    dropped = dropped[_sort_order(full.take(dropped), ["input_row"])]
+    excluded = full.take(dropped)
+    excluded["reason"] = pd.Series(reason[dropped], index=excluded.index, dtype=harmonised["reason"].dtype)
+    return _studies(full, reason), excluded.reset_index(drop=True)
+
+
+def cell_studies(harmonised: pd.DataFrame, outcomes: pd.DataFrame, plan: Plan, concepts: pd.DataFrame | None = None,
+                 roles: tuple[str, ...] = ("primary",)) -> pd.DataFrame:
+    """The studies of :func:`select_studies` without its excluded rows (what the sensitivity analysis's
+    specifications need), with the columns of ``harmonised`` given: at least those the selection reads
+    (:data:`SELECTION_COLUMNS`)."""
+    return _studies(*_selection(harmonised, outcomes, plan, concepts, roles))
+
+
+def _selection(harmonised: pd.DataFrame, outcomes: pd.DataFrame, plan: Plan, concepts, roles) -> tuple:
+    """(``harmonised`` with the cell keys and, at the concept level, the values on the concept's scale; every row's
+    reason, "" for a study) for :func:`select_studies`."""
     col = {c: harmonised[c] for c in _READ if c in harmonised}  # what the selection reads
     reason = col["reason"].to_numpy(dtype=object, copy=True)
     key, role_rank = _cell_keys(col, plan, roles, reason)
@@ -102,20 +123,28 @@ def select_studies(harmonised: pd.DataFrame, outcomes: pd.DataFrame, plan: Plan,
             key[c][at] = scaled[c].tolist()
     slot = [col["municipality"], col["arm"], *(key.get(c, col.get(c)) for c in CELL_COLUMNS)]
     _one_row_per_slot(col, slot, role_rank, at, plan, list(outcomes["outcome"]), reason)
-    # every harmonised column, with the cell keys and (concept level) the values on the concept's scale
     full = harmonised.assign(**{c: v if isinstance(v, pd.Series) else pd.Series(
         v, index=harmonised.index, dtype=harmonised[c].dtype if c in _SCALED else "str") for c, v in key.items()})
+    return full, reason
+
+
+def _studies(full: pd.DataFrame, reason: np.ndarray) -> pd.DataFrame:
+    """The rows of ``full`` without a reason, sorted by cell, municipality and arm, with their ``cell`` label."""
     kept = np.flatnonzero(reason == "")
-    cell_sort = [*CELL_COLUMNS, "municipality", "arm"]
-    studies = full.take(kept[full[cell_sort].take(kept).reset_index(drop=True).sort_values(
-        cell_sort, kind="mergesort").index.to_numpy()])
+    studies = full.take(kept[_sort_order(full.take(kept), [*CELL_COLUMNS, "municipality", "arm"])])
     studies["cell"] = [" | ".join(map(str, t)) for t in zip(*(studies[c].tolist() for c in CELL_COLUMNS))]
-    studies = studies.reset_index(drop=True)
-    dropped = np.flatnonzero(reason != "")
-    dropped = dropped[full["input_row"].take(dropped).reset_index(drop=True).sort_values(kind="mergesort").index]
-    excluded = full.take(dropped)
-    excluded["reason"] = pd.Series(reason[dropped], index=excluded.index, dtype=harmonised["reason"].dtype)
-    return studies, excluded.reset_index(drop=True)
+    return studies.reset_index(drop=True)
+
+
+def _sort_order(frame: pd.DataFrame, cols: list[str]) -> np.ndarray:
+    """The positions of ``frame``'s rows in the order ``frame.sort_values(cols, kind="mergesort")`` gives: Python's
+    stable sort of the rows' values when every column holds only texts or only integers (the same order: by code
+    point, by number), else pandas' own sort (missing values last)."""
+    values = [frame[c].tolist() for c in cols]
+    if all(all(type(v) is str for v in column) or all(type(v) is int for v in column) for column in values):
+        rows = list(zip(*values))
+        return np.array(sorted(range(len(rows)), key=rows.__getitem__), dtype=int)
+    return frame[cols].reset_index(drop=True).sort_values(cols, kind="mergesort").index.to_numpy()
 
 
 def _exclude(reason: np.ndarray, mask, text) -> None:

@@ -295,3 +295,29 @@ def test_each_se_policy_and_survey_contrast_maps_concepts_as_map_concepts_of_its
     # rows in another order are mapped afresh, not given the first derivation's columns
     shuffled = h.iloc[::-1]
     pd.testing.assert_frame_equal(effects._map_concepts(shuffled), concepts.map_concepts(shuffled, inputs.harmonisation))
+
+
+def test_the_studies_of_a_narrowed_selection_are_select_studies_studies_in_those_columns(results):
+    from meta import cells as selection
+
+    h, plan, inputs = results.harmonised, results.plan, results.inputs
+    for variant, roles in ((plan, ("primary",)), (plan, ("sensitivity", "primary")),
+                           (replace(plan, include_derived_from_marks=False), ("primary",))):
+        want = selection.select_studies(h, inputs.outcomes, variant, inputs.concepts, roles)[0]
+        narrow = h[[c for c in h.columns if c in selection.SELECTION_COLUMNS]]
+        got = selection.cell_studies(narrow, inputs.outcomes, variant, inputs.concepts, roles)
+        pd.testing.assert_frame_equal(got, want[list(got.columns)], check_exact=True)
+
+
+def test_the_selections_sort_order_is_pandas_stable_sort_with_missing_values_last():
+    from meta.cells import _sort_order
+
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        n = int(rng.integers(0, 30))
+        frame = pd.DataFrame({"a": pd.array(rng.choice(["b", "a", "ä", None], n).tolist(), dtype="str"),
+                              "b": rng.integers(0, 3, n), "c": pd.array(rng.choice(["x", "y"], n).tolist(), dtype="str")},
+                             index=rng.permutation(n) + 5)
+        for cols in (["a", "b"], ["c", "b"], ["b"]):
+            want = frame.reset_index(drop=True).sort_values(cols, kind="mergesort").index.to_numpy()
+            assert _sort_order(frame, cols).tolist() == want.tolist()

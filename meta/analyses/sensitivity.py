@@ -57,6 +57,7 @@ SPEC_COLUMNS = ("outcome_key", "period", "arm_class", "unit_h", "spec_group", "s
 MODEL_COLUMNS = ("basis", "loep", "extra")
 #: The columns of a specification's studies the sensitivity analysis reads.
 _STUDY_COLUMNS = (*CELL_COLUMNS, "municipality", "yi", "sei", "se_upper_bound_only")
+_SELECTED = {*selection.SELECTION_COLUMNS, *_STUDY_COLUMNS}
 #: Cells with at most this many municipalities leave each one out in turn (and list names in ``municipalities``).
 LOO_ALL_MAX_K = 50
 #: Larger cells leave out this many: those whose omission moves the estimate most (module docstring).
@@ -314,7 +315,8 @@ def _reselected_rows(results) -> list[dict]:
 
     def studies_for(variant, roles=("primary",)) -> pd.DataFrame:
         h = effects.get(variant.se_policy, variant.survey_contrast)
-        return selection.select_studies(h, inputs.outcomes, variant, inputs.concepts, roles)[0]
+        h = h[[c for c in h.columns if c in _SELECTED]]  # what the selection and this analysis read
+        return selection.cell_studies(h, inputs.outcomes, variant, inputs.concepts, roles)
 
     specs = [(group, spec, studies_for(variant)) for group, spec, variant in plan_variants(plan)]
     if plan.outcome_level == "concept":
