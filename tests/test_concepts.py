@@ -277,9 +277,10 @@ def test_an_se_is_only_an_upper_bound_when_it_is_the_bracket_top_with_nothing_be
     assert got.tolist() == [True, False, False, False]
 
 
-def test_each_se_policy_and_survey_contrast_maps_concepts_as_map_concepts_of_its_own_rows(results):
-    # EffectsByChoice maps the register once and gives later derivations the same columns: each must equal
-    # map_concepts of that derivation's own rows (values, dtypes, column order)
+def test_each_se_policy_and_survey_contrast_gives_the_rows_of_its_own_fresh_derivation(results):
+    # EffectsByChoice harmonises once, works out each contrast's survey changes once and maps the register once, and
+    # gives later derivations what it found: each must equal a fresh harmonise, survey_differences and map_concepts
+    # of that policy and contrast (values, dtypes, column order)
     from meta.effects.harmonise import harmonise
     from meta.effects.se import upper_bound_only
 

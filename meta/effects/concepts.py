@@ -89,14 +89,19 @@ def survey_differences(harmonised: pd.DataFrame, outcomes: pd.DataFrame, arms: p
         row at the wave); ``eligible`` and ``reason`` as for any effect. Baseline, 'Totaal' and control means keep
         a reason saying what they are and which derived rows use them.
     """
+    return with_survey_changes(harmonised, survey_changes(harmonised, outcomes, arms, contrast))
+
+
+def survey_changes(harmonised: pd.DataFrame, outcomes: pd.DataFrame, arms: pd.DataFrame,
+                   contrast: str = "change") -> dict | None:
+    """What :func:`survey_differences` changes: {row position: {column: new value}}, None when no row is an adjusted
+    mean. It reads only columns of the printed rows (:data:`SURVEY_READS`), which no SE policy changes."""
     if contrast not in SURVEY_CONTRASTS:
         raise ValueError(f"contrast must be one of {SURVEY_CONTRASTS}, not {contrast!r}")
     is_mean = (harmonised["model"].isin(ADJUSTED_MEAN_MODELS) & (harmonised["comparator"] == "none")).to_numpy()
     if not is_mean.any():
-        return harmonised
-    out = harmonised.copy()
-    out["comparator_row"] = out["comparator_row"].astype(object)
-    means = _Means(out, is_mean, {r["outcome"]: r for r in records(outcomes)},
+        return None
+    means = _Means(harmonised, is_mean, {r["outcome"]: r for r in records(outcomes)},
                    {(r["municipality"], r["arm"]): r for r in records(arms)})
     new: dict = {}  # position → {column: value}, written at the end (the rows read are never written)
     users: dict = {}
@@ -108,6 +113,15 @@ def survey_differences(harmonised: pd.DataFrame, outcomes: pd.DataFrame, arms: p
                 else "at baseline (nulmeting)")
         new.setdefault(j, {})["reason"] = (f"adjusted mean {what}; used in the derived arm-vs-control "
                                            f"{CONTRAST_TEXT[contrast]} (input rows {', '.join(map(str, sorted(rows)))})")
+    return new
+
+
+def with_survey_changes(harmonised: pd.DataFrame, new: dict | None) -> pd.DataFrame:
+    """``harmonised`` with the changes of :func:`survey_changes` written in (the same frame when there are none)."""
+    if new is None:
+        return harmonised
+    out = harmonised.copy()
+    out["comparator_row"] = out["comparator_row"].astype(object)
     for name in dict.fromkeys(c for change in new.values() for c in change):
         at = [j for j, change in new.items() if name in change]
         out.iloc[at, out.columns.get_loc(name)] = [new[j][name] for j in at]
@@ -119,6 +133,8 @@ def survey_differences(harmonised: pd.DataFrame, outcomes: pd.DataFrame, arms: p
 _TABLE = ["municipality", "source_table", "outcome", "model"]
 #: The columns :func:`_difference` reads (as plain lists: row-wise ``.loc`` on a DataFrame is slow).
 _READ = [*_TABLE, "arm", "horizon_months", "estimate", "n_arm", "n_obs", "unit", "unit_h", "input_row"]
+#: Every column :func:`survey_changes` reads.
+SURVEY_READS = [*_READ, "comparator"]
 
 
 class _Means:
@@ -279,6 +295,7 @@ class EffectsByChoice:
         self._effects: dict = {}     # (se_policy, survey_contrast) → effects
         self._mapped: pd.DataFrame | None = None  # the rows' keys and map_concepts' columns, of the first derivation
         self._harmonisation: Harmonisation | None = None  # what no SE policy changes, derived once
+        self._survey: dict = {}  # survey contrast → (the columns survey_changes read, its changes)
 
     def get(self, se_policy: str = "central", survey_contrast: str = "change") -> pd.DataFrame:
         """The rows :func:`effects` gives for ``(se_policy, survey_contrast)`` (the same frame on a second call)."""
@@ -289,11 +306,19 @@ class EffectsByChoice:
                 if self._harmonisation is None:
                     self._harmonisation = Harmonisation(inputs.estimates, inputs.outcomes, inputs.arms, inputs.legends)
                 self._harmonised[se_policy] = self._harmonisation.under(se_policy)
-            h = self._map_concepts(survey_differences(self._harmonised[se_policy], inputs.outcomes, inputs.arms,
-                                                      survey_contrast))
+            h = self._map_concepts(self._survey_differences(self._harmonised[se_policy], survey_contrast))
             # the SE is only an upper bound: interval an outer bound, p an upper bound (meta.effects.se.upper_bound_only)
             self._effects[key] = h.assign(se_upper_bound_only=upper_bound_only(h["sei"], h["sei_low"], h["sei_high"]))
         return self._effects[key]
+
+    def _survey_differences(self, h: pd.DataFrame, contrast: str) -> pd.DataFrame:
+        """:func:`survey_differences` of ``h``, its changes worked out once per contrast: they read only columns of
+        the printed rows (:data:`SURVEY_READS`), which no SE policy changes, so the other policy's rows (the same
+        values in those columns) take the same changes."""
+        read = h[[c for c in SURVEY_READS if c in h.columns]]
+        if contrast not in self._survey or not read.equals(self._survey[contrast][0]):
+            self._survey[contrast] = (read, survey_changes(h, self.inputs.outcomes, self.inputs.arms, contrast))
+        return with_survey_changes(h, self._survey[contrast][1])
 
     def _map_concepts(self, h: pd.DataFrame) -> pd.DataFrame:
         """:func:`map_concepts` of ``h``, worked out once: it reads only each row's municipality, outcome and horizon,
