@@ -87,6 +87,9 @@ MAX_GRID = 2**17
 #: Cut the τ range where an upper bound of log p(τ|y) is this far below the maximum.
 TAIL_NATS = 50.0
 
+#: The smallest positive normal float (a floor for the scales of :func:`_max_change`).
+_TINY = np.finfo(float).tiny
+
 #: The keys of a :class:`BayesResult`, in order.
 BAYES_KEYS = (
     "k", "estimate", "mean", "sd", "ci_low", "ci_high", "pi_low", "pi_high",
@@ -247,7 +250,7 @@ def _summaries(u, c, tau, dens, mu, V, probs, density, delta=None):
 def _max_change(a, b):
     """Largest change between two summaries: of any quantile relative to the smaller of its posterior sd and
     its interval's width, and of any probability."""
-    tiny = np.finfo(float).tiny
+    tiny = _TINY
 
     def scale(sd, q):
         return max(min(sd, float(q[-1] - q[0])), tiny)

@@ -13,6 +13,9 @@ import math
 import numpy as np
 from scipy import optimize, special
 
+#: Relative tolerance of the roots (brentq's smallest).
+_RTOL = 4 * np.finfo(float).eps
+
 
 def mixture_quantiles(probs, weights, means, variances):
     """Quantiles of Σ ωⱼ N(mⱼ, Vⱼ) (ω normalised) by Brent's method; also mean and sd."""
@@ -33,7 +36,7 @@ def mixture_quantiles(probs, weights, means, variances):
         # Chebyshev: P(|X − mean| ≥ K·sd) ≤ 1/K², so the p-quantile lies within K·sd for K² > 1/min(p, 1−p)
         K = 1.0 / math.sqrt(min(p, 1.0 - p)) + 1.0
         lo, hi = mean - K * sd, mean + K * sd
-        out.append(optimize.brentq(lambda x: cdf(x) - p, lo, hi, xtol=1e-12 * sd, rtol=4 * np.finfo(float).eps))
+        out.append(optimize.brentq(lambda x: cdf(x) - p, lo, hi, xtol=1e-12 * sd, rtol=_RTOL))
     return np.array(out), mean, sd
 
 
@@ -61,7 +64,7 @@ def grid_quantiles(u, density, probs):
 
     out = []
     for p in probs:
-        j = int(np.clip(np.searchsorted(cum, p * total) - 1, 0, len(u) - 2))
+        j = min(max(int(np.searchsorted(cum, p * total)) - 1, 0), len(u) - 2)
         known = {}  # brentq starts with f(lo) and f(hi), which the bracket check below has computed
 
         def f(x, j=j, p=p, known=known):
@@ -75,7 +78,7 @@ def grid_quantiles(u, density, probs):
         elif f(hi) <= 0:
             out.append(hi)
         else:
-            out.append(optimize.brentq(f, lo, hi, xtol=1e-15, rtol=4 * np.finfo(float).eps))
+            out.append(optimize.brentq(f, lo, hi, xtol=1e-15, rtol=_RTOL))
     return np.array(out)
 
 
