@@ -345,15 +345,13 @@ def test_heterogeneity_intervals_of_two_municipalities_print_undetermined_and_ke
 
 def test_a_single_study_whose_se_is_only_an_upper_bound_gets_no_decision_probabilities(pooled):
     # a probability computed from a worst-case SE is no probability: the decision table says so instead
-    from types import SimpleNamespace
     from meta.present import fewstudies_report as fsr
     _, p = pooled
     one = p.reset_index()
     one = one[one["k"] == 1].iloc[0].copy()
-    res = SimpleNamespace(inputs=SimpleNamespace())
-    assert fsr._decision_row(res, one, "nl", {}, {})["p_gt_0"].endswith("%")
+    assert fsr._decision_row(one, "nl", {}, {}, "einde experiment")["p_gt_0"].endswith("%")
     one["se_upper_bound_only"] = True
-    row = fsr._decision_row(res, one, "nl", {}, {})
+    row = fsr._decision_row(one, "nl", {}, {}, "einde experiment")
     assert row["p_gt_0"] == row["p_harm"] == row["p_within"] == "niet te bepalen"
 
 
