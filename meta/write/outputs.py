@@ -164,10 +164,7 @@ def writing(results: Results, out_dir: Path, plan_path: Path | None, draw: bool 
 
 def _load_shared(lang: str) -> None:
     """Load once, before the figure workers are forked, what this process and they would each load later: Babel's
-    number data for ``lang`` (the figures' labels and the report's numbers; 60-110 ms of CPU) and Pillow's Image
-    (the workers write PNGs with it, openpyxl imports it here; 12-19 ms)."""
-    from PIL import Image  # noqa: F401
-
+    number data for ``lang`` (the figures' labels and the report's numbers; 60-110 ms of CPU)."""
     fmt_num(0.0, 1, lang)
 
 
