@@ -259,11 +259,12 @@ def map_concepts(harmonised: pd.DataFrame, register: pd.DataFrame) -> pd.DataFra
 def to_concept_scale(frame: pd.DataFrame, concepts: pd.DataFrame) -> pd.DataFrame:
     """Apply each row's transform: ``yi, sei, sei_low, sei_high`` × factor; ``unit_h`` becomes the concept's unit."""
     out = frame.copy()
-    factor = np.array([TRANSFORMS[t][2] if t in TRANSFORMS else np.nan for t in out["transform"]], dtype=float)
+    factor = np.array([TRANSFORMS[t][2] if t in TRANSFORMS else np.nan for t in out["transform"].tolist()],
+                      dtype=float)
     for col in ("yi", "sei", "sei_low", "sei_high"):
         out[col] = out[col].to_numpy(dtype=float) * factor
-    unit = dict(zip(concepts["concept"], concepts["unit"]))
-    out["unit_h"] = [unit.get(c, u) for c, u in zip(out["concept"], out["unit_h"])]
+    unit = dict(zip(concepts["concept"].tolist(), concepts["unit"].tolist()))
+    out["unit_h"] = [unit.get(c, u) for c, u in zip(out["concept"].tolist(), out["unit_h"].tolist())]
     return out
 
 
