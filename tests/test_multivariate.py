@@ -410,3 +410,32 @@ def test_component_design_rejects_non_binary_or_missing_columns():
 def test_identifiability_works_on_plain_arrays_with_names():
     rank, issues = identifiability(np.array([[1, 1, 0], [1, 0, 1]]), names=["intrcpt", "a", "b"])
     assert rank == 2 and issues[0].components == ("intrcpt", "a", "b")
+
+
+def test_a_block_of_v_that_is_not_positive_definite_is_refused_wherever_it_sits():
+    from meta.models.multivariate import _blocks
+
+    good = [[0.02, 0.01], [0.01, 0.03]]
+    bad = [[0.01, 0.02], [0.02, 0.01]]  # covariance above both variances
+    for blocks in ([good, bad, good], [bad, good], [good, good, [[0.01]], bad]):
+        V = block_diag_cov(blocks)
+        with pytest.raises(ValueError, match="positive definite; its smallest eigenvalue"):
+            fit_mv(np.zeros(len(V)), V, method="FE")
+    # the blocks are the connected components of the covariances, wherever their rows are
+    V = np.diag([1.0, 2.0, 3.0, 4.0, 5.0])
+    V[0, 3] = V[3, 0] = 0.5
+    V[1, 4] = V[4, 1] = 0.5
+    assert [b.tolist() for b in _blocks(V)] == [[0, 3], [1, 4], [2]]
+    V[1, 4] = V[4, 1] = 3.5  # now rows 1 and 4 alone are not positive definite (3.5² > 2·5)
+    with pytest.raises(ValueError, match="positive definite"):
+        fit_mv(np.zeros(5), V, method="FE")
+
+
+def test_more_groups_than_coefficients_are_never_confounded_with_the_fixed_effects():
+    # 3 groups, 2 coefficients: fitted (rank [X Z] >= 3 > rank X); 2 groups that X spans: refused
+    X = [[1, 0], [0, 1], [1, 0], [0, 1], [1, 0]]
+    res = fit_mv([0.1, 0.2, 0.15, 0.25, 0.05], np.eye(5) * 0.01, X=X, groups=["a", "a", "b", "b", "c"])
+    assert res.n_groups == 3 and res.p == 2
+    with pytest.raises(ValueError, match="confounded"):
+        fit_mv([0.1, 0.2, 0.15, 0.25], np.eye(4) * 0.01, X=[[1, 0], [0, 1], [1, 0], [0, 1]],
+               groups=["a", "b", "a", "b"])

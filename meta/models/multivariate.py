@@ -164,8 +164,9 @@ def _as_vector(yi) -> np.ndarray:
     return y
 
 
-def _check_cov(V, k: int, what: str = "V") -> tuple[np.ndarray, np.ndarray]:
-    """Return (V, lower Cholesky factor of V) after checking V is a valid covariance."""
+def _check_cov(V, k: int, what: str = "V") -> np.ndarray:
+    """Return V, symmetrised, after checking it is a valid covariance (finite, symmetric, positive definite: a
+    Cholesky factor of each block of V that no covariance links to another, :func:`_blocks`)."""
     V = np.asarray(V, dtype=float)
     if V.ndim == 1:  # sampling variances only: independent estimates
         V = np.diag(V)
@@ -186,7 +187,8 @@ def _check_cov(V, k: int, what: str = "V") -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"{what} must be positive definite; its diagonal (the sampling variance) "
                          f"of estimate {i} is {V[i, i]!r}")
     try:
-        L = linalg.cholesky(V, lower=True)
+        for rows in _blocks(V):
+            linalg.cholesky(V[np.ix_(rows, rows)], lower=True)
     except linalg.LinAlgError:
         ev = np.linalg.eigvalsh(V)
         raise ValueError(
@@ -194,7 +196,33 @@ def _check_cov(V, k: int, what: str = "V") -> tuple[np.ndarray, np.ndarray]:
             "between two arms larger than either arm's variance (e.g. a control-group variance "
             "larger than an arm difference's variance) makes this happen"
         ) from None
-    return V, L
+    return V
+
+
+def _blocks(V: np.ndarray) -> list:
+    """The index sets of V's blocks: the connected components of its non-zero covariances (a matrix is positive
+    definite exactly when every such block is), or all of V in one when it has more than 4k of them (then
+    finding the blocks would cost more than factorising V whole)."""
+    k = V.shape[0]
+    i, j = np.nonzero(np.triu(V != 0, 1))
+    if len(i) > 4 * k:
+        return [np.arange(k)]
+    parent = list(range(k))
+
+    def root(a: int) -> int:
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    for a, b in zip(i.tolist(), j.tolist()):
+        ra, rb = root(a), root(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    members: dict = {}
+    for a in range(k):
+        members.setdefault(root(a), []).append(a)
+    return [np.array(rows) for rows in members.values()]
 
 
 def _is_intercept(col: np.ndarray) -> bool:
@@ -276,7 +304,9 @@ def _fit_tau2(y, V, X, Z, method) -> tuple[float, bool]:
     k, p = X.shape
     if method == "REML" and k <= p:
         raise ValueError(f"REML needs more estimates than coefficients; k = {k}, p = {p}")
-    if np.linalg.matrix_rank(np.hstack([X, Z])) == np.linalg.matrix_rank(X):
+    # Z's g columns are disjoint group indicators (rank g), so rank [X Z] >= g: with more groups than X has columns
+    # it exceeds rank X and the SVD of the k x (p + g) matrix [X Z] is not needed
+    if Z.shape[1] <= p and np.linalg.matrix_rank(np.hstack([X, Z])) == np.linalg.matrix_rank(X):
         raise ValueError(
             "the random effect is confounded with the fixed effects (X already contains one "
             "coefficient per group), so tau2 is not identifiable; use method='FE' or drop "
@@ -414,7 +444,7 @@ def fit_mv(yi, V, X=None, groups=None, method: str = "REML", level: float = 95.0
     method, level = _check_method(method, level)
     y = _as_vector(yi)
     k = y.size
-    V, LV = _check_cov(V, k)
+    V = _check_cov(V, k)
     Xa, names = _check_design(X, k, names)
     p = Xa.shape[1]
     Z = _group_matrix(groups, k)
