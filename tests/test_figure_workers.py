@@ -129,3 +129,15 @@ def test_stopping_the_run_ends_and_reaps_the_follower_the_first_worker_forked(sm
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pids"], "a temporary or half-written folder was left"
+
+
+def test_workers_take_the_slowest_kinds_of_figure_first_then_the_biggest_payloads():
+    """The overview (~0.4 s) used to be drawn last, alone, while the other worker waited: its payload is smaller
+    than a forest plot's title and rows."""
+    forest = FigureJob("forest_a", "forest", "t", {"png": "a.png"}, {"rows": list(range(8)), "title": "x" * 40}, {})
+    small_forest = FigureJob("forest_b", "forest", "t", {"png": "b.png"}, {"rows": [1, 2]}, {})
+    overview = FigureJob("overview", "overview", "t", {"png": "o.png"}, {"rows": list(range(12))}, {})
+    curve = FigureJob("specification_curve_x", "spec_curve", "t", {"png": "s.png"}, {"rows": [1]}, {})
+    components = FigureJob("components", "components", "t", {"png": "c.png"}, {"rows": [1]}, {})
+    order = [j.name for j in workers.biggest_first([small_forest, forest, curve, overview, components])]
+    assert order == ["overview", "components", "specification_curve_x", "forest_a", "forest_b"]
