@@ -25,20 +25,19 @@ The load average is printed at the start and the end; read the ratios with it.
 from __future__ import annotations
 
 import argparse
-import filecmp
 import os
 import pickle
-import re
 import shutil
 import statistics
 import struct
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script or imported: trees.py
+from trees import child, cold_run, export, same_outputs  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[1]
 
 CAPTURE = """
 import os, pickle, sys
@@ -75,26 +74,6 @@ for calls in batches:
     results.append([tuple(vars(f).items()) for f in fits])
 pickle.dump((timings, results), open(sys.argv[2], "wb"))
 """
-
-RUN = """
-import resource, sys, time
-t0 = time.perf_counter()
-from meta import cli
-rc = cli.main(sys.argv[1:])
-me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-print(f"SELF {me.ru_utime + me.ru_stime} CHILDREN {kids.ru_utime + kids.ru_stime} WALL {time.perf_counter() - t0}",
-      file=sys.stderr)
-sys.exit(rc)
-"""
-
-
-def child(tree: Path, script: str, *args) -> subprocess.CompletedProcess:
-    """Run ``script`` with the code of ``tree`` (first on sys.path, the current folder too)."""
-    done = subprocess.run([sys.executable, "-c", script, *map(str, args)], cwd=tree, capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(tree)}, timeout=3600)
-    if done.returncode != 0:
-        raise SystemExit(f"child failed in {tree}: {done.stderr[-3000:]}")
-    return done
 
 
 def bits(value):
@@ -151,25 +130,13 @@ def replay(trees, calls: Path, repeats: int, work: Path, label: str) -> int:
     return len(bad)
 
 
-def same_outputs(a: Path, b: Path) -> list[str]:
-    """The files (but manifest.json) whose bytes differ between two output folders, or that one lacks."""
-    names = {p.relative_to(a) for p in a.rglob("*") if p.is_file()} | {p.relative_to(b) for p in b.rglob("*")
-                                                                        if p.is_file()}
-    return sorted(str(n) for n in names if n.name != "manifest.json"
-                  and not ((a / n).is_file() and (b / n).is_file() and filecmp.cmp(a / n, b / n, shallow=False)))
-
-
 def runs(trees, extra: list[str], repeats: int, work: Path, label: str) -> int:
     """Interleaved cold ``meta run``s (figures included); prints medians and ratios; returns 1 if outputs differ."""
     times = {t: [] for t in trees}
     load0 = fmt_load()
     for _ in range(repeats):
         for i, t in enumerate(trees):
-            out = work / f"run{i}"
-            shutil.rmtree(out, ignore_errors=True)
-            done = child(t, RUN, "run", "--out", out, *extra)
-            found = re.search(r"SELF ([\d.]+) CHILDREN ([\d.]+) WALL ([\d.]+)", done.stderr)
-            times[t].append(tuple(float(x) for x in found.groups()))
+            times[t].append(tuple(cold_run(t, work / f"run{i}", *extra)))
     print(f"cold meta run on {label}, {repeats} runs each, interleaved; load average {load0} -> {fmt_load()}")
     base = None
     for t in trees:
@@ -181,14 +148,6 @@ def runs(trees, extra: list[str], repeats: int, work: Path, label: str) -> int:
     differ = same_outputs(work / "run0", work / "run1")
     print("  outputs: byte-identical (manifest.json aside)" if not differ else f"  outputs DIFFER: {differ[:10]}")
     return 1 if differ else 0
-
-
-def export(rev: str, folder: Path) -> Path:
-    """The files of commit ``rev`` of this repository in ``folder`` (git archive; the repository is not touched)."""
-    folder.mkdir(parents=True)
-    archive = subprocess.run(["git", "-C", str(REPO), "archive", rev], capture_output=True, check=True).stdout
-    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
-    return folder
 
 
 def main() -> int:

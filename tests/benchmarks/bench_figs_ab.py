@@ -20,7 +20,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import filecmp
 import os
 import re
 import shutil
@@ -30,6 +29,9 @@ import sys
 import tempfile
 from collections import defaultdict
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script or imported: trees.py
+from trees import same_outputs  # noqa: E402
 
 CHILD = """
 import os, resource, sys, time
@@ -77,14 +79,6 @@ def run_once(tree: Path, out: Path, extra: list[str], log: Path) -> dict:
     return {**res, **per}
 
 
-def differing(a: Path, b: Path) -> list[str]:
-    """The files (but manifest.json) whose bytes differ between two output folders, or that one lacks."""
-    names = {p.relative_to(a) for p in a.rglob("*") if p.is_file()} | {p.relative_to(b) for p in b.rglob("*")
-                                                                        if p.is_file()}
-    return sorted(str(n) for n in names if n.name != "manifest.json"
-                  and not ((a / n).is_file() and (b / n).is_file() and filecmp.cmp(a / n, b / n, shallow=False)))
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--a", type=Path, required=True, help="code tree A (e.g. /work/main)")
@@ -124,7 +118,7 @@ def main() -> int:
             label = {"main": "CPU main process", "workers": "CPU child processes", "wall": "wall",
                      "figures": "CPU all figures"}.get(key, f"CPU figures {key}")
             print(f"    {label:28s} A {a:6.2f} s   B {b:6.2f} s   B/A = {b / a if a else float('nan'):.2f}")
-        differ = differing(work / "A0", work / "B0")
+        differ = same_outputs(work / "A0", work / "B0")
         print("  outputs: byte-identical (manifest.json aside)" if not differ else f"  outputs DIFFER: {differ}")
         return 1 if differ else 0
     finally:

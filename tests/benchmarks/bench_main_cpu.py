@@ -18,70 +18,30 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import filecmp
 import os
-import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-CHILD = """
-import resource, sys, time
-t0 = time.perf_counter()
-from meta import cli
-rc = cli.main(sys.argv[1:])
-me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-print(f"SELF {me.ru_utime + me.ru_stime} CHILDREN {kids.ru_utime + kids.ru_stime} WALL {time.perf_counter() - t0}",
-      file=sys.stderr)
-sys.exit(rc)
-"""
-
-
-def run_once(tree: Path, out: Path) -> tuple[float, float, float]:
-    """(main-process CPU, workers' CPU, wall) of one cold ``meta run`` with the code of ``tree``, in seconds."""
-    shutil.rmtree(out, ignore_errors=True)
-    done = subprocess.run([sys.executable, "-c", CHILD, "run", "--out", str(out)], cwd=tree, capture_output=True,
-                          text=True, env={**os.environ, "PYTHONPATH": str(tree)}, timeout=1800)
-    found = re.search(r"SELF ([\d.]+) CHILDREN ([\d.]+) WALL ([\d.]+)", done.stderr)
-    if done.returncode != 0 or found is None:
-        raise SystemExit(f"meta run failed in {tree}: {done.stderr[-2000:]}")
-    return tuple(float(x) for x in found.groups())
-
-
-def same_outputs(a: Path, b: Path) -> list[str]:
-    """The files (but manifest.json) whose bytes differ between two output folders, or that one lacks."""
-    names = {p.relative_to(a) for p in a.rglob("*") if p.is_file()} | {p.relative_to(b) for p in b.rglob("*")
-                                                                        if p.is_file()}
-    return sorted(str(n) for n in names if n.name != "manifest.json"
-                  and not ((a / n).is_file() and (b / n).is_file() and filecmp.cmp(a / n, b / n, shallow=False)))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script or imported: trees.py
+from trees import add_tree_options, code_trees, cold_run, same_outputs  # noqa: E402
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--base", help="a commit to compare with this checkout (exported with git archive)")
-    parser.add_argument("--trees", nargs=2, type=Path, help="two code trees (checkouts) to compare instead")
+    add_tree_options(parser)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench_main_cpu_"))
     try:
-        if args.trees:
-            trees = [t.resolve() for t in args.trees]
-        else:
-            base = work / "base"
-            base.mkdir()
-            archive = subprocess.run(["git", "-C", str(REPO), "archive", args.base or "HEAD"], capture_output=True,
-                                     check=True).stdout
-            subprocess.run(["tar", "-x", "-C", str(base)], input=archive, check=True)
-            trees = [base, REPO]
+        trees = code_trees(args, work)
         load = os.getloadavg()
         runs = {t: [] for t in trees}
         for _ in range(args.repeats):
             for i, t in enumerate(trees):
-                runs[t].append(run_once(t, work / f"out{i}"))
+                runs[t].append(cold_run(t, work / f"out{i}"))
         print(f"bench_main_cpu: cold meta run on inputs/, {args.repeats} runs each, interleaved; load average "
               f"{' '.join(f'{x:.2f}' for x in load)} -> {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         first = [statistics.median(r[k] for r in runs[trees[0]]) for k in range(3)]

@@ -27,15 +27,15 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import filecmp
 import os
-import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script or imported: trees.py
+from trees import add_tree_options, child, code_trees, cold_run, reported, same_outputs  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 IN_PROCESS = """
@@ -66,49 +66,20 @@ with open(dump, "wb") as f:
     pickle.dump((sens, rob, comps), f)
 print(f"SENS {t1 - t0} BAYES {bayes[0]} COMP {t2 - t1} ROB {t3 - t2}", file=sys.stderr)
 """
-RUN = """
-import resource, sys, time
-t0 = time.perf_counter()
-from meta import cli
-rc = cli.main(sys.argv[1:])
-me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-print(f"SELF {me.ru_utime + me.ru_stime} CHILDREN {kids.ru_utime + kids.ru_stime} WALL {time.perf_counter() - t0}",
-      file=sys.stderr)
-sys.exit(rc)
-"""
-
-
-def child(tree: Path, code: str, args: list[str], pattern: str) -> list[float]:
-    """Run ``code`` with the code of ``tree`` (its folder first on the path) and return the numbers it reports."""
-    done = subprocess.run([sys.executable, "-c", code, *args], cwd=tree, capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(tree)}, timeout=3600)
-    found = re.search(pattern, done.stderr)
-    if done.returncode != 0 or found is None:
-        raise SystemExit(f"child failed in {tree}: {done.stderr[-3000:]}")
-    return [float(x) for x in found.groups()]
 
 
 def in_process(tree: Path, inputs: Path, dump: Path) -> list[float]:
     """(sensitivity_table, of it the Bayesian prior rows, component_models, robustness) CPU seconds."""
-    return child(tree, IN_PROCESS, [str(inputs), str(dump)],
-                 r"SENS ([\d.e-]+) BAYES ([\d.e-]+) COMP ([\d.e-]+) ROB ([\d.e-]+)")
+    return reported(child(tree, IN_PROCESS, inputs, dump), tree,
+                    r"SENS ([\d.e-]+) BAYES ([\d.e-]+) COMP ([\d.e-]+) ROB ([\d.e-]+)")
 
 
 def meta_run(tree: Path, inputs: Path, out: Path) -> list[float]:
     """(main-process CPU, workers' CPU, wall) of one cold ``meta run`` on ``inputs``."""
-    shutil.rmtree(out, ignore_errors=True)
-    args = ["run", "--out", str(out)]
+    extra = []
     if inputs.resolve() != (tree / "inputs").resolve():
-        args += ["--inputs", str(inputs), "--plan", str(inputs / "plan.toml")]
-    return child(tree, RUN, args, r"SELF ([\d.]+) CHILDREN ([\d.]+) WALL ([\d.]+)")
-
-
-def differing_files(a: Path, b: Path) -> list[str]:
-    """The files (but manifest.json) whose bytes differ between two output folders, or that one lacks."""
-    names = {p.relative_to(a) for p in a.rglob("*") if p.is_file()} | {p.relative_to(b) for p in b.rglob("*")
-                                                                        if p.is_file()}
-    return sorted(str(n) for n in names if n.name != "manifest.json"
-                  and not ((a / n).is_file() and (b / n).is_file() and filecmp.cmp(a / n, b / n, shallow=False)))
+        extra = ["--inputs", inputs, "--plan", inputs / "plan.toml"]
+    return cold_run(tree, out, *extra)
 
 
 def equal_frames(a: Path, b: Path) -> bool:
@@ -143,23 +114,15 @@ def report(label: str, names: list[str], runs: dict, trees: list[Path]) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--base", help="commit A, compared with this checkout as B (exported with git archive)")
-    parser.add_argument("--trees", nargs=2, type=Path, help="two code trees (checkouts), A and B, instead")
+    add_tree_options(parser, "commit A, compared with this checkout as B (exported with git archive)",
+                     "two code trees (checkouts), A and B, instead")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--sizes", default="", help="SYNTHETIC municipalities besides inputs/, e.g. 60")
     parser.add_argument("--no-run", action="store_true", help="only the in-process part")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench_sens_"))
     try:
-        if args.trees:
-            trees = [t.resolve() for t in args.trees]
-        else:
-            base = work / "base"
-            base.mkdir()
-            archive = subprocess.run(["git", "-C", str(REPO), "archive", args.base or "HEAD"], capture_output=True,
-                                     check=True).stdout
-            subprocess.run(["tar", "-x", "-C", str(base)], input=archive, check=True)
-            trees = [base, REPO]
+        trees = code_trees(args, work)
         folders = [("inputs/", REPO / "inputs")]
         for n in (int(x) for x in args.sizes.split(",") if x.strip()):
             sys.path.insert(0, str(REPO))
@@ -187,7 +150,7 @@ def main() -> int:
                 for i, t in enumerate(trees):
                     runs[t].append(meta_run(t, inputs, work / f"out{i}"))
             report(f"{label}: cold meta run", ["main process CPU", "workers CPU", "wall"], runs, trees)
-            differ = differing_files(work / "out0", work / "out1")
+            differ = same_outputs(work / "out0", work / "out1")
             print("    outputs: byte-identical (manifest.json aside)" if not differ else f"    outputs DIFFER: {differ}")
             status |= bool(differ)
         print(f"  load average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")

@@ -25,7 +25,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import filecmp
 import json
 import os
 import re
@@ -35,6 +34,9 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script or imported: trees.py
+from trees import add_tree_options, code_trees, same_outputs  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -159,18 +161,9 @@ def importtime_total(tree: Path, out: Path, extra: list[str]) -> float:
     return sum(int(m) for m in re.findall(r"^import time:\s+(\d+) \|", done.stderr, re.M)) / 1e6
 
 
-def same_outputs(a: Path, b: Path) -> list[str]:
-    """The files (but manifest.json) whose bytes differ between two output folders, or that one lacks."""
-    names = {p.relative_to(a) for p in a.rglob("*") if p.is_file()} | {p.relative_to(b) for p in b.rglob("*")
-                                                                        if p.is_file()}
-    return sorted(str(n) for n in names if n.name != "manifest.json"
-                  and not ((a / n).is_file() and (b / n).is_file() and filecmp.cmp(a / n, b / n, shallow=False)))
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--base", help="a commit to compare with this checkout (exported with git archive)")
-    parser.add_argument("--trees", nargs=2, type=Path, help="two code trees (checkouts) to compare instead")
+    add_tree_options(parser)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--inputs", help="inputs folder (default: the tree's inputs/)")
     parser.add_argument("--plan", help="plan file")
@@ -180,15 +173,7 @@ def main() -> int:
         ["--plan", args.plan] if args.plan else [])
     work = Path(tempfile.mkdtemp(prefix="bench_start_"))
     try:
-        if args.trees:
-            trees = [t.resolve() for t in args.trees]
-        else:
-            base = work / "base"
-            base.mkdir()
-            archive = subprocess.run(["git", "-C", str(REPO), "archive", args.base or "HEAD"], capture_output=True,
-                                     check=True).stdout
-            subprocess.run(["tar", "-x", "-C", str(base)], input=archive, check=True)
-            trees = [base, REPO]
+        trees = code_trees(args, work)
         load = os.getloadavg()
         runs = {t: [] for t in trees}
         imports = {t: [] for t in trees}
