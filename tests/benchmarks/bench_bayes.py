@@ -35,7 +35,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script or imported: trees.py
-from trees import child, cold_run, export, same_outputs  # noqa: E402
+from trees import child, cold_run, export, report_outputs  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 
@@ -145,9 +145,7 @@ def runs(trees, extra: list[str], repeats: int, work: Path, label: str) -> int:
         base = base or (med, cpu)
         print(f"  {str(t):36s} wall {med[2]:6.2f} s (x{med[2] / base[0][2]:.2f})   CPU {cpu:6.2f} s "
               f"(x{cpu / base[1]:.2f}; main process {med[0]:.2f} x{med[0] / base[0][0]:.2f}, workers {med[1]:.2f})")
-    differ = same_outputs(work / "run0", work / "run1")
-    print("  outputs: byte-identical (manifest.json aside)" if not differ else f"  outputs DIFFER: {differ[:10]}")
-    return 1 if differ else 0
+    return report_outputs(work / "run0", work / "run1", shown=10)
 
 
 def main() -> int:

@@ -31,7 +31,7 @@ from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script or imported: trees.py
-from trees import same_outputs  # noqa: E402
+from trees import report_outputs  # noqa: E402
 
 CHILD = """
 import os, resource, sys, time
@@ -118,9 +118,7 @@ def main() -> int:
             label = {"main": "CPU main process", "workers": "CPU child processes", "wall": "wall",
                      "figures": "CPU all figures"}.get(key, f"CPU figures {key}")
             print(f"    {label:28s} A {a:6.2f} s   B {b:6.2f} s   B/A = {b / a if a else float('nan'):.2f}")
-        differ = same_outputs(work / "A0", work / "B0")
-        print("  outputs: byte-identical (manifest.json aside)" if not differ else f"  outputs DIFFER: {differ}")
-        return 1 if differ else 0
+        return report_outputs(work / "A0", work / "B0")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

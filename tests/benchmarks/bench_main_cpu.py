@@ -26,7 +26,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script or imported: trees.py
-from trees import add_tree_options, code_trees, cold_run, same_outputs  # noqa: E402
+from trees import add_tree_options, code_trees, cold_run, report_outputs  # noqa: E402
 
 
 def main() -> int:
@@ -49,9 +49,7 @@ def main() -> int:
             med = [statistics.median(r[k] for r in runs[t]) for k in range(3)]
             print(f"  {str(t):40s} main process CPU {med[0]:6.2f} s (x{med[0] / first[0]:.2f})   workers CPU "
                   f"{med[1]:6.2f} s (x{med[1] / first[1]:.2f})   wall {med[2]:6.2f} s (x{med[2] / first[2]:.2f})")
-        differ = same_outputs(work / "out0", work / "out1")
-        print("  outputs: byte-identical (manifest.json aside)" if not differ else f"  outputs DIFFER: {differ}")
-        return 1 if differ else 0
+        return report_outputs(work / "out0", work / "out1")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -35,7 +35,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script or imported: trees.py
-from trees import add_tree_options, child, code_trees, cold_run, reported, same_outputs  # noqa: E402
+from trees import add_tree_options, child, code_trees, cold_run, reported, report_outputs  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 IN_PROCESS = """
@@ -150,9 +150,7 @@ def main() -> int:
                 for i, t in enumerate(trees):
                     runs[t].append(meta_run(t, inputs, work / f"out{i}"))
             report(f"{label}: cold meta run", ["main process CPU", "workers CPU", "wall"], runs, trees)
-            differ = same_outputs(work / "out0", work / "out1")
-            print("    outputs: byte-identical (manifest.json aside)" if not differ else f"    outputs DIFFER: {differ}")
-            status |= bool(differ)
+            status |= report_outputs(work / "out0", work / "out1", "    ")
         print(f"  load average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         return status
     finally:

@@ -36,7 +36,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script or imported: trees.py
-from trees import add_tree_options, code_trees, same_outputs  # noqa: E402
+from trees import add_tree_options, code_trees, report_outputs  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -200,9 +200,7 @@ def main() -> int:
         for k, t in enumerate(trees):
             name = t if args.trees or k else f"{args.base or 'HEAD'} (git archive)"
             print(f"  {'A' if k == 0 else 'B'} = {name}")
-        differ = same_outputs(work / "out0", work / "out1")
-        print("  outputs: byte-identical (manifest.json aside)" if not differ else f"  outputs DIFFER: {differ}")
-        return 1 if differ else 0
+        return report_outputs(work / "out0", work / "out1")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

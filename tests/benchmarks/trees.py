@@ -178,3 +178,26 @@ def cold_run(tree: Path, out: Path, *extra) -> list[float]:
     """
     shutil.rmtree(out, ignore_errors=True)
     return reported(child(tree, CPU_CHILD, "run", "--out", out, *extra), tree, CPU_PATTERN)
+
+
+def report_outputs(a: Path, b: Path, indent: str = "  ", shown: int | None = None) -> int:
+    """Print whether two output folders hold the same bytes (:func:`same_outputs`); 1 if they differ, else 0.
+
+    Parameters
+    ----------
+    a, b : Path
+        Two output folders of ``meta run``.
+    indent : str
+        Put before the printed line.
+    shown : int or None
+        At most this many differing files are listed (None: all).
+
+    Returns
+    -------
+    int
+        The benchmark's exit status for the outputs.
+    """
+    differ = same_outputs(a, b)
+    print(f"{indent}outputs: byte-identical (manifest.json aside)" if not differ
+          else f"{indent}outputs DIFFER: {differ[:shown]}")
+    return 1 if differ else 0
