@@ -76,6 +76,17 @@ def conditional(tau, y, v, s, mu_prior_sd, tau_prior="halfnormal"):
     return out[0], out[1], out[2]
 
 
+def _mu_given_tau(sw, swr, y0, mu_prior_sd):
+    """μ̂(τ) and V_μ(τ) from Σw and Σw(y - y0) (w = 1/(v + τ²), y0 centres for accuracy); the normal prior N(0,
+    mu_prior_sd²) on μ, when given, counts as one more study with y = 0 and w0 = 1/mu_prior_sd²:
+    μ̂ = y0 + (Σw(y - y0) + w0 (0 - y0)) / (Σw + w0), V_μ = 1 / (Σw + w0)."""
+    if mu_prior_sd is not None:
+        w0 = 1.0 / mu_prior_sd**2
+        sw = sw + w0
+        swr = swr + w0 * (0.0 - y0)
+    return y0 + swr / sw, 1.0 / sw
+
+
 def _by_rows(tau, y, v, s, mu_prior_sd, tau_prior):
     """:func:`conditional` with one row of k studies per τ."""
     t2 = tau[:, None] ** 2
@@ -83,12 +94,7 @@ def _by_rows(tau, y, v, s, mu_prior_sd, tau_prior):
     y0 = y[0]                                           # centre for accuracy
     sw = w.sum(axis=1)
     swr = (w * (y - y0)).sum(axis=1)
-    if mu_prior_sd is not None:
-        w0 = 1.0 / mu_prior_sd**2
-        sw = sw + w0
-        swr = swr + w0 * (0.0 - y0)
-    mu = y0 + swr / sw
-    V = 1.0 / sw
+    mu, V = _mu_given_tau(sw, swr, y0, mu_prior_sd)
     q = (w * (y - mu[:, None]) ** 2).sum(axis=1)
     if mu_prior_sd is not None:
         q = q + mu**2 / mu_prior_sd**2
@@ -112,12 +118,7 @@ def _by_studies(tau, y, v, s, mu_prior_sd, tau_prior, buffers=None):
     sw = pairwise_sum(w)
     np.multiply(w, (y - y0)[:, None], out=work)
     swr = pairwise_sum(work)
-    if mu_prior_sd is not None:
-        w0 = 1.0 / mu_prior_sd**2
-        sw = sw + w0
-        swr = swr + w0 * (0.0 - y0)
-    mu = y0 + swr / sw
-    V = 1.0 / sw
+    mu, V = _mu_given_tau(sw, swr, y0, mu_prior_sd)
     np.subtract(y[:, None], mu, out=work)
     np.square(work, out=work)
     np.multiply(w, work, out=work)
