@@ -151,12 +151,14 @@ def _across_note(of_muni: np.ndarray, X: np.ndarray, used: list, identifiable=id
 
     A component is separated within a municipality when :func:`meta.models.design.identifiability` of that
     municipality's rows of the design alone finds it identifiable."""
-    munis = list(dict.fromkeys(of_muni.tolist()))
+    codes, munis = pd.factorize(of_muni, sort=False)  # municipalities in order of first appearance
     if len(munis) < 2:
         return ""
+    order = np.argsort(codes, kind="stable")  # each municipality's rows together, in cell order
+    bounds = np.searchsorted(codes[order], np.arange(len(munis) + 1))
     within, notes = set(), []
-    for m in munis:
-        rows = X[of_muni == m]
+    for g, m in enumerate(munis.tolist()):
+        rows = X[order[bounds[g]:bounds[g + 1]]]
         own = [c for j, c in enumerate(used) if rows[:, j].any()]
         bad = set(identifiable(rows[:, [used.index(c) for c in own]], own).non_identifiable)
         within |= set(own) - bad
