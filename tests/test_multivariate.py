@@ -439,3 +439,24 @@ def test_more_groups_than_coefficients_are_never_confounded_with_the_fixed_effec
     with pytest.raises(ValueError, match="confounded"):
         fit_mv([0.1, 0.2, 0.15, 0.25], np.eye(4) * 0.01, X=[[1, 0], [0, 1], [1, 0], [0, 1]],
                groups=["a", "b", "a", "b"])
+
+
+def test_blocks_of_one_shape_give_scipys_block_diagonal_and_the_same_errors_as_any_others():
+    from scipy import linalg
+
+    rng = np.random.default_rng(3)
+    blocks = []
+    for _ in range(7):
+        a = rng.normal(size=(2, 2))
+        blocks.append(a @ a.T + np.eye(2))
+    V = block_diag_cov(blocks)
+    assert V.dtype == np.float64 and V.flags["C_CONTIGUOUS"]
+    assert np.array_equal(V, linalg.block_diag(*blocks))
+    asym = [b.copy() for b in blocks]
+    asym[4][0, 1] += 0.1
+    with pytest.raises(ValueError, match="block 4 is not symmetric"):
+        block_diag_cov(asym)
+    nan = [b.copy() for b in blocks]
+    nan[2][1, 1] = np.nan
+    with pytest.raises(ValueError, match="block 2 contains a non-finite value"):
+        block_diag_cov(nan)

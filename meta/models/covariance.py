@@ -108,6 +108,9 @@ def block_diag_cov(blocks) -> np.ndarray:
     ndarray, shape (k, k)
         ``scipy.linalg.block_diag(*blocks)``, with k the sum of the block sizes.
     """
+    same = _same_shape(blocks)
+    if same is not None:
+        return same
     mats = []
     for i, b in enumerate(blocks):
         a = np.asarray(b, dtype=float)
@@ -125,3 +128,26 @@ def block_diag_cov(blocks) -> np.ndarray:
     if not mats:
         raise ValueError("no blocks given")
     return linalg.block_diag(*mats)
+
+
+def _same_shape(blocks) -> np.ndarray | None:
+    """:func:`block_diag_cov` of blocks that are all 2-D arrays of one square shape (every municipality with the same
+    number of arms), checked and placed all at once; None for any other blocks, or when a check fails (then
+    :func:`block_diag_cov`'s loop names the first bad block)."""
+    if not isinstance(blocks, (list, tuple)) or not blocks:
+        return None
+    shape = getattr(blocks[0], "shape", None)
+    if not (shape is not None and len(shape) == 2 and shape[0] == shape[1]
+            and all(isinstance(b, np.ndarray) and b.shape == shape for b in blocks)):
+        return None
+    A = np.asarray(blocks, dtype=float)
+    if not np.all(np.isfinite(A)):
+        return None
+    asym = np.max(np.abs(A - A.transpose(0, 2, 1)), axis=(1, 2))
+    if np.any(asym > SYMMETRY_RTOL * np.maximum(np.max(np.abs(A), axis=(1, 2)), 1e-300)):
+        return None
+    n, s = A.shape[0], shape[0]
+    out = np.zeros((n * s, n * s))
+    at = np.arange(n * s).reshape(n, s)
+    out[at[:, :, None], at[:, None, :]] = A
+    return out
