@@ -107,7 +107,7 @@ def test_a_figure_key_changes_with_its_data_language_and_drawing_code():
                              {"dpi": 110}), "v1") != base
 
 
-def test_a_table_key_sees_a_missing_text_a_dtype_pd_na_and_the_last_bit_of_a_float_and_not_how_it_was_built():
+def test_a_table_key_sees_a_missing_text_a_dtype_pd_na_the_last_bit_of_a_float_and_index_names_not_how_it_was_built():
     from meta.present.figures import frames_key
 
     base = pd.DataFrame({"label": ["a", ""], "est": [0.1, 0.2], "k": pd.array([1, 2], dtype="Int64")})
@@ -119,7 +119,9 @@ def test_a_table_key_sees_a_missing_text_a_dtype_pd_na_and_the_last_bit_of_a_flo
                     base.assign(est=[0.1, 0.2 + 2 ** -54]), base.assign(est=[0.1, -0.0 + 0.2]).astype({"est": "f4"}),
                     base.assign(k=pd.array([1, None], dtype="Int64")), base.assign(k=["1", "2"]),
                     base.assign(label=["a", "<NA>"]).assign(k=pd.array([1, pd.NA], dtype="Int64")),
-                    base.set_axis([5, 6]), base.rename(columns={"est": "estimate"})):
+                    base.set_axis([5, 6]), base.rename(columns={"est": "estimate"}),
+                    base.rename_axis("row"), base.rename_axis(columns="field"),  # names the CSV key wrote
+                    base.set_index(["label", "k"]), base.set_index(["label", "k"]).rename_axis(["label", "n"])):
         assert frames_key("t", {"rows": changed}, "v") != key
     with_attrs = base.copy()
     with_attrs.attrs["footer"] = "x"

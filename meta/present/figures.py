@@ -73,8 +73,8 @@ def _canonical(value) -> bytes:
 
 
 def _frame_bytes(value) -> bytes:
-    """A DataFrame or Series as bytes that differ whenever its content does: column labels, dtypes, index, its
-    ``attrs`` (a forest plot's footer lives there), then every column of numbers (int, float, bool, dates) as its
+    """A DataFrame or Series as bytes that differ whenever its content does: column labels, dtypes, index, the names
+    of the index's and the columns' levels, its ``attrs`` (a forest plot's footer lives there), then every column of numbers (int, float, bool, dates) as its
     machine bytes (every bit of every float) and the other columns (texts, nullable integers) together as JSON (floats
     in them as ``repr``, a value JSON cannot hold as ``[type, repr]``). The same frame built again gives the same bytes
     (no memory addresses, no ids). Cheaper than writing CSV with ``repr`` of every float (what this replaced)."""
@@ -86,7 +86,8 @@ def _frame_bytes(value) -> bytes:
     columns = [frame.index, *(col for _, col in frame.items())]
     numbers = [isinstance(c.dtype, np.dtype) and c.dtype.kind in "biufcmM" for c in columns]
     head = json.dumps([kind, [repr(c) for c in frame.columns], [str(c.dtype) for c in columns], len(frame),
-                       value.attrs], sort_keys=True, default=str)
+                       value.attrs, [repr(n) for n in frame.index.names], [repr(n) for n in frame.columns.names]],
+                      sort_keys=True, default=str)
     parts = [head.encode("utf-8")]
     parts += [np.ascontiguousarray(c.to_numpy()).tobytes() for c, n in zip(columns, numbers) if n]
     other = [c.tolist() for c, n in zip(columns, numbers) if not n]
