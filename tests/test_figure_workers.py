@@ -139,5 +139,5 @@ def test_workers_take_the_slowest_kinds_of_figure_first_then_the_biggest_payload
     overview = FigureJob("overview", "overview", "t", {"png": "o.png"}, {"rows": list(range(12))}, {})
     curve = FigureJob("specification_curve_x", "spec_curve", "t", {"png": "s.png"}, {"rows": [1]}, {})
     components = FigureJob("components", "components", "t", {"png": "c.png"}, {"rows": [1]}, {})
-    order = [j.name for j in workers.biggest_first([small_forest, forest, curve, overview, components])]
+    order = [j.name for j in workers.slowest_first([small_forest, forest, curve, overview, components])]
     assert order == ["overview", "components", "specification_curve_x", "forest_a", "forest_b"]

@@ -74,10 +74,11 @@ def _canonical(value) -> bytes:
 
 def _frame_bytes(value) -> bytes:
     """A DataFrame or Series as bytes that differ whenever its content does: column labels, dtypes, index, the names
-    of the index's and the columns' levels, its ``attrs`` (a forest plot's footer lives there), then every column of numbers (int, float, bool, dates) as its
-    machine bytes (every bit of every float) and the other columns (texts, nullable integers) together as JSON (floats
-    in them as ``repr``, a value JSON cannot hold as ``[type, repr]``). The same frame built again gives the same bytes
-    (no memory addresses, no ids). Cheaper than writing CSV with ``repr`` of every float (what this replaced)."""
+    of the index's and the columns' levels, its ``attrs`` (a forest plot's footer lives there), then every column of
+    numbers (int, float, bool, dates) as its machine bytes (every bit of every float) and the other columns (texts,
+    nullable integers) together as JSON (floats in them as ``repr``, a value JSON cannot hold as ``[type, repr]``).
+    The same frame built again gives the same bytes (no memory addresses, no ids). Cheaper than writing CSV with
+    ``repr`` of every float (what this replaced)."""
     import numpy as np
     import pandas as pd
 
@@ -267,6 +268,21 @@ def reuse_job(job: FigureJob, folder: Path, version: str, previous: Path | None,
     return names, key, False
 
 
+def reuse_jobs(jobs: list, folder: Path, version: str, previous: Path | None, old: dict
+               ) -> tuple[list, dict, list[str]]:
+    """:func:`reuse_job` for every job: (the jobs left to draw, ``{"figures/<file>": key}`` of every job, the files
+    taken from ``previous``)."""
+    todo, keys, reused = [], {}, []
+    for job in jobs:
+        names, key, taken = reuse_job(job, folder, version, previous, old)
+        keys.update(dict.fromkeys(names, key))
+        if taken:
+            reused.extend(names)
+        else:
+            todo.append(job)
+    return todo, keys, reused
+
+
 class Batch:
     """Figures given to :meth:`Drawing.add` at once: ``jobs``, or those a crew made (:meth:`Crew.first`)."""
 
@@ -326,7 +342,9 @@ class Drawing:
                 self.crews.append(crew)
                 return Batch(crew=crew)
             jobs = jobs()
-        todo = [job for job in jobs if not self._reuse(job)]
+        todo, keys, reused = reuse_jobs(jobs, self.folder, self.version, self.previous, self.old_keys)
+        self.keys.update(keys)
+        self.reused.extend(reused)
         if todo and parallel and self.crews:
             self.crews[-1].send(todo)
         elif todo and parallel:
@@ -334,14 +352,6 @@ class Drawing:
         else:
             self.later.extend(todo)
         return Batch(list(jobs))
-
-    def _reuse(self, job: FigureJob) -> bool:
-        """Record ``job``'s key; take its files from the previous folder when its key is unchanged there."""
-        names, key, taken = reuse_job(job, self.folder, self.version, self.previous, self.old_keys)
-        self.keys.update(dict.fromkeys(names, key))
-        if taken:
-            self.reused.extend(names)
-        return taken
 
     def finish(self) -> tuple[dict, list[str]]:
         """Draw what is left in this process, wait for every worker; the keys and the files reused."""

@@ -6,7 +6,7 @@ that makes the forest plots' jobs from the pooled results it inherits through th
 and takes the unchanged figures from the previous output folder (:func:`meta.present.figures.reuse_job`), tells this
 process the jobs (without their payload), their keys and what it reused (:meth:`Crew.first`), then forks *followers*
 (warm: matplotlib and every font and line of text drawn so far are inherited) that share the jobs left to draw with
-it: each takes the next one (biggest first) from a shared counter and draws it into the output folder with
+it: each takes the next one (slowest first) from a shared counter and draws it into the output folder with
 :func:`meta.present.figures.render`, so the bytes are the ones this process would write. Later batches (keyed and
 reused here) are handed to the leader (:meth:`Crew.send`, pickled into a file in the output folder that the leader
 reads and removes, so that a big batch never blocks this process) and drawn the same way by new followers. This
@@ -28,7 +28,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from meta.present.figures import FigureJob, render, reuse_job
+from meta.present.figures import FigureJob, render, reuse_jobs
 
 
 def can_fork() -> bool:
@@ -55,7 +55,7 @@ def warm() -> None:
 DRAW_COST = {"overview": 4, "components": 3, "spec_curve": 2, "forest": 1}
 
 
-def biggest_first(jobs: list) -> list:
+def slowest_first(jobs: list) -> list:
     """``jobs`` ordered slowest first, so that one slow figure does not finish last alone while the other workers
     wait: by the kind's :data:`DRAW_COST`, then by the size of the payload (its rows, as many as the figure draws)."""
     def cost(job):
@@ -124,7 +124,7 @@ class Crew:
         """Draw ``jobs`` (a later batch, already keyed and reused here) after the batches before it."""
         self.batches += 1
         path = self.folder / f".batch-{self.batches}.pickle"  # read and removed by the leader
-        path.write_bytes(pickle.dumps(biggest_first(jobs), protocol=pickle.HIGHEST_PROTOCOL))
+        path.write_bytes(pickle.dumps(slowest_first(jobs), protocol=pickle.HIGHEST_PROTOCOL))
         try:
             self.conn.send(("batch", str(path)))
         except OSError:  # the leader is gone: its error (or its death) is raised by join
@@ -180,9 +180,9 @@ def _lead(first, folder: str, workers: int, keyed, conn, parent: int) -> None:
     error = None
     try:
         jobs = first() if callable(first) else list(first)
-        todo, keys, reused = _keyed(jobs, folder, keyed)
+        todo, keys, reused = reuse_jobs(jobs, Path(folder), *keyed) if keyed is not None else (jobs, {}, [])
         conn.send(("first", [described(j) for j in jobs], keys, reused))
-        crew.draw(biggest_first(todo), folder)
+        crew.draw(slowest_first(todo), folder)
         while os.getppid() == parent:
             said = conn.recv()
             if said[0] != "batch":
@@ -196,22 +196,6 @@ def _lead(first, folder: str, workers: int, keyed, conn, parent: int) -> None:
     except BaseException as exc:  # noqa: BLE001 - said to the parent, which raises it
         error = exc
     _say(conn, ("done", error))
-
-
-def _keyed(jobs: list, folder: str, keyed) -> tuple[list, dict, list]:
-    """(the jobs left to draw, their keys and the reused files' keys, the files reused) for a first batch."""
-    if keyed is None:
-        return jobs, {}, []
-    version, previous, old = keyed
-    todo, keys, reused = [], {}, []
-    for job in jobs:
-        names, key, taken = reuse_job(job, Path(folder), version, previous, old)
-        keys.update(dict.fromkeys(names, key))
-        if taken:
-            reused.extend(names)
-        else:
-            todo.append(job)
-    return todo, keys, reused
 
 
 class _Followers:

@@ -12,7 +12,6 @@ import functools
 import os
 import re
 from dataclasses import dataclass, fields
-from dataclasses import field as dc_field
 from pathlib import Path
 
 import pandas as pd
