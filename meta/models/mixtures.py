@@ -8,6 +8,7 @@ whose quantiles come from its integral by Gauss-Legendre quadrature (:func:`grid
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -24,12 +25,9 @@ def mixture_quantiles(probs, weights, means, variances):
     sd = math.sqrt(var)
     sds = np.sqrt(variances)
 
-    known = {}  # the lower and upper quantiles usually share their bracket, whose ends brentq evaluates first
-
+    @functools.cache  # the lower and upper quantiles usually share their bracket, whose ends brentq evaluates first
     def cdf(x):
-        if x not in known:
-            known[x] = float(weights @ special.ndtr((x - means) / sds))
-        return known[x]
+        return float(weights @ special.ndtr((x - means) / sds))
 
     out = []
     for p in probs:
@@ -65,12 +63,9 @@ def grid_quantiles(u, density, probs):
     out = []
     for p in probs:
         j = min(max(int(np.searchsorted(cum, p * total)) - 1, 0), len(u) - 2)
-        known = {}  # brentq starts with f(lo) and f(hi), which the bracket check below has computed
-
-        def f(x, j=j, p=p, known=known):
-            if x not in known:
-                known[x] = partial(x, j) / total - p
-            return known[x]
+        @functools.cache  # brentq starts with f(lo) and f(hi), which the bracket check below has computed
+        def f(x, j=j, p=p):
+            return partial(x, j) / total - p
 
         lo, hi = u[j], u[j + 1]
         if f(lo) >= 0:
