@@ -1,12 +1,14 @@
-"""The workbook's data rows built as strings (meta.write.sheet_xml) are the bytes openpyxl writes for them."""
+"""The workbook meta writes itself (meta.write.xlsx_package, its rows by meta.write.sheet_xml) is the bytes openpyxl
+writes for it."""
 
 from __future__ import annotations
 
 import pandas as pd
 import pytest
 
+from meta.write import xlsx_package
 from meta.write.sheet_xml import rows_xml
-from meta.write.workbook import _cell_values, write_sheets
+from meta.write.workbook import FORMATS, _cell_values, write_sheets
 
 #: values openpyxl writes in every way it has: escaped and white-space-preserved texts, an empty and an all-blank
 #: text, non-ASCII, a text in a number-formatted column, -0, tiny, huge and 16-digit numbers, bools, empty cells
@@ -21,9 +23,9 @@ TRICKY = pd.DataFrame({
 }, columns=["printed", "estimate", "k", "se", "municipality"])
 
 
-def _xlsx(tmp_path, name, sheets, fast):
+def _xlsx(tmp_path, name, sheets, fast, lang="nl"):
     path = tmp_path / f"{name}.xlsx"
-    write_sheets(sheets, path, "nl", fast=fast)
+    write_sheets(sheets, path, lang, fast=fast)
     return path.read_bytes()
 
 
@@ -33,7 +35,7 @@ def test_rows_built_as_strings_give_the_bytes_openpyxl_writes_for_every_kind_of_
     columns = [_cell_values(TRICKY[c]) for c in TRICKY.columns]
     assert rows_xml(columns, [None, 2, None, 3, None]) is not None  # the fast path is taken, not the fallback
     path_fast, path_slow = tmp_path / "fast.xlsx", tmp_path / "slow.xlsx"
-    write_sheets(sheets, path_fast, lang, fast=True)
+    _assert_meta_writes_it(sheets, path_fast, lang)
     write_sheets(sheets, path_slow, lang, fast=False)
     assert path_fast.read_bytes() == path_slow.read_bytes()
 
@@ -59,11 +61,60 @@ def results():
     return pipeline.analyse(DEFAULT_INPUTS, load_plan(DEFAULT_PLAN), sensitivity=False)
 
 
-def test_the_real_workbook_is_the_same_bytes_whichever_way_its_rows_are_written(tmp_path, results):
+@pytest.mark.parametrize("lang", ["nl", "en"])
+def test_the_real_workbook_is_the_same_bytes_whichever_way_it_is_written(tmp_path, results, lang):
     from meta.write.workbook import workbook_sheets
 
-    sheets = workbook_sheets(results, "nl")
-    assert _xlsx(tmp_path, "fast", sheets, True) == _xlsx(tmp_path, "slow", sheets, False)
+    sheets = workbook_sheets(results, lang)
+    ours = _assert_meta_writes_it(sheets, tmp_path / "ours.xlsx", lang)
+    assert ours == _xlsx(tmp_path, "slow", sheets, False, lang)
+    xlsx_package.openpyxl_package(_specs(sheets, lang), tmp_path / "parts.xlsx", fast=True)  # openpyxl's parts only
+    assert ours == (tmp_path / "parts.xlsx").read_bytes()
+
+
+def _specs(sheets: dict, lang: str) -> list:
+    """What write_sheets gives xlsx_package for ``sheets``."""
+    from meta.write.workbook import _widths, header
+
+    return [(name, [header(k, lang) for k in frame.columns], [_cell_values(frame[k]) for k in frame.columns],
+             _widths(frame, lang), [FORMATS.get(k) for k in frame.columns]) for name, frame in sheets.items()]
+
+
+def _assert_meta_writes_it(sheets: dict, path, lang: str) -> bytes:
+    """meta.xlsx written by xlsx_package.package itself (not left to openpyxl), and its bytes."""
+    assert xlsx_package.package(_specs(sheets, lang), path) is not None
+    return path.read_bytes()
+
+
+def test_a_number_format_or_sheet_name_meta_does_not_know_is_left_to_openpyxl_with_the_same_bytes(tmp_path):
+    sheets = {"Blad": TRICKY}
+    specs = _specs(sheets, "nl")
+    odd_format = [(*specs[0][:4], ["0.0%", None, None, "0.000", None])]
+    odd_name = [("Blad 2", *specs[0][1:])]
+    for name, spec in (("format", odd_format), ("name", odd_name)):
+        assert xlsx_package.package(spec, tmp_path / f"{name}.xlsx") is None
+        assert not (tmp_path / f"{name}.xlsx").exists()
+        xlsx_package.write(spec, tmp_path / f"{name}_fast.xlsx")
+        xlsx_package.write(spec, tmp_path / f"{name}_slow.xlsx", fast=False)
+        assert (tmp_path / f"{name}_fast.xlsx").read_bytes() == (tmp_path / f"{name}_slow.xlsx").read_bytes()
+
+
+def test_what_meta_copies_from_openpyxl_is_what_the_installed_openpyxl_has():
+    import openpyxl
+    from openpyxl.cell.cell import ERROR_CODES
+    from openpyxl.styles.numbers import BUILTIN_FORMATS_REVERSE
+    from openpyxl.utils import get_column_letter
+    from openpyxl.writer.theme import theme_xml
+
+    from meta.write import sheet_xml
+
+    assert xlsx_package.OPENPYXL_VERSION == openpyxl.__version__
+    assert xlsx_package.THEME.read_text(encoding="utf-8") == theme_xml
+    assert sheet_xml.ERROR_CODES == ERROR_CODES
+    assert all(sheet_xml.column_letter(j) == get_column_letter(j) for j in range(1, 18279))
+    assert {f: BUILTIN_FORMATS_REVERSE[f] for f in xlsx_package.BUILTIN_FORMATS} == xlsx_package.BUILTIN_FORMATS
+    assert not set(xlsx_package.CUSTOM_FORMATS) & set(BUILTIN_FORMATS_REVERSE)
+    assert set(FORMATS.values()) <= set(xlsx_package.BUILTIN_FORMATS) | set(xlsx_package.CUSTOM_FORMATS)
 
 
 def test_the_workbook_key_changes_with_a_reference_a_name_the_plan_and_the_language_the_sheets_print(results):
@@ -86,3 +137,16 @@ def test_the_workbook_key_changes_with_a_reference_a_name_the_plan_and_the_langu
     assert workbook_key(replace(results, plan=replace(results.plan, level=90.0)), "nl", "v") != base
     assert workbook_key(results, "en", "v") != base
     assert workbook_key(results, "nl", "w") != base
+
+
+def test_writing_the_workbook_imports_no_openpyxl(tmp_path):
+    """openpyxl's import (0.1-0.35 s of CPU) is what a cold meta run saves by writing the package itself."""
+    import subprocess
+    import sys
+
+    code = ("import sys, pandas as pd; from meta.write.workbook import write_sheets; "
+            f"write_sheets({{'Blad': pd.DataFrame({{'estimate': [1.5, None], 'printed': ['a', 'b']}})}}, "
+            f"{str(tmp_path / 'w.xlsx')!r}, 'nl'); print('openpyxl' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
+    assert (tmp_path / "w.xlsx").stat().st_size > 0

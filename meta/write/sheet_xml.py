@@ -1,7 +1,7 @@
 """A worksheet's data rows as the XML openpyxl writes for them, built as strings (the workbook's fast path).
 
-openpyxl writes ``meta.xlsx`` (:mod:`meta.write.workbook`): its parts, styles, column widths, frozen panes, filters
-and each sheet's header row. Its cell writer (``openpyxl.cell._writer.etree_write_cell``, called by
+:mod:`meta.write.xlsx_package` writes ``meta.xlsx`` with these rows, as openpyxl would (openpyxl writes it when
+that module cannot). openpyxl's cell writer (``openpyxl.cell._writer.etree_write_cell``, called by
 ``WorksheetWriter.write_row``) serialises one ElementTree element per cell, ~25 µs a cell: 5 s for the 200,000
 cells of a 60-municipality workbook. :func:`rows_xml` returns the same characters for the values the sheets hold
 (None, bool, int, finite float, text) — ``<row r="2"><c r="A2" s="2" t="n"><v>0.5</v></c>…</row>`` with openpyxl's
@@ -14,16 +14,29 @@ or with a control character, a non-finite or other number): the caller then lets
 
 from __future__ import annotations
 
+import functools
 import math
+import re
 from html import escape
 
-from openpyxl.cell.cell import ERROR_CODES, ILLEGAL_CHARACTERS_RE
-from openpyxl.utils import get_column_letter
-
 _MAX_TEXT = 32767  # openpyxl cuts longer texts: left to openpyxl
+#: The characters no workbook cell can hold and the texts openpyxl takes for error codes: openpyxl's
+#: ``ILLEGAL_CHARACTERS_RE`` and ``ERROR_CODES`` (a test keeps them equal), here so that meta does not import openpyxl
+ILLEGAL_CHARACTERS_RE = re.compile(r"[\000-\010]|[\013-\014]|[\016-\037]")
+ERROR_CODES = ('#NULL!', '#DIV/0!', '#VALUE!', '#REF!', '#NAME?', '#NUM!', '#N/A')
 
 
-def _text(value: str) -> str | None:
+@functools.cache
+def column_letter(j: int) -> str:
+    """The letters of column ``j`` (1 → 'A', 27 → 'AA'), as openpyxl's ``get_column_letter``."""
+    letters = ""
+    while j:
+        j, r = divmod(j - 1, 26)
+        letters = chr(65 + r) + letters
+    return letters
+
+
+def text_xml(value: str) -> str | None:
     """``<is><t>…</t></is>`` for a text openpyxl writes as an inline string, else None."""
     if (len(value) > _MAX_TEXT or (len(value) > 1 and value[0] == "=") or value in ERROR_CODES
             or ILLEGAL_CHARACTERS_RE.search(value)):
@@ -42,7 +55,7 @@ def _cells(values: list, letter: str, style: int | None, first_row: int) -> list
         if v is None:
             out.append(f'<c r="{letter}{row}"{s} t="n" />' if s else "")
         elif kind is str:
-            body = _text(v) if v else ""
+            body = text_xml(v) if v else ""
             if body is None:
                 return None
             out.append(f'<c r="{letter}{row}"{s} t="inlineStr">{body}</c>' if body
@@ -62,7 +75,7 @@ def rows_xml(columns: list[list], styles: list[int | None], first_row: int = 2) 
     an unstyled empty cell is not written, a styled one is); None if a value is not one this module writes."""
     cells = []
     for j, (values, style) in enumerate(zip(columns, styles), start=1):
-        column = _cells(values, get_column_letter(j), style, first_row)
+        column = _cells(values, column_letter(j), style, first_row)
         if column is None:
             return None
         cells.append(column)

@@ -11,8 +11,6 @@ Words come from :mod:`meta.i18n`; codes are shown as words. The file is byte-ide
 
 from __future__ import annotations
 
-import datetime as _dt
-import re
 from pathlib import Path
 
 import pandas as pd
@@ -405,23 +403,17 @@ def write_workbook(results, path: Path, lang: str = "nl") -> Path:
 
 
 def write_sheets(sheets: dict, path: Path, lang: str, fast: bool = True) -> Path:
-    """Write ``{sheet name: frame with COLUMNS keys}`` as a workbook at ``path``.
+    """Write ``{sheet name: frame with COLUMNS keys}`` as a workbook at ``path`` (:mod:`meta.write.xlsx_package`).
 
-    openpyxl's write-only mode writes the parts, styles and each sheet's header row; with ``fast`` the data rows
-    are the same XML built as strings (:mod:`meta.write.sheet_xml`) and put into each sheet when the zip is
-    rewritten with fixed times; a sheet holding a value that module does not write is written by openpyxl row by
-    row (as everything is with ``fast`` false)."""
-    from openpyxl import Workbook
+    Each sheet: a bold header row, column widths from the header and the first 200 values (8 to 60 characters),
+    frozen header, autofilter; a column with a number format in :data:`FORMATS` has it on every data cell (empty
+    ones too). ``fast``: the package written by meta as openpyxl writes it (openpyxl when it cannot); else openpyxl
+    writes every row."""
+    from meta.write.xlsx_package import write
 
-    wb = Workbook(write_only=True)
-    rows = []
-    for name, frame in sheets.items():
-        ws = wb.create_sheet(name)
-        rows.append((ws, _write_sheet(ws, frame, lang, fast)))
-    wb.properties.created = wb.properties.modified = _dt.datetime(2020, 1, 1)
-    wb.save(path)
-    fix_zip_times(path, {ws.path.lstrip("/"): xml for ws, xml in rows if xml})  # a sheet's path is set by save
-    return Path(path)
+    return write([(name, [header(key, lang) for key in frame.columns],
+                   [_cell_values(frame[key]) for key in frame.columns], _widths(frame, lang),
+                   [FORMATS.get(key) for key in frame.columns]) for name, frame in sheets.items()], path, fast)
 
 
 def _cell_values(column: pd.Series) -> list:
@@ -430,65 +422,7 @@ def _cell_values(column: pd.Series) -> list:
             for v in column.tolist()]
 
 
-def _write_sheet(ws, frame: pd.DataFrame, lang: str, fast: bool) -> str | None:
-    """One sheet of a write-only workbook: bold header row, column widths from the header and the first 200
-    values (8 to 60 characters), frozen header, autofilter; a column with a number format in :data:`FORMATS` has
-    it on every data cell (empty ones too). Returns the data rows' XML (:func:`meta.write.sheet_xml.rows_xml`), or
-    None when openpyxl wrote them."""
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.styles import Font
-    from openpyxl.utils import get_column_letter
-
-    from meta.write.sheet_xml import rows_xml
-
-    keys = list(frame.columns)
-    for j, key in enumerate(keys, start=1):
-        longest = max([len(header(key, lang))] + [len(str(v)) for v in frame[key].head(200).tolist()])
-        ws.column_dimensions[get_column_letter(j)].width = min(60, max(8, longest + 2))
-    ws.freeze_panes = "A2"
-    last = f"{get_column_letter(max(len(keys), 1))}{max(len(frame) + 1, 1)}"
-    ws.auto_filter.ref = f"A1:{last}"
-    ws.calculate_dimension = lambda: f"A1:{last}"  # the <dimension> the writer asks a worksheet for
-    bold = Font(bold=True)
-    head = [WriteOnlyCell(ws, value=header(key, lang)) for key in keys]
-    for cell in head:
-        cell.font = bold
-    ws.append(head)
-    formatted = {}  # column index -> the one styled cell its values pass through (written before the next row)
-    for j, key in enumerate(keys):
-        if key in FORMATS:
-            formatted[j] = WriteOnlyCell(ws)
-            formatted[j].number_format = FORMATS[key]
-    columns = [_cell_values(frame[key]) for key in keys]
-    if fast and len(frame):
-        # style ids in the order openpyxl's writer would register them: header first, then row 2 left to right
-        xml = rows_xml(columns, [formatted[j].style_id if j in formatted else None for j in range(len(keys))])
-        if xml is not None:
-            return xml
-    for values in zip(*columns):
-        row = list(values)
-        for j, cell in formatted.items():
-            cell.value = row[j]
-            row[j] = cell
-        ws.append(row)
-    return None
-
-
-def fix_zip_times(path: Path, rows: dict | None = None) -> None:
-    """Rewrite a zip (xlsx) with fixed member timestamps, so the same tables give the same bytes; ``rows``
-    {member: XML} puts each sheet's data rows after its header row (before ``</sheetData>``)."""
-    import zipfile
-
-    with zipfile.ZipFile(path) as z:
-        members = [(info, z.read(info)) for info in z.infolist()]
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as z:
-        for info, data in members:
-            if info.filename == "docProps/core.xml":  # openpyxl stamps the save time as 'modified'
-                data = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*", rb"\g<1>2020-01-01T00:00:00Z", data)
-            if rows and info.filename in rows:  # as openpyxl writes a sheet: UTF-8, unencodable as &#…;
-                data = data.replace(b"</sheetData>", rows[info.filename].encode("utf-8", "xmlcharrefreplace")
-                                    + b"</sheetData>", 1)
-            fixed = zipfile.ZipInfo(info.filename, date_time=(2020, 1, 1, 0, 0, 0))
-            fixed.compress_type = zipfile.ZIP_DEFLATED
-            fixed.external_attr = info.external_attr
-            z.writestr(fixed, data)
+def _widths(frame: pd.DataFrame, lang: str) -> list[int]:
+    """Each column's width: its header's or its first 200 values' longest text, + 2, from 8 to 60 characters."""
+    return [min(60, max(8, max([len(header(key, lang))] + [len(str(v)) for v in frame[key].head(200).tolist()]) + 2))
+            for key in frame.columns]
