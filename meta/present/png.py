@@ -39,8 +39,13 @@ def png_bytes(rgba, width: int, height: int, alpha: bool, dpi: float) -> bytes:
     """
     channels = 4 if alpha else 3
     pixels = np.frombuffer(rgba, np.uint8).reshape(height, width, 4)
-    rows = np.zeros((height, channels * width + 1), np.uint8)  # column 0: filter type 0 on every row
-    rows[:, 1:] = pixels[:, :, :channels].reshape(height, channels * width)
+    rows = np.empty((height, channels * width + 1), np.uint8)
+    rows[:, 0] = 0  # filter type 0 on every row
+    if alpha:
+        rows[:, 1:] = pixels.reshape(height, 4 * width)
+    else:  # one byte-strided copy per channel: numpy copies pixels[:, :, :3] as a whole ~3x slower
+        for c in range(3):
+            rows[:, 1 + c::3] = pixels[:, :, c]
     deflate = zlib.compressobj(ZLIB_LEVEL, zlib.DEFLATED, 15, 9, zlib.Z_DEFAULT_STRATEGY)
     stream = deflate.compress(rows) + deflate.flush()
     ppm = int(dpi / 0.0254 + 0.5)
