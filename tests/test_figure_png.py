@@ -73,6 +73,25 @@ def test_text_caching_renderer_measures_and_draws_text_as_matplotlibs_agg_render
                 s, prop, False)
 
 
+def test_text_cache_is_kept_apart_for_every_font_and_text_setting_and_no_other():
+    """The cache's settings key (agg_text._settings, from the font and text rcParams listed once) is what reading
+    every rcParam gives, and changes with a font or text setting, not with another setting."""
+    import matplotlib as mpl
+
+    from meta.present import agg_text
+
+    def read_all():
+        return tuple((k, repr(v)) for k, v in sorted(mpl.rcParams.items()) if k.startswith(("font.", "text.")))
+
+    base = agg_text._settings()
+    assert base == read_all()
+    for change, moves in (({"font.size": 13.0}, True), ({"text.antialiased": False}, True),
+                          ({"font.weight": "bold"}, True), ({"lines.linewidth": 3.0}, False)):
+        with mpl.rc_context(change):
+            assert agg_text._settings() == read_all()
+            assert (agg_text._settings() != base) is moves
+
+
 @pytest.mark.parametrize("alpha", [False, True])
 def test_png_writer_files_decode_with_pillow_to_the_same_pixels_and_resolution(tmp_path, alpha):
     """meta.present.png writes what an independent decoder (Pillow) reads back bit for bit: SYNTHETIC random pixels

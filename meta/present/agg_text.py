@@ -29,9 +29,16 @@ def caches_text() -> bool:
     return mpl.__version__.startswith("3.10.")
 
 
+#: The names of the rcParams that choose and shape a font (``font.*``, ``text.*``), in sorted order: matplotlib's
+#: rcParams have a fixed set of names, so they are listed once (reading every rcParam and its repr per figure, as
+#: :func:`_settings` did, took ~4 ms)
+_SETTING_NAMES = tuple(sorted(k for k in mpl.rcParams if k.startswith(("font.", "text."))))
+
+
 def _settings() -> tuple:
-    """The rcParams that choose and shape a font (``font.*``, ``text.*``): a change of them starts a new cache."""
-    return tuple((k, repr(v)) for k, v in sorted(mpl.rcParams.items()) if k.startswith(("font.", "text.")))
+    """The rcParams that choose and shape a font (``font.*``, ``text.*``) with their values: a change of them starts
+    a new cache."""
+    return tuple((k, repr(mpl.rcParams[k])) for k in _SETTING_NAMES)
 
 
 def _prop_key(prop) -> tuple:
