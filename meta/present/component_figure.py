@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 
 from meta.i18n import period_label, t, word
-from meta.present.drawing import (FIGURE_WIDTH_IN, FONT_PT, draw_points, draw_segments, effect_axis, text_width_in,
-                                  wrap_label)
+from meta.present.drawing import (FIGURE_WIDTH_IN, FONT_PT, draw_points, draw_segments, effect_axis, new_figure,
+                                  text_width_in, wrap_label)
 
 
 #: Row height in inches: one line of FONT_PT text (1.25 line spacing) and a little air.
@@ -50,18 +50,13 @@ def draw_components(table: pd.DataFrame, title: str, lang: str = "en", outcome_l
     (the period register) names each period as the report does (:func:`meta.i18n.period_label`). Print size
     ``FIGURE_WIDTH_IN`` wide in a fixed layout (inches; no tight box, no text below ``MIN_FONT_PT``).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     panels = component_rows(table, lang, outcome_label, periods)
     labels = [r["label"] for _, rows in panels for r in rows]
     label_in = max([text_width_in(x, weight="bold") for x in labels] + [1.5])
     left_in, right_in, top_in, axis_in, bottom_in = 0.1 + label_in + 0.15, 0.25, 0.5, 0.75, 0.1
     heights = [[ROW_PAD_IN + LINE_IN * (r["label"].count("\n") + 1) for r in rows] for _, rows in panels]
     height = top_in + sum(sum(h) + axis_in for h in heights) + bottom_in + (0.6 if not panels else 0.0)
-    fig = plt.figure(figsize=(FIGURE_WIDTH_IN, height), facecolor="white")
+    fig = new_figure(height, facecolor="white")
     fig.text(0.1 / FIGURE_WIDTH_IN, 1 - 0.1 / height, title, ha="left", va="top", fontsize=11, fontweight="bold")
     if not panels:
         fig.text(0.5, 0.4, t("components_none", lang), ha="center", va="center", fontsize=FONT_PT)

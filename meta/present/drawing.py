@@ -37,6 +37,19 @@ FONT_PT = 9.0
 PNG_DPI = 144  # 8 in × 144 = 1152 px: shown at its natural size in the report's 1200 px column
 
 
+def new_figure(height_in: float, **kw):
+    """A figure ``FIGURE_WIDTH_IN`` × ``height_in`` inches (``kw``: further :class:`matplotlib.figure.Figure`
+    options) with an Agg canvas, made without pyplot: a pyplot figure calls back into pyplot whenever an artist of
+    it changes (its check for an interactive redraw, ~3% of drawing a forest plot), and the figures are never shown.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(FIGURE_WIDTH_IN, height_in), **kw)
+    FigureCanvasAgg(fig)
+    return fig
+
+
 def wrap_label(text: str, width: int = LABEL_CHARS, indent: str = "  ") -> str:
     """A row label indented and wrapped onto as many lines as needed (continuation lines indented further)."""
     import textwrap

@@ -123,10 +123,7 @@ def render(job: FigureJob, folder: str) -> str:
     """Draw one job and save its files into ``folder`` (runs in a worker process or in-process)."""
     import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig = _drawer(job.kind)(**job.payload)
+    fig = _drawer(job.kind)(**job.payload)  # made without pyplot (drawing.new_figure): nothing to close
     folder = Path(folder)
     box = "tight" if job.save.get("tight") else None
     for fmt, name in job.files.items():
@@ -135,7 +132,6 @@ def render(job: FigureJob, folder: str) -> str:
         else:
             with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "meta"}):  # text as text; stable ids
                 fig.savefig(folder / name, bbox_inches=box, metadata={"Date": None, "Creator": None})
-    plt.close(fig)
     return job.name
 
 

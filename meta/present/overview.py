@@ -10,7 +10,8 @@ from scipy.special import ndtri
 from meta.present import fewstudies_report as fsr
 from meta.i18n import arm_class_label, concept_labels, fmt_g, outcome_labels, period_label, t
 from meta.present.drawing import (FIGURE_WIDTH_IN, FONT_PT, MIN_FONT_PT, PNG_DPI, cell_frames, draw_points,
-                                  draw_segments, effect_axis, text_width_in, wrap_label, wrap_line, write_now)
+                                  draw_segments, effect_axis, new_figure, text_width_in, wrap_label, wrap_line,
+                                  write_now)
 
 
 #: Past this many municipalities the colours would repeat and the legend would not fit: every estimate is then a
@@ -72,11 +73,6 @@ def draw_overview_rows(rows: pd.DataFrame, municipalities: list, level: float, l
     in the label). Print size ``FIGURE_WIDTH_IN`` wide, no text below ``MIN_FONT_PT``. ``rows`` from
     :func:`overview_rows`; ``municipalities`` is [(code, name)] in register order (colours follow it).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     codes = [m for m, _ in municipalities]
     color = {m: MUNICIPALITY_COLORS[i % len(MUNICIPALITY_COLORS)] for i, m in enumerate(codes)}
     if len(_present(rows, municipalities)) > OVERVIEW_MAX_COLORED:  # colours would repeat: one grey tick each
@@ -92,7 +88,7 @@ def draw_overview_rows(rows: pd.DataFrame, municipalities: list, level: float, l
     note = _upper_note(rows, lang)
     top_in, gap_in, bottom_in = 0.45, 0.7, 0.35 + 0.17 * len(note)
     height = top_in + sum(panel_h) + gap_in * len(panels) + bottom_in
-    fig = plt.figure(figsize=(FIGURE_WIDTH_IN, height), facecolor="white")
+    fig = new_figure(height, facecolor="white")
     y_top = height - top_in
     for (is_pp, panel), h in zip(panels, panel_h):
         ax = fig.add_axes([left_in / FIGURE_WIDTH_IN, (y_top - h) / height,

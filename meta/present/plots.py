@@ -15,8 +15,8 @@ from meta.analyses.tables import study_weights
 from meta.present import fewstudies_report as fsr
 from meta.i18n import (arm_class_label, components_label, concept_labels, fmt_g, fmt_interval, fmt_num, fmt_p,
                        method_words, outcome_labels, period_label, t, unit_words)
-from meta.present.drawing import (ZWSP, FIGURE_WIDTH_IN, FONT_PT, PNG_DPI, cell_frames, number_axis, plain_text,
-                                  text_width_in, unique_labels, wrap_label, wrap_line, write_now)
+from meta.present.drawing import (ZWSP, FIGURE_WIDTH_IN, FONT_PT, PNG_DPI, cell_frames, new_figure, number_axis,
+                                  plain_text, text_width_in, unique_labels, wrap_label, wrap_line, write_now)
 from meta.present.overview import overview_job
 from meta.present.spec_curve import spec_curve_jobs
 
@@ -196,15 +196,11 @@ def draw_forest_rows(rows: pd.DataFrame, unit: str, title: str, level: float, la
     and interval as text, and the weight when something is pooled. ``footer``: lines under the plot (the
     classical fits beside a Bayesian headline); default ``rows.attrs``. Returns the matplotlib Figure.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from matplotlib.transforms import blended_transform_factory
 
     footer = _forest_footer(rows, footer, lang)
     g = _ForestGeometry(rows, footer, level, lang)
-    fig = plt.figure(figsize=(FIGURE_WIDTH_IN, g.height), facecolor="white")
+    fig = new_figure(g.height, facecolor="white")
     ax = fig.add_axes([g.left_in / FIGURE_WIDTH_IN, g.bottom_in / g.height,
                        1 - (g.left_in + g.right_in) / FIGURE_WIDTH_IN, g.plot_h / g.height])
     ax.set_ylim(0, g.plot_h)

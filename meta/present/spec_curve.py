@@ -11,7 +11,7 @@ import pandas as pd
 from meta.i18n import (arm_class_label, concept_labels, fmt_g, outcome_labels, period_label, spec_words, t,
                        unit_words, word)
 from meta.present.drawing import (FIGURE_WIDTH_IN, MIN_FONT_PT, FONT_PT, PNG_DPI, draw_points, draw_segments,
-                                  number_axis, text_width_in, wrap_line, write_now)
+                                  new_figure, number_axis, text_width_in, wrap_line, write_now)
 from meta.present.fewstudies_report import UPPER_MARK
 
 
@@ -63,10 +63,7 @@ def draw_spec_curve(sens: pd.DataFrame, outcome_key: str, title: str, lang: str 
     specification not counted in the robustness verdict (:func:`not_counted`) is a hollow grey marker; a row whose
     interval is an outer bound (:func:`upper_bound`) is light grey with † after its label and a footnote.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
 
     s = sens[sens["outcome_key"] == outcome_key]
     cells = s[["period", "arm_class", "unit_h"]].drop_duplicates().sort_values(
@@ -83,7 +80,8 @@ def draw_spec_curve(sens: pd.DataFrame, outcome_key: str, title: str, lang: str 
     panels = [s[(s["period"] == cell["period"]) & (s["arm_class"] == cell["arm_class"])].sort_values(
         ["estimate", "spec_group", "spec"], kind="mergesort").reset_index(drop=True) for _, cell in cells.iterrows()]
     left_in = spec_left_margin([spec_labels(c, lang) for c in panels])
-    fig, axes = plt.subplots(len(cells), 1, figsize=(FIGURE_WIDTH_IN, height), squeeze=False)
+    fig = new_figure(height)
+    axes = fig.subplots(len(cells), 1, squeeze=False)
     fig.subplots_adjust(left=left_in / FIGURE_WIDTH_IN, right=1 - SPEC_RIGHT_IN / FIGURE_WIDTH_IN,
                         top=1 - top_in / height, bottom=(labels_in + note_in) / height, hspace=labels_in / plot_in)
     if note:
@@ -93,13 +91,13 @@ def draw_spec_curve(sens: pd.DataFrame, outcome_key: str, title: str, lang: str 
     for ax, (_, cell), c in zip(axes[:, 0], cells.iterrows(), panels):
         width = _draw_spec_panel(ax, cell, c, (ranges or {}).get(cell["unit_h"], math.nan), lang, periods)
         clipped_at = width if width is not None else clipped_at
-    handles = [plt.Line2D([], [], marker="o", ls="", color=col, label=word("verdict", v, lang))
+    handles = [Line2D([], [], marker="o", ls="", color=col, label=word("verdict", v, lang))
                for v, col in SPEC_COLORS.items() if v != "no estimate"]
     if any(not_counted(c).any() for c in panels):
-        handles.append(plt.Line2D([], [], marker="o", ls="", color=NOT_COUNTED_COLOR, markerfacecolor="white",
+        handles.append(Line2D([], [], marker="o", ls="", color=NOT_COUNTED_COLOR, markerfacecolor="white",
                                   label=t("fig_spec_not_counted", lang)))
     if clipped_at is not None:
-        handles.append(plt.Line2D([], [], marker="^", ls="", color="#555555",
+        handles.append(Line2D([], [], marker="^", ls="", color="#555555",
                                   label=t("fig_spec_clipped", lang, width=fmt_g(clipped_at, lang))))
     fig.legend(handles=handles, loc="upper right", bbox_to_anchor=(1 - SPEC_RIGHT_IN / FIGURE_WIDTH_IN,
                                                                    1 - 0.38 / height),

@@ -39,14 +39,11 @@ def can_fork() -> bool:
 
 
 def warm() -> None:
-    """Import matplotlib (Agg) and every drawing module in this process, so that processes forked from it start
-    warm."""
-    import matplotlib
+    """Import matplotlib's figure and Agg canvas (not pyplot: the figures are made without it) and every drawing
+    module in this process, so that processes forked from it start warm."""
+    import matplotlib.figure  # noqa: F401  (imported before the fork: followers inherit it)
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot  # noqa: F401  (imported before the fork: followers inherit it)
-
-    from meta.present import component_figure, overview, plots, spec_curve  # noqa: F401
+    from meta.present import agg_text, component_figure, overview, plots, spec_curve  # noqa: F401
 
 
 #: Relative drawing time of one figure of each kind, measured in a cold ``meta run`` on inputs/ (tests/benchmarks/
