@@ -143,3 +143,44 @@ def test_a_study_with_a_missing_cell_column_belongs_to_no_cell_as_in_groupby():
     assert sensitivity._upper_bound_keys(studies, list(CELL_COLUMNS)) == {key_b}
     groups = studies.groupby(list(CELL_COLUMNS), sort=False).indices
     assert {k: list(v) for k, v in groups.items()} == sensitivity._cell_rows(studies, list(CELL_COLUMNS))
+
+
+def _prior_dependence_by_groupby(sens: pd.DataFrame) -> pd.DataFrame:
+    """prior_dependence written with pandas' groupby and masks, the way it first was (the reference)."""
+    cols = [*CELL_COLUMNS, "verdict", "depends_on_prior", "changed_by", "estimate_min", "estimate_max"]
+    part = sens[sens["spec_group"].isin(["Bayesian", "prior"])]
+    rows = []
+    for key, g in part.groupby(list(CELL_COLUMNS), sort=True):
+        base = g[g["spec_group"] == "Bayesian"]
+        if base.empty:
+            continue
+        v = base["verdict"].iloc[0]
+        other = g[(g["spec_group"] == "prior") & (g["verdict"] != v)]
+        rows.append({**dict(zip(CELL_COLUMNS, key)), "verdict": v, "depends_on_prior": not other.empty,
+                     "changed_by": ";".join(other["spec"]), "estimate_min": g["estimate"].min(),
+                     "estimate_max": g["estimate"].max()})
+    return pd.DataFrame(rows, columns=cols)
+
+
+def test_prior_dependence_read_from_lists_equals_the_groupby_formulation_on_random_frames():
+    import numpy as np
+
+    rng = np.random.default_rng(20261202)
+    texts = ("outcome_key", "period", "arm_class", "unit_h", "spec_group", "spec", "verdict")
+    seen_dependent = 0
+    for trial in range(200):
+        n = int(rng.integers(0, 30))
+
+        def pick(values):
+            return [values[i] for i in rng.integers(0, len(values), n)]
+
+        sens = pd.DataFrame({
+            "outcome_key": pick(["b", "a", None, "é"]), "period": pick(["p2", "p1"]), "arm_class": pick(["x", "y"]),
+            "unit_h": pick(["u", None, "v"]) if trial % 2 else pick(["u"]),
+            "spec_group": pick(["Bayesian", "prior", "main"]), "spec": pick(["s1", "s2", "s3"]),
+            "verdict": pick(["positive", "negative", None]), "estimate": pick([1.0, np.nan, -2.0, 0.5])})
+        sens = sens.astype({c: "str" for c in texts})  # missing texts stay missing
+        got = sensitivity.prior_dependence(sens)
+        pd.testing.assert_frame_equal(got, _prior_dependence_by_groupby(sens), check_exact=True)
+        seen_dependent += int(got["depends_on_prior"].sum())
+    assert seen_dependent > 0  # the frames exercised cells whose verdict a prior changes

@@ -106,12 +106,13 @@ def _not_counted(scale: dict) -> dict:
             for key, q in scale.items() if q < 1}
 
 
-def _cell_rows(frame: pd.DataFrame, cols: list[str]) -> dict:
-    """{cell key: the positions of ``frame``'s rows in that cell}, cells in order of first appearance and rows in
-    frame order; a row with a missing value in ``cols`` belongs to no cell (as in groupby)."""
+def _cell_rows(frame: pd.DataFrame, cols: list[str], sort: bool = False) -> dict:
+    """{cell key: the positions of ``frame``'s rows in that cell}, cells in order of first appearance (``sort``: in
+    groupby's sorted order) and rows in frame order; a row with a missing value in ``cols`` belongs to no cell (as in
+    groupby)."""
     if len(frame) == 0:
         return {}
-    code = frame.groupby(list(cols), sort=False).ngroup().to_numpy(dtype=float)  # NaN: a missing key
+    code = frame.groupby(list(cols), sort=sort).ngroup().to_numpy(dtype=float)  # NaN: a missing key
     at = np.flatnonzero(~np.isnan(code))
     at = at[np.argsort(code[at], kind="stable")]  # the rows by cell, each cell's in frame order
     bounds = np.flatnonzero(np.diff(code[at])) + 1
@@ -418,14 +419,15 @@ def prior_dependence(sens: pd.DataFrame) -> pd.DataFrame:
     if sens is None or len(sens) == 0:
         return pd.DataFrame(columns=cols)
     part = sens[sens["spec_group"].isin(["Bayesian", "prior"])]
+    group, spec, verdict, estimate = (part[c].tolist() for c in ("spec_group", "spec", "verdict", "estimate"))
     rows = []
-    for key, g in part.groupby(list(CELL_COLUMNS), sort=True):
-        base = g[g["spec_group"] == "Bayesian"]
-        if base.empty:
+    for key, at in _cell_rows(part, list(CELL_COLUMNS), sort=True).items():  # as groupby(sort=True), read once
+        base = [i for i in at if group[i] == "Bayesian"]
+        if not base:
             continue
-        v = base["verdict"].iloc[0]
-        other = g[(g["spec_group"] == "prior") & (g["verdict"] != v)]
-        rows.append({**dict(zip(CELL_COLUMNS, key)), "verdict": v, "depends_on_prior": not other.empty,
-                     "changed_by": ";".join(other["spec"]), "estimate_min": g["estimate"].min(),
-                     "estimate_max": g["estimate"].max()})
+        v = verdict[base[0]]
+        other = [i for i in at if group[i] == "prior" and verdict[i] != v]
+        low, high = _nan_min_max([estimate[i] for i in at])
+        rows.append({**dict(zip(CELL_COLUMNS, key)), "verdict": v, "depends_on_prior": bool(other),
+                     "changed_by": ";".join(spec[i] for i in other), "estimate_min": low, "estimate_max": high})
     return pd.DataFrame(rows, columns=cols)
