@@ -59,6 +59,21 @@ def test_meta_pool_builds_no_other_subcommand_and_imports_no_figure_library_or_w
         sorted(loaded & {*HEAVY, "meta.analyses.pipeline", "meta.simulate"})
 
 
+def test_the_modules_of_meta_run_import_no_scipy_optimize():
+    # every module meta run's main process and figure workers import (the analysis, its models, the outputs,
+    # figures, report and workbook): the root finder is meta.models.roots, and scipy.optimize's import alone cost
+    # ~0.2 s of CPU before the figure workers were forked
+    code = ("import json, sys\n"
+            "import meta.analyses.pipeline, meta.write.outputs, meta.present.plots, meta.present.overview\n"
+            "import meta.present.report, meta.present.workers, meta.write.workbook, meta.models.bayes_many\n"
+            "print(json.dumps(sorted(sys.modules)))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert out.returncode == 0, out.stderr
+    loaded = set(json.loads(out.stdout))
+    assert {"scipy.special", "meta.models.gls", "meta.models.bayes", "meta.models.mixtures"} <= loaded  # not vacuous
+    assert "scipy.optimize" not in loaded
+
+
 def _differences(a, b) -> list[str]:
     """Relative paths whose bytes differ between two output folders (or exist in one only)."""
     out = []

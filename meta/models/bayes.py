@@ -75,10 +75,10 @@ from dataclasses import asdict, dataclass
 from typing import Iterable
 
 import numpy as np
-from scipy import optimize
 
 from meta.models.conditional import conditional, log_prior
 from meta.models.mixtures import grid_quantiles, mixture_probabilities, mixture_quantiles
+from meta.models.roots import brentq
 
 #: Grid refinement stops when the quantiles move by less than this times the posterior sd.
 REL_TOL = 1e-7
@@ -225,7 +225,7 @@ def _tau_cutoff(v, s, log_max, tau_prior="halfnormal"):
     hi = 2 * lo
     while f(hi) > 0:
         hi *= 2
-    return optimize.brentq(f, lo, hi, xtol=1e-6 * lo)
+    return brentq(f, lo, hi, xtol=1e-6 * lo)
 
 
 

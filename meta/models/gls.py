@@ -17,7 +17,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import optimize
+
+from meta.models.roots import brentq
 
 #: relative tolerance on tau2 for the root of the score equation
 TAU2_RTOL = 1e-13
@@ -203,8 +204,8 @@ def maximum_likelihood_tau2(y, V, X, Z, method) -> tuple[float, bool]:
             if scores[i + 1] == 0:
                 candidates.append((float(grid[i + 1]), True))
                 continue
-            root, info = optimize.brentq(score, grid[i], grid[i + 1], xtol=1e-300, rtol=TAU2_RTOL,
-                                         maxiter=1000, full_output=True, disp=False)
+            root, info = brentq(score, grid[i], grid[i + 1], xtol=1e-300, rtol=TAU2_RTOL, maxiter=1000,
+                                full_output=True, disp=False)
             candidates.append((float(root), bool(info.converged)))
     if not candidates:  # score > 0 everywhere up to `upper`
         return float(upper), False

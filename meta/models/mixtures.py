@@ -12,7 +12,9 @@ import functools
 import math
 
 import numpy as np
-from scipy import optimize, special
+from scipy import special
+
+from meta.models.roots import brentq
 
 #: Relative tolerance of the roots (brentq's smallest).
 _RTOL = 4 * np.finfo(float).eps
@@ -34,7 +36,7 @@ def mixture_quantiles(probs, weights, means, variances):
         # Chebyshev: P(|X − mean| ≥ K·sd) ≤ 1/K², so the p-quantile lies within K·sd for K² > 1/min(p, 1−p)
         K = 1.0 / math.sqrt(min(p, 1.0 - p)) + 1.0
         lo, hi = mean - K * sd, mean + K * sd
-        out.append(optimize.brentq(lambda x: cdf(x) - p, lo, hi, xtol=1e-12 * sd, rtol=_RTOL))
+        out.append(brentq(lambda x: cdf(x) - p, lo, hi, xtol=1e-12 * sd, rtol=_RTOL))
     return np.array(out), mean, sd
 
 
@@ -73,7 +75,7 @@ def grid_quantiles(u, density, probs):
         elif f(hi) <= 0:
             out.append(hi)
         else:
-            out.append(optimize.brentq(f, lo, hi, xtol=1e-15, rtol=_RTOL))
+            out.append(brentq(f, lo, hi, xtol=1e-15, rtol=_RTOL))
     return np.array(out)
 
 
