@@ -8,9 +8,11 @@ jobs (in the main process before fbddae4, in the figure leader since), the figur
 add_sensitivity, the console counts, the specification-curve jobs, the tables, the workbook's key and the workbook,
 the report, waiting for the figures, the manifest, and 'other' (the rest: imports between stages, the README) —
 and the CPU spent importing modules (outermost imports only, in any stage); then the whole main process's CPU, its
-figure workers' CPU and the wall time. Afterwards one ``python -X
-importtime -m meta.cli run`` per tree and repeat (interleaved too) gives the summed self time of every import of
-the run (the main process and its workers write to the same stderr). Medians, ratios B/A and the load average are
+figure workers' CPU and the wall time, and the main process's CPU (interpreter start-up included) and wall time
+(from the child's first line) when the figure leader is forked, at the first figure batch: the serial path every run
+waits for. Indented: the parts of the analysis and of the sensitivity analysis (effects.get sums its calls in both).
+Afterwards one ``python -X importtime -m meta.cli run`` per tree and repeat (interleaved too) gives the summed self
+time of every import of the run (the main process and its workers write to the same stderr). Medians, ratios B/A and the load average are
 printed; both trees' outputs of the first run are compared byte for byte (every file but ``manifest.json``).
 
 Usage::
@@ -44,11 +46,23 @@ REPO = Path(__file__).resolve().parents[2]
 TIMED = (
     ("meta.cli", "preflight", "preflight"),
     ("meta.read.load", "load_inputs", "  load_inputs"),
+    ("meta.write.rerun", "run_key", "run_key"),
     ("meta.analyses.pipeline", "analyse", "analyse"),
+    ("meta.effects.concepts", "EffectsByChoice.get", "  effects.get (all calls)"),
+    ("meta.cells", "select_studies", "  select_studies"),
+    ("meta.models.engine", "pool_cells", "  pool_cells"),
+    ("meta.analyses.tables", "pooled_table", "  pooled_table"),
+    ("meta.analyses.fewstudies", "add_few_studies_columns", "  few-studies (Bayes)"),
+    ("meta.analyses.tables", "side_by_side", "  side_by_side"),
+    ("meta.analyses.tables", "coverage", "  coverage"),
     ("meta.write.outputs", "check_text", "text check"),
     ("meta.present.plots", "forest_jobs", "forest jobs"),
     ("meta.present.figures", "Drawing.add", "figure batches (fork)"),
     ("meta.analyses.pipeline", "add_sensitivity", "add_sensitivity"),
+    ("meta.analyses.sensitivity", "sensitivity_table", "  sensitivity_table"),
+    ("meta.analyses.sensitivity", "_reselected_rows", "    _reselected_rows"),
+    ("meta.analyses.sensitivity", "prior_sensitivity_rows", "    prior rows (Bayes)"),
+    ("meta.analyses.components", "component_models", "  component_models"),
     ("meta.cli", "_console_counts", "console counts"),
     ("meta.present.plots", "sensitivity_jobs", "spec-curve jobs"),
     ("meta.write.outputs", "_write_tables", "tables"),
@@ -64,11 +78,14 @@ CHILD = r"""
 import importlib.abc, json, resource, sys, time
 CPU0, WALL0 = time.process_time(), time.perf_counter()
 TIMED = json.loads(sys.argv[1])
+FORK = "figure batches (fork)"
 spent, depth = {"imports": 0.0}, [0]
 
 def timer(fn, name):
     def timed(*a, **k):
         t0 = time.process_time()
+        if name == FORK and "CPU until fork" not in spent:  # the figure leader is forked in the first batch
+            spent["CPU until fork"], spent["wall until fork"] = t0, time.perf_counter() - WALL0
         try:
             return fn(*a, **k)
         finally:
@@ -128,11 +145,17 @@ print("STAGES " + json.dumps(spent), file=sys.stderr)
 sys.exit(rc)
 """
 
-ORDER = ("start-up", "preflight", "load_inputs", "analyse", "text check", "forest jobs", "figure batches (fork)",
-         "add_sensitivity", "console counts", "spec-curve jobs", "tables", "workbook key", "workbook", "report",
-         "wait for figures", "manifest", "other", "imports", "main process", "workers", "wall")
-#: Stages timed inside another one (not counted again in "other"): load_inputs in the preflight
-NESTED = ("load_inputs",)
+ORDER = ("start-up", "preflight", "load_inputs", "run_key", "analyse", "effects.get (all calls)", "select_studies",
+         "pool_cells", "pooled_table", "few-studies (Bayes)", "side_by_side", "coverage", "text check", "forest jobs",
+         "figure batches (fork)", "add_sensitivity", "sensitivity_table", "_reselected_rows", "prior rows (Bayes)",
+         "component_models", "console counts", "spec-curve jobs", "tables", "workbook key", "workbook", "report",
+         "wait for figures", "manifest", "other", "imports", "main process", "workers", "wall", "CPU until fork",
+         "wall until fork")
+#: Stages timed inside another one (not counted again in "other"): load_inputs in the preflight, the parts of
+#: analyse and add_sensitivity (effects.get sums its calls in both)
+NESTED = ("load_inputs", "effects.get (all calls)", "select_studies", "pool_cells", "pooled_table",
+          "few-studies (Bayes)", "side_by_side", "coverage", "sensitivity_table", "_reselected_rows",
+          "prior rows (Bayes)", "component_models")
 
 
 def run_once(tree: Path, out: Path, extra: list[str]) -> dict:
@@ -189,13 +212,13 @@ def main() -> int:
               f"{' '.join(f'{x:.2f}' for x in load)} -> {' '.join(f'{x:.2f}' for x in end)}")
         print("CPU seconds of the main process per stage (inclusive, imports made in it included; median; 'other' = the\n"
               "main process's CPU outside the stages, e.g. the imports between them), workers' CPU and wall time:")
-        print(f"  {'stage':22s}" + "".join(f"{'A' if k == 0 else 'B':>9s}" for k in range(len(trees))) + "    B/A")
+        print(f"  {'stage':27s}" + "".join(f"{'A' if k == 0 else 'B':>9s}" for k in range(len(trees))) + "    B/A")
         for stage in ORDER:
             med = [statistics.median(r.get(stage, 0.0) for r in runs[t]) for t in trees]
             ratio = f"x{med[1] / med[0]:.2f}" if med[0] > 0 else "-"
-            print(f"  {stage:22s}" + "".join(f"{m:9.3f}" for m in med) + f"  {ratio:>6s}")
+            print(f"  {'  ' * (stage in NESTED) + stage:27s}" + "".join(f"{m:9.3f}" for m in med) + f"  {ratio:>6s}")
         med = [statistics.median(imports[t]) for t in trees]
-        print(f"  {'-X importtime total':22s}" + "".join(f"{m:9.3f}" for m in med) + f"  x{med[1] / med[0]:.2f}"
+        print(f"  {'-X importtime total':27s}" + "".join(f"{m:9.3f}" for m in med) + f"  x{med[1] / med[0]:.2f}"
               f"   ({len(imports[trees[0]])} runs each; self times of every import, main and workers)")
         for k, t in enumerate(trees):
             name = t if args.trees or k else f"{args.base or 'HEAD'} (git archive)"
