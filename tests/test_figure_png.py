@@ -92,6 +92,23 @@ def test_text_cache_is_kept_apart_for_every_font_and_text_setting_and_no_other()
             assert (agg_text._settings() != base) is moves
 
 
+def test_opaque_exactly_when_every_pixel_has_alpha_255():
+    """png.opaque against every pixel's alpha byte read one by one: SYNTHETIC random colours, all opaque, then one
+    pixel (first, middle, last) at alpha 254 or 0; no pixels at all count as opaque."""
+    from meta.present.png import opaque
+
+    rng = np.random.default_rng(15)
+    pixels = rng.integers(0, 256, (7, 5, 4), dtype=np.uint8)
+    pixels[..., 3] = 255
+    assert opaque(pixels.tobytes())
+    for i in (0, 17, 34):
+        for a in (254, 0):
+            p = pixels.copy().reshape(-1, 4)
+            p[i, 3] = a
+            assert opaque(p.tobytes()) is bool((p[:, 3] == 255).all()) is False
+    assert opaque(b"")
+
+
 @pytest.mark.parametrize("alpha", [False, True])
 def test_png_writer_files_decode_with_pillow_to_the_same_pixels_and_resolution(tmp_path, alpha):
     """meta.present.png writes what an independent decoder (Pillow) reads back bit for bit: SYNTHETIC random pixels

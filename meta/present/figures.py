@@ -140,12 +140,10 @@ def save_png(fig, path, dpi: float, box=None) -> None:
     written as RGB when every pixel is opaque (the figures have a white background; no alpha channel to compress),
     with the resolution but no software stamp in the file, by :func:`meta.present.png.png_bytes` (rows unfiltered,
     zlib level 3). The pixels are read from the renderer's buffer in place (no copy) and the alpha bytes checked
-    with numpy. Drawn by :class:`meta.present.agg_text.TextCachingCanvas` where
+    by :func:`meta.present.png.opaque`. Drawn by :class:`meta.present.agg_text.TextCachingCanvas` where
     :func:`meta.present.agg_text.caches_text` allows it."""
-    import numpy as np
-
     from meta.present.agg_text import TextCachingCanvas, caches_text
-    from meta.present.png import png_bytes
+    from meta.present.png import opaque, png_bytes
 
     if caches_text():
         TextCachingCanvas(fig)  # the same pixels, each line of text shaped once per process
@@ -155,8 +153,7 @@ def save_png(fig, path, dpi: float, box=None) -> None:
     w, h = int(renderer.width), int(renderer.height)
     if sink.view is None or sink.view.nbytes != 4 * w * h:  # pragma: no cover - renderer and buffer disagree
         raise RuntimeError(f"{path}: {0 if sink.view is None else sink.view.nbytes} bytes of pixels for {w} x {h}")
-    opaque = int(np.frombuffer(sink.view, np.uint8)[3::4].min(initial=255)) == 255  # every pixel's alpha
-    Path(path).write_bytes(png_bytes(sink.view, w, h, alpha=not opaque, dpi=dpi))
+    Path(path).write_bytes(png_bytes(sink.view, w, h, alpha=not opaque(sink.view), dpi=dpi))
 
 
 class _BufferSink:

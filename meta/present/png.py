@@ -56,6 +56,13 @@ def png_bytes(rgba, width: int, height: int, alpha: bool, dpi: float) -> bytes:
                      _chunk(b"IEND", b"")))
 
 
+def opaque(rgba) -> bool:
+    """Whether every pixel of ``rgba`` (R, G, B, A bytes) has alpha 255. Each pixel read as a little-endian 32-bit
+    word has its alpha as the top byte, so the smallest word is >= 0xFF000000 exactly then: one contiguous pass,
+    not a strided one over every fourth byte."""
+    return int(np.frombuffer(rgba, "<u4").min(initial=0xFFFFFFFF)) >= 0xFF000000
+
+
 def _chunk(kind: bytes, data: bytes) -> bytes:
     """One chunk: big-endian length of ``data``, the type, the data, CRC-32 of type and data."""
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(data, zlib.crc32(kind)))
