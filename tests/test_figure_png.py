@@ -126,3 +126,43 @@ def test_png_writer_files_decode_with_pillow_to_the_same_pixels_and_resolution(t
         assert image.size == (w, h)
         assert np.array_equal(np.asarray(image), rgba if alpha else rgba[..., :3])
         assert image.info["dpi"] == pytest.approx((144, 144), abs=0.01)
+
+
+#: A small figure drawn and saved by save_png into the folder ``out`` (a path given by the caller)
+_QUICK_FIGURE = """
+from meta.present.drawing import new_figure
+from meta.present.figures import save_png
+fig = new_figure(1.5, facecolor="white")
+ax = fig.add_axes([0.3, 0.3, 0.6, 0.6])
+ax.plot([0, 1], [0, 1], color="#b22222", lw=1.3)
+ax.scatter([0.5], [0.4], s=60, marker="s", color="#1f4e79")
+ax.text(0.1, 0.8, "Gepoold (REML) −0,05", fontsize=9, fontweight="bold")
+ax.set_xlabel("effect (pp)", fontsize=9)
+save_png(fig, out, 144)
+"""
+
+
+def test_figure_workers_quick_matplotlib_import_draws_the_same_and_leaves_artists_settable(tmp_path):
+    """workers.warm imports matplotlib without the artists' set() help text (drawing.import_matplotlib): a figure
+    drawn after it, in a fresh process, has the bytes of the same figure drawn here after a plain import; set()
+    still takes keywords, and an artist class made later gets its help text."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    check = _QUICK_FIGURE + """
+import matplotlib.artist, matplotlib.lines
+assert matplotlib.lines.Line2D.set.__doc__ is None  # left out at import
+line = matplotlib.lines.Line2D([0, 1], [0, 1])
+line.set(color="red", linewidth=2)
+assert line.get_color() == "red" and line.get_linewidth() == 2
+class Later(matplotlib.lines.Line2D):
+    pass
+assert "linewidth" in Later.set.__doc__
+"""
+    repo = Path(__file__).resolve().parents[1]
+    code = f"from meta.present import workers\nworkers.warm()\nout = {str(tmp_path / 'quick.png')!r}\n" + check
+    subprocess.run([sys.executable, "-c", code], cwd=repo, check=True, env={**os.environ, "PYTHONPATH": str(repo)})
+    exec(_QUICK_FIGURE, {"out": tmp_path / "plain.png"})
+    assert (tmp_path / "quick.png").read_bytes() == (tmp_path / "plain.png").read_bytes()

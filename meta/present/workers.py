@@ -41,8 +41,9 @@ def can_fork() -> bool:
 def warm() -> None:
     """Import matplotlib's figure and Agg canvas (not pyplot: the figures are made without it) and every drawing
     module in this process, so that processes forked from it start warm."""
-    import matplotlib.figure  # noqa: F401  (imported before the fork: followers inherit it)
+    from meta.present import drawing
 
+    drawing.import_matplotlib()  # before the fork: followers inherit it
     from meta.present import agg_text, component_figure, overview, plots, spec_curve  # noqa: F401
 
 
