@@ -22,13 +22,14 @@ MANY_COLOR = "#555555"
 MUNICIPALITY_COLORS = ("#1f4e79", "#c55a11", "#548235", "#7030a0", "#bf9000", "#2e75b6", "#843c0c", "#375623")
 
 
-def overview_rows(results, lang: str = "en") -> pd.DataFrame:
+def overview_rows(results, lang: str = "en", cells: dict | None = None) -> pd.DataFrame:
     """The rows of the overview figure: per arm class (plan order) a header, then one row per outcome × horizon.
 
     Each cell row carries its studies (municipality, yi, lower, upper) and the pooled headline estimate with its
     interval when k >= 2 (``pooled``), in the order of the Kerntabel (arm class, then the plan's outcomes).
     ``upper``: per study whether its SE is only an upper bound (its interval an outer bound: an open square, † after
-    the row's label, as the Kerntabel and forest plots mark it).
+    the row's label, as the Kerntabel and forest plots mark it). ``cells``: :func:`cell_frames` of ``results`` when
+    already made (the forest plots' jobs use them too).
     """
     from meta.analyses.tables import cell_order
 
@@ -37,7 +38,7 @@ def overview_rows(results, lang: str = "en") -> pd.DataFrame:
     label = {**outcome_labels(results.inputs.outcomes, lang), **concept_labels(results.inputs.concepts, lang)}
     p = cell_order(results.pooled, plan) if len(results.pooled) else results.pooled
     rows = []
-    cells = cell_frames(results)
+    cells = cell_frames(results) if cells is None else cells
     for arm_class, g in p.groupby("arm_class", sort=False):
         rows.append(dict(kind="header", label=arm_class_label(arm_class, lang).capitalize(), unit_h="", studies=[],
                          pooled=None, upper=[]))
@@ -211,15 +212,16 @@ def _present(rows: pd.DataFrame, municipalities: list) -> list:
     return [m for m, _ in municipalities if m in seen]
 
 
-def overview_job(results, lang: str = "en", svg: bool = False):
-    """The overview figure job (PNG, read in the report; SVG only when asked)."""
+def overview_job(results, lang: str = "en", svg: bool = False, cells: dict | None = None):
+    """The overview figure job (PNG, read in the report; SVG only when asked); ``cells`` as for
+    :func:`overview_rows`."""
     from meta.present.figures import FigureJob
 
     title = "Overzicht per armklasse en uitkomst" if lang == "nl" else "Overview per arm class and outcome"
     munis = results.inputs.municipalities
     files = {"png": "overview.png", **({"svg": "overview.svg"} if svg else {})}
     return FigureJob("overview", "overview", title, files,
-                     dict(rows=overview_rows(results, lang), municipalities=list(zip(munis["municipality"],
+                     dict(rows=overview_rows(results, lang, cells), municipalities=list(zip(munis["municipality"],
                                                                                      munis["name"])),
                           level=float(results.plan.level), lang=lang), dict(dpi=PNG_DPI))
 

@@ -351,12 +351,13 @@ def forest_title(results, outcome_key: str, period, lang: str = "en") -> str:
     return f"{label} — {period_label(period, results.inputs.periods, lang)}"
 
 
-def forest_jobs(results, lang: str = "en", svg: bool = False) -> list:
-    """One :class:`meta.present.figures.FigureJob` per outcome × horizon: PNG (read in the report), SVG only when asked."""
+def forest_jobs(results, lang: str = "en", svg: bool = False, cells: dict | None = None) -> list:
+    """One :class:`meta.present.figures.FigureJob` per outcome × horizon: PNG (read in the report), SVG only when
+    asked; ``cells``: :func:`cell_frames` of ``results`` when already made."""
     from meta.present.figures import FigureJob
 
     jobs = []
-    cells = cell_frames(results)
+    cells = cell_frames(results) if cells is None else cells
     for outcome_key, horizon, unit in figure_cells(results):
         name = figure_name(outcome_key, horizon)
         title = forest_title(results, outcome_key, horizon, lang)

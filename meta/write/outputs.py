@@ -23,6 +23,7 @@ from meta.i18n import DEFAULT_LANG, fmt_num, reason_code
 from meta.plan import REPO
 from meta.present import figures as figcache
 from meta.present import plots, report, templating
+from meta.present.drawing import cell_frames
 from meta.present.overview import overview_job
 from meta.read.estimates import ESTIMATE_COLUMNS
 from meta.simulate.settings import SIMULATION_SUMMARY
@@ -167,7 +168,8 @@ def _load_shared(lang: str) -> None:
 def _first_figures(results: Results, lang: str, svg: bool) -> list:
     """The figures drawn from the pooled cells and studies alone: the forest plots, then the overview (made in the
     figure workers when they are forked: :meth:`meta.present.figures.Drawing.add`)."""
-    return [*plots.forest_jobs(results, lang, svg), overview_job(results, lang, svg)]
+    cells = cell_frames(results)  # every cell's studies and pooled row, looked up once for both
+    return [*plots.forest_jobs(results, lang, svg, cells), overview_job(results, lang, svg, cells)]
 
 
 def _previous(out_dir: Path) -> Path | None:
