@@ -115,7 +115,14 @@ def fmt_num(x, digits: int = 1, lang: str = DEFAULT_LANG, missing: str = MISSING
     """
     if _is_missing(x):
         return missing
-    x = float(x)
+    return _fmt_float(float(x), digits, sign, lang)
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _fmt_float(x: float, digits: int, sign: bool, lang: str) -> str:
+    """:func:`fmt_num` of a float, kept: Babel's pattern costs ~40 µs a number and the report prints about half
+    of its ~1,100 numbers more than once (a cell's estimate in the findings, the Kerntabel and the decisions). The
+    text is a function of the value (0.0 and -0.0, equal keys, both print "0")."""
     if round(x, digits) == 0:
         x = 0.0  # no "-0,0"
     pattern, locale = _number_pattern(digits, sign, lang)
@@ -154,9 +161,16 @@ def fmt_g(x, lang: str = DEFAULT_LANG) -> str:
     """A short number as written in a setting (``0.05`` → ``0,05``): up to 6 significant digits, no trailing zeros."""
     if _is_missing(x):
         return MISSING
+    return _fmt_short(f"{float(x):.6g}", lang)
+
+
+@functools.lru_cache(maxsize=1 << 12)
+def _fmt_short(short: str, lang: str) -> str:
+    """:func:`fmt_g` of a number written with 6 significant digits, kept (settings, ticks and p ranges repeat; the
+    text is the key, so -0 and 0 stay apart)."""
     from babel.numbers import format_decimal
 
-    return format_decimal(float(f"{float(x):.6g}"), format="#,##0.######", locale=LOCALES[lang])
+    return format_decimal(float(short), format="#,##0.######", locale=LOCALES[lang])
 
 
 def tick_text(lang: str):
