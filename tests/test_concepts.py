@@ -311,7 +311,7 @@ def test_the_studies_of_a_narrowed_selection_are_select_studies_studies_in_those
 
 
 def test_the_selections_sort_order_is_pandas_stable_sort_with_missing_values_last():
-    from meta.cells import _sort_order
+    from meta.cells import sort_order
 
     rng = np.random.default_rng(7)
     for _ in range(200):
@@ -321,4 +321,4 @@ def test_the_selections_sort_order_is_pandas_stable_sort_with_missing_values_las
                              index=rng.permutation(n) + 5)
         for cols in (["a", "b"], ["c", "b"], ["b"]):
             want = frame.reset_index(drop=True).sort_values(cols, kind="mergesort").index.to_numpy()
-            assert _sort_order(frame, cols).tolist() == want.tolist()
+            assert sort_order(frame, cols).tolist() == want.tolist()

@@ -12,7 +12,7 @@ from scipy.special import ndtri
 from meta.i18n import fmt_interval, fmt_num, fmt_p_range
 from meta.effects.concepts import SE_METHOD as RANGE_BOUND
 from meta.plan import Plan
-from meta.cells import CELL_COLUMNS, strict_period
+from meta.cells import CELL_COLUMNS, sort_order, strict_period
 
 #: SE methods that rest on assumptions beyond the printed numbers; pooled rows using them are flagged.
 DERIVED_SE_METHODS = ("from_significance_marks", "from_shares_binomial", "from_shares_binomial_and_marks", RANGE_BOUND)
@@ -66,9 +66,10 @@ def mark_p_ranges(studies: pd.DataFrame, legends: pd.DataFrame) -> dict:
     The p-value computed from a reconstructed SE is a construction; what the source says is this range
     (the legend of the mark's table: p below ``p_below``, at least ``p_at_least``).
     """
-    marked = studies[studies["se_method"] == "from_significance_marks"]
-    if len(marked) == 0:
+    is_marked = studies["se_method"] == "from_significance_marks"
+    if not is_marked.any():
         return {}
+    marked = studies.loc[is_marked, ["input_row", "source_file", "source_table", "significance"]]  # the columns read
     legend = {}  # (source_file, source_table, mark) -> the first legend row's (p_at_least, p_below)
     for key, at_least, below in zip(zip(legends["source_file"], legends["source_table"], legends["mark"]),
                                     legends["p_at_least"], legends["p_below"]):
@@ -147,7 +148,7 @@ def cell_order(frame: pd.DataFrame, plan: Plan) -> pd.DataFrame:
     key = pd.DataFrame({"_c": [cls.get(c, len(cls)) for c in frame["arm_class"].tolist()],
                         "_o": [out.get(o, len(out)) for o in frame["outcome_key"].tolist()],
                         "outcome_key": frame["outcome_key"].to_numpy(), **{c: frame[c].to_numpy() for c in rest}})
-    return frame.take(key.sort_values(["_c", "_o", "outcome_key", *rest], kind="mergesort").index.to_numpy())
+    return frame.take(sort_order(key, ["_c", "_o", "outcome_key", *rest]))  # as sort_values(kind="mergesort")
 
 
 def side_by_side(studies: pd.DataFrame, municipalities: pd.DataFrame, level: float = 95.0,

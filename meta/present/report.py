@@ -319,6 +319,7 @@ def findings_section(results, lang: str = "en") -> str:
                 other=len(p) - n_neg - n_pos - n_upper, level=level, upper=n_upper)
     context = dict(label=cell_labels(results.inputs, lang), arms=_cell_arms(results, lang),
                    mark_p=mark_p_texts(results, lang), level=level, rows=cell_rows(results.studies),
+                   studies=results.studies[[c for c in _IN_CELL_COLUMNS if c in results.studies.columns]],
                    robust=_robustness_by_cell(results), periods=PeriodTexts(results, lang))
     by_class = {}  # arm class -> its rows, in order of first appearance (as groupby(sort=False))
     for r in pooled:
@@ -331,10 +332,14 @@ def findings_section(results, lang: str = "en") -> str:
     return render("findings.html.j2", lang, lead=lead, groups=groups)
 
 
+#: The study columns a finding reads of its cell's studies (the dominant study, the municipalities apart)
+_IN_CELL_COLUMNS = ("municipality", "outcome", "horizon_months", "transform", "yi", "sei")
+
+
 def _finding(results, r: dict, lang: str, label: dict, arms: dict, mark_p: dict, level: str, rows: dict,
-             robust: dict, periods: PeriodTexts) -> dict:
+             robust: dict, periods: PeriodTexts, studies: pd.DataFrame) -> dict:
     """The sentence of one Kerntabel row (a pooled row as a dict): what, the estimate with its model, how its SE
-    was found, the sign."""
+    was found, the sign. ``studies``: the study rows' :data:`_IN_CELL_COLUMNS` (taken per cell at ``rows``)."""
     d = fsr.unit_digits(r["unit_h"])
     bayes = r.get("headline") == fsr.HEADLINE_BAYES
     est = t("finding_estimate", lang, estimate=fsr.value_text(r, "estimate", d, lang), level=level,
@@ -359,7 +364,7 @@ def _finding(results, r: dict, lang: str, label: dict, arms: dict, mark_p: dict,
     else:
         extra = ""
     # a pooled cell's studies (its dominant study, its municipalities apart); a single study needs none
-    in_cell = results.studies.iloc[rows.get(cell_key(r), [])] if int(r["k"]) >= 2 else None
+    in_cell = studies.iloc[rows.get(cell_key(r), [])] if int(r["k"]) >= 2 else None
     dominant = dominant_study(in_cell, r["tau2"]) if int(r["k"]) >= 2 else None
     if dominant is not None:
         extra = text("finding_dominant", lang, muni=municipality_names(results).get(dominant[0], dominant[0]),

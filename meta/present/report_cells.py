@@ -88,7 +88,8 @@ def mark_p_texts(results, lang: str = "en") -> dict:
     ranges = mark_p_ranges(results)
     out = {}
     studies = results.studies
-    for s in records(studies[studies["input_row"].astype(int).isin(list(ranges))]):  # only rows with a mark
+    marked = studies["input_row"].astype(int).isin(list(ranges))  # only rows with a mark, the columns read
+    for s in records(studies.loc[marked, [*CELL_COLUMNS, "input_row"]]):
         if int(s["input_row"]) in ranges:
             at_least, below, mark = ranges[int(s["input_row"])]
             out[cell_key(s)] = (

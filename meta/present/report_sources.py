@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+import pandas as pd
 from markupsafe import Markup
 
 from meta.analyses.tables import side_by_side
@@ -47,8 +48,7 @@ def coverage_table(results, lang: str = "en") -> str:
     munis = list(results.inputs.municipalities["municipality"])
     label, periods = cell_labels(results.inputs, lang), PeriodTexts(results, lang)
     rows, hidden = [], 0
-    for (o, h, a), g in results.coverage.groupby(["outcome_key", "period", "arm_class"], sort=False):
-        st = dict(zip(g["municipality"], g["status"]))
+    for (o, h, a), st in _statuses_by_cell(results.coverage).items():
         if not set(st.values()) & PRINTED:
             hidden += 1
             continue
@@ -65,6 +65,18 @@ def coverage_table(results, lang: str = "en") -> str:
                   pending=list(zip(pend["name"], own)), shared=shared, n_pending=len(pend),
                   pending_names=", ".join(pend["name"]),
                   printed_no_se=_printed_no_se(results, names, label, periods))
+
+
+def _statuses_by_cell(cov) -> dict:
+    """{(outcome_key, period, arm_class): {municipality: status}} of ``coverage.csv``, cells in order of first
+    appearance, a municipality's last row standing; a row with a missing cell value is in no cell (as the groups of
+    ``groupby(sort=False)``, read column by column instead of a frame per cell)."""
+    out: dict = {}
+    for key, m, status in zip(zip(*(cov[c].tolist() for c in ("outcome_key", "period", "arm_class"))),
+                              cov["municipality"].tolist(), cov["status"].tolist()):
+        if not any(pd.isna(v) for v in key):
+            out.setdefault(key, {})[m] = status
+    return out
 
 
 def _sentences(paragraph: str) -> list[str]:
