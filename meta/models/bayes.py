@@ -77,7 +77,8 @@ from typing import Iterable
 import numpy as np
 
 from meta.models.conditional import conditional, log_prior
-from meta.models.mixtures import grid_quantiles, mixture_probabilities, mixture_quantiles
+from meta.models.mixtures import (grid_quantiles, grid_quantiles_within, mixture_probabilities, mixture_quantiles,
+                                  mixture_quantiles_within)
 from meta.models.roots import brentq
 
 #: Grid refinement stops when the quantiles move by less than this times the posterior sd.
@@ -230,14 +231,19 @@ def _tau_cutoff(v, s, log_max, tau_prior="halfnormal"):
 
 
 
-def _summaries(u, c, tau, dens, mu, V, probs, density, delta=None):
-    """Posterior summaries from trapezoid nodes u (step h, u₀ = 0), the density in u at
-    the nodes (``dens``) and as a function (``density``, same scaling)."""
+def _weights(u, dens):
+    """Normalised trapezoid weights of the nodes u (step h, u₀ = 0) with the density ``dens`` there."""
     h = u[1] - u[0]
     trap = dens * h
     trap[0] *= 0.5
     trap[-1] *= 0.5
-    weights = trap / trap.sum()
+    return trap / trap.sum()
+
+
+def _summaries(u, c, tau, dens, mu, V, probs, density, delta=None):
+    """Posterior summaries from trapezoid nodes u (step h, u₀ = 0), the density in u at
+    the nodes (``dens``) and as a function (``density``, same scaling)."""
+    weights = _weights(u, dens)
     q_mu, mean, sd = mixture_quantiles(probs, weights, mu, V)
     q_new, _, sd_new = mixture_quantiles(probs, weights, mu, V + tau**2)
     q_tau = c * np.sinh(grid_quantiles(u, density, probs))
@@ -247,20 +253,45 @@ def _summaries(u, c, tau, dens, mu, V, probs, density, delta=None):
             "q_tau": q_tau, "sd_tau": sd_tau, "probs": mixture_probabilities(weights, mu, V, delta)}
 
 
+def _scale(sd, q):
+    """What a quantile's change is measured in: the smaller of the posterior sd and the interval's width."""
+    return max(min(sd, float(q[-1] - q[0])), _TINY)
+
+
+def _probability_change(a, b):
+    return float(np.nanmax(np.abs(np.subtract(a, b))))
+
+
 def _max_change(a, b):
     """Largest change between two summaries: of any quantile relative to the smaller of its posterior sd and
-    its interval's width, and of any probability."""
-    tiny = _TINY
-
-    def scale(sd, q):
-        return max(min(sd, float(q[-1] - q[0])), tiny)
-
+    its interval's width (:func:`_scale`), and of any probability."""
     return max(
-        float(np.max(np.abs(a["q_mu"] - b["q_mu"]))) / scale(a["sd"], a["q_mu"]),
-        float(np.max(np.abs(a["q_new"] - b["q_new"]))) / scale(a["sd_new"], a["q_new"]),
-        float(np.max(np.abs(a["q_tau"] - b["q_tau"]))) / scale(a["sd_tau"], a["q_tau"]),
-        float(np.nanmax(np.abs(np.subtract(a["probs"], b["probs"])))),
+        float(np.max(np.abs(a["q_mu"] - b["q_mu"]))) / _scale(a["sd"], a["q_mu"]),
+        float(np.max(np.abs(a["q_new"] - b["q_new"]))) / _scale(a["sd_new"], a["q_new"]),
+        float(np.max(np.abs(a["q_tau"] - b["q_tau"]))) / _scale(a["sd_tau"], a["q_tau"]),
+        _probability_change(a["probs"], b["probs"]),
     )
+
+
+def _subgrid_agrees(current, u, c, tau, dens, mu, V, probs, density, delta):
+    """True when :func:`_max_change` of ``current`` and the summaries of the subgrid (u, tau, …) is certainly at
+    most ``REL_TOL`` — shown without the subgrid's quantiles: each lies within ¼·REL_TOL·scale of the current one
+    (:func:`meta.models.mixtures.mixture_quantiles_within`, :func:`~meta.models.mixtures.grid_quantiles_within`),
+    and its probabilities (computed as in :func:`_summaries`) change by at most REL_TOL. False when that is not
+    shown; the caller then computes the subgrid's summaries and :func:`_max_change`, which decides alike."""
+    weights = _weights(u, dens)
+    if not _probability_change(current["probs"], mixture_probabilities(weights, mu, V, delta)) <= REL_TOL:
+        return False
+    ranges = {}
+    for key, sd in (("q_mu", "sd"), ("q_new", "sd_new"), ("q_tau", "sd_tau")):
+        q = current[key]
+        a = 0.25 * REL_TOL * _scale(current[sd], q)
+        if not (math.isfinite(a) and a > 1e-12 * float(np.max(np.abs(q)))):  # q ± a far apart from q's rounding
+            return False
+        ranges[key] = (q - a, q + a)
+    return (mixture_quantiles_within(probs, weights, mu, V, *ranges["q_mu"])
+            and mixture_quantiles_within(probs, weights, mu, V + tau**2, *ranges["q_new"])
+            and grid_quantiles_within(u, density, probs, *(np.arcsinh(q / c) for q in ranges["q_tau"])))
 
 
 def _tau_range(y, v, s, mu_prior_sd, tau_prior):
@@ -302,8 +333,10 @@ def _integrate(y, v, s, mu_prior_sd, tau_prior, probs, delta, n):
                     * c * np.cosh(x))
 
         current = _summaries(u, c, tau, dens, mu, V, probs, density, delta)
-        half = (_summaries(u[::2], c, tau[::2], dens[::2], mu[::2], V[::2], probs, density, delta)
-                if previous is None else previous)
+        subgrid = (u[::2], c, tau[::2], dens[::2], mu[::2], V[::2], probs, density, delta)
+        if previous is None and _subgrid_agrees(current, *subgrid):
+            return current
+        half = _summaries(*subgrid) if previous is None else previous
         if _max_change(current, half) <= REL_TOL:
             return current
         if 2 * n > MAX_GRID:

@@ -20,11 +20,22 @@ from meta.models.roots import brentq
 _RTOL = 4 * np.finfo(float).eps
 
 
-def mixture_quantiles(probs, weights, means, variances):
-    """Quantiles of Σ ωⱼ N(mⱼ, Vⱼ) (ω normalised) by Brent's method; also mean and sd."""
+def _moments(weights, means, variances):
+    """Mean and sd of Σ ωⱼ N(mⱼ, Vⱼ) (ω normalised)."""
     mean = float(weights @ means)
     var = float(weights @ (variances + (means - mean) ** 2))
-    sd = math.sqrt(var)
+    return mean, math.sqrt(var)
+
+
+def _bracket(p, mean, sd):
+    """Chebyshev: P(|X − mean| ≥ K·sd) ≤ 1/K², so the p-quantile lies within K·sd for K² > 1/min(p, 1−p)."""
+    K = 1.0 / math.sqrt(min(p, 1.0 - p)) + 1.0
+    return mean - K * sd, mean + K * sd
+
+
+def mixture_quantiles(probs, weights, means, variances):
+    """Quantiles of Σ ωⱼ N(mⱼ, Vⱼ) (ω normalised) by Brent's method; also mean and sd."""
+    mean, sd = _moments(weights, means, variances)
     sds = np.sqrt(variances)
 
     @functools.cache  # the lower and upper quantiles usually share their bracket, whose ends brentq evaluates first
@@ -33,15 +44,44 @@ def mixture_quantiles(probs, weights, means, variances):
 
     out = []
     for p in probs:
-        # Chebyshev: P(|X − mean| ≥ K·sd) ≤ 1/K², so the p-quantile lies within K·sd for K² > 1/min(p, 1−p)
-        K = 1.0 / math.sqrt(min(p, 1.0 - p)) + 1.0
-        lo, hi = mean - K * sd, mean + K * sd
+        lo, hi = _bracket(p, mean, sd)
         out.append(brentq(lambda x: cdf(x) - p, lo, hi, xtol=1e-12 * sd, rtol=_RTOL))
     return np.array(out), mean, sd
 
 
+def mixture_quantiles_within(probs, weights, means, variances, lows, highs):
+    """Whether every quantile :func:`mixture_quantiles` gives lies in [lows[i], highs[i]], without finding it.
+
+    Its root of F = p is there when F(lows[i]) < p < F(highs[i]) inside the Chebyshev bracket: F rises (up to
+    rounding, far below the ranges the caller asks about), so every sign change of F − p brentq can converge to is
+    inside. One vectorised pass of F at the 2·len(probs) ends; False when any end fails (or is NaN).
+    """
+    mean, sd = _moments(weights, means, variances)
+    ends = np.concatenate((lows, highs))
+    F = special.ndtr((ends[:, None] - means) / np.sqrt(variances)) @ weights
+    for i, p in enumerate(probs):
+        lo, hi = _bracket(p, mean, sd)
+        if not (lo < lows[i] and highs[i] < hi and F[i] < p < F[len(probs) + i]):
+            return False
+    return True
+
+
 #: Gauss-Legendre nodes per grid interval for the cumulative distribution of τ.
 _GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(8)
+
+
+def _cumulative(u, density):
+    """∫ from u₀ to every node of ``density``: 8-point Gauss-Legendre on every grid interval, summed."""
+    half = 0.5 * np.diff(u)
+    mid = 0.5 * (u[1:] + u[:-1])
+    panels = half * (density((mid[:, None] + half[:, None] * _GL_NODES).ravel()).reshape(-1, _GL_NODES.size)
+                     @ _GL_WEIGHTS)
+    return np.concatenate(([0.0], np.cumsum(panels)))
+
+
+def _interval(cum, p, total):
+    """The grid interval j, [u_j, u_j+1], in which :func:`grid_quantiles` seeks the p-quantile."""
+    return min(max(int(np.searchsorted(cum, p * total)) - 1, 0), len(cum) - 2)
 
 
 def grid_quantiles(u, density, probs):
@@ -51,11 +91,7 @@ def grid_quantiles(u, density, probs):
     interval; the quantile is the root in its interval, where the partial integral
     [u_j, x] is again done by Gauss-Legendre on the exact density.
     """
-    half = 0.5 * np.diff(u)
-    mid = 0.5 * (u[1:] + u[:-1])
-    panels = half * (density((mid[:, None] + half[:, None] * _GL_NODES).ravel()).reshape(-1, _GL_NODES.size)
-                     @ _GL_WEIGHTS)
-    cum = np.concatenate(([0.0], np.cumsum(panels)))
+    cum = _cumulative(u, density)
     total = cum[-1]
 
     def partial(x, j):
@@ -64,7 +100,7 @@ def grid_quantiles(u, density, probs):
 
     out = []
     for p in probs:
-        j = min(max(int(np.searchsorted(cum, p * total)) - 1, 0), len(u) - 2)
+        j = _interval(cum, p, total)
         @functools.cache  # brentq starts with f(lo) and f(hi), which the bracket check below has computed
         def f(x, j=j, p=p):
             return partial(x, j) / total - p
@@ -77,6 +113,37 @@ def grid_quantiles(u, density, probs):
         else:
             out.append(brentq(f, lo, hi, xtol=1e-15, rtol=_RTOL))
     return np.array(out)
+
+
+def grid_quantiles_within(u, density, probs, lows, highs):
+    """Whether every quantile :func:`grid_quantiles` gives lies in [lows[i], highs[i]] (in u), without finding it.
+
+    The quantile lies in the grid interval [u_j, u_j+1] of :func:`_interval`. Where lows[i] is inside it, the
+    partial integral at lows[i] must be below p·total (then it is at u_j too, which is not returned, and brentq's
+    sign change is above lows[i]: the integral rises, up to rounding far below the ranges the caller asks about);
+    where highs[i] is inside, above it. The partial integrals at all those ends come from one call of ``density``.
+    """
+    cum = _cumulative(u, density)
+    total = cum[-1]
+    ends, signs, starts, targets = [], [], [], []
+    for p, low, high in zip(probs, lows, highs):
+        j = _interval(cum, p, total)
+        lo, hi = u[j], u[j + 1]
+        if not (low < hi and high > lo):
+            return False
+        for end, sign in ((low, -1.0), (high, 1.0)):
+            if lo < end < hi:
+                ends.append(end)
+                signs.append(sign)
+                starts.append(j)
+                targets.append(p)
+    if not ends:
+        return True
+    start = u[starts]
+    h = 0.5 * (np.array(ends) - start)
+    nodes = start[:, None] + h[:, None] * (_GL_NODES + 1.0)
+    partial = cum[starts] + h * (density(nodes.ravel()).reshape(nodes.shape) @ _GL_WEIGHTS)
+    return bool(np.all(np.array(signs) * (partial / total - np.array(targets)) > 0))
 
 
 def mixture_probabilities(weights, means, variances, delta):
