@@ -32,7 +32,7 @@ def _xlsx(tmp_path, name, sheets, fast, lang="nl"):
 @pytest.mark.parametrize("lang", ["nl", "en"])
 def test_rows_built_as_strings_give_the_bytes_openpyxl_writes_for_every_kind_of_value(tmp_path, lang):
     sheets = {"Een": TRICKY, "Leeg": TRICKY.iloc[:0], "Twee": TRICKY.iloc[::-1].reset_index(drop=True)}
-    columns = [_cell_values(TRICKY[c]) for c in TRICKY.columns]
+    columns = [_cell_values(TRICKY[c].tolist()) for c in TRICKY.columns]
     assert rows_xml(columns, [None, 2, None, 3, None]) is not None  # the fast path is taken, not the fallback
     path_fast, path_slow = tmp_path / "fast.xlsx", tmp_path / "slow.xlsx"
     _assert_meta_writes_it(sheets, path_fast, lang)
@@ -74,10 +74,9 @@ def test_the_real_workbook_is_the_same_bytes_whichever_way_it_is_written(tmp_pat
 
 def _specs(sheets: dict, lang: str) -> list:
     """What write_sheets gives xlsx_package for ``sheets``."""
-    from meta.write.workbook import _widths, header
+    from meta.write.workbook import sheet_specs
 
-    return [(name, [header(k, lang) for k in frame.columns], [_cell_values(frame[k]) for k in frame.columns],
-             _widths(frame, lang), [FORMATS.get(k) for k in frame.columns]) for name, frame in sheets.items()]
+    return sheet_specs(sheets, lang)
 
 
 def _assert_meta_writes_it(sheets: dict, path, lang: str) -> bytes:

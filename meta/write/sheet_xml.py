@@ -50,16 +50,19 @@ def _cells(values: list, letter: str, style: int | None, first_row: int) -> list
     """One column's ``<c>`` elements, one string per row ('' where openpyxl writes nothing), or None."""
     s = "" if style is None else f' s="{style}"'
     out = []
+    texts: dict[str, str] = {}  # text -> the end of its cell (a column repeats its texts: statuses, names, yes/no)
     for row, v in enumerate(values, start=first_row):
         kind = type(v)
         if v is None:
             out.append(f'<c r="{letter}{row}"{s} t="n" />' if s else "")
         elif kind is str:
-            body = text_xml(v) if v else ""
-            if body is None:
-                return None
-            out.append(f'<c r="{letter}{row}"{s} t="inlineStr">{body}</c>' if body
-                       else f'<c r="{letter}{row}"{s} t="inlineStr" />')
+            end = texts.get(v)
+            if end is None:
+                body = text_xml(v) if v else ""
+                if body is None:
+                    return None
+                end = texts[v] = f' t="inlineStr">{body}</c>' if body else ' t="inlineStr" />'
+            out.append(f'<c r="{letter}{row}"{s}{end}')
         elif kind is bool:
             out.append(f'<c r="{letter}{row}"{s} t="b"><v>{"1" if v else "0"}</v></c>')
         elif kind is int or (kind is float and math.isfinite(v)):

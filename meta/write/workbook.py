@@ -411,18 +411,28 @@ def write_sheets(sheets: dict, path: Path, lang: str, fast: bool = True) -> Path
     writes every row."""
     from meta.write.xlsx_package import write
 
-    return write([(name, [header(key, lang) for key in frame.columns],
-                   [_cell_values(frame[key]) for key in frame.columns], _widths(frame, lang),
-                   [FORMATS.get(key) for key in frame.columns]) for name, frame in sheets.items()], path, fast)
+    return write(sheet_specs(sheets, lang), path, fast)
 
 
-def _cell_values(column: pd.Series) -> list:
-    """A column's values as workbook cell values: Python scalars, None for a missing value."""
+def sheet_specs(sheets: dict, lang: str) -> list:
+    """What :func:`meta.write.xlsx_package.write` takes for ``sheets``: per sheet its name, headers, columns' cell
+    values, widths and number formats."""
+    specs = []
+    for name, frame in sheets.items():
+        keys = list(frame.columns)
+        values = [frame[key].tolist() for key in keys]  # each column read once, for its width and its cells
+        specs.append((name, [header(key, lang) for key in keys], [_cell_values(v) for v in values],
+                      [_width(header(key, lang), v) for key, v in zip(keys, values)], [FORMATS.get(k) for k in keys]))
+    return specs
+
+
+def _cell_values(values: list) -> list:
+    """A column's values (``Series.tolist()``) as workbook cell values: Python scalars, None for a missing value."""
     return [None if v is None or (isinstance(v, float) and v != v) else (v.item() if hasattr(v, "item") else v)
-            for v in column.tolist()]
+            for v in values]
 
 
-def _widths(frame: pd.DataFrame, lang: str) -> list[int]:
-    """Each column's width: its header's or its first 200 values' longest text, + 2, from 8 to 60 characters."""
-    return [min(60, max(8, max([len(header(key, lang))] + [len(str(v)) for v in frame[key].head(200).tolist()]) + 2))
-            for key in frame.columns]
+def _width(head: str, values: list) -> int:
+    """A column's width: its header's or its first 200 values' longest text (as ``str`` writes the values
+    ``Series.tolist()`` gives), + 2, from 8 to 60 characters."""
+    return min(60, max(8, max([len(head)] + [len(str(v)) for v in values[:200]]) + 2))
