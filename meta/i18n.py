@@ -393,20 +393,33 @@ _REASONS = tuple((code, re.compile(pat), nl) for code, pat, nl in REASONS)
 
 def reason_code(reason: str) -> str:
     """The machine code of an exclusion reason (``other`` when the sentence is not known)."""
+    return _reason_code(str(reason))
+
+
+@functools.lru_cache(maxsize=1 << 12)
+def _reason_code(reason: str) -> str:
+    """:func:`reason_code` of a text, kept: a run's ~470 excluded rows give ~110 distinct reasons (matched against
+    every pattern of :data:`REASONS` for the tables, the report and the workbook)."""
     for code, pat, _ in _REASONS:
-        if pat.fullmatch(str(reason)):
+        if pat.fullmatch(reason):
             return code
     return "other"
 
 
 def reason_words(reason: str, lang: str) -> str:
     """An exclusion reason in ``lang`` (the English sentence as written; in Dutch from :data:`REASONS`)."""
+    return _reason_words(str(reason), lang)
+
+
+@functools.lru_cache(maxsize=1 << 12)
+def _reason_words(reason: str, lang: str) -> str:
+    """:func:`reason_words` of a text, kept (as :func:`_reason_code`)."""
     if lang == "en":
-        return REASONS_EN.get(reason_code(reason), re.sub(r"\s*\(input rows? [\d, ]+.*\)", "", str(reason)))
+        return REASONS_EN.get(_reason_code(reason), re.sub(r"\s*\(input rows? [\d, ]+.*\)", "", reason))
     for _, pat, nl in _REASONS:
-        if pat.fullmatch(str(reason)):
+        if pat.fullmatch(reason):
             return nl
-    return str(reason)
+    return reason
 
 
 def _nl_list(items: list[str], conj: str = "en") -> str:
