@@ -277,3 +277,32 @@ def test_the_english_report_renders_the_verdict_from_the_json_summary():
     assert "<li><b>k = 2 (Nijmegen and Wageningen), between-municipality SD tau = 0 pp:</b>" in html
     assert "<p>What this means:</p><ul><li>HKSJ (test knha) intervals from REML" in html
     assert "<code translate='no'>inputs/README.md</code>" in html
+
+
+def test_the_reports_simulation_rows_are_the_pivot_tables_rows_read_from_the_columns():
+    """report_simulation._by_tau_and_k reads the (tau, k) rows from the columns where each (tau, k, test) has one
+    row and nothing is missing, and leaves repeats, missing values and absent tests to pivot_table: the same rows
+    either way."""
+    from meta.present.report_simulation import _by_tau_and_k
+
+    def pivoted(r):
+        wide = r.pivot_table(index=["tau", "k"], columns="test", values=["coverage", "ci_width_median"])
+        wide = wide.reset_index()
+        return list(zip(*(wide[c].tolist() for c in (("tau", ""), ("k", ""), ("coverage", "knha"),
+                                                      ("ci_width_median", "knha"), ("coverage", "z"),
+                                                      ("ci_width_median", "z")))))
+
+    rng = np.random.default_rng(5)
+    grid = [(tau, k, test) for tau in (0.0, 2.5, 1.0) for k in (4, 2, 3) for test in ("z", "knha")]
+    for trial in range(60):
+        rows = [grid[i] for i in rng.permutation(len(grid))]
+        if trial % 4 == 1:
+            rows.append(rows[0])  # a repeated (tau, k, test): pivot_table takes the mean
+        r = pd.DataFrame(rows, columns=["tau", "k", "test"]).astype({"test": "str"})
+        r["coverage"] = rng.random(len(r))
+        r["ci_width_median"] = rng.random(len(r)) * 50
+        if trial % 4 == 2:
+            r.loc[3, "coverage"] = np.nan
+        if trial % 4 == 3:
+            r = r.iloc[1:]  # one (tau, k) lacks a test
+        assert repr(_by_tau_and_k(r)) == repr(pivoted(r))  # repr: every float, NaN equal to NaN
