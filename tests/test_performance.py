@@ -59,19 +59,33 @@ def test_meta_pool_builds_no_other_subcommand_and_imports_no_figure_library_or_w
         sorted(loaded & {*HEAVY, "meta.analyses.pipeline", "meta.simulate"})
 
 
+def _imported_by(modules: str) -> set[str]:
+    """sys.modules after importing ``modules`` (comma-separated) in a fresh interpreter."""
+    code = f"import json, sys\nimport {modules}\nprint(json.dumps(sorted(sys.modules)))\n"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return set(json.loads(out.stdout))
+
+
 def test_the_modules_of_meta_run_import_no_scipy_optimize():
     # every module meta run's main process and figure workers import (the analysis, its models, the outputs,
     # figures, report and workbook): the root finder is meta.models.roots, and scipy.optimize's import alone cost
     # ~0.2 s of CPU before the figure workers were forked
-    code = ("import json, sys\n"
-            "import meta.analyses.pipeline, meta.write.outputs, meta.present.plots, meta.present.overview\n"
-            "import meta.present.report, meta.present.workers, meta.write.workbook, meta.models.bayes_many\n"
-            "print(json.dumps(sorted(sys.modules)))\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
-    assert out.returncode == 0, out.stderr
-    loaded = set(json.loads(out.stdout))
+    loaded = _imported_by("meta.analyses.pipeline, meta.analyses.components, meta.write.outputs, meta.present.plots, "
+                          "meta.present.overview, meta.present.report, meta.present.workers, meta.write.workbook")
     assert {"scipy.special", "meta.models.gls", "meta.models.bayes", "meta.models.mixtures"} <= loaded  # not vacuous
     assert "scipy.optimize" not in loaded
+
+
+def test_what_meta_run_imports_before_forking_the_figure_workers_leaves_out_the_component_models_and_jinja2():
+    # the modules cli.main, preflight and _analyse_and_write import before writing() forks the figure leader; what
+    # only the main process needs after the fork (the component models with scipy.linalg, Jinja2 for the report)
+    # is imported then, while the workers draw
+    loaded = _imported_by("meta.cli, meta.read.load, meta.write.rerun, meta.analyses.pipeline, meta.write.outputs, "
+                          "meta.present.figures, meta.present.workers, meta.present.templating")
+    assert {"meta.analyses.sensitivity", "meta.present.plots", "scipy.special"} <= loaded  # not vacuous
+    unneeded = {"meta.analyses.components", "meta.models.multivariate", "scipy.linalg", "jinja2"}
+    assert not loaded & unneeded, sorted(loaded & unneeded)
 
 
 def _differences(a, b) -> list[str]:

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from meta import cells, control
-from meta.analyses import components, fewstudies, tables
+from meta.analyses import fewstudies, tables
 from meta.analyses import sensitivity as sa
 from meta.effects import concepts
 from meta.effects.harmonise import SE_SOURCE_COLUMN
@@ -90,6 +90,10 @@ def add_sensitivity(results: Results) -> Results:
     while this runs (:func:`meta.write.outputs.writing`). ``analyse(..., sensitivity=True)`` is
     ``add_sensitivity(analyse(..., sensitivity=False))``.
     """
+    # imported here, not with this module: the component models (and scipy.linalg, ~0.05 s of CPU) are first needed
+    # after the figure workers are forked (meta.write.outputs.writing), so the analysis before it does not wait for it
+    from meta.analyses import components
+
     control.checkpoint("analyse")
     plan = results.plan
     sens = sa.sensitivity_table(results)
