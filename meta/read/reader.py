@@ -165,7 +165,7 @@ def read_csv_strict(path: Path, required: tuple[str, ...], optional: tuple[str, 
     rows = _records(path, text, delimiter)
     header = [c.strip() for c in rows[0]]
     _check_shape(path, header, rows[1:], delimiter, required)
-    stripped = [[strip(c) for c in cells] for cells in rows[1:]]
+    stripped = [[c.strip().strip(_SPACES).strip() for c in cells] for cells in rows[1:]]  # strip(c), inlined
     frame = pd.DataFrame(stripped, columns=header)
     _warn_trimmed(path, header, rows[1:], stripped)
     _warn_unknown(path, header, required, KNOWN_OPTIONAL.get(tuple(required)) if optional is None else optional)
@@ -276,14 +276,10 @@ def validate_table(frame: pd.DataFrame, table: schema.Table, path: Path, convert
     for col in table.columns:
         if col.name not in frame.columns:
             continue
-        values = []
-        for text, row in zip(frame[col.name].tolist(), rows):  # a column's texts at once, not cell by cell
-            cell_notes: list[str] = []
-            try:
-                values.append(schema.check_cell(col, text, cell_notes))
-            except schema.SchemaError as exc:
-                raise InputError(f"{where(path, row, col.name)}: {exc}") from None
-            notes += [(row, col.name, n) for n in cell_notes]
+        texts = frame[col.name].tolist()  # a column's texts at once, not cell by cell
+        values = texts if _plain_texts(col, texts) else _distinct_values(col, texts)
+        if values is None:  # a cell is refused or gives a note: each in turn, in row order
+            values = _checked_cells(col, texts, rows, path, notes)
         if col.name in convert:
             if col.kind == "whole":
                 out[col.name] = pd.array([None if (isinstance(v, float) and math.isnan(v)) else v for v in values],
@@ -295,6 +291,50 @@ def validate_table(frame: pd.DataFrame, table: schema.Table, path: Path, convert
         more = f" (and {len(notes) - 1} more cells)" if len(notes) > 1 else ""
         log.warning(f"{where(path, row, column)}: {note}{more}; write whole numbers without decimals")
     return out
+
+
+def _plain_texts(col: schema.Column, texts: list) -> bool:
+    """Whether :func:`meta.read.schema.check_cell` returns every cell of a text, code or choice column as it is and
+    refuses none, shown for the column at once: a blank only where the column allows one, no control character (one
+    search of the cells joined by a newline, which is none), only listed choices. False otherwise (then each cell is
+    checked, and the first bad one named, by :func:`_checked_cells`)."""
+    if col.kind not in ("text", "code", "choice") or (not col.blank and "" in texts):
+        return False
+    try:
+        joined = "\n".join(texts)
+    except TypeError:  # a cell that is no text
+        return False
+    return not schema.CONTROL.search(joined) and (col.kind != "choice" or set(texts) <= {"", *col.choices})
+
+
+def _distinct_values(col: schema.Column, texts: list) -> list | None:
+    """:func:`meta.read.schema.check_cell` of every cell, computed once per distinct text (a number column repeats
+    few: blanks, confidence levels, sample sizes); None when a text is refused or gives a note (then
+    :func:`_checked_cells` names the first in row order)."""
+    value = {}
+    for text in dict.fromkeys(texts):
+        notes: list[str] = []
+        try:
+            value[text] = schema.check_cell(col, text, notes)
+        except schema.SchemaError:
+            return None
+        if notes:
+            return None
+    return [value[text] for text in texts]
+
+
+def _checked_cells(col: schema.Column, texts: list, rows: list, path: Path, notes: list) -> list:
+    """:func:`meta.read.schema.check_cell` of each cell of a column (its parsed values), the first bad one refused
+    naming file, row and column; its notes (a whole number written ``16.0``) appended to ``notes``."""
+    values = []
+    for text, row in zip(texts, rows):
+        cell_notes: list[str] = []
+        try:
+            values.append(schema.check_cell(col, text, cell_notes))
+        except schema.SchemaError as exc:
+            raise InputError(f"{where(path, row, col.name)}: {exc}") from None
+        notes += [(row, col.name, n) for n in cell_notes]
+    return values
 
 
 def check_codes(frame, path, column, allowed, what, fix) -> None:
