@@ -222,3 +222,23 @@ def test_the_writer_refuses_a_control_character_in_a_text_column_of_either_panda
         with pytest.raises(InputError, match=r"column note: .*control character"):
             outputs.check_text(replace(results, studies=studies))
     outputs.check_text(results)  # the real run's tables pass
+
+
+def test_the_writer_names_the_first_control_character_by_table_column_and_row(results):
+    """check_text searches every text at once and names the first bad cell as a table-by-table, column-by-column,
+    row-by-row search would: the studies before the excluded rows, an earlier column before a later one."""
+    from dataclasses import replace
+
+    import pandas as pd
+
+    studies, excluded = results.studies.copy(), results.excluded.copy()
+    studies["later"] = ["ok"] * (len(studies) - 1) + ["bad\x01 later"]
+    studies.insert(1, "early", ["fine", "bad\x02 early"] + ["x"] * (len(studies) - 2))
+    excluded["note"] = pd.Series(["bad\x03 excluded"] * len(excluded), dtype=object)
+    row = int(studies["input_row"].iloc[1])
+    with pytest.raises(InputError, match=rf"row {row} \(line {row + 1}\), column early: 'bad\\x02 early'"):
+        outputs.check_text(replace(results, studies=studies, excluded=excluded))
+    with pytest.raises(InputError, match=r"column later: 'bad\\x01 later'"):
+        outputs.check_text(replace(results, studies=studies.drop(columns="early"), excluded=excluded))
+    with pytest.raises(InputError, match=r"column note: 'bad\\x03 excluded'"):
+        outputs.check_text(replace(results, excluded=excluded))

@@ -71,20 +71,21 @@ def check_text(results: Results) -> None:
     """Refuse text an output cannot hold (control characters such as NUL, which no workbook can store), naming
     the input row and column; checked before anything is written."""
     where = results.inputs.files.get("estimates", "estimates.csv")
-    for frame in (results.studies, results.excluded, results.pooled, results.side_by_side, results.coverage):
-        for col in frame.columns:
-            if not (pd.api.types.is_object_dtype(frame[col]) or pd.api.types.is_string_dtype(frame[col])):
-                continue  # text columns are 'object' or (pandas 3) 'str'; numbers hold no control character
-            values = frame[col].tolist()
-            if not ILLEGAL_CHARACTERS_RE.search("\n".join(v for v in values if isinstance(v, str))):
-                continue  # one search of the whole column ("\n" is not a control character it refuses)
-            for i, value in enumerate(values):
-                if isinstance(value, str) and ILLEGAL_CHARACTERS_RE.search(value):
-                    row = frame["input_row"].iloc[i] if "input_row" in frame.columns else None
-                    at = f"row {row} (line {row + 1}), " if row is not None else ""
-                    raise InputError(f"{where}: {at}column {col}: {value[:40]!r} holds a control character "
-                                     f"({ILLEGAL_CHARACTERS_RE.search(value).group(0)!r}) that no output can hold; "
-                                     "delete it")
+    # text columns are 'object' or (pandas 3) 'str'; numbers hold no control character
+    texts = [(frame, col, column.tolist())
+             for frame in (results.studies, results.excluded, results.pooled, results.side_by_side, results.coverage)
+             for col, column in frame.items()
+             if pd.api.types.is_object_dtype(column) or pd.api.types.is_string_dtype(column)]
+    if not ILLEGAL_CHARACTERS_RE.search("\n".join(v for *_, values in texts for v in values if isinstance(v, str))):
+        return  # one search of every text ("\n" is not a control character it refuses); else the first one named
+    for frame, col, values in texts:
+        for i, value in enumerate(values):
+            if isinstance(value, str) and ILLEGAL_CHARACTERS_RE.search(value):
+                row = frame["input_row"].iloc[i] if "input_row" in frame.columns else None
+                at = f"row {row} (line {row + 1}), " if row is not None else ""
+                raise InputError(f"{where}: {at}column {col}: {value[:40]!r} holds a control character "
+                                 f"({ILLEGAL_CHARACTERS_RE.search(value).group(0)!r}) that no output can hold; "
+                                 "delete it")
 
 
 # --------------------------------------------------------------------------- #
