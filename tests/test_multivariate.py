@@ -460,3 +460,34 @@ def test_blocks_of_one_shape_give_scipys_block_diagonal_and_the_same_errors_as_a
     nan[2][1, 1] = np.nan
     with pytest.raises(ValueError, match="block 2 contains a non-finite value"):
         block_diag_cov(nan)
+
+
+def test_the_tau2_search_fits_each_tau2_once_and_both_state_layouts_give_the_same_information(monkeypatch):
+    """maximum_likelihood_tau2 keeps the GLS state of each tau2 it evaluates (brentq starts at two grid points and
+    returns a point it evaluated; the likelihood is read at the candidates); the information on tau2, computed only
+    when asked, is the same by the block-wise and the dense formulas."""
+    from meta.models import gls
+
+    rng = np.random.default_rng(4)
+    groups = np.repeat(np.arange(6), 2)
+    Z = (groups[:, None] == np.arange(6)[None, :]).astype(float)
+    V = np.kron(np.eye(6), np.array([[0.04, 0.01], [0.01, 0.05]]))
+    X = np.column_stack([np.ones(12), np.tile([0.0, 1.0], 6)])
+    y = X @ np.array([0.1, -0.2]) + rng.normal(size=12) * 0.4
+    seen = []
+    real = gls._BlockState.__init__
+
+    def counted(self, y_, V_, X_, Z_, tau2, *args):
+        seen.append(float(tau2))
+        real(self, y_, V_, X_, Z_, tau2, *args)
+
+    monkeypatch.setattr(gls._BlockState, "__init__", counted)
+    tau2, converged = gls.maximum_likelihood_tau2(y, V, X, Z, "REML")
+    assert converged and tau2 > 0 and len(seen) == len(set(seen)) > 40
+    block = gls.state_factory(V, Z)(y, X, tau2)
+    dense = gls._State(y, V, X, Z, tau2)
+    assert isinstance(block, gls._BlockState)
+    for name in ("info_reml", "info_ml", "quad", "tr_P", "rss"):
+        assert getattr(block, name) == pytest.approx(getattr(dense, name), rel=1e-10)
+    np.testing.assert_allclose(block.beta, dense.beta, rtol=1e-10)
+    np.testing.assert_allclose(block.vcov, dense.vcov, rtol=1e-10)

@@ -14,6 +14,7 @@ Viechtbauer W (2010). Conducting meta-analyses in R with the metafor package. J 
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -52,23 +53,46 @@ class _State:
         self.quad = float(zr @ zr)
         self.tr_P = float(np.trace(ZtPZ))
         self.tr_Mi = float(np.trace(ZtMiZ))
-        self.info_reml = 0.5 * float(np.sum(ZtPZ * ZtPZ))
-        self.info_ml = 0.5 * float(np.sum(ZtMiZ * ZtMiZ))
+        self._ZtPZ, self._ZtMiZ = ZtPZ, ZtMiZ
+
+    @functools.cached_property
+    def info_reml(self) -> float:
+        """The REML information on tau2, 1/2 ||Z'PZ||^2 (computed when asked: the search over tau2 needs only the
+        score)."""
+        return 0.5 * float(np.sum(self._ZtPZ * self._ZtPZ))
+
+    @functools.cached_property
+    def info_ml(self) -> float:
+        """The ML information on tau2, 1/2 ||Z'M^-1 Z||^2 (computed when asked)."""
+        return 0.5 * float(np.sum(self._ZtMiZ * self._ZtMiZ))
 
     def _gls(self, Xw, yw, logdet_M):
         """GLS fit on whitened data: beta = R^-1 Q' yw, vcov = R^-1 R^-T, rss = r'r with r = (I - QQ') yw.
 
-        Sets ``beta, vcov, rss, logdet_M, logdet_XtMiX`` and returns ``(Q, r)`` for the score pieces.
+        Sets ``rss, logdet_M, logdet_XtMiX`` (``beta`` and ``vcov`` when first asked: the search over tau2 evaluates
+        the score and the likelihood at ~50 values and uses neither) and returns ``(Q, r)`` for the score pieces.
         """
         Q, R = np.linalg.qr(Xw)
-        Rinv = np.linalg.solve(R, np.eye(Xw.shape[1]))
-        self.beta = Rinv @ (Q.T @ yw)
-        self.vcov = Rinv @ Rinv.T
+        self._Q, self._R, self._yw = Q, R, yw
         r = yw - Q @ (Q.T @ yw)
         self.rss = float(r @ r)
         self.logdet_M = logdet_M
         self.logdet_XtMiX = 2.0 * float(np.sum(np.log(np.abs(np.diag(R)))))
         return Q, r
+
+    @functools.cached_property
+    def _Rinv(self):
+        return np.linalg.solve(self._R, np.eye(self._R.shape[1]))
+
+    @functools.cached_property
+    def beta(self):
+        """GLS coefficients R^-1 Q' yw."""
+        return self._Rinv @ (self._Q.T @ self._yw)
+
+    @functools.cached_property
+    def vcov(self):
+        """(X'M^-1 X)^-1 = R^-1 R^-T."""
+        return self._Rinv @ self._Rinv.T
 
     def score(self, method):
         """d logLik / d tau2: 1/2 (y'P ZZ' P y - tr(P ZZ')) (REML) or with M^-1 in the trace (ML)."""
@@ -120,12 +144,22 @@ class _BlockState(_State):
         d = np.bincount(codes, weights=zw * zw, minlength=G)  # diag of Z'M^-1 Z
         A = np.stack([np.bincount(codes, weights=Q[:, j] * zw, minlength=G) for j in range(p)])  # Q'Zw
         a2 = np.sum(A * A, axis=0)
-        AAt = A @ A.T
         self.quad = float(zr @ zr)
         self.tr_P = float(np.sum(d) - np.sum(a2))
         self.tr_Mi = float(np.sum(d))
-        self.info_reml = 0.5 * float(np.sum(d * d) - 2.0 * np.sum(d * a2) + np.sum(AAt * AAt))
-        self.info_ml = 0.5 * float(np.sum(d * d))
+        self._d, self._a2, self._A = d, a2, A
+
+    @functools.cached_property
+    def info_reml(self) -> float:
+        """1/2 ||Z'PZ||^2 = 1/2 (sum d^2 - 2 sum d ||A_g||^2 + ||A A'||^2), computed when asked."""
+        d, a2, A = self._d, self._a2, self._A
+        AAt = A @ A.T
+        return 0.5 * float(np.sum(d * d) - 2.0 * np.sum(d * a2) + np.sum(AAt * AAt))
+
+    @functools.cached_property
+    def info_ml(self) -> float:
+        """1/2 sum d^2, computed when asked."""
+        return 0.5 * float(np.sum(self._d * self._d))
 
 
 def _block_layout(V, Z):
@@ -180,9 +214,16 @@ def maximum_likelihood_tau2(y, V, X, Z, method) -> tuple[float, bool]:
     """
     k, p = X.shape
     logdet_XtX = 2.0 * float(np.sum(np.log(np.abs(np.diag(np.linalg.qr(X)[1])))))
-    state = state_factory(V, Z)
-    score = lambda s2: state(y, X, s2).score(method)  # noqa: E731
-    loglik = lambda s2: state(y, X, s2).loglik(method, k, p, logdet_XtX)  # noqa: E731
+    state, states = state_factory(V, Z), {}
+
+    def at(s2):  # each tau2 fitted once: brentq starts at the grid points and returns a point it evaluated
+        st = states.get(s2)
+        if st is None:
+            st = states[s2] = state(y, X, s2)
+        return st
+
+    score = lambda s2: at(s2).score(method)  # noqa: E731
+    loglik = lambda s2: at(s2).loglik(method, k, p, logdet_XtX)  # noqa: E731
 
     s0 = score(0.0)
     yvar = float(np.var(y, ddof=1)) if k > 1 else 0.0
