@@ -43,7 +43,8 @@ def overview_rows(results, lang: str = "en", cells: dict | None = None) -> pd.Da
         rows.append(dict(kind="header", label=arm_class_label(arm_class, lang).capitalize(), unit_h="", studies=[],
                          pooled=None, upper=[]))
         for _, r in g.iterrows():
-            s = cells.get((r["outcome_key"], r["period"], arm_class, r["unit_h"]), (results.studies.iloc[:0],))[0]
+            found = cells.get((r["outcome_key"], r["period"], arm_class, r["unit_h"]))
+            s = results.studies.iloc[:0] if found is None else found[0]
             studies = [(m, y, y - z * se, y + z * se) for m, y, se in zip(s["municipality"], s["yi"], s["sei"])]
             upper = (s["se_upper_bound_only"].fillna(False).astype(bool).tolist() if "se_upper_bound_only" in s
                      else [False] * len(studies))

@@ -42,11 +42,11 @@ def forest_rows(results, outcome_key: str, period, unit: str, lang: str = "en", 
     munis = results.inputs.municipalities
     pending = [n for n, s in zip(munis["name"], munis["status"]) if s == "pending"]
     d = fsr.unit_digits(unit)
-    rows, footer, undetermined = [], [], False
+    rows, footer, undetermined, names = [], [], False, None
     cells = cell_frames(results) if cells is None else cells
     for arm_class in plan.arm_classes:
-        s, p = cells.get((outcome_key, period, arm_class, unit), (results.studies.iloc[:0], None))
-        if len(s) == 0:
+        s, p = cells.get((outcome_key, period, arm_class, unit), (None, None))  # a cell without studies: no rows
+        if s is None or len(s) == 0:
             continue
         w = study_weights(s["sei"], p["tau2"])
         rows.append(dict(kind="header", label=t("fig_arms", lang, cls=arm_class_label(arm_class, lang)).capitalize()
@@ -54,7 +54,8 @@ def forest_rows(results, outcome_key: str, period, unit: str, lang: str = "en", 
         if len(s) > FOREST_MAX_STUDIES:  # one strip row instead of a row per study
             rows.append(_strip_row(s, w, d, lang))
         else:
-            rows.extend(_study_rows(results, s, w, single=int(p["k"]) < 2, d=d, lang=lang))
+            names = names or _study_names(results, lang)
+            rows.extend(_study_rows(results, s, w, single=int(p["k"]) < 2, d=d, lang=lang, names=names))
         if pending:
             rows.append(dict(kind="pending", label=wrap_label(t("fig_pending", lang, names=", ".join(pending))),
                              ci=t("fig_not_transcribed", lang), w=""))
@@ -100,13 +101,20 @@ def _records(frame: pd.DataFrame, columns) -> list[dict]:
     return [dict(zip(columns, values)) for values in zip(*(frame[c].tolist() for c in columns))]
 
 
-def _study_rows(results, s: pd.DataFrame, w, single: bool, d: int, lang: str) -> list[dict]:
+def _study_names(results, lang: str) -> tuple[dict, dict]:
+    """({outcome: its label in ``lang``}, {municipality: name}): what a forest plot's study rows are labelled with."""
+    names = dict(zip(results.inputs.municipalities["municipality"], results.inputs.municipalities["name"]))
+    return outcome_labels(results.inputs.outcomes, lang), names
+
+
+def _study_rows(results, s: pd.DataFrame, w, single: bool, d: int, lang: str, names: tuple | None = None
+                ) -> list[dict]:
     """One row per study: municipality, the arm's components (and at the concept level the municipality's own
-    outcome wording and month), the estimate with its interval yi ± z·sei, and its weight."""
+    outcome wording and month), the estimate with its interval yi ± z·sei, and its weight. ``names``:
+    :func:`_study_names` when already made."""
     plan = results.plan
     concept_level = plan.outcome_level == "concept"
-    own_label = outcome_labels(results.inputs.outcomes, lang)
-    names = dict(zip(results.inputs.municipalities["municipality"], results.inputs.municipalities["name"]))
+    own_label, names = names or _study_names(results, lang)
     z = float(ndtri(0.5 + plan.level / 200))  # normal quantile
     rows = []
     for r, wi in zip(_records(s, STUDY_ROW_COLUMNS), w):
