@@ -16,7 +16,7 @@ RUNTIME = {re.split(r"[<>=!~\[ ;]", d, maxsplit=1)[0].lower() for d in PYPROJECT
 #: pandas imports pyarrow itself when meta writes parquet with engine="pyarrow"; meta names it but never imports it.
 USED_BY_NAME = {"pyarrow": 'engine="pyarrow"'}
 #: Libraries whose import name is not their distribution's name.
-DISTRIBUTION_OF = {"PIL": "pillow"}
+DISTRIBUTION_OF = {"PIL": "pillow", "zlib_ng": "zlib-ng"}
 
 
 def _imported_by_meta() -> set[str]:

@@ -92,6 +92,25 @@ def test_text_cache_is_kept_apart_for_every_font_and_text_setting_and_no_other()
             assert (agg_text._settings() != base) is moves
 
 
+def test_png_streams_are_deflated_by_zlib_ng_and_inflate_with_pythons_zlib():
+    """The declared compressor is the one used (a missing install would only be slower, so it is checked here), and
+    its stream is the zlib format: Python's zlib inflates it to the unfiltered rows."""
+    import struct
+    import zlib
+
+    from meta.present import png
+
+    assert png._deflate.__name__ == "zlib_ng.zlib_ng"
+    rng = np.random.default_rng(3)
+    pixels = np.full((40, 30, 4), 255, np.uint8)
+    pixels[5:9, 3:20, :3] = rng.integers(0, 256, (4, 17, 3), dtype=np.uint8)
+    data = png.png_bytes(pixels.tobytes(), 30, 40, alpha=False, dpi=144)
+    at = data.index(b"IDAT")
+    (length,) = struct.unpack(">I", data[at - 4:at])
+    rows = np.frombuffer(zlib.decompress(data[at + 4:at + 4 + length]), np.uint8).reshape(40, 1 + 90)
+    assert (rows[:, 0] == 0).all() and np.array_equal(rows[:, 1:].reshape(40, 30, 3), pixels[..., :3])
+
+
 def test_opaque_exactly_when_every_pixel_has_alpha_255():
     """png.opaque against every pixel's alpha byte read one by one: SYNTHETIC random colours, all opaque, then one
     pixel (first, middle, last) at alpha 254 or 0; no pixels at all count as opaque."""

@@ -55,7 +55,7 @@ def code_version() -> str:
     package = Path(__file__).resolve().parents[1]  # meta/
     for path in code_files():
         h.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
-    for pkg in ("matplotlib", "pillow", "pandas", "openpyxl", "numpy"):
+    for pkg in ("matplotlib", "pillow", "pandas", "openpyxl", "numpy", "zlib-ng"):
         try:
             h.update(f"{pkg} {version(pkg)}".encode())
         except PackageNotFoundError:  # pragma: no cover

@@ -41,7 +41,7 @@ from meta.write import outdir
 #: The packages a run uses: meta and its [project] dependencies in pyproject.toml (tests/test_dependencies.py checks
 #: that the two lists agree). Their versions go into the manifest.
 RUNTIME_PACKAGES = ("meta", "numpy", "scipy", "pandas", "pyarrow", "matplotlib", "openpyxl", "babel",
-                    "jinja2", "markupsafe")
+                    "jinja2", "markupsafe", "zlib-ng")
 #: Environment variables that can change a byte meta writes: the BLAS thread counts (the order of floating-point
 #: sums; :mod:`meta.cli` sets 1 unless exported) and where matplotlib finds its configuration. meta reads no other
 #: variable that changes an output (``META_TRACEBACK`` and ``META_TEST_PAUSE_*`` do not).
