@@ -139,7 +139,9 @@ def add_few_studies_columns(pooled: pd.DataFrame, studies: pd.DataFrame, outcome
     out = pooled.copy()
     wald, fe = (_by_cell(t) for t in engine.pool_cells_each(studies, keys, [(plan.method, "z"), ("FE", "z")],
                                                               plan.level))
-    groups = {k if isinstance(k, tuple) else (k,): g for k, g in studies.groupby(keys, sort=True, dropna=False)}
+    # each cell's studies with the columns read below only (a group's frame copies every column it has)
+    groups = {k if isinstance(k, tuple) else (k,): g
+              for k, g in studies[[*keys, "yi", "sei", "outcome"]].groupby(keys, sort=True, dropna=False)}
     cells = records(out[list(dict.fromkeys([*keys, "k", *HEADLINE_COLUMNS]))])
     cell_keys = [tuple(r[c] for c in keys) for r in cells]
     settings = [plan.bayes_unit(r["unit_h"]) for r in cells]
@@ -162,9 +164,10 @@ def add_few_studies_columns(pooled: pd.DataFrame, studies: pd.DataFrame, outcome
     add = pd.DataFrame(rows, index=out.index)
     for col in add.columns:
         out[col] = add[col]
-    for i, values in bayes_headline.items():
-        for col, value in values.items():
-            out.iloc[i, out.columns.get_loc(col)] = value
+    if bayes_headline:  # column by column: one positional assignment each rather than one per cell and column
+        positions = list(bayes_headline)
+        for col in next(iter(bayes_headline.values())):
+            out.iloc[positions, out.columns.get_loc(col)] = [bayes_headline[i][col] for i in positions]
     out = out.reindex(columns=[*pooled.columns, *[c for c in FEW_STUDIES_COLUMNS if c not in pooled.columns]])
     out["impossible"] = [";".join(impossible_columns(r)) for r in records(out)]
     return out
@@ -195,7 +198,7 @@ def _few_studies_row(r: dict, g: pd.DataFrame, w: dict, f: dict, settings: dict 
         else:
             probs = (b.p_gt_0, b.p_lt_minus_delta, b.p_within_delta)
             row["p_source"] = SOURCE_POSTERIOR
-        outcome_directions = {direction.get(o, "neutral") for o in g["outcome"]}
+        outcome_directions = {direction.get(o, "neutral") for o in g["outcome"].tolist()}
         row.update(p_gt_0=probs[0], p_lt_minus_delta=probs[1], p_within_delta=probs[2],
                    p_harm=_direction_harm(outcome_directions.pop() if len(outcome_directions) == 1 else "neutral",
                                           probs[1], probs[2]))
@@ -237,7 +240,7 @@ def prior_sensitivity_rows(studies: pd.DataFrame, plan: Plan, pooled: pd.DataFra
         fitted = {tuple(r[:len(keys)]): r[len(keys):]
                   for r in pooled[[*keys, *cols]].itertuples(index=False, name=None)}
     rows, to_fit = [], []
-    for key, g in studies.groupby(keys, sort=True, dropna=False):
+    for key, g in studies[[*keys, "yi", "sei", "municipality"]].groupby(keys, sort=True, dropna=False):
         key = key if isinstance(key, tuple) else (key,)
         cell = dict(zip(keys, key))
         settings = plan.bayes_unit(cell["unit_h"])
