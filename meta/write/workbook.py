@@ -189,8 +189,9 @@ def headline_sheet(results, lang: str) -> pd.DataFrame:
     label, own = cell_labels(results.inputs, lang), outcome_labels(results.inputs.outcomes, lang)
     names = dict(zip(results.inputs.municipalities["municipality"], results.inputs.municipalities["name"]))
     ranges = mark_p_ranges(results)
-    by_cell = {}  # cell -> its study rows (records, read column by column)
-    for key, s in zip(cell_keys(results.studies), records(results.studies)):
+    by_cell = {}  # cell -> its study rows (records of the columns the sheet reads, read column by column)
+    read = [c for c in ("input_row", "municipality", "outcome", "horizon_months", "transform") if c in results.studies]
+    for key, s in zip(cell_keys(results.studies), records(results.studies[read])):
         by_cell.setdefault(key, []).append(s)
     rows = []
     periods = dict(zip(p["period"].tolist(), period_labels(p["period"], results.inputs.periods, lang)))
