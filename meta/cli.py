@@ -235,14 +235,15 @@ def _analyse_and_write(args, key: str) -> dict:
     import warnings
 
     from meta.analyses.pipeline import add_sensitivity, analyse
-    from meta.write.outputs import writing
+    from meta.write.outputs import standing_by, writing
 
     plan_path, plan, inputs = args.loaded
     with contextlib.ExitStack() as stack:
+        spare = stack.enter_context(standing_by(_draws(args), args.lang, args.jobs))  # imports matplotlib meanwhile
         with warnings.catch_warnings(record=True) as caught:  # the filters stay as they are: shown as Python would
             results = analyse(Path(args.inputs), plan, sensitivity=False, inputs=inputs)
             writer = stack.enter_context(writing(results, Path(args.out), plan_path, draw=_draws(args),
-                                                 lang=args.lang, svg=args.svg, jobs=args.jobs))
+                                                 lang=args.lang, svg=args.svg, jobs=args.jobs, spare=spare))
             if not args.no_sensitivity:  # while worker processes draw the forest plots
                 results = add_sensitivity(results)
         said = [warnings.formatwarning(w.message, w.category, w.filename, w.lineno, w.line) for w in caught]

@@ -141,3 +141,82 @@ def test_workers_take_the_slowest_kinds_of_figure_first_then_the_biggest_payload
     components = FigureJob("components", "components", "t", {"png": "c.png"}, {"rows": [1]}, {})
     order = [j.name for j in workers.slowest_first([small_forest, forest, curve, overview, components])]
     assert order == ["overview", "components", "specification_curve_x", "forest_a", "forest_b"]
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_meta_run_forks_its_figure_leader_before_the_analysis_and_it_makes_the_forest_plots(small, tmp_path,
+                                                                                           monkeypatch):
+    """The leader imports matplotlib while this process analyses (on the core the analysis leaves idle), then is
+    handed the pooled results; before, it was forked after the analysis."""
+    import multiprocessing as mp
+
+    from meta.present import plots
+
+    during, made = [], tmp_path / "made"
+    real_analyse, real_jobs = pipeline.analyse, plots.forest_jobs
+
+    def analyse(*args, **kwargs):
+        during.extend(p.pid for p in mp.active_children() if p.name == "meta-figures")
+        return real_analyse(*args, **kwargs)
+
+    def forest_jobs(*args, **kwargs):
+        made.write_text(str(os.getpid()))
+        return real_jobs(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "analyse", analyse)
+    monkeypatch.setattr(plots, "forest_jobs", forest_jobs)  # inherited by the spare, forked after this
+    status = cli.main(["run", "--inputs", str(small), "--plan", str(small / "plan.toml"), "--out",
+                       str(tmp_path / "outputs"), "--jobs", "2"])
+    assert status == 0 and (tmp_path / "outputs" / "figures" / "forest_income_gt70_wml_m16.png").is_file()
+    assert len(during) == 1, "no figure leader was waiting while the analysis ran"
+    assert int(made.read_text()) == during[0], "the forest plots' jobs were not made by the leader forked first"
+    assert _gone(during[0])
+
+
+def test_a_spare_leader_nobody_takes_is_stopped_at_the_end_of_its_block():
+    with outputs.standing_by(True, "nl", jobs=2) as spare:
+        assert spare is not None and spare.proc.is_alive()
+    assert spare.proc.exitcode is not None and _gone(spare.proc.pid)
+
+
+def test_no_spare_leader_is_forked_without_figures_or_with_one_job():
+    for draw, jobs in ((False, 2), (True, 1)):
+        with outputs.standing_by(draw, "nl", jobs=jobs) as spare:
+            assert spare is None
+
+
+def test_a_spare_leader_gone_before_the_figures_are_handed_over_is_replaced_by_a_leader_forked_then(small, tmp_path):
+    results = pipeline.analyse(small, load_plan(small / "plan.toml"), sensitivity=False)
+    out = tmp_path / "outputs"
+    with outputs.standing_by(True, "en", jobs=2) as spare:
+        spare.proc.kill()
+        spare.proc.join()
+        with outputs.writing(results, out, None, draw=True, lang="en", jobs=2, spare=spare) as writer:
+            [crew] = writer.drawing.crews
+            assert crew.proc is not spare.proc
+            writer.finish(pipeline.add_sensitivity(results))
+    assert (out / "figures" / "forest_income_gt70_wml_m16.png").is_file()
+
+
+def test_ctrl_c_during_the_analysis_stops_the_waiting_figure_leader(small, tmp_path, monkeypatch, capsys):
+    import multiprocessing as mp
+
+    during = []
+
+    def interrupted(*args, **kwargs):
+        during.extend(p.pid for p in mp.active_children() if p.name == "meta-figures")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "analyse", interrupted)
+    status = cli.main(["run", "--inputs", str(small), "--plan", str(small / "plan.toml"), "--out",
+                       str(tmp_path / "outputs"), "--jobs", "2"])
+    assert status == 130 and len(during) == 1
+    assert _gone(during[0]), "the waiting figure leader outlived the run"
+    assert not (tmp_path / "outputs").exists()

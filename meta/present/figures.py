@@ -296,11 +296,13 @@ class Drawing:
     takes every batch in turn (a first batch given as a function is made, keyed and reused in the crew's first
     worker); with one worker they are drawn in this process by :meth:`finish`, which waits for every batch and returns
     ``({"figures/<file>": key}, [those reused])`` for the manifest. Leaving the ``with`` block stops the workers
-    still drawing (an error, Ctrl-C): no process outlives it.
+    still drawing (an error, Ctrl-C): no process outlives it. ``spare``: a :class:`meta.present.workers.Spare`
+    forked before the analysis, warm, which then leads the first batch's crew instead of a leader forked at
+    :meth:`add`.
     """
 
-    def __init__(self, folder: Path, previous: Path | None = None, workers: int | None = None):
-        self.folder, self.previous = Path(folder), previous
+    def __init__(self, folder: Path, previous: Path | None = None, workers: int | None = None, spare=None):
+        self.folder, self.previous, self.spare = Path(folder), previous, spare
         self.workers = default_jobs() if workers is None else max(1, int(workers))
         self.keys, self.reused, self.later, self.crews = {}, [], [], []
         self._version = self._old = None  # read once, when first needed
@@ -328,10 +330,11 @@ class Drawing:
         :meth:`Batch.jobs` gives its jobs (without payload when made elsewhere)."""
         from meta.present import workers
 
-        parallel = self.workers >= 2 and workers.can_fork()
+        parallel = workers.parallel(self.workers)
         if callable(jobs):
             if parallel and not self.crews:
-                crew = workers.Crew(jobs, self.folder, self.workers, (self.version, self.previous, self.old_keys))
+                crew = workers.Crew(jobs, self.folder, self.workers, (self.version, self.previous, self.old_keys),
+                                    self.spare)
                 self.crews.append(crew)
                 return Batch(crew=crew)
             jobs = jobs()

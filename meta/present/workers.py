@@ -38,13 +38,93 @@ def can_fork() -> bool:
     return "fork" in mp.get_all_start_methods()
 
 
-def warm() -> None:
+def parallel(workers: int) -> bool:
+    """Whether figures are drawn by worker processes: two or more wanted, and forking possible."""
+    return workers >= 2 and can_fork()
+
+
+def warm(lang: str | None = None) -> None:
     """Import matplotlib's figure and Agg canvas (not pyplot: the figures are made without it) and every drawing
-    module in this process, so that processes forked from it start warm."""
+    module in this process, so that processes forked from it start warm; with ``lang``, load Babel's number data
+    for it too (the figures' labels)."""
     from meta.present import drawing
 
     drawing.import_matplotlib()  # before the fork: followers inherit it
     from meta.present import agg_text, component_figure, overview, plots, spec_curve  # noqa: F401
+
+    if lang is not None:
+        from meta.i18n import fmt_num
+
+        fmt_num(0.0, 1, lang)
+
+
+class Spare:
+    """A figure leader forked *before* the analysis, on the core the analysis leaves idle: it imports matplotlib and
+    the drawing modules (:func:`warm`) while this process analyses, then waits until a :class:`Crew` hands it its
+    first batch (:meth:`take`). The batch then goes to it through a pipe (pickled) instead of by a fork after the
+    analysis, so that matplotlib's import (0.3-0.4 s of CPU) is no longer spent while every core is busy.
+
+    A spare nobody takes is stopped by :meth:`stop` (the ``with`` block of :func:`standing_by`); it ends by itself
+    when this process is gone, ignores Ctrl-C (this process stops it) and dies at SIGTERM.
+    """
+
+    def __init__(self, lang: str | None = None):
+        import multiprocessing as mp
+
+        from meta import control
+
+        control.freeze_more()  # what it inherits need not be walked by its collections
+        ctx = mp.get_context("fork")
+        self.conn, theirs = ctx.Pipe(duplex=True)
+        self.proc = ctx.Process(target=_stand_by, args=(theirs, self.conn, os.getpid(), lang), daemon=True,
+                                name="meta-figures")
+        try:
+            self.proc.start()
+        except BaseException:
+            self.conn.close()
+            raise
+        finally:
+            theirs.close()
+        self.taken = False
+
+    def take(self, first, folder: Path, workers: int, keyed) -> tuple | None:
+        """Hand the spare the first batch (``first`` is pickled: a function and what it needs); its (process,
+        pipe), or None when it cannot take it (it is gone, or ``first`` cannot be pickled: then it is stopped and
+        the caller forks a leader as before)."""
+        if self.taken or self.conn.closed:
+            return None
+        try:
+            self.conn.send(("lead", first, str(folder), workers, keyed))
+        except (OSError, pickle.PicklingError, TypeError, AttributeError):
+            self.stop()
+            return None
+        self.taken = True
+        return self.proc, self.conn
+
+    def stop(self) -> None:
+        """End the spare unless a crew took it (then it is the crew's to stop: :meth:`Crew.stop`)."""
+        if self.taken or self.conn.closed:
+            return
+        if self.proc.exitcode is None:
+            self.proc.terminate()
+        self.proc.join()
+        self.conn.close()
+
+
+def _stand_by(conn, parents_end, parent: int, lang: str | None) -> None:
+    """The spare's life (:class:`Spare`): warm up, wait for the first batch, then lead (:func:`_lead`).
+    ``parents_end``: the parent's end of the pipe, inherited through the fork and closed here at once, so that the
+    parent's death (even by SIGKILL) ends the wait."""
+    parents_end.close()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which stops the spare
+    warnings.showwarning = _say_warning
+    warm(lang)
+    try:
+        said = conn.recv()
+    except (EOFError, OSError):  # the parent is gone, or stopped waiting
+        return
+    if said[0] == "lead":
+        _lead(*said[1:], conn, parent)
 
 
 #: Relative drawing time of one figure of each kind, measured in a cold ``meta run`` on inputs/ (tests/benchmarks/
@@ -85,14 +165,19 @@ class Crew:
         reported without keys.
     """
 
-    def __init__(self, first, folder: Path, workers: int, keyed: tuple | None = None):
+    def __init__(self, first, folder: Path, workers: int, keyed: tuple | None = None, spare: Spare | None = None):
         import multiprocessing as mp
 
         from meta import control
 
+        self.folder, self.batches, self._first = Path(folder), 0, None
+        taken = spare.take(first, folder, max(1, int(workers)), keyed) if spare is not None else None
+        if taken is not None:
+            self.proc, self.conn = taken
+            self.procs = [self.proc]
+            return
         control.freeze_more()  # what the workers inherit (the analysis so far) need not be walked by their collections
         ctx = mp.get_context("fork")
-        self.folder, self.batches, self._first = Path(folder), 0, None
         self.conn, theirs = ctx.Pipe(duplex=True)
         self.proc = ctx.Process(target=_lead, args=(first, str(folder), max(1, int(workers)), keyed, theirs,
                                                     os.getpid()), daemon=True, name="meta-figures")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import pandas as pd
@@ -135,26 +135,46 @@ def write_outputs(results: Results, out_dir: Path, plan_path: Path | None, draw:
 
 
 @contextlib.contextmanager
+def standing_by(draw: bool = True, lang: str = DEFAULT_LANG, jobs: int | None = None):
+    """Yield a figure leader forked now (:class:`meta.present.workers.Spare`), before the analysis, when ``draw``
+    and the figures are drawn by worker processes (``jobs``, default :func:`meta.present.figures.default_jobs`);
+    else None. It imports matplotlib on the core the analysis leaves idle; :func:`writing` hands it the first
+    figures. Stopped at the end of the block unless :func:`writing` took it."""
+    from meta.present import workers
+
+    n = figcache.default_jobs() if jobs is None else max(1, int(jobs))
+    spare = workers.Spare(lang) if draw and workers.parallel(n) else None
+    try:
+        yield spare
+    finally:
+        if spare is not None:
+            spare.stop()
+
+
+@contextlib.contextmanager
 def writing(results: Results, out_dir: Path, plan_path: Path | None, draw: bool = True, lang: str = DEFAULT_LANG,
-            svg: bool = False, jobs: int | None = None):
+            svg: bool = False, jobs: int | None = None, spare=None):
     """Start writing the outputs of a pooled run into ``out_dir``; yields a :class:`Writing` whose ``finish`` writes
     the rest once the run is complete (e.g. after :func:`meta.analyses.pipeline.add_sensitivity`).
 
     At the start: the guard (as :func:`write_outputs`), the temporary folder, and (``draw``) the figures drawn from
-    the pooled cells and studies alone (forest plots, overview), reused or drawn by worker processes from then on,
-    while the caller computes the rest. Leaving the block without ``finish`` (an error, Ctrl-C) stops the workers
-    and removes the temporary folder: the previous outputs stay as they were.
+    the pooled cells and studies alone (forest plots, overview), reused or drawn by worker processes from then on
+    (led by ``spare`` when given: :func:`standing_by`), while the caller computes the rest. Leaving the block
+    without ``finish`` (an error, Ctrl-C) stops the workers and removes the temporary folder: the previous outputs
+    stay as they were.
     """
     out_dir = outdir.check_out_dir(out_dir, input_paths(results, plan_path))
     outdir.recover_interrupted(out_dir)
     check_text(results)
-    with outdir.building(out_dir) as tmp, figcache.Drawing(tmp / "figures", _previous(out_dir), jobs) as drawing:
+    with outdir.building(out_dir) as tmp, figcache.Drawing(tmp / "figures", _previous(out_dir), jobs,
+                                                             spare) as drawing:
         writer = Writing(out_dir, tmp, plan_path, draw, lang, svg, drawing)
         if draw:
             control.checkpoint("figures")
             (tmp / "figures").mkdir()
             _load_shared(lang)
-            writer.first = drawing.add(functools.partial(_first_figures, results, lang, svg))
+            # the effects cache stays here: the jobs do not read it, and a spare is sent the results pickled
+            writer.first = drawing.add(functools.partial(_first_figures, replace(results, effects=None), lang, svg))
         yield writer
         if not writer.finished:  # the caller left without finishing: nothing of this run is kept
             outdir.rmtree(tmp)
