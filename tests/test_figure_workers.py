@@ -220,3 +220,30 @@ def test_ctrl_c_during_the_analysis_stops_the_waiting_figure_leader(small, tmp_p
     assert status == 130 and len(during) == 1
     assert _gone(during[0]), "the waiting figure leader outlived the run"
     assert not (tmp_path / "outputs").exists()
+
+
+def test_a_signal_in_a_figure_leaders_first_moments_never_runs_the_parents_handler(tmp_path, monkeypatch):
+    """The CLI's handlers raise; run in the child before it set its own, the exception escaped multiprocessing's
+    start-up and the child went on as a copy of the parent (a hung test under load). Now the child holds the
+    signal until its own handling is set, and SIGTERM then ends it."""
+    import signal
+
+    def parents_handler(signum, frame):  # what the CLI installs: raise where the signal lands
+        raise SystemExit(128 + signum)
+
+    real_own = workers._own
+
+    def slow_own(*args):  # the signal is sent while the child has not set its handling yet
+        time.sleep(0.5)
+        real_own(*args)
+
+    monkeypatch.setattr(workers, "_own", slow_own)
+    previous = signal.signal(signal.SIGTERM, parents_handler)
+    try:
+        spare = workers.Spare()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    spare.proc.terminate()  # at once: the child is still in multiprocessing's start-up or sleeping
+    spare.proc.join(timeout=30)
+    assert spare.proc.exitcode == -signal.SIGTERM, spare.proc.exitcode
+    spare.conn.close()

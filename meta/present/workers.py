@@ -43,6 +43,30 @@ def parallel(workers: int) -> bool:
     return workers >= 2 and can_fork()
 
 
+#: Signals whose inherited Python handlers (the CLI's raise KeyboardInterrupt / SystemExit) must never run in a
+#: forked worker: a worker started by :func:`_start` has them blocked until it has set its own (:func:`_own`).
+_STOPS = {signal.SIGINT, signal.SIGTERM}
+
+
+def _start(proc) -> None:
+    """``proc.start()`` with SIGINT and SIGTERM blocked in the child until it has set its own handlers (they arrive
+    then). Unblocked, a signal in the child's first moments would run the parent's handler, whose exception escapes
+    multiprocessing's start-up in the child and lets the child go on as a copy of the parent."""
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
+    try:
+        proc.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def _own(on_sigterm=signal.SIG_DFL) -> None:
+    """A worker's own signal handling: Ctrl-C ignored (it reaches the parent, which stops the workers), SIGTERM
+    ``on_sigterm``; then what was blocked by :func:`_start` arrives."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, on_sigterm)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPS)
+
+
 def warm(lang: str | None = None) -> None:
     """Import matplotlib's figure and Agg canvas (not pyplot: the figures are made without it) and every drawing
     module in this process, so that processes forked from it start warm; with ``lang``, load Babel's number data
@@ -79,7 +103,7 @@ class Spare:
         self.proc = ctx.Process(target=_stand_by, args=(theirs, self.conn, os.getpid(), lang), daemon=True,
                                 name="meta-figures")
         try:
-            self.proc.start()
+            _start(self.proc)
         except BaseException:
             self.conn.close()
             raise
@@ -116,7 +140,7 @@ def _stand_by(conn, parents_end, parent: int, lang: str | None) -> None:
     ``parents_end``: the parent's end of the pipe, inherited through the fork and closed here at once, so that the
     parent's death (even by SIGKILL) ends the wait."""
     parents_end.close()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which stops the spare
+    _own()
     warnings.showwarning = _say_warning
     warm(lang)
     try:
@@ -182,7 +206,7 @@ class Crew:
         self.proc = ctx.Process(target=_lead, args=(first, str(folder), max(1, int(workers)), keyed, theirs,
                                                     os.getpid()), daemon=True, name="meta-figures")
         try:
-            self.proc.start()
+            _start(self.proc)
         except BaseException:
             self.conn.close()
             raise
@@ -256,10 +280,9 @@ class Crew:
 def _lead(first, folder: str, workers: int, keyed, conn, parent: int) -> None:
     """The leader's life: make and key the first batch, say it, draw it with followers; then each later batch the
     parent sends, until it says the end; then say None or the first error."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which stops the crew
     warnings.showwarning = _say_warning
     crew = _Followers(workers, parent, conn)
-    signal.signal(signal.SIGTERM, crew.terminate)
+    _own(crew.terminate)  # at SIGTERM the leader ends and reaps its followers, then dies
     error = None
     try:
         jobs = first() if callable(first) else list(first)
