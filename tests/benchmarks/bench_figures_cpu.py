@@ -6,7 +6,7 @@ tree (``--a``, ``--b``: folders put first on ``PYTHONPATH``, interleaved A B A B
 draws each once to warm up (fonts, caches) and again timed (``time.process_time``), writing the PNGs into its own
 folder (the warm-up's kept lines of text, ``meta.present.agg_text``, are dropped first: a run draws each figure
 once). The summary gives per kind the median CPU seconds and the ratio B/A with the load average, and compares
-every file the two trees wrote byte for byte.
+every file the two trees wrote byte for byte (a PNG of other bytes by its decoded pixels, with Pillow).
 
 Usage::
 
@@ -75,11 +75,23 @@ def run_child(tree: str, jobs: str, out: str, kinds: str | None) -> dict:
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
-def compare(a: Path, b: Path) -> list[str]:
-    """Names of the files that differ or exist on one side only."""
+def compare(a: Path, b: Path) -> tuple[list[str], list[str]]:
+    """(names of the files that differ or exist on one side only, names of the PNGs among them whose pixels, mode,
+    size and resolution are the same: their encoder differs, e.g. zlib-ng against zlib since 855f653)."""
+    from PIL import Image
+    import numpy as np
+
     names = sorted({p.name for p in a.iterdir()} | {p.name for p in b.iterdir()})
-    return [n for n in names if not ((a / n).is_file() and (b / n).is_file()
-                                     and filecmp.cmp(a / n, b / n, shallow=False))]
+    differ = [n for n in names if not ((a / n).is_file() and (b / n).is_file()
+                                       and filecmp.cmp(a / n, b / n, shallow=False))]
+    same_pixels = []
+    for n in differ:
+        if n.endswith(".png") and (a / n).is_file() and (b / n).is_file():
+            ia, ib = Image.open(a / n), Image.open(b / n)
+            if ((ia.mode, ia.size, ia.info.get("dpi")) == (ib.mode, ib.size, ib.info.get("dpi"))
+                    and np.array_equal(np.asarray(ia), np.asarray(ib))):
+                same_pixels.append(n)
+    return differ, same_pixels
 
 
 def main() -> None:
@@ -112,14 +124,16 @@ def main() -> None:
                 r = runs[side][-1]
                 print(f"  {side}: total {sum(c for _, c in r.values()):.2f} s  "
                       + ", ".join(f"{k} {n} x {c / n:.3f}" for k, (n, c) in sorted(r.items())), flush=True)
-        differ = compare(Path(tmp) / "A0", Path(tmp) / "B0")
+        differ, same_pixels = compare(Path(tmp) / "A0", Path(tmp) / "B0")
         nfiles = len(list((Path(tmp) / "A0").iterdir()))
     for kind in [*sorted(runs["A"][0]), "total"]:
         a, b = (statistics.median(sum(c for k, (_, c) in r.items() if kind in ("total", k)) for r in runs[s])
                 for s in ("A", "B"))
         print(f"    {kind:11s} A {a:.2f} s  B {b:.2f} s  B/A = {b / a:.2f}")
     print(f"  load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    print(f"  bytes: {nfiles - len(differ)} of {nfiles} files identical" + (f"; DIFFER: {differ}" if differ else ""))
+    print(f"  bytes: {nfiles - len(differ)} of {nfiles} files identical"
+          + (f"; {len(same_pixels)} PNGs of other bytes with the same pixels" if same_pixels else "")
+          + (f"; DIFFER: {sorted(set(differ) - set(same_pixels))}" if set(differ) - set(same_pixels) else ""))
 
 
 if __name__ == "__main__":
