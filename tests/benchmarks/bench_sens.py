@@ -9,8 +9,10 @@ the same machine):
    times with ``time.process_time`` (the main process's CPU) ``sensitivity_table`` as a run calls it first (the
    effects of the other SE policy and survey contrast are derived inside it), the part of it spent in the Bayesian
    prior rows (``prior_sensitivity_rows``, another lane's; at scale it fits in worker processes whose CPU is not
-   counted here) and ``component_models``; and it checks that both trees give equal frames (sensitivity,
-   robustness, components: values, dtypes and CSV text);
+   counted here) and ``component_models``, then (lane "post") the writers of the complete results as a cold run
+   calls each once: the tables, the workbook's key, the workbook and the report (``render_report``, without the
+   figures' files); and it checks that both trees give equal frames (sensitivity, robustness, components: values,
+   dtypes and CSV text);
 2. **meta run**: a cold ``meta run`` (empty output folder) in a child reporting its own CPU, its workers' CPU and its
    wall time; both trees' outputs are compared byte for byte (every file but ``manifest.json``).
 
@@ -64,14 +66,36 @@ rob = sensitivity.robustness(sens)
 t3 = time.process_time()
 with open(dump, "wb") as f:
     pickle.dump((sens, rob, comps), f)
-print(f"SENS {t1 - t0} BAYES {bayes[0]} COMP {t2 - t1} ROB {t3 - t2}", file=sys.stderr)
+# the writers of the complete results, each called once as a cold run calls it (lane "post"; Babel's numbers loaded
+# first, as outputs._load_shared does before the figure workers are forked)
+import dataclasses, tempfile
+from meta.i18n import fmt_num
+from meta.present import report
+from meta.write import outputs
+results = dataclasses.replace(results, sensitivity=sens, robustness=rob, components=comps)
+fmt_num(0.0, 1, "nl")
+out = Path(tempfile.mkdtemp(prefix="bench_sens_out_"))
+spent = []
+for write in (lambda: outputs._write_tables(results, out), lambda: outputs.workbook_key(results, "nl", "v"),
+              lambda: outputs.write_workbook(results, out / "meta.xlsx", "nl"),
+              lambda: report.render_report(results, {}, "nl", {})):
+    t = time.process_time()
+    write()
+    spent.append(time.process_time() - t)
+print(f"SENS {t1 - t0} BAYES {bayes[0]} COMP {t2 - t1} ROB {t3 - t2} WRITE {' '.join(map(str, spent))}",
+      file=sys.stderr)
 """
+#: What :data:`IN_PROCESS` times, in the order it reports them
+IN_PROCESS_NAMES = ["sensitivity_table", "  of it: prior rows (Bayes)", "component_models", "robustness", "tables",
+                    "workbook key", "workbook", "report (render_report)"]
 
 
 def in_process(tree: Path, inputs: Path, dump: Path) -> list[float]:
-    """(sensitivity_table, of it the Bayesian prior rows, component_models, robustness) CPU seconds."""
+    """CPU seconds of :data:`IN_PROCESS_NAMES`: sensitivity_table, of it the Bayesian prior rows, component_models,
+    robustness, then the writers of the complete results (tables, workbook key, workbook, report)."""
     return reported(child(tree, IN_PROCESS, inputs, dump), tree,
-                    r"SENS ([\d.e-]+) BAYES ([\d.e-]+) COMP ([\d.e-]+) ROB ([\d.e-]+)")
+                    r"SENS ([\d.e-]+) BAYES ([\d.e-]+) COMP ([\d.e-]+) ROB ([\d.e-]+) "
+                    r"WRITE ([\d.e-]+) ([\d.e-]+) ([\d.e-]+) ([\d.e-]+)")
 
 
 def meta_run(tree: Path, inputs: Path, out: Path) -> list[float]:
@@ -137,9 +161,7 @@ def main() -> int:
             for _ in range(args.repeats):
                 for i, t in enumerate(trees):
                     runs[t].append(in_process(t, inputs, work / f"frames{i}.pkl"))
-            report(f"{label}: in process (CPU of the main process)",
-                   ["sensitivity_table", "  of it prior_sensitivity_rows", "component_models", "robustness"],
-                   runs, trees)
+            report(f"{label}: in process (CPU of the main process)", IN_PROCESS_NAMES, runs, trees)
             same = equal_frames(work / "frames0.pkl", work / "frames1.pkl")
             print("    frames: equal" if same else "    frames DIFFER")
             status |= not same
