@@ -28,6 +28,9 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script or imported: trees.py
+from trees import same_pixels  # noqa: E402
+
 
 def build(path: str, inputs: str, plan: str | None, lang: str) -> None:
     """Analyse ``inputs`` (with ``plan``) and pickle every figure job of the run in ``lang`` to ``path``."""
@@ -78,20 +81,11 @@ def run_child(tree: str, jobs: str, out: str, kinds: str | None) -> dict:
 def compare(a: Path, b: Path) -> tuple[list[str], list[str]]:
     """(names of the files that differ or exist on one side only, names of the PNGs among them whose pixels, mode,
     size and resolution are the same: their encoder differs, e.g. zlib-ng against zlib since 855f653)."""
-    from PIL import Image
-    import numpy as np
-
     names = sorted({p.name for p in a.iterdir()} | {p.name for p in b.iterdir()})
     differ = [n for n in names if not ((a / n).is_file() and (b / n).is_file()
                                        and filecmp.cmp(a / n, b / n, shallow=False))]
-    same_pixels = []
-    for n in differ:
-        if n.endswith(".png") and (a / n).is_file() and (b / n).is_file():
-            ia, ib = Image.open(a / n), Image.open(b / n)
-            if ((ia.mode, ia.size, ia.info.get("dpi")) == (ib.mode, ib.size, ib.info.get("dpi"))
-                    and np.array_equal(np.asarray(ia), np.asarray(ib))):
-                same_pixels.append(n)
-    return differ, same_pixels
+    return differ, [n for n in differ if n.endswith(".png") and (a / n).is_file() and (b / n).is_file()
+                    and same_pixels(a / n, b / n)]
 
 
 def main() -> None:
