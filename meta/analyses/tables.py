@@ -102,24 +102,7 @@ def pooled_table(pooled: pd.DataFrame, studies: pd.DataFrame, outcomes: pd.DataF
     ranges = mark_p_ranges(studies, legends) if legends is not None else {}
     label = dict(zip(outcomes["outcome"], outcomes["label_en"]))
     concept_label = {} if concepts is None else dict(zip(concepts["concept"], concepts["label_en"]))
-    # one pass over the studies per cell (groupby), not a boolean mask over all studies per pooled row
-    by_cell = {}
-    for key, s in studies.groupby(list(CELL_COLUMNS), sort=False, dropna=False):
-        methods = sorted(set(s["se_method"]))
-        mark = ranges.get(int(s["input_row"].iloc[0])) if ranges and len(s) == 1 else None
-        by_cell[tuple(str(v) for v in key)] = {
-            "_mark": mark,
-            "municipalities": ";".join(s["municipality"]),
-            "arms": ";".join(f"{m}:{a}" for m, a in zip(s["municipality"], s["arm"])),
-            "codes": ";".join(s["outcome"]),
-            "horizons": ";".join(str(int(h)) for h in s["horizon_months"]),
-            "transforms": ";".join(s["transform"] if "transform" in s and plan.outcome_level == "concept"
-                                   else ["identity"] * len(s)),
-            "se_methods": ";".join(methods),
-            "flag_derived_se": bool(set(methods) & set(DERIVED_SE_METHODS)),
-            "se_upper_bound_only": bool(s["se_upper_bound_only"].astype(bool).all()) if "se_upper_bound_only" in s
-            else False,
-        }
+    by_cell = _cell_summaries(studies, ranges, plan)
     empty = {"_mark": None, "municipalities": "", "arms": "", "codes": "", "horizons": "", "transforms": "",
              "se_methods": "", "flag_derived_se": False, "se_upper_bound_only": False}
     rows = []
@@ -137,6 +120,38 @@ def pooled_table(pooled: pd.DataFrame, studies: pd.DataFrame, outcomes: pd.DataF
         rows.append({**cell, **extra})
     table = pd.DataFrame(rows)
     return table[list(POOLED_COLUMNS)].sort_values(list(CELL_COLUMNS), kind="mergesort").reset_index(drop=True)
+
+
+def _cell_summaries(studies: pd.DataFrame, ranges: dict, plan: Plan) -> dict:
+    """{cell key as texts: what :func:`pooled_table` adds from the cell's studies}, the cells of ``studies.groupby``
+    (cell columns, ``sort=False``, ``dropna=False``) in its order, each study's columns read from lists taken once
+    (a group's frame slices every column of the studies, and each of its columns is a pandas lookup)."""
+    ids = studies.groupby(list(CELL_COLUMNS), sort=False, dropna=False).ngroup().tolist()
+    members: dict[int, list[int]] = {}
+    for i, group in enumerate(ids):  # positions per cell, numbered in order of first appearance
+        members.setdefault(group, []).append(i)
+    keys = list(zip(*(studies[c].tolist() for c in CELL_COLUMNS)))
+    col = {c: studies[c].tolist() for c in ("municipality", "arm", "outcome", "horizon_months", "se_method")}
+    row = studies["input_row"].tolist() if ranges else []  # read only for a mark's p range, as before
+    transform = (studies["transform"].tolist() if "transform" in studies and plan.outcome_level == "concept"
+                 else ["identity"] * len(studies))
+    upper = studies["se_upper_bound_only"].astype(bool).tolist() if "se_upper_bound_only" in studies else None
+    by_cell = {}
+    for at in members.values():
+        methods = sorted({col["se_method"][i] for i in at})
+        municipalities = [col["municipality"][i] for i in at]
+        by_cell[tuple(str(v) for v in keys[at[0]])] = {
+            "_mark": ranges.get(int(row[at[0]])) if ranges and len(at) == 1 else None,
+            "municipalities": ";".join(municipalities),
+            "arms": ";".join(f"{m}:{col['arm'][i]}" for m, i in zip(municipalities, at)),
+            "codes": ";".join(col["outcome"][i] for i in at),
+            "horizons": ";".join(str(int(col["horizon_months"][i])) for i in at),
+            "transforms": ";".join(transform[i] for i in at),
+            "se_methods": ";".join(methods),
+            "flag_derived_se": bool(set(methods) & set(DERIVED_SE_METHODS)),
+            "se_upper_bound_only": all(upper[i] for i in at) if upper is not None else False,
+        }
+    return by_cell
 
 
 def cell_order(frame: pd.DataFrame, plan: Plan) -> pd.DataFrame:
