@@ -9,8 +9,8 @@ add_sensitivity, the console counts, the specification-curve jobs, the tables, t
 the report, waiting for the figures, the manifest, and 'other' (the rest: imports between stages, the README) —
 and the CPU spent importing modules (outermost imports only, in any stage); then the whole main process's CPU, its
 figure workers' CPU and the wall time, and the main process's CPU (interpreter start-up included) and wall time
-(from the child's first line) when the figure leader is forked, at the first figure batch: the serial path every run
-waits for. Indented: the parts of the analysis and of the sensitivity analysis (effects.get sums its calls in both).
+(from the child's first line) at the first figure batch, when the figure leader is forked (before 676b11a) or handed
+the pooled results (since, the leader forked before the analysis): the serial path the figures wait for. Indented: the parts of the analysis and of the sensitivity analysis (effects.get sums its calls in both).
 Afterwards one ``python -X importtime -m meta.cli run`` per tree and repeat (interleaved too) gives the summed self
 time of every import of the run (the main process and its workers write to the same stderr). Medians, ratios B/A and the load average are
 printed; both trees' outputs of the first run are compared byte for byte (every file but ``manifest.json``).
