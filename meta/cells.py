@@ -94,7 +94,7 @@ def select_studies(harmonised: pd.DataFrame, outcomes: pd.DataFrame, plan: Plan,
     """
     full, reason = _selection(harmonised, outcomes, plan, concepts, roles)
     dropped = np.flatnonzero(reason != "")
-    dropped = dropped[sort_order(full.take(dropped), ["input_row"])]
+    dropped = dropped[sort_order(full[["input_row"]].take(dropped), ["input_row"])]
     excluded = full.take(dropped)
     excluded["reason"] = pd.Series(reason[dropped], index=excluded.index, dtype=harmonised["reason"].dtype)
     return _studies(full, reason), excluded.reset_index(drop=True)
@@ -130,8 +130,8 @@ def _selection(harmonised: pd.DataFrame, outcomes: pd.DataFrame, plan: Plan, con
 
 def _studies(full: pd.DataFrame, reason: np.ndarray) -> pd.DataFrame:
     """The rows of ``full`` without a reason, sorted by cell, municipality and arm, with their ``cell`` label."""
-    kept = np.flatnonzero(reason == "")
-    studies = full.take(kept[sort_order(full.take(kept), [*CELL_COLUMNS, "municipality", "arm"])])
+    kept, cols = np.flatnonzero(reason == ""), [*CELL_COLUMNS, "municipality", "arm"]
+    studies = full.take(kept[sort_order(full[cols].take(kept), cols)])  # the sort reads its columns only
     studies["cell"] = [" | ".join(map(str, t)) for t in zip(*(studies[c].tolist() for c in CELL_COLUMNS))]
     return studies.reset_index(drop=True)
 
