@@ -249,6 +249,9 @@ def main(argv=None) -> int:
     print(f"  R: {'Rscript + metafor, ' + str(PEER_R) if has_r else r_msg}")
     inputs = REPO / "inputs"
     env = dict(os.environ, PYTHONPATH=str(REPO))
+    # as `make meta` leaves it (Makefile BYTECODE): the runs below read compiled modules, not the source
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "meta")], check=True)
+    print("  meta compiled to bytecode first (python -m compileall meta), as `make meta` does")
     meta_cmd = [sys.executable, "-m", "meta.cli", "run", "--inputs", str(inputs)]
     with tempfile.TemporaryDirectory(prefix="bench_run_") as tmp:
         tmp = Path(tmp)
