@@ -82,6 +82,28 @@ def warm(lang: str | None = None) -> None:
         fmt_num(0.0, 1, lang)
 
 
+def _fork(target, args: tuple) -> tuple:
+    """(process, this process's end of a pipe to it): ``target(*args, its end, this end, this pid)`` in a figure
+    worker forked now (:func:`_start`; the worker closes this end at once, so that this process's death, even by
+    SIGKILL, ends its reads; this process keeps only its own end)."""
+    import multiprocessing as mp
+
+    from meta import control
+
+    control.freeze_more()  # what the worker inherits (the analysis so far) need not be walked by its collections
+    ctx = mp.get_context("fork")
+    mine, theirs = ctx.Pipe(duplex=True)
+    proc = ctx.Process(target=target, args=(*args, theirs, mine, os.getpid()), daemon=True, name="meta-figures")
+    try:
+        _start(proc)
+    except BaseException:
+        mine.close()
+        raise
+    finally:
+        theirs.close()
+    return proc, mine
+
+
 class Spare:
     """A figure leader forked *before* the analysis, on the core the analysis leaves idle: it imports matplotlib and
     the drawing modules (:func:`warm`) while this process analyses, then waits until a :class:`Crew` hands it its
@@ -93,22 +115,7 @@ class Spare:
     """
 
     def __init__(self, lang: str | None = None):
-        import multiprocessing as mp
-
-        from meta import control
-
-        control.freeze_more()  # what it inherits need not be walked by its collections
-        ctx = mp.get_context("fork")
-        self.conn, theirs = ctx.Pipe(duplex=True)
-        self.proc = ctx.Process(target=_stand_by, args=(theirs, self.conn, os.getpid(), lang), daemon=True,
-                                name="meta-figures")
-        try:
-            _start(self.proc)
-        except BaseException:
-            self.conn.close()
-            raise
-        finally:
-            theirs.close()
+        self.proc, self.conn = _fork(_stand_by, (lang,))
         self.taken = False
 
     def take(self, first, folder: Path, workers: int, keyed) -> tuple | None:
@@ -135,10 +142,9 @@ class Spare:
         self.conn.close()
 
 
-def _stand_by(conn, parents_end, parent: int, lang: str | None) -> None:
-    """The spare's life (:class:`Spare`): warm up, wait for the first batch, then lead (:func:`_lead`).
-    ``parents_end``: the parent's end of the pipe, inherited through the fork and closed here at once, so that the
-    parent's death (even by SIGKILL) ends the wait."""
+def _stand_by(lang: str | None, conn, parents_end, parent: int) -> None:
+    """The spare's life (:class:`Spare`, forked by :func:`_fork`): warm up, wait for the first batch, then lead
+    (:func:`_lead`)."""
     parents_end.close()
     _own()
     warnings.showwarning = _say_warning
@@ -190,28 +196,10 @@ class Crew:
     """
 
     def __init__(self, first, folder: Path, workers: int, keyed: tuple | None = None, spare: Spare | None = None):
-        import multiprocessing as mp
-
-        from meta import control
-
         self.folder, self.batches, self._first = Path(folder), 0, None
-        taken = spare.take(first, folder, max(1, int(workers)), keyed) if spare is not None else None
-        if taken is not None:
-            self.proc, self.conn = taken
-            self.procs = [self.proc]
-            return
-        control.freeze_more()  # what the workers inherit (the analysis so far) need not be walked by their collections
-        ctx = mp.get_context("fork")
-        self.conn, theirs = ctx.Pipe(duplex=True)
-        self.proc = ctx.Process(target=_lead, args=(first, str(folder), max(1, int(workers)), keyed, theirs,
-                                                    os.getpid()), daemon=True, name="meta-figures")
-        try:
-            _start(self.proc)
-        except BaseException:
-            self.conn.close()
-            raise
-        finally:
-            theirs.close()  # the leader holds the only other end: its exit ends this process's receive
+        lead = (first, str(folder), max(1, int(workers)), keyed)
+        taken = spare.take(*lead) if spare is not None else None
+        self.proc, self.conn = taken if taken is not None else _fork(_lead_forked, lead)
         self.procs = [self.proc]
 
     def first(self) -> tuple[list, dict, list]:
@@ -275,6 +263,12 @@ class Crew:
         self.proc.join()
         self.conn.close()
         self.procs = []
+
+
+def _lead_forked(first, folder: str, workers: int, keyed, conn, parents_end, parent: int) -> None:
+    """A leader forked after pooling (:func:`_fork`): :func:`_lead`."""
+    parents_end.close()
+    _lead(first, folder, workers, keyed, conn, parent)
 
 
 def _lead(first, folder: str, workers: int, keyed, conn, parent: int) -> None:
