@@ -81,3 +81,27 @@ def test_brentq_refuses_tolerances_scipy_refuses():
             brentq(lambda x: x, -1.0, 1.0, **opts)
         with pytest.raises(ValueError, match=message):
             optimize.brentq(lambda x: x, -1.0, 1.0, **opts)
+
+
+@pytest.mark.parametrize("f, a, b", [
+    (lambda x: x, 0.0, 1.0),  # the root at the lower end
+    (lambda x: x - 1, 0.0, 1.0),  # at the upper end
+    (lambda x: x, -0.0, 1.0),  # at a negative zero
+    (lambda x: 1e-200 * (x - 0.5) * 1e-200, 0.0, 1.0),  # f(a) = -0.0, f(b) = +0.0
+], ids=["lower", "upper", "negative zero", "signed zeros"])
+def test_brentq_returns_a_root_at_a_bracket_end_with_scipys_root_and_iteration_count(f, a, b):
+    ours, theirs = brentq(f, a, b, full_output=True), optimize.brentq(f, a, b, full_output=True)
+    assert (ours[0], math.copysign(1, ours[0]), ours[1].iterations, ours[1].converged) == (
+        theirs[0], math.copysign(1, theirs[0]), theirs[1].iterations, theirs[1].converged)
+
+
+def test_brentq_refuses_ends_of_the_same_sign_whose_product_underflows_as_scipy_does():
+    # f(a) = 2e-200 and f(b) = 3e-200: their product is 0 in doubles; the signs are compared, not the product
+    def f(x):
+        return 1e-200 * (x + 2)
+
+    with pytest.raises(ValueError, match="different signs") as theirs:
+        optimize.brentq(f, 0.0, 1.0)
+    with pytest.raises(ValueError, match="different signs") as ours:
+        brentq(f, 0.0, 1.0)
+    assert str(ours.value) == str(theirs.value)
