@@ -392,3 +392,16 @@ def test_leave_one_out_reads_zonder_een_gemeente_then_the_name_not_zonder_twice(
     names = {"wageningen": "Wageningen"}
     assert changed_by_words("leave one out: without wageningen", "nl", names) == "zonder één gemeente: Wageningen"
     assert changed_by_words("leave one out: without wageningen", "en", names).endswith(": without Wageningen")
+
+
+def test_read_first_names_the_pooled_cells_until_there_are_too_many_then_counts_them(results, monkeypatch):
+    """At 60 SYNTHETIC municipalities the box named all 114 pooled cells, a wall of text above the findings; past
+    REPORT_MAX_LISTED_CELLS it counts them and points to the headline table. The real inputs pool 8 cells."""
+    from meta.present import report
+
+    named = report.pooled_count(results, "nl")
+    assert "8 van de 47 cellen" in named and "welbevinden" in named and "kerntabel noemt ze" not in named
+    monkeypatch.setattr(report, "REPORT_MAX_LISTED_CELLS", 7)
+    counted = report.pooled_count(results, "nl")
+    assert "8 van de 47 cellen" in counted and "de kerntabel noemt ze" in counted and "welbevinden" not in counted
+    assert "the headline table lists them" in report.pooled_count(results, "en")

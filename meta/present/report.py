@@ -21,8 +21,9 @@ from meta.present import fewstudies_report as fsr
 from meta.effects.concepts import SE_METHOD as RANGE_BOUND
 from meta.effects.harmonise import SE_METHODS
 from meta.analyses.tables import dominant_study, study_intervals
-from meta.present.report_cells import (REPORT_MAX_MUNICIPALITIES, PeriodTexts, cell_key, cell_order, cell_rows,
-                                       cell_texts, mark_p_texts, municipality_names, records, row_anchor)
+from meta.present.report_cells import (REPORT_MAX_LISTED_CELLS, REPORT_MAX_MUNICIPALITIES, PeriodTexts, cell_key,
+                                       cell_order, cell_rows, cell_texts, mark_p_texts, municipality_names, records,
+                                       row_anchor)
 from meta.present.report_simulation import SIMULATION_SECTION, simulation_table, simulation_verdict  # noqa: F401
 from meta.present.report_sources import coverage_table, references_section, side_by_side_table, sources_table
 from meta.present.templating import esc, render, text
@@ -170,16 +171,17 @@ def _pool_parts(results, g: list[dict], missing: list, lang: str, names: dict, o
 
 
 def pooled_count(results, lang: str = "en") -> str:
-    """The 'read this first' sentence: how many cells are pooled (k ≥ 2) and which."""
+    """The 'read this first' sentence: how many cells are pooled (k ≥ 2) and which (past
+    :data:`REPORT_MAX_LISTED_CELLS` only how many, with a pointer to the headline table)."""
     p = results.pooled
     multi = p[p["k"] >= 2] if len(p) else p
     if len(multi) == 0:
         return Markup(" ") + text("nothing_pooled", lang)
-    label, periods = cell_labels(results.inputs, lang), PeriodTexts(results, lang)
-    groups = []
-    for (o, period), g in multi.groupby(["outcome_key", "period"], sort=True):
-        classes = ", ".join(arm_class_label(a, lang) for a in g["arm_class"])
-        groups.append(f"{label.get(o, o)} ({periods[period]}: {classes})")
+    groups = [t("pooled_cells_in_table", lang)]
+    if len(multi) <= REPORT_MAX_LISTED_CELLS:
+        label, periods = cell_labels(results.inputs, lang), PeriodTexts(results, lang)
+        groups = [f"{label.get(o, o)} ({periods[period]}: {', '.join(arm_class_label(a, lang) for a in g['arm_class'])})"
+                  for (o, period), g in multi.groupby(["outcome_key", "period"], sort=True)]
     return (text("pooled_count", lang, n=len(multi), total=len(p), cells="; ".join(groups))
             + text("pooled_arms", lang, classes=_class_arms(results, multi, lang)))
 

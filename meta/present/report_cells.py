@@ -103,6 +103,11 @@ def mark_p_texts(results, lang: str = "en") -> dict:
 REPORT_MAX_MUNICIPALITIES = 50
 
 
+#: Past this many pooled cells the 'read this first' box counts them and points to the headline table instead of
+#: naming each one: at 60 SYNTHETIC municipalities it named all 114, a wall of text above the findings.
+REPORT_MAX_LISTED_CELLS = 12
+
+
 def too_many(results) -> bool:
     """More municipalities than the report names one by one (:data:`REPORT_MAX_MUNICIPALITIES`)."""
     return len(results.inputs.municipalities) > REPORT_MAX_MUNICIPALITIES
