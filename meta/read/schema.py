@@ -345,8 +345,10 @@ _THOUSANDS = re.compile(r"^[-+]?\d{1,3}([.,]\d{3})+$")
 _EXPONENT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
 _LEADING_ZERO = re.compile(r"^([-+]?)0+(?=\d)")
 _WHOLE_AS_FLOAT = re.compile(r"^[-+]?\d+\.0*$")
-#: Characters no cell may hold: ASCII control characters (NUL, bell, ...) except tab; a workbook cannot store them.
-CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+#: What no output can hold: control characters (NUL, bell, DEL, ...; tab, newline and carriage return are text), and
+#: the characters XML 1.0 leaves out (surrogates, the noncharacters U+FFFE and U+FFFF), which made meta.xlsx a file
+#: no spreadsheet opens
+CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
 
 
 def parse_number(text: str, whole: bool = False, notes: list | None = None, exponent: bool = False) -> float | int:
@@ -400,11 +402,14 @@ def parse_number(text: str, whole: bool = False, notes: list | None = None, expo
 
 
 def check_text(text: str) -> None:
-    """Refuse control characters (NUL, ...) in a text cell: no output can hold them."""
+    """Refuse control characters (NUL, ...) and the noncharacters XML leaves out in a text cell (:data:`CONTROL`):
+    no output can hold them."""
     m = CONTROL.search(text)
     if m:
-        raise SchemaError(f"the cell holds a control character ({m.group(0)!r}, at position {m.start() + 1}) that "
-                          "no output can store; delete it (retype the cell)")
+        c = m.group(0)
+        kind = "noncharacter" if c >= "\ufffe" else "lone surrogate" if c >= "\ud800" else "control character"
+        raise SchemaError(f"the cell holds a {kind} ({m.group(0)!r}, at position {m.start() + 1}) that no output "
+                          "can store; delete it (retype the cell)")
 
 
 def check_cell(column: Column, text: str, notes: list | None = None):
