@@ -247,6 +247,11 @@ def default_jobs() -> int:
     return max(1, min(4, n))
 
 
+def worker_count(jobs: int | None = None) -> int:
+    """Worker processes for drawing: ``jobs`` (``--jobs``; at least 1), or :func:`default_jobs` when not given."""
+    return default_jobs() if jobs is None else max(1, int(jobs))
+
+
 def reuse_job(job: FigureJob, folder: Path, version: str, previous: Path | None, old: dict
               ) -> tuple[list[str], str, bool]:
     """(``job``'s files as "figures/<file>", its content key, whether they were taken): its files are taken from the
@@ -306,7 +311,7 @@ class Drawing:
 
     def __init__(self, folder: Path, previous: Path | None = None, workers: int | None = None, spare=None):
         self.folder, self.previous, self.spare = Path(folder), previous, spare
-        self.workers = default_jobs() if workers is None else max(1, int(workers))
+        self.workers = worker_count(workers)
         self.keys, self.reused, self.later, self.crews = {}, [], [], []
         self._version = self._old = None  # read once, when first needed
 

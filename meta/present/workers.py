@@ -1,8 +1,10 @@
 """Worker processes that draw figures while this process does other work (stage 5, beside ``figures``).
 
-A :class:`Crew` forks one worker, the *leader*, and goes on at once: matplotlib is imported, and the first batch of
+A :class:`Crew` has one worker, the *leader*, and goes on at once: matplotlib is imported, and the first batch of
 :class:`meta.present.figures.FigureJob` made, in the leader, not in this process (``meta run`` hands it a function
-that makes the forest plots' jobs from the pooled results it inherits through the fork). The leader keys that batch
+that makes the forest plots' jobs from the pooled results). ``meta run`` forks the leader before the analysis (a
+:class:`Spare`, which imports matplotlib meanwhile and is sent the function with the results through its pipe);
+otherwise the crew forks it then, and it inherits them through the fork. The leader keys that batch
 and takes the unchanged figures from the previous output folder (:func:`meta.present.figures.reuse_job`), tells this
 process the jobs (without their payload), their keys and what it reused (:meth:`Crew.first`), then forks *followers*
 (warm: matplotlib and every font and line of text drawn so far are inherited) that share the jobs left to draw with
@@ -134,12 +136,16 @@ class Spare:
 
     def stop(self) -> None:
         """End the spare unless a crew took it (then it is the crew's to stop: :meth:`Crew.stop`)."""
-        if self.taken or self.conn.closed:
-            return
-        if self.proc.exitcode is None:
-            self.proc.terminate()
-        self.proc.join()
-        self.conn.close()
+        if not (self.taken or self.conn.closed):
+            _end(self.proc, self.conn)
+
+
+def _end(proc, conn) -> None:
+    """End a leader (SIGTERM, unless it has ended) and wait for it; close this process's end of its pipe."""
+    if proc.exitcode is None:
+        proc.terminate()
+    proc.join()
+    conn.close()
 
 
 def _stand_by(lang: str | None, conn, parents_end, parent: int) -> None:
@@ -258,10 +264,7 @@ class Crew:
     def stop(self) -> None:
         """End the workers still drawing (SIGTERM: the leader ends and reaps its follower first) and wait for them:
         no process outlives the crew."""
-        if self.proc.exitcode is None:
-            self.proc.terminate()
-        self.proc.join()
-        self.conn.close()
+        _end(self.proc, self.conn)
         self.procs = []
 
 
@@ -374,8 +377,7 @@ def _follow(jobs: list, folder: str, counter, receive, send, leader: int) -> Non
     the leader's code)."""
     status = 0
     try:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+        _own()  # Ctrl-C ignored (as in the leader), SIGTERM default, then the SIGTERM blocked around the fork
         receive.close()
         error = None
         try:

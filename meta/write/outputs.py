@@ -137,13 +137,12 @@ def write_outputs(results: Results, out_dir: Path, plan_path: Path | None, draw:
 @contextlib.contextmanager
 def standing_by(draw: bool = True, lang: str = DEFAULT_LANG, jobs: int | None = None):
     """Yield a figure leader forked now (:class:`meta.present.workers.Spare`), before the analysis, when ``draw``
-    and the figures are drawn by worker processes (``jobs``, default :func:`meta.present.figures.default_jobs`);
+    and the figures are drawn by worker processes (:func:`meta.present.figures.worker_count` of ``jobs``);
     else None. It imports matplotlib on the core the analysis leaves idle; :func:`writing` hands it the first
     figures. Stopped at the end of the block unless :func:`writing` took it."""
     from meta.present import workers
 
-    n = figcache.default_jobs() if jobs is None else max(1, int(jobs))
-    spare = workers.Spare(lang) if draw and workers.parallel(n) else None
+    spare = workers.Spare(lang) if draw and workers.parallel(figcache.worker_count(jobs)) else None
     try:
         yield spare
     finally:
