@@ -129,16 +129,17 @@ def main(argv=None) -> int:
     _stderr_warnings()
     control.clear_stop()
     control.STAGE[0] = "start"
-    previous, froze = {}, False
+    previous, froze, paused = {}, False, None
     if threading.current_thread() is threading.main_thread():
         previous[signal.SIGTERM] = signal.signal(signal.SIGTERM, _terminated)
         if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:  # a background job keeps ignoring Ctrl-C
             previous[signal.SIGINT] = signal.signal(signal.SIGINT, _interrupted)
     try:
         if args.command in ("run", "coverage"):
+            paused = control.pause_gc()  # the imports and the reading: nothing to collect
             control.checkpoint("read")
             preflight(args)
-            froze = control.freeze_gc()  # libraries and inputs live until the end: no collection walks them again
+            froze = control.freeze_gc(paused)  # libraries and inputs live until the end: no collection walks them
         status = args.func(args)
         stopped = control.stop_requested()
         if stopped is not None:  # the signal's exception was swallowed after the outputs were replaced
@@ -174,7 +175,7 @@ def main(argv=None) -> int:
             traceback.print_exc()
         return EXIT_INTERNAL
     finally:
-        control.unfreeze_gc(froze)
+        control.unfreeze_gc(froze, paused)
         for signum, handler in previous.items():
             signal.signal(signum, handler)
 

@@ -68,19 +68,45 @@ def checkpoint(stage: str) -> None:
 # --------------------------------------------------------------------------- #
 _frozen: list[bool] = []  # True while a command's freeze_gc is in force (until unfreeze_gc)
 
+#: Allocations between two collections of the youngest generation while a command runs, after its imports and
+#: reading (CPython's default is 700). Objects that are not in a reference cycle are freed by reference counting
+#: whatever this is; the collector only finds cycles (matplotlib's figures, pandas' frames). At 700 it ran ~630
+#: times in one ``meta run`` on inputs/ (main process and figure workers: 0.19-0.23 s of CPU), at 10,000 with the pause
+#: of :func:`pause_gc` ~47 times (0.07-0.09 s), measured with ``gc.callbacks`` and ``time.thread_time``. At most
+#: 10,000 more objects wait for a collection: about one figure's artists.
+COMMAND_GC_THRESHOLD = 10_000
 
-def freeze_gc() -> bool:
+
+def pause_gc() -> tuple | None:
+    """Before a command's imports and reading: no collection until :func:`freeze_gc` (what is made then, the
+    libraries and the inputs, lives until the end, so collecting meanwhile only walks it). Returns the collector's
+    thresholds, given back at the end by :func:`unfreeze_gc`, or None when a caller has frozen objects or disabled
+    the collector (then it is left as it is)."""
+    import gc
+
+    if gc.get_freeze_count() or not gc.isenabled():
+        return None
+    gc.disable()
+    return gc.get_threshold()
+
+
+def freeze_gc(paused: tuple | None = None) -> bool:
     """Hide every object alive now (the imported libraries, the inputs and plan read: ~150,000 objects that live
     until the command ends) from the cyclic garbage collector, so that its full collections, in this process and in
     the figure workers forked from it, no longer walk them (:func:`gc.freeze`). Nothing is freed later than it would
     be by reference counting; no output changes. Only when nothing else has frozen objects; returns whether it did
-    (then :func:`unfreeze_gc` gives them back at the end of the command)."""
+    (then :func:`unfreeze_gc` gives them back at the end of the command). After :func:`pause_gc` (``paused``: its
+    thresholds) the collector is enabled again, its youngest generation collected every
+    :data:`COMMAND_GC_THRESHOLD` allocations."""
     import gc
 
     if gc.get_freeze_count():
         return False
     gc.freeze()
     _frozen[:] = [True]
+    if paused is not None:
+        gc.set_threshold(COMMAND_GC_THRESHOLD, *paused[1:])
+        gc.enable()
     return True
 
 
@@ -94,11 +120,14 @@ def freeze_more() -> None:
         gc.freeze()
 
 
-def unfreeze_gc(froze: bool) -> None:
-    """Undo :func:`freeze_gc` (and :func:`freeze_more`) when it froze: a caller that runs several commands in one
-    process keeps collecting."""
-    if froze:
-        import gc
+def unfreeze_gc(froze: bool, paused: tuple | None = None) -> None:
+    """Undo :func:`freeze_gc` (and :func:`freeze_more`) when it froze, and :func:`pause_gc` (``paused``: the
+    thresholds it returned): a caller that runs several commands in one process keeps collecting as before."""
+    import gc
 
+    if froze:
         gc.unfreeze()
         _frozen.clear()
+    if paused is not None:
+        gc.set_threshold(*paused)
+        gc.enable()

@@ -56,3 +56,37 @@ def test_a_command_hides_its_long_lived_objects_from_the_garbage_collector_only_
     control.freeze_more()  # the command has ended: nothing is frozen any more
     control.unfreeze_gc(False)  # nothing frozen by the command: nothing given back
     assert gc.get_freeze_count() == 0
+
+
+def test_a_command_pauses_the_garbage_collector_while_it_imports_and_reads_and_gives_its_settings_back():
+    import gc
+
+    from meta import control
+
+    before = gc.get_threshold()
+    assert gc.isenabled()
+    paused = control.pause_gc()
+    froze = False
+    try:
+        assert paused == before and not gc.isenabled()  # the imports and the reading: no collection
+        froze = control.freeze_gc(paused)
+        assert froze and gc.isenabled()
+        assert gc.get_threshold() == (control.COMMAND_GC_THRESHOLD, *before[1:])
+    finally:
+        control.unfreeze_gc(froze, paused)
+    assert gc.isenabled() and gc.get_threshold() == before and gc.get_freeze_count() == 0
+    gc.disable()
+    try:
+        assert control.pause_gc() is None  # a caller that disabled the collector keeps it as it is
+    finally:
+        gc.enable()
+
+
+def test_a_command_that_fails_while_reading_leaves_the_garbage_collector_as_it_found_it(tmp_path):
+    import gc
+
+    from meta import cli
+
+    before = gc.get_threshold()
+    assert cli.main(["run", "--inputs", str(tmp_path / "none"), "--out", str(tmp_path / "out")]) == 2
+    assert gc.isenabled() and gc.get_threshold() == before and gc.get_freeze_count() == 0
