@@ -77,6 +77,16 @@ def test_the_modules_of_meta_run_import_no_scipy_optimize():
     assert "scipy.optimize" not in loaded
 
 
+def test_the_component_models_and_the_writers_import_no_scipy_linalg():
+    # what meta run's main process imports after forking the figure leader (the component models, the workbook, the
+    # report): the covariance checks and block-diagonal matrices use numpy, and scipy.linalg's import alone cost
+    # ~0.04 s of CPU there
+    loaded = _imported_by("meta.analyses.pipeline, meta.analyses.components, meta.write.outputs, "
+                          "meta.present.report, meta.write.workbook")
+    assert {"meta.models.multivariate", "meta.models.covariance", "scipy.special"} <= loaded  # not vacuous
+    assert "scipy.linalg" not in loaded
+
+
 def test_what_meta_run_imports_before_forking_the_figure_workers_leaves_out_the_component_models_and_jinja2():
     # the modules cli.main, preflight and _analyse_and_write import before writing() forks the figure leader; what
     # only the main process needs after the fork (the component models with scipy.linalg, Jinja2 for the report)

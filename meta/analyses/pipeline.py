@@ -90,7 +90,7 @@ def add_sensitivity(results: Results) -> Results:
     while this runs (:func:`meta.write.outputs.writing`). ``analyse(..., sensitivity=True)`` is
     ``add_sensitivity(analyse(..., sensitivity=False))``.
     """
-    # imported here, not with this module: the component models (and scipy.linalg, ~0.05 s of CPU) are first needed
+    # imported here, not with this module: the component models are first needed
     # after the figure workers are forked (meta.write.outputs.writing), so the analysis before it does not wait for it
     from meta.analyses import components
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import linalg
 
 #: relative asymmetry of a covariance that is still accepted as rounding
 SYMMETRY_RTOL = 1e-10
@@ -106,7 +105,8 @@ def block_diag_cov(blocks) -> np.ndarray:
     Returns
     -------
     ndarray, shape (k, k)
-        ``scipy.linalg.block_diag(*blocks)``, with k the sum of the block sizes.
+        ``scipy.linalg.block_diag(*blocks)`` (zeros, each block copied into its place), with k the sum of the
+        block sizes; scipy.linalg is not imported for it (~0.04 s of CPU in ``meta run``'s main process).
     """
     same = _same_shape(blocks)
     if same is not None:
@@ -127,7 +127,12 @@ def block_diag_cov(blocks) -> np.ndarray:
         mats.append(a)
     if not mats:
         raise ValueError("no blocks given")
-    return linalg.block_diag(*mats)
+    k = sum(a.shape[0] for a in mats)
+    out, at = np.zeros((k, k)), 0
+    for a in mats:
+        out[at:at + a.shape[0], at:at + a.shape[0]] = a
+        at += a.shape[0]
+    return out
 
 
 def _same_shape(blocks) -> np.ndarray | None:

@@ -50,7 +50,6 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import linalg
 
 from meta.models.covariance import SYMMETRY_RTOL
 from meta.models.design import identifiability
@@ -166,7 +165,8 @@ def _as_vector(yi) -> np.ndarray:
 
 def _check_cov(V, k: int, what: str = "V") -> np.ndarray:
     """Return V, symmetrised, after checking it is a valid covariance (finite, symmetric, positive definite: a
-    Cholesky factor of each block of V that no covariance links to another, :func:`_blocks`)."""
+    Cholesky factor of each block of V that no covariance links to another, :func:`_blocks`; numpy's, as the fits in
+    :mod:`meta.models.gls` use, so scipy.linalg is not imported)."""
     V = np.asarray(V, dtype=float)
     if V.ndim == 1:  # sampling variances only: independent estimates
         V = np.diag(V)
@@ -188,8 +188,8 @@ def _check_cov(V, k: int, what: str = "V") -> np.ndarray:
                          f"of estimate {i} is {V[i, i]!r}")
     try:
         for rows in _blocks(V):
-            linalg.cholesky(V[np.ix_(rows, rows)], lower=True)
-    except linalg.LinAlgError:
+            np.linalg.cholesky(V[np.ix_(rows, rows)])
+    except np.linalg.LinAlgError:
         ev = np.linalg.eigvalsh(V)
         raise ValueError(
             f"{what} must be positive definite; its smallest eigenvalue is {ev[0]:.3g}. A covariance "
