@@ -21,21 +21,28 @@ def component_rows(table: pd.DataFrame, lang: str, outcome_label: dict | None = 
     the outcome, period and the municipalities (named up to six, else counted; components.csv lists them), then
     one row per fitted component with its estimate and interval. Shares and scales are separate panels, each with
     its own axis, so a scale effect of 0.05 is not drawn at the scale of a 2-point share effect."""
-    fitted = table[table["component"] != ""]
+    columns = ("component", "outcome_key", "period", "municipalities", "estimate", "ci_low", "ci_high", "unit_h")
+    records = [dict(zip(columns, values)) for values in zip(*(table[c].tolist() if c in table else
+                                                              [None] * len(table) for c in columns))]
+    fitted = [r for r in records if r["component"] != ""]
     panels = []
     for is_pp in (True, False):
-        part = fitted[(fitted["unit_h"] == "percentage_points") == is_pp] if "unit_h" in fitted else fitted
+        groups: dict = {}  # (outcome, period): its rows, in order of first appearance (groupby, sort=False)
+        for r in fitted:
+            if ("unit_h" not in table or (r["unit_h"] == "percentage_points") == is_pp) and not (
+                    pd.isna(r["outcome_key"]) or pd.isna(r["period"])):  # groupby leaves out missing keys
+                groups.setdefault((r["outcome_key"], r["period"]), []).append(r)
         rows = []
-        for (outcome, period), g in part.groupby(["outcome_key", "period"], sort=False):
-            munis = list(dict.fromkeys(m.capitalize() for ms in g["municipalities"] for m in str(ms).split(";") if m))
+        for (outcome, period), g in groups.items():
+            munis = list(dict.fromkeys(m.capitalize() for r in g for m in str(r["municipalities"]).split(";") if m))
             who = ", ".join(munis) if len(munis) <= 6 else t("n_municipalities", lang, n=len(munis))
             rows.append(dict(kind="header", label=wrap_label(
                 f"{(outcome_label or {}).get(outcome, outcome)}, {period_label(str(period), periods, lang)} ({who})",
                 width=50, indent="")))
-            for component, estimate, low, high in zip(*(g[c].tolist() for c in ("component", "estimate", "ci_low",
-                                                                                 "ci_high"))):
-                rows.append(dict(kind="component", estimate=float(estimate), ci_low=float(low), ci_high=float(high),
-                                 label=wrap_label(word("component", component.replace("_", " "), lang), 50)))
+            for r in g:
+                rows.append(dict(kind="component", estimate=float(r["estimate"]), ci_low=float(r["ci_low"]),
+                                 ci_high=float(r["ci_high"]),
+                                 label=wrap_label(word("component", r["component"].replace("_", " "), lang), 50)))
         if rows:
             panels.append((is_pp, rows))
     return panels

@@ -82,7 +82,7 @@ def draw_overview_rows(rows: pd.DataFrame, municipalities: list, level: float, l
     panels = _overview_panels(rows)
     line_in = 1.25 * FONT_PT / 72
     row_in = 0.1 + line_in * 1.7
-    wrapped = {id(panel): [wrap_label(x, 40, "  " if k == "cell" else "") for x, k in zip(panel["label"], panel["kind"])]
+    wrapped = {id(panel): [wrap_label(r["label"], 40, "  " if r["kind"] == "cell" else "") for r in panel]
                for _, panel in panels}
     label_in = max([text_width_in(x, weight="bold") for _, panel in panels for x in wrapped[id(panel)]] + [1.0])
     left_in, right_in = 0.1 + label_in + 0.15, 0.2
@@ -111,13 +111,15 @@ def _upper_note(rows: pd.DataFrame, lang: str) -> list[str]:
     return wrap_line(f"{fsr.UPPER_MARK} {t('fig_overview_upper_bound', lang)} {t('fig_note_upper_bound', lang)}", 120)
 
 
-def _overview_panels(rows: pd.DataFrame) -> list[tuple[bool, pd.DataFrame]]:
-    """The rows split into a percentage-point panel and a scale-point panel, each arm-class header kept with the
-    first row of its class in that panel; a panel without rows is left out."""
+def _overview_panels(rows: pd.DataFrame) -> list[tuple[bool, list[dict]]]:
+    """The rows split into a percentage-point panel and a scale-point panel (each a list of rows as {column:
+    value}), each arm-class header kept with the first row of its class in that panel; a panel without rows is left
+    out."""
     panels = []
+    records = rows.to_dict("records")
     for is_pp in (True, False):
         keep, current = [], None
-        for _, r in rows.iterrows():
+        for r in records:
             if r["kind"] == "header":
                 current = r
             elif (r["unit_h"] == "percentage_points") == is_pp:
@@ -126,26 +128,27 @@ def _overview_panels(rows: pd.DataFrame) -> list[tuple[bool, pd.DataFrame]]:
                     current = None
                 keep.append(r)
         if keep:
-            panels.append((is_pp, pd.DataFrame(keep)))
+            panels.append((is_pp, keep))
     return panels
 
 
-def _draw_overview_panel(ax, panel: pd.DataFrame, labels: list[str], label_x: float, color: dict, is_pp: bool,
+def _draw_overview_panel(ax, panel: list[dict], labels: list[str], label_x: float, color: dict, is_pp: bool,
                          lang: str) -> None:
-    """One panel: per row its label, every municipality's estimate and interval (one artist for all lines, one
-    for all squares) and the pooled diamond below them; the x axis with 5% room around every value and 0."""
+    """One panel (its rows from :func:`_overview_panels`): per row its label, every municipality's estimate and
+    interval (one artist for all lines, one for all squares) and the pooled diamond below them; the x axis with 5%
+    room around every value and 0."""
     from matplotlib.patches import Polygon
 
     n = len(panel)
     ticks = set(color.values()) == {MANY_COLOR}
-    values = [v for sts in panel["studies"] for st in sts for v in (st[1:2] if ticks else st[1:])]
-    values += [v for pl in panel["pooled"] if pl is not None for v in pl if np.isfinite(v)]
+    values = [v for r in panel for st in r["studies"] for v in (st[1:2] if ticks else st[1:])]
+    values += [v for r in panel if r["pooled"] is not None for v in r["pooled"] if np.isfinite(v)]
     lo, hi = min(values + [0.0]), max(values + [0.0])
     span = max(hi - lo, 1e-9)
     ax.set_xlim(lo - 0.05 * span, hi + 0.05 * span)
     ax.set_ylim(-0.5, n - 0.5)
     segs, pts, cols, faces = [], [], [], []  # every study of the panel: one artist for the lines, one for the squares
-    for i, ((_, r), text) in enumerate(zip(panel.iterrows(), labels)):
+    for i, (r, text) in enumerate(zip(panel, labels)):
         y = n - 1 - i
         header = r["kind"] == "header"
         ax.text(label_x, y, text, transform=ax.get_yaxis_transform(), ha="left", va="center", fontsize=FONT_PT,

@@ -206,15 +206,16 @@ def draw_forest_rows(rows: pd.DataFrame, unit: str, title: str, level: float, la
     """
     from matplotlib.transforms import blended_transform_factory
 
-    footer = _forest_footer(rows, footer, lang)
-    g = _ForestGeometry(rows, footer, level, lang)
+    cols = _columns(rows)
+    footer = _forest_footer(rows, footer, lang, cols)
+    g = _ForestGeometry(rows, footer, level, lang, cols)
     fig = new_figure(g.height, facecolor="white")
     ax = fig.add_axes([g.left_in / FIGURE_WIDTH_IN, g.bottom_in / g.height,
                        1 - (g.left_in + g.right_in) / FIGURE_WIDTH_IN, g.plot_h / g.height])
     ax.set_ylim(0, g.plot_h)
     ax.set_xlim(*g.xlim)
     left = blended_transform_factory(fig.transFigure, ax.transData)
-    for r, y in zip(_records(rows, rows.columns), g.ys):
+    for r, y in zip((dict(zip(cols, values)) for values in zip(*cols.values())), g.ys):
         _draw_forest_row(fig, ax, left, g, r, y)
     head_y = g.plot_h + 0.12
     fig.text(g.x_label, head_y, t("fig_ylabel", lang), transform=left, ha="left", va="bottom", fontsize=FONT_PT,
@@ -238,35 +239,44 @@ def draw_forest_rows(rows: pd.DataFrame, unit: str, title: str, level: float, la
     return fig
 
 
-def _forest_footer(rows: pd.DataFrame, footer, lang: str) -> list[str]:
+def _forest_footer(rows: pd.DataFrame, footer, lang: str, cols: dict | None = None) -> list[str]:
     """The lines under a forest plot: ``footer`` (default ``rows.attrs``), the note on "onbepaald" when a value
-    is printed so (``rows.attrs["undetermined"]``, set by :func:`forest_rows`), and the footnotes of the marks drawn."""
+    is printed so (``rows.attrs["undetermined"]``, set by :func:`forest_rows`), and the footnotes of the marks drawn
+    (``cols``: :func:`_columns` of ``rows`` when already made)."""
     footer = list(rows.attrs.get("footer", []) if footer is None else footer)
     if rows.attrs.get("undetermined", False):
         footer = [*footer, plain_text(fsr.footnote(lang))]
-    return [*footer, *forest_footnote(rows, lang)]
+    return [*footer, *forest_footnote(rows, lang, cols)]
+
+
+def _columns(rows: pd.DataFrame) -> dict[str, list]:
+    """{column: its values as a Python list} of a forest plot's rows: read once, then walked as plain lists (pandas'
+    element access on text columns costs microseconds per value)."""
+    return {c: rows[c].tolist() for c in rows.columns}
 
 
 class _ForestGeometry:
     """Where everything of one forest plot goes, in inches: label | plot | estimate [interval] | weight columns,
     one row per label line, the footer under the axis; x limits with 6% room around every interval and 0."""
 
-    def __init__(self, rows: pd.DataFrame, footer: list[str], level: float, lang: str):
-        lows = pd.concat([rows["ll"], rows["est"], pd.Series([0.0])]).min()
-        highs = pd.concat([rows["hl"], rows["est"], pd.Series([0.0])]).max()
+    def __init__(self, rows: pd.DataFrame, footer: list[str], level: float, lang: str, cols: dict | None = None):
+        cols = _columns(rows) if cols is None else cols  # plain lists: no pandas element access per row
+        ll, est, hl = (np.asarray(cols[c], float) for c in ("ll", "est", "hl"))
+        lows = np.nanmin(np.concatenate([ll, est, [0.0]]))  # NaN skipped, as pandas' min skips it
+        highs = np.nanmax(np.concatenate([hl, est, [0.0]]))
         span = max(highs - lows, 1e-9)
         self.xlim = (lows - 0.06 * span, highs + 0.06 * span)
-        self.weights = bool((rows["w"] != "").any())  # no weight column when nothing is pooled
+        self.weights = any(w != "" for w in cols["w"])  # no weight column when nothing is pooled
         self.effect_head = t("fig_effect", lang, level=fmt_g(level, lang))
         self.weight_head = t("fig_weight", lang)
         gap = 0.15
-        label_in = max(text_width_in(x, weight="bold") for x in [*rows["label"], t("fig_ylabel", lang)])
-        ci_in = max(text_width_in(x, weight="bold") for x in [*rows["ci"], self.effect_head])
-        w_in = max(text_width_in(x, weight="bold") for x in [*rows["w"], self.weight_head]) if self.weights else 0.0
+        label_in = max(text_width_in(x, weight="bold") for x in [*cols["label"], t("fig_ylabel", lang)])
+        ci_in = max(text_width_in(x, weight="bold") for x in [*cols["ci"], self.effect_head])
+        w_in = max(text_width_in(x, weight="bold") for x in [*cols["w"], self.weight_head]) if self.weights else 0.0
         self.left_in = 0.1 + label_in + gap
         self.right_in = gap + ci_in + (gap + w_in if self.weights else 0.0) + 0.1
         self.line_in = 1.25 * FONT_PT / 72
-        heights = [0.1 + self.line_in * (label.count("\n") + 1) for label in rows["label"]]
+        heights = [0.1 + self.line_in * (label.count("\n") + 1) for label in cols["label"]]
         self.wrapped_footer = [w for line in footer for w in wrap_line(line)]
         self.bottom_in = 0.7 + 1.25 * FONT_PT / 72 * len(self.wrapped_footer) + 0.1
         self.plot_h = sum(heights)
@@ -308,11 +318,13 @@ def _draw_forest_row(fig, ax, left, g: _ForestGeometry, r, y: float) -> None:
         ax.scatter(xs, [y] * len(xs), marker="|", s=160, linewidths=0.8, color="#1f4e79", alpha=0.6, zorder=3)
 
 
-def forest_footnote(rows: pd.DataFrame, lang: str) -> list[str]:
-    """The footnote lines a forest plot needs: only the symbols and marks it actually draws."""
+def forest_footnote(rows: pd.DataFrame, lang: str, cols: dict | None = None) -> list[str]:
+    """The footnote lines a forest plot needs: only the symbols and marks it actually draws (``cols``:
+    :func:`_columns` of ``rows`` when already made)."""
     nl = lang == "nl"
     notes = []
-    kinds, cis = set(rows["kind"].tolist()), [c for c in rows["ci"].tolist() if isinstance(c, str)]
+    cols = cols or {c: rows[c].tolist() for c in ("kind", "ci")}
+    kinds, cis = set(cols["kind"]), [c for c in cols["ci"] if isinstance(c, str)]
 
     def marked(mark: str) -> bool:
         return any(mark in c for c in cis)

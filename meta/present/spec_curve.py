@@ -25,8 +25,18 @@ def not_counted(c: pd.DataFrame) -> np.ndarray:
     """Per row: whether the specification is left out of the robustness verdict (a reason in ``not_counted``, as
     :func:`meta.analyses.sensitivity.robustness` reads it)."""
     if "not_counted" not in c:
-        return np.zeros(len(c), bool)
-    return (c["not_counted"].fillna("").astype(str) != "").to_numpy()
+        return np.zeros(_length(c), bool)
+    return np.array([not pd.isna(v) and str(v) != "" for v in _values(c, "not_counted")], bool)
+
+
+def _values(c, name: str) -> list:
+    """Column ``name`` of ``c`` (a frame, or a panel's {column: list} from :func:`_panels`) as a list."""
+    return c[name].tolist() if isinstance(c, pd.DataFrame) else c[name]
+
+
+def _length(c) -> int:
+    """The number of rows of ``c`` (a frame, or a panel's {column: list})."""
+    return len(c) if isinstance(c, pd.DataFrame) else len(next(iter(c.values()), []))
 
 
 #: A row whose interval is an outer bound (one study whose SE is only an upper bound, ``se_upper_bound_only`` of
@@ -37,8 +47,8 @@ UPPER_COLOR = "#bdbdbd"
 def upper_bound(c: pd.DataFrame) -> np.ndarray:
     """Per row: whether its interval is an outer bound (``se_upper_bound_only``; False where the column is absent)."""
     if "se_upper_bound_only" not in c:
-        return np.zeros(len(c), bool)
-    return c["se_upper_bound_only"].fillna(False).astype(bool).to_numpy()
+        return np.zeros(_length(c), bool)
+    return np.array([False if pd.isna(v) else bool(v) for v in _values(c, "se_upper_bound_only")], bool)
 
 
 def spec_labels(c: pd.DataFrame, lang: str) -> list[str]:
@@ -70,16 +80,15 @@ def draw_spec_curve(sens: pd.DataFrame, outcome_key: str, title: str, lang: str 
         ["period", "arm_class"], kind="mergesort")
     # fixed layout in inches (tight_layout costs more than drawing): per panel the plot and its rotated labels,
     # as deep as the longest label needs at 60°
-    tick_labels = spec_labels(s, lang)
-    longest = max([text_width_in(x, MIN_FONT_PT) for x in tick_labels] + [1.0])
+    panels = _panels(s, cells)
+    tick_labels = [spec_labels(c, lang) for c in panels]  # every row of s is in a panel
+    longest = max([text_width_in(x, MIN_FONT_PT) for labels in tick_labels for x in labels] + [1.0])
     note = upper_note(lang) if upper_bound(s).any() else []
     # title line, legend line, then the first panel's title above its plot; under the last panel the footnote
     plot_in, labels_in, top_in = 1.5, 0.45 + longest * math.sin(math.radians(60)), 1.05
     note_in = 0.17 * len(note) + (0.05 if note else 0.0)
     height = len(cells) * (plot_in + labels_in) + top_in + note_in
-    panels = [s[(s["period"] == cell["period"]) & (s["arm_class"] == cell["arm_class"])].sort_values(
-        ["estimate", "spec_group", "spec"], kind="mergesort").reset_index(drop=True) for _, cell in cells.iterrows()]
-    left_in = spec_left_margin([spec_labels(c, lang) for c in panels])
+    left_in = spec_left_margin(tick_labels)
     fig = new_figure(height)
     axes = fig.subplots(len(cells), 1, squeeze=False)
     fig.subplots_adjust(left=left_in / FIGURE_WIDTH_IN, right=1 - SPEC_RIGHT_IN / FIGURE_WIDTH_IN,
@@ -88,8 +97,8 @@ def draw_spec_curve(sens: pd.DataFrame, outcome_key: str, title: str, lang: str 
         fig.text(0.1 / FIGURE_WIDTH_IN, 0.08 / height, "\n".join(note), ha="left", va="bottom",
                  fontsize=MIN_FONT_PT)
     clipped_at = None
-    for ax, (_, cell), c in zip(axes[:, 0], cells.iterrows(), panels):
-        width = _draw_spec_panel(ax, cell, c, (ranges or {}).get(cell["unit_h"], math.nan), lang, periods)
+    for ax, cell, c, labels in zip(axes[:, 0], cells.to_dict("records"), panels, tick_labels):
+        width = _draw_spec_panel(ax, cell, c, labels, (ranges or {}).get(cell["unit_h"], math.nan), lang, periods)
         clipped_at = width if width is not None else clipped_at
     handles = [Line2D([], [], marker="o", ls="", color=col, label=word("verdict", v, lang))
                for v, col in SPEC_COLORS.items() if v != "no estimate"]
@@ -109,19 +118,34 @@ def draw_spec_curve(sens: pd.DataFrame, outcome_key: str, title: str, lang: str 
 
 
 
-def _draw_spec_panel(ax, cell, c: pd.DataFrame, width: float, lang: str, periods) -> float | None:
-    """One panel of a specification curve: every specification's interval and estimate (one artist each for all
-    intervals and all points), the plan's own specification as the large black-edged marker, interval bounds
-    beyond ±``width`` cut there with a ▲/▼. Returns ``width`` when something was cut, else None."""
+def _panels(s: pd.DataFrame, cells: pd.DataFrame) -> list[dict]:
+    """Per row of ``cells`` its panel: the rows of ``s`` of its period and arm class sorted by estimate,
+    specification group and specification, as {column: list}. ``s`` is sorted once (stably, so each panel's rows
+    keep the order sorting them alone gives) and then walked as plain lists."""
+    ordered = s.sort_values(["estimate", "spec_group", "spec"], kind="mergesort")
+    columns = {c: ordered[c].tolist() for c in ordered.columns}
+    keys = list(zip(columns["period"], columns["arm_class"]))
+    panels = []
+    for period, arm_class in zip(cells["period"].tolist(), cells["arm_class"].tolist()):
+        take = [i for i, k in enumerate(keys) if k == (period, arm_class)]
+        panels.append({c: [values[i] for i in take] for c, values in columns.items()})
+    return panels
+
+
+def _draw_spec_panel(ax, cell: dict, c: dict, labels: list[str], width: float, lang: str, periods) -> float | None:
+    """One panel of a specification curve (``c``: its rows from :func:`_panels`, ``labels`` their
+    :func:`spec_labels`): every specification's interval and estimate (one artist each for all intervals and all
+    points), the plan's own specification as the large black-edged marker, interval bounds beyond ±``width`` cut
+    there with a ▲/▼. Returns ``width`` when something was cut, else None."""
     clipped_at = None
-    x = np.arange(len(c))
+    x = np.arange(_length(c))
     # one artist for all intervals and one for all points (not two per specification: drawing time)
     skip, upper = not_counted(c), upper_bound(c)
     cols = [UPPER_COLOR if u else NOT_COUNTED_COLOR if sk else SPEC_COLORS.get(v, "#555555")
             for v, sk, u in zip(c["verdict"], skip, upper)]
     skip = skip & ~upper
-    main = (c["spec_group"] == "main").to_numpy()
-    lows, highs = c["ci_low"].to_numpy(float), c["ci_high"].to_numpy(float)
+    main = np.array([g == "main" for g in c["spec_group"]], bool)
+    lows, highs = np.asarray(c["ci_low"], float), np.asarray(c["ci_high"], float)
     if math.isfinite(width):
         cut_low, cut_high = lows < -width, highs > width
         lows, highs = np.where(cut_low, -width, lows), np.where(cut_high, width, highs)
@@ -138,8 +162,8 @@ def _draw_spec_panel(ax, cell, c: pd.DataFrame, width: float, lang: str, periods
     ax.axhline(0, color="black", lw=0.8)
     number_axis(ax.yaxis, lang)
     ax.tick_params(axis="y", labelsize=FONT_PT)
-    spec_ticks(ax, x, spec_labels(c, lang))
-    ax.set_xlim(-0.6, len(c) - 0.4)
+    spec_ticks(ax, x, labels)
+    ax.set_xlim(-0.6, len(x) - 0.4)
     # y=1.0 where matplotlib puts a title over an axes without top ticks, given explicitly: matplotlib then skips
     # laying out every tick label to check that (a quarter of a curve's drawing time; the same pixels)
     ax.set_title(f"{period_label(cell['period'], periods, lang)} · {arm_class_label(cell['arm_class'], lang)}"
