@@ -168,23 +168,24 @@ CELL_KEY = ("outcome_key", "period", "arm_class", "unit_h")
 
 
 def cell_frames(results) -> dict:
-    """{(outcome_key, period, arm_class, unit_h): (its studies in table order, its pooled row or None)}: every
-    figure's rows looked up once instead of filtered from the whole studies table per figure."""
+    """{(outcome_key, period, arm_class, unit_h): (its studies in table order as {column: list of values}, its pooled
+    row as {column: value} or None)}: every figure's rows looked up once instead of filtered from the whole studies
+    table per figure, and read as plain Python values (each column of the two tables read once with ``tolist``, as
+    ``iterrows`` would give its values, instead of pandas' element access per row and column)."""
     studies, pooled = results.studies, results.pooled
     if len(studies) == 0:
         return {}
-    first_pooled = {}
+    first_pooled, pooled_columns = {}, {c: pooled[c].tolist() for c in pooled.columns}
     if len(pooled):
-        for i, key in enumerate(zip(*(pooled[c] for c in CELL_KEY))):
+        for i, key in enumerate(zip(*(pooled_columns[c] for c in CELL_KEY))):
             first_pooled.setdefault(key, i)
     groups = studies.groupby(list(CELL_KEY), sort=False, dropna=False).indices
-    # every cell's rows taken together once, in table order within a cell; each cell is then a slice of them
-    grouped = studies.take(np.concatenate(list(groups.values())))
-    out, start = {}, 0
+    columns = {c: studies[c].tolist() for c in studies.columns}
+    out = {}
     for key, idx in groups.items():
         i = first_pooled.get(key)
-        out[key] = (grouped.iloc[start:start + len(idx)], None if i is None else pooled.iloc[i])
-        start += len(idx)
+        out[key] = ({c: [values[j] for j in idx] for c, values in columns.items()},
+                    None if i is None else {c: values[i] for c, values in pooled_columns.items()})
     return out
 
 

@@ -37,27 +37,40 @@ def overview_rows(results, lang: str = "en", cells: dict | None = None) -> pd.Da
     z = float(ndtri(0.5 + plan.level / 200))  # = scipy.stats.norm.ppf, without importing scipy.stats
     label = {**outcome_labels(results.inputs.outcomes, lang), **concept_labels(results.inputs.concepts, lang)}
     p = cell_order(results.pooled, plan) if len(results.pooled) else results.pooled
-    rows = []
+    rows, periods = [], {}  # periods: each period's label, looked up once
     cells = cell_frames(results) if cells is None else cells
-    for arm_class, g in p.groupby("arm_class", sort=False):
+    read = [c for c in ("outcome_key", "period", "arm_class", "unit_h", "k", "estimate", "ci_low", "ci_high",
+                        "impossible") if c in p]  # what a row reads (fewstudies_report.impossible: "impossible")
+    for arm_class, g in _by_arm_class(p[read].to_dict("records")).items():
         rows.append(dict(kind="header", label=arm_class_label(arm_class, lang).capitalize(), unit_h="", studies=[],
                          pooled=None, upper=[]))
-        for _, r in g.iterrows():
-            found = cells.get((r["outcome_key"], r["period"], arm_class, r["unit_h"]))
-            s = results.studies.iloc[:0] if found is None else found[0]
-            studies = [(m, y, y - z * se, y + z * se) for m, y, se in zip(s["municipality"], s["yi"], s["sei"])]
-            upper = (s["se_upper_bound_only"].fillna(False).astype(bool).tolist() if "se_upper_bound_only" in s
-                     else [False] * len(studies))
+        for r in g:
+            s = cells.get((r["outcome_key"], r["period"], arm_class, r["unit_h"]), ({}, None))[0]
+            studies = [(m, y, y - z * se, y + z * se)
+                       for m, y, se in zip(s.get("municipality", []), s.get("yi", []), s.get("sei", []))]
+            upper = ([False if pd.isna(u) else bool(u) for u in s["se_upper_bound_only"]]
+                     if "se_upper_bound_only" in s else [False] * len(studies))
             pooled = None
             if int(r["k"]) >= 2:
                 bad = fsr.impossible(r)
                 pooled = (r["estimate"], np.nan if "ci_low" in bad else r["ci_low"],
                           np.nan if "ci_high" in bad else r["ci_high"])
+            if r["period"] not in periods:
+                periods[r["period"]] = period_label(r["period"], results.inputs.periods, lang)
             rows.append(dict(kind="cell", unit_h=r["unit_h"], studies=studies, pooled=pooled, upper=upper,
-                             label=f"{label.get(r['outcome_key'], r['outcome_key'])}, "
-                                   f"{period_label(r['period'], results.inputs.periods, lang)}"
+                             label=f"{label.get(r['outcome_key'], r['outcome_key'])}, {periods[r['period']]}"
                                    + (f" {fsr.UPPER_MARK}" if any(upper) else "")))
     return pd.DataFrame(rows, columns=["kind", "label", "unit_h", "studies", "pooled", "upper"])
+
+
+def _by_arm_class(records: list[dict]) -> dict:
+    """{arm class: its rows} in order of first appearance, each class's rows in table order (as ``groupby(sort=False)``
+    groups them, leaving out a missing arm class)."""
+    groups: dict = {}
+    for r in records:
+        if not pd.isna(r["arm_class"]):
+            groups.setdefault(r["arm_class"], []).append(r)
+    return groups
 
 
 def draw_overview(results, lang: str = "en"):

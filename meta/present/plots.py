@@ -26,15 +26,15 @@ from meta.present.spec_curve import spec_curve_jobs
 FOREST_MAX_STUDIES = 50
 
 
-def forest_rows(results, outcome_key: str, period, unit: str, lang: str = "en", cells: dict | None = None
-                ) -> pd.DataFrame:
+def forest_rows(results, outcome_key: str, period, unit: str, lang: str = "en", cells: dict | None = None,
+                names: tuple | None = None) -> pd.DataFrame:
     """The rows of one forest plot: per arm class a header, its studies, pooled row, PI row and stats line.
 
     ``period`` is a cell's period (``m16`` at the strict level; a whole number of months is read so too). A study
     row names the municipality, the arm's components and, at the concept level, the municipality's own outcome
     wording and month (e.g. "Wageningen: exemption — Volledige uitstroom naar betaald werk, 24 mnd").
     ``cells``: :func:`cell_frames` of ``results`` when drawing many figures (each is then looked up, not filtered
-    from the whole table).
+    from the whole table); ``names``: :func:`_study_names` when already made.
     """
     if isinstance(period, (int, np.integer)):
         period = f"m{int(period)}"
@@ -42,16 +42,16 @@ def forest_rows(results, outcome_key: str, period, unit: str, lang: str = "en", 
     munis = results.inputs.municipalities
     pending = [n for n, s in zip(munis["name"], munis["status"]) if s == "pending"]
     d = fsr.unit_digits(unit)
-    rows, footer, undetermined, names = [], [], False, None
+    rows, footer, undetermined = [], [], False
     cells = cell_frames(results) if cells is None else cells
     for arm_class in plan.arm_classes:
         s, p = cells.get((outcome_key, period, arm_class, unit), (None, None))  # a cell without studies: no rows
-        if s is None or len(s) == 0:
+        if s is None or len(s["yi"]) == 0:
             continue
         w = study_weights(s["sei"], p["tau2"])
         rows.append(dict(kind="header", label=t("fig_arms", lang, cls=arm_class_label(arm_class, lang)).capitalize()
                          if lang == "en" else t("fig_arms", lang, cls=arm_class_label(arm_class, lang))))
-        if len(s) > FOREST_MAX_STUDIES:  # one strip row instead of a row per study
+        if len(s["yi"]) > FOREST_MAX_STUDIES:  # one strip row instead of a row per study
             rows.append(_strip_row(s, w, d, lang))
         else:
             names = names or _study_names(results, lang)
@@ -77,12 +77,13 @@ def _prints_undetermined(p) -> bool:
     return bool(fsr.undetermined(p) & shown)
 
 
-def _strip_row(s: pd.DataFrame, w, d: int, lang: str) -> dict:
-    """Past :data:`FOREST_MAX_STUDIES` studies: one row of ticks, one per estimate, with their range."""
-    yi = s["yi"].to_numpy(float)
+def _strip_row(s: dict, w, d: int, lang: str) -> dict:
+    """Past :data:`FOREST_MAX_STUDIES` studies (``s``: a cell's studies from :func:`cell_frames`): one row of
+    ticks, one per estimate, with their range."""
+    yi = np.asarray(s["yi"], float)
     nl = lang == "nl"
-    return dict(kind="strip", label=wrap_label(f"{len(s)} gemeenten, elk streepje één schatting" if nl
-                                               else f"{len(s)} municipalities, one tick per estimate"),
+    return dict(kind="strip", label=wrap_label(f"{len(yi)} gemeenten, elk streepje één schatting" if nl
+                                               else f"{len(yi)} municipalities, one tick per estimate"),
                 est=np.nan, ll=float(yi.min()), hl=float(yi.max()),
                 points=";".join(repr(float(x)) for x in yi),
                 ci=f"{'bereik' if nl else 'range'} {fmt_num(yi.min(), d, lang)} – {fmt_num(yi.max(), d, lang)}",
@@ -94,11 +95,13 @@ STUDY_ROW_COLUMNS = ("yi", "sei", "se_method", "se_upper_bound_only", "outcome",
                      "arm_components")
 
 
-def _records(frame: pd.DataFrame, columns) -> list[dict]:
-    """``frame``'s rows as {column: value} of those of ``columns`` it has, read column by column (Python values, as
-    ``iterrows`` gives them, without a Series per row)."""
+def _records(frame, columns) -> list[dict]:
+    """The rows of ``frame`` (a DataFrame, or {column: list} from :func:`cell_frames`) as {column: value} of those
+    of ``columns`` it has, read column by column (Python values, as ``iterrows`` gives them, without a Series per
+    row)."""
     columns = [c for c in columns if c in frame]
-    return [dict(zip(columns, values)) for values in zip(*(frame[c].tolist() for c in columns))]
+    lists = [frame[c] if isinstance(frame, dict) else frame[c].tolist() for c in columns]
+    return [dict(zip(columns, values)) for values in zip(*lists)]
 
 
 def _study_names(results, lang: str) -> tuple[dict, dict]:
@@ -107,8 +110,7 @@ def _study_names(results, lang: str) -> tuple[dict, dict]:
     return outcome_labels(results.inputs.outcomes, lang), names
 
 
-def _study_rows(results, s: pd.DataFrame, w, single: bool, d: int, lang: str, names: tuple | None = None
-                ) -> list[dict]:
+def _study_rows(results, s: dict, w, single: bool, d: int, lang: str, names: tuple | None = None) -> list[dict]:
     """One row per study: municipality, the arm's components (and at the concept level the municipality's own
     outcome wording and month), the estimate with its interval yi ± z·sei, and its weight. ``names``:
     :func:`_study_names` when already made."""
@@ -167,16 +169,16 @@ def _pooled_rows(p, plan, arm_class: str, unit: str, d: int, lang: str, footer: 
     return rows
 
 
+#: What a forest plot's row without a value in a column has there: no number, no text.
+_ROW_DEFAULTS = dict(est=np.nan, ll=np.nan, hl=np.nan, weight=np.nan, ci="", w="")
+
+
 def _rows_frame(rows: list[dict], footer: list, undetermined: bool = False) -> pd.DataFrame:
     """The rows as a frame with every column :func:`draw_forest_rows` reads; labels made unique. ``attrs`` holds the
     footer lines and whether a value is printed "onbepaald" (which adds the footnote saying why)."""
-    frame = pd.DataFrame(rows)
-    for col in ("est", "ll", "hl", "weight"):
-        if col not in frame:
-            frame[col] = np.nan
-    for col in ("ci", "w"):
-        frame[col] = frame[col].fillna("") if col in frame else ""
-    frame["label"] = unique_labels(list(frame["label"]))
+    labels = unique_labels([r["label"] for r in rows])
+    frame = pd.DataFrame([{**r, **{c: v for c, v in _ROW_DEFAULTS.items() if c not in r}, "label": label}
+                          for r, label in zip(rows, labels)])  # every row complete: no column added or filled
     frame.attrs["footer"] = footer  # lines for the figure's footer (classical fits beside a Bayesian headline)
     frame.attrs["undetermined"] = bool(undetermined)
     return frame
@@ -362,11 +364,13 @@ def figure_name(outcome_key: str, period: str) -> str:
     return f"forest_{outcome_key}_{period}"
 
 
-def forest_title(results, outcome_key: str, period, lang: str = "en") -> str:
-    """The title of one forest plot: the outcome's (or concept's) label in ``lang`` and the period."""
+def forest_title(results, outcome_key: str, period, lang: str = "en", labels: dict | None = None) -> str:
+    """The title of one forest plot: the outcome's (or concept's) label in ``lang`` and the period (``labels``: the
+    outcome and concept labels in ``lang`` when already read)."""
     if isinstance(period, (int, np.integer)):
         period = f"m{int(period)}"
-    labels = {**outcome_labels(results.inputs.outcomes, lang), **concept_labels(results.inputs.concepts, lang)}
+    if labels is None:
+        labels = {**outcome_labels(results.inputs.outcomes, lang), **concept_labels(results.inputs.concepts, lang)}
     label = labels.get(outcome_key) or outcome_key.replace("_", " ")
     return f"{label} — {period_label(period, results.inputs.periods, lang)}"
 
@@ -378,10 +382,12 @@ def forest_jobs(results, lang: str = "en", svg: bool = False, cells: dict | None
 
     jobs = []
     cells = cell_frames(results) if cells is None else cells
+    labels = {**outcome_labels(results.inputs.outcomes, lang), **concept_labels(results.inputs.concepts, lang)}
+    names = _study_names(results, lang)  # the registers read once for every figure
     for outcome_key, horizon, unit in figure_cells(results):
         name = figure_name(outcome_key, horizon)
-        title = forest_title(results, outcome_key, horizon, lang)
-        rows = forest_rows(results, outcome_key, horizon, unit, lang, cells)
+        title = forest_title(results, outcome_key, horizon, lang, labels)
+        rows = forest_rows(results, outcome_key, horizon, unit, lang, cells, names)
         files = {"png": f"{name}.png", **({"svg": f"{name}.svg"} if svg else {})}
         jobs.append(FigureJob(name, "forest", title, files,
                               dict(rows=rows, unit=unit, title=title, level=float(results.plan.level), lang=lang,
