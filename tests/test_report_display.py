@@ -405,3 +405,34 @@ def test_read_first_names_the_pooled_cells_until_there_are_too_many_then_counts_
     counted = report.pooled_count(results, "nl")
     assert "8 van de 47 cellen" in counted and "de kerntabel noemt ze" in counted and "welbevinden" not in counted
     assert "the headline table lists them" in report.pooled_count(results, "en")
+
+
+def test_the_workbook_and_the_report_in_one_block_work_out_the_pooled_order_and_the_marks_once_and_write_the_same(
+        results, monkeypatch, tmp_path):
+    # Writing.finish renders both inside report_cells.sharing(): each section and sheet that reads the pooled rows in
+    # cell order or the marks' p ranges takes them from the first that worked them out; the bytes must not change
+    from meta.present import report, report_cells
+    from meta.write import workbook
+
+    calls = {"order": 0, "ranges": 0}
+    order, ranges = report_cells.tables_cell_order, report_cells.tables_mark_p_ranges
+
+    def counted_order(frame, plan):
+        calls["order"] += frame is results.pooled
+        return order(frame, plan)
+
+    def counted_ranges(*args):
+        calls["ranges"] += 1
+        return ranges(*args)
+
+    monkeypatch.setattr(report_cells, "tables_cell_order", counted_order)
+    monkeypatch.setattr(report_cells, "tables_mark_p_ranges", counted_ranges)
+    workbook.write_workbook(results, tmp_path / "alone.xlsx", "nl")
+    alone = report.render_report(results, {}, "nl", {})
+    assert calls == {"order": 2, "ranges": 2}  # once in each: the workbook's sheets share, the sections share
+    with report_cells.sharing():
+        workbook.write_workbook(results, tmp_path / "shared.xlsx", "nl")
+        shared = report.render_report(results, {}, "nl", {})
+    assert calls == {"order": 3, "ranges": 3}
+    assert shared == alone
+    assert (tmp_path / "shared.xlsx").read_bytes() == (tmp_path / "alone.xlsx").read_bytes()

@@ -25,9 +25,8 @@ from meta.analyses.sensitivity import prior_dependence
 from meta.analyses.tables import cell_order
 from meta.i18n import (INTERVAL_SEP, arm_class_label, concept_labels, fmt_g, fmt_num, outcome_labels, period_labels,
                        t, unit_words)
-from meta.present.report_cells import records
+from meta.present.report_cells import records, simulation_run
 from meta.present.templating import render, text
-from meta.simulate.summary import read_summary
 
 
 def impossible(row) -> set[str]:
@@ -264,7 +263,7 @@ def simulation_quote(summary_json: Path, lang: str = "nl", policy: str = "report
     path = Path(summary_json)
     if not path.exists():
         return ""
-    sim = read_summary(path).results
+    sim = simulation_run(path).results
     sim = sim[sim["se_policy"] == policy]
     ks = sorted(int(k) for k in set(sim["k"]) if k >= 2)
     if not ks:

@@ -21,7 +21,7 @@ from meta.present import fewstudies_report as fsr
 from meta.effects.concepts import SE_METHOD as RANGE_BOUND
 from meta.effects.harmonise import SE_METHODS
 from meta.analyses.tables import dominant_study, study_intervals
-from meta.present.report_cells import (REPORT_MAX_LISTED_CELLS, REPORT_MAX_MUNICIPALITIES, PeriodTexts, cell_key,
+from meta.present.report_cells import (REPORT_MAX_LISTED_CELLS, REPORT_MAX_MUNICIPALITIES, PeriodTexts, pooled_rows, sharing, cell_key,
                                        cell_order, cell_rows, cell_texts, mark_p_texts, municipality_names, records,
                                        row_anchor)
 from meta.present.report_simulation import SIMULATION_SECTION, simulation_table, simulation_verdict  # noqa: F401
@@ -42,7 +42,7 @@ def headline_table(results, lang: str = "en") -> str:
         return render("headline.html.j2", lang, rows=[])
     p = cell_order(results, p)
     label, mark_p, arms = cell_labels(results.inputs, lang), mark_p_texts(results, lang), _arm_texts(results, lang)
-    cells, periods = records(p), PeriodTexts(results, lang)
+    cells, periods = pooled_rows(results), PeriodTexts(results, lang)
     rows = [_headline_row(r, lang, label, mark_p, arms, periods) for r in cells]
     return render("headline.html.j2", lang, rows=rows, level=fmt_g(results.plan.level, lang),
                   note=fsr.has_undetermined(p), note_upper=any(fsr.upper_bound_only(r) for r in cells),
@@ -81,7 +81,7 @@ def _upper_p(p: str, lang: str) -> str:
 def upper_bound_count(results, lang: str = "en") -> str:
     """The 'read this first' sentence: how many Kerntabel rows rest on an SE that is only an upper bound."""
     p = results.pooled
-    n = sum(fsr.upper_bound_only(r) for r in records(p)) if len(p) else 0
+    n = sum(fsr.upper_bound_only(r) for r in pooled_rows(results))
     return text("read_first_upper_bound", lang, n=n, total=len(p)) if n else ""
 
 
@@ -222,7 +222,7 @@ def robustness_section(results, extra: dict, lang: str = "en") -> str:
     label, names = cell_labels(results.inputs, lang), municipality_names(results)
     groups = [word("spec_group", g, lang) for g in sorted(set(results.sensitivity["spec_group"]) - {"main"})]
     # "includes zero" on an outer bound (the only study's SE is an upper bound) is no verdict: not judged or counted
-    upper = {cell_key(r) for r in records(results.pooled) if _upper_and_includes_zero(r)}
+    upper = {cell_key(r) for r in pooled_rows(results) if _upper_and_includes_zero(r)}
     judged = [cell_key(r) not in upper for r in records(rob)]
     periods = PeriodTexts(results, lang)
     intro = dict(groups=", ".join(groups), survive=int(rob["survives_all"][judged].sum()), total=sum(judged))
@@ -315,7 +315,7 @@ def findings_section(results, lang: str = "en") -> str:
     finite = p[[math.isfinite(a) and math.isfinite(b) for a, b in zip(p["ci_low"], p["ci_high"])]]
     n_neg, n_pos = int((finite["ci_high"] < 0).sum()), int((finite["ci_low"] > 0).sum())
     n_multi = int((p["k"] >= 2).sum())
-    pooled = records(p)
+    pooled = pooled_rows(results)
     n_upper = sum(_upper_and_includes_zero(r) for r in pooled)
     lead = dict(rows=len(p), multi=n_multi, single=len(p) - n_multi, neg=n_neg, pos=n_pos,
                 other=len(p) - n_neg - n_pos - n_upper, level=level, upper=n_upper)
@@ -446,8 +446,9 @@ def _transform_text(transform, lang: str) -> str:
 def render_report(results, figures: dict, lang: str = "nl", extra: dict | None = None) -> str:
     """The whole page (``templates/report.html.j2``): the values of every section, laid out by the templates."""
     extra = extra or {}
-    return str(render("report.html.j2", lang, **_page_values(results, figures, extra, lang),
-                      **_section_values(results, extra, lang)))
+    with sharing():  # what several sections read is worked out once (report_cells.once)
+        return str(render("report.html.j2", lang, **_page_values(results, figures, extra, lang),
+                          **_section_values(results, extra, lang)))
 
 
 def _page_values(results, figures: dict, extra: dict, lang: str) -> dict:

@@ -5,6 +5,7 @@ Shared by the report's sections (:mod:`meta.present.report`, :mod:`meta.present.
 
 from __future__ import annotations
 
+import contextlib
 import re
 
 import pandas as pd
@@ -13,9 +14,50 @@ from meta.analyses.tables import cell_order as tables_cell_order, mark_p_ranges 
 from meta.cells import CELL_COLUMNS
 from meta.i18n import arm_class_label, fmt_p_range, period_label
 
+#: What :func:`once` worked out inside the active :func:`sharing` block ({key: value}; empty list outside one).
+_SHARED: list[dict] = []
+
+
+@contextlib.contextmanager
+def sharing():
+    """Inside the block, :func:`once` works each thing out once: the report's sections and the workbook's sheets read
+    the same pooled rows in cell order, the marks' p ranges and the simulation summary (each was worked out two to
+    four times per run). A block inside another uses the outer one's. What :func:`once` returns is shared: read it,
+    do not change it."""
+    if _SHARED:
+        yield
+        return
+    _SHARED.append({})
+    try:
+        yield
+    finally:
+        _SHARED.pop()
+
+
+def once(key, make):
+    """``make()``, worked out once per ``key`` inside :func:`sharing` (at every call outside it). A key naming one
+    run's results holds ``id(results)``: the results are alive while the block is."""
+    if not _SHARED:
+        return make()
+    memo = _SHARED[-1]
+    if key not in memo:
+        memo[key] = make()
+    return memo[key]
+
+
 def cell_order(results, frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` ordered as the ministry reads: arm class, then outcome (plan order), horizon (see tables)."""
+    """``frame`` ordered as the ministry reads: arm class, then outcome (plan order), horizon (see tables); the pooled
+    table's order is worked out once (:func:`once`)."""
+    if frame is results.pooled:
+        return once(("pooled in cell order", id(results)), lambda: tables_cell_order(frame, results.plan))
     return tables_cell_order(frame, results.plan)
+
+
+def pooled_rows(results) -> list[dict]:
+    """The pooled table's rows in cell order (:func:`cell_order`) as dicts (:func:`records`), worked out once
+    (:func:`once`); [] when nothing is pooled."""
+    return once(("pooled rows", id(results)), lambda: records(cell_order(results, results.pooled))
+                if len(results.pooled) else [])
 
 
 def records(frame: pd.DataFrame) -> list[dict]:
@@ -78,13 +120,27 @@ class PeriodTexts(dict):
         return words
 
 
+def simulation_run(path):
+    """:func:`meta.simulate.summary.read_summary` of ``path`` (the simulation study the report quotes), read once
+    (:func:`once`)."""
+    from meta.simulate.summary import read_summary
+
+    return once(("simulation summary", str(path)), lambda: read_summary(path))
+
+
 def mark_p_ranges(results) -> dict:
-    """``{input_row: (p_at_least, p_below, mark)}`` for study rows whose SE came from a mark (see tables)."""
-    return tables_mark_p_ranges(results.studies, results.inputs.legends)
+    """``{input_row: (p_at_least, p_below, mark)}`` for study rows whose SE came from a mark (see tables; worked out
+    once: :func:`once`)."""
+    return once(("mark p ranges", id(results)), lambda: tables_mark_p_ranges(results.studies, results.inputs.legends))
 
 
 def mark_p_texts(results, lang: str = "en") -> dict:
-    """For single-study cells whose SE came from a significance mark: the p-value range the mark prints, as text."""
+    """For single-study cells whose SE came from a significance mark: the p-value range the mark prints, as text
+    (worked out once per language: :func:`once`)."""
+    return once(("mark p texts", id(results), lang), lambda: _mark_p_texts(results, lang))
+
+
+def _mark_p_texts(results, lang: str) -> dict:
     ranges = mark_p_ranges(results)
     out = {}
     studies = results.studies

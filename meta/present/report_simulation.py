@@ -13,7 +13,7 @@ from markupsafe import Markup
 from meta.i18n import fmt_g, fmt_num
 from meta.present.templating import esc, render
 from meta.simulate.settings import SIMULATION_SUMMARY
-from meta.simulate.summary import read_summary
+from meta.present.report_cells import simulation_run
 
 
 def _markdown_inline(line: str) -> Markup:
@@ -31,7 +31,7 @@ def simulation_table(summary_path: Path = SIMULATION_SUMMARY, lang: str = "nl") 
     """
     if not Path(summary_path).exists():
         return render("simulation_table.html.j2", lang, rows=None)
-    r = read_summary(summary_path).results
+    r = simulation_run(summary_path).results
     r = r[(r["se_policy"] == "reported") & (r["method"] == "REML") & r["test"].isin(["knha", "z"])]
     rows = [dict(tau=fmt_g(tau, lang), k=int(k), hk_coverage=fmt_num(100 * hk_cov, 1, lang),
                  hk_width=fmt_num(hk_width, 0, lang), z_coverage=fmt_num(100 * z_cov, 1, lang),
@@ -80,7 +80,7 @@ def simulation_verdict(summary_path: Path = SIMULATION_SUMMARY, lang: str = "en"
 
     if not Path(summary_path).exists():
         return render("simulation_verdict.html.j2", lang, blocks=None)
-    run = read_summary(summary_path)
+    run = simulation_run(summary_path)
     blocks = []  # ("ul", [items]) for a run of "- " lines, ("p", text) for any other line
     for line in verdict_lines(run.results, run.reconstruction_check, run.settings):
         if line.startswith("- "):

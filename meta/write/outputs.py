@@ -22,7 +22,7 @@ from meta.errors import InputError
 from meta.i18n import DEFAULT_LANG, fmt_num, reason_code
 from meta.plan import REPO
 from meta.present import figures as figcache
-from meta.present import plots, report, templating
+from meta.present import plots, report, report_cells, templating
 from meta.present.drawing import cell_frames
 from meta.present.overview import overview_job
 from meta.read.estimates import ESTIMATE_COLUMNS
@@ -221,14 +221,16 @@ class Writing:
         if later:
             self.drawing.add(later)  # the specification curves and the component figure need the sensitivity analysis
         _write_tables(results, tmp)  # while the workers draw, on the core they leave idle
-        wb_key, wb_reused = _write_or_reuse_workbook(results, tmp, self.drawing, lang)
-        content_keys, reused = {}, []
+        with report_cells.sharing():  # what the workbook and the report both read is worked out once
+            wb_key, wb_reused = _write_or_reuse_workbook(results, tmp, self.drawing, lang)
+            content_keys, reused = {}, []
+            if self.draw:
+                control.checkpoint("figures")  # an error of the figure workers making the first batch is raised here
+                first = self.first.jobs() if self.first is not None else []
+                forest = [j for j in first if j.kind == "forest"]
+                page, pngs = _render_report(results, tmp, forest,
+                                            [*later, *(j for j in first if j.kind != "forest")], lang)
         if self.draw:
-            control.checkpoint("figures")  # an error of the figure workers making the first batch is raised here
-            first = self.first.jobs() if self.first is not None else []
-            forest = [j for j in first if j.kind == "forest"]
-            page, pngs = _render_report(results, tmp, forest, [*later, *(j for j in first if j.kind != "forest")],
-                                        lang)
             control.checkpoint("figures")
             content_keys, reused = self.drawing.finish()
             (tmp / "report.html").write_text(templating.fill_pngs(page, pngs), encoding="utf-8")

@@ -183,7 +183,7 @@ def _order(results, frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def headline_sheet(results, lang: str) -> pd.DataFrame:
-    from meta.present.report_cells import cell_key, cell_keys, mark_p_ranges, records
+    from meta.present.report_cells import cell_key, cell_keys, mark_p_ranges, pooled_rows, records
 
     p = _order(results, results.pooled)
     label, own = cell_labels(results.inputs, lang), outcome_labels(results.inputs.outcomes, lang)
@@ -195,7 +195,7 @@ def headline_sheet(results, lang: str) -> pd.DataFrame:
         by_cell.setdefault(key, []).append(s)
     rows = []
     periods = dict(zip(p["period"].tolist(), period_labels(p["period"], results.inputs.periods, lang)))
-    for r in records(p):
+    for r in pooled_rows(results):
         studies = by_cell.get(cell_key(r), [])
         single = bool(r["single_study"])
         mark = ranges.get(int(studies[0]["input_row"])) if single and studies else None
@@ -400,7 +400,10 @@ def workbook_sheets(results, lang: str) -> dict:
 
 def write_workbook(results, path: Path, lang: str = "nl") -> Path:
     """Write ``meta.xlsx``: numeric cells with formats, autofilter, frozen header, byte-identical reruns."""
-    return write_sheets(workbook_sheets(results, lang), path, lang)
+    from meta.present.report_cells import sharing
+
+    with sharing():  # what several sheets (and the report, in a block around both) read is worked out once
+        return write_sheets(workbook_sheets(results, lang), path, lang)
 
 
 def write_sheets(sheets: dict, path: Path, lang: str, fast: bool = True) -> Path:
