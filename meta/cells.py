@@ -92,7 +92,8 @@ def select_studies(harmonised: pd.DataFrame, outcomes: pd.DataFrame, plan: Plan,
     excluded : DataFrame
         Every other input row with ``reason``.
     """
-    full, reason = _selection(harmonised, outcomes, plan, concepts, roles)
+    key, reason = _selection(_Rows(harmonised, outcomes, concepts), plan, roles)
+    full = _with_keys(harmonised, key)
     dropped = np.flatnonzero(reason != "")
     dropped = dropped[sort_order(full[["input_row"]].take(dropped), ["input_row"])]
     excluded = full.take(dropped)
@@ -100,40 +101,111 @@ def select_studies(harmonised: pd.DataFrame, outcomes: pd.DataFrame, plan: Plan,
     return _studies(full, reason), excluded.reset_index(drop=True)
 
 
-def cell_studies(harmonised: pd.DataFrame, outcomes: pd.DataFrame, plan: Plan, concepts: pd.DataFrame | None = None,
-                 roles: tuple[str, ...] = ("primary",)) -> pd.DataFrame:
+def cell_studies(harmonised: pd.DataFrame | _Rows, outcomes: pd.DataFrame, plan: Plan,
+                 concepts: pd.DataFrame | None = None, roles: tuple[str, ...] = ("primary",),
+                 columns: tuple[str, ...] | None = None) -> pd.DataFrame:
     """The studies of :func:`select_studies` without its excluded rows (what the sensitivity analysis's
     specifications need), with the columns of ``harmonised`` given: at least those the selection reads
-    (:data:`SELECTION_COLUMNS`)."""
-    return _studies(*_selection(harmonised, outcomes, plan, concepts, roles))
+    (:data:`SELECTION_COLUMNS`).
+
+    ``harmonised`` may be :func:`rows` of them, which keeps what every selection of the same rows works out alike
+    (``outcomes`` and ``concepts`` are then its own). ``columns``: only these of the studies' columns (those that
+    exist), in that order; the kept rows alone are then taken, with their cell keys, not every row."""
+    rows_ = harmonised if isinstance(harmonised, _Rows) else _Rows(harmonised, outcomes, concepts)
+    key, reason = _selection(rows_, plan, roles)
+    if columns is None:
+        return _studies(_with_keys(rows_.frame, key), reason)
+    kept, cols = np.flatnonzero(reason == ""), [*CELL_COLUMNS, "municipality", "arm"]
+    part = pd.DataFrame({c: _kept_column(rows_.frame, key, c, kept) for c in dict.fromkeys([*cols, *columns])
+                         if c in key or c in rows_.frame})
+    studies = part.take(sort_order(part, cols))  # as _studies: the same rows, in the same order
+    if "cell" in columns:
+        studies["cell"] = _cell_labels(studies)
+    return studies[[c for c in columns if c in studies]].reset_index(drop=True)
 
 
-def _selection(harmonised: pd.DataFrame, outcomes: pd.DataFrame, plan: Plan, concepts, roles) -> tuple:
-    """(``harmonised`` with the cell keys and, at the concept level, the values on the concept's scale; every row's
-    reason, "" for a study) for :func:`select_studies`."""
-    col = {c: harmonised[c] for c in _READ if c in harmonised}  # what the selection reads
-    reason = col["reason"].to_numpy(dtype=object, copy=True)
-    key, role_rank = _cell_keys(col, plan, roles, reason)
-    _plan_filters(col, key, plan, reason)
+def rows(harmonised: pd.DataFrame, outcomes: pd.DataFrame, concepts: pd.DataFrame | None = None) -> _Rows:
+    """``harmonised`` for :func:`cell_studies` under several plans (the sensitivity analysis's variants): what the
+    selection reads and derives from the rows alone is worked out at the first selection and kept."""
+    return _Rows(harmonised, outcomes, concepts)
+
+
+class _Rows:
+    """Harmonised rows as the selection reads them: their columns (:data:`_READ`), and what it derives from them
+    alone (each column as an array, a filter's rows, each row's slot code and rank by outcome), kept (:meth:`once`)
+    for the next selection of the same rows under another plan or register roles."""
+
+    def __init__(self, harmonised: pd.DataFrame, outcomes: pd.DataFrame, concepts: pd.DataFrame | None):
+        self.frame, self.concepts = harmonised, concepts
+        self.col = {c: harmonised[c] for c in _READ if c in harmonised}
+        self.outcome_order = list(outcomes["outcome"])
+        self._kept: dict = {}
+
+    def once(self, key, make):
+        """``make()``, worked out at the first call with ``key`` and kept."""
+        if key not in self._kept:
+            self._kept[key] = make()
+        return self._kept[key]
+
+    def array(self, name: str) -> np.ndarray:
+        """Column ``name`` as an object array (not to be changed)."""
+        return self.once(("array", name), lambda: self.frame[name].to_numpy(dtype=object))
+
+    def numbers(self, name: str) -> np.ndarray:
+        """Column ``name`` as it is stored (``to_numpy``; not to be changed)."""
+        return self.once(("numbers", name), lambda: self.frame[name].to_numpy())
+
+    def outside(self, name: str, values, allowed) -> np.ndarray:
+        """Whether each row's ``values`` (a column, or a cell key named ``name``) is not in ``allowed``."""
+        return self.once(("outside", name, tuple(allowed)), lambda: ~values.isin(allowed).to_numpy())
+
+
+def _selection(rows_: _Rows, plan: Plan, roles) -> tuple:
+    """(the cell keys of every row and, at the concept level, its values on the concept's scale: {column: Series,
+    list or array}, for :func:`_with_keys`; every row's reason, "" for a study) for :func:`select_studies`."""
+    reason = rows_.col["reason"].to_numpy(dtype=object, copy=True)
+    key, role_rank = _cell_keys(rows_, plan, roles, reason)
+    _plan_filters(rows_, key, plan, reason)
     at = np.flatnonzero(reason == "")  # the candidates: rows no filter removed
     if plan.outcome_level != "strict":
-        scaled = cp.to_concept_scale(harmonised[list(_SCALED) + ["transform", "concept"]].iloc[at], concepts)
+        scaled = cp.concept_scale({c: rows_.numbers(c)[at] for c in (*_SCALED, "transform", "concept")},
+                                  rows_.concepts)
         for c in _SCALED:  # the candidates' values on the concept's scale, the other rows' as harmonised
-            key[c] = harmonised[c].to_numpy(dtype=object, copy=True)
-            key[c][at] = scaled[c].tolist()
-    slot = [col["municipality"], col["arm"], *(key.get(c, col.get(c)) for c in CELL_COLUMNS)]
-    _one_row_per_slot(col, slot, role_rank, at, plan, list(outcomes["outcome"]), reason)
-    full = harmonised.assign(**{c: v if isinstance(v, pd.Series) else pd.Series(
+            key[c] = rows_.array(c).copy()
+            key[c][at] = scaled[c] if c == "unit_h" else scaled[c].tolist()
+    _one_row_per_slot(rows_, key, role_rank, at, plan, reason)
+    return key, reason
+
+
+def _with_keys(harmonised: pd.DataFrame, key: dict) -> pd.DataFrame:
+    """``harmonised`` with the columns of ``key`` (:func:`_selection`): a Series as it is, a list or array as a column
+    of ``harmonised``'s dtype for the values put on the concept's scale, else text."""
+    return harmonised.assign(**{c: v if isinstance(v, pd.Series) else pd.Series(
         v, index=harmonised.index, dtype=harmonised[c].dtype if c in _SCALED else "str") for c, v in key.items()})
-    return full, reason
+
+
+def _kept_column(harmonised: pd.DataFrame, key: dict, c: str, kept: np.ndarray) -> pd.Series:
+    """Column ``c`` of :func:`_with_keys` in the rows at the positions ``kept`` alone."""
+    v = key.get(c)
+    if v is None:
+        return harmonised[c].take(kept)
+    if isinstance(v, pd.Series):
+        return v.take(kept)
+    return pd.Series(np.asarray(v, dtype=object)[kept], index=harmonised.index[kept],
+                     dtype=harmonised[c].dtype if c in _SCALED else "str")
 
 
 def _studies(full: pd.DataFrame, reason: np.ndarray) -> pd.DataFrame:
     """The rows of ``full`` without a reason, sorted by cell, municipality and arm, with their ``cell`` label."""
     kept, cols = np.flatnonzero(reason == ""), [*CELL_COLUMNS, "municipality", "arm"]
     studies = full.take(kept[sort_order(full[cols].take(kept), cols)])  # the sort reads its columns only
-    studies["cell"] = [" | ".join(map(str, t)) for t in zip(*(studies[c].tolist() for c in CELL_COLUMNS))]
+    studies["cell"] = _cell_labels(studies)
     return studies.reset_index(drop=True)
+
+
+def _cell_labels(studies: pd.DataFrame) -> list[str]:
+    """Each row's cell as one text: its cell columns joined by " | "."""
+    return [" | ".join(map(str, t)) for t in zip(*(studies[c].tolist() for c in CELL_COLUMNS))]
 
 
 def sort_order(frame: pd.DataFrame, cols: list[str]) -> np.ndarray:
@@ -154,68 +226,90 @@ def _exclude(reason: np.ndarray, mask, text) -> None:
     reason[hit] = text if isinstance(text, str) else np.asarray(text, dtype=object)[hit]
 
 
-def _cell_keys(col: dict, plan: Plan, roles: tuple[str, ...], reason: np.ndarray) -> tuple[dict, list]:
+def _cell_keys(rows_: _Rows, plan: Plan, roles: tuple[str, ...], reason: np.ndarray) -> tuple[dict, list]:
     """The rows' ``outcome_key`` and ``period`` for the plan's level, and each row's rank among ``roles`` (0 at the
     strict level); at the concept level, exclude rows the register does not map in ``roles`` or whose period the
     plan leaves out (in ``reason``, in place)."""
+    col = rows_.col
     if plan.outcome_level == "strict":
         horizons = col["horizon_months"].tolist()
         period = {h: strict_period(h) for h in set(horizons)}
         return {"outcome_key": col["outcome"], "period": [period[h] for h in horizons]}, [0] * len(horizons)
     key = {"outcome_key": col["concept"], "period": col["period_concept"]}
-    role = col["harmonisation_role"].to_numpy(dtype=object)
+    role = rows_.array("harmonisation_role")
     _exclude(reason, role == "", "no row in harmonisation.csv for this municipality, outcome and horizon "
                                  "(add one: concept, period and transform, or role unmapped with the reason)")
-    _exclude(reason, role == "unmapped",
-             ("deliberately unmapped in harmonisation.csv: " + col["harmonisation_reason"]).to_numpy(dtype=object))
+    _exclude(reason, role == "unmapped", rows_.once("unmapped", lambda: (
+        "deliberately unmapped in harmonisation.csv: " + col["harmonisation_reason"]).to_numpy(dtype=object)))
     for r in sorted({"primary", "sensitivity"} - set(roles)):  # a register role this specification does not use
         _exclude(reason, role == r, f"{r} mapping in harmonisation.csv; pooled only in the harmonisation sensitivity "
                  "specification" if r == "sensitivity" else f"{r} mapping in harmonisation.csv; replaced by the "
                  "sensitivity mapping in this specification")
     if plan.periods:
-        _exclude(reason, ~key["period"].isin(plan.periods).to_numpy(), "period not in the plan's periods")
-    return key, [roles.index(r) if r in roles else len(roles) for r in role.tolist()]
+        _exclude(reason, rows_.outside("period", key["period"], plan.periods), "period not in the plan's periods")
+    return key, rows_.once(("role rank", roles), lambda: [roles.index(r) if r in roles else len(roles)
+                                                          for r in role.tolist()])
 
 
-def _plan_filters(col: dict, key: dict, plan: Plan, reason: np.ndarray) -> None:
+def _plan_filters(rows_: _Rows, key: dict, plan: Plan, reason: np.ndarray) -> None:
     """Exclude rows the plan leaves out (in ``reason``, in place): outcome, horizon, arm class, model column, SE from
     marks (:data:`PLAN_FILTERS`, in that order)."""
-    for values, allowed, text in ((key["outcome_key"], plan.outcomes,
-                                   f"outcome not in the plan's outcomes ({plan.outcome_level} level)"),
-                                  (col["horizon_months"], plan.horizons, "horizon not in the plan's horizons"),
-                                  (col["arm_class"], plan.arm_classes, "arm class not in the plan's arm classes"),
-                                  (col["model"], plan.model_preference,
-                                   "model column not in the plan's model_preference")):
-        _exclude(reason, ~values.isin(allowed).to_numpy(), text)
+    col = rows_.col
+    for name, values, allowed, text in (
+            (f"outcome_key {plan.outcome_level}", key["outcome_key"], plan.outcomes,
+             f"outcome not in the plan's outcomes ({plan.outcome_level} level)"),
+            ("horizon_months", col["horizon_months"], plan.horizons, "horizon not in the plan's horizons"),
+            ("arm_class", col["arm_class"], plan.arm_classes, "arm class not in the plan's arm classes"),
+            ("model", col["model"], plan.model_preference, "model column not in the plan's model_preference")):
+        _exclude(reason, rows_.outside(name, values, allowed), text)
     if not plan.include_derived_from_marks:
-        _exclude(reason, (col["se_method"] == "from_significance_marks").to_numpy(),
+        _exclude(reason, rows_.once("marks", lambda: (col["se_method"] == "from_significance_marks").to_numpy()),
                  "SE derived from significance marks, excluded by the plan")
 
 
-def _one_row_per_slot(col: dict, slot: list, role_rank: list, at: np.ndarray, plan: Plan, outcome_order: list,
+def _one_row_per_slot(rows_: _Rows, key: dict, role_rank: list, at: np.ndarray, plan: Plan,
                       reason: np.ndarray) -> None:
-    """Keep one candidate (the rows ``at``) per municipality, arm and cell (``slot``: those key columns): the
+    """Keep one candidate (the rows ``at``) per municipality, arm and cell (the slot: those key columns): the
     register's most preferred role, then the outcome register's order, the plan's model and population preferences, a
     printed effect before a derived one, and the first input row; the others get a reason naming the row kept (in
     ``reason``, in place)."""
-    rank_of = {o: i for i, o in reversed(list(enumerate(outcome_order)))}  # the first place, as list.index
-    row = col["input_row"].to_numpy()[at].tolist()
-    model, population = col["model"].to_numpy(dtype=object)[at], col["population"].to_numpy(dtype=object)[at]
+    col, row_of = rows_.col, rows_.once("input_row", lambda: rows_.col["input_row"].to_numpy())
+    row = row_of[at].tolist()
+    model, population = rows_.array("model")[at], rows_.array("population")[at]
     model_rank = {m: _rank(m, plan.model_preference) for m in set(model)}
     pop_rank = {p: _rank(p, plan.population_preference) for p in set(population)}
     # a printed effect is preferred over one this tool derived from two printed levels
-    derived = (col["comparator_row"].notna().to_numpy()[at].tolist() if "comparator_row" in col else [False] * len(at))
-    ranks = list(zip([role_rank[i] for i in at], [rank_of[o] for o in col["outcome"].to_numpy(dtype=object)[at]],
-                     [model_rank[m] for m in model], [pop_rank[p] for p in population], derived, row))
-    # the slot keys as codes (a missing key equals another missing key, as in DataFrame.duplicated)
-    codes = list(zip(*(pd.factorize(v if isinstance(v, pd.Series) else np.asarray(v, dtype=object))[0][at].tolist()
-                       for v in slot)))
+    derived = (rows_.once("derived", lambda: col["comparator_row"].notna().to_numpy())[at].tolist()
+               if "comparator_row" in col else [False] * len(at))
+    outcome_rank = rows_.once("outcome rank", lambda: _outcome_ranks(rows_))
+    ranks = list(zip([role_rank[i] for i in at], outcome_rank[at].tolist(), [model_rank[m] for m in model],
+                     [pop_rank[p] for p in population], derived, row))
+    codes = list(zip(*(c[at].tolist() for c in _slot_codes(rows_, key))))
     winner, losers = {}, []
     for j in sorted(range(len(at)), key=ranks.__getitem__):  # a stable sort: equal ranks keep the input order
         if codes[j] not in winner:
             winner[codes[j]] = row[j]
         else:
             losers.append(j)
-    municipality, arm = (np.asarray(v, dtype=object)[at[losers]] for v in slot[:2])
+    municipality, arm = (rows_.array(c)[at[losers]] for c in ("municipality", "arm"))
     reason[at[losers]] = [f"another row represents {m} {a} in this cell (input row {winner[codes[j]]}: preferred "
                           "model, population, outcome or printed effect)" for m, a, j in zip(municipality, arm, losers)]
+
+
+def _outcome_ranks(rows_: _Rows) -> np.ndarray:
+    """Each row's outcome's first place in the outcome register."""
+    rank_of = {o: i for i, o in reversed(list(enumerate(rows_.outcome_order)))}  # the first place, as list.index
+    return np.array([rank_of[o] for o in rows_.array("outcome")], dtype=int)
+
+
+def _slot_codes(rows_: _Rows, key: dict) -> list:
+    """Each row's municipality, arm and cell (:data:`CELL_COLUMNS`) as codes, one array per column (a missing value
+    equals another missing value, as in DataFrame.duplicated); the columns no plan changes are coded once."""
+    out = []
+    for c in ("municipality", "arm", *CELL_COLUMNS):
+        v = key.get(c, rows_.col.get(c))
+        if isinstance(v, pd.Series):  # a column of the rows (or the concept's), the same for every plan
+            out.append(rows_.once(("codes", c, id(v)), lambda v=v: pd.factorize(v)[0]))
+        else:  # the strict period or the unit on the concept's scale: this plan's
+            out.append(pd.factorize(np.asarray(v, dtype=object))[0])
+    return out

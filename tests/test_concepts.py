@@ -322,3 +322,24 @@ def test_the_selections_sort_order_is_pandas_stable_sort_with_missing_values_las
         for cols in (["a", "b"], ["c", "b"], ["b"]):
             want = frame.reset_index(drop=True).sort_values(cols, kind="mergesort").index.to_numpy()
             assert sort_order(frame, cols).tolist() == want.tolist()
+
+
+def test_one_set_of_rows_selected_under_several_variants_gives_each_variant_select_studies_studies(results):
+    # the sensitivity analysis selects the same harmonised rows under up to four plan variants: cells.rows keeps
+    # what the selection derives from the rows alone (filters' rows, slot codes, ranks) between them, and
+    # cell_studies(columns=...) takes the kept rows alone; each must equal select_studies's studies of that variant
+    from meta import cells as selection
+
+    h, plan, inputs = results.harmonised, results.plan, results.inputs
+    narrow = h[[c for c in h.columns if c in selection.SELECTION_COLUMNS]]
+    shared = selection.rows(narrow, inputs.outcomes, inputs.concepts)
+    columns = ("outcome_key", "period", "arm_class", "unit_h", "municipality", "yi", "sei", "harmonisation_role",
+               "cell")
+    variants = [(plan, ("primary",)), (replace(plan, model_preference=("basis", "loep")), ("primary",)),
+                (plan, ("sensitivity", "primary")), (replace(plan, include_derived_from_marks=False), ("primary",)),
+                (replace(plan, periods=("meting_1jaar",)), ("primary",)), (plan, ("primary",))]
+    for variant, roles in variants:
+        want = selection.select_studies(h, inputs.outcomes, variant, inputs.concepts, roles)[0]
+        got = selection.cell_studies(shared, inputs.outcomes, variant, inputs.concepts, roles, columns=columns)
+        assert list(got.columns) == list(columns) and len(got)
+        pd.testing.assert_frame_equal(got, want[list(columns)], check_exact=True)

@@ -314,10 +314,16 @@ def _reselected_rows(results) -> list[dict]:
     plan, inputs, studies = results.plan, results.inputs, results.studies
     effects = results.effects if results.effects is not None else concepts.EffectsByChoice(inputs)
 
+    read = {}  # (SE policy, survey contrast) -> its rows as the selection reads them, shared by the variants
+
     def studies_for(variant, roles=("primary",)) -> pd.DataFrame:
-        h = effects.get(variant.se_policy, variant.survey_contrast)
-        h = h[[c for c in h.columns if c in _SELECTED]]  # what the selection and this analysis read
-        return selection.cell_studies(h, inputs.outcomes, variant, inputs.concepts, roles)
+        choice = (variant.se_policy, variant.survey_contrast)
+        if choice not in read:
+            h = effects.get(*choice)
+            read[choice] = selection.rows(h[[c for c in h.columns if c in _SELECTED]], inputs.outcomes,
+                                          inputs.concepts)  # the columns the selection and this analysis read
+        return selection.cell_studies(read[choice], inputs.outcomes, variant, inputs.concepts, roles,
+                                      columns=(*_STUDY_COLUMNS, "harmonisation_role"))
 
     specs = [(group, spec, studies_for(variant)) for group, spec, variant in plan_variants(plan)]
     if plan.outcome_level == "concept":

@@ -259,12 +259,25 @@ def map_concepts(harmonised: pd.DataFrame, register: pd.DataFrame) -> pd.DataFra
 def to_concept_scale(frame: pd.DataFrame, concepts: pd.DataFrame) -> pd.DataFrame:
     """Apply each row's transform: ``yi, sei, sei_low, sei_high`` × factor; ``unit_h`` becomes the concept's unit."""
     out = frame.copy()
-    factor = np.array([TRANSFORMS[t][2] if t in TRANSFORMS else np.nan for t in out["transform"].tolist()],
+    scaled = concept_scale({c: out[c] for c in (*SCALED_VALUES, "transform", "concept", "unit_h")}, concepts)
+    for col, values in scaled.items():
+        out[col] = values
+    return out
+
+
+#: The values a concept's transform multiplies by its factor (:func:`concept_scale`).
+SCALED_VALUES = ("yi", "sei", "sei_low", "sei_high")
+
+
+def concept_scale(columns: dict, concepts: pd.DataFrame) -> dict:
+    """:func:`to_concept_scale` of rows given as columns ({name: Series or array}: :data:`SCALED_VALUES`,
+    ``transform``, ``concept``, ``unit_h``): {name: the rows' values on the concept's scale} for the scaled values
+    (float arrays) and ``unit_h`` (a list)."""
+    factor = np.array([TRANSFORMS[t][2] if t in TRANSFORMS else np.nan for t in columns["transform"].tolist()],
                       dtype=float)
-    for col in ("yi", "sei", "sei_low", "sei_high"):
-        out[col] = out[col].to_numpy(dtype=float) * factor
+    out = {col: np.asarray(columns[col], dtype=float) * factor for col in SCALED_VALUES}
     unit = dict(zip(concepts["concept"].tolist(), concepts["unit"].tolist()))
-    out["unit_h"] = [unit.get(c, u) for c, u in zip(out["concept"].tolist(), out["unit_h"].tolist())]
+    out["unit_h"] = [unit.get(c, u) for c, u in zip(columns["concept"].tolist(), columns["unit_h"].tolist())]
     return out
 
 
