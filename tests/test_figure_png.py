@@ -185,3 +185,51 @@ assert "linewidth" in Later.set.__doc__
     subprocess.run([sys.executable, "-c", code], cwd=repo, check=True, env={**os.environ, "PYTHONPATH": str(repo)})
     exec(_QUICK_FIGURE, {"out": tmp_path / "plain.png"})
     assert (tmp_path / "quick.png").read_bytes() == (tmp_path / "plain.png").read_bytes()
+
+
+def _axes_figure(one_tick: bool):
+    """Two Axes as the figures have them: a number x axis with a label below its tick labels (forest plot, overview),
+    a number y axis with grid lines (specification curve) above a plain x axis; with ``one_tick`` drawn by one_tick.draw_with_one_tick."""
+    from meta.present import drawing, one_tick as lean
+
+    fig = drawing.new_figure(3.0, facecolor="white")
+    low, high = fig.add_axes([0.2, 0.6, 0.7, 0.3]), fig.add_axes([0.2, 0.15, 0.7, 0.3])
+    low.plot([-3.3, 12.7], [0, 1])
+    low.set_yticks([])
+    low.tick_params(axis="x", labelsize=9)
+    low.set_xlabel("Effect (procentpunten)", fontsize=9)
+    high.plot([0, 5], [-0.21, 0.47])
+    high.grid(axis="y", color="0.9")
+    if one_tick:
+        for axis in (low.xaxis, high.xaxis, high.yaxis):
+            lean.draw_with_one_tick(axis)
+    return fig
+
+
+def test_a_number_axis_drawn_with_one_tick_has_matplotlibs_pixels_and_makes_no_tick_per_location(tmp_path):
+    """one_tick.draw_with_one_tick draws an axis with its first Tick moved to every location: the same bytes as
+    matplotlib's Axis.draw (tick marks, labels, grid lines, and the axis label placed under the tick labels), and no
+    Tick made while drawing (Axis.draw makes one per location, and again for the label and the spine)."""
+    import matplotlib.axis as maxis
+
+    from meta.present.figures import save_png
+
+    made = []
+    init = maxis.Tick.__init__
+
+    def counted(self, *args, **kwargs):
+        made.append(type(self).__name__)
+        init(self, *args, **kwargs)
+
+    files = {}
+    for lean in (False, True):
+        fig = _axes_figure(lean)
+        maxis.Tick.__init__ = counted
+        try:
+            made.clear()
+            save_png(fig, tmp_path / f"{lean}.png", 144)
+        finally:
+            maxis.Tick.__init__ = init
+        files[lean] = ((tmp_path / f"{lean}.png").read_bytes(), len(made))
+    assert files[True][0] == files[False][0]
+    assert files[False][1] >= 8 and files[True][1] == 0

@@ -14,10 +14,14 @@ ZWSP = "\u200b"  # appended to make otherwise identical labels unique
 
 
 def number_axis(axis, lang: str) -> None:
-    """Tick labels of a numeric axis in the notation of ``lang`` (decimal comma in Dutch)."""
+    """Tick labels of a numeric axis in the notation of ``lang`` (decimal comma in Dutch); the axis is drawn with
+    one Tick object moved to every tick (:func:`meta.present.one_tick.draw_with_one_tick`: the same pixels)."""
     from matplotlib.ticker import FuncFormatter
 
+    from meta.present.one_tick import draw_with_one_tick
+
     axis.set_major_formatter(FuncFormatter(tick_text(lang)))
+    draw_with_one_tick(axis)
 
 
 #: Forest-plot text: labels wrap at this many characters so that the figure prints at FIGURE_WIDTH_IN inches
