@@ -207,3 +207,13 @@ def test_a_rerun_taking_the_outputs_whole_repeats_the_warnings_the_analysis_gave
     assert manifest["reused"] == manifest["files"]  # the second run took the outputs whole
     assert "UserWarning: bayes_pool: quantiles still moved (a test)" in first.err
     assert second.err == first.err and second.out == first.out
+
+
+def test_a_run_records_every_file_it_wrote_with_the_sha256_of_its_bytes(real_run):
+    # Writing.finish hashes the files the main process wrote while the figure workers still draw, and the rest
+    # (figures, report) after them: every file of the folder is listed once, with the SHA-256 of its final bytes
+    out, _ = real_run
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file() and p.name != "manifest.json")
+    assert manifest["files"] == files and any(f.startswith("figures/") for f in files)
+    assert manifest["sha256"] == {f: hashlib.sha256((out / f).read_bytes()).hexdigest() for f in files}

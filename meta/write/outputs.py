@@ -230,14 +230,19 @@ class Writing:
                 forest = [j for j in first if j.kind == "forest"]
                 page, pngs = _render_report(results, tmp, forest,
                                             [*later, *(j for j in first if j.kind != "forest")], lang)
+        # what the manifest says of the inputs, the versions and the commit, and the SHA-256 of the files this process
+        # wrote (the workers may be writing a figure), worked out while the workers still draw, not after
+        head = _manifest_head(results, self.plan_path, lang)
+        hashes = output_hashes(tmp, [f for f in _files(tmp) if not f.startswith("figures/")])
         if self.draw:
             control.checkpoint("figures")
             content_keys, reused = self.drawing.finish()
             (tmp / "report.html").write_text(templating.fill_pngs(page, pngs), encoding="utf-8")
         content_keys["meta.xlsx"] = wb_key
         reused = sorted([*reused, "meta.xlsx"]) if wb_reused else reused
-        manifest = _manifest(results, self.plan_path, lang, content_keys, reused, tmp)
-        manifest.update(run_key=run_key, console=console, sha256=output_hashes(tmp, manifest["files"]))
+        manifest = {**head, "content_keys": content_keys, "reused": reused, "files": _files(tmp)}
+        hashes.update(output_hashes(tmp, [f for f in manifest["files"] if f not in hashes]))
+        manifest.update(run_key=run_key, console=console, sha256=hashes)
         write_manifest(tmp, manifest)
         outdir.replace_folder(tmp, self.out_dir)
         self.finished = True
@@ -298,10 +303,10 @@ def workbook_key(results: Results, lang: str, version: str | None = None) -> str
                                version)
 
 
-def _manifest(results: Results, plan_path: Path | None, lang: str, content_keys: dict, reused: list,
-              folder: Path) -> dict:
-    """``manifest.json``: SHA-256 of every input and the plan, versions, commit, counts, content keys and the files
-    written into ``folder``."""
+def _manifest_head(results: Results, plan_path: Path | None, lang: str) -> dict:
+    """What ``manifest.json`` says that does not depend on the files written (:meth:`Writing.finish` adds the content
+    keys, the files reused, every file written and its SHA-256): the inputs and the plan (SHA-256), the language, the
+    versions, the commit, the counts."""
     return {
         "inputs": {name: {"path": os.path.relpath(p, REPO) if str(p).startswith(str(REPO)) else str(p),
                           "sha256": _sha256(p)} for name, p in sorted(results.inputs.files.items())},
@@ -311,14 +316,15 @@ def _manifest(results: Results, plan_path: Path | None, lang: str, content_keys:
         "plan_file": None if plan_path is None else {"path": str(plan_path), "sha256": _sha256(plan_path)},
         "simulation_summary": ({"path": os.path.relpath(SIMULATION_SUMMARY, REPO),
                                 "sha256": _sha256(SIMULATION_SUMMARY)} if SIMULATION_SUMMARY.exists() else None),
-        "content_keys": content_keys,  # file -> content key (meta.present.figures): unchanged files are reused next run
-        "reused": reused,  # taken from the previous outputs instead of made again in this run
         "versions": _versions(),
         "git_commit": _git_commit(),
         "counts": {"input_rows": int(len(results.inputs.estimates)), "studies": int(len(results.studies)),
                    "excluded": int(len(results.excluded)),
                    **dict(zip(("pooled_cells", "single_study_cells"), cell_counts(results.pooled)))},
         "excluded_by": cells.plan_removals(results.excluded),
-        # every file this run wrote: a later run replaces the folder only if it holds nothing else
-        "files": sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()),
     }
+
+
+def _files(folder: Path) -> list[str]:
+    """Every file in ``folder`` (relative, sorted): a later run replaces the folder only if it holds nothing else."""
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
