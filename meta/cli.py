@@ -235,17 +235,18 @@ def _analyse_and_write(args, key: str) -> dict:
     import contextlib
     import warnings
 
-    from meta.analyses.pipeline import add_sensitivity, analyse
+    from meta.analyses.pipeline import add_sensitivity, analyse, complete
     from meta.write.outputs import standing_by, writing
 
     plan_path, plan, inputs = args.loaded
     with contextlib.ExitStack() as stack:
         spare = stack.enter_context(standing_by(_draws(args), args.lang, args.jobs))  # imports matplotlib meanwhile
         with warnings.catch_warnings(record=True) as caught:  # the filters stay as they are: shown as Python would
-            results = analyse(Path(args.inputs), plan, sensitivity=False, inputs=inputs)
+            results = analyse(Path(args.inputs), plan, sensitivity=False, inputs=inputs, figures_first=True)
             writer = stack.enter_context(writing(results, Path(args.out), plan_path, draw=_draws(args),
                                                  lang=args.lang, svg=args.svg, jobs=args.jobs, spare=spare))
-            if not args.no_sensitivity:  # while worker processes draw the forest plots
+            results = complete(results)  # while worker processes draw the forest plots
+            if not args.no_sensitivity:
                 results = add_sensitivity(results)
         said = [warnings.formatwarning(w.message, w.category, w.filename, w.lineno, w.line) for w in caught]
         sys.stderr.write("".join(said))

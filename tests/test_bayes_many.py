@@ -41,3 +41,16 @@ def test_inputs_that_differ_in_one_bit_or_one_keyword_are_fitted_apart(monkeypat
     results = bayes_many.bayes_pool_many(calls)
     assert len(fitted) == len(calls)  # the lists have no exact key: each is fitted on its own
     assert len({repr(r) for r in results[:6]}) == 6
+
+
+def test_a_call_fitted_before_in_the_run_is_taken_from_known_and_the_new_fits_are_added_to_it(monkeypatch):
+    fitted = counting(monkeypatch)
+    y, v = np.array([-6.0, 3.0]), np.array([3.9, 6.2]) ** 2
+    a = ((y, v, 5.0), dict(level=95.0, delta=2.0))
+    b = ((y, v, 10.0), dict(level=95.0, delta=2.0))
+    known = {}
+    first = bayes_many.bayes_pool_many([a], known=known)
+    again = bayes_many.bayes_pool_many([b, ((y.copy(), v.copy(), 5.0), dict(a[1])), b], known=known)
+    assert len(fitted) == 2 and len(known) == 2
+    assert again[1] is first[0] and again[0] is again[2]
+    assert repr(again[0]) == repr(bayes_pool(*b[0], **b[1]))

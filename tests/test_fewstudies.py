@@ -551,3 +551,36 @@ def test_overview_past_eight_municipalities_draws_its_ticks_without_a_matplotlib
     ticks = fig.axes[0].collections[-1]
     assert {to_hex(c) for c in ticks.get_facecolors()} == {to_hex(MANY_COLOR)} and len(ticks.get_offsets()) == n
     plt.close(fig)
+
+
+@pytest.mark.parametrize("folder", ["inputs", "synthetic"])
+def test_the_first_figures_are_the_same_from_the_headline_fits_alone_and_the_completed_table_is_the_whole_one(
+        folder, tmp_path, monkeypatch):
+    """``meta run`` hands the forest plots and the overview results whose pooled table has the Bayesian fits of the
+    cells with a Bayesian headline only (analyse(figures_first=True)); the other cells are fitted after the hand-off
+    (pipeline.complete). The real inputs have single studies (k = 1) and pairs (Bayesian headline); the SYNTHETIC
+    ones six municipalities per cell (k > few_studies_k: the classical headline)."""
+    from meta.analyses import pipeline
+    from meta.models import bayes_many
+    from meta.present.figures import job_key
+    from meta.write import outputs
+    from tests.benchmarks.synthetic_scale import make_scaled_inputs
+
+    inputs = (REPO / "inputs" if folder == "inputs" else
+              make_scaled_inputs(tmp_path / "inputs", 6, outcomes=["income_gt70_wml"], horizons=[16]))
+    plan = load_plan(inputs / "plan.toml")
+    fitted = []
+    fit_one = bayes_many._fit_one
+    monkeypatch.setattr(bayes_many, "_fit_one", lambda call: fitted.append(call) or fit_one(call))
+    first = pipeline.analyse(inputs, plan, sensitivity=False, figures_first=True)
+    bayes_first = first.pooled["headline"] == fewstudies.HEADLINE_BAYES
+    assert first.pooled["bayes_estimate"].notna().tolist() == bayes_first.tolist()
+    assert len(fitted) == bayes_first.sum()
+    whole = pipeline.complete(first)
+    assert whole.unfitted is None and (~whole.pooled["bayes_estimate"].notna()).sum() < (~bayes_first).sum()
+    n_fits = len(fitted)
+    pd.testing.assert_frame_equal(whole.pooled, pipeline.analyse(inputs, plan, sensitivity=False).pooled,
+                                  check_exact=True)
+    assert len(fitted) == 2 * n_fits  # as many fits as analyse alone makes: none twice
+    keys = [[job_key(job, "same code") for job in outputs._first_figures(r, "nl", False)] for r in (first, whole)]
+    assert len(keys[0]) > 1 and keys[0] == keys[1]

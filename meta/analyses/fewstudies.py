@@ -119,7 +119,7 @@ def _single_study_probabilities(y: float, se: float, delta: float) -> tuple[floa
 
 
 def add_few_studies_columns(pooled: pd.DataFrame, studies: pd.DataFrame, outcomes: pd.DataFrame,
-                            plan: Plan) -> pd.DataFrame:
+                            plan: Plan, fits: dict | None = None, headline_only: bool = False) -> pd.DataFrame:
     """The pooled table with the headline chosen by k and the columns of :data:`FEW_STUDIES_COLUMNS` added.
 
     Parameters
@@ -132,6 +132,14 @@ def add_few_studies_columns(pooled: pd.DataFrame, studies: pd.DataFrame, outcome
         The outcome register (``unit``, ``direction``, ``scale_min``, ``scale_max``).
     plan : Plan
         ``few_studies_k``, ``bayes_units`` (τ prior scale and δ per unit), ``method``, ``test``, ``level``.
+    fits : dict, optional
+        The run's Bayesian fits so far (``known`` of :func:`meta.models.bayes_many.bayes_pool_many`): a cell fitted
+        before is not fitted again, and the new fits are added.
+    headline_only : bool, default False
+        Fit only the cells whose headline is the Bayesian model (2 ≤ k ≤ ``few_studies_k``); the other cells get
+        no Bayesian columns or decision probabilities (their headline is the same). The figures drawn from the
+        pooled cells read no more (:func:`meta.analyses.pipeline.analyse`, ``figures_first``); the table is then
+        made again without it, with ``fits``.
     """
     if len(pooled) == 0:
         return pooled.reindex(columns=[*pooled.columns, *FEW_STUDIES_COLUMNS])
@@ -145,15 +153,17 @@ def add_few_studies_columns(pooled: pd.DataFrame, studies: pd.DataFrame, outcome
     cells = records(out[list(dict.fromkeys([*keys, "k", *HEADLINE_COLUMNS]))])
     cell_keys = [tuple(r[c] for c in keys) for r in cells]
     settings = [plan.bayes_unit(r["unit_h"]) for r in cells]
+    if headline_only:
+        settings = [s if 2 <= int(r["k"]) <= plan.few_studies_k else None for r, s in zip(cells, settings)]
     # the Bayesian fits of all cells at once (shared among worker processes when there are many)
     calls = [((groups[key]["yi"].to_numpy(float), groups[key]["sei"].to_numpy(float) ** 2, s["tau_prior_scale"]),
               dict(level=plan.level, delta=s["delta"])) for key, s in zip(cell_keys, settings) if s is not None]
-    fits = iter(bayes_pool_many(calls))
+    fitted = iter(bayes_pool_many(calls, known=fits))
     direction = dict(zip(outcomes["outcome"], outcomes["direction"]))
     widths = range_widths(outcomes)
     rows, bayes_headline = [], {}
     for r, key, s in zip(cells, cell_keys, settings):
-        b = next(fits) if s is not None else None
+        b = next(fitted) if s is not None else None
         row = _few_studies_row(r, groups[key], wald[key], fe[key], s, b, plan, direction)
         if row["headline"] == HEADLINE_BAYES:
             bayes_headline[len(rows)] = dict(estimate=b.estimate, se=b.sd, ci_low=b.ci_low, ci_high=b.ci_high,

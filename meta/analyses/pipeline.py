@@ -41,10 +41,13 @@ class Results:
     #: the effects under each SE policy and survey contrast derived in this run (the sensitivity analysis asks for
     #: the other ones; :class:`meta.effects.concepts.EffectsByChoice`)
     effects: concepts.EffectsByChoice | None = field(default=None, repr=False, compare=False)
+    #: what :func:`complete` needs to make the pooled table whole after ``analyse(..., figures_first=True)``: the
+    #: classical pooled table and the Bayesian fits made so far; None when ``pooled`` is whole
+    unfitted: tuple | None = field(default=None, repr=False, compare=False)
 
 
 def analyse(inputs_dir: Path = DEFAULT_INPUTS, plan: Plan | None = None, sensitivity: bool = True,
-            inputs: load.Inputs | None = None) -> Results:
+            inputs: load.Inputs | None = None, figures_first: bool = False) -> Results:
     """Run every pure stage on the inputs in ``inputs_dir`` under ``plan``.
 
     ``inputs``: the same folder already read (the CLI's preflight reads it once; it is not read twice).
@@ -52,6 +55,11 @@ def analyse(inputs_dir: Path = DEFAULT_INPUTS, plan: Plan | None = None, sensiti
     ``sensitivity=False`` skips the sensitivity analysis and the component models (``Results.sensitivity``,
     ``robustness`` and ``components`` stay empty): the pooled numbers are the same, in a fraction of the time;
     :func:`add_sensitivity` adds them later.
+
+    ``figures_first=True`` (with ``sensitivity=False``) fits the Bayesian model only where it is the headline
+    (``fewstudies.add_few_studies_columns``, ``headline_only``): the other cells' Bayesian columns stay empty until
+    :func:`complete` (or :func:`add_sensitivity`) fills them, after the figures drawn from the pooled cells, which
+    read no more, have been handed over (``meta run``: most fits are of single studies).
     """
     plan = plan or Plan()
     control.checkpoint("read")
@@ -72,14 +80,27 @@ def analyse(inputs_dir: Path = DEFAULT_INPUTS, plan: Plan | None = None, sensiti
         excluded = pd.concat([excluded, moved], ignore_index=True).sort_values("input_row", kind="mergesort")
         studies = studies[~hit.to_numpy()].reset_index(drop=True)
         pooled_raw = pooled_raw[pooled_raw["converged"].astype(bool)].reset_index(drop=True)
-    pooled = tables.pooled_table(pooled_raw, studies, inputs.outcomes, plan, inputs.legends, inputs.concepts)
-    pooled = fewstudies.add_few_studies_columns(pooled, studies, inputs.outcomes, plan)
+    classical = tables.pooled_table(pooled_raw, studies, inputs.outcomes, plan, inputs.legends, inputs.concepts)
+    fits = {}
+    pooled = fewstudies.add_few_studies_columns(classical, studies, inputs.outcomes, plan, fits, figures_first)
     sbs = tables.side_by_side(studies, inputs.municipalities, plan.level)
     cov = tables.coverage(harmonised, studies, inputs.municipalities, inputs.arms, inputs.outcomes, plan,
                           concepts.concept_periods(inputs.harmonisation, plan.periods or tuple(inputs.periods["period"])),
                           concepts.not_reported(inputs.harmonisation))
-    results = Results(plan, inputs, harmonised, studies, excluded, pooled, sbs, cov, effects=effects)
+    results = Results(plan, inputs, harmonised, studies, excluded, pooled, sbs, cov, effects=effects,
+                      unfitted=(classical, fits) if figures_first else None)
     return add_sensitivity(results) if sensitivity else results
+
+
+def complete(results: Results) -> Results:
+    """``results`` with the whole pooled table: after ``analyse(..., figures_first=True)`` the Bayesian columns of
+    the cells whose headline is not Bayesian are fitted (the others' fits are taken as made); else ``results``."""
+    if results.unfitted is None:
+        return results
+    classical, fits = results.unfitted
+    pooled = fewstudies.add_few_studies_columns(classical, results.studies, results.inputs.outcomes, results.plan,
+                                                fits)
+    return replace(results, pooled=pooled, unfitted=None)
 
 
 def add_sensitivity(results: Results) -> Results:
@@ -95,6 +116,7 @@ def add_sensitivity(results: Results) -> Results:
     from meta.analyses import components
 
     control.checkpoint("analyse")
+    results = complete(results)
     plan = results.plan
     sens = sa.sensitivity_table(results)
     comps = components.component_models(results.studies, results.inputs.arms, plan.shared_control_correlation,

@@ -40,24 +40,27 @@ def call_key(call):
     return key
 
 
-def bayes_pool_many(calls, workers: int | None = None) -> list:
+def bayes_pool_many(calls, workers: int | None = None, known: dict | None = None) -> list:
     """``bayes_pool(*args, **kwargs)`` for every ``(args, kwargs)`` in ``calls``, results in order.
 
     Calls with the exact same inputs (:func:`call_key`) are fitted once and share the result. With at least
     :data:`PARALLEL_MIN_FITS` distinct fits and two or more CPUs they are shared among forked worker processes
     (at most 4): the same code on the same numbers, so the same results to the last bit.
+
+    ``known``: the fits made before, {:func:`call_key`: result}; a call found there is not fitted again, and the
+    fits made now are added to it (a run fits some cells first and the others later:
+    :func:`meta.analyses.fewstudies.add_few_studies_columns`).
     """
     calls = list(calls)
-    slot, distinct = [], {}
-    for i, call in enumerate(calls):
-        key = call_key(call)
-        slot.append(distinct.setdefault(i if key is None else key, len(distinct)))
-    unique = [None] * len(distinct)
-    for i, s in enumerate(slot):
-        if unique[s] is None:
-            unique[s] = calls[i]
-    fits = _fit_all(unique, workers)
-    return [fits[s] for s in slot]
+    known = {} if known is None else known
+    keys = [call_key(call) for call in calls]
+    todo = {}  # a call to fit: its key (its position when it has none) -> its position
+    for i, key in enumerate(keys):
+        if key is None or key not in known:
+            todo.setdefault(i if key is None else key, i)
+    fits = dict(zip(todo, _fit_all([calls[i] for i in todo.values()], workers)))
+    known.update((key, fit) for key, fit in fits.items() if not isinstance(key, int))
+    return [fits[i] if key is None else known[key] for i, key in enumerate(keys)]
 
 
 def _fit_all(calls: list, workers: int | None) -> list:

@@ -172,8 +172,10 @@ def writing(results: Results, out_dir: Path, plan_path: Path | None, draw: bool 
             control.checkpoint("figures")
             (tmp / "figures").mkdir()
             _load_shared(lang)
-            # the effects cache stays here: the jobs do not read it, and a spare is sent the results pickled
-            writer.first = drawing.add(functools.partial(_first_figures, replace(results, effects=None), lang, svg))
+            # the effects cache and the pooled table's unfitted part stay here: the jobs do not read them, and a spare
+            # is sent the results pickled
+            figures = replace(results, effects=None, unfitted=None)
+            writer.first = drawing.add(functools.partial(_first_figures, figures, lang, svg))
         yield writer
         if not writer.finished:  # the caller left without finishing: nothing of this run is kept
             outdir.rmtree(tmp)

@@ -10,7 +10,10 @@ the report, waiting for the figures, the manifest, and 'other' (the rest: import
 and the CPU spent importing modules (outermost imports only, in any stage); then the whole main process's CPU, its
 figure workers' CPU and the wall time, and the main process's CPU (interpreter start-up included) and wall time
 (from the child's first line) at the first figure batch, when the figure leader is forked (before 676b11a) or handed
-the pooled results (since, the leader forked before the analysis): the serial path the figures wait for. Indented: the parts of the analysis and of the sensitivity analysis (effects.get sums its calls in both).
+the pooled results (since, the leader forked before the analysis): the serial path the figures wait for, and the
+CPU of the imports made until then and the rest (the imports' CPU varies most from run to run). Indented: the parts
+of the analysis and of the sensitivity analysis (effects.get sums its calls in both, few-studies its calls in analyse
+and in 'complete', which fits after the hand-off the cells whose headline is not Bayesian).
 Afterwards one ``python -X importtime -m meta.cli run`` per tree and repeat (interleaved too) gives the summed self
 time of every import of the run (the main process and its workers write to the same stderr). Medians, ratios B/A and the load average are
 printed; both trees' outputs of the first run are compared byte for byte (every file but ``manifest.json``).
@@ -58,6 +61,7 @@ TIMED = (
     ("meta.write.outputs", "check_text", "text check"),
     ("meta.present.plots", "forest_jobs", "forest jobs"),
     ("meta.present.figures", "Drawing.add", "figure batches (fork)"),
+    ("meta.analyses.pipeline", "complete", "complete (Bayes)"),
     ("meta.analyses.pipeline", "add_sensitivity", "add_sensitivity"),
     ("meta.analyses.sensitivity", "sensitivity_table", "  sensitivity_table"),
     ("meta.analyses.sensitivity", "_reselected_rows", "    _reselected_rows"),
@@ -86,6 +90,7 @@ def timer(fn, name):
         t0 = time.process_time()
         if name == FORK and "CPU until fork" not in spent:  # the figure leader is forked in the first batch
             spent["CPU until fork"], spent["wall until fork"] = t0, time.perf_counter() - WALL0
+            spent["imports until fork"] = spent["imports"]
         try:
             return fn(*a, **k)
         finally:
@@ -147,10 +152,10 @@ sys.exit(rc)
 
 ORDER = ("start-up", "preflight", "load_inputs", "run_key", "analyse", "effects.get (all calls)", "select_studies",
          "pool_cells", "pooled_table", "few-studies (Bayes)", "side_by_side", "coverage", "text check", "forest jobs",
-         "figure batches (fork)", "add_sensitivity", "sensitivity_table", "_reselected_rows", "prior rows (Bayes)",
+         "figure batches (fork)", "complete (Bayes)", "add_sensitivity", "sensitivity_table", "_reselected_rows", "prior rows (Bayes)",
          "component_models", "console counts", "spec-curve jobs", "tables", "workbook key", "workbook", "report",
          "wait for figures", "manifest", "other", "imports", "main process", "workers", "wall", "CPU until fork",
-         "wall until fork")
+         "wall until fork", "imports until fork", "CPU until fork less imports")
 #: Stages timed inside another one (not counted again in "other"): load_inputs in the preflight, the parts of
 #: analyse and add_sensitivity (effects.get sums its calls in both)
 NESTED = ("load_inputs", "effects.get (all calls)", "select_studies", "pool_cells", "pooled_table",
@@ -170,6 +175,8 @@ def run_once(tree: Path, out: Path, extra: list[str]) -> dict:
     spent = json.loads(found.group(1))
     timed = [k for k in ORDER[:ORDER.index("other")] if k not in NESTED]
     spent["other"] = spent["main process"] - sum(spent.get(k, 0.0) for k in timed)  # imports between stages too
+    if "CPU until fork" in spent:  # the serial path without the imports, whose CPU varies most from run to run
+        spent["CPU until fork less imports"] = spent["CPU until fork"] - spent["imports until fork"]
     return spent
 
 
