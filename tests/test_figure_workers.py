@@ -143,6 +143,40 @@ def test_workers_take_the_slowest_kinds_of_figure_first_then_the_biggest_payload
     assert order == ["overview", "components", "specification_curve_x", "forest_a", "forest_b"]
 
 
+def _drawn_in_order(monkeypatch, tmp_path):
+    """Make the forked workers log each job they draw (a 30 ms pause each) instead of drawing it; return the log."""
+    log = tmp_path / "drawn.txt"
+
+    def render(job, folder):
+        time.sleep(0.03)
+        with open(log, "a") as f:
+            f.write(job.name + "\n")
+
+    monkeypatch.setattr(workers, "render", render)  # inherited by the forked worker
+    return log
+
+
+def test_the_quickest_forest_plots_are_drawn_with_the_later_batch_after_its_slow_figures(tmp_path, monkeypatch):
+    """The specification curves and the component figure come last (after the sensitivity analysis): the workers
+    end on a quarter of the forest plots (the smallest) instead of on those slow figures one after the other."""
+    log = _drawn_in_order(monkeypatch, tmp_path)
+    first = [FigureJob(f"forest_{i}", "forest", "t", {"png": f"{i}.png"}, {"rows": list(range(10 - i))}, {})
+             for i in range(8)]
+    crew = workers.Crew(first, tmp_path, 1)  # one worker: the order is the order drawn
+    crew.send([FigureJob("specification_curve_x", "spec_curve", "t", {"png": "s.png"}, {"rows": [1]}, {})])
+    crew.join()
+    assert log.read_text().split() == [*(f"forest_{i}" for i in range(6)), "specification_curve_x",
+                                       "forest_6", "forest_7"]
+
+
+def test_the_forest_plots_held_back_are_drawn_when_no_later_batch_comes(tmp_path, monkeypatch):
+    log = _drawn_in_order(monkeypatch, tmp_path)
+    first = [FigureJob(f"forest_{i}", "forest", "t", {"png": f"{i}.png"}, {"rows": list(range(10 - i))}, {})
+             for i in range(8)]
+    workers.Crew(first, tmp_path, 2).join()
+    assert sorted(log.read_text().split()) == [f"forest_{i}" for i in range(8)]
+
+
 def _gone(pid: int) -> bool:
     try:
         os.kill(pid, 0)

@@ -4,6 +4,10 @@
 in this process with its steps wrapped by timers; every line of ``LOG.jsonl`` is ``[pid, step, start, end]`` in
 seconds since this script started (figure workers are forked from it, so their lines carry their own pid). Quoted
 in ``bench_ab.out``. Needs the worker design of ``meta/present/workers.py``.
+
+``python tests/benchmarks/timeline_run.py --ends LOG.jsonl`` prints one line on the end of the run: when the main
+process began to wait for the figures, when the last two figure workers drew their last figure, and the gap
+between those two (a core idle at the end of the run).
 """
 import json
 import os
@@ -49,5 +53,21 @@ def main() -> int:
             sys.stdout = stdout
 
 
+def ends(path: str) -> str:
+    """The end of the run in ``path`` (a log written by :func:`main`): see the module docstring."""
+    rows = [json.loads(line) for line in open(path)]
+    last = {}
+    for pid, what, _, end in rows:
+        if what.startswith("draw "):
+            last[pid] = max(last.get(pid, 0.0), end)
+    a, b = sorted(last.values())[-2:]
+    wait = next(r for r in rows if r[1] == "wait for figures")
+    return (f"main waits from {wait[2]:.3f} to {wait[3]:.3f}; the last two workers end at {a:.3f} and {b:.3f}: "
+            f"gap {b - a:.3f} s")
+
+
 if __name__ == "__main__":
+    if sys.argv[1] == "--ends":
+        print(ends(sys.argv[2]))
+        sys.exit(0)
     sys.exit(main())
