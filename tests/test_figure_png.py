@@ -189,7 +189,8 @@ assert "linewidth" in Later.set.__doc__
 
 def _axes_figure(one_tick: bool):
     """Two Axes as the figures have them: a number x axis with a label below its tick labels (forest plot, overview),
-    a number y axis with grid lines (specification curve) above a plain x axis; with ``one_tick`` drawn by one_tick.draw_with_one_tick."""
+    a number y axis with grid lines (specification curve) above a plain x axis; with ``one_tick`` every axis with
+    ticks drawn by one_tick.draw_with_one_tick."""
     from meta.present import drawing, one_tick as lean
 
     fig = drawing.new_figure(3.0, facecolor="white")
@@ -233,3 +234,29 @@ def test_a_number_axis_drawn_with_one_tick_has_matplotlibs_pixels_and_makes_no_t
         files[lean] = ((tmp_path / f"{lean}.png").read_bytes(), len(made))
     assert files[True][0] == files[False][0]
     assert files[False][1] >= 8 and files[True][1] == 0
+
+
+def test_text_layouts_kept_are_matplotlibs_layouts_handed_out_as_copies_and_only_inside_the_block():
+    """agg_text.layouts_kept: a text laid out by a TextCachingRenderer gets what Text._get_layout computes (extent,
+    lines and their places, descent) whether laid out first or again, as a fresh bbox and list each time; outside
+    the block Text._get_layout is matplotlib's own again."""
+    from matplotlib.text import Text
+
+    from meta.present import agg_text, drawing
+
+    original = Text.__dict__["_get_layout"]
+    fig = drawing.new_figure(2.0)
+    texts = [fig.text(0.1, 0.5, "Gepoold (REML)\n  k = 2, τ² = 0", fontsize=9, fontweight="bold", va="center"),
+             fig.text(0.3, 0.2, "schatter: REML †", rotation=60, ha="right", va="top", fontsize=8),
+             fig.text(0.5, 0.5, "−0,5", ha="center", va="baseline", fontsize=9, linespacing=1.5)]
+    renderer = agg_text.TextCachingRenderer(400, 300, 144)
+    expected = [original(t, renderer) for t in texts]
+    with agg_text.layouts_kept():
+        for _ in range(2):  # laid out, then taken from what was kept
+            for text, (bbox, info, descent) in zip(texts, expected):
+                got = text._get_layout(renderer)
+                assert (got[0].bounds, got[1], got[2]) == (bbox.bounds, info, descent)
+                assert got[0] is not bbox and got[1] is not info
+        got[0].x0 = -1e9  # a caller changing its copy changes nothing kept
+        assert texts[-1]._get_layout(renderer)[0].bounds == expected[-1][0].bounds
+    assert Text.__dict__["_get_layout"] is original

@@ -12,15 +12,19 @@ kept bitmap exactly as ``RendererAgg.draw_text`` draws the font's bitmap (the sa
 
 from __future__ import annotations
 
+import contextlib
 from math import cos, radians, sin
 
 import matplotlib as mpl
 from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg, get_hinting_flag
+from matplotlib.text import Text
 
 #: {font and text settings: {(line, font properties, dpi, antialiased): (width, height, descent, bitmap, x offset,
 #: y offset)}}; a process draws a few thousand distinct lines at most
 _LINES: dict = {}
 _MAX_LINES = 20000
+#: {font and text settings: {text layout key (:func:`_layout_key`): what ``Text._get_layout`` returned}}
+_LAYOUTS: dict = {}
 
 
 def caches_text() -> bool:
@@ -52,7 +56,9 @@ class TextCachingRenderer(RendererAgg):
 
     def __init__(self, width, height, dpi):
         super().__init__(width, height, dpi)
-        self._lines = _LINES.setdefault(_settings(), {})
+        settings = _settings()
+        self._lines = _LINES.setdefault(settings, {})
+        self._layouts = _LAYOUTS.setdefault(settings, {})
         self._antialiased = bool(mpl.rcParams["text.antialiased"])
 
     def _line(self, s: str, prop, antialiased: bool) -> tuple:
@@ -104,3 +110,42 @@ class TextCachingCanvas(FigureCanvasAgg):
             self.renderer = TextCachingRenderer(w, h, self.figure.dpi)
             self._lastKey = key
         return self.renderer
+
+
+def _layout_key(text: Text, renderer: TextCachingRenderer) -> tuple:
+    """Everything ``Text._get_layout`` of matplotlib 3.10 reads of ``text`` and the renderer: the text, its font,
+    whether it is TeX or mathtext, line spacing, rotation (and its mode), alignments and the dpi (the renderer's
+    measures depend on its font settings too: its cache, :attr:`TextCachingRenderer._layouts`, is kept per
+    settings)."""
+    return (text.get_text(), _prop_key(text._fontproperties), text.get_usetex(), text.get_parse_math(),
+            text._linespacing, text.get_rotation(), text.get_rotation_mode(), text._get_multialignment(),
+            text._horizontalalignment, text._verticalalignment, text.get_figure(root=True).dpi, renderer.dpi)
+
+
+def _kept_layout(original):
+    """``Text._get_layout`` whose result, for a text drawn by a :class:`TextCachingRenderer` (not wrapped: the
+    wrapping depends on the text's place), is kept per :func:`_layout_key` and handed out as a copy (a fresh bbox
+    and list): the same extent and line positions, without laying the text out again (a tick label is laid out
+    for its box and again to draw it; the figures of a run repeat their tick labels and headers)."""
+    def _get_layout(self, renderer):
+        if not isinstance(renderer, TextCachingRenderer) or self.get_wrap():
+            return original(self, renderer)
+        key = _layout_key(self, renderer)
+        found = renderer._layouts.get(key)
+        if found is None:
+            found = renderer._layouts[key] = original(self, renderer)
+        bbox, info, descent = found
+        return bbox.frozen(), list(info), descent
+    return _get_layout
+
+
+@contextlib.contextmanager
+def layouts_kept():
+    """Within the block, text drawn by a :class:`TextCachingRenderer` is laid out once per process
+    (:func:`_kept_layout`); ``Text._get_layout`` is restored after it."""
+    original = Text.__dict__["_get_layout"]
+    Text._get_layout = _kept_layout(original)
+    try:
+        yield
+    finally:
+        Text._get_layout = original

@@ -145,13 +145,18 @@ def save_png(fig, path, dpi: float, box=None) -> None:
     zlib level 3). The pixels are read from the renderer's buffer in place (no copy) and the alpha bytes checked
     by :func:`meta.present.png.opaque`. Drawn by :class:`meta.present.agg_text.TextCachingCanvas` where
     :func:`meta.present.agg_text.caches_text` allows it."""
-    from meta.present.agg_text import TextCachingCanvas, caches_text
+    import contextlib
+
+    from meta.present.agg_text import TextCachingCanvas, caches_text, layouts_kept
     from meta.present.png import opaque, png_bytes
 
+    kept = contextlib.nullcontext()
     if caches_text():
         TextCachingCanvas(fig)  # the same pixels, each line of text shaped once per process
+        kept = layouts_kept()  # and each text laid out once
     sink = _BufferSink()
-    fig.savefig(sink, format="raw", dpi=dpi, bbox_inches=box)
+    with kept:
+        fig.savefig(sink, format="raw", dpi=dpi, bbox_inches=box)
     renderer = fig.canvas.renderer  # the one the raw pixels were drawn with
     w, h = int(renderer.width), int(renderer.height)
     if sink.view is None or sink.view.nbytes != 4 * w * h:  # pragma: no cover - renderer and buffer disagree

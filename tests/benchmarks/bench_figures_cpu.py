@@ -4,9 +4,10 @@
 curves, the component figure, the overview) in one language. Then for each of ``--reps`` rounds a child process per
 tree (``--a``, ``--b``: folders put first on ``PYTHONPATH``, interleaved A B A B ...) unpickles the same jobs,
 draws each once to warm up (fonts, caches) and again timed (``time.process_time``), writing the PNGs into its own
-folder (the warm-up's kept lines of text, ``meta.present.agg_text``, are dropped first: a run draws each figure
-once). The summary gives per kind the median CPU seconds and the ratio B/A with the load average, and compares
-every file the two trees wrote byte for byte (a PNG of other bytes by its decoded pixels, with Pillow).
+folder (the warm-up's kept lines of text and their layouts, ``meta.present.agg_text``, and its text widths,
+``drawing._line_width_pt``, are dropped first: a run's worker starts without them and draws each figure once).
+The summary gives per kind the median CPU seconds and the ratio B/A with the load average, and compares every file
+the two trees wrote byte for byte (a PNG of other bytes by its decoded pixels, with Pillow).
 
 Usage::
 
@@ -57,10 +58,15 @@ def child(jobs_path: str, out: str, kinds: str | None = None) -> None:
     with tempfile.TemporaryDirectory() as warm:
         for job in jobs:
             figures.render(job, warm)
-    try:  # what a run's worker process starts without: lines of text kept from drawing these figures before
+    # what a run's worker process starts without: lines of text, their layouts and widths kept from drawing these
+    # figures before (a tree without one of these caches has nothing to clear)
+    from meta.present import drawing
+    drawing._line_width_pt.cache_clear()
+    try:
         from meta.present import agg_text
         agg_text._LINES.clear()
-    except ImportError:  # a tree without it
+        getattr(agg_text, "_LAYOUTS", {}).clear()
+    except ImportError:
         pass
     for job in jobs:
         start = time.process_time()
