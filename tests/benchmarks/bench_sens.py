@@ -11,8 +11,10 @@ the same machine):
    prior rows (``prior_sensitivity_rows``, another lane's; at scale it fits in worker processes whose CPU is not
    counted here) and ``component_models``, then (lane "post") the writers of the complete results as a cold run
    calls each once: the tables, the workbook's key, the workbook and the report (``render_report``, without the
-   figures' files); and it checks that both trees give equal frames (sensitivity, robustness, components: values,
-   dtypes and CSV text);
+   figures' files), and the sum of these but the prior rows; and it checks that both trees give equal frames
+   (sensitivity, robustness, components: values, dtypes and CSV text). With ``--passes K`` the child times all of it
+   K times (each pass from the effects the analysis derived) and reports each quantity's median: on a busy machine
+   one pass varies by +-25%;
 2. **meta run**: a cold ``meta run`` (empty output folder) in a child reporting its own CPU, its workers' CPU and its
    wall time; both trees' outputs are compared byte for byte (every file but ``manifest.json``).
 
@@ -24,6 +26,7 @@ Usage::
 
     .venv/bin/python tests/benchmarks/bench_sens.py --base d2fc8e1               # a commit vs this checkout
     .venv/bin/python tests/benchmarks/bench_sens.py --trees DIR_A DIR_B --sizes 60 --repeats 5
+    .venv/bin/python tests/benchmarks/bench_sens.py --trees DIR_A DIR_B --repeats 5 --passes 5 --no-run
 """
 
 from __future__ import annotations
@@ -41,11 +44,11 @@ from trees import add_tree_options, child, code_trees, cold_run, reported, repor
 
 REPO = Path(__file__).resolve().parents[2]
 IN_PROCESS = """
-import pickle, sys, time
+import copy, dataclasses, pickle, statistics, sys, tempfile, time
 from pathlib import Path
 from meta.analyses import components, pipeline, sensitivity
 from meta.plan import load_plan, plan_file
-inputs, dump = Path(sys.argv[1]), sys.argv[2]
+inputs, dump, passes = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 plan = load_plan(plan_file(None, inputs))
 results = pipeline.analyse(inputs, plan, sensitivity=False)
 bayes = [0.0]
@@ -57,45 +60,53 @@ def timed(*args, **kwargs):
     finally:
         bayes[0] += time.process_time() - t
 sensitivity.prior_sensitivity_rows = timed
-t0 = time.process_time()
-sens = sensitivity.sensitivity_table(results)
-t1 = time.process_time()
-comps = components.component_models(results.studies, results.inputs.arms, plan.shared_control_correlation, plan.level)
-t2 = time.process_time()
-rob = sensitivity.robustness(sens)
-t3 = time.process_time()
-with open(dump, "wb") as f:
-    pickle.dump((sens, rob, comps), f)
-# the writers of the complete results, each called once as a cold run calls it (lane "post"; Babel's numbers loaded
-# first, as outputs._load_shared does before the figure workers are forked)
-import dataclasses, tempfile
+# Babel's numbers loaded first, as outputs._load_shared does before the figure workers are forked
 from meta.i18n import fmt_num
 from meta.present import report
 from meta.write import outputs
-results = dataclasses.replace(results, sensitivity=sens, robustness=rob, components=comps)
 fmt_num(0.0, 1, "nl")
 out = Path(tempfile.mkdtemp(prefix="bench_sens_out_"))
+# each pass starts from the effects the analysis derived (the other SE policy and survey contrast derived again)
+fresh = copy.copy(results.effects)
+kept = {k: dict(v) for k, v in vars(fresh).items() if isinstance(v, dict)}
 spent = []
-for write in (lambda: outputs._write_tables(results, out), lambda: outputs.workbook_key(results, "nl", "v"),
-              lambda: outputs.write_workbook(results, out / "meta.xlsx", "nl"),
-              lambda: report.render_report(results, {}, "nl", {})):
-    t = time.process_time()
-    write()
-    spent.append(time.process_time() - t)
-print(f"SENS {t1 - t0} BAYES {bayes[0]} COMP {t2 - t1} ROB {t3 - t2} WRITE {' '.join(map(str, spent))}",
-      file=sys.stderr)
+for _ in range(passes):
+    effects = copy.copy(fresh)
+    for k, v in kept.items():
+        setattr(effects, k, dict(v))
+    base, bayes[0] = dataclasses.replace(results, effects=effects), 0.0
+    t0 = time.process_time()
+    sens = sensitivity.sensitivity_table(base)
+    t1 = time.process_time()
+    comps = components.component_models(base.studies, base.inputs.arms, plan.shared_control_correlation, plan.level)
+    t2 = time.process_time()
+    rob = sensitivity.robustness(sens)
+    t3 = time.process_time()
+    # the writers of the complete results, each called once as a cold run calls it (lane "post")
+    done = dataclasses.replace(base, sensitivity=sens, robustness=rob, components=comps)
+    times = [t1 - t0, bayes[0], t2 - t1, t3 - t2]
+    for write in (lambda: outputs._write_tables(done, out), lambda: outputs.workbook_key(done, "nl", "v"),
+                  lambda: outputs.write_workbook(done, out / "meta.xlsx", "nl"),
+                  lambda: report.render_report(done, {}, "nl", {})):
+        t = time.process_time()
+        write()
+        times.append(time.process_time() - t)
+    spent.append(times + [sum(times) - times[1]])
+with open(dump, "wb") as f:
+    pickle.dump((sens, rob, comps), f)
+print("SPENT " + " ".join(str(statistics.median(column)) for column in zip(*spent)), file=sys.stderr)
 """
 #: What :data:`IN_PROCESS` times, in the order it reports them
 IN_PROCESS_NAMES = ["sensitivity_table", "  of it: prior rows (Bayes)", "component_models", "robustness", "tables",
-                    "workbook key", "workbook", "report (render_report)"]
+                    "workbook key", "workbook", "report (render_report)", "all of these"]
 
 
-def in_process(tree: Path, inputs: Path, dump: Path) -> list[float]:
+def in_process(tree: Path, inputs: Path, dump: Path, passes: int = 1) -> list[float]:
     """CPU seconds of :data:`IN_PROCESS_NAMES`: sensitivity_table, of it the Bayesian prior rows, component_models,
-    robustness, then the writers of the complete results (tables, workbook key, workbook, report)."""
-    return reported(child(tree, IN_PROCESS, inputs, dump), tree,
-                    r"SENS ([\d.e-]+) BAYES ([\d.e-]+) COMP ([\d.e-]+) ROB ([\d.e-]+) "
-                    r"WRITE ([\d.e-]+) ([\d.e-]+) ([\d.e-]+) ([\d.e-]+)")
+    robustness, then the writers of the complete results (tables, workbook key, workbook, report), and their sum;
+    each the median of ``passes`` passes in one child (the first pass includes what the process does once)."""
+    return reported(child(tree, IN_PROCESS, inputs, dump, passes), tree,
+                    "SPENT " + " ".join([r"([\d.e-]+)"] * len(IN_PROCESS_NAMES)))
 
 
 def meta_run(tree: Path, inputs: Path, out: Path) -> list[float]:
@@ -143,6 +154,8 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--sizes", default="", help="SYNTHETIC municipalities besides inputs/, e.g. 60")
     parser.add_argument("--no-run", action="store_true", help="only the in-process part")
+    parser.add_argument("--passes", type=int, default=1,
+                        help="in process: passes per child, the median reported (steadier on a busy machine)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench_sens_"))
     try:
@@ -160,7 +173,7 @@ def main() -> int:
             runs = {t: [] for t in trees}
             for _ in range(args.repeats):
                 for i, t in enumerate(trees):
-                    runs[t].append(in_process(t, inputs, work / f"frames{i}.pkl"))
+                    runs[t].append(in_process(t, inputs, work / f"frames{i}.pkl", args.passes))
             report(f"{label}: in process (CPU of the main process)", IN_PROCESS_NAMES, runs, trees)
             same = equal_frames(work / "frames0.pkl", work / "frames1.pkl")
             print("    frames: equal" if same else "    frames DIFFER")
