@@ -436,3 +436,28 @@ def test_the_workbook_and_the_report_in_one_block_work_out_the_pooled_order_and_
     assert calls == {"order": 3, "ranges": 3}
     assert shared == alone
     assert (tmp_path / "shared.xlsx").read_bytes() == (tmp_path / "alone.xlsx").read_bytes()
+
+
+def test_read_first_lists_the_pooled_cells_by_outcome_and_period_in_sorted_order_and_arm_classes_in_row_order(results):
+    # pooled_count groups the pooled rows itself (no groupby per section): outcome and period sorted, each cell's arm
+    # classes in row order, and 'what each arm class holds' in order of first appearance; rows shuffled here
+    import re
+    from dataclasses import replace
+
+    from meta.i18n import arm_class_label, cell_labels
+    from meta.present import report
+    from meta.present.report_cells import period_text
+
+    p = results.pooled.iloc[::-1].reset_index(drop=True)  # another row order than the analysis gives
+    shuffled = replace(results, pooled=p)
+    text = report.pooled_count(shuffled, "nl")
+    multi = p[p["k"] >= 2]
+    label = cell_labels(results.inputs, "nl")
+    # read off the frame with pandas: the cells in groupby's sorted order, the classes in the frame's row order
+    want = "; ".join(f"{label.get(o, o)} ({period_text(results, h, 'nl')}: "
+                     f"{', '.join(arm_class_label(a, 'nl') for a in g['arm_class'])})"
+                     for (o, h), g in multi.groupby(["outcome_key", "period"], sort=True))
+    assert want in text and multi.groupby(["outcome_key", "period"]).ngroups == 4  # 8 cells: 4 outcomes x 2 classes
+    first = list(dict.fromkeys(multi["arm_class"]))
+    said = re.findall(r"<b>([^<]*)</b> = ", text)  # 'ontheffing = Nijmegen: …', one per arm class
+    assert said == [arm_class_label(a, "nl") for a in first] and len(first) == 2

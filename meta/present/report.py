@@ -21,9 +21,9 @@ from meta.present import fewstudies_report as fsr
 from meta.effects.concepts import SE_METHOD as RANGE_BOUND
 from meta.effects.harmonise import SE_METHODS
 from meta.analyses.tables import dominant_study, study_intervals
-from meta.present.report_cells import (REPORT_MAX_LISTED_CELLS, REPORT_MAX_MUNICIPALITIES, PeriodTexts, pooled_rows, sharing, cell_key,
-                                       cell_order, cell_rows, cell_texts, mark_p_texts, municipality_names, records,
-                                       row_anchor)
+from meta.present.report_cells import (REPORT_MAX_LISTED_CELLS, REPORT_MAX_MUNICIPALITIES, PeriodTexts, cell_key,
+                                       cell_keys, cell_order, cell_rows, cell_texts, mark_p_texts, municipality_names,
+                                       pooled_rows, records, row_anchor, sharing)
 from meta.present.report_simulation import SIMULATION_SECTION, simulation_table, simulation_verdict  # noqa: F401
 from meta.present.report_sources import coverage_table, references_section, side_by_side_table, sources_table
 from meta.present.templating import esc, render, text
@@ -180,8 +180,12 @@ def pooled_count(results, lang: str = "en") -> str:
     groups = [t("pooled_cells_in_table", lang)]
     if len(multi) <= REPORT_MAX_LISTED_CELLS:
         label, periods = cell_labels(results.inputs, lang), PeriodTexts(results, lang)
-        groups = [f"{label.get(o, o)} ({periods[period]}: {', '.join(arm_class_label(a, lang) for a in g['arm_class'])})"
-                  for (o, period), g in multi.groupby(["outcome_key", "period"], sort=True)]
+        classes = {}  # (outcome, period) -> its arm classes in row order; as groupby(sort=True): no missing key
+        for o, period, a in zip(*(multi[c].tolist() for c in ("outcome_key", "period", "arm_class"))):
+            if not (pd.isna(o) or pd.isna(period)):
+                classes.setdefault((o, period), []).append(a)
+        groups = [f"{label.get(o, o)} ({periods[period]}: {', '.join(arm_class_label(a, lang) for a in arms)})"
+                  for (o, period), arms in sorted(classes.items())]
     return (text("pooled_count", lang, n=len(multi), total=len(p), cells="; ".join(groups))
             + text("pooled_arms", lang, classes=_class_arms(results, multi, lang)))
 
@@ -190,9 +194,13 @@ def _class_arms(results, multi: pd.DataFrame, lang: str) -> str:
     """'ontheffing = Nijmegen: ontheffing + vrijlating …; Wageningen: ontheffing. intensivering = …': what each arm
     class holds in the pooled cells, per municipality by its arm's components (the study rows' ``arm_components``)."""
     arms = _cell_arms(results, lang)
+    cells_of = {}  # arm class -> its cells in row order, classes in order of first appearance (groupby(sort=False))
+    for arm_class, key in zip(multi["arm_class"].tolist(), cell_keys(multi)):
+        if not pd.isna(arm_class):
+            cells_of.setdefault(arm_class, []).append(key)
     out = []
-    for arm_class, g in multi.groupby("arm_class", sort=False):
-        seen = list(dict.fromkeys(a for r in records(g) for a in arms.get(cell_key(r), [])))
+    for arm_class, keys in cells_of.items():
+        seen = list(dict.fromkeys(a for key in keys for a in arms.get(key, [])))
         out.append(f"<b>{esc(arm_class_label(arm_class, lang))}</b> = {esc(_arms_text(seen, lang))}")
     return Markup(". ".join(out))
 
