@@ -559,7 +559,8 @@ def test_the_first_figures_are_the_same_from_the_headline_fits_alone_and_the_com
     """``meta run`` hands the forest plots and the overview results whose pooled table has the Bayesian fits of the
     cells with a Bayesian headline only (analyse(figures_first=True)); the other cells are fitted after the hand-off
     (pipeline.complete). The real inputs have single studies (k = 1) and pairs (Bayesian headline); the SYNTHETIC
-    ones six municipalities per cell (k > few_studies_k: the classical headline)."""
+    ones six municipalities per cell (k > few_studies_k: the classical headline). A spare leader is sent only what
+    those figures read (outputs.first_figures_read)."""
     from meta.analyses import pipeline
     from meta.models import bayes_many
     from meta.present.figures import job_key
@@ -582,5 +583,8 @@ def test_the_first_figures_are_the_same_from_the_headline_fits_alone_and_the_com
     pd.testing.assert_frame_equal(whole.pooled, pipeline.analyse(inputs, plan, sensitivity=False).pooled,
                                   check_exact=True)
     assert len(fitted) == 2 * n_fits  # as many fits as analyse alone makes: none twice
-    keys = [[job_key(job, "same code") for job in outputs._first_figures(r, "nl", False)] for r in (first, whole)]
-    assert len(keys[0]) > 1 and keys[0] == keys[1]
+    sent = outputs.first_figures_read(first)  # what a spare leader is sent: what the figures read, no more
+    assert len(sent.harmonised) == len(sent.inputs.estimates) == 0 < len(sent.studies)
+    keys = [[job_key(job, "same code") for job in outputs._first_figures(r, lang, svg)]
+            for lang, svg in (("nl", False), ("en", True)) for r in (first, whole, sent)]
+    assert len(keys[0]) > 1 and keys[0] == keys[1] == keys[2] and keys[3] == keys[4] == keys[5] != keys[0]

@@ -172,10 +172,7 @@ def writing(results: Results, out_dir: Path, plan_path: Path | None, draw: bool 
             control.checkpoint("figures")
             (tmp / "figures").mkdir()
             _load_shared(lang)
-            # the effects cache and the pooled table's unfitted part stay here: the jobs do not read them, and a spare
-            # is sent the results pickled
-            figures = replace(results, effects=None, unfitted=None)
-            writer.first = drawing.add(functools.partial(_first_figures, figures, lang, svg))
+            writer.first = drawing.add(functools.partial(_first_figures, first_figures_read(results), lang, svg))
         yield writer
         if not writer.finished:  # the caller left without finishing: nothing of this run is kept
             outdir.rmtree(tmp)
@@ -185,6 +182,26 @@ def _load_shared(lang: str) -> None:
     """Load once, before the figure workers are forked, what this process and they would each load later: Babel's
     number data for ``lang`` (the figures' labels and the report's numbers; 60-110 ms of CPU)."""
     fmt_num(0.0, 1, lang)
+
+
+#: What the first figures (:func:`_first_figures`) read of the results and of their inputs.
+FIRST_FIGURES_READ = ("plan", "studies", "pooled")
+FIRST_FIGURES_INPUTS = ("municipalities", "outcomes", "periods", "concepts")
+
+
+def first_figures_read(results: Results) -> Results:
+    """``results`` with only what :func:`_first_figures` reads (:data:`FIRST_FIGURES_READ`, of the inputs
+    :data:`FIRST_FIGURES_INPUTS`): every other table empty, no caches. A spare leader is sent them pickled through a
+    pipe, whose buffer (~200 KB) holds these (~0.2 MB on inputs/, was 2.6 MB) before the spare reads it: this process
+    goes on even when the spare is still warming up, and neither pickles what no figure reads."""
+    empty = pd.DataFrame()
+
+    def emptied(obj, keep):
+        return {f.name: empty for f in fields(obj)
+                if f.name not in keep and isinstance(getattr(obj, f.name), pd.DataFrame)}
+
+    return replace(results, **emptied(results, FIRST_FIGURES_READ), effects=None, unfitted=None,
+                   inputs=replace(results.inputs, **emptied(results.inputs, FIRST_FIGURES_INPUTS)))
 
 
 def _first_figures(results: Results, lang: str, svg: bool) -> list:
