@@ -50,7 +50,8 @@ def analyse(inputs_dir: Path = DEFAULT_INPUTS, plan: Plan | None = None, sensiti
             inputs: load.Inputs | None = None, figures_first: bool = False) -> Results:
     """Run every pure stage on the inputs in ``inputs_dir`` under ``plan``.
 
-    ``inputs``: the same folder already read (the CLI's preflight reads it once; it is not read twice).
+    ``inputs``: the same folder already read, and ``plan`` checked against it (:func:`meta.plan.check_plan`; the
+    CLI's preflight does both once, and neither is done twice).
 
     ``sensitivity=False`` skips the sensitivity analysis and the component models (``Results.sensitivity``,
     ``robustness`` and ``components`` stay empty): the pooled numbers are the same, in a fraction of the time;
@@ -63,8 +64,9 @@ def analyse(inputs_dir: Path = DEFAULT_INPUTS, plan: Plan | None = None, sensiti
     """
     plan = plan or Plan()
     control.checkpoint("read")
-    inputs = load.load_inputs(inputs_dir) if inputs is None else inputs
-    check_plan(plan, inputs)  # refuses a plan that cannot be meant; warnings are the CLI's to print
+    if inputs is None:  # else read, and the plan checked against them, by the caller (the CLI's preflight)
+        inputs = load.load_inputs(inputs_dir)
+        check_plan(plan, inputs)  # refuses a plan that cannot be meant; warnings are the CLI's to print
     control.checkpoint("analyse")
     effects = concepts.EffectsByChoice(inputs)
     harmonised = effects.get(plan.se_policy, plan.survey_contrast)
