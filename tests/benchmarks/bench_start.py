@@ -49,6 +49,7 @@ REPO = Path(__file__).resolve().parents[2]
 TIMED = (
     ("meta.cli", "preflight", "preflight"),
     ("meta.read.load", "load_inputs", "  load_inputs"),
+    ("meta.plan", "check_plan", "  check_plan (all calls)"),
     ("meta.write.rerun", "run_key", "run_key"),
     ("meta.analyses.pipeline", "analyse", "analyse"),
     ("meta.effects.concepts", "EffectsByChoice.get", "  effects.get (all calls)"),
@@ -150,16 +151,17 @@ print("STAGES " + json.dumps(spent), file=sys.stderr)
 sys.exit(rc)
 """
 
-ORDER = ("start-up", "preflight", "load_inputs", "run_key", "analyse", "effects.get (all calls)", "select_studies",
-         "pool_cells", "pooled_table", "few-studies (Bayes)", "side_by_side", "coverage", "text check", "forest jobs",
-         "figure batches (fork)", "complete (Bayes)", "add_sensitivity", "sensitivity_table", "_reselected_rows", "prior rows (Bayes)",
-         "component_models", "console counts", "spec-curve jobs", "tables", "workbook key", "workbook", "report",
-         "wait for figures", "manifest", "other", "imports", "main process", "workers", "wall", "CPU until fork",
-         "wall until fork", "imports until fork", "CPU until fork less imports")
+ORDER = ("start-up", "preflight", "load_inputs", "check_plan (all calls)", "run_key", "analyse",
+         "effects.get (all calls)", "select_studies", "pool_cells", "pooled_table", "few-studies (Bayes)",
+         "side_by_side", "coverage", "text check", "forest jobs", "figure batches (fork)", "complete (Bayes)",
+         "add_sensitivity", "sensitivity_table", "_reselected_rows", "prior rows (Bayes)", "component_models",
+         "console counts", "spec-curve jobs", "tables", "workbook key", "workbook", "report", "wait for figures",
+         "manifest", "other", "imports", "main process", "workers", "wall", "CPU until fork", "wall until fork",
+         "imports until fork", "CPU until fork less imports")
 #: Stages timed inside another one (not counted again in "other"): load_inputs in the preflight, the parts of
 #: analyse and add_sensitivity (effects.get sums its calls in both)
-NESTED = ("load_inputs", "effects.get (all calls)", "select_studies", "pool_cells", "pooled_table",
-          "few-studies (Bayes)", "side_by_side", "coverage", "sensitivity_table", "_reselected_rows",
+NESTED = ("load_inputs", "check_plan (all calls)", "effects.get (all calls)", "select_studies", "pool_cells",
+          "pooled_table", "few-studies (Bayes)", "side_by_side", "coverage", "sensitivity_table", "_reselected_rows",
           "prior rows (Bayes)", "component_models")
 
 
