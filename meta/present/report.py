@@ -12,7 +12,6 @@ catalogue) and renders its template in ``templates/`` (:mod:`meta.present.templa
 from __future__ import annotations
 
 import math
-from collections import Counter
 
 import pandas as pd
 from markupsafe import Markup
@@ -21,16 +20,16 @@ from meta.present import fewstudies_report as fsr
 from meta.effects.concepts import SE_METHOD as RANGE_BOUND
 from meta.effects.harmonise import SE_METHODS
 from meta.analyses.tables import dominant_study, study_intervals
-from meta.present.report_cells import (REPORT_MAX_LISTED_CELLS, REPORT_MAX_MUNICIPALITIES, PeriodTexts, cell_key,
-                                       cell_keys, cell_order, cell_rows, cell_texts, mark_p_texts, municipality_names,
-                                       pooled_rows, records, row_anchor, sharing)
+from meta.present.report_cells import (REPORT_MAX_LISTED_CELLS, REPORT_MAX_MUNICIPALITIES, PeriodTexts, arms_text,
+                                       cell_arms, cell_key, cell_keys, cell_order, cell_rows, cell_texts, mark_p_texts,
+                                       municipality_names, pooled_rows, records, row_anchor, sharing)
 from meta.present.report_simulation import SIMULATION_SECTION, simulation_table, simulation_verdict  # noqa: F401
 from meta.present.report_sources import coverage_table, references_section, side_by_side_table, sources_table
 from meta.present.templating import esc, render, text
 from meta.read import sources
 from meta.simulate.settings import SIMULATION_SUMMARY
 from meta.version import __version__
-from meta.i18n import (arm_class_label, cell_labels, changed_by_words, component_note_words, components_label, fmt_g,
+from meta.i18n import (arm_class_label, cell_labels, changed_by_words, component_note_words, fmt_g,
                        fmt_interval, fmt_num, fmt_p, method_words, outcome_labels, reason_words, t, word, words,
                        concept_labels, MISSING)
 
@@ -48,25 +47,6 @@ def headline_table(results, lang: str = "en") -> str:
                   note=fsr.has_undetermined(p), note_upper=any(fsr.upper_bound_only(r) for r in cells),
                   upper_mark=UPPER_MARK,
                   note_heterogeneity=any(fsr.heterogeneity_undetermined(r) for r in cells))
-
-
-def _cell_arms(results, lang: str) -> dict:
-    """{cell: [(municipality name, its arm's components in words), …]} from the study rows (``arm_components``,
-    from ``inputs/arms.csv``)."""
-    names, s = municipality_names(results), results.studies
-    municipality, components = s["municipality"].tolist(), s["arm_components"].tolist()
-    words_of = {c: components_label(c, lang) for c in set(components)}
-    return {key: [(names[municipality[i]], words_of[components[i]]) for i in rows]
-            for key, rows in cell_rows(s).items()}
-
-
-def _arms_text(arms: list, lang: str) -> str:
-    """'Nijmegen: exemption + release …; Wageningen: exemption', or past the limit the municipalities counted per
-    arm's components ('exemption: 51 municipalities'), in order of first appearance."""
-    if len(arms) > REPORT_MAX_MUNICIPALITIES:
-        counts = Counter(components for _, components in arms)
-        return "; ".join(f"{components}: {t('n_municipalities', lang, n=n)}" for components, n in counts.items())
-    return "; ".join(f"{name}: {components}" for name, components in arms)
 
 
 UPPER_MARK = fsr.UPPER_MARK
@@ -87,7 +67,7 @@ def upper_bound_count(results, lang: str = "en") -> str:
 
 def _arm_texts(results, lang: str) -> dict:
     """{cell: 'Nijmegen: exemption + release …; Wageningen: …'}, or the number of municipalities past the limit."""
-    return {key: _arms_text(arms, lang) for key, arms in _cell_arms(results, lang).items()}
+    return {key: arms_text(arms, lang) for key, arms in cell_arms(results, lang).items()}
 
 
 def _headline_row(r: dict, lang: str, label: dict, mark_p: dict, arms: dict, periods: PeriodTexts) -> dict:
@@ -193,7 +173,7 @@ def pooled_count(results, lang: str = "en") -> str:
 def _class_arms(results, multi: pd.DataFrame, lang: str) -> str:
     """'ontheffing = Nijmegen: ontheffing + vrijlating …; Wageningen: ontheffing. intensivering = …': what each arm
     class holds in the pooled cells, per municipality by its arm's components (the study rows' ``arm_components``)."""
-    arms = _cell_arms(results, lang)
+    arms = cell_arms(results, lang)
     cells_of = {}  # arm class -> its cells in row order, classes in order of first appearance (groupby(sort=False))
     for arm_class, key in zip(multi["arm_class"].tolist(), cell_keys(multi)):
         if not pd.isna(arm_class):
@@ -201,7 +181,7 @@ def _class_arms(results, multi: pd.DataFrame, lang: str) -> str:
     out = []
     for arm_class, keys in cells_of.items():
         seen = list(dict.fromkeys(a for key in keys for a in arms.get(key, [])))
-        out.append(f"<b>{esc(arm_class_label(arm_class, lang))}</b> = {esc(_arms_text(seen, lang))}")
+        out.append(f"<b>{esc(arm_class_label(arm_class, lang))}</b> = {esc(arms_text(seen, lang))}")
     return Markup(". ".join(out))
 
 
@@ -327,7 +307,7 @@ def findings_section(results, lang: str = "en") -> str:
     n_upper = sum(_upper_and_includes_zero(r) for r in pooled)
     lead = dict(rows=len(p), multi=n_multi, single=len(p) - n_multi, neg=n_neg, pos=n_pos,
                 other=len(p) - n_neg - n_pos - n_upper, level=level, upper=n_upper)
-    context = dict(label=cell_labels(results.inputs, lang), arms=_cell_arms(results, lang),
+    context = dict(label=cell_labels(results.inputs, lang), arms=cell_arms(results, lang),
                    mark_p=mark_p_texts(results, lang), level=level, rows=cell_rows(results.studies),
                    studies=results.studies[[c for c in _IN_CELL_COLUMNS if c in results.studies.columns]],
                    robust=_robustness_by_cell(results), periods=PeriodTexts(results, lang))
@@ -359,7 +339,7 @@ def _finding(results, r: dict, lang: str, label: dict, arms: dict, mark_p: dict,
     if int(r["k"]) >= 2:
         model = t("bayes_median", lang) if bayes else method_words(r.get("method", results.plan.method),
                                                                    r.get("test", results.plan.test), lang)
-        body = t("finding_pooled", lang, k=int(r["k"]), munis=_arms_text(cell_arms, lang), model=model,
+        body = t("finding_pooled", lang, k=int(r["k"]), munis=arms_text(cell_arms, lang), model=model,
                  estimate=est)
     else:
         muni, components = cell_arms[0] if cell_arms else ("?", "?")

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import contextlib
 import re
+from collections import Counter
 
 import pandas as pd
 
 from meta.analyses.tables import cell_order as tables_cell_order, mark_p_ranges as tables_mark_p_ranges
 from meta.cells import CELL_COLUMNS
-from meta.i18n import arm_class_label, fmt_p_range, period_label
+from meta.i18n import arm_class_label, components_label, fmt_p_range, period_label, t
 
 #: What :func:`once` worked out inside the active :func:`sharing` block ({key: value}; empty list outside one).
 _SHARED: list[dict] = []
@@ -162,6 +163,29 @@ REPORT_MAX_MUNICIPALITIES = 50
 #: Past this many pooled cells the 'read this first' box counts them and points to the headline table instead of
 #: naming each one: at 60 SYNTHETIC municipalities it named all 114, a wall of text above the findings.
 REPORT_MAX_LISTED_CELLS = 12
+
+
+def cell_arms(results, lang: str) -> dict:
+    """{cell: [(municipality name, its arm's components in words), …]} from the study rows (``arm_components``,
+    from ``inputs/arms.csv``), worked out once per language (:func:`once`)."""
+    return once(("cell arms", id(results), lang), lambda: _cell_arms(results, lang))
+
+
+def _cell_arms(results, lang: str) -> dict:
+    names, s = municipality_names(results), results.studies
+    municipality, components = s["municipality"].tolist(), s["arm_components"].tolist()
+    words_of = {c: components_label(c, lang) for c in set(components)}
+    return {key: [(names[municipality[i]], words_of[components[i]]) for i in rows]
+            for key, rows in cell_rows(s).items()}
+
+
+def arms_text(arms: list, lang: str) -> str:
+    """'Nijmegen: exemption + release …; Wageningen: exemption', or past the limit the municipalities counted per
+    arm's components ('exemption: 51 municipalities'), in order of first appearance."""
+    if len(arms) > REPORT_MAX_MUNICIPALITIES:
+        counts = Counter(components for _, components in arms)
+        return "; ".join(f"{components}: {t('n_municipalities', lang, n=n)}" for components, n in counts.items())
+    return "; ".join(f"{name}: {components}" for name, components in arms)
 
 
 def too_many(results) -> bool:
