@@ -6,7 +6,8 @@ tree (``--a``, ``--b``: folders put first on ``PYTHONPATH``, interleaved A B A B
 draws each once to warm up (fonts, caches) and again timed (``time.process_time``), writing the PNGs into its own
 folder (the warm-up's kept lines of text and their layouts, ``meta.present.agg_text``, and its text widths,
 ``drawing._line_width_pt``, are dropped first: a run's worker starts without them and draws each figure once).
-The summary gives per kind the median CPU seconds and the ratio B/A with the load average, and compares every file
+The summary gives per kind the median CPU seconds, their ratio B/A and the median of the ratios of each B run to
+the A run just before it (the machine's speed drifts between rounds), with the load average, and compares every file
 the two trees wrote byte for byte (a PNG of other bytes by its decoded pixels, with Pillow).
 
 Usage::
@@ -127,9 +128,11 @@ def main() -> None:
         differ, same_pixels = compare(Path(tmp) / "A0", Path(tmp) / "B0")
         nfiles = len(list((Path(tmp) / "A0").iterdir()))
     for kind in [*sorted(runs["A"][0]), "total"]:
-        a, b = (statistics.median(sum(c for k, (_, c) in r.items() if kind in ("total", k)) for r in runs[s])
-                for s in ("A", "B"))
-        print(f"    {kind:11s} A {a:.2f} s  B {b:.2f} s  B/A = {b / a:.2f}")
+        cpu = {s: [sum(c for k, (_, c) in r.items() if kind in ("total", k)) for r in runs[s]] for s in ("A", "B")}
+        a, b = (statistics.median(cpu[s]) for s in ("A", "B"))
+        paired = statistics.median(y / x for x, y in zip(cpu["A"], cpu["B"]))  # each B run against the A run
+        print(f"    {kind:11s} A {a:.2f} s  B {b:.2f} s  B/A = {b / a:.2f}  (median of the {len(cpu['A'])} "
+              f"paired B/A: {paired:.2f})")
     print(f"  load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"  bytes: {nfiles - len(differ)} of {nfiles} files identical"
           + (f"; {len(same_pixels)} PNGs of other bytes with the same pixels" if same_pixels else "")
