@@ -149,3 +149,30 @@ def test_writing_the_workbook_imports_no_openpyxl(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
     assert (tmp_path / "w.xlsx").stat().st_size > 0
+
+
+def test_the_workbook_reads_no_table_its_key_leaves_out(results, tmp_path):
+    # workbook_key hashes only WORKBOOK_TABLES of the run's tables (the harmonised rows cost most of its CPU): the
+    # workbook written without the others must be the same bytes, and the key the same; a sheet that starts reading
+    # another table fails here (then add it to WORKBOOK_TABLES)
+    from dataclasses import fields, replace
+
+    import pandas as pd
+
+    from meta.analyses.pipeline import add_sensitivity
+    from meta.write.outputs import WORKBOOK_TABLES, workbook_key
+    from meta.write.workbook import write_workbook
+
+    results = add_sensitivity(results)  # the sensitivity, robustness and component tables too
+    others = [f.name for f in fields(results) if isinstance(getattr(results, f.name), pd.DataFrame)
+              and f.name not in WORKBOOK_TABLES]
+    assert {"harmonised", "robustness", "components", "side_by_side"} <= set(others)
+    assert all(len(getattr(results, name)) for name in [*others, *WORKBOOK_TABLES])  # not vacuous
+    bare = replace(results, **{name: pd.DataFrame() for name in others})
+    write_workbook(results, tmp_path / "whole.xlsx", "nl")
+    write_workbook(bare, tmp_path / "bare.xlsx", "nl")
+    assert (tmp_path / "bare.xlsx").read_bytes() == (tmp_path / "whole.xlsx").read_bytes()
+    assert workbook_key(bare, "nl", "v") == workbook_key(results, "nl", "v")
+    for name in WORKBOOK_TABLES:  # each table the sheets read is in the key
+        assert workbook_key(replace(results, **{name: getattr(results, name).iloc[1:]}), "nl", "v") != \
+            workbook_key(results, "nl", "v")

@@ -309,13 +309,17 @@ def _write_or_reuse_workbook(results: Results, folder: Path, drawing: figcache.D
     return wb_key, False
 
 
+#: The run's tables the workbook's sheets read (:mod:`meta.write.workbook`); the others (the harmonised rows, side by
+#: side, robustness, components) it does not read, and they are made from what its key holds already
+WORKBOOK_TABLES = ("pooled", "studies", "excluded", "coverage", "sensitivity")
+
+
 def workbook_key(results: Results, lang: str, version: str | None = None) -> str:
     """The content key of ``meta.xlsx`` (:func:`meta.present.figures.frames_key`, code ``version``): its language,
-    the plan, every table of the run and every register read from the inputs (the sheets print municipality and arm
-    names, outcome and period labels, the sources' references and the legends' p ranges from them), so that a
-    rerun after any of them changed writes the workbook again."""
-    frames = {f.name: getattr(results, f.name) for f in fields(results)
-              if isinstance(getattr(results, f.name), pd.DataFrame)}
+    the plan, the tables its sheets read (:data:`WORKBOOK_TABLES`) and every register read from the inputs (the
+    sheets print municipality and arm names, outcome and period labels, the sources' references and the legends' p
+    ranges from them), so that a rerun after any of them changed writes the workbook again."""
+    frames = {name: getattr(results, name) for name in WORKBOOK_TABLES}
     registers = {f"inputs.{f.name}": getattr(results.inputs, f.name) for f in fields(results.inputs)
                  if isinstance(getattr(results.inputs, f.name), pd.DataFrame)}
     return figcache.frames_key("workbook", {"lang": lang, "plan": results.plan.to_dict(), **frames, **registers},
