@@ -554,13 +554,14 @@ def test_overview_past_eight_municipalities_draws_its_ticks_without_a_matplotlib
 
 
 @pytest.mark.parametrize("folder", ["inputs", "synthetic"])
-def test_the_first_figures_are_the_same_from_the_headline_fits_alone_and_the_completed_table_is_the_whole_one(
+def test_the_first_figures_are_the_same_from_the_headline_fits_alone_and_the_completed_results_are_the_whole_ones(
         folder, tmp_path, monkeypatch):
     """``meta run`` hands the forest plots and the overview results whose pooled table has the Bayesian fits of the
     cells with a Bayesian headline only (analyse(figures_first=True)); the other cells are fitted after the hand-off
     (pipeline.complete). The real inputs have single studies (k = 1) and pairs (Bayesian headline); the SYNTHETIC
-    ones six municipalities per cell (k > few_studies_k: the classical headline). A spare leader is sent only what
-    those figures read (outputs.first_figures_read)."""
+    ones six municipalities per cell (k > few_studies_k: the classical headline). The side-by-side table and the
+    coverage matrix are made after the hand-off too. A spare leader is sent only what those figures read
+    (outputs.first_figures_read)."""
     from meta.analyses import pipeline
     from meta.models import bayes_many
     from meta.present.figures import job_key
@@ -578,10 +579,12 @@ def test_the_first_figures_are_the_same_from_the_headline_fits_alone_and_the_com
     assert first.pooled["bayes_estimate"].notna().tolist() == bayes_first.tolist()
     assert len(fitted) == bayes_first.sum()
     whole = pipeline.complete(first)
-    assert whole.unfitted is None and (~whole.pooled["bayes_estimate"].notna()).sum() < (~bayes_first).sum()
+    assert whole.incomplete is None and (~whole.pooled["bayes_estimate"].notna()).sum() < (~bayes_first).sum()
+    assert len(first.side_by_side) == len(first.coverage) == 0 < len(whole.side_by_side) < len(whole.coverage)
     n_fits = len(fitted)
-    pd.testing.assert_frame_equal(whole.pooled, pipeline.analyse(inputs, plan, sensitivity=False).pooled,
-                                  check_exact=True)
+    at_once = pipeline.analyse(inputs, plan, sensitivity=False)
+    for table in ("pooled", "side_by_side", "coverage"):
+        pd.testing.assert_frame_equal(getattr(whole, table), getattr(at_once, table), check_exact=True)
     assert len(fitted) == 2 * n_fits  # as many fits as analyse alone makes: none twice
     sent = outputs.first_figures_read(first)  # what a spare leader is sent: what the figures read, no more
     assert len(sent.harmonised) == len(sent.inputs.estimates) == 0 < len(sent.studies)

@@ -41,9 +41,9 @@ class Results:
     #: the effects under each SE policy and survey contrast derived in this run (the sensitivity analysis asks for
     #: the other ones; :class:`meta.effects.concepts.EffectsByChoice`)
     effects: concepts.EffectsByChoice | None = field(default=None, repr=False, compare=False)
-    #: what :func:`complete` needs to make the pooled table whole after ``analyse(..., figures_first=True)``: the
-    #: classical pooled table and the Bayesian fits made so far; None when ``pooled`` is whole
-    unfitted: tuple | None = field(default=None, repr=False, compare=False)
+    #: what :func:`complete` needs to make the results whole after ``analyse(..., figures_first=True)``: the
+    #: classical pooled table and the Bayesian fits made so far; None when they are whole
+    incomplete: tuple | None = field(default=None, repr=False, compare=False)
 
 
 def analyse(inputs_dir: Path = DEFAULT_INPUTS, plan: Plan | None = None, sensitivity: bool = True,
@@ -57,10 +57,11 @@ def analyse(inputs_dir: Path = DEFAULT_INPUTS, plan: Plan | None = None, sensiti
     ``robustness`` and ``components`` stay empty): the pooled numbers are the same, in a fraction of the time;
     :func:`add_sensitivity` adds them later.
 
-    ``figures_first=True`` (with ``sensitivity=False``) fits the Bayesian model only where it is the headline
-    (``fewstudies.add_few_studies_columns``, ``headline_only``): the other cells' Bayesian columns stay empty until
-    :func:`complete` (or :func:`add_sensitivity`) fills them, after the figures drawn from the pooled cells, which
-    read no more, have been handed over (``meta run``: most fits are of single studies).
+    ``figures_first=True`` (with ``sensitivity=False``) makes only what the figures drawn from the pooled cells read:
+    the Bayesian model is fitted only where it is the headline (``fewstudies.add_few_studies_columns``,
+    ``headline_only``; most fits are of single studies), and the side-by-side table and the coverage matrix stay
+    empty. :func:`complete` (or :func:`add_sensitivity`) makes the rest, after ``meta run`` has handed those figures
+    to their workers.
     """
     plan = plan or Plan()
     control.checkpoint("read")
@@ -85,24 +86,33 @@ def analyse(inputs_dir: Path = DEFAULT_INPUTS, plan: Plan | None = None, sensiti
     classical = tables.pooled_table(pooled_raw, studies, inputs.outcomes, plan, inputs.legends, inputs.concepts)
     fits = {}
     pooled = fewstudies.add_few_studies_columns(classical, studies, inputs.outcomes, plan, fits, figures_first)
-    sbs = tables.side_by_side(studies, inputs.municipalities, plan.level)
-    cov = tables.coverage(harmonised, studies, inputs.municipalities, inputs.arms, inputs.outcomes, plan,
-                          concepts.concept_periods(inputs.harmonisation, plan.periods or tuple(inputs.periods["period"])),
-                          concepts.not_reported(inputs.harmonisation))
-    results = Results(plan, inputs, harmonised, studies, excluded, pooled, sbs, cov, effects=effects,
-                      unfitted=(classical, fits) if figures_first else None)
+    results = Results(plan, inputs, harmonised, studies, excluded, pooled, pd.DataFrame(), pd.DataFrame(),
+                      effects=effects, incomplete=(classical, fits) if figures_first else None)
+    results = results if figures_first else _with_tables(results)
     return add_sensitivity(results) if sensitivity else results
 
 
 def complete(results: Results) -> Results:
-    """``results`` with the whole pooled table: after ``analyse(..., figures_first=True)`` the Bayesian columns of
-    the cells whose headline is not Bayesian are fitted (the others' fits are taken as made); else ``results``."""
-    if results.unfitted is None:
+    """``results`` whole: after ``analyse(..., figures_first=True)`` the Bayesian columns of the cells whose headline
+    is not Bayesian are fitted (the others' fits are taken as made), and the side-by-side table and the coverage
+    matrix made; else ``results``."""
+    if results.incomplete is None:
         return results
-    classical, fits = results.unfitted
+    classical, fits = results.incomplete
     pooled = fewstudies.add_few_studies_columns(classical, results.studies, results.inputs.outcomes, results.plan,
                                                 fits)
-    return replace(results, pooled=pooled, unfitted=None)
+    return _with_tables(replace(results, pooled=pooled, incomplete=None))
+
+
+def _with_tables(results: Results) -> Results:
+    """``results`` with the side-by-side table and the coverage matrix of its studies."""
+    inputs, plan = results.inputs, results.plan
+    sbs = tables.side_by_side(results.studies, inputs.municipalities, plan.level)
+    cov = tables.coverage(results.harmonised, results.studies, inputs.municipalities, inputs.arms, inputs.outcomes,
+                          plan, concepts.concept_periods(inputs.harmonisation,
+                                                         plan.periods or tuple(inputs.periods["period"])),
+                          concepts.not_reported(inputs.harmonisation))
+    return replace(results, side_by_side=sbs, coverage=cov)
 
 
 def add_sensitivity(results: Results) -> Results:

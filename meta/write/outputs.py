@@ -200,7 +200,7 @@ def first_figures_read(results: Results) -> Results:
         return {f.name: empty for f in fields(obj)
                 if f.name not in keep and isinstance(getattr(obj, f.name), pd.DataFrame)}
 
-    return replace(results, **emptied(results, FIRST_FIGURES_READ), effects=None, unfitted=None,
+    return replace(results, **emptied(results, FIRST_FIGURES_READ), effects=None, incomplete=None,
                    inputs=replace(results.inputs, **emptied(results.inputs, FIRST_FIGURES_INPUTS)))
 
 
