@@ -242,3 +242,19 @@ def test_the_writer_names_the_first_control_character_by_table_column_and_row(re
         outputs.check_text(replace(results, studies=studies.drop(columns="early"), excluded=excluded))
     with pytest.raises(InputError, match=r"column note: 'bad\\x03 excluded'"):
         outputs.check_text(replace(results, excluded=excluded))
+
+
+def test_text_no_output_can_hold_is_refused_after_the_figures_are_handed_over_and_nothing_is_left(results, tmp_path):
+    """writing() checks the text once the first figures are handed to the worker processes (not on the serial path
+    before it): the error then stops the workers and removes the temporary folder they drew into."""
+    import multiprocessing as mp
+    from dataclasses import replace
+
+    studies = results.studies.copy()
+    studies["note"] = ["ITT\x00 CBS"] + [""] * (len(studies) - 1)
+    out = tmp_path / "outputs"
+    with pytest.raises(InputError, match=r"column note: .*control character"):
+        with outputs.writing(replace(results, studies=studies), out, None, draw=True, jobs=2):
+            pytest.fail("the writer went on with text no output can hold")
+    assert list(tmp_path.iterdir()) == []  # no temporary folder, no outputs
+    assert mp.active_children() == []  # the figure workers were stopped and reaped
