@@ -89,10 +89,13 @@ def test_brentq_refuses_tolerances_scipy_refuses():
     (lambda x: x, -0.0, 1.0),  # at a negative zero
     (lambda x: 1e-200 * (x - 0.5) * 1e-200, 0.0, 1.0),  # f(a) = -0.0, f(b) = +0.0
 ], ids=["lower", "upper", "negative zero", "signed zeros"])
-def test_brentq_returns_a_root_at_a_bracket_end_with_scipys_root_and_iteration_count(f, a, b):
+def test_brentq_returns_a_root_at_a_bracket_end_as_scipy_does_after_no_iteration(f, a, b):
+    """scipy's iteration count is not compared here: brentq.c returns a root at a bracket end before it sets the
+    count, so scipy reports uninitialised memory (1 when run alone, -674354256 once in the full suite)."""
     ours, theirs = brentq(f, a, b, full_output=True), optimize.brentq(f, a, b, full_output=True)
-    assert (ours[0], math.copysign(1, ours[0]), ours[1].iterations, ours[1].converged) == (
-        theirs[0], math.copysign(1, theirs[0]), theirs[1].iterations, theirs[1].converged)
+    assert (ours[0], math.copysign(1, ours[0]), ours[1].converged) == (
+        theirs[0], math.copysign(1, theirs[0]), theirs[1].converged)
+    assert ours[1].iterations == 0
 
 
 def test_brentq_refuses_ends_of_the_same_sign_whose_product_underflows_as_scipy_does():

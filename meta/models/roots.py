@@ -79,10 +79,10 @@ def _search(f, xpre: float, xcur: float, xtol: float, rtol: float, maxiter: int)
     """(root, iterations, converged) of brentq.c's loop. xcur is the newest iterate, xpre the one before, xblk
     the end of the bracket [xcur, xblk] opposite it; scur and spre the last two steps."""
     fpre, fcur = _value(f, xpre), _value(f, xcur)
-    if fpre == 0:  # brentq.c: a root at either end first (one iteration, as scipy counts it), then the signs
-        return xpre, 1, True
+    if fpre == 0:  # brentq.c: a root at either end first, then the signs; no iteration ran (brentq.c returns
+        return xpre, 0, True  # before it sets its count, so scipy reports whatever that memory held: 1 or garbage)
     if fcur == 0:
-        return xcur, 1, True
+        return xcur, 0, True
     if math.copysign(1.0, fpre) == math.copysign(1.0, fcur):  # C's signbit; fpre * fcur > 0 underflows to 0
         raise ValueError("f(a) and f(b) must have different signs")
     xblk = fblk = spre = scur = 0.0
