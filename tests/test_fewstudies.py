@@ -591,3 +591,24 @@ def test_the_first_figures_are_the_same_from_the_headline_fits_alone_and_the_com
     keys = [[job_key(job, "same code") for job in outputs._first_figures(r, lang, svg)]
             for lang, svg in (("nl", False), ("en", True)) for r in (first, whole, sent)]
     assert len(keys[0]) > 1 and keys[0] == keys[1] == keys[2] and keys[3] == keys[4] == keys[5] != keys[0]
+
+
+def test_fits_the_figures_do_not_read_are_made_first_all_the_same_when_they_would_go_to_worker_processes(
+        tmp_path, monkeypatch):
+    """At scale (60 SYNTHETIC municipalities: 102 fits of classical-headline cells) analyse(figures_first=True)
+    fits every cell before the hand-off, in worker processes while the figure leader warms up, as analyse() does;
+    they are deferred only where they would run one after another in this process (inputs/: 37 single studies)."""
+    from meta.analyses import pipeline
+    from meta.models import bayes_many
+    from tests.benchmarks.synthetic_scale import make_scaled_inputs
+
+    inputs = make_scaled_inputs(tmp_path / "inputs", 6, outcomes=["income_gt70_wml"], horizons=[16])
+    plan = load_plan(inputs / "plan.toml")
+    first = pipeline.analyse(inputs, plan, sensitivity=False, figures_first=True)
+    assert first.pooled["bayes_estimate"].isna().all()  # k = 6: no Bayesian headline, nothing fitted yet
+    monkeypatch.setattr(bayes_many, "PARALLEL_MIN_FITS", 1)  # these few fits would now go to worker processes
+    if not bayes_many.parallel_workers(len(first.pooled)):
+        pytest.skip("one CPU or no fork: fits are never shared among worker processes here")
+    first = pipeline.analyse(inputs, plan, sensitivity=False, figures_first=True)
+    assert first.pooled["bayes_estimate"].notna().all()
+    pd.testing.assert_frame_equal(first.pooled, pipeline.complete(first).pooled, check_exact=True)

@@ -41,7 +41,7 @@ from scipy import special
 
 from meta.effects.harmonise import range_width
 from meta.models import engine
-from meta.models.bayes_many import bayes_pool_many
+from meta.models.bayes_many import bayes_pool_many, parallel_workers
 from meta.plan import Plan
 from meta.read.reader import records
 from meta.cells import CELL_COLUMNS
@@ -139,7 +139,9 @@ def add_few_studies_columns(pooled: pd.DataFrame, studies: pd.DataFrame, outcome
         Fit only the cells whose headline is the Bayesian model (2 ≤ k ≤ ``few_studies_k``); the other cells get
         no Bayesian columns or decision probabilities (their headline is the same). The figures drawn from the
         pooled cells read no more (:func:`meta.analyses.pipeline.analyse`, ``figures_first``); the table is then
-        made again without it, with ``fits``.
+        made again without it, with ``fits``. Where the other cells' fits would be shared among worker processes
+        (:func:`meta.models.bayes_many.parallel_workers`) all are fitted at once, as without it: they then take
+        every core while the figure leader warms up instead of competing with the figure workers later.
     """
     if len(pooled) == 0:
         return pooled.reindex(columns=[*pooled.columns, *FEW_STUDIES_COLUMNS])
@@ -154,7 +156,10 @@ def add_few_studies_columns(pooled: pd.DataFrame, studies: pd.DataFrame, outcome
     cell_keys = [tuple(r[c] for c in keys) for r in cells]
     settings = [plan.bayes_unit(r["unit_h"]) for r in cells]
     if headline_only:
-        settings = [s if 2 <= int(r["k"]) <= plan.few_studies_k else None for r, s in zip(cells, settings)]
+        headline = [s if 2 <= int(r["k"]) <= plan.few_studies_k else None for r, s in zip(cells, settings)]
+        later = sum(s is not None and h is None for s, h in zip(settings, headline))  # fits no figure reads
+        if not parallel_workers(later):  # else all at once, in worker processes, as without headline_only
+            settings = headline
     # the Bayesian fits of all cells at once (shared among worker processes when there are many)
     calls = [((groups[key]["yi"].to_numpy(float), groups[key]["sei"].to_numpy(float) ** 2, s["tau_prior_scale"]),
               dict(level=plan.level, delta=s["delta"])) for key, s in zip(cell_keys, settings) if s is not None]

@@ -63,8 +63,11 @@ def bayes_pool_many(calls, workers: int | None = None, known: dict | None = None
     return [fits[i] if key is None else known[key] for i, key in enumerate(keys)]
 
 
-def _fit_all(calls: list, workers: int | None) -> list:
-    """The fits of ``calls`` in order, in this process or (many fits) in forked worker processes."""
+def parallel_workers(n_fits: int, workers: int | None = None) -> int:
+    """How many forked worker processes :func:`bayes_pool_many` shares ``n_fits`` distinct fits among (at most 4, one
+    per CPU, or ``workers``); 0 when it fits them in this process: fewer than :data:`PARALLEL_MIN_FITS`, one CPU, or
+    no fork."""
+    import multiprocessing as mp
     import os
 
     if workers is None:
@@ -72,10 +75,18 @@ def _fit_all(calls: list, workers: int | None) -> list:
             workers = len(os.sched_getaffinity(0))
         except AttributeError:  # pragma: no cover - not Linux
             workers = os.cpu_count() or 1
-    workers = max(1, min(4, int(workers), len(calls)))
+    workers = max(1, min(4, int(workers), n_fits))
+    if n_fits < PARALLEL_MIN_FITS or workers < 2 or "fork" not in mp.get_all_start_methods():
+        return 0
+    return workers
+
+
+def _fit_all(calls: list, workers: int | None) -> list:
+    """The fits of ``calls`` in order, in this process or (many fits) in forked worker processes."""
     import multiprocessing as mp
 
-    if len(calls) < PARALLEL_MIN_FITS or workers < 2 or "fork" not in mp.get_all_start_methods():
+    workers = parallel_workers(len(calls), workers)
+    if not workers:
         return [_fit_one(c) for c in calls]
     from concurrent.futures import ProcessPoolExecutor
 
