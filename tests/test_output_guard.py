@@ -244,17 +244,20 @@ def test_the_writer_names_the_first_control_character_by_table_column_and_row(re
         outputs.check_text(replace(results, excluded=excluded))
 
 
-def test_text_no_output_can_hold_is_refused_after_the_figures_are_handed_over_and_nothing_is_left(results, tmp_path):
-    """writing() checks the text once the first figures are handed to the worker processes (not on the serial path
-    before it): the error then stops the workers and removes the temporary folder they drew into."""
+@pytest.mark.parametrize("table", ["studies", "coverage"])
+def test_text_no_output_can_hold_is_refused_after_the_figures_are_handed_over_and_nothing_is_left(results, tmp_path,
+                                                                                                  table):
+    """The writer checks the complete tables when it finishes (after the hand-off to the figure workers, and after
+    the side-by-side table and the coverage matrix are made): the error stops the workers and removes the temporary
+    folder they drew into."""
     import multiprocessing as mp
     from dataclasses import replace
 
-    studies = results.studies.copy()
-    studies["note"] = ["ITT\x00 CBS"] + [""] * (len(studies) - 1)
+    frame = getattr(results, table).copy()
+    frame["note"] = ["ITT\x00 CBS"] + [""] * (len(frame) - 1)
     out = tmp_path / "outputs"
     with pytest.raises(InputError, match=r"column note: .*control character"):
-        with outputs.writing(replace(results, studies=studies), out, None, draw=True, jobs=2):
-            pytest.fail("the writer went on with text no output can hold")
+        with outputs.writing(results, out, None, draw=True, jobs=2) as writer:
+            writer.finish(replace(results, **{table: frame}))
     assert list(tmp_path.iterdir()) == []  # no temporary folder, no outputs
     assert mp.active_children() == []  # the figure workers were stopped and reaped
