@@ -104,6 +104,18 @@ def preflight(args) -> None:
         outdir.recover_interrupted(out)
 
 
+def _spare_first(args, paused: tuple | None):
+    """For a cold ``meta run`` (``--out`` holds no previous outputs a rerun could take whole): the figure leader
+    forked before the inputs are read (:func:`meta.write.outputs.spare`), after the imports it shares, so that it
+    has imported matplotlib by the time the analysis hands it the forest plots; else None (a run that does not
+    reuse its previous outputs forks it after reading: :func:`_analyse_and_write`)."""
+    if args.command != "run" or not _draws(args) or (Path(args.out) / outdir.MANIFEST).is_file():
+        return None
+    from meta.write import outputs  # pandas and the analysis: imported once, before the fork
+
+    return outputs.spare(True, args.lang, args.jobs, paused)
+
+
 def _terminated(signum, frame):
     control.request_stop(signum)  # honoured before the outputs are replaced, even if this exception is swallowed
     raise SystemExit(128 + signum)  # unwinds like Ctrl-C: a half-written temporary output folder is removed
@@ -129,7 +141,7 @@ def main(argv=None) -> int:
     _stderr_warnings()
     control.clear_stop()
     control.STAGE[0] = "start"
-    previous, froze, paused = {}, False, None
+    previous, froze, paused, spare = {}, False, None, None
     if threading.current_thread() is threading.main_thread():
         previous[signal.SIGTERM] = signal.signal(signal.SIGTERM, _terminated)
         if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:  # a background job keeps ignoring Ctrl-C
@@ -138,6 +150,7 @@ def main(argv=None) -> int:
         if args.command in ("run", "coverage"):
             paused = control.pause_gc()  # the imports and the reading: nothing to collect
             control.checkpoint("read")
+            spare = args.spare = _spare_first(args, paused)
             preflight(args)
             froze = control.freeze_gc(paused)  # libraries and inputs live until the end: no collection walks them
         status = args.func(args)
@@ -175,6 +188,8 @@ def main(argv=None) -> int:
             traceback.print_exc()
         return EXIT_INTERNAL
     finally:
+        if spare is not None:  # not taken (an error, a rerun): stopped; taken: the run has stopped it
+            spare.stop()
         control.unfreeze_gc(froze, paused)
         for signum, handler in previous.items():
             signal.signal(signum, handler)
@@ -240,7 +255,7 @@ def _analyse_and_write(args, key: str) -> dict:
 
     plan_path, plan, inputs = args.loaded
     with contextlib.ExitStack() as stack:
-        spare = stack.enter_context(standing_by(_draws(args), args.lang, args.jobs))  # imports matplotlib meanwhile
+        spare = getattr(args, "spare", None) or stack.enter_context(standing_by(_draws(args), args.lang, args.jobs))
         with warnings.catch_warnings(record=True) as caught:  # the filters stay as they are: shown as Python would
             results = analyse(Path(args.inputs), plan, sensitivity=False, inputs=inputs, figures_first=True)
             writer = stack.enter_context(writing(results, Path(args.out), plan_path, draw=_draws(args),

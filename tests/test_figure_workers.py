@@ -214,6 +214,55 @@ def test_meta_run_forks_its_figure_leader_before_the_analysis_and_it_makes_the_f
     assert _gone(during[0])
 
 
+def test_a_cold_meta_run_forks_its_figure_leader_before_it_reads_the_inputs_and_a_rerun_does_not(small, tmp_path,
+                                                                                                 monkeypatch):
+    """With no previous outputs the leader is forked before the reading (it has imported matplotlib by the time the
+    analysis hands it the forest plots); with previous outputs, which a rerun may take whole, not before reading."""
+    import multiprocessing as mp
+
+    from meta.read import load
+
+    spares_at_reading, real_load = [], load.load_inputs
+
+    def load_inputs(*args, **kwargs):
+        spares_at_reading.append([p.pid for p in mp.active_children() if p.name == "meta-figures"])
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(load, "load_inputs", load_inputs)
+    run = ["run", "--inputs", str(small), "--plan", str(small / "plan.toml"), "--out", str(tmp_path / "outputs"),
+           "--jobs", "2"]
+    assert cli.main(run) == 0
+    assert cli.main(run) == 0  # the same inputs: the outputs are taken whole, nothing is drawn
+    first, rerun = spares_at_reading
+    assert len(first) == 1 and _gone(first[0]), "the cold run's leader was not waiting while the inputs were read"
+    assert rerun == [], "a rerun forked a figure leader before it knew whether it draws"
+    assert [p for p in mp.active_children() if p.name == "meta-figures"] == []
+
+
+def test_a_spare_leader_forked_while_the_collector_is_paused_collects_again_once_warm(tmp_path, monkeypatch):
+    """Forked before the reading, the leader inherits the paused collector (meta.control.pause_gc); once warm it
+    hides what it imported from the collector and collects again, as the run does after reading."""
+    import gc
+    import json
+
+    from meta import control
+
+    def render(job, folder):  # what the leader's collector does while it draws
+        state = [gc.isenabled(), gc.get_threshold()[0], gc.get_freeze_count() > 0]
+        (tmp_path / "gc.json").write_text(json.dumps(state))
+
+    monkeypatch.setattr(workers, "render", render)  # inherited by the spare, forked after this
+    paused = control.pause_gc()
+    assert paused is not None
+    try:
+        spare = workers.Spare(None, paused)
+    finally:
+        control.unfreeze_gc(False, paused)
+    workers.Crew([FigureJob("x", "forest", "t", {"png": "x.png"})], tmp_path, 2, spare=spare).join()
+    assert json.loads((tmp_path / "gc.json").read_text()) == [True, control.COMMAND_GC_THRESHOLD, True]
+    assert gc.get_freeze_count() == 0 and gc.isenabled()
+
+
 def test_a_spare_leader_nobody_takes_is_stopped_at_the_end_of_its_block():
     with outputs.standing_by(True, "nl", jobs=2) as spare:
         assert spare is not None and spare.proc.is_alive()

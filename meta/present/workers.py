@@ -116,8 +116,8 @@ class Spare:
     when this process is gone, ignores Ctrl-C (this process stops it) and dies at SIGTERM.
     """
 
-    def __init__(self, lang: str | None = None):
-        self.proc, self.conn = _fork(_stand_by, (lang,))
+    def __init__(self, lang: str | None = None, paused: tuple | None = None):
+        self.proc, self.conn = _fork(_stand_by, (lang, paused))
         self.taken = False
 
     def take(self, first, folder: Path, workers: int, keyed) -> tuple | None:
@@ -148,13 +148,18 @@ def _end(proc, conn) -> None:
     conn.close()
 
 
-def _stand_by(lang: str | None, conn, parents_end, parent: int) -> None:
+def _stand_by(lang: str | None, paused: tuple | None, conn, parents_end, parent: int) -> None:
     """The spare's life (:class:`Spare`, forked by :func:`_fork`): warm up, wait for the first batch, then lead
-    (:func:`_lead`)."""
+    (:func:`_lead`). ``paused``: forked while the command's garbage collector was paused (:func:`meta.control.pause_gc`,
+    its thresholds): once warm it collects again, as the command does after reading (:func:`meta.control.freeze_gc`)."""
+    from meta import control
+
     parents_end.close()
     _own()
     warnings.showwarning = _say_warning
     warm(lang)
+    if paused is not None:
+        control.freeze_gc(paused)
     try:
         said = conn.recv()
     except (EOFError, OSError):  # the parent is gone, or stopped waiting

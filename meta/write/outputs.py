@@ -135,20 +135,26 @@ def write_outputs(results: Results, out_dir: Path, plan_path: Path | None, draw:
         return writer.finish(results, run_key, console)
 
 
-@contextlib.contextmanager
-def standing_by(draw: bool = True, lang: str = DEFAULT_LANG, jobs: int | None = None):
-    """Yield a figure leader forked now (:class:`meta.present.workers.Spare`), before the analysis, when ``draw``
-    and the figures are drawn by worker processes (:func:`meta.present.figures.worker_count` of ``jobs``);
-    else None. It imports matplotlib on the core the analysis leaves idle; :func:`writing` hands it the first
-    figures. Stopped at the end of the block unless :func:`writing` took it."""
+def spare(draw: bool = True, lang: str = DEFAULT_LANG, jobs: int | None = None, paused: tuple | None = None):
+    """A figure leader forked now (:class:`meta.present.workers.Spare`; ``paused``: see there), to be handed the
+    first figures by :func:`writing`, when ``draw`` and the figures are drawn by worker processes
+    (:func:`meta.present.figures.worker_count` of ``jobs``); else None. Its owner stops it (``Spare.stop``)."""
     from meta.present import workers
 
-    spare = workers.Spare(lang) if draw and workers.parallel(figcache.worker_count(jobs)) else None
+    return workers.Spare(lang, paused) if draw and workers.parallel(figcache.worker_count(jobs)) else None
+
+
+@contextlib.contextmanager
+def standing_by(draw: bool = True, lang: str = DEFAULT_LANG, jobs: int | None = None):
+    """Yield a figure leader forked now, before the analysis (:func:`spare`), or None. It imports matplotlib on the
+    core the analysis leaves idle; :func:`writing` hands it the first figures. Stopped at the end of the block unless
+    :func:`writing` took it."""
+    leader = spare(draw, lang, jobs)
     try:
-        yield spare
+        yield leader
     finally:
-        if spare is not None:
-            spare.stop()
+        if leader is not None:
+            leader.stop()
 
 
 @contextlib.contextmanager
