@@ -100,14 +100,14 @@ def freeze_gc(paused: tuple | None = None) -> bool:
     :data:`COMMAND_GC_THRESHOLD` allocations."""
     import gc
 
-    if gc.get_freeze_count():
-        return False
-    gc.freeze()
-    _frozen[:] = [True]
-    if paused is not None:
+    froze = not gc.get_freeze_count()
+    if froze:
+        gc.freeze()
+        _frozen[:] = [True]
+    if paused is not None:  # collecting again even when something else froze objects meanwhile
         gc.set_threshold(COMMAND_GC_THRESHOLD, *paused[1:])
         gc.enable()
-    return True
+    return froze
 
 
 def freeze_more() -> None:

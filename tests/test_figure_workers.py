@@ -263,6 +263,23 @@ def test_a_spare_leader_forked_while_the_collector_is_paused_collects_again_once
     assert gc.get_freeze_count() == 0 and gc.isenabled()
 
 
+def test_an_error_in_what_the_analysis_completes_after_the_hand_off_is_reported_as_the_analysis(small, tmp_path,
+                                                                                               monkeypatch, capsys):
+    """The coverage matrix (and the single studies' Bayesian fits) are made after the figures are handed over; an
+    error there says 'while analysing', not 'while drawing the figures'."""
+    from meta.analyses import tables
+
+    def coverage(*args, **kwargs):
+        raise RuntimeError("SYNTHETIC failure in the coverage matrix")
+
+    monkeypatch.setattr(tables, "coverage", coverage)
+    status = cli.main(["run", "--inputs", str(small), "--plan", str(small / "plan.toml"), "--out",
+                       str(tmp_path / "outputs"), "--jobs", "2"])
+    err = capsys.readouterr().err
+    assert status == cli.EXIT_INTERNAL and "internal error while analysing" in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
 def test_a_spare_leader_nobody_takes_is_stopped_at_the_end_of_its_block():
     with outputs.standing_by(True, "nl", jobs=2) as spare:
         assert spare is not None and spare.proc.is_alive()

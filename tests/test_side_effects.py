@@ -90,3 +90,22 @@ def test_a_command_that_fails_while_reading_leaves_the_garbage_collector_as_it_f
     before = gc.get_threshold()
     assert cli.main(["run", "--inputs", str(tmp_path / "none"), "--out", str(tmp_path / "out")]) == 2
     assert gc.isenabled() and gc.get_threshold() == before and gc.get_freeze_count() == 0
+
+
+def test_a_paused_collector_collects_again_even_when_something_else_froze_objects_meanwhile():
+    import gc
+
+    from meta import control
+
+    before = gc.get_threshold()
+    paused = control.pause_gc()
+    froze = False
+    try:
+        gc.freeze()  # a library, or a caller, froze objects between the pause and the command's freeze
+        froze = control.freeze_gc(paused)
+        assert froze is False  # not the command's to give back
+        assert gc.isenabled() and gc.get_threshold()[0] == control.COMMAND_GC_THRESHOLD
+    finally:
+        control.unfreeze_gc(froze, paused)
+        gc.unfreeze()
+    assert gc.isenabled() and gc.get_threshold() == before

@@ -98,6 +98,7 @@ def complete(results: Results) -> Results:
     matrix made; else ``results``."""
     if results.incomplete is None:
         return results
+    control.checkpoint("analyse")  # after the hand-off (stage 'figures'): an error here is one of the analysis
     classical, fits = results.incomplete
     pooled = fewstudies.add_few_studies_columns(classical, results.studies, results.inputs.outcomes, results.plan,
                                                 fits)

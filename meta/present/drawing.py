@@ -15,7 +15,9 @@ ZWSP = "\u200b"  # appended to make otherwise identical labels unique
 
 def number_axis(axis, lang: str) -> None:
     """Tick labels of a numeric axis in the notation of ``lang`` (decimal comma in Dutch); the axis is drawn with
-    one Tick object moved to every tick (:func:`meta.present.one_tick.draw_with_one_tick`: the same pixels)."""
+    one Tick object moved to every tick (:func:`meta.present.one_tick.draw_with_one_tick`: the same pixels). So every
+    tick looks like the first: style them all at once (``tick_params``), never one tick or one label alone (the one
+    Tick would carry that style to every location)."""
     from matplotlib.ticker import FuncFormatter
 
     from meta.present.one_tick import draw_with_one_tick

@@ -17,7 +17,7 @@ import pandas as pd
 
 from meta import cells, control
 from meta.analyses import tables
-from meta.analyses.pipeline import Results, cell_counts
+from meta.analyses.pipeline import Results, cell_counts, complete
 from meta.errors import InputError
 from meta.i18n import DEFAULT_LANG, fmt_num, reason_code
 from meta.plan import REPO
@@ -238,8 +238,10 @@ class Writing:
 
     def finish(self, results: Results, run_key: str | None = None, console: dict | None = None) -> Path | None:
         """Write the rest of the complete ``results`` (tables, workbook, the other figures, report, manifest) and
-        put the folder in place of ``out_dir``; the report path, or None when no report is written."""
+        put the folder in place of ``out_dir``; the report path, or None when no report is written. Results that
+        ``analyse(..., figures_first=True)`` left incomplete are completed first (:func:`pipeline.complete`)."""
         tmp, lang = self.tmp, self.lang
+        results = complete(results)  # results of analyse(..., figures_first=True) made whole (else as they are)
         control.checkpoint("write")
         check_text(results)  # the complete tables (side by side and coverage are made after the hand-off)
         (tmp / "README.md").write_text(OUTPUTS_README, encoding="utf-8")
