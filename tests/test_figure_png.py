@@ -260,3 +260,20 @@ def test_text_layouts_kept_are_matplotlibs_layouts_handed_out_as_copies_and_only
         got[0].x0 = -1e9  # a caller changing its copy changes nothing kept
         assert texts[-1]._get_layout(renderer)[0].bounds == expected[-1][0].bounds
     assert Text.__dict__["_get_layout"] is original
+
+
+def test_the_kept_text_layouts_are_bounded_as_the_kept_lines_are(monkeypatch):
+    """A long-lived process that draws many figures keeps at most agg_text._MAX_LINES layouts per font settings, as
+    it keeps at most that many rasterised lines (the layouts were once kept without a bound)."""
+    from meta.present import agg_text, drawing
+
+    monkeypatch.setattr(agg_text, "_MAX_LINES", 3)
+    fig = drawing.new_figure(2.0)
+    texts = [fig.text(0.1, 0.1 * i, f"regel {i}", fontsize=9) for i in range(7)]
+    renderer = agg_text.TextCachingRenderer(400, 300, 144)
+    renderer._layouts.clear()
+    with agg_text.layouts_kept():
+        for text in texts:
+            text._get_layout(renderer)
+            renderer.get_text_width_height_descent(text.get_text(), text._fontproperties, False)
+            assert len(renderer._layouts) <= 3 and len(renderer._lines) <= 3

@@ -23,8 +23,18 @@ from matplotlib.text import Text
 #: y offset)}}; a process draws a few thousand distinct lines at most
 _LINES: dict = {}
 _MAX_LINES = 20000
-#: {font and text settings: {text layout key (:func:`_layout_key`): what ``Text._get_layout`` returned}}
+#: {font and text settings: {text layout key (:func:`_layout_key`): what ``Text._get_layout`` returned}}; bounded
+#: as the lines are
 _LAYOUTS: dict = {}
+
+
+def _keep(cache: dict, key, value):
+    """``cache[key] = value``, the cache emptied first when it holds :data:`_MAX_LINES` entries (a long-lived process
+    drawing many figures keeps at most that many); ``value``."""
+    if len(cache) >= _MAX_LINES:
+        cache.clear()
+    cache[key] = value
+    return value
 
 
 def caches_text() -> bool:
@@ -73,10 +83,7 @@ class TextCachingRenderer(RendererAgg):
             d = font.get_descent()
             font.draw_glyphs_to_bitmap(antialiased=antialiased)
             xo, yo = font.get_bitmap_offset()
-            found = (w / 64.0, h / 64.0, d / 64.0, font.get_image(), xo / 64.0, yo / 64.0)
-            if len(self._lines) >= _MAX_LINES:
-                self._lines.clear()
-            self._lines[key] = found
+            found = _keep(self._lines, key, (w / 64.0, h / 64.0, d / 64.0, font.get_image(), xo / 64.0, yo / 64.0))
         return found
 
     def get_text_width_height_descent(self, s, prop, ismath):
@@ -133,7 +140,7 @@ def _kept_layout(original):
         key = _layout_key(self, renderer)
         found = renderer._layouts.get(key)
         if found is None:
-            found = renderer._layouts[key] = original(self, renderer)
+            found = _keep(renderer._layouts, key, original(self, renderer))
         bbox, info, descent = found
         return bbox.frozen(), list(info), descent
     return _get_layout
