@@ -111,6 +111,30 @@ def test_png_streams_are_deflated_by_zlib_ng_and_inflate_with_pythons_zlib():
     assert (rows[:, 0] == 0).all() and np.array_equal(rows[:, 1:].reshape(40, 30, 3), pixels[..., :3])
 
 
+def test_png_stream_deflated_block_by_block_is_the_stream_of_the_whole_image_deflated_at_once():
+    """png_bytes deflates BLOCK_ROWS rows at a time from a reused buffer; its IDAT is byte for byte the stream of all
+    rows (filter byte 0 and the pixels, built here with numpy.concatenate) deflated in one call: SYNTHETIC images of
+    heights below, at and across the block size, widths changing between calls (the buffer is remade), RGB and
+    RGBA."""
+    import struct
+
+    from meta.present import png
+
+    rng = np.random.default_rng(1202)
+    b = png.BLOCK_ROWS
+    for w, h, alpha in ((7, 1, False), (50, b, False), (50, b + 1, True), (33, 3 * b - 5, False), (50, 2 * b, True)):
+        rgba = rng.integers(0, 256, size=(h, w, 4), dtype=np.uint8)
+        rgba[h // 2:, : w // 2] = 255  # runs that deflate finds across a block's end
+        body = rgba if alpha else rgba[..., :3]
+        rows = np.concatenate([np.zeros((h, 1), np.uint8), body.reshape(h, -1)], axis=1)
+        z = png._deflate.compressobj(png.ZLIB_LEVEL, png._deflate.DEFLATED, 15, 9, png._deflate.Z_DEFAULT_STRATEGY)
+        whole = z.compress(rows.tobytes()) + z.flush()
+        data = png.png_bytes(rgba.tobytes(), w, h, alpha=alpha, dpi=100)
+        at = data.index(b"IDAT")
+        (length,) = struct.unpack(">I", data[at - 4:at])
+        assert data[at + 4:at + 4 + length] == whole, (w, h, alpha)
+
+
 def test_opaque_exactly_when_every_pixel_has_alpha_255():
     """png.opaque against every pixel's alpha byte read one by one: SYNTHETIC random colours, all opaque, then one
     pixel (first, middle, last) at alpha 254 or 0; no pixels at all count as opaque."""

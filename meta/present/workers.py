@@ -76,7 +76,7 @@ def warm(lang: str | None = None) -> None:
     from meta.present import drawing
 
     drawing.import_matplotlib()  # before the fork: followers inherit it
-    from meta.present import agg_text, component_figure, overview, plots, spec_curve  # noqa: F401
+    from meta.present import agg_text, component_figure, one_tick, overview, plots, png, spec_curve  # noqa: F401
 
     if lang is not None:
         from meta.i18n import fmt_num
