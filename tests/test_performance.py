@@ -249,3 +249,20 @@ def test_make_meta_compiles_metas_modules_to_bytecode_before_it_runs_them():
     compiled = [i for i, line in enumerate(dry) if "-m compileall" in line and line.rstrip().endswith(" meta")]
     ran = [i for i, line in enumerate(dry) if line.rstrip().endswith("meta run")]
     assert compiled and ran and compiled[0] < ran[0], dry
+
+
+def test_the_benchmarks_median_interval_has_the_sign_test_ranks_and_its_verdict_needs_the_whole_interval():
+    """bench_run's interval for the median of the paired cold/R ratios has the ranks the binomial(n, 1/2) sums give
+    for 95%, worked out by hand: n = 6: 1 and 6 (1 - 2/64 = 96.9%); n = 11: 2 and 10 (1 - 2·12/2048 = 98.8%; ranks 3
+    and 9 cover 1 - 2·67/2048 = 93.5%); n = 21: 6 and 16 (1 - 2·27896/2^21 = 97.3%; ranks 7 and 15: 92.2%); none for
+    n = 5 (1 - 2/32 = 93.8% at best). 'meets' or 'ABOVE' only when the whole interval lies below or above 1."""
+    from tests.benchmarks.bench_run import median_interval, paired_verdict
+
+    assert median_interval([0.5, 0.9, 1.1, 0.7, 0.8]) is None
+    assert median_interval([6.0, 1.0, 5.0, 2.0, 4.0, 3.0]) == (1.0, 6.0)
+    assert median_interval([float(x) for x in range(11, 0, -1)]) == (2.0, 10.0)
+    assert median_interval([float(x) for x in range(1, 22)]) == (6.0, 16.0)
+    r = [3.0] * 11
+    assert "meets" in paired_verdict([3.0 * x for x in (0.8, 0.9, 0.85, 0.9, 0.95, 0.9, 0.9, 0.85, 0.8, 0.9, 1.05)], r)
+    assert "ABOVE" in paired_verdict([3.0 * x for x in (1.2, 1.1, 1.1, 0.95, 1.1, 1.2, 1.1, 1.1, 1.3, 1.1, 1.1)], r)
+    assert "level" in paired_verdict([3.0 * x for x in (0.9, 1.1, 0.95, 1.05, 1.0, 0.9, 1.1, 0.97, 1.02, 1.0, 0.99)], r)
