@@ -461,3 +461,36 @@ def test_read_first_lists_the_pooled_cells_by_outcome_and_period_in_sorted_order
     first = list(dict.fromkeys(multi["arm_class"]))
     said = re.findall(r"<b>([^<]*)</b> = ", text)  # 'ontheffing = Nijmegen: …', one per arm class
     assert said == [arm_class_label(a, "nl") for a in first] and len(first) == 2
+
+
+@pytest.mark.parametrize("lang", ["nl", "en"])
+def test_with_the_classical_headline_an_impossible_bound_is_drawn_at_the_axis_edge_and_no_tick_passes_100_pp(lang):
+    # a plan with few_studies_k = 1 keeps the classical headline for every pooled cell: werk's exemption cell
+    # (Nijmegen -10.0, Wageningen 7.6, two municipalities) then has a Hartung-Knapp interval past ±100 pp, printed
+    # "onbepaald (k = 2)". Its forest plot drew that diamond and the prediction bar out to about ±190 pp on an axis
+    # with ticks at ±200 pp, values a difference of shares cannot take, and squeezed the studies into its middle.
+    import dataclasses
+
+    from matplotlib.patches import Polygon
+
+    from meta.present import plots
+
+    plan = dataclasses.replace(load_plan(REPO / "inputs" / "plan.toml"), few_studies_k=1)
+    res = pipeline.analyse(REPO / "inputs", plan, sensitivity=False)
+    cell = [c for c in plots.figure_cells(res) if c[0] == "werk"][0]
+    p = res.pooled[(res.pooled["outcome_key"] == "werk") & (res.pooled["arm_class"] == "exemption")].iloc[0]
+    assert p["headline"] == "classical" and p["ci_low"] < -100 < 100 < p["ci_high"]  # the case in point
+    rows = plots.forest_rows(res, *cell, lang)
+    fig = plots.draw_forest_rows(rows, cell[2], "t", 95.0, lang)
+    ax = fig.axes[0]
+    lo, hi = ax.get_xlim()
+    shown = [x for x in ax.get_xticks() if lo <= x <= hi]
+    assert shown and -100 <= min(shown) and max(shown) <= 100
+    diamonds = [patch.get_xy()[:, 0] for patch in ax.patches if isinstance(patch, Polygon)]
+    assert len(diamonds) == 2  # exemption and intensive guidance
+    ex = next(x for x in diamonds if x[1] == pytest.approx(p["estimate"]))
+    assert (min(ex), max(ex)) == (lo, hi)  # both bounds impossible: the diamond runs from edge to edge
+    note = "tot de rand van de as loopt" if lang == "nl" else "runs to the edge of the axis"
+    assert note in "\n".join(plots._forest_footer(rows, None, lang))
+    default = pipeline.analyse(REPO / "inputs", load_plan(REPO / "inputs" / "plan.toml"), sensitivity=False)
+    assert note not in "\n".join(plots._forest_footer(plots.forest_rows(default, *cell, lang), None, lang))

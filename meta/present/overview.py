@@ -118,10 +118,14 @@ def draw_overview_rows(rows: pd.DataFrame, municipalities: list, level: float, l
 
 
 def _upper_note(rows: pd.DataFrame, lang: str) -> list[str]:
-    """The footnote lines when some study's interval is an outer bound (``upper``), else none."""
-    if "upper" not in rows or not any(any(u) for u in rows["upper"] if isinstance(u, list)):
-        return []
-    return wrap_line(f"{fsr.UPPER_MARK} {t('fig_overview_upper_bound', lang)} {t('fig_note_upper_bound', lang)}", 120)
+    """The footnote lines when some study's interval is an outer bound (``upper``), and when some pooled bound lies
+    outside the feasible range (drawn at the edge of the axis: :func:`overview_rows`); else none."""
+    notes = []
+    if "upper" in rows and any(any(u) for u in rows["upper"] if isinstance(u, list)):
+        notes.append(f"{fsr.UPPER_MARK} {t('fig_overview_upper_bound', lang)} {t('fig_note_upper_bound', lang)}")
+    if "pooled" in rows and any(isinstance(p, tuple) and not all(np.isfinite(p[1:])) for p in rows["pooled"]):
+        notes.append(t("fig_note_edge", lang))
+    return wrap_line(" ".join(notes), 120) if notes else []
 
 
 def _overview_panels(rows: pd.DataFrame) -> list[tuple[bool, list[dict]]]:

@@ -141,12 +141,13 @@ def _pooled_rows(p, plan, arm_class: str, unit: str, d: int, lang: str, footer: 
     bayes = p.get("headline") == fsr.HEADLINE_BAYES
     pooled_label = (t("fig_pooled_bayes", lang, level=fmt_g(plan.level, lang)) if bayes
                     else t("fig_pooled", lang, method=method_words(p["method"], p["test"], lang)))
-    rows = [dict(kind="pooled", label=wrap_label(pooled_label), est=p["estimate"],
-                 ll=p["ci_low"], hl=p["ci_high"],
+    at = _drawn_at(p)
+    rows = [dict(kind="pooled", label=wrap_label(pooled_label), est=at("estimate"),
+                 ll=at("ci_low"), hl=at("ci_high"),
                  ci=f"{fsr.value_text(p, 'estimate', d, lang)} {fsr.interval_text(p, 'ci_low', 'ci_high', d, lang)}",
                  w="100%"),
             dict(kind="pi", label=wrap_label(t("fig_pi_bayes", lang) if bayes else t("fig_pi", lang)),
-                 est=np.nan, ll=p["pi_low"], hl=p["pi_high"],
+                 est=np.nan, ll=at("pi_low"), hl=at("pi_high"),
                  ci=fsr.interval_text(p, "pi_low", "pi_high", d, lang), w="")]
     if bayes:  # the classical fits stay beside the headline, in the footer
         if not footer:
@@ -167,6 +168,20 @@ def _pooled_rows(p, plan, arm_class: str, unit: str, d: int, lang: str, footer: 
                                                     f"I² = {fmt_num(p['I2'], 0, lang)}%, Q p {q_p}{zero}"),
                      ci="", w=""))
     return rows
+
+
+def _drawn_at(p):
+    """Where a pooled cell's values are drawn: a value outside the unit's feasible range (``impossible``, printed
+    "onbepaald": e.g. a Hartung-Knapp bound of two municipalities at -112 pp) at -inf or +inf by its sign, drawn at
+    the edge of the axis (:func:`_draw_forest_row`), whose limits are set by the other values: the axis never shows
+    impossible values, as the overview's does not (:func:`meta.present.overview.overview_rows`)."""
+    bad = fsr.impossible(p)
+
+    def at(col: str) -> float:
+        value = p[col]
+        return math.copysign(math.inf, value) if col in bad and math.isfinite(value) and value != 0 else value
+
+    return at
 
 
 #: What a forest plot's row without a value in a column has there: no number, no text.
@@ -263,9 +278,9 @@ class _ForestGeometry:
 
     def __init__(self, rows: pd.DataFrame, footer: list[str], level: float, lang: str, cols: dict | None = None):
         cols = _columns(rows) if cols is None else cols  # plain lists: no pandas element access per row
-        ll, est, hl = (np.asarray(cols[c], float) for c in ("ll", "est", "hl"))
-        lows = np.nanmin(np.concatenate([ll, est, [0.0]]))  # NaN skipped, as pandas' min skips it
-        highs = np.nanmax(np.concatenate([hl, est, [0.0]]))
+        values = np.concatenate([np.asarray(cols[c], float) for c in ("ll", "est", "hl")] + [[0.0]])
+        values = values[np.isfinite(values)]  # NaN (nothing drawn) and ±inf (drawn at the edge: _drawn_at) left out
+        lows, highs = values.min(), values.max()
         span = max(highs - lows, 1e-9)
         self.xlim = (lows - 0.06 * span, highs + 0.06 * span)
         self.weights = any(w != "" for w in cols["w"])  # no weight column when nothing is pooled
@@ -311,13 +326,20 @@ def _draw_forest_row(fig, ax, left, g: _ForestGeometry, r, y: float) -> None:
         ax.scatter([r["est"]], [y], s=size, marker="s", color="#1f4e79", zorder=3)
     elif r["kind"] == "pooled":
         half = 0.3 * g.line_in
-        ax.add_patch(Polygon([[r["ll"], y], [r["est"], y + half], [r["hl"], y], [r["est"], y - half]],
-                             closed=True, color="#b22222", zorder=3))
+        ll, est, hl = (_at_edge(r[c], g.xlim) for c in ("ll", "est", "hl"))
+        ax.add_patch(Polygon([[ll, y], [est, y + half], [hl, y], [est, y - half]], closed=True, color="#b22222",
+                             zorder=3))
     elif r["kind"] == "pi":
-        ax.plot([r["ll"], r["hl"]], [y, y], color="#b22222", lw=3, alpha=0.45, zorder=2, solid_capstyle="butt")
+        ax.plot([_at_edge(r["ll"], g.xlim), _at_edge(r["hl"], g.xlim)], [y, y], color="#b22222", lw=3, alpha=0.45,
+                zorder=2, solid_capstyle="butt")
     elif r["kind"] == "strip":  # every study's estimate as a tick on one row
         xs = [float(x) for x in str(r["points"]).split(";")]
         ax.scatter(xs, [y] * len(xs), marker="|", s=160, linewidths=0.8, color="#1f4e79", alpha=0.6, zorder=3)
+
+
+def _at_edge(x: float, xlim: tuple) -> float:
+    """``x``, or the axis' left or right edge for -inf or +inf (:func:`_drawn_at`)."""
+    return xlim[0] if x == -math.inf else xlim[1] if x == math.inf else x
 
 
 def forest_footnote(rows: pd.DataFrame, lang: str, cols: dict | None = None) -> list[str]:
@@ -325,7 +347,7 @@ def forest_footnote(rows: pd.DataFrame, lang: str, cols: dict | None = None) -> 
     :func:`_columns` of ``rows`` when already made)."""
     nl = lang == "nl"
     notes = []
-    cols = cols or {c: rows[c].tolist() for c in ("kind", "ci")}
+    cols = cols or {c: rows[c].tolist() for c in ("kind", "ci", "ll", "est", "hl") if c in rows}
     kinds, cis = set(cols["kind"]), [c for c in cols["ci"] if isinstance(c, str)]
 
     def marked(mark: str) -> bool:
@@ -347,6 +369,8 @@ def forest_footnote(rows: pd.DataFrame, lang: str, cols: dict | None = None) -> 
     if marked("‡"):
         notes.append("‡ SE uit aandelen en N (binomiaal, niet gecorrigeerd)." if nl else
                      "‡ SE from shares and N (binomial, unadjusted).")
+    if any(math.isinf(x) for c in ("ll", "est", "hl") for x in cols.get(c, [])):  # drawn at the edge (_drawn_at)
+        notes.append(t("fig_note_edge", lang))
     return [" ".join(notes)] if notes else []
 
 
