@@ -42,9 +42,8 @@ def png_bytes(rgba, width: int, height: int, alpha: bool, dpi: float) -> bytes:
     per thread (:func:`_rows_buffer`), not from one array of the whole image: zlib's stream does not depend on how
     its input is split (``Z_NO_FLUSH``; the same bytes), and that array (5-11 MB per figure) was fresh memory whose
     first touch the kernel served with transparent huge pages (numpy asks for them for arrays of 4 MB or more),
-    zeroing 2 MB at a time: in cold runs on inputs/ the figure workers' kernel time fell by 13% and their CPU time
-    by 2% (paired medians of 10 runs each, ``tests/benchmarks/bench_render_cpu.out``; 33% and 4% in an earlier
-    invocation).
+    zeroing 2 MB at a time: in cold runs on inputs/ the figures' kernel time fell by 16% and their CPU time by 5%
+    (medians of the paired ratios, 10 runs each, ``tests/benchmarks/bench_figs_ab.out``).
 
     Parameters
     ----------

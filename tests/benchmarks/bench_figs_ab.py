@@ -6,10 +6,12 @@ in a run: in forked workers that start without the lines of text, fonts and cach
 the two cores the main process uses at the same time. Each run is a child ``meta run --out DIR`` (cold: empty output
 folder) of tree A or B, interleaved A B A B … (``--repeats`` each). The child wraps ``meta.present.workers.render``
 (what every worker calls, inherited through the fork) and ``meta.present.figures.render`` with a timer of the
-calling process's CPU (``time.process_time``) and appends ``kind cpu`` per figure to a file; it reports its own CPU
+calling process's CPU (``time.process_time``), kernel time and minor page faults (``getrusage``) and appends
+``kind cpu kernel faults`` per figure to a file; it reports its own CPU
 (``RUSAGE_SELF``), its children's (``RUSAGE_CHILDREN``: the figure workers and the Bayesian fits' workers, reaped)
-and its wall time. Printed: medians, ratios B/A, the load average before and after, and whether both trees wrote the
-same bytes (every file but ``manifest.json``; the first run of each).
+and its wall time. Printed: medians, ratios B/A and the medians of the paired ratios (each B run against the A run
+just before it: the machine's speed drifts between runs), the load average before and after, and whether both trees
+wrote the same bytes (every file but ``manifest.json``; the first run of each).
 
 Usage::
 
@@ -42,12 +44,14 @@ LOG = os.environ["BENCH_FIGS_LOG"]
 
 def timed(real):
     def render(job, folder):
-        c0 = time.process_time()
+        r0, c0 = resource.getrusage(resource.RUSAGE_SELF), time.process_time()
         try:
             return real(job, folder)
         finally:
+            r1 = resource.getrusage(resource.RUSAGE_SELF)
             with open(LOG, "a") as f:
-                f.write(f"{job.kind} {time.process_time() - c0}\\n")
+                f.write(f"{job.kind} {time.process_time() - c0} {r1.ru_stime - r0.ru_stime} "
+                        f"{r1.ru_minflt - r0.ru_minflt}\\n")
     return render
 
 workers.render = timed(workers.render)
@@ -73,9 +77,11 @@ def run_once(tree: Path, out: Path, extra: list[str], log: Path) -> dict:
     res = dict(zip(("main", "workers", "wall"), (float(x) for x in found.groups())))
     per = defaultdict(float)
     for line in log.read_text().splitlines():
-        kind, cpu = line.split()
+        kind, cpu, kernel, faults = line.split()
         per[kind] += float(cpu)
         per["figures"] += float(cpu)
+        per["figures kernel"] += float(kernel)
+        per["figures faults"] += float(faults)
     return {**res, **per}
 
 
@@ -111,13 +117,18 @@ def main() -> int:
         print(f"bench_figs_ab: cold meta run on {what}, {args.repeats} runs each, interleaved A B A B; load average "
               f"{' '.join(f'{x:.2f}' for x in load)} -> {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         print(f"  A = {trees['A']}\n  B = {trees['B']}")
-        keys = ["wall", "main", "workers", "figures"] + sorted({k for r in runs["A"] + runs["B"] for k in r}
-                                                               - {"wall", "main", "workers", "figures"})
+        first = ["wall", "main", "workers", "figures", "figures kernel", "figures faults"]
+        keys = first + sorted({k for r in runs["A"] + runs["B"] for k in r} - set(first))
         for key in keys:
             a, b = (statistics.median(r.get(key, 0.0) for r in runs[s]) for s in ("A", "B"))
+            paired = statistics.median(rb.get(key, 0.0) / ra[key] if ra.get(key) else float("nan")
+                                       for ra, rb in zip(runs["A"], runs["B"]))
             label = {"main": "CPU main process", "workers": "CPU child processes", "wall": "wall",
-                     "figures": "CPU all figures"}.get(key, f"CPU figures {key}")
-            print(f"    {label:28s} A {a:6.2f} s   B {b:6.2f} s   B/A = {b / a if a else float('nan'):.2f}")
+                     "figures": "CPU all figures", "figures kernel": "kernel CPU of the figures",
+                     "figures faults": "minor page faults, figures"}.get(key, f"CPU figures {key}")
+            unit = "" if key == "figures faults" else " s"
+            print(f"    {label:28s} A {a:8.2f}{unit}   B {b:8.2f}{unit}   B/A = {b / a if a else float('nan'):.2f}"
+                  f"   (median of the paired B/A: {paired:.2f})")
         return report_outputs(work / "A0", work / "B0")
     finally:
         shutil.rmtree(work, ignore_errors=True)
