@@ -494,3 +494,16 @@ def test_with_the_classical_headline_an_impossible_bound_is_drawn_at_the_axis_ed
     assert note in "\n".join(plots._forest_footer(rows, None, lang))
     default = pipeline.analyse(REPO / "inputs", load_plan(REPO / "inputs" / "plan.toml"), sensitivity=False)
     assert note not in "\n".join(plots._forest_footer(plots.forest_rows(default, *cell, lang), None, lang))
+
+
+def test_methods_put_the_two_tests_the_plan_does_not_use_in_the_sensitivity_analysis_as_it_does(results):
+    # Methods said the ad hoc variant "zit in de gevoeligheidsanalyse" while the plan's main test is that variant
+    # (inputs/plan.toml: test = "adhoc"); the sensitivity analysis holds Wald and plain Hartung-Knapp instead
+    from meta.present import report
+
+    assert results.plan.test == "adhoc"
+    tests = set(results.sensitivity.loc[results.sensitivity["spec_group"] == "test", "spec"])
+    assert tests == {"z", "knha"}
+    nl, en = (" ".join(report.render_report(results, {}, lang, {}).split()) for lang in ("nl", "en"))
+    assert "de andere twee zitten in de gevoeligheidsanalyse" in nl and "zit in de gevoeligheidsanalyse" not in nl
+    assert "the other two are part of the sensitivity analysis" in en
