@@ -507,3 +507,28 @@ def test_methods_put_the_two_tests_the_plan_does_not_use_in_the_sensitivity_anal
     nl, en = (" ".join(report.render_report(results, {}, lang, {}).split()) for lang in ("nl", "en"))
     assert "de andere twee zitten in de gevoeligheidsanalyse" in nl and "zit in de gevoeligheidsanalyse" not in nl
     assert "the other two are part of the sensitivity analysis" in en
+
+
+def test_a_study_interval_hidden_by_its_weight_square_is_drawn_as_a_white_line_from_bound_to_bound(results):
+    # welbevinden, 1 year: Nijmegen carries 99% (exemption) and >99% (intensive guidance) of the weight, so its
+    # square was wider than its interval and no whisker showed: the significant -0,49 [-0,92; -0,06] looked like an
+    # estimate whose interval crosses zero (review of the report, item 1). Expected: the bounds printed beside them
+    # in the plot, -0,49 [-0,92; -0,06] and -0,04 [-0,30; 0,21].
+    from matplotlib.colors import to_rgba
+
+    from meta.present import plots
+
+    def drawn(concept):
+        cell = [c for c in plots.figure_cells(results) if c[0] == concept][0]
+        fig = plots.draw_forest_rows(plots.forest_rows(results, *cell, "nl"), cell[2], "t", 95.0, "nl")
+        white = [list(line.get_xdata()) for line in fig.axes[0].lines if to_rgba(line.get_color()) == (1, 1, 1, 1)]
+        return sorted(white), "\n".join(text.get_text() for text in fig.texts)
+
+    white, texts = drawn("welbevinden")
+    assert len(white) == 2
+    for (lo, hi), (want_lo, want_hi) in zip(white, [(-0.92, -0.06), (-0.30, 0.21)]):
+        # inside the printed interval (to its rounding) and covering it but for the square's edge (< 1.3 pt)
+        assert want_lo - 0.005 <= lo < hi <= want_hi + 0.005 and hi - lo >= 0.95 * (want_hi - want_lo)
+    assert "Witte lijn in een vierkant" in texts
+    white, texts = drawn("werk")  # every whisker shows: nothing drawn over a square, no note
+    assert white == [] and "Witte lijn" not in texts

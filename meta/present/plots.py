@@ -290,10 +290,14 @@ class _ForestGeometry:
         label_in = max(text_width_in(x, weight="bold") for x in [*cols["label"], t("fig_ylabel", lang)])
         ci_in = max(text_width_in(x, weight="bold") for x in [*cols["ci"], self.effect_head])
         w_in = max(text_width_in(x, weight="bold") for x in [*cols["w"], self.weight_head]) if self.weights else 0.0
-        self.left_in = 0.1 + label_in + gap
-        self.right_in = gap + ci_in + (gap + w_in if self.weights else 0.0) + 0.1
         self.line_in = 1.25 * FONT_PT / 72
         heights = [0.1 + self.line_in * (label.count("\n") + 1) for label in cols["label"]]
+        self.left_in = 0.1 + label_in + gap
+        self.right_in = gap + ci_in + (gap + w_in if self.weights else 0.0) + 0.1
+        axis_pt = 72 * (FIGURE_WIDTH_IN - self.left_in - self.right_in)
+        self.data_per_pt = (self.xlim[1] - self.xlim[0]) / axis_pt
+        if any(_hidden_in_square(r, self.data_per_pt) is not None for r in _study_values(cols)):  # a white line
+            footer = [*footer, t("fig_note_white", lang)]
         self.wrapped_footer = [w for line in footer for w in wrap_line(line)]
         self.bottom_in = 0.7 + 1.25 * FONT_PT / 72 * len(self.wrapped_footer) + 0.1
         self.plot_h = sum(heights)
@@ -322,8 +326,10 @@ def _draw_forest_row(fig, ax, left, g: _ForestGeometry, r, y: float) -> None:
         fig.text(g.x_w, y, r["w"], transform=left, ha="left", va="center", fontsize=FONT_PT)
     if r["kind"] == "study":
         ax.plot([r["ll"], r["hl"]], [y, y], color="0.35", lw=1.3, zorder=2)
-        size = 40 if math.isnan(r["weight"]) else 30 + 250 * r["weight"]  # one study: a fixed square
-        ax.scatter([r["est"]], [y], s=size, marker="s", color="#1f4e79", zorder=3)
+        ax.scatter([r["est"]], [y], s=square_size(r["weight"]), marker="s", color="#1f4e79", zorder=3)
+        inside = _hidden_in_square(r, g.data_per_pt)
+        if inside is not None:
+            ax.plot(inside, [y, y], color="white", lw=1.0, zorder=4, solid_capstyle="butt")
     elif r["kind"] == "pooled":
         half = 0.3 * g.line_in
         ll, est, hl = (_at_edge(r[c], g.xlim) for c in ("ll", "est", "hl"))
@@ -335,6 +341,38 @@ def _draw_forest_row(fig, ax, left, g: _ForestGeometry, r, y: float) -> None:
     elif r["kind"] == "strip":  # every study's estimate as a tick on one row
         xs = [float(x) for x in str(r["points"]).split(";")]
         ax.scatter(xs, [y] * len(xs), marker="|", s=160, linewidths=0.8, color="#1f4e79", alpha=0.6, zorder=3)
+
+
+def square_size(weight: float) -> float:
+    """A study's square in a forest plot: its area in points² (matplotlib's ``scatter`` size), 30 + 250·weight, or
+    40 for a study shown alone (no weight)."""
+    return 40 if math.isnan(weight) else 30 + 250 * weight
+
+
+#: The edge matplotlib draws around a scatter marker, in the marker's colour (``lines.linewidth``, points).
+_SQUARE_EDGE_PT = 1.5
+
+
+def _hidden_in_square(r: dict, data_per_pt: float) -> list[float] | None:
+    """For a study row whose interval ends under its square (a study with most of the weight and a narrow interval:
+    the square, sized by weight, is wider than the interval, so no whisker shows and a significant estimate looks
+    like one that is not): the part of the interval inside the square, [from, to] in data units, drawn as a white
+    line over it (:func:`_draw_forest_row`); else None. The square's side is √size points plus its edge
+    (:func:`square_size`, :data:`_SQUARE_EDGE_PT`); the white line stays half a point inside the fill."""
+    if r.get("kind") != "study" or not all(math.isfinite(r[c]) for c in ("ll", "est", "hl")):
+        return None
+    side = math.sqrt(square_size(r["weight"]))
+    shown = (side + _SQUARE_EDGE_PT) / 2 * data_per_pt
+    if r["ll"] < r["est"] - shown and r["hl"] > r["est"] + shown:
+        return None  # both whiskers show
+    fill = (side / 2 - 0.5) * data_per_pt
+    return [max(r["ll"], r["est"] - fill), min(r["hl"], r["est"] + fill)]
+
+
+def _study_values(cols: dict) -> list[dict]:
+    """Each row's kind, estimate, interval and weight from a forest plot's columns (:func:`_columns`)."""
+    return [dict(zip(("kind", "ll", "est", "hl", "weight"), v))
+            for v in zip(*(cols[c] for c in ("kind", "ll", "est", "hl", "weight")))]
 
 
 def _at_edge(x: float, xlim: tuple) -> float:
