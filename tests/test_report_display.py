@@ -490,7 +490,10 @@ def test_with_the_classical_headline_an_impossible_bound_is_drawn_at_the_axis_ed
     assert len(diamonds) == 2  # exemption and intensive guidance
     ex = next(x for x in diamonds if x[1] == pytest.approx(p["estimate"]))
     assert (min(ex), max(ex)) == (lo, hi)  # both bounds impossible: the diamond runs from edge to edge
-    note = "tot de rand van de as loopt" if lang == "nl" else "runs to the edge of the axis"
+    arrows = sorted((line.get_marker(), line.get_xdata()[0]) for line in ax.lines if line.get_marker() in ("<", ">"))
+    # an arrowhead at each edge for exemption's diamond and both prediction bars (each beyond ±100 pp both ways)
+    assert arrows == [("<", lo)] * 3 + [(">", hi)] * 3
+    note = "◀ of ▶ aan de rand van de as" if lang == "nl" else "◀ or ▶ at the edge of the axis"
     assert note in "\n".join(plots._forest_footer(rows, None, lang))
     default = pipeline.analyse(REPO / "inputs", load_plan(REPO / "inputs" / "plan.toml"), sensitivity=False)
     assert note not in "\n".join(plots._forest_footer(plots.forest_rows(default, *cell, lang), None, lang))

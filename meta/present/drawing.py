@@ -4,6 +4,7 @@ collection per kind (so a figure with hundreds of rows stays fast)."""
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 
@@ -204,3 +205,14 @@ def write_now(jobs: list, folder) -> dict:
     for job in jobs:
         render(job, str(folder))
     return {job.name: {**{fmt: Path(folder) / f for fmt, f in job.files.items()}, "title": job.title} for job in jobs}
+
+
+def edge_arrows(ax, values, y: float, xlim: tuple) -> None:
+    """An arrowhead (◀ or ▶, the pooled colour) at the left or right edge of the axis on row ``y`` for each of
+    ``values`` drawn there because it lies outside the feasible range (-inf or +inf: the forest plots'
+    :func:`meta.present.plots._drawn_at`, the overview's impossible bounds): the diamond or bar goes on past the
+    axis."""
+    for x, marker, edge in ((-math.inf, "<", xlim[0]), (math.inf, ">", xlim[1])):
+        if any(v == x for v in values):
+            ax.plot([edge], [y], marker=marker, markersize=7, color="#b22222", linestyle="none", zorder=5,
+                    clip_on=False)

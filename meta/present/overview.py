@@ -3,6 +3,8 @@ headline."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 from scipy.special import ndtri
@@ -10,8 +12,8 @@ from scipy.special import ndtri
 from meta.present import fewstudies_report as fsr
 from meta.i18n import arm_class_label, concept_labels, fmt_g, outcome_labels, period_label, t
 from meta.present.drawing import (FIGURE_WIDTH_IN, FONT_PT, MIN_FONT_PT, PNG_DPI, cell_frames, draw_points,
-                                  draw_segments, effect_axis, new_figure, text_width_in, wrap_label, wrap_line,
-                                  write_now)
+                                  draw_segments, edge_arrows, effect_axis, new_figure, text_width_in, wrap_label,
+                                  wrap_line, write_now)
 
 
 #: Past this many municipalities the colours would repeat and the legend would not fit: every estimate is then a
@@ -189,10 +191,12 @@ def _draw_overview_panel(ax, panel: list[dict], labels: list[str], label_x: floa
                 faces.append("white" if outer else color[m])  # an outer bound: an open square
         if r["pooled"] is not None:
             est, l, u = r["pooled"]
+            cut = (l if np.isfinite(l) else -math.inf, u if np.isfinite(u) else math.inf)  # outside the range
             l = l if np.isfinite(l) else ax.get_xlim()[0]
             u = u if np.isfinite(u) else ax.get_xlim()[1]
             ax.add_patch(Polygon([[l, y - 0.3], [est, y - 0.19], [u, y - 0.3], [est, y - 0.41]], closed=True,
                                  color="#b22222", zorder=4))
+            edge_arrows(ax, cut, y - 0.3, ax.get_xlim())
     draw_segments(ax, segs, cols, 1.4, zorder=2)
     if ticks:  # a tick is an unfilled marker: drawn in its face colour, it has no edge (an outer bound is not open)
         draw_points(ax, [p[0] for p in pts], [p[1] for p in pts], 60, cols, marker="|", zorder=3, linewidths=1.0)

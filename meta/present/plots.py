@@ -15,8 +15,9 @@ from meta.analyses.tables import study_weights
 from meta.present import fewstudies_report as fsr
 from meta.i18n import (arm_class_label, components_label, concept_labels, fmt_g, fmt_interval, fmt_num, fmt_p,
                        method_words, outcome_labels, period_label, t, unit_words)
-from meta.present.drawing import (ZWSP, FIGURE_WIDTH_IN, FONT_PT, PNG_DPI, cell_frames, new_figure, number_axis,
-                                  plain_text, text_width_in, unique_labels, wrap_label, wrap_line, write_now)
+from meta.present.drawing import (ZWSP, FIGURE_WIDTH_IN, FONT_PT, PNG_DPI, cell_frames, edge_arrows, new_figure,
+                                  number_axis, plain_text, text_width_in, unique_labels, wrap_label, wrap_line,
+                                  write_now)
 from meta.present.overview import overview_job
 from meta.present.spec_curve import spec_curve_jobs
 
@@ -335,9 +336,11 @@ def _draw_forest_row(fig, ax, left, g: _ForestGeometry, r, y: float) -> None:
         ll, est, hl = (_at_edge(r[c], g.xlim) for c in ("ll", "est", "hl"))
         ax.add_patch(Polygon([[ll, y], [est, y + half], [hl, y], [est, y - half]], closed=True, color="#b22222",
                              zorder=3))
+        edge_arrows(ax, (r["ll"], r["est"], r["hl"]), y, g.xlim)
     elif r["kind"] == "pi":
         ax.plot([_at_edge(r["ll"], g.xlim), _at_edge(r["hl"], g.xlim)], [y, y], color="#b22222", lw=3, alpha=0.45,
                 zorder=2, solid_capstyle="butt")
+        edge_arrows(ax, (r["ll"], r["hl"]), y, g.xlim)
     elif r["kind"] == "strip":  # every study's estimate as a tick on one row
         xs = [float(x) for x in str(r["points"]).split(";")]
         ax.scatter(xs, [y] * len(xs), marker="|", s=160, linewidths=0.8, color="#1f4e79", alpha=0.6, zorder=3)
