@@ -535,3 +535,20 @@ def test_a_study_interval_hidden_by_its_weight_square_is_drawn_as_a_white_line_f
     assert "Witte lijn in een vierkant" in texts
     white, texts = drawn("werk")  # every whisker shows: nothing drawn over a square, no note
     assert white == [] and "Witte lijn" not in texts
+
+
+@pytest.mark.parametrize("lang", ["nl", "en"])
+def test_every_se_tag_in_the_side_by_side_table_is_explained_in_its_caption(results, lang):
+    # "(bereikgrens)" / "(range bound)" ended 36 cells of "Naast elkaar" while the caption explained only (tekens)
+    # and (aandelen): an outer bound read as a real interval (review of the report, item 6)
+    import re
+
+    from meta.analyses import tables
+    from meta.i18n import t
+
+    table = tables.side_by_side(results.studies, results.inputs.municipalities, 95.0, lang)
+    cells = [v for c in table.columns if c not in tables.CELL_COLUMNS for v in table[c] if isinstance(v, str)]
+    tags = {m.group(1) for v in cells for m in [re.search(r"\(([^()]+)\)$", v)] if m}
+    assert {"bereikgrens" if lang == "nl" else "range bound", "tekens" if lang == "nl" else "marks"} <= tags
+    caption = t("side_intro", lang, level="95")
+    assert all(f"({tag})" in caption for tag in tags), tags
