@@ -552,3 +552,25 @@ def test_every_se_tag_in_the_side_by_side_table_is_explained_in_its_caption(resu
     assert {"bereikgrens" if lang == "nl" else "range bound", "tekens" if lang == "nl" else "marks"} <= tags
     caption = t("side_intro", lang, level="95")
     assert all(f"({tag})" in caption for tag in tags), tags
+
+
+def test_with_few_studies_k_1_methods_say_the_classical_estimate_is_the_headline_and_print_no_k_below_2():
+    # a plan with few_studies_k = 1 got "Bij twee tot 1 gemeenten", "cellen met 2 tot en met 1 gemeenten" and
+    # "Boven 1 gemeenten", and a Methods box saying the Bayesian model is the headline, beside a Kerntabel whose every
+    # pooled row is REML + HKSJ (review of the report, item 3)
+    import dataclasses
+
+    from meta.present import report
+
+    plan = dataclasses.replace(load_plan(REPO / "inputs" / "plan.toml"), few_studies_k=1)
+    res = pipeline.analyse(REPO / "inputs", plan)
+    assert set(res.pooled.loc[res.pooled["k"] >= 2, "headline"]) == {"classical"}
+    for lang, wrong, right in (("nl", ["tot 1 gemeenten", "tot en met 1 gemeenten", "Boven 1 gemeenten",
+                                       "het Bayesiaanse model de kern"],
+                                "Weinig gemeenten: de klassieke schatting als kern."),
+                               ("en", ["to 1 municipalities", "Above 1 municipalities",
+                                       "the Bayesian model is the headline"],
+                                "Few municipalities: the classical estimate as headline.")):
+        html = " ".join(report.render_report(res, {}, lang, {}).split())
+        assert right in html
+        assert not [w for w in wrong if w in html], lang

@@ -316,7 +316,8 @@ def methods_html(results, lang: str = "nl", simulation_summary: Path | None = No
     """Why the headline follows k, with the references, and what the simulation says about it (from the summary
     ``simulation_summary`` names, :func:`simulation_quote`)."""
     plan = results.plan
-    out = Markup("<p>") + text("few_studies_methods", lang, k=plan.few_studies_k, level=fmt_g(plan.level, lang),
+    key = "few_studies_methods" if plan.few_studies_k >= 2 else "few_studies_methods_classical"  # no Bayesian headline
+    out = Markup("<p>") + text(key, lang, k=plan.few_studies_k, level=fmt_g(plan.level, lang),
                                method=plan.method, test=_test_name(plan.test)) + Markup("</p>")
     if simulation_summary is not None:
         out += simulation_quote(simulation_summary, lang, few_k=plan.few_studies_k)

@@ -197,7 +197,7 @@ def methods_section(results, lang: str = "en") -> str:
                  level=fmt_g(plan.level, lang), policy=words("policy", plan.se_policy, lang),
                  models="; ".join(words("model", m, lang) for m in plan.model_preference),
                  headline=text("methods_headline_few", lang, k=plan.few_studies_k, level=fmt_g(plan.level, lang))
-                 if few else "")
+                 if few else "", few_box=t("few_box_bayes" if few else "few_box_classical", lang))
     return render("methods.html.j2", lang, model=model, items=items, total=len(s))
 
 
