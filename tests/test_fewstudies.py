@@ -252,7 +252,10 @@ def test_second_municipality_shows_the_bayesian_headline_and_no_impossible_inter
     html = report.render_report(res, {}, "nl", {})
     table = _headline_table(html)
     assert table.count("Bayesiaans: mediaan [GI]") == 2 and "onbepaald (k = 2)" in table
-    assert "de grens valt buiten wat voor deze eenheid mogelijk is" in html
+    # "onbepaald" only for τ² and I² of two municipalities, with their own footnote; the footnote on values outside
+    # the feasible range is not printed, since the classical interval stays in pooled.csv and under the forest plot
+    assert "τ² en I² bij twee gemeenten" in html
+    assert "de grens valt buiten wat voor deze eenheid mogelijk is" not in html
     for lo, hi in _numbers_in_brackets(_without_images(html)):  # the whole report, not only the headline table
         assert -100 <= lo <= hi <= 100
     # the forest plot: Bayesian diamond, classical fits in the footer with the impossible bound as 'onbepaald'

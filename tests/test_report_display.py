@@ -574,3 +574,21 @@ def test_with_few_studies_k_1_methods_say_the_classical_estimate_is_the_headline
         html = " ".join(report.render_report(res, {}, lang, {}).split())
         assert right in html
         assert not [w for w in wrong if w in html], lang
+
+
+def test_the_kerntabel_explains_onbepaald_only_when_it_prints_a_value_so():
+    # under the default plan the Kerntabel prints the Bayesian interval, never a classical one, and "onbepaald" only
+    # for tau² and I² (their own footnote); yet the footnote on the classical interval of two municipalities stood
+    # under it, because pooled.csv's classical columns held impossible values (review of the report, item 11). With
+    # few_studies_k = 1 the Kerntabel prints the classical intervals "onbepaald (k = 2)" and keeps the footnote.
+    import dataclasses
+
+    from meta.i18n import t
+    from meta.present import report
+
+    plan = load_plan(REPO / "inputs" / "plan.toml")
+    for k, shown in ((plan.few_studies_k, False), (1, True)):
+        res = pipeline.analyse(REPO / "inputs", dataclasses.replace(plan, few_studies_k=k), sensitivity=False)
+        for lang in ("nl", "en"):
+            table = report.headline_table(res, lang)
+            assert (t("footnote", lang)[:40] in table) is shown, (k, lang)

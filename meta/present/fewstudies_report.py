@@ -121,16 +121,6 @@ def upper_bound_only(row) -> bool:
     return int(row["k"]) == 1 and bool(row.get("se_upper_bound_only", False))
 
 
-def has_undetermined(rows: pd.DataFrame, columns=None) -> bool:
-    if "impossible" not in rows:
-        return False
-    for value in rows["impossible"].tolist():
-        bad = impossible({"impossible": value})
-        if bad and (columns is None or bad & set(columns)):
-            return True
-    return False
-
-
 def footnote(lang: str) -> str:
     """The footnote under a table or figure that prints "onbepaald"."""
     return t("footnote", lang)

@@ -34,6 +34,12 @@ from meta.i18n import (arm_class_label, cell_labels, changed_by_words, component
                        concept_labels, MISSING)
 
 
+#: The columns of a pooled row the Kerntabel prints through :func:`meta.present.fewstudies_report.value_text` or
+#: ``interval_text`` (:func:`_headline_row`): the footnote on "onbepaald" goes under it only when one of these is
+#: printed so (τ² and I²'s intervals have their own footnote), not for the classical fits it leaves to pooled.csv.
+HEADLINE_SHOWN = frozenset({"estimate", "ci_low", "ci_high", "pi_low", "pi_high", "tau2"})
+
+
 def headline_table(results, lang: str = "en") -> str:
     """The Kerntabel (``templates/headline.html.j2``): one row per cell, arm class first, as the ministry reads."""
     p = results.pooled
@@ -44,7 +50,8 @@ def headline_table(results, lang: str = "en") -> str:
     cells, periods = pooled_rows(results), PeriodTexts(results, lang)
     rows = [_headline_row(r, lang, label, mark_p, arms, periods) for r in cells]
     return render("headline.html.j2", lang, rows=rows, level=fmt_g(results.plan.level, lang),
-                  note=fsr.has_undetermined(p), note_upper=any(fsr.upper_bound_only(r) for r in cells),
+                  note=any(fsr.undetermined(r) & HEADLINE_SHOWN for r in cells),
+                  note_upper=any(fsr.upper_bound_only(r) for r in cells),
                   upper_mark=UPPER_MARK,
                   note_heterogeneity=any(fsr.heterogeneity_undetermined(r) for r in cells))
 
