@@ -592,3 +592,20 @@ def test_the_kerntabel_explains_onbepaald_only_when_it_prints_a_value_so():
         for lang in ("nl", "en"):
             table = report.headline_table(res, lang)
             assert (t("footnote", lang)[:40] in table) is shown, (k, lang)
+
+
+@pytest.mark.parametrize("lang", ["nl", "en"])
+def test_the_decision_table_names_the_kerntabel_outcomes_it_leaves_out_and_why(results, lang):
+    # zoekintensiteit (Nijmegen, scale not given in its report) has no τ prior and no δ in the plan, so no decision
+    # probabilities: its two Kerntabel rows were missing from 'Beslissingskansen' without a word (review, item 12)
+    from meta.i18n import concept_labels, outcome_labels
+    from meta.present import fewstudies_report as fsr
+
+    missing = results.pooled[results.pooled["p_gt_0"].isna()]
+    assert set(missing["outcome_key"]) == {"zoekintensiteit"} and set(missing["unit_h"]) == {"scale_unknown"}
+    assert "scale_unknown" not in {u for u, *_ in results.plan.bayes_units}
+    section = " ".join(fsr.decision_section(results, lang).split())
+    name = {**outcome_labels(results.inputs.outcomes, lang),  # as the Kerntabel names it
+            **concept_labels(results.inputs.concepts, lang)}["zoekintensiteit"]
+    words = "Niet in deze tabel:" if lang == "nl" else "Not in this table:"
+    assert f"{words} {name}." in section

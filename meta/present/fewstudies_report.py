@@ -190,6 +190,7 @@ def decision_section(results, lang: str = "nl") -> str:
     p = results.pooled
     if len(p) == 0 or "p_gt_0" not in p:
         return ""
+    left_out = _left_out_of_decisions(results, p[p["p_gt_0"].isna()], lang)
     p = cell_order(p[p["p_gt_0"].notna()], results.plan)  # as the Kerntabel: arm class, then outcome
     if len(p) == 0:
         return ""
@@ -201,7 +202,19 @@ def decision_section(results, lang: str = "nl") -> str:
     rows = [_decision_row(r, lang, label, dep_of, period) for r, period in zip(records(p), periods)]
     level = fmt_g(results.plan.level, lang)
     return render("decisions.html.j2", lang, heads=[h.format(level=level) for h in t("decision_heads", lang)],
-                  rows=rows, priors=priors_table(results, lang))
+                  rows=rows, priors=priors_table(results, lang), left_out=left_out)
+
+
+def _left_out_of_decisions(results, missing: pd.DataFrame, lang: str) -> str:
+    """The sentence under the decision table naming the Kerntabel's outcomes it leaves out (``missing``: their
+    pooled rows, without decision probabilities) because the plan gives their unit no τ prior and no δ
+    (``bayes_units``); "" when none is left out."""
+    if len(missing) == 0:
+        return ""
+    label = {**outcome_labels(results.inputs.outcomes, lang),
+             **concept_labels(getattr(results.inputs, "concepts", None), lang)}
+    names = list(dict.fromkeys(label.get(k, k) for k in missing["outcome_key"]))
+    return t("decision_left_out", lang, outcomes=", ".join(names))
 
 
 def _decision_row(r: dict, lang: str, label: dict, dep_of: dict, period: str) -> dict:
