@@ -609,3 +609,24 @@ def test_the_decision_table_names_the_kerntabel_outcomes_it_leaves_out_and_why(r
             **concept_labels(results.inputs.concepts, lang)}["zoekintensiteit"]
     words = "Niet in deze tabel:" if lang == "nl" else "Not in this table:"
     assert f"{words} {name}." in section
+
+
+def test_the_component_figure_marks_the_models_of_outer_bounds_as_the_report_table_does(results):
+    # every survey SE of Wageningen is only an upper bound (from the outcome's range and the respondents), so a
+    # component model of Wageningen alone has outer-bound intervals: the report's table marks it †, the figure drew
+    # it as ordinary squares and whiskers without a note (review of the report, item 7). Nijmegen prints its SEs.
+    from matplotlib.colors import to_rgba
+
+    from meta.present import component_figure, plots
+
+    job = [j for j in plots.sensitivity_jobs(results, "nl") if j.kind == "components"][0]
+    panels = component_figure.component_rows(**{k: v for k, v in job.payload.items() if k != "title"})
+    headers = [r for _, rows in panels for r in rows if r["kind"] == "header"]
+    alone = [h for h in headers if h["label"].replace("\n", " ").rstrip(" †").endswith("(Wageningen)")]
+    assert len(alone) >= 8 and all(h["label"].endswith("†") for h in alone)
+    assert not any(h["label"].endswith("†") for h in headers if "Nijmegen" in h["label"])
+    fig = component_figure.draw_components(**job.payload)
+    faces = [to_rgba(c) for ax in fig.axes for coll in ax.collections for c in coll.get_facecolors()]
+    components_alone = sum(1 for _, rows in panels for r in rows if r["kind"] == "component" and r["upper"])
+    assert faces.count((1.0, 1.0, 1.0, 1.0)) == components_alone == 3 * len(alone)  # open squares
+    assert any("† (open vierkant) buitengrens" in text.get_text() for text in fig.texts)

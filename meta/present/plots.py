@@ -13,6 +13,7 @@ from scipy.special import ndtri
 
 from meta.analyses.tables import study_weights
 from meta.present import fewstudies_report as fsr
+from meta.present.component_figure import outer_bound_models
 from meta.i18n import (arm_class_label, components_label, concept_labels, fmt_g, fmt_interval, fmt_num, fmt_p,
                        method_words, outcome_labels, period_label, t, unit_words)
 from meta.present.drawing import (ZWSP, FIGURE_WIDTH_IN, FONT_PT, PNG_DPI, cell_frames, edge_arrows, new_figure,
@@ -467,16 +468,18 @@ def write_forest_plots(results, folder, lang: str = "en", svg: bool = True) -> d
 
 
 def components_job(table: pd.DataFrame, lang: str = "en", svg: bool = False, outcomes: pd.DataFrame | None = None,
-                   concepts: pd.DataFrame | None = None, periods: pd.DataFrame | None = None):
+                   concepts: pd.DataFrame | None = None, periods: pd.DataFrame | None = None, upper=()):
     """The component meta-regression figure job (PNG; SVG only when asked); labels from ``outcomes``, ``concepts``
-    and ``periods``."""
+    and ``periods``; ``upper``: the models with outer-bound intervals
+    (:func:`meta.present.component_figure.outer_bound_models`)."""
     from meta.present.figures import FigureJob
 
     title = ("Componentenmodel: effect per onderdeel" if lang == "nl" else "Component model: effect of each component")
     files = {"png": "components.png", **({"svg": "components.svg"} if svg else {})}
     label = ({**outcome_labels(outcomes, lang), **concept_labels(concepts, lang)} if outcomes is not None else None)
     return FigureJob("components", "components", title, files,
-                     dict(table=table, title=title, lang=lang, outcome_label=label, periods=periods),
+                     dict(table=table, title=title, lang=lang, outcome_label=label, periods=periods,
+                          **({"upper": sorted(upper)} if upper else {})),
                      dict(dpi=PNG_DPI))
 
 
@@ -506,7 +509,7 @@ def sensitivity_jobs(results, lang: str = "en", svg: bool = False) -> list:
     extra = spec_curve_jobs(results.sensitivity, results.inputs.outcomes, lang, results.inputs.periods,
                             results.inputs.concepts, feasible_ranges(results.pooled))
     extra.append(components_job(results.components, lang, svg, results.inputs.outcomes, results.inputs.concepts,
-                                results.inputs.periods))
+                                results.inputs.periods, outer_bound_models(results.studies)))
     return extra
 
 

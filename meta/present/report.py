@@ -17,6 +17,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from meta.present import fewstudies_report as fsr
+from meta.present.component_figure import outer_bound_models
 from meta.effects.concepts import SE_METHOD as RANGE_BOUND
 from meta.effects.harmonise import SE_METHODS
 from meta.analyses.tables import dominant_study, study_intervals
@@ -253,8 +254,7 @@ def components_section(results, extra: dict, lang: str = "en") -> str:
         return ""
     label = cell_labels(results.inputs, lang)
     # a model whose every study's SE is only an upper bound has outer-bound intervals: the Kerntabel's mark
-    s = results.studies
-    upper = set(s.groupby(["outcome_key", "period"])["se_upper_bound_only"].all().loc[lambda x: x].index)
+    upper = outer_bound_models(results.studies)
     rows, periods, names = [], PeriodTexts(results, lang), municipality_names(results)
     models = {}  # (outcome, period) -> its rows, keys sorted as groupby(sort=True) sorts them
     for r in records(comp):
