@@ -387,6 +387,9 @@ REASONS_EN = {
     "unit_not_convertible": "unit cannot be converted to the outcome's unit",
     "between_arm_contrast": "between-arm contrast, not against the control group",
     "model_not_in_plan": "model column not in the plan's model preference",
+    "represented_by_other_row": "another row represents this arm in this cell (preferred model, population, outcome "
+                                "or printed effect)",
+    "no_legend": "no legend for the significance mark in this table",
 }
 _REASONS = tuple((code, re.compile(pat), nl) for code, pat, nl in REASONS)
 

@@ -630,3 +630,18 @@ def test_the_component_figure_marks_the_models_of_outer_bounds_as_the_report_tab
     components_alone = sum(1 for _, rows in panels for r in rows if r["kind"] == "component" and r["upper"])
     assert faces.count((1.0, 1.0, 1.0, 1.0)) == components_alone == 3 * len(alone)  # open squares
     assert any("† (open vierkant) buitengrens" in text.get_text() for text in fig.texts)
+
+
+def test_the_english_report_words_the_row_accounting_and_the_simulation_table_without_codes_or_dutch(results):
+    # en listed "another row represents wageningen exemption in this cell" (codes), "no legend for mark ''" (an empty
+    # mark) and the simulation table's column as "Methode" (review of the report, item 9)
+    import re
+
+    from meta.present import report
+
+    html = report.render_report(results, {}, "en", {})
+    text = " ".join(re.sub(r"<[^>]+>", " ", html).split())
+    assert "another row represents this arm in this cell" in text and "no legend for the significance mark" in text
+    assert "<th>Method</th>" in html  # the simulation table is there, its column in English
+    for code in ("wageningen exemption", "nijmegen exemption", "no legend for mark", "Methode"):
+        assert code not in text, code
