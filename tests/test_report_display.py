@@ -645,3 +645,17 @@ def test_the_english_report_words_the_row_accounting_and_the_simulation_table_wi
     assert "<th>Method</th>" in html  # the simulation table is there, its column in English
     for code in ("wageningen exemption", "nijmegen exemption", "no legend for mark", "Methode"):
         assert code not in text, code
+
+
+def test_the_forest_plots_come_in_the_plans_order_of_outcomes_with_werk_first(results):
+    # they followed the codes' alphabet: werk, the main outcome, came 14th of 17 (review of the report, item 10).
+    # Expected: inputs/plan.toml's outcomes, those with a figure, as written there; periods in its order
+    from meta.present import plots
+
+    cells = plots.figure_cells(results)
+    order = list(dict.fromkeys(o for o, _, _ in cells))
+    assert order == ["werk", "deeltijdwerk", "uren_gt8", "vast_contract", "gezondheid", "mentale_gezondheid",
+                     "welbevinden", "zelfeffectiviteit_werk", "vertrouwen_instituties", "vertrouwen_sociaal",
+                     "zoekintensiteit"]
+    assert [p for o, p, _ in cells if o == "gezondheid"] == ["meting_1jaar", "meting_2jaar"]
+    assert len(cells) == len(set(cells)) == 17

@@ -417,12 +417,16 @@ def forest_footnote(rows: pd.DataFrame, lang: str, cols: dict | None = None) -> 
 
 
 def figure_cells(results) -> list[tuple[str, str, str]]:
-    """(outcome_key, period, unit) of every figure, in a stable order."""
+    """(outcome_key, period, unit) of every figure, in the order the report shows them: outcomes and periods in the
+    plan's order (``outcomes``, ``periods``; werk first, as in the Kerntabel), those the plan does not list after
+    them by code, then unit."""
     if len(results.studies) == 0:
         return []
     keys = results.studies[["outcome_key", "period", "unit_h"]].drop_duplicates()
-    keys = keys.sort_values(["outcome_key", "period", "unit_h"], kind="mergesort")
-    return [(o, p, u) for o, p, u in keys.itertuples(index=False)]
+    outcome = {o: i for i, o in enumerate(results.plan.outcomes or ())}
+    period = {p: i for i, p in enumerate(results.plan.periods or ())}
+    return sorted(((o, p, u) for o, p, u in keys.itertuples(index=False)),
+                  key=lambda c: (outcome.get(c[0], len(outcome)), c[0], period.get(c[1], len(period)), c[1], c[2]))
 
 
 def figure_name(outcome_key: str, period: str) -> str:
