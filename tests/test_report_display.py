@@ -659,3 +659,21 @@ def test_the_forest_plots_come_in_the_plans_order_of_outcomes_with_werk_first(re
                      "zoekintensiteit"]
     assert [p for o, p, _ in cells if o == "gezondheid"] == ["meting_1jaar", "meting_2jaar"]
     assert len(cells) == len(set(cells)) == 17
+
+
+def test_with_few_studies_k_1_every_pooled_finding_whose_interval_is_printed_onbepaald_says_it_cannot_be_determined():
+    # with the classical headline every pooled cell of two municipalities prints "[onbepaald (k = 2)]", yet the
+    # findings said "het interval is niet te bepalen" for three and "het interval omvat nul" for five (those whose
+    # Hartung-Knapp bounds happen to lie within ±100 pp or ±10 points): the reader could not see why (review, item 5)
+    import dataclasses
+
+    from meta.i18n import t
+    from meta.present import report
+
+    plan = dataclasses.replace(load_plan(REPO / "inputs" / "plan.toml"), few_studies_k=1)
+    res = pipeline.analyse(REPO / "inputs", plan)
+    pooled = int((res.pooled["k"] == 2).sum())
+    assert pooled == 8
+    for lang in ("nl", "en"):
+        html = " ".join(report.findings_section(res, lang).split())
+        assert html.count(t("direction_undetermined", lang)) == pooled, lang

@@ -367,7 +367,7 @@ def _finding(results, r: dict, lang: str, label: dict, arms: dict, mark_p: dict,
         extra = text("finding_dominant", lang, muni=municipality_names(results).get(dominant[0], dominant[0]),
                   pct=">99%" if dominant[1] > 0.99 else fmt_num(100 * dominant[1], 0, lang) + "%") + extra
     extra = _apart(results, r, in_cell, lang) + extra
-    bad = fsr.impossible(r)
+    bad = fsr.undetermined(r)  # as the interval is printed: outside the range, or a classical one on one df
     if _upper_and_includes_zero(r):  # an outer bound that includes zero says nothing about the sign
         direction = t("direction_upper_bound", lang)
     else:
