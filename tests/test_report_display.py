@@ -677,3 +677,21 @@ def test_with_few_studies_k_1_every_pooled_finding_whose_interval_is_printed_onb
     for lang in ("nl", "en"):
         html = " ".join(report.findings_section(res, lang).split())
         assert html.count(t("direction_undetermined", lang)) == pooled, lang
+
+
+def test_a_pool_that_is_almost_one_municipality_says_why_its_bayesian_interval_is_wider_than_that_municipalitys(results):
+    # "Nijmegen draagt 99% van het gewicht (klassiek model), dus deze pool is vrijwel alleen de schatting van Nijmegen"
+    # stood beside -0,47 [-1,48; 0,61], which includes zero while Nijmegen's own -0,49 [-0,92; -0,06] does not
+    # (review of the report, item 14): the four cells where Nijmegen carries ≥ 99% (welbevinden and vertrouwen in
+    # instanties after 1 year, both arm classes) now say why; under a classical headline nothing is added
+    import dataclasses
+
+    from meta.present import report
+
+    def sentences(res):
+        return " ".join(report.findings_section(res, "nl").split()).count("het Bayesiaanse interval is toch breder "
+                                                                           "dan dat van Nijmegen alleen")
+
+    assert sentences(results) == 4
+    plan = dataclasses.replace(results.plan, few_studies_k=1)
+    assert sentences(pipeline.analyse(REPO / "inputs", plan)) == 0

@@ -364,8 +364,10 @@ def _finding(results, r: dict, lang: str, label: dict, arms: dict, mark_p: dict,
     in_cell = studies.iloc[rows.get(cell_key(r), [])] if int(r["k"]) >= 2 else None
     dominant = dominant_study(in_cell, r["tau2"]) if int(r["k"]) >= 2 else None
     if dominant is not None:
-        extra = text("finding_dominant", lang, muni=municipality_names(results).get(dominant[0], dominant[0]),
-                  pct=">99%" if dominant[1] > 0.99 else fmt_num(100 * dominant[1], 0, lang) + "%") + extra
+        muni = municipality_names(results).get(dominant[0], dominant[0])
+        extra = text("finding_dominant", lang, muni=muni,
+                     pct=">99%" if dominant[1] > 0.99 else fmt_num(100 * dominant[1], 0, lang) + "%") + _wider(
+            r, in_cell[in_cell["municipality"] == dominant[0]], results.plan.level, muni, lang) + extra
     extra = _apart(results, r, in_cell, lang) + extra
     bad = fsr.undetermined(r)  # as the interval is printed: outside the range, or a classical one on one df
     if _upper_and_includes_zero(r):  # an outer bound that includes zero says nothing about the sign
@@ -376,6 +378,16 @@ def _finding(results, r: dict, lang: str, label: dict, arms: dict, mark_p: dict,
     return dict(anchor=row_anchor(r), what=f"{label.get(r['outcome_key'], r['outcome_label'])}, "
                 f"{periods[r['period']]}", body=body, direction=direction,
                 robust=_not_robust(results, r, lang, robust), extra=extra)
+
+
+def _wider(r: dict, dominant: pd.DataFrame, level: float, muni: str, lang: str) -> str:
+    """Beside a Bayesian headline whose interval is wider than the dominant study's own (``dominant``: its row):
+    why the pool is not simply that study's interval (the τ prior's uncertainty about the spread between
+    municipalities); else ""."""
+    if r.get("headline") != fsr.HEADLINE_BAYES or len(dominant) != 1:
+        return ""
+    lo, hi = study_intervals(dominant, level)
+    return text("finding_dominant_wider", lang, muni=muni) if r["ci_high"] - r["ci_low"] > hi[0] - lo[0] else ""
 
 
 def _robustness_by_cell(results) -> dict:
