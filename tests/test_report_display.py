@@ -695,3 +695,21 @@ def test_a_pool_that_is_almost_one_municipality_says_why_its_bayesian_interval_i
     assert sentences(results) == 4
     plan = dataclasses.replace(results.plan, few_studies_k=1)
     assert sentences(pipeline.analyse(REPO / "inputs", plan)) == 0
+
+
+def test_a_specification_curves_legend_lists_only_the_verdicts_it_draws(results):
+    # every curve's legend listed "positief" (green), which only vertrouwen in instanties draws (review, item 13)
+    from meta.i18n import word
+    from meta.present import plots, spec_curve
+
+    positive = word("verdict", "positive", "nl")
+    legends = {}
+    for job in [j for j in plots.sensitivity_jobs(results, "nl") if j.kind == "spec_curve"]:
+        fig = spec_curve.draw_spec_curve(**job.payload)
+        legends[job.payload["outcome_key"]] = [x.get_text() for x in fig.legends[0].get_texts()]
+    sens = results.sensitivity
+    coloured = sens[~spec_curve.not_counted(sens) & ~spec_curve.upper_bound(sens)]
+    with_positive = set(coloured.loc[coloured["verdict"] == "positive", "outcome_key"])
+    assert with_positive == {"vertrouwen_instituties"}
+    assert {o for o, labels in legends.items() if positive in labels} == with_positive
+    assert word("verdict", "no significant effect", "nl") in legends["werk"]

@@ -100,8 +100,10 @@ def draw_spec_curve(sens: pd.DataFrame, outcome_key: str, title: str, lang: str 
     for ax, cell, c, labels in zip(axes[:, 0], cells.to_dict("records"), panels, tick_labels):
         width = _draw_spec_panel(ax, cell, c, labels, (ranges or {}).get(cell["unit_h"], math.nan), lang, periods)
         clipped_at = width if width is not None else clipped_at
+    drawn = {v for c in panels for v, skip, upper in zip(c["verdict"], not_counted(c), upper_bound(c))
+             if not (skip or upper)}  # the verdicts drawn in their colour (not grey: not counted, outer bound)
     handles = [Line2D([], [], marker="o", ls="", color=col, label=word("verdict", v, lang))
-               for v, col in SPEC_COLORS.items() if v != "no estimate"]
+               for v, col in SPEC_COLORS.items() if v != "no estimate" and v in drawn]
     if any(not_counted(c).any() for c in panels):
         handles.append(Line2D([], [], marker="o", ls="", color=NOT_COUNTED_COLOR, markerfacecolor="white",
                                   label=t("fig_spec_not_counted", lang)))
