@@ -713,3 +713,18 @@ def test_a_specification_curves_legend_lists_only_the_verdicts_it_draws(results)
     assert with_positive == {"vertrouwen_instituties"}
     assert {o for o, labels in legends.items() if positive in labels} == with_positive
     assert word("verdict", "no significant effect", "nl") in legends["werk"]
+
+
+def test_the_specification_curves_and_the_component_models_come_in_the_plans_order_too(results):
+    # after the forest plots (8eb45ee), the specification curves and the Onderdelen table still followed the codes'
+    # alphabet (review of the report, item 10). Expected: inputs/plan.toml's order of the outcomes they show
+    import re
+
+    from meta.present import plots, report
+
+    curves = [j.payload["outcome_key"] for j in plots.sensitivity_jobs(results, "nl") if j.kind == "spec_curve"]
+    assert curves == ["werk", "gezondheid", "welbevinden", "vertrouwen_instituties"]
+    html = report.components_section(results, {}, "nl")
+    firsts = list(dict.fromkeys(re.findall(r"<tr><td>([^<]*)</td>", html)))
+    assert firsts[:4] == ["werk (uit de bijstand door werk)", "deeltijdwerk (&gt; 12 uur per week)",
+                          "werk &gt; 8 uur per week", "vast contract"] and firsts[-1] == "zoekintensiteit"

@@ -154,6 +154,20 @@ def _cell_summaries(studies: pd.DataFrame, ranges: dict, plan: Plan) -> dict:
     return by_cell
 
 
+def plan_order(plan: Plan):
+    """A sort key ``key(outcome_key, period=None)`` in the plan's order: outcomes and periods as ``plan.outcomes``
+    and ``plan.periods`` list them (werk first), those it does not list after them by code. The order in which the
+    report shows its figures and per-outcome tables (forest plots, specification curves, component models)."""
+    outcome = {o: i for i, o in enumerate(plan.outcomes or ())}
+    period = {p: i for i, p in enumerate(plan.periods or ())}
+
+    def key(outcome_key, period_key=None):
+        return (outcome.get(outcome_key, len(outcome)), str(outcome_key), period.get(period_key, len(period)),
+                "" if period_key is None else str(period_key))
+
+    return key
+
+
 def cell_order(frame: pd.DataFrame, plan: Plan) -> pd.DataFrame:
     """``frame`` (with cell columns) as the ministry reads it: arm class, then outcome (both in plan order), horizon."""
     cls = {c: i for i, c in enumerate(plan.arm_classes)}

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtri
 
-from meta.analyses.tables import study_weights
+from meta.analyses.tables import plan_order, study_weights
 from meta.present import fewstudies_report as fsr
 from meta.present.component_figure import outer_bound_models
 from meta.i18n import (arm_class_label, components_label, concept_labels, fmt_g, fmt_interval, fmt_num, fmt_p,
@@ -423,10 +423,8 @@ def figure_cells(results) -> list[tuple[str, str, str]]:
     if len(results.studies) == 0:
         return []
     keys = results.studies[["outcome_key", "period", "unit_h"]].drop_duplicates()
-    outcome = {o: i for i, o in enumerate(results.plan.outcomes or ())}
-    period = {p: i for i, p in enumerate(results.plan.periods or ())}
-    return sorted(((o, p, u) for o, p, u in keys.itertuples(index=False)),
-                  key=lambda c: (outcome.get(c[0], len(outcome)), c[0], period.get(c[1], len(period)), c[1], c[2]))
+    order = plan_order(results.plan)
+    return sorted(((o, p, u) for o, p, u in keys.itertuples(index=False)), key=lambda c: (*order(c[0], c[1]), c[2]))
 
 
 def figure_name(outcome_key: str, period: str) -> str:
@@ -511,7 +509,7 @@ def sensitivity_jobs(results, lang: str = "en", svg: bool = False) -> list:
     """The jobs of the figures drawn from the sensitivity analysis and the component models: the specification
     curves and the component figure (the forest plots and the overview need the pooled cells and studies only)."""
     extra = spec_curve_jobs(results.sensitivity, results.inputs.outcomes, lang, results.inputs.periods,
-                            results.inputs.concepts, feasible_ranges(results.pooled))
+                            results.inputs.concepts, feasible_ranges(results.pooled), plan_order(results.plan))
     extra.append(components_job(results.components, lang, svg, results.inputs.outcomes, results.inputs.concepts,
                                 results.inputs.periods, outer_bound_models(results.studies)))
     return extra

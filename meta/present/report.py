@@ -20,7 +20,7 @@ from meta.present import fewstudies_report as fsr
 from meta.present.component_figure import outer_bound_models
 from meta.effects.concepts import SE_METHOD as RANGE_BOUND
 from meta.effects.harmonise import SE_METHODS
-from meta.analyses.tables import dominant_study, study_intervals
+from meta.analyses.tables import dominant_study, plan_order, study_intervals
 from meta.present.report_cells import (REPORT_MAX_LISTED_CELLS, REPORT_MAX_MUNICIPALITIES, PeriodTexts, arms_text,
                                        cell_arms, cell_key, cell_keys, cell_order, cell_rows, cell_texts, mark_p_texts,
                                        municipality_names, pooled_rows, records, row_anchor, sharing)
@@ -256,11 +256,11 @@ def components_section(results, extra: dict, lang: str = "en") -> str:
     # a model whose every study's SE is only an upper bound has outer-bound intervals: the Kerntabel's mark
     upper = outer_bound_models(results.studies)
     rows, periods, names = [], PeriodTexts(results, lang), municipality_names(results)
-    models = {}  # (outcome, period) -> its rows, keys sorted as groupby(sort=True) sorts them
+    models = {}  # (outcome, period) -> its rows
     for r in records(comp):
         if not (pd.isna(r["outcome_key"]) or pd.isna(r["period"])):  # a missing value is in no group
             models.setdefault((r["outcome_key"], r["period"]), []).append(r)
-    for key in sorted(models):
+    for key in sorted(models, key=lambda k: plan_order(results.plan)(*k)):  # as the forest plots, werk first
         g = models[key]
         fitted = [r for r in g if not pd.isna(r["component"]) and r["component"] != ""]
         rows.append(dict(outcome=label.get(key[0], key[0]), period=periods[key[1]],

@@ -241,19 +241,20 @@ def curve_cells(sens: pd.DataFrame) -> pd.Series:
 
 
 def spec_curve_jobs(sens: pd.DataFrame, outcomes: pd.DataFrame, lang: str = "en", periods=None,
-                    concepts=None, ranges: dict | None = None) -> list:
+                    concepts=None, ranges: dict | None = None, order=None) -> list:
     """One specification-curve job per outcome with a cell to draw (:func:`curve_cells`), PNG only: read in the
     report; the numbers are in sensitivity.csv.
 
     ``periods`` and ``concepts`` (the registers) label the panels and titles at the concept level; ``ranges``
-    ({unit: width}, :func:`feasible_ranges`) cuts intervals at the feasible range.
+    ({unit: width}, :func:`feasible_ranges`) cuts intervals at the feasible range; ``order``: a sort key of outcome
+    codes (:func:`meta.analyses.tables.plan_order`), else by code.
     """
     from meta.present.figures import FigureJob
 
     label = {**outcome_labels(outcomes, lang), **concept_labels(concepts, lang)}
     jobs = []
     drawn = sens[curve_cells(sens)]
-    for outcome_key in sorted(set(drawn["outcome_key"])):
+    for outcome_key in sorted(set(drawn["outcome_key"]), key=order or (lambda o: o)):
         name = f"specification_curve_{outcome_key}"
         title = f"{label.get(outcome_key) or outcome_key}: " + ("specificatiecurve" if lang == "nl"
                                                                  else "specification curve")
