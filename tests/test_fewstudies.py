@@ -511,17 +511,20 @@ def test_overview_figure_draws_an_outer_bound_as_an_open_square_with_a_dagger_an
 
 
 def test_specification_curve_legend_with_five_entries_stays_inside_the_figure():
-    # English, an interval cut at the feasible range and a specification not counted: five legend entries
+    # English, an interval cut at the feasible range and a specification not counted: five legend entries (the
+    # three verdicts, each drawn in its colour by a counted specification since 1b44148, and the two notes)
     import matplotlib.pyplot as plt
 
     from meta.present.plots import feasible_ranges
     from meta.present.spec_curve import draw_spec_curve
 
     sens = pd.DataFrame(dict(outcome_key="o", period="p", arm_class="exemption", unit_h="scale_0_10",
-                             spec_group=["main", "test", "estimator"], spec=["REML + adhoc", "knha", "FE"],
-                             k=2, estimate=[-1.0, -0.9, 0.5], ci_low=[-30.0, -1.5, 0.1], ci_high=[1.0, -0.2, 0.9],
-                             verdict=["no significant effect", "negative", "positive"],
-                             not_counted=["", "knha scale factor q = 0.4 < 1", ""]))
+                             spec_group=["main", "test", "estimator", "SE policy"],
+                             spec=["REML + adhoc", "knha", "FE", "conservative"], k=2,
+                             estimate=[-1.0, -0.9, 0.5, -0.8], ci_low=[-30.0, -1.5, 0.1, -1.4],
+                             ci_high=[1.0, -0.2, 0.9, -0.1],
+                             verdict=["no significant effect", "negative", "positive", "negative"],
+                             not_counted=["", "knha scale factor q = 0.4 < 1", "", ""]))
     fig = draw_spec_curve(sens, "o", "t", "en",
                           ranges=feasible_ranges(pd.DataFrame(dict(unit_h=["scale_0_10"], range_high=[10.0]))))
     fig.canvas.draw()
