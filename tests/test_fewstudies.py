@@ -511,8 +511,9 @@ def test_overview_figure_draws_an_outer_bound_as_an_open_square_with_a_dagger_an
 
 
 def test_specification_curve_legend_with_five_entries_stays_inside_the_figure():
-    # English, an interval cut at the feasible range and a specification not counted: five legend entries (the
-    # three verdicts, each drawn in its colour by a counted specification since 1b44148, and the two notes)
+    # English, an interval cut at the feasible range and a specification not counted: six legend entries (the
+    # three verdicts, each drawn in its colour by a counted specification since 1b44148, the main analysis' marker
+    # and the two notes): two rows of three
     import matplotlib.pyplot as plt
 
     from meta.present.plots import feasible_ranges
@@ -529,7 +530,7 @@ def test_specification_curve_legend_with_five_entries_stays_inside_the_figure():
                           ranges=feasible_ranges(pd.DataFrame(dict(unit_h=["scale_0_10"], range_high=[10.0]))))
     fig.canvas.draw()
     box, page = fig.legends[0].get_window_extent(), fig.bbox
-    assert len(fig.legends[0].get_texts()) == 5
+    assert len(fig.legends[0].get_texts()) == 6
     assert box.x0 >= page.x0 and box.x1 <= page.x1 + 0.5
     plt.close(fig)
 

@@ -698,8 +698,9 @@ def test_a_pool_that_is_almost_one_municipality_says_why_its_bayesian_interval_i
 
 
 def test_a_specification_curves_legend_lists_only_the_verdicts_it_draws(results):
-    # every curve's legend listed "positief" (green), which only vertrouwen in instanties draws (review, item 13)
-    from meta.i18n import word
+    # every curve's legend listed "positief" (green), which only vertrouwen in instanties draws, and did not name
+    # the large black-edged marker of the main analysis (review, item 13)
+    from meta.i18n import t, word
     from meta.present import plots, spec_curve
 
     positive = word("verdict", "positive", "nl")
@@ -713,6 +714,8 @@ def test_a_specification_curves_legend_lists_only_the_verdicts_it_draws(results)
     assert with_positive == {"vertrouwen_instituties"}
     assert {o for o, labels in legends.items() if positive in labels} == with_positive
     assert word("verdict", "no significant effect", "nl") in legends["werk"]
+    # the plan's own specification, the large black-edged marker, is named in every curve's legend
+    assert all(t("fig_spec_main", "nl") in labels for labels in legends.values()) and len(legends) == 4
 
 
 def test_the_specification_curves_and_the_component_models_come_in_the_plans_order_too(results):

@@ -104,6 +104,9 @@ def draw_spec_curve(sens: pd.DataFrame, outcome_key: str, title: str, lang: str 
              if not (skip or upper)}  # the verdicts drawn in their colour (not grey: not counted, outer bound)
     handles = [Line2D([], [], marker="o", ls="", color=col, label=word("verdict", v, lang))
                for v, col in SPEC_COLORS.items() if v != "no estimate" and v in drawn]
+    if any(g == "main" for c in panels for g in c["spec_group"]):  # the large black-edged marker
+        handles.append(Line2D([], [], marker="o", ls="", markersize=math.sqrt(70), markerfacecolor="white",
+                              markeredgecolor="black", markeredgewidth=1.5, label=t("fig_spec_main", lang)))
     if any(not_counted(c).any() for c in panels):
         handles.append(Line2D([], [], marker="o", ls="", color=NOT_COUNTED_COLOR, markerfacecolor="white",
                                   label=t("fig_spec_not_counted", lang)))
