@@ -8,7 +8,7 @@ import pandas as pd
 from meta.i18n import period_label, t, word
 from meta.present.drawing import (FIGURE_WIDTH_IN, FONT_PT, MIN_FONT_PT, draw_points, draw_segments, effect_axis,
                                   new_figure, text_width_in, wrap_label, wrap_line)
-from meta.present.fewstudies_report import UPPER_MARK
+from meta.present.fewstudies_report import UPPER_MARK, open_square_note
 
 
 #: Row height in inches: one line of FONT_PT text (1.25 line spacing) and a little air.
@@ -75,8 +75,7 @@ def draw_components(table: pd.DataFrame, title: str, lang: str = "en", outcome_l
     panels = component_rows(table, lang, outcome_label, periods, upper)
     labels = [r["label"] for _, rows in panels for r in rows]
     label_in = max([text_width_in(x, weight="bold") for x in labels] + [1.5])
-    note = (wrap_line(f"{UPPER_MARK} {t('fig_overview_upper_bound', lang)} {t('fig_note_upper_bound', lang)}", 120)
-            if any(r.get("upper") for _, rows in panels for r in rows) else [])
+    note = wrap_line(open_square_note(lang), 120) if any(r.get("upper") for _, rows in panels for r in rows) else []
     left_in, right_in, top_in, axis_in = 0.1 + label_in + 0.15, 0.25, 0.5, 0.75
     bottom_in = 0.1 + (0.17 * len(note) + 0.05 if note else 0.0)
     heights = [[ROW_PAD_IN + LINE_IN * (r["label"].count("\n") + 1) for r in rows] for _, rows in panels]
@@ -116,11 +115,7 @@ def _draw_component_panel(ax, rows: list[dict], heights: list[float], label_x: f
         ax.text(label_x, yy, r["label"], transform=ax.get_yaxis_transform(), ha="left", va="center",
                 fontsize=FONT_PT, fontweight="bold" if header else "normal")
     draw_segments(ax, [((r["ci_low"], yy), (r["ci_high"], yy)) for r, yy in comp], ["0.3"] * len(comp), 1.4)
-    if any(r.get("upper") for r, _ in comp):  # an outer bound: an open square (as the overview draws it)
-        draw_points(ax, [r["estimate"] for r, _ in comp], [yy for _, yy in comp], 30,
-                    ["white" if r.get("upper") else "#1f4e79" for r, _ in comp], marker="s", zorder=3,
-                    edgecolors=["#1f4e79"] * len(comp))
-    else:
-        draw_points(ax, [r["estimate"] for r, _ in comp], [yy for _, yy in comp], 30, ["#1f4e79"] * len(comp),
-                    marker="s", zorder=3)
+    draw_points(ax, [r["estimate"] for r, _ in comp], [yy for _, yy in comp], 30,
+                ["white" if r.get("upper") else "#1f4e79" for r, _ in comp], marker="s", zorder=3,
+                edgecolors=["#1f4e79"] * len(comp))  # an outer bound: an open square (as the overview draws it)
     effect_axis(ax, lang, is_pp, "component_xlabel_unit")

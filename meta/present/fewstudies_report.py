@@ -121,6 +121,12 @@ def upper_bound_only(row) -> bool:
     return int(row["k"]) == 1 and bool(row.get("se_upper_bound_only", False))
 
 
+def open_square_note(lang: str) -> str:
+    """The footnote of a figure that draws an outer-bound interval as an open square marked † (the overview, the
+    component figure)."""
+    return f"{UPPER_MARK} {t('fig_overview_upper_bound', lang)} {t('fig_note_upper_bound', lang)}"
+
+
 def footnote(lang: str) -> str:
     """The footnote under a table or figure that prints "onbepaald"."""
     return t("footnote", lang)
@@ -190,14 +196,14 @@ def decision_section(results, lang: str = "nl") -> str:
     p = results.pooled
     if len(p) == 0 or "p_gt_0" not in p:
         return ""
-    left_out = _left_out_of_decisions(results, p[p["p_gt_0"].isna()], lang)
+    label = {**outcome_labels(results.inputs.outcomes, lang),
+             **concept_labels(getattr(results.inputs, "concepts", None), lang)}
+    left_out = _left_out_of_decisions(p[p["p_gt_0"].isna()], label, lang)
     p = cell_order(p[p["p_gt_0"].notna()], results.plan)  # as the Kerntabel: arm class, then outcome
     if len(p) == 0:
         return ""
     dep = prior_dependence(results.sensitivity)
     dep_of = {(r["outcome_key"], r["period"], r["arm_class"], r["unit_h"]): r for r in records(dep)}
-    label = {**outcome_labels(results.inputs.outcomes, lang),
-             **concept_labels(getattr(results.inputs, "concepts", None), lang)}
     periods = period_labels(p["period"], getattr(results.inputs, "periods", None), lang)
     rows = [_decision_row(r, lang, label, dep_of, period) for r, period in zip(records(p), periods)]
     level = fmt_g(results.plan.level, lang)
@@ -205,14 +211,12 @@ def decision_section(results, lang: str = "nl") -> str:
                   rows=rows, priors=priors_table(results, lang), left_out=left_out)
 
 
-def _left_out_of_decisions(results, missing: pd.DataFrame, lang: str) -> str:
+def _left_out_of_decisions(missing: pd.DataFrame, label: dict, lang: str) -> str:
     """The sentence under the decision table naming the Kerntabel's outcomes it leaves out (``missing``: their
-    pooled rows, without decision probabilities) because the plan gives their unit no τ prior and no δ
-    (``bayes_units``); "" when none is left out."""
+    pooled rows, without decision probabilities; ``label``: the table's outcome labels) because the plan gives their
+    unit no τ prior and no δ (``bayes_units``); "" when none is left out."""
     if len(missing) == 0:
         return ""
-    label = {**outcome_labels(results.inputs.outcomes, lang),
-             **concept_labels(getattr(results.inputs, "concepts", None), lang)}
     names = list(dict.fromkeys(label.get(k, k) for k in missing["outcome_key"]))
     return t("decision_left_out", lang, outcomes=", ".join(names))
 

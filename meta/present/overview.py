@@ -124,7 +124,7 @@ def _upper_note(rows: pd.DataFrame, lang: str) -> list[str]:
     outside the feasible range (drawn at the edge of the axis: :func:`overview_rows`); else none."""
     notes = []
     if "upper" in rows and any(any(u) for u in rows["upper"] if isinstance(u, list)):
-        notes.append(f"{fsr.UPPER_MARK} {t('fig_overview_upper_bound', lang)} {t('fig_note_upper_bound', lang)}")
+        notes.append(fsr.open_square_note(lang))
     if "pooled" in rows and any(isinstance(p, tuple) and not all(np.isfinite(p[1:])) for p in rows["pooled"]):
         notes.append(t("fig_note_edge", lang))
     return wrap_line(" ".join(notes), 120) if notes else []

@@ -260,7 +260,8 @@ def components_section(results, extra: dict, lang: str = "en") -> str:
     for r in records(comp):
         if not (pd.isna(r["outcome_key"]) or pd.isna(r["period"])):  # a missing value is in no group
             models.setdefault((r["outcome_key"], r["period"]), []).append(r)
-    for key in sorted(models, key=lambda k: plan_order(results.plan)(*k)):  # as the forest plots, werk first
+    order = plan_order(results.plan)
+    for key in sorted(models, key=lambda k: order(*k)):  # as the forest plots, werk first
         g = models[key]
         fitted = [r for r in g if not pd.isna(r["component"]) and r["component"] != ""]
         rows.append(dict(outcome=label.get(key[0], key[0]), period=periods[key[1]],
