@@ -309,7 +309,8 @@ def _slot_codes(rows_: _Rows, key: dict) -> list:
     for c in ("municipality", "arm", *CELL_COLUMNS):
         v = key.get(c, rows_.col.get(c))
         if isinstance(v, pd.Series):  # a column of the rows (or the concept's), the same for every plan
-            out.append(rows_.once(("codes", c, id(v)), lambda v=v: pd.factorize(v)[0]))
+            # kept with the column itself: while the memo holds them no other object can take the id of its key
+            out.append(rows_.once(("codes", c, id(v)), lambda v=v: (v, pd.factorize(v)[0]))[1])
         else:  # the strict period or the unit on the concept's scale: this plan's
             out.append(pd.factorize(np.asarray(v, dtype=object))[0])
     return out

@@ -72,3 +72,25 @@ def test_cell_summaries_equal_the_groupby_loop_on_the_real_studies():
     assert ranges and len(results.pooled) > 20  # single studies with a mark's range among them
     got, want = tables._cell_summaries(results.studies, ranges, plan), _by_groupby(results.studies, ranges, plan)
     assert list(got) == list(want) and got == want
+
+
+
+def test_the_slot_codes_kept_for_a_key_column_keep_the_column_so_no_other_column_can_take_its_id():
+    # _slot_codes keeps a key column's codes by the column's id(): were the column freed, CPython could put a later
+    # column at the same address and hand it these codes. The memo keeps the column alive as long as its codes.
+    import weakref
+
+    from meta import cells
+
+    n = 6
+    frame = pd.DataFrame({"municipality": ["a"] * n, "arm": ["x"] * n, "arm_class": ["c"] * n,
+                          "unit_h": [0.0] * n, "outcome": ["o"] * n})
+    rows = cells._Rows(frame, pd.DataFrame({"outcome": ["o"]}), None)
+    column = pd.Series(["k1", "k2", "k1", "k3", "k2", "k1"])
+    codes = cells._slot_codes(rows, {"outcome_key": column, "period": ["p"] * n})
+    assert list(codes[2]) == [0, 1, 0, 2, 1, 0]
+    alive = weakref.ref(column)
+    del column
+    assert alive() is not None, "the column was freed while its codes are kept under its id"
+    other = pd.Series(["k9"] * n)
+    assert list(cells._slot_codes(rows, {"outcome_key": other, "period": ["p"] * n})[2]) == [0] * n
