@@ -731,3 +731,19 @@ def test_the_specification_curves_and_the_component_models_come_in_the_plans_ord
     firsts = list(dict.fromkeys(re.findall(r"<tr><td>([^<]*)</td>", html)))
     assert firsts[:4] == ["werk (uit de bijstand door werk)", "deeltijdwerk (&gt; 12 uur per week)",
                           "werk &gt; 8 uur per week", "vast contract"] and firsts[-1] == "zoekintensiteit"
+
+
+
+def test_how_each_pool_was_made_lists_the_pools_in_the_plans_order_as_the_forest_plots_do(results):
+    # "Hoe elke pool is gemaakt" still followed the codes' alphabet (werk 16th of 17) after the forest plots and the
+    # specification curves took the plan's order (review of the report). Expected: the forest plots' order of the
+    # same cells (plots.figure_cells, pinned to inputs/plan.toml by the forest-plot test above)
+    import re
+
+    from meta.present import plots, report
+
+    listed = re.findall(r"<li><b>([^<]*)</b>, ", report.pools_section(results, "nl"))
+    labels = report.concept_labels(results.inputs.concepts, "nl")
+    expected = [str(report.esc(labels.get(o, o))) for o, _, _ in plots.figure_cells(results)]
+    assert listed == expected
+    assert listed[0] == "werk (uit de bijstand door werk)" and len(listed) == 17

@@ -116,11 +116,12 @@ def pools_section(results, lang: str = "en") -> str:
     names, own = municipality_names(results), outcome_labels(results.inputs.outcomes, lang)
     rows = records(results.studies[["outcome_key", "period", "arm_class", "municipality", "outcome", "horizon_months",
                                     "transform"]])
-    cells = {}  # (concept, period) -> its study rows, keys sorted as groupby(sort=True) sorts them
+    cells = {}  # (concept, period) -> its study rows
     for r in rows:
         if not (pd.isna(r["outcome_key"]) or pd.isna(r["period"])):  # a missing value is in no group
             cells.setdefault((r["outcome_key"], r["period"]), []).append(r)
-    for c, period in sorted(cells):
+    order = plan_order(results.plan)  # as the forest plots follow (werk first)
+    for c, period in sorted(cells, key=lambda cell: order(*cell)):
         g = cells[c, period]
         by_class = {}  # arm class -> its municipalities (groupby("arm_class")["municipality"].nunique())
         for r in g:
