@@ -747,3 +747,41 @@ def test_how_each_pool_was_made_lists_the_pools_in_the_plans_order_as_the_forest
     expected = [str(report.esc(labels.get(o, o))) for o, _, _ in plots.figure_cells(results)]
     assert listed == expected
     assert listed[0] == "werk (uit de bijstand door werk)" and len(listed) == 17
+
+
+def test_the_robustness_table_counts_no_repeated_specification_and_says_how_many_it_left_out(results):
+    # the Specificaties column counted the Bayesian model with the plan's prior beside the Bayesian headline (the
+    # same fit) and choices that change no study of a cell (review of the report, item 13): werk, ontheffing, had 26
+    # specifications of which two repeat others. Expected: robustness.csv's n_specs without them, each row saying
+    # how many repeats it left out, and the note explaining them, in both languages
+    import re
+
+    from meta.analyses import sensitivity
+    from meta.i18n import t
+    from meta.present import report
+
+    sens, rob = results.sensitivity, results.robustness
+    werk = rob[(rob["outcome_key"] == "werk") & (rob["arm_class"] == "exemption")].iloc[0]
+    part = sens[(sens["outcome_key"] == "werk") & (sens["arm_class"] == "exemption")]
+    counted = part[part["not_counted"].fillna("") == ""]
+    assert int(werk["n_specs"]) == len(counted) == len(part) - 2 == 24
+    assert werk["repeats"] == "Bayesian: half-normal τ prior, scale 5;survey contrast: wave"
+    assert int(sensitivity.repeats(part).sum()) == 2
+    for lang in ("nl", "en"):
+        html = report.robustness_section(results, {}, lang)
+        assert t("robustness_repeats", lang, n=2) in html and t("robustness_repeats_note", lang) in html
+        cells = re.findall(r"<td class='num'>(\d+)</td>", html)
+        assert "26" not in cells and "24" in cells, lang
+
+
+def test_a_specification_curve_draws_no_specification_that_repeats_another(results):
+    # a repeat is the same point as the row it repeats: the curve would draw it twice
+    from meta.analyses import sensitivity
+    from meta.present import plots
+
+    jobs = [j for j in plots.sensitivity_jobs(results, "nl") if j.kind == "spec_curve"]
+    drawn = sum(len(j.payload["sens"]) for j in jobs)
+    assert all(not sensitivity.repeats(j.payload["sens"]).any() for j in jobs)
+    werk = next(j for j in jobs if j.payload["outcome_key"] == "werk").payload["sens"]
+    assert len(werk) == 2 * 24  # two panels of 26 specifications (the main one with them), two repeats left out of each
+    assert drawn > 0

@@ -184,3 +184,70 @@ def test_prior_dependence_read_from_lists_equals_the_groupby_formulation_on_rand
         pd.testing.assert_frame_equal(got, _prior_dependence_by_groupby(sens), check_exact=True)
         seen_dependent += int(got["depends_on_prior"].sum())
     assert seen_dependent > 0  # the frames exercised cells whose verdict a prior changes
+
+
+@pytest.fixture(scope="module")
+def real():
+    from meta.analyses import pipeline
+    from meta.plan import REPO, load_plan
+
+    return pipeline.analyse(REPO / "inputs", load_plan(REPO / "inputs" / "plan.toml"))
+
+
+def _by_cell(sens: pd.DataFrame) -> dict:
+    out = {}
+    for r in sens.to_dict("records"):
+        out.setdefault(tuple(r[c] for c in CELL_COLUMNS), []).append(r)
+    return out
+
+
+def test_the_bayesian_row_with_the_plans_prior_repeats_a_bayesian_main_row_and_is_not_counted_twice(real):
+    # where the headline is the Bayesian model, the prior-sensitivity family's "Bayesian" row (the plan's τ prior)
+    # is the same fit as the main row: the same numbers (checked here), marked, and left out of n_specs
+    checked = 0
+    for key, rows in _by_cell(real.sensitivity).items():
+        main = next(r for r in rows if r["spec_group"] == "main")
+        for r in (r for r in rows if r["spec_group"] == "Bayesian"):
+            if main["spec"].startswith("Bayesian"):
+                assert (r["estimate"], r["ci_low"], r["ci_high"]) == (main["estimate"], main["ci_low"],
+                                                                      main["ci_high"]), key
+                assert r["not_counted"] == sensitivity.REPEATS_MAIN, key
+                checked += 1
+            else:
+                assert r["not_counted"] == "", key
+    assert checked == 8  # the eight cells of two municipalities on inputs/
+
+
+def test_a_choice_that_leaves_a_cell_with_the_main_studies_repeats_the_plans_classical_row_and_only_then(real):
+    # a re-selected specification (model column, SE policy, SE from marks, survey contrast, outcome definition)
+    # whose studies are the main analysis's gives the plan's classical numbers again: marked as a repeat, which
+    # its numbers confirm; the review's example, the survey contrast for werk (a register outcome), is one; the
+    # survey contrast for ervaren gezondheid at 1 year (Wageningen's adjusted means) changes the pool and is not
+    classical_spec = f"{real.plan.method} + {real.plan.test}"
+    cells = _by_cell(real.sensitivity)
+    marked = 0
+    for key, rows in cells.items():
+        plan_row = next(r for r in rows if r["spec_group"] in ("main", "classical") and r["spec"] == classical_spec)
+        for r in rows:
+            if r["not_counted"] == sensitivity.REPEATS_PLAN:
+                assert (r["k"], r["estimate"], r["ci_low"], r["ci_high"]) == (
+                    plan_row["k"], plan_row["estimate"], plan_row["ci_low"], plan_row["ci_high"]), (key, r["spec"])
+                marked += 1
+    assert marked == 216
+    contrast = {(k[0], k[2]): r["not_counted"] for k, rows in cells.items() for r in rows
+                if r["spec_group"] == "survey contrast" and k[1] in ("einde_experiment", "meting_1jaar")}
+    assert contrast[("werk", "exemption")] == sensitivity.REPEATS_PLAN
+    assert contrast[("gezondheid", "exemption")] == ""
+
+
+def test_robustness_counts_neither_repeats_nor_rows_left_out_and_lists_them_apart():
+    sens = pd.DataFrame([_sens_row("main", "Bayesian headline (plan's τ prior)", -0.9, 1.9),
+                         _sens_row("classical", "REML + adhoc", -0.8, 1.8),
+                         _sens_row("Bayesian", "half-normal τ prior, scale 5", -0.9, 1.9, sensitivity.REPEATS_MAIN),
+                         _sens_row("survey contrast", "wave", -0.8, 1.8, sensitivity.REPEATS_PLAN),
+                         _sens_row("test", "knha", 0.4, 0.6, "knha scale factor q = 0.005 < 1")])
+    rob = sensitivity.robustness(sens)
+    assert rob["n_specs"].iloc[0] == 2  # the main row and the classical row; the other three are not counted
+    assert rob["not_counted"].iloc[0] == "test: knha"
+    assert rob["repeats"].iloc[0] == "Bayesian: half-normal τ prior, scale 5;survey contrast: wave"
+    assert bool(rob["survives_all"].iloc[0])

@@ -11,7 +11,13 @@ plan's method and test; :mod:`meta.analyses.fewstudies`). A conclusion *survives
 specification that has a number for the cell gives the same verdict (negative,
 positive, or no significant effect at the plan's level).
 
-One specification is shown but not counted: the plain Hartung-Knapp test (``knha``) where its scale factor
+Two kinds of specification are shown but not counted. A specification that repeats another by construction: the
+Bayesian model with the plan's τ prior where that model is the main specification (:data:`REPEATS_MAIN`), and a
+choice made before pooling (model column, SE policy, SE from marks, survey contrast, outcome definition) that leaves
+a cell with exactly the main analysis's studies, so that pooling them with the plan's method and test is the plan's
+classical specification again (:data:`REPEATS_PLAN`; e.g. the survey contrast in a cell of register outcomes).
+Counted, either would add an agreeing specification that is no other choice. And the plain Hartung-Knapp test
+(``knha``) where its scale factor
 q = Σwᵢ(yᵢ − μ̂)²/(k−1) is below 1. There it gives an interval *narrower* than the ad hoc test, which floors q at
 1; with few studies that agree closely (k = 2, Q p near 1) q collapses towards 0 and the interval with it, the known
 failure the ad hoc variant exists to prevent (Röver, Knapp & Friede 2015, BMC Med Res Methodol 15:99). Such a row
@@ -99,6 +105,21 @@ def not_counted_reasons(studies: pd.DataFrame, method: str, test: str, level: fl
     return _not_counted(knha_scale(studies, method, level))
 
 
+#: Why a specification that repeats another one is shown but not counted (module docstring).
+REPEATS_MAIN = ("the main specification itself (the Bayesian headline with the plan's τ prior): shown, not counted "
+                "twice")
+REPEATS_PLAN = ("the main analysis's own studies (this choice changes none of this cell's effects), pooled with the "
+                "plan's method and test: the plan's classical specification again; shown, not counted twice")
+REPEATS = (REPEATS_MAIN, REPEATS_PLAN)
+
+
+def repeats(sens: pd.DataFrame) -> np.ndarray:
+    """Per row of ``sens`` (sensitivity.csv): whether the specification repeats another (:data:`REPEATS`)."""
+    if "not_counted" not in sens:
+        return np.zeros(len(sens), dtype=bool)
+    return np.isin(sens["not_counted"].to_numpy(dtype=object), REPEATS)
+
+
 def _not_counted(scale: dict) -> dict:
     """{cell key: reason} for the cells whose knha scale factor (:func:`knha_scale`) is below 1."""
     return {key: (f"knha scale factor q = {q:.3g} < 1: narrower than the ad hoc test, which floors q at 1 "
@@ -161,7 +182,8 @@ def _spec_rows(pooled: pd.DataFrame, group: str | None, spec, studies: pd.DataFr
     """One row per pooled cell. ``spec`` is the specification's name, or (with ``by``) the name of the
     ``by`` column of ``pooled`` and ``studies`` that tells the specifications of one batch apart; ``names``: {``by``
     value: (spec_group, spec)} when that column holds codes instead (``group`` and ``spec`` are then unused).
-    ``not_counted``: {cell key: reason} for rows that do not count toward the verdict (:func:`not_counted_reasons`).
+    ``not_counted``: {cell key (with the ``by`` value when given): reason} for rows that do not count toward the
+    verdict (:func:`not_counted_reasons`, :func:`_same_studies`).
     ``cells``: :func:`_cells_of` ``studies`` when already known. ``se_upper_bound_only``: the row is one study whose
     SE is only an upper bound (:func:`_upper_bound_keys`)."""
     cols = [*CELL_COLUMNS, *([by] if by else [])]
@@ -173,7 +195,7 @@ def _spec_rows(pooled: pd.DataFrame, group: str | None, spec, studies: pd.DataFr
         out.append({**{c: r[c] for c in CELL_COLUMNS}, "spec_group": row_group, "spec": row_spec,
                     "k": int(r["k"]), "municipalities": munis.get(key, ""), "estimate": r["estimate"],
                     "ci_low": r["ci_low"], "ci_high": r["ci_high"], "verdict": verdict(r["ci_low"], r["ci_high"]),
-                    "not_counted": (not_counted or {}).get(tuple(r[c] for c in CELL_COLUMNS), ""),
+                    "not_counted": (not_counted or {}).get(key, ""),
                     "se_upper_bound_only": key in upper and int(r["k"]) == 1})
     return out
 
@@ -256,16 +278,26 @@ def sensitivity_table(results) -> pd.DataFrame:
     # Bayesian normal-normal model with the plan's τ prior per unit, and the prior variants (cells with k >= 2: a single
     # study is shown as reported)
     prior_rows = prior_sensitivity_rows(studies, plan, results.pooled)  # the plan's prior: fitted once, in the run
-    upper = cells[1]
+    upper, bayes_main = cells[1], _bayes_headline_cells(results.pooled)
     for r in records(prior_rows):
+        key = tuple(r[c] for c in CELL_COLUMNS)
         rows.append({**{c: r[c] for c in SPEC_COLUMNS if c not in ("verdict", "not_counted", "se_upper_bound_only")},
-                     "verdict": verdict(r["ci_low"], r["ci_high"]), "not_counted": "",
-                     "se_upper_bound_only": tuple(r[c] for c in CELL_COLUMNS) in upper and int(r["k"]) == 1})
+                     "verdict": verdict(r["ci_low"], r["ci_high"]),
+                     "not_counted": REPEATS_MAIN if r["spec_group"] == "Bayesian" and key in bayes_main else "",
+                     "se_upper_bound_only": key in upper and int(r["k"]) == 1})
     table = pd.DataFrame(rows, columns=list(SPEC_COLUMNS))
     # keep only cells of the main analysis
     main_keys = table.loc[table["spec_group"] == "main", list(CELL_COLUMNS)].drop_duplicates()
     table = table.merge(main_keys, on=list(CELL_COLUMNS))
     return table.sort_values([*CELL_COLUMNS, "spec_group", "spec"], kind="mergesort").reset_index(drop=True)
+
+
+def _bayes_headline_cells(pooled: pd.DataFrame) -> set:
+    """The cell keys whose main specification is the Bayesian headline (:data:`HEADLINE_BAYES`)."""
+    if not len(pooled) or "headline" not in pooled:
+        return set()
+    part = pooled[pooled["headline"] == HEADLINE_BAYES]
+    return set(zip(*(part[c].tolist() for c in CELL_COLUMNS)))
 
 
 def _main_rows(results, cells: tuple[dict, set]) -> list[dict]:
@@ -350,7 +382,25 @@ def _reselected_rows(results) -> list[dict]:
         return []
     stacked = pd.concat(tables, ignore_index=True)
     pooled = _pool_tables(stacked, plan)
-    return _spec_rows(pooled, None, None, stacked, by="_table", names=names)
+    return _spec_rows(pooled, None, None, stacked, by="_table", names=names,
+                      not_counted=dict.fromkeys(_same_studies(stacked, studies), REPEATS_PLAN))
+
+
+#: What makes two selections of a cell the same studies: who, and the effect and SE pooled.
+_SAME = ("municipality", "yi", "sei", "se_upper_bound_only")
+
+
+def _same_studies(stacked: pd.DataFrame, studies: pd.DataFrame) -> list[tuple]:
+    """The (cell key, ``_table``) of ``stacked`` (the re-selected specifications' studies) whose studies are exactly
+    the main analysis's studies of that cell (``studies``): the same municipalities with the same ``yi``, ``sei``
+    and upper-bound flag, compared as sorted rows (a missing value equals a missing value)."""
+    def selections(frame: pd.DataFrame, cols: list[str]) -> dict:
+        rows = list(zip(*(frame[c].tolist() for c in _SAME)))
+        return {key: sorted(map(repr, (rows[i] for i in at))) for key, at in _cell_rows(frame, cols).items()}
+
+    main = selections(studies, list(CELL_COLUMNS))
+    return [key for key, chosen in selections(stacked, [*CELL_COLUMNS, "_table"]).items()
+            if main.get(key[:len(CELL_COLUMNS)]) == chosen]
 
 
 #: Up to this width a batch's padding does not change any cell's sums: numpy adds fewer than 8 terms one after
@@ -380,20 +430,22 @@ def _pool_tables(stacked: pd.DataFrame, plan) -> pd.DataFrame:
 
 
 def robustness(sens: pd.DataFrame) -> pd.DataFrame:
-    """Per main cell: the main verdict, how many specifications count, whether every one agrees, and which
-    specifications were not counted (``not_counted``: ``group: spec;…``, the reasons are in ``sensitivity.csv``;
-    module docstring). Cells in sorted order; a row with a missing cell column belongs to no cell (as in groupby)."""
+    """Per main cell: the main verdict, how many specifications count, whether every one agrees, which
+    specifications were not counted for a reason of their own (``not_counted``: ``group: spec;…``) and which
+    repeat another (``repeats``, :data:`REPEATS`); the reasons are in ``sensitivity.csv`` (module docstring). Cells
+    in sorted order; a row with a missing cell column belongs to no cell (as in groupby)."""
     cols = list(CELL_COLUMNS)
     col = {c: sens[c].tolist() for c in ["spec_group", "spec", "verdict", "estimate"]}
     skipped = ((sens["not_counted"].fillna("").astype(str) != "").tolist() if "not_counted" in sens
                else [False] * len(sens))
+    repeated = repeats(sens).tolist()
     cells = _cell_rows(sens, cols)
     group, spec, verdicts = col["spec_group"], col["spec"], col["verdict"]
     rows = []
     for key in sorted(cells):
         at = cells[key]
         main = next(verdicts[i] for i in at if group[i] == "main")
-        left_out = [i for i in at if skipped[i]]
+        left_out = [i for i in at if skipped[i] and not repeated[i]]
         others = [i for i in at if verdicts[i] != "no estimate" and not skipped[i]]
         disagree = [i for i in others if verdicts[i] != main]
         low, high = _nan_min_max([col["estimate"][i] for i in others])
@@ -401,6 +453,7 @@ def robustness(sens: pd.DataFrame) -> pd.DataFrame:
                      "survives_all": not disagree,
                      "changed_by": ";".join(f"{group[i]}: {spec[i]}" for i in disagree),
                      "not_counted": ";".join(f"{group[i]}: {spec[i]}" for i in left_out),
+                     "repeats": ";".join(f"{group[i]}: {spec[i]}" for i in at if repeated[i]),
                      "estimate_min": low, "estimate_max": high})
     return pd.DataFrame(rows)
 

@@ -229,11 +229,17 @@ def robustness_section(results, extra: dict, lang: str = "en") -> str:
              "range": fmt_interval(r["estimate_min"], r["estimate_max"], fsr.unit_digits(r["unit_h"]), lang),
              "changed_by": changed_by_words(r["changed_by"], lang, names),
              "not_counted": (changed_by_words(r["not_counted"], lang, names)
-                             if isinstance(r.get("not_counted"), str) and r["not_counted"] else "")}
+                             if isinstance(r.get("not_counted"), str) and r["not_counted"] else ""),
+             "repeats": _count_listed(r.get("repeats"))}
             for r in records(cell_order(results, rob))]
     figures = [f for name, f in extra.items() if name.startswith("specification_curve")]
     return render("robustness.html.j2", lang, intro=intro, rows=rows, figures=figures, n_upper=len(judged) - sum(judged),
                   upper_mark=fsr.UPPER_MARK, uncurved=_uncurved(results.sensitivity, label) if figures or extra else None)
+
+
+def _count_listed(listed) -> int:
+    """How many specifications a ``;``-separated list of robustness.csv names (0 when empty or missing)."""
+    return len(listed.split(";")) if isinstance(listed, str) and listed else 0
 
 
 def _uncurved(sens: pd.DataFrame, label: dict) -> dict | None:

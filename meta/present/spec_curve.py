@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from meta.analyses.sensitivity import repeats
 from meta.i18n import (arm_class_label, concept_labels, fmt_g, outcome_labels, period_label, spec_words, t,
                        unit_words, word)
 from meta.present.drawing import (FIGURE_WIDTH_IN, MIN_FONT_PT, FONT_PT, PNG_DPI, draw_points, draw_segments,
@@ -256,7 +257,7 @@ def spec_curve_jobs(sens: pd.DataFrame, outcomes: pd.DataFrame, lang: str = "en"
 
     label = {**outcome_labels(outcomes, lang), **concept_labels(concepts, lang)}
     jobs = []
-    drawn = sens[curve_cells(sens)]
+    drawn = sens[curve_cells(sens) & ~repeats(sens)]  # a specification that repeats another would be its point again
     for outcome_key in sorted(set(drawn["outcome_key"]), key=order or (lambda o: o)):
         name = f"specification_curve_{outcome_key}"
         title = f"{label.get(outcome_key) or outcome_key}: " + ("specificatiecurve" if lang == "nl"
