@@ -785,3 +785,19 @@ def test_a_specification_curve_draws_no_specification_that_repeats_another(resul
     werk = next(j for j in jobs if j.payload["outcome_key"] == "werk").payload["sens"]
     assert len(werk) == 2 * 24  # two panels of 26 specifications (the main one with them), two repeats left out of each
     assert drawn > 0
+
+
+def test_the_dutch_report_and_forest_plots_name_the_prediction_interval_with_one_word(results):
+    # the Dutch texts said "predictie-interval" (Methods, the forest plots' notes, the Kerntabel's column) and
+    # "voorspellingsinterval" (the decision table, the findings) for the same interval (review of the report)
+    import re
+
+    from meta.i18n import t
+    from meta.present import report
+
+    html = report.render_report(results, {}, "nl", {})
+    text = " ".join(re.sub(r"<[^>]+>", " ", html).split()).lower()
+    notes = _forest_footer(results, "werk").lower()
+    assert "predictie" not in text and "predictie" not in notes
+    assert "voorspellingsinterval" in text and "voorspellingsinterval" in notes
+    assert t("col_pi", "nl") == t("fig_pi", "nl") == "Voorspellingsinterval"

@@ -400,7 +400,7 @@ def forest_footnote(rows: pd.DataFrame, lang: str, cols: dict | None = None) -> 
         notes.append(t("fig_note_strip", lang))
     if pooled and "study" in kinds:
         notes.append("Vierkanten naar gewicht in het random-effectsmodel; ruit: gepoolde schatting en interval; balk: "
-                     "predictie-interval." if nl else
+                     "voorspellingsinterval." if nl else
                      "Squares sized by random-effects weight; diamond: pooled estimate and interval; bar: prediction "
                      "interval.")
     if marked("§"):
