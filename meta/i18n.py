@@ -425,6 +425,15 @@ def _reason_words(reason: str, lang: str) -> str:
     return reason
 
 
+def word_list(items, lang: str) -> str:
+    """``items`` as a sentence lists them: "a, b en c" (Dutch), "a, b and c" (English); one item as it is, none
+    as ""."""
+    items = list(items)
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + (" en " if lang == "nl" else " and ") + items[-1]
+
+
 def _nl_list(items: list[str], conj: str = "en") -> str:
     items = [i.strip() for i in items if i.strip()]
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + f" {conj} " + items[-1]

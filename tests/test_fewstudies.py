@@ -396,8 +396,9 @@ def test_a_specification_curve_draws_only_cells_where_some_specification_pools_t
     assert [j.name for j in jobs] == ["specification_curve_a"]  # b: one study in every specification
     drawn = jobs[0].payload["sens"]
     assert set(drawn["arm_class"]) == {"exemption"} and len(drawn) == 3  # every row of the drawn cell, k = 1 too
-    assert _uncurved(sens, {"a": "A", "b": "B"}) == dict(n=2, outcomes="A, B")
-    assert _uncurved(sens[sens["outcome_key"] == "a"].iloc[:3], {}) is None
+    assert _uncurved(sens, {"a": "A", "b": "B"}, "nl") == dict(n=2, outcomes="A en B")
+    assert _uncurved(sens, {"a": "A", "b": "B"}, "en") == dict(n=2, outcomes="A and B")
+    assert _uncurved(sens[sens["outcome_key"] == "a"].iloc[:3], {}, "nl") is None
     from meta.i18n import t
 
     for lang in ("nl", "en"):

@@ -801,3 +801,21 @@ def test_the_dutch_report_and_forest_plots_name_the_prediction_interval_with_one
     assert "predictie" not in text and "predictie" not in notes
     assert "voorspellingsinterval" in text and "voorspellingsinterval" in notes
     assert t("col_pi", "nl") == t("fig_pi", "nl") == "Voorspellingsinterval"
+
+
+def test_a_list_of_names_in_a_sentence_ends_with_en_in_dutch_and_and_in_english(results):
+    # "openstaand: Groningen, Tilburg, Utrecht, Deventer" under every forest plot, and the report's lists of
+    # municipalities and outcomes, read as an unfinished sentence in Dutch (review of the report)
+    from meta.i18n import word_list
+    from meta.present import plots, report
+
+    assert word_list(["a"], "nl") == "a" and word_list([], "en") == ""
+    assert word_list(["a", "b", "c"], "nl") == "a, b en c" and word_list(["a", "b", "c"], "en") == "a, b and c"
+    for lang, pending in (("nl", "openstaand: Groningen, Tilburg, Utrecht en Deventer"),
+                          ("en", "pending: Groningen, Tilburg, Utrecht and Deventer")):
+        rows = plots.forest_rows(results, *plots.figure_cells(results)[0], lang)
+        pending_rows = rows.loc[rows["kind"] == "pending", "label"]  # made unique with zero-width spaces
+        labels = [" ".join(label.replace("\u200b", "").split()) for label in pending_rows]
+        assert labels and set(labels) == {pending}, (lang, labels)
+    html = report.render_report(results, {}, "nl", {})
+    assert "Groningen, Tilburg, Utrecht en Deventer" in html and "Utrecht, Deventer" not in html

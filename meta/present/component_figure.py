@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from meta.i18n import period_label, t, word
+from meta.i18n import period_label, t, word, word_list
 from meta.present.drawing import (FIGURE_WIDTH_IN, FONT_PT, MIN_FONT_PT, draw_points, draw_segments, effect_axis,
                                   new_figure, text_width_in, wrap_label, wrap_line)
 from meta.present.fewstudies_report import UPPER_MARK, open_square_note
@@ -47,7 +47,7 @@ def component_rows(table: pd.DataFrame, lang: str, outcome_label: dict | None = 
         rows = []
         for (outcome, period), g in groups.items():
             munis = list(dict.fromkeys(m.capitalize() for r in g for m in str(r["municipalities"]).split(";") if m))
-            who = ", ".join(munis) if len(munis) <= 6 else t("n_municipalities", lang, n=len(munis))
+            who = word_list(munis, lang) if len(munis) <= 6 else t("n_municipalities", lang, n=len(munis))
             outer = (outcome, period) in upper
             rows.append(dict(kind="header", upper=outer, label=wrap_label(
                 f"{(outcome_label or {}).get(outcome, outcome)}, {period_label(str(period), periods, lang)} ({who})"

@@ -24,7 +24,7 @@ from meta.analyses.fewstudies import HEADLINE_BAYES, HEADLINE_CLASSICAL, HEADLIN
 from meta.analyses.sensitivity import prior_dependence
 from meta.analyses.tables import cell_order
 from meta.i18n import (INTERVAL_SEP, arm_class_label, concept_labels, fmt_g, fmt_num, outcome_labels, period_labels,
-                       t, unit_words)
+                       t, unit_words, word_list)
 from meta.present.report_cells import records, simulation_run
 from meta.present.templating import render, text
 
@@ -218,7 +218,7 @@ def _left_out_of_decisions(missing: pd.DataFrame, label: dict, lang: str) -> str
     if len(missing) == 0:
         return ""
     names = list(dict.fromkeys(label.get(k, k) for k in missing["outcome_key"]))
-    return t("decision_left_out", lang, outcomes=", ".join(names))
+    return t("decision_left_out", lang, outcomes=word_list(names, lang))
 
 
 def _decision_row(r: dict, lang: str, label: dict, dep_of: dict, period: str) -> dict:

@@ -15,7 +15,7 @@ from meta.analyses.tables import plan_order, study_weights
 from meta.present import fewstudies_report as fsr
 from meta.present.component_figure import outer_bound_models
 from meta.i18n import (arm_class_label, components_label, concept_labels, fmt_g, fmt_interval, fmt_num, fmt_p,
-                       method_words, outcome_labels, period_label, t, unit_words)
+                       method_words, outcome_labels, period_label, t, unit_words, word_list)
 from meta.present.drawing import (ZWSP, FIGURE_WIDTH_IN, FONT_PT, PNG_DPI, cell_frames, edge_arrows, new_figure,
                                   number_axis, plain_text, text_width_in, unique_labels, wrap_label, wrap_line,
                                   write_now)
@@ -59,7 +59,7 @@ def forest_rows(results, outcome_key: str, period, unit: str, lang: str = "en", 
             names = names or _study_names(results, lang)
             rows.extend(_study_rows(results, s, w, single=int(p["k"]) < 2, d=d, lang=lang, names=names))
         if pending:
-            rows.append(dict(kind="pending", label=wrap_label(t("fig_pending", lang, names=", ".join(pending))),
+            rows.append(dict(kind="pending", label=wrap_label(t("fig_pending", lang, names=word_list(pending, lang))),
                              ci=t("fig_not_transcribed", lang), w=""))
         if int(p["k"]) >= 2:
             rows.extend(_pooled_rows(p, plan, arm_class, unit, d, lang, footer))

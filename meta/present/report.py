@@ -32,7 +32,7 @@ from meta.simulate.settings import SIMULATION_SUMMARY
 from meta.version import __version__
 from meta.i18n import (arm_class_label, cell_labels, changed_by_words, component_note_words, fmt_g,
                        fmt_interval, fmt_num, fmt_p, method_words, outcome_labels, reason_words, t, word, words,
-                       concept_labels, MISSING)
+                       concept_labels, word_list, MISSING)
 
 
 #: The columns of a pooled row the Kerntabel prints through :func:`meta.present.fewstudies_report.value_text` or
@@ -234,7 +234,7 @@ def robustness_section(results, extra: dict, lang: str = "en") -> str:
             for r in records(cell_order(results, rob))]
     figures = [f for name, f in extra.items() if name.startswith("specification_curve")]
     return render("robustness.html.j2", lang, intro=intro, rows=rows, figures=figures, n_upper=len(judged) - sum(judged),
-                  upper_mark=fsr.UPPER_MARK, uncurved=_uncurved(results.sensitivity, label) if figures or extra else None)
+                  upper_mark=fsr.UPPER_MARK, uncurved=_uncurved(results.sensitivity, label, lang) if figures or extra else None)
 
 
 def _count_listed(listed) -> int:
@@ -242,7 +242,7 @@ def _count_listed(listed) -> int:
     return len(listed.split(";")) if isinstance(listed, str) and listed else 0
 
 
-def _uncurved(sens: pd.DataFrame, label: dict) -> dict | None:
+def _uncurved(sens: pd.DataFrame, label: dict, lang: str) -> dict | None:
     """The cells without a panel in a specification curve (:func:`meta.present.spec_curve.curve_cells`): their
     number and their outcomes in words, or None when every cell has one."""
     from meta.present.spec_curve import curve_cells
@@ -251,7 +251,7 @@ def _uncurved(sens: pd.DataFrame, label: dict) -> dict | None:
     if not len(left):
         return None
     outcomes = sorted({label.get(o, o) for o in left["outcome_key"]})
-    return dict(n=len(left), outcomes=", ".join(outcomes))
+    return dict(n=len(left), outcomes=word_list(outcomes, lang))
 
 
 def components_section(results, extra: dict, lang: str = "en") -> str:
@@ -493,7 +493,7 @@ def _page_values(results, figures: dict, extra: dict, lang: str) -> dict:
 
 def _names_text(names: list, lang: str) -> str:
     """'Nijmegen, Wageningen', or '60 gemeenten' past :data:`REPORT_MAX_MUNICIPALITIES` ('' for none)."""
-    return t("n_municipalities", lang, n=len(names)) if len(names) > REPORT_MAX_MUNICIPALITIES else ", ".join(names)
+    return t("n_municipalities", lang, n=len(names)) if len(names) > REPORT_MAX_MUNICIPALITIES else word_list(names, lang)
 
 
 def _section_values(results, extra: dict, lang: str) -> dict:

@@ -13,7 +13,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from meta.analyses.tables import side_by_side
-from meta.i18n import cell_labels, components_label, fmt_interval, fmt_num, printed_text, word, words
+from meta.i18n import cell_labels, components_label, fmt_interval, fmt_num, printed_text, word, word_list, words
 from meta.present import fewstudies_report as fsr
 from meta.present.report_cells import PeriodTexts, cell_order, cell_texts, municipality_names, records, too_many
 from meta.present.templating import render, text
@@ -63,7 +63,7 @@ def coverage_table(results, lang: str = "en") -> str:
                                     for _, r in pend.iterrows()])
     return render("coverage.html.j2", lang, munis=[names[m] for m in munis], rows=rows, hidden=hidden,
                   pending=list(zip(pend["name"], own)), shared=shared, n_pending=len(pend),
-                  pending_names=", ".join(pend["name"]),
+                  pending_names=word_list(pend["name"], lang),
                   printed_no_se=_printed_no_se(results, names, label, periods))
 
 
