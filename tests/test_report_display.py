@@ -819,3 +819,18 @@ def test_a_list_of_names_in_a_sentence_ends_with_en_in_dutch_and_and_in_english(
         assert labels and set(labels) == {pending}, (lang, labels)
     html = report.render_report(results, {}, "nl", {})
     assert "Groningen, Tilburg, Utrecht en Deventer" in html and "Utrecht, Deventer" not in html
+
+
+def test_the_interval_column_of_a_forest_plot_with_a_bayesian_pooled_row_is_headed_bi_gi(results):
+    # werk's forest plot headed its column "Effect [95%-BI]" above the Bayesian row's credible interval (review of
+    # the report); a plot with only single studies prints confidence intervals alone and keeps "BI"
+    from meta.present import plots
+
+    cells = {c[0]: c for c in plots.figure_cells(results)}
+    heads = {}
+    for outcome in ("werk", "deeltijdwerk"):
+        for lang in ("nl", "en"):
+            rows = plots.forest_rows(results, *cells[outcome], lang)
+            heads[outcome, lang] = plots._ForestGeometry(rows, [], results.plan.level, lang).effect_head
+    assert heads == {("werk", "nl"): "Effect [95%-BI/GI]", ("werk", "en"): "Effect [95% CI/CrI]",
+                     ("deeltijdwerk", "nl"): "Effect [95%-BI]", ("deeltijdwerk", "en"): "Effect [95% CI]"}

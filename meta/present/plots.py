@@ -44,7 +44,7 @@ def forest_rows(results, outcome_key: str, period, unit: str, lang: str = "en", 
     munis = results.inputs.municipalities
     pending = [n for n, s in zip(munis["name"], munis["status"]) if s == "pending"]
     d = fsr.unit_digits(unit)
-    rows, footer, undetermined = [], [], False
+    rows, footer, undetermined, credible = [], [], False, False
     cells = cell_frames(results) if cells is None else cells
     for arm_class in plan.arm_classes:
         s, p = cells.get((outcome_key, period, arm_class, unit), (None, None))  # a cell without studies: no rows
@@ -64,9 +64,10 @@ def forest_rows(results, outcome_key: str, period, unit: str, lang: str = "en", 
         if int(p["k"]) >= 2:
             rows.extend(_pooled_rows(p, plan, arm_class, unit, d, lang, footer))
             undetermined = undetermined or _prints_undetermined(p)
+            credible = credible or p.get("headline") == fsr.HEADLINE_BAYES
         else:
             rows.append(dict(kind="stats", label=wrap_label(t("fig_single", lang)), ci="", w=""))
-    return _rows_frame(rows, footer, undetermined)
+    return _rows_frame(rows, footer, undetermined, credible)
 
 
 def _prints_undetermined(p) -> bool:
@@ -190,14 +191,16 @@ def _drawn_at(p):
 _ROW_DEFAULTS = dict(est=np.nan, ll=np.nan, hl=np.nan, weight=np.nan, ci="", w="")
 
 
-def _rows_frame(rows: list[dict], footer: list, undetermined: bool = False) -> pd.DataFrame:
+def _rows_frame(rows: list[dict], footer: list, undetermined: bool = False, credible: bool = False) -> pd.DataFrame:
     """The rows as a frame with every column :func:`draw_forest_rows` reads; labels made unique. ``attrs`` holds the
-    footer lines and whether a value is printed "onbepaald" (which adds the footnote saying why)."""
+    footer lines, whether a value is printed "onbepaald" (which adds the footnote saying why) and whether a pooled
+    row prints a Bayesian credible interval (the interval column's head then names both kinds)."""
     labels = unique_labels([r["label"] for r in rows])
     frame = pd.DataFrame([{**r, **{c: v for c, v in _ROW_DEFAULTS.items() if c not in r}, "label": label}
                           for r, label in zip(rows, labels)])  # every row complete: no column added or filled
     frame.attrs["footer"] = footer  # lines for the figure's footer (classical fits beside a Bayesian headline)
     frame.attrs["undetermined"] = bool(undetermined)
+    frame.attrs["credible"] = bool(credible)
     return frame
 
 
@@ -286,7 +289,8 @@ class _ForestGeometry:
         span = max(highs - lows, 1e-9)
         self.xlim = (lows - 0.06 * span, highs + 0.06 * span)
         self.weights = any(w != "" for w in cols["w"])  # no weight column when nothing is pooled
-        self.effect_head = t("fig_effect", lang, level=fmt_g(level, lang))
+        self.effect_head = t("fig_effect_bayes" if rows.attrs.get("credible") else "fig_effect", lang,
+                             level=fmt_g(level, lang))
         self.weight_head = t("fig_weight", lang)
         gap = 0.15
         label_in = max(text_width_in(x, weight="bold") for x in [*cols["label"], t("fig_ylabel", lang)])
