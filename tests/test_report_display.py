@@ -834,3 +834,18 @@ def test_the_interval_column_of_a_forest_plot_with_a_bayesian_pooled_row_is_head
             heads[outcome, lang] = plots._ForestGeometry(rows, [], results.plan.level, lang).effect_head
     assert heads == {("werk", "nl"): "Effect [95%-BI/GI]", ("werk", "en"): "Effect [95% CI/CrI]",
                      ("deeltijdwerk", "nl"): "Effect [95%-BI]", ("deeltijdwerk", "en"): "Effect [95% CI]"}
+
+
+def test_every_specification_curves_legend_lies_inside_the_figure_in_both_languages(results):
+    # the Dutch 'ervaren gezondheid' curve drew its four legend entries in one row 8.3 inches wide on an 8-inch
+    # figure: its first entry ("geen significant effect") was cut off at the left edge (second review of the report);
+    # the English one lost its first marker the same way
+    from meta.present import plots
+    from meta.present.spec_curve import draw_spec_curve
+
+    for lang in ("nl", "en"):
+        for job in (j for j in plots.sensitivity_jobs(results, lang) if j.kind == "spec_curve"):
+            fig = draw_spec_curve(**job.payload)
+            fig.canvas.draw()
+            box, page = fig.legends[0].get_window_extent(), fig.bbox
+            assert box.x0 >= page.x0 and box.x1 <= page.x1 + 0.5, (lang, job.name, box.x0, box.x1, page.x1)

@@ -114,11 +114,8 @@ def draw_spec_curve(sens: pd.DataFrame, outcome_key: str, title: str, lang: str 
     if clipped_at is not None:
         handles.append(Line2D([], [], marker="^", ls="", color="#555555",
                                   label=t("fig_spec_clipped", lang, width=fmt_g(clipped_at, lang))))
-    fig.legend(handles=handles, loc="upper right", bbox_to_anchor=(1 - SPEC_RIGHT_IN / FIGURE_WIDTH_IN,
-                                                                   1 - 0.38 / height),
-               fontsize=MIN_FONT_PT, frameon=False, borderaxespad=0.0,
-               ncol=len(handles) if len(handles) <= 4 else 3,  # five entries: two rows, or it runs off the left edge
-               **({"columnspacing": 1.2} if len(handles) > 3 else {}))
+    _legend_that_fits(fig, handles, (1 - SPEC_RIGHT_IN / FIGURE_WIDTH_IN, 1 - 0.38 / height),
+                      FIGURE_WIDTH_IN - SPEC_RIGHT_IN - 0.1)
     fig.text(0.1 / FIGURE_WIDTH_IN, 1 - 0.1 / height, title, ha="left", va="top", fontsize=11, fontweight="bold")
     return fig
 
@@ -232,6 +229,20 @@ def spec_left_margin(panels: list[list[str]], min_in: float = 0.72) -> float:
 #: a curve would repeat one point (its range and what changes it are in the report's robustness table, every
 #: specification in sensitivity.csv).
 CURVE_MIN_K = 2
+
+
+def _legend_that_fits(fig, handles: list, anchor: tuple, width_in: float):
+    """The figure's legend of ``handles`` at its upper right corner ``anchor`` (figure fraction), in as many columns
+    (at most one per entry) as fit ``width_in`` inches, measured as matplotlib lays the legend out: one row when it
+    fits, else two or more (a Dutch legend of four entries in one row was 8.3 inches wide on an 8-inch figure, its
+    first entry cut off at the left edge)."""
+    renderer = fig.canvas.get_renderer()
+    for n in range(len(handles), 0, -1):
+        legend = fig.legend(handles=handles, loc="upper right", bbox_to_anchor=anchor, fontsize=MIN_FONT_PT,
+                            frameon=False, borderaxespad=0.0, ncol=n, **({"columnspacing": 1.2} if n > 3 else {}))
+        if n == 1 or legend.get_window_extent(renderer).width / fig.dpi <= width_in:
+            return legend
+        legend.remove()
 
 
 def curve_cells(sens: pd.DataFrame) -> pd.Series:
