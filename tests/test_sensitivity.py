@@ -251,3 +251,21 @@ def test_robustness_counts_neither_repeats_nor_rows_left_out_and_lists_them_apar
     assert rob["not_counted"].iloc[0] == "test: knha"
     assert rob["repeats"].iloc[0] == "Bayesian: half-normal τ prior, scale 5;survey contrast: wave"
     assert bool(rob["survives_all"].iloc[0])
+
+
+def test_with_one_study_every_estimator_and_test_repeats_the_main_row_and_in_a_pool_none_does(real):
+    # one study is what every τ² estimator and test returns (the second review of the report, item 14: a single
+    # study's row counted 12 specifications, 8 estimators and 2 tests among them, that cannot differ); in a pool of
+    # two the estimators are other specifications and count
+    for key, rows in _by_cell(real.sensitivity).items():
+        main = next(r for r in rows if r["spec_group"] == "main")
+        pooling = [r for r in rows if r["spec_group"] in ("estimator", "test")]
+        if main["k"] == 1:
+            assert pooling and all(r["not_counted"] == sensitivity.REPEATS_SINGLE for r in pooling), key
+            assert all((r["estimate"], r["ci_low"], r["ci_high"]) == (main["estimate"], main["ci_low"],
+                                                                       main["ci_high"]) for r in pooling), key
+        else:
+            assert not any(r["not_counted"] == sensitivity.REPEATS_SINGLE for r in rows), key
+    rob = real.robustness
+    single = rob[(rob["outcome_key"] == "werk") & (rob["arm_class"] == "release")].iloc[0]
+    assert int(single["n_specs"]) == 1  # Wageningen's release arm alone: every other specification repeats it

@@ -15,7 +15,9 @@ Two kinds of specification are shown but not counted. A specification that repea
 Bayesian model with the plan's τ prior where that model is the main specification (:data:`REPEATS_MAIN`), and a
 choice made before pooling (model column, SE policy, SE from marks, survey contrast, outcome definition) that leaves
 a cell with exactly the main analysis's studies, so that pooling them with the plan's method and test is the plan's
-classical specification again (:data:`REPEATS_PLAN`; e.g. the survey contrast in a cell of register outcomes).
+classical specification again (:data:`REPEATS_PLAN`; e.g. the survey contrast in a cell of register outcomes), and
+every other τ² estimator and test where the main specification is one study, which each returns as reported
+(:data:`REPEATS_SINGLE`).
 Counted, either would add an agreeing specification that is no other choice. And the plain Hartung-Knapp test
 (``knha``) where its scale factor
 q = Σwᵢ(yᵢ − μ̂)²/(k−1) is below 1. There it gives an interval *narrower* than the ad hoc test, which floors q at
@@ -110,7 +112,9 @@ REPEATS_MAIN = ("the main specification itself (the Bayesian headline with the p
                 "twice")
 REPEATS_PLAN = ("the main analysis's own studies (this choice changes none of this cell's effects), pooled with the "
                 "plan's method and test: the plan's classical specification again; shown, not counted twice")
-REPEATS = (REPEATS_MAIN, REPEATS_PLAN)
+REPEATS_SINGLE = ("one study: every τ² estimator and test gives it as reported, the main specification again; "
+                  "shown, not counted twice")
+REPEATS = (REPEATS_MAIN, REPEATS_PLAN, REPEATS_SINGLE)
 
 
 def repeats(sens: pd.DataFrame) -> np.ndarray:
@@ -289,7 +293,21 @@ def sensitivity_table(results) -> pd.DataFrame:
     # keep only cells of the main analysis
     main_keys = table.loc[table["spec_group"] == "main", list(CELL_COLUMNS)].drop_duplicates()
     table = table.merge(main_keys, on=list(CELL_COLUMNS))
+    table["not_counted"] = _single_study_repeats(table)
     return table.sort_values([*CELL_COLUMNS, "spec_group", "spec"], kind="mergesort").reset_index(drop=True)
+
+
+def _single_study_repeats(table: pd.DataFrame) -> list:
+    """``table``'s ``not_counted`` with :data:`REPEATS_SINGLE` for the estimator and test rows of a cell whose main
+    specification is one study (each pools the main analysis's one study), where the row gives the main row's
+    numbers (as one study under every estimator and test does; a row that did not would count)."""
+    numbers = ["k", "estimate", "ci_low", "ci_high"]
+    keys = list(zip(*(table[c].tolist() for c in CELL_COLUMNS)))
+    values = [tuple(repr(v) for v in row) for row in zip(*(table[c].tolist() for c in numbers))]  # nan == nan
+    groups = table["spec_group"].tolist()
+    single = {key: v for key, v, g in zip(keys, values, groups) if g == "main" and v[0] == "1"}
+    return [REPEATS_SINGLE if g in ("estimator", "test") and not reason and single.get(key) == v else reason
+            for key, v, g, reason in zip(keys, values, groups, table["not_counted"].tolist())]
 
 
 def _bayes_headline_cells(pooled: pd.DataFrame) -> set:
