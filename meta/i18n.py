@@ -283,7 +283,7 @@ def spec_words(group: str, spec: str, lang: str, names: dict | None = None) -> s
         return words("model", spec, lang)
     if group == "leave one out" and spec.startswith("without "):
         muni = spec.removeprefix("without ")
-        name = names.get(muni, muni.capitalize())  # Dutch: the group already says "zonder één gemeente"
+        name = names.get(muni, muni.capitalize())  # Dutch: the group already says "gemeente weggelaten"
         return name if lang == "nl" else "without " + name
     if group == "Bayesian":
         m = re.fullmatch(r"half-normal τ prior, scale ([0-9.]+)", spec)

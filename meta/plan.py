@@ -56,7 +56,7 @@ DEFAULT_BAYES_UNITS = (
      "half-normale prior met schaal 5 pp: mediaan van de spreiding (SD) tussen gemeenten 3,4 pp, 95% onder 9,8 pp. De "
      "gemeenten voerden één landelijk ontwerp uit bij vergelijkbare bijstandspopulaties; hun effecten op een aandeel "
      "aan het werk verschillen dus aannemelijk enkele pp en zelden 10 pp of meer (een effect van 10 pp is zelf al "
-     "groot); Friede e.a. (2017) nemen ongeveer een half groot effect als schaal",
+     "groot); Friede e.a. (2017) nemen als schaal ongeveer de helft van een groot effect",
      "2 pp is één op de vijftig mensen in de bijstand: kleinere verschillen in een aandeel gelden als praktisch nul; "
      "dat ligt ruim onder de standaardfout van de schatting van één gemeente (ongeveer 4–7 pp)"),
     ("scale_0_10", 0.5,

@@ -469,7 +469,7 @@ def test_specification_curve_draws_a_specification_not_counted_in_the_verdict_ho
 
 
 def test_specification_curve_marks_an_outer_bound_with_a_dagger_and_footnote_and_not_in_a_verdict_colour():
-    # 'zonder één gemeente: Nijmegen' leaves Wageningen alone, whose SE is only an upper bound: its interval is an
+    # 'gemeente weggelaten: Nijmegen' leaves Wageningen alone, whose SE is only an upper bound: its interval is an
     # outer bound (the Kerntabel's †), not a verdict 'geen significant effect'
     import matplotlib.pyplot as plt
     from matplotlib.colors import to_hex
@@ -483,7 +483,7 @@ def test_specification_curve_marks_an_outer_bound_with_a_dagger_and_footnote_and
                              verdict="no significant effect", not_counted="", se_upper_bound_only=[False, True]))
     fig = draw_spec_curve(sens, "o", "t", "nl")
     labels = [x.get_text() for x in fig.axes[0].texts]
-    assert f"zonder één gemeente: Nijmegen {UPPER_MARK}" in labels
+    assert f"gemeente weggelaten: Nijmegen {UPPER_MARK}" in labels
     assert "hoofdanalyse: REML + Hartung-Knapp, ad-hocvariant" in labels  # no mark on the pooled row
     faces = [to_hex(c) for c in fig.axes[0].collections[-1].get_facecolors()]
     assert faces == [SPEC_COLORS["no significant effect"], UPPER_COLOR] and UPPER_COLOR not in SPEC_COLORS.values()

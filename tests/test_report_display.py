@@ -385,12 +385,14 @@ def test_methods_spell_out_hksj_where_the_report_first_uses_the_abbreviation(res
         assert text[first - len("Hartung-Knapp-Sidik-Jonkman ("):first] == "Hartung-Knapp-Sidik-Jonkman (", lang
 
 
-def test_leave_one_out_reads_zonder_een_gemeente_then_the_name_not_zonder_twice():
-    # Gevoeligheid "Veranderd door" and the specification curves read "zonder één gemeente: zonder Wageningen"
+def test_leave_one_out_reads_gemeente_weggelaten_then_the_name():
+    # Gevoeligheid "Veranderd door" and the specification curves read "zonder één gemeente: zonder Wageningen", then
+    # "zonder één gemeente: Wageningen", which reads as "only Wageningen" (second review of the report, item 12):
+    # it means Wageningen left out
     from meta.i18n import changed_by_words
 
     names = {"wageningen": "Wageningen"}
-    assert changed_by_words("leave one out: without wageningen", "nl", names) == "zonder één gemeente: Wageningen"
+    assert changed_by_words("leave one out: without wageningen", "nl", names) == "gemeente weggelaten: Wageningen"
     assert changed_by_words("leave one out: without wageningen", "en", names).endswith(": without Wageningen")
 
 
@@ -849,3 +851,16 @@ def test_every_specification_curves_legend_lies_inside_the_figure_in_both_langua
             fig.canvas.draw()
             box, page = fig.legends[0].get_window_extent(), fig.bbox
             assert box.x0 >= page.x0 and box.x1 <= page.x1 + 0.5, (lang, job.name, box.x0, box.x1, page.x1)
+
+
+def test_the_decision_tables_note_on_one_outcome_left_out_speaks_of_it_in_the_singular(results):
+    # "Niet in deze tabel: zoekintensiteit. Het plan geeft voor hun eenheid ...": one outcome, a plural pronoun
+    # (second review of the report, item 15); and the table's period column is headed as the Kerntabel's is
+    from meta.i18n import t
+    from meta.present import fewstudies_report as fsr
+
+    html = fsr.decision_section(results, "nl")
+    assert "Niet in deze tabel: zoekintensiteit. Het plan geeft voor de eenheid daarvan geen prior" in html
+    assert "hun eenheid" not in html and "hun schattingen" not in html
+    assert t("decision_heads", "nl")[1] == t("col_horizon", "nl") == "Periode"
+    assert t("decision_heads", "en")[1] == t("col_horizon", "en") == "Period"

@@ -218,7 +218,7 @@ def _left_out_of_decisions(missing: pd.DataFrame, label: dict, lang: str) -> str
     if len(missing) == 0:
         return ""
     names = list(dict.fromkeys(label.get(k, k) for k in missing["outcome_key"]))
-    return t("decision_left_out", lang, outcomes=word_list(names, lang))
+    return t("decision_left_out" if len(names) > 1 else "decision_left_out_one", lang, outcomes=word_list(names, lang))
 
 
 def _decision_row(r: dict, lang: str, label: dict, dep_of: dict, period: str) -> dict:
