@@ -864,3 +864,17 @@ def test_the_decision_tables_note_on_one_outcome_left_out_speaks_of_it_in_the_si
     assert "hun eenheid" not in html and "hun schattingen" not in html
     assert t("decision_heads", "nl")[1] == t("col_horizon", "nl") == "Periode"
     assert t("decision_heads", "en")[1] == t("col_horizon", "en") == "Period"
+
+
+def test_the_pending_municipalities_note_gives_nijmegens_claim_as_nijmegens_not_as_a_fact(results):
+    # "Alle experimentgemeenten rapporteren een looninkomen boven 70% van het WML en meer dan 12 uur werk per week"
+    # stood in the Dekking section as a fact, beside Wageningen's own rows that print neither (second review of the
+    # report, item 6): the Nijmegen report says so (002:299), Wageningen's final report gives full exits to work
+    from meta.present import report
+
+    for lang, said, fact in (("nl", "Volgens het Nijmeegse rapport rapporteren alle experimentgemeenten",
+                              "Alle experimentgemeenten rapporteren"),
+                             ("en", "The Nijmegen report says all experiment municipalities report",
+                              "All experiment municipalities report")):
+        html = report.render_report(results, {}, lang, {})
+        assert said in html and fact not in html, lang
