@@ -878,3 +878,16 @@ def test_the_pending_municipalities_note_gives_nijmegens_claim_as_nijmegens_not_
                               "All experiment municipalities report")):
         html = report.render_report(results, {}, lang, {})
         assert said in html and fact not in html, lang
+
+
+def test_a_finding_on_an_outcome_of_unknown_scale_does_not_call_its_points_scale_points(results):
+    # zoekintensiteit: "0,12 schaalpunten" in the findings, while the forest plot says "schaal niet vermeld in het
+    # rapport" and the decision table leaves it out for that reason (second review of the report, item 9)
+    import re
+
+    from meta.present import report
+
+    for lang, unit in (("nl", "0,12 punten (schaal onbekend)"), ("en", "0.12 points (scale not stated)")):
+        text = " ".join(re.sub(r"<[^>]+>", " ", report.findings_section(results, lang)).split())
+        assert unit in text, lang
+        assert "0,12 schaalpunten (95%-BI [-0,01" not in text and "0.12 scale points (95% CI [-0.01" not in text

@@ -341,6 +341,11 @@ def findings_section(results, lang: str = "en") -> str:
 _IN_CELL_COLUMNS = ("municipality", "outcome", "horizon_months", "transform", "yi", "sei")
 
 
+#: The unit a finding names after its estimate (else "schaalpunten" / "scale points"): a scale the report does not
+#: state is named so, not as points of a known scale
+_FINDING_UNIT = {"percentage_points": "unit_pp", "scale_unknown": "unit_scale_unknown_points"}
+
+
 def _finding(results, r: dict, lang: str, label: dict, arms: dict, mark_p: dict, level: str, rows: dict,
              robust: dict, periods: PeriodTexts, studies: pd.DataFrame) -> dict:
     """The sentence of one Kerntabel row (a pooled row as a dict): what, the estimate with its model, how its SE
@@ -348,7 +353,7 @@ def _finding(results, r: dict, lang: str, label: dict, arms: dict, mark_p: dict,
     d = fsr.unit_digits(r["unit_h"])
     bayes = r.get("headline") == fsr.HEADLINE_BAYES
     est = t("finding_estimate", lang, estimate=fsr.value_text(r, "estimate", d, lang), level=level,
-            unit=t("unit_pp" if r["unit_h"] == "percentage_points" else "unit_scale", lang),
+            unit=t(_FINDING_UNIT.get(r["unit_h"], "unit_scale"), lang),
             kind=t("cri" if bayes else "ci", lang), interval=fsr.interval_text(r, "ci_low", "ci_high", d, lang))
     cell_arms = arms.get(cell_key(r), [])
     if int(r["k"]) >= 2:
