@@ -891,3 +891,22 @@ def test_a_finding_on_an_outcome_of_unknown_scale_does_not_call_its_points_scale
         text = " ".join(re.sub(r"<[^>]+>", " ", report.findings_section(results, lang)).split())
         assert unit in text, lang
         assert "0,12 schaalpunten (95%-BI [-0,01" not in text and "0.12 scale points (95% CI [-0.01" not in text
+
+
+def test_a_pooled_finding_with_an_se_that_is_only_an_upper_bound_says_the_pool_rests_on_that_bound(results):
+    # six of the eight pools of two hold a Wageningen study whose SE is only an upper bound (from the scale's range);
+    # their findings said only "de SE van minstens één gemeente is gereconstrueerd", so "Nijmegen draagt 99% van het
+    # gewicht" read as a fact (second review of the report, item 1). Expected: those six say that the bounded study's
+    # weight is a lower bound and the pool depends on it; the two werk pools (no range bound) do not
+    import html
+
+    from meta.i18n import t
+    from meta.present import report
+
+    pooled = results.pooled[results.pooled["k"] >= 2]
+    bound = sum("from_range_bound" in str(m).split(";") for m in pooled["se_methods"])
+    assert (bound, len(pooled)) == (6, 8)
+    for lang in ("nl", "en"):
+        text = html.unescape(str(report.findings_section(results, lang)))
+        assert text.count(t("finding_derived_se_bound", lang)) == bound, lang  # the six, not the two werk pools
+        assert text.count(t("finding_derived_se", lang)) == len(pooled) - bound, lang

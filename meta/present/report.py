@@ -364,8 +364,9 @@ def _finding(results, r: dict, lang: str, label: dict, arms: dict, mark_p: dict,
     else:
         muni, components = cell_arms[0] if cell_arms else ("?", "?")
         body = t("finding_single", lang, muni=muni, components=components, estimate=est)
-    if int(r["k"]) >= 2 and r["flag_derived_se"]:
-        extra = t("finding_derived_se", lang)
+    if int(r["k"]) >= 2 and r["flag_derived_se"]:  # a range bound: a weight and so the pool rest on that bound
+        extra = t("finding_derived_se_bound" if RANGE_BOUND in str(r["se_methods"]).split(";")
+                  else "finding_derived_se", lang)
     elif cell_key(r) in mark_p:
         extra = t("finding_marks", lang, p=mark_p[cell_key(r)])
     elif r["flag_derived_se"]:  # the SE method in words (shares and N, range bound, ...)
