@@ -910,3 +910,22 @@ def test_a_pooled_finding_with_an_se_that_is_only_an_upper_bound_says_the_pool_r
         text = html.unescape(str(report.findings_section(results, lang)))
         assert text.count(t("finding_derived_se_bound", lang)) == bound, lang  # the six, not the two werk pools
         assert text.count(t("finding_derived_se", lang)) == len(pooled) - bound, lang
+
+
+def test_methods_say_rows_of_one_regression_share_a_spread_not_one_se_as_the_data_show(results):
+    # Methods said "rijen uit één regressie delen een gemeenschappelijke SE", yet Nijmegen's two welbevinden arms
+    # (one regression, Tabel 8) have SE 0,22 and 0,13 (second review of the report, item 3): the rows share a spread
+    # σ that narrows their brackets (se.common_se), and the policy then picks each row's value within its bracket
+    import re
+
+    from meta.present import report
+
+    s = results.studies
+    welbevinden = s[(s["municipality"] == "nijmegen") & (s["outcome_key"] == "welbevinden")
+                    & (s["period"] == "meting_1jaar")]
+    assert len(welbevinden) == 2 and welbevinden["sei"].nunique() == 2  # the data the old sentence contradicted
+    for lang, old, new in (("nl", "delen een gemeenschappelijke SE",
+                            "twee armen uit één regressie kunnen een andere SE"),
+                           ("en", "share a common SE", "two arms of one regression can get different SEs")):
+        text = " ".join(re.sub(r"<[^>]+>", " ", report.render_report(results, {}, lang, {})).split())
+        assert old not in text and new in text, lang
