@@ -434,11 +434,6 @@ def word_list(items, lang: str) -> str:
     return ", ".join(items[:-1]) + (" en " if lang == "nl" else " and ") + items[-1]
 
 
-def _nl_list(items: list[str], conj: str = "en") -> str:
-    items = [i.strip() for i in items if i.strip()]
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + f" {conj} " + items[-1]
-
-
 #: Component-model notes (``components.csv`` ``statement``, English) → message key: whole sentences first, else each
 #: '; '-clause of the sentence. Groups named ``components*`` are component lists, ``combos`` a list of combinations.
 NOTE_SENTENCES = tuple((re.compile(p), k) for p, k in (
@@ -459,9 +454,13 @@ NOTE_CLAUSES = tuple((re.compile(p), k) for p, k in (
     (r"(?P<muni>.+?) alone does not separate (?P<components>[^:]*)", "component_within_not")))
 
 
-def _component_words(text: str, lang: str, split: str = r",| and | or ", join=_nl_list) -> str:
-    """'exemption, release and intensive' → 'ontheffing, vrijlating en intensieve begeleiding'."""
-    return join([word("component", c.strip().replace("_", " "), lang) for c in re.split(split, text)])
+def _component_words(text: str, lang: str, split: str = r",| and | or ", join=None) -> str:
+    """'exemption, release and intensive' → 'ontheffing, vrijlating en intensieve begeleiding' (``join``: how the
+    words are joined instead of as a list, :func:`word_list`, of those that are not blank)."""
+    words_ = [word("component", c.strip().replace("_", " "), lang) for c in re.split(split, text)]
+    if join is not None:
+        return join(words_)
+    return word_list([w.strip() for w in words_ if w.strip()], lang)
 
 
 def _note_text(part: str, patterns, lang: str) -> str | None:
@@ -471,8 +470,9 @@ def _note_text(part: str, patterns, lang: str) -> str | None:
         if m:
             fill = {k: _component_words(v, lang) if k.startswith("components") else v for k, v in m.groupdict().items()}
             if "combos" in fill:  # "exemption + release and intensive + release"
-                fill["combos"] = _nl_list([_component_words(c, lang, r" \+ ", " + ".join)
-                                           for c in re.split(r", | and ", fill["combos"])])
+                combos = [_component_words(c, lang, r" \+ ", " + ".join).strip()
+                          for c in re.split(r", | and ", fill["combos"])]
+                fill["combos"] = word_list([c for c in combos if c], lang)
             return t(key, lang, **fill)
     return None
 

@@ -282,7 +282,8 @@ def sensitivity_table(results) -> pd.DataFrame:
     # Bayesian normal-normal model with the plan's τ prior per unit, and the prior variants (cells with k >= 2: a single
     # study is shown as reported)
     prior_rows = prior_sensitivity_rows(studies, plan, results.pooled)  # the plan's prior: fitted once, in the run
-    upper, bayes_main = cells[1], _bayes_headline_cells(results.pooled)
+    bayes = _bayes_headline_rows(results.pooled)
+    upper, bayes_main = cells[1], set(zip(*(bayes[c].tolist() for c in CELL_COLUMNS)))
     for r in records(prior_rows):
         key = tuple(r[c] for c in CELL_COLUMNS)
         rows.append({**{c: r[c] for c in SPEC_COLUMNS if c not in ("verdict", "not_counted", "se_upper_bound_only")},
@@ -310,12 +311,11 @@ def _single_study_repeats(table: pd.DataFrame) -> list:
             for key, v, g, reason in zip(keys, values, groups, table["not_counted"].tolist())]
 
 
-def _bayes_headline_cells(pooled: pd.DataFrame) -> set:
-    """The cell keys whose main specification is the Bayesian headline (:data:`HEADLINE_BAYES`)."""
-    if not len(pooled) or "headline" not in pooled:
-        return set()
-    part = pooled[pooled["headline"] == HEADLINE_BAYES]
-    return set(zip(*(part[c].tolist() for c in CELL_COLUMNS)))
+def _bayes_headline_rows(pooled: pd.DataFrame) -> pd.DataFrame:
+    """The pooled rows whose main specification is the Bayesian headline (:data:`HEADLINE_BAYES`)."""
+    if not len(pooled):
+        return pooled
+    return pooled[pooled.get("headline", pd.Series("", index=pooled.index)) == HEADLINE_BAYES]
 
 
 def _main_rows(results, cells: tuple[dict, set]) -> list[dict]:
@@ -323,7 +323,7 @@ def _main_rows(results, cells: tuple[dict, set]) -> list[dict]:
     method and test) and, beside a Bayesian headline, the run's own classical fit (``classical_*`` columns)."""
     plan, studies, main = results.plan, results.studies, results.pooled
     rows: list[dict] = []
-    bayes_cells = main[main.get("headline", pd.Series("", index=main.index)) == HEADLINE_BAYES] if len(main) else main
+    bayes_cells = _bayes_headline_rows(main)
     for headline_is_bayes, part in ((False, main.drop(bayes_cells.index)), (True, bayes_cells)):
         if len(part):
             spec = "Bayesian headline (plan's τ prior)" if headline_is_bayes else f"{plan.method} + {plan.test}"

@@ -227,19 +227,25 @@ def robustness_section(results, extra: dict, lang: str = "en") -> str:
              "verdict": word("verdict", r["verdict"], lang), "n_specs": int(r["n_specs"]),
              "survives": bool(r["survives_all"]), "upper": cell_key(r) in upper,
              "range": fmt_interval(r["estimate_min"], r["estimate_max"], fsr.unit_digits(r["unit_h"]), lang),
-             "changed_by": changed_by_words(r["changed_by"], lang, names),
-             "not_counted": (changed_by_words(r["not_counted"], lang, names)
-                             if isinstance(r.get("not_counted"), str) and r["not_counted"] else ""),
-             "repeats": _count_listed(r.get("repeats"))}
+             "lines": _robustness_lines(r, names, lang)}
             for r in records(cell_order(results, rob))]
     figures = [f for name, f in extra.items() if name.startswith("specification_curve")]
-    return render("robustness.html.j2", lang, intro=intro, rows=rows, figures=figures, n_upper=len(judged) - sum(judged),
+    notes = {c: c in rob and any(isinstance(v, str) and v for v in rob[c]) for c in ("not_counted", "repeats")}
+    return render("robustness.html.j2", lang, intro=intro, rows=rows, figures=figures, notes=notes,
+                  n_upper=len(judged) - sum(judged),
                   upper_mark=fsr.UPPER_MARK, uncurved=_uncurved(results.sensitivity, label, lang) if figures or extra else None)
 
 
-def _count_listed(listed) -> int:
-    """How many specifications a ``;``-separated list of robustness.csv names (0 when empty or missing)."""
-    return len(listed.split(";")) if isinstance(listed, str) and listed else 0
+def _robustness_lines(r: dict, names: dict, lang: str) -> list[str]:
+    """The lines of a robustness row's last cell: what changed its conclusion (left out when it survives and some
+    specification was not counted), the specifications not counted, and how many repeats were not counted twice."""
+    listed = {c: r.get(c) if isinstance(r.get(c), str) else "" for c in ("not_counted", "repeats")}
+    lines = [] if r["survives_all"] and any(listed.values()) else [changed_by_words(r["changed_by"], lang, names)]
+    if listed["not_counted"]:
+        lines.append(t("robustness_not_counted", lang, specs=changed_by_words(listed["not_counted"], lang, names)))
+    if listed["repeats"]:
+        lines.append(t("robustness_repeats", lang, n=len(listed["repeats"].split(";"))))
+    return lines
 
 
 def _uncurved(sens: pd.DataFrame, label: dict, lang: str) -> dict | None:
